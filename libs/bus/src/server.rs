@@ -1,0 +1,205 @@
+//! A `nats-server` child process with JetStream: what `verdict up` starts when no
+//! `NATS_URL` is given, and what the test harness starts for every test.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// The script that installs nats-server; named in every "not found" error.
+pub const INSTALL_HINT: &str =
+    "run deploy/install-deps.sh (it installs nats-server into .tools/bin)";
+
+/// Why a nats-server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("nats-server not found (looked at $VERDICT_NATS_SERVER, PATH and {searched}); {INSTALL_HINT}")]
+    NotFound { searched: String },
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: String,
+        source: std::io::Error,
+    },
+    #[error("nats-server did not report its port within {0:?}; see its log at {1}")]
+    NoPort(Duration, String),
+    #[error("nats-server exited during start ({status}); see its log at {log}")]
+    Exited { status: String, log: String },
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Where to run the server and what to call it.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The binary; found with [`find_binary`] when `None`.
+    pub binary: Option<PathBuf>,
+    /// JetStream storage and the server log live here.
+    pub data_dir: PathBuf,
+    /// Client port; `None` lets the server pick a free one.
+    pub port: Option<u16>,
+    /// Extra directories to look for `nats-server` in.
+    pub search_dirs: Vec<PathBuf>,
+}
+
+/// A running nats-server. Stopped (SIGTERM, then SIGKILL after a grace period) by
+/// [`NatsServer::stop`]; killed when dropped.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    data_dir: PathBuf,
+}
+
+impl NatsServer {
+    pub async fn start(options: ServerOptions) -> Result<Self, ServerError> {
+        let binary = match options.binary {
+            Some(binary) => binary,
+            None => find_binary(&options.search_dirs)?,
+        };
+        let io_error = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| ServerError::Io { path, source }
+        };
+        let ports_dir = options.data_dir.join("ports");
+        let store_dir = options.data_dir.join("jetstream");
+        std::fs::create_dir_all(&ports_dir).map_err(io_error(&ports_dir))?;
+        std::fs::create_dir_all(&store_dir).map_err(io_error(&store_dir))?;
+        let log = options.data_dir.join("nats-server.log");
+        let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
+            .arg(&store_dir)
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .arg("-l")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| ServerError::Spawn {
+                binary: binary.display().to_string(),
+                source,
+            })?;
+        let mut server = Self {
+            child,
+            port: 0,
+            data_dir: options.data_dir,
+        };
+        server.port = server.wait_for_port(&ports_dir, &log).await?;
+        Ok(server)
+    }
+
+    /// Reads the port from the file nats-server writes once it listens.
+    async fn wait_for_port(&mut self, ports_dir: &Path, log: &Path) -> Result<u16, ServerError> {
+        let limit = Duration::from_secs(10);
+        let started = Instant::now();
+        let pid = self.child.id().unwrap_or_default();
+        // nats-server names the file after its executable and pid.
+        let ports_file = ports_dir.join(format!("nats-server_{pid}.ports"));
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().ok().flatten() {
+                return Err(ServerError::Exited {
+                    status: status.to_string(),
+                    log: log.display().to_string(),
+                });
+            }
+            if let Some(port) = read_client_port(&ports_file) {
+                return Ok(port);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(ServerError::NoPort(limit, log.display().to_string()))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Asks the server to shut down and waits for it; kills it after 5 seconds.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn read_client_port(ports_file: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = ports.get("nats")?.as_array()?.first()?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
+}
+
+/// Finds `nats-server`: `$VERDICT_NATS_SERVER`, then `PATH`, then `dirs`.
+pub fn find_binary(dirs: &[PathBuf]) -> Result<PathBuf, ServerError> {
+    if let Some(path) = std::env::var_os("VERDICT_NATS_SERVER") {
+        return Ok(PathBuf::from(path));
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .iter()
+        .chain(dirs)
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| ServerError::NotFound {
+            searched: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_port_is_read_from_the_ports_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nats-server_1.ports");
+        std::fs::write(
+            &file,
+            r#"{"nats":["nats://127.0.0.1:41234"],"monitoring":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(read_client_port(&file), Some(41234));
+    }
+
+    #[test]
+    fn a_missing_binary_names_the_install_script() {
+        let err = ServerError::NotFound {
+            searched: "/nowhere".into(),
+        };
+        assert!(err.to_string().contains("deploy/install-deps.sh"));
+    }
+}

@@ -1,0 +1,42 @@
+//! Idempotent creation of the JetStream streams defined in `verdict_contracts::streams`.
+
+use async_nats::jetstream::{self, stream};
+use async_nats::Client;
+use verdict_contracts::streams::{Storage, StreamSpec};
+
+use crate::BusError;
+
+/// Creates each stream, or updates it to `spec` when it exists with other limits.
+/// Safe to call from every process at every start.
+pub async fn ensure(
+    client: &Client,
+    specs: &[&StreamSpec],
+    replicas: usize,
+) -> Result<(), BusError> {
+    let js = jetstream::new(client.clone());
+    for spec in specs {
+        js.create_or_update_stream(config(spec, replicas))
+            .await
+            .map_err(|err| BusError::Stream {
+                stream: spec.name.to_owned(),
+                reason: err.to_string(),
+            })?;
+    }
+    Ok(())
+}
+
+fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: spec.name.to_owned(),
+        subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
+        max_age: spec.max_age,
+        max_bytes: spec.max_bytes,
+        storage: match spec.storage {
+            Storage::File => stream::StorageType::File,
+            Storage::Memory => stream::StorageType::Memory,
+        },
+        duplicate_window: spec.duplicate_window,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}

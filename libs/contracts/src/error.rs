@@ -1,0 +1,117 @@
+//! Errors that cross the bus. They travel in the standard `Nats-Service-Error` and
+//! `Nats-Service-Error-Code` headers; the code is the HTTP status the gateway answers
+//! with, so the mapping is 1:1 and lives in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as a client of the HTTP API would classify it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    Unprocessable,
+    TooManyRequests,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// The HTTP status this error maps to; also the `Nats-Service-Error-Code` value.
+    pub const fn status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::Unprocessable => 422,
+            ErrorCode::TooManyRequests => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+
+    /// The code for a status read from a `Nats-Service-Error-Code` header. Statuses
+    /// this version does not know are treated as internal errors.
+    pub fn from_status(status: u16) -> ErrorCode {
+        match status {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            409 => ErrorCode::Conflict,
+            413 => ErrorCode::PayloadTooLarge,
+            422 => ErrorCode::Unprocessable,
+            429 => ErrorCode::TooManyRequests,
+            503 => ErrorCode::Unavailable,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// An error answer from a service endpoint. `message` is safe to show a client: services
+/// log internals themselves and send only a generic message for `Internal`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ServiceError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// The one message an internal failure shows; the detail goes to the service's log.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Unprocessable,
+        ErrorCode::TooManyRequests,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+    ];
+
+    #[test]
+    fn every_code_survives_the_trip_through_its_status() {
+        for code in ALL {
+            assert_eq!(ErrorCode::from_status(code.status()), code);
+        }
+    }
+
+    #[test]
+    fn unknown_statuses_become_internal_errors() {
+        assert_eq!(ErrorCode::from_status(418), ErrorCode::Internal);
+    }
+}

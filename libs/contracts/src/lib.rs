@@ -1,0 +1,16 @@
+//! The only coupling between Verdict's services: bus subjects, stream definitions,
+//! header names and message types. Nothing outside this crate spells a subject.
+//!
+//! Messages are JSON. Adding an optional field is backwards compatible and unknown
+//! fields are ignored on the bus; a breaking change gets a new `v2` subject.
+
+pub mod error;
+pub mod headers;
+pub mod operation;
+pub mod service;
+pub mod streams;
+pub mod system;
+
+pub use error::{ErrorCode, ServiceError};
+pub use operation::Operation;
+pub use service::ServiceName;

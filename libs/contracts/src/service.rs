@@ -1,0 +1,97 @@
+//! The services behind the gateway, as named on the bus.
+
+use std::fmt;
+
+/// A backend service. Each is one NATS micro-service (`$SRV.*.<name>`) with one
+/// queue group, so any number of instances share its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceName {
+    Auth,
+    Runs,
+    Artifacts,
+    Realtime,
+}
+
+impl ServiceName {
+    /// Every backend service, in the order probes report them.
+    pub const ALL: [ServiceName; 4] = [
+        ServiceName::Auth,
+        ServiceName::Runs,
+        ServiceName::Artifacts,
+        ServiceName::Realtime,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Auth => "auth",
+            ServiceName::Runs => "runs",
+            ServiceName::Artifacts => "artifacts",
+            ServiceName::Realtime => "realtime",
+        }
+    }
+
+    /// The name registered with the NATS micro-service protocol
+    /// (letters, digits, `-` and `_` only).
+    pub fn micro_name(self) -> String {
+        format!("verdict-{}", self.as_str())
+    }
+
+    /// `verdict.v1.<service>`: the prefix of every request subject of this service.
+    pub fn subject_prefix(self) -> String {
+        format!("verdict.v1.{}", self.as_str())
+    }
+
+    /// The subject a `$SRV.PING` for this service alone is sent to.
+    pub fn ping_subject(self) -> String {
+        format!("$SRV.PING.{}", self.micro_name())
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ServiceName {
+    type Err = UnknownService;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|name| name.as_str() == s)
+            .ok_or_else(|| UnknownService(s.to_owned()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown service `{0}` (expected one of: auth, runs, artifacts, realtime)")]
+pub struct UnknownService(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_parses_back_from_its_name() {
+        for name in ServiceName::ALL {
+            assert_eq!(name.as_str().parse::<ServiceName>().unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn unknown_service_names_are_refused_with_the_expected_list() {
+        let err = "gateway".parse::<ServiceName>().unwrap_err();
+        assert!(err.to_string().contains("auth, runs, artifacts, realtime"));
+    }
+
+    #[test]
+    fn micro_names_use_only_characters_the_protocol_allows() {
+        for name in ServiceName::ALL {
+            assert!(name
+                .micro_name()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The JetStream streams Verdict relies on. The bus library creates them idempotently;
+//! their names and subjects are defined here and nowhere else.
+
+use std::time::Duration;
+
+/// Where a stream keeps its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    File,
+    Memory,
+}
+
+/// The shape of one stream. Limits bound both age and bytes so a stream can never
+/// fill the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub name: &'static str,
+    pub subjects: &'static [&'static str],
+    pub max_age: Duration,
+    pub max_bytes: i64,
+    pub storage: Storage,
+    /// How long JetStream remembers `Nats-Msg-Id`s to drop a publisher's retries.
+    pub duplicate_window: Duration,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+const GIB: i64 = 1 << 30;
+
+/// Durable ingest: result batches, run finishes and import jobs, consumed by runs.
+/// Accepted data lives here until the runs service has committed it.
+pub const INGEST: StreamSpec = StreamSpec {
+    name: "VERDICT_INGEST",
+    subjects: &["verdict.ingest.>"],
+    max_age: Duration::from_secs(7 * 24 * 60 * 60),
+    max_bytes: 8 * GIB,
+    storage: Storage::File,
+    duplicate_window: Duration::from_secs(2 * 60),
+};
+
+/// Run events kept for live viewers that reconnect and replay what they missed.
+pub const EVENTS: StreamSpec = StreamSpec {
+    name: "VERDICT_EVENTS",
+    subjects: &["verdict.ev.>"],
+    max_age: DAY,
+    max_bytes: 2 * GIB,
+    storage: Storage::File,
+    duplicate_window: Duration::from_secs(2 * 60),
+};
+
+/// Every stream, in creation order.
+pub const ALL: [&StreamSpec; 2] = [&INGEST, &EVENTS];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_subjects_do_not_overlap() {
+        let subjects: Vec<_> = ALL.iter().flat_map(|s| s.subjects.iter()).collect();
+        let prefixes: Vec<_> = subjects.iter().map(|s| s.trim_end_matches(".>")).collect();
+        for (i, a) in prefixes.iter().enumerate() {
+            for b in prefixes.iter().skip(i + 1) {
+                assert!(!a.starts_with(b) && !b.starts_with(a), "{a} overlaps {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn request_subjects_are_not_captured_by_any_stream() {
+        let request = crate::ServiceName::Runs.subject_prefix();
+        for stream in ALL {
+            for subject in stream.subjects {
+                assert!(!request.starts_with(subject.trim_end_matches(".>")));
+            }
+        }
+    }
+}

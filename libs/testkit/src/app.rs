@@ -1,0 +1,177 @@
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use verdict_contracts::ServiceName;
+use verdict_settings::Env;
+
+use crate::TestNats;
+
+/// A part of the system the harness can start and stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Component {
+    Gateway,
+    Service(ServiceName),
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<Result<(), String>>,
+}
+
+/// The whole system on a test's own nats-server: every service in-process, the gateway
+/// on a free port, each with its own database in a temporary data directory.
+pub struct TestApp {
+    pub nats: TestNats,
+    pub http: reqwest::Client,
+    address: SocketAddr,
+    data_dir: TempDir,
+    running: HashMap<Component, Running>,
+}
+
+impl TestApp {
+    /// Starts nats-server, every service and the gateway; returns once the gateway
+    /// listens.
+    pub async fn spawn() -> Self {
+        let nats = TestNats::start().await;
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut app = Self {
+            nats,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("HTTP client"),
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            running: HashMap::new(),
+        };
+        for service in ServiceName::ALL {
+            app.start(Component::Service(service)).await;
+        }
+        app.start(Component::Gateway).await;
+        app
+    }
+
+    /// The settings every component reads: this test's NATS and data directory.
+    pub fn env(&self) -> Env {
+        Env::from_pairs([
+            ("NATS_URL", self.nats.url()),
+            (
+                "VERDICT_DATA_DIR",
+                self.data_dir.path().display().to_string(),
+            ),
+            ("VERDICT_LISTEN", "127.0.0.1:0".to_owned()),
+        ])
+    }
+
+    /// Starts one component (again). The gateway keeps its port across restarts when it
+    /// had one.
+    pub async fn start(&mut self, component: Component) {
+        let env = self.env();
+        let stop = CancellationToken::new();
+        let task = match component {
+            Component::Gateway => {
+                let mut settings =
+                    verdict_gateway::Settings::from_env(&env).expect("gateway settings");
+                if self.address.port() != 0 {
+                    settings.listen = self.address;
+                }
+                let gateway = verdict_gateway::Gateway::bind(settings)
+                    .await
+                    .expect("the gateway binds");
+                self.address = gateway.local_addr();
+                spawn(gateway.serve(stop.clone()))
+            }
+            Component::Service(ServiceName::Auth) => spawn(verdict_auth::run(
+                verdict_auth::Settings::from_env(&env).expect("auth settings"),
+                stop.clone(),
+            )),
+            Component::Service(ServiceName::Runs) => spawn(verdict_runs::run(
+                verdict_runs::Settings::from_env(&env).expect("runs settings"),
+                stop.clone(),
+            )),
+            Component::Service(ServiceName::Artifacts) => spawn(verdict_artifacts::run(
+                verdict_artifacts::Settings::from_env(&env).expect("artifacts settings"),
+                stop.clone(),
+            )),
+            Component::Service(ServiceName::Realtime) => spawn(verdict_realtime::run(
+                verdict_realtime::Settings::from_env(&env).expect("realtime settings"),
+                stop.clone(),
+            )),
+        };
+        self.running.insert(component, Running { stop, task });
+    }
+
+    /// Stops one component gracefully and waits until it has.
+    pub async fn stop(&mut self, component: Component) {
+        let running = self
+            .running
+            .remove(&component)
+            .unwrap_or_else(|| panic!("{component:?} is not running"));
+        running.stop.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(15), running.task)
+            .await
+            .unwrap_or_else(|_| panic!("{component:?} did not stop within 15 s"));
+        ended
+            .expect("component task")
+            .unwrap_or_else(|err| panic!("{component:?} stopped with an error: {err}"));
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+    }
+
+    /// Polls `path` until it answers `status`, or panics after `within`.
+    pub async fn wait_for_status(
+        &self,
+        path: &str,
+        status: u16,
+        within: Duration,
+    ) -> reqwest::Response {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let response = self.get(path).await;
+            if response.status().as_u16() == status {
+                return response;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "GET {path} still answers {} after {within:?}: {}",
+                    response.status(),
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for running in self.running.values() {
+            running.stop.cancel();
+        }
+    }
+}
+
+fn spawn<E: std::fmt::Display>(
+    task: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> JoinHandle<Result<(), String>> {
+    tokio::spawn(async move { task.await.map_err(|err| err.to_string()) })
+}

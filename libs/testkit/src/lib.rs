@@ -1,0 +1,15 @@
+//! The test harness. Everything is real: a `nats-server` with JetStream on a free port
+//! in a temporary directory, the services running in-process against it, and HTTP over
+//! a real socket to the gateway.
+//!
+//! ```ignore
+//! let app = TestApp::spawn().await;
+//! let response = app.get("/readyz").await;
+//! ```
+
+mod app;
+mod nats;
+pub mod spans;
+
+pub use app::{Component, TestApp};
+pub use nats::TestNats;

@@ -1,0 +1,8 @@
+/// Why the auth service stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] verdict_bus::BusError),
+    #[error(transparent)]
+    Store(#[from] verdict_store::StoreError),
+}

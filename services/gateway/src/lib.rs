@@ -1,0 +1,103 @@
+//! The edge gateway: the HTTP API under `/api/v1`, probes, and (later) authentication,
+//! rate limits and WebSocket fan-out. Stateless: run as many as the load needs.
+
+mod config;
+mod middleware;
+mod problem;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::{Bus, BusError};
+use verdict_contracts::streams;
+
+pub use config::Settings;
+pub use middleware::{REQUEST_ID, TRACE_RESPONSE};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why the gateway stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A gateway bound to its address, not yet serving: lets callers learn the port
+/// (`VERDICT_LISTEN` may say port 0) before requests arrive.
+pub struct Gateway {
+    listener: TcpListener,
+    state: state::AppState,
+}
+
+impl Gateway {
+    /// Connects to NATS, makes sure the JetStream streams exist, and binds the listener.
+    pub async fn bind(settings: Settings) -> Result<Self, Error> {
+        verdict_telemetry::install_metrics();
+        let client = verdict_bus::connect(&settings.bus).await?;
+        verdict_bus::streams::ensure(&client, &streams::ALL, settings.stream_replicas).await?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| Error::Listen {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let state = state::AppState {
+            bus: Bus::new(client, settings.bus.request_timeout),
+            settings: Arc::new(settings),
+            openapi: routes::openapi::render(),
+        };
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has an address")
+    }
+
+    /// Serves until `shutdown` fires; then stops accepting, lets in-flight requests
+    /// finish within the grace period, and drains the NATS connection.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), Error> {
+        let addr = self.local_addr();
+        let grace = self.state.settings.shutdown_grace;
+        let client = self.state.bus.client().clone();
+        let app = routes::router(self.state);
+        tracing::info!(%addr, "gateway listening");
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let forced = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = server => served.map_err(Error::Serve)?,
+            () = forced => tracing::warn!(?grace, "requests still running after the grace period; closing them"),
+        }
+        client
+            .drain()
+            .await
+            .map_err(|err| Error::Bus(BusError::Drain(err.to_string())))?;
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown`.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    Gateway::bind(settings).await?.serve(shutdown).await
+}

@@ -1,0 +1,15 @@
+use std::sync::Arc;
+
+use bytes::Bytes;
+use verdict_bus::Bus;
+
+use crate::Settings;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub bus: Bus,
+    pub settings: Arc<Settings>,
+    /// The OpenAPI document, rendered once at start.
+    pub openapi: Bytes,
+}

@@ -1,0 +1,5 @@
+//! All SQL of the runs service.
+
+use verdict_store::Migrations;
+
+pub const MIGRATIONS: Migrations = Migrations(&[]);

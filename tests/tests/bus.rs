@@ -1,0 +1,68 @@
+//! What any NATS client sees of Verdict's services.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use verdict_testkit::TestApp;
+
+#[tokio::test]
+async fn srv_ping_from_a_plain_client_sees_every_service() {
+    let app = TestApp::spawn().await;
+    app.wait_for_status("/readyz", 200, Duration::from_secs(5))
+        .await;
+    let client = app.nats.client().await;
+
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply("$SRV.PING", inbox, "".into())
+        .await
+        .unwrap();
+    let mut names = BTreeSet::new();
+    while let Ok(Some(reply)) =
+        tokio::time::timeout(Duration::from_millis(500), replies.next()).await
+    {
+        let pong: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert_eq!(pong["type"], "io.nats.micro.v1.ping_response");
+        names.insert(pong["name"].as_str().unwrap().to_owned());
+    }
+    let expected: BTreeSet<String> = [
+        "verdict-auth",
+        "verdict-runs",
+        "verdict-artifacts",
+        "verdict-realtime",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn every_service_reports_its_version_through_the_gateway() {
+    let app = TestApp::spawn().await;
+    let versions: serde_json::Value = app.get("/api/v1/version").await.json().await.unwrap();
+    for service in ["auth", "runs", "artifacts", "realtime"] {
+        assert_eq!(
+            versions["services"][service],
+            env!("CARGO_PKG_VERSION"),
+            "{versions}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_creates_the_jetstream_streams() {
+    let app = TestApp::spawn().await;
+    let js = async_nats::jetstream::new(app.nats.client().await);
+    for name in ["VERDICT_INGEST", "VERDICT_EVENTS"] {
+        let mut stream = js
+            .get_stream(name)
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        let info = stream.info().await.unwrap();
+        assert!(info.config.max_bytes > 0, "{name} is bounded in bytes");
+        assert!(!info.config.max_age.is_zero(), "{name} is bounded in age");
+    }
+}

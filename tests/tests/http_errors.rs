@@ -1,0 +1,72 @@
+//! Every error the gateway returns is an RFC 9457 problem document.
+
+use verdict_testkit::TestApp;
+
+async fn problem(response: reqwest::Response) -> serde_json::Value {
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/v1/nothing-here").await;
+    assert_eq!(response.status(), 404);
+    let body = problem(response).await;
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["type"], "urn:verdict:problem:not-found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app.http.delete(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.headers()["allow"]
+        .to_str()
+        .unwrap()
+        .contains("GET"));
+    assert_eq!(problem(response).await["status"], 405);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_problem() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/version"))
+        .body(vec![b'x'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(problem(response).await["status"], 413);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let generated = app.get("/healthz").await;
+    assert!(!generated.headers()["x-request-id"].is_empty());
+
+    let echoed = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "ci-job-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "ci-job-42");
+
+    let forged = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(forged.headers()["x-request-id"], "bad id\twith spaces");
+}
