@@ -28,14 +28,24 @@ impl Up {
         let http_port = free_port();
         let nats_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_verdict"))
-            .args(["up", "--listen", &format!("127.0.0.1:{http_port}"), "--data-dir"])
+            .args([
+                "up",
+                "--listen",
+                &format!("127.0.0.1:{http_port}"),
+                "--data-dir",
+            ])
             .arg(data.path())
             .env_remove("NATS_URL")
             .env("VERDICT_NATS_PORT", nats_port.to_string())
             .stdin(Stdio::null())
             .spawn()
             .expect("start verdict up");
-        Self { child, http_port, nats_port, _data: data }
+        Self {
+            child,
+            http_port,
+            nats_port,
+            _data: data,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -53,7 +63,10 @@ impl Up {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "verdict up still running after {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "verdict up still running after {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -74,7 +87,10 @@ async fn wait_until_ready(up: &Up, within: Duration) -> Duration {
                 return started.elapsed();
             }
         }
-        assert!(started.elapsed() < within, "/readyz not 200 within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "/readyz not 200 within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -85,16 +101,28 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
     let took = wait_until_ready(&up, Duration::from_secs(5)).await;
     eprintln!("ready after {took:?}");
 
-    let client = async_nats::connect(format!("nats://127.0.0.1:{}", up.nats_port)).await.unwrap();
+    let client = async_nats::connect(format!("nats://127.0.0.1:{}", up.nats_port))
+        .await
+        .unwrap();
     let inbox = client.new_inbox();
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
-    client.publish_with_reply("$SRV.PING", inbox, "".into()).await.unwrap();
+    client
+        .publish_with_reply("$SRV.PING", inbox, "".into())
+        .await
+        .unwrap();
     let mut names = BTreeSet::new();
-    while let Ok(Some(reply)) = tokio::time::timeout(Duration::from_millis(500), replies.next()).await {
+    while let Ok(Some(reply)) =
+        tokio::time::timeout(Duration::from_millis(500), replies.next()).await
+    {
         let pong: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
         names.insert(pong["name"].as_str().unwrap().to_owned());
     }
-    for service in ["verdict-auth", "verdict-runs", "verdict-artifacts", "verdict-realtime"] {
+    for service in [
+        "verdict-auth",
+        "verdict-runs",
+        "verdict-artifacts",
+        "verdict-realtime",
+    ] {
         assert!(names.contains(service), "{service} missing from {names:?}");
     }
 }
