@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use serde::{de::DeserializeOwned, Serialize};
+use verdict_contracts::auth::Principal;
 use verdict_contracts::{headers, ErrorCode, Operation, ServiceError};
 
 /// Why a request/reply call did not produce an answer of the expected type.
@@ -58,7 +59,27 @@ impl Bus {
             .await
     }
 
-    /// Like [`Bus::request`], with extra headers (the principal, for instance).
+    /// Like [`Bus::request`], on behalf of `principal`.
+    pub async fn request_as<Req, Resp>(
+        &self,
+        operation: &Operation<Req, Resp>,
+        body: &Req,
+        principal: &Principal,
+    ) -> Result<Resp, RequestError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let mut headers = HeaderMap::new();
+        let principal = serde_json::to_string(principal).map_err(|err| RequestError::Codec {
+            subject: operation.subject(),
+            reason: err.to_string(),
+        })?;
+        headers.insert(headers::PRINCIPAL, principal.as_str());
+        self.request_with_headers(operation, body, headers).await
+    }
+
+    /// Like [`Bus::request`], with extra headers.
     pub async fn request_with_headers<Req, Resp>(
         &self,
         operation: &Operation<Req, Resp>,
@@ -115,7 +136,13 @@ fn service_error(headers: Option<&HeaderMap>) -> Option<ServiceError> {
         .get(headers::SERVICE_ERROR)
         .map(|value| value.as_str().to_owned())
         .unwrap_or_default();
-    Some(ServiceError::new(ErrorCode::from_status(status), message))
+    let retry_after = headers
+        .get(headers::RETRY_AFTER)
+        .and_then(|value| value.as_str().parse().ok());
+    Some(ServiceError {
+        retry_after,
+        ..ServiceError::new(ErrorCode::from_status(status), message)
+    })
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use verdict_contracts::auth::Principal;
 use verdict_contracts::system::{self, VersionInfo};
-use verdict_contracts::{Operation, ServiceError, ServiceName};
+use verdict_contracts::{headers, Operation, ServiceError, ServiceName};
 
 use crate::BusError;
 
@@ -28,6 +29,21 @@ const HANDLER_GRACE: Duration = Duration::from_secs(10);
 pub struct Call<Req> {
     pub body: Req,
     pub headers: Option<HeaderMap>,
+}
+
+impl<Req> Call<Req> {
+    /// The caller the gateway authenticated; a request without one is refused.
+    pub fn principal(&self) -> Result<Principal, ServiceError> {
+        let value = self
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(headers::PRINCIPAL))
+            .ok_or_else(|| ServiceError::unauthorized("authentication required"))?;
+        serde_json::from_str(value.as_str()).map_err(|err| {
+            tracing::warn!(error = %err, "malformed principal header");
+            ServiceError::unauthorized("authentication required")
+        })
+    }
 }
 
 /// A service instance on the bus: registered through the NATS micro-service protocol
@@ -129,14 +145,18 @@ impl ServiceHost {
                             }
                             Err(error) => Err(error),
                         };
+                        let mut reply_headers = HeaderMap::new();
                         let answer = answer.map_err(|error| {
                             tracing::debug!(code = error.code.status(), error = %error.message, "request refused");
+                            if let Some(seconds) = error.retry_after {
+                                reply_headers.insert(headers::RETRY_AFTER, seconds.to_string().as_str());
+                            }
                             service::error::Error {
                                 status: error.message,
                                 code: error.code.status().into(),
                             }
                         });
-                        if let Err(err) = request.respond(answer).await {
+                        if let Err(err) = request.respond_with_headers(answer, reply_headers).await {
                             tracing::warn!(error = %err, "could not send the reply");
                         }
                         drop(permit);

@@ -1,8 +1,9 @@
 //! Idempotent creation of the JetStream streams defined in `verdict_contracts::streams`.
 
+use async_nats::jetstream::kv;
 use async_nats::jetstream::{self, stream};
 use async_nats::Client;
-use verdict_contracts::streams::{Storage, StreamSpec};
+use verdict_contracts::streams::{BucketSpec, Storage, StreamSpec};
 
 use crate::BusError;
 
@@ -23,6 +24,29 @@ pub async fn ensure(
             })?;
     }
     Ok(())
+}
+
+/// Creates the key-value bucket, or updates it to `spec`, and opens it.
+pub async fn ensure_bucket(
+    client: &Client,
+    spec: &BucketSpec,
+    replicas: usize,
+) -> Result<kv::Store, BusError> {
+    let js = jetstream::new(client.clone());
+    js.create_or_update_key_value(kv::Config {
+        bucket: spec.name.to_owned(),
+        max_age: spec.max_age,
+        max_bytes: spec.max_bytes,
+        history: 1,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|err| BusError::Stream {
+        stream: spec.name.to_owned(),
+        reason: err.to_string(),
+    })
 }
 
 fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {

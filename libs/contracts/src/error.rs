@@ -62,6 +62,8 @@ impl ErrorCode {
 pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds to wait before retrying (429, 503); becomes `Retry-After` at the edge.
+    pub retry_after: Option<u64>,
 }
 
 impl ServiceError {
@@ -69,6 +71,26 @@ impl ServiceError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Conflict, message)
+    }
+
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(ErrorCode::TooManyRequests, message)
         }
     }
 

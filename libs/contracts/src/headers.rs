@@ -12,3 +12,5 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 /// Standard NATS micro-service error headers.
 pub const SERVICE_ERROR: &str = "Nats-Service-Error";
 pub const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+/// Seconds before a refused request may be retried, alongside the error headers.
+pub const RETRY_AFTER: &str = "Verdict-Retry-After";

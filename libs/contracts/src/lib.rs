@@ -4,9 +4,11 @@
 //! Messages are JSON. Adding an optional field is backwards compatible and unknown
 //! fields are ignored on the bus; a breaking change gets a new `v2` subject.
 
+pub mod auth;
 pub mod error;
 pub mod headers;
 pub mod operation;
+pub mod page;
 pub mod service;
 pub mod streams;
 pub mod system;

@@ -47,6 +47,25 @@ pub const EVENTS: StreamSpec = StreamSpec {
     duplicate_window: Duration::from_secs(2 * 60),
 };
 
+/// A JetStream key-value bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub name: &'static str,
+    /// Entries expire after this long.
+    pub max_age: Duration,
+    pub max_bytes: i64,
+}
+
+/// Revocations of sessions, users and API tokens. Every gateway watches it, so a
+/// revocation reaches all of them at once and a gateway that starts later still sees
+/// it. Entries outlive every access token they can concern (access tokens last at most
+/// a day).
+pub const REVOCATIONS: BucketSpec = BucketSpec {
+    name: "VERDICT_REVOCATIONS",
+    max_age: DAY,
+    max_bytes: 256 << 20,
+};
+
 /// Every stream, in creation order.
 pub const ALL: [&StreamSpec; 2] = [&INGEST, &EVENTS];
 

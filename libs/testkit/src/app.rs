@@ -34,8 +34,8 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts nats-server, every service and the gateway; returns once the gateway
-    /// listens.
+    /// Starts nats-server, every service and the gateway; returns once `/readyz` says
+    /// every service answers.
     pub async fn spawn() -> Self {
         let nats = TestNats::start().await;
         let data_dir = tempfile::tempdir().expect("temporary data directory");
@@ -53,6 +53,8 @@ impl TestApp {
             app.start(Component::Service(service)).await;
         }
         app.start(Component::Gateway).await;
+        app.wait_for_status("/readyz", 200, Duration::from_secs(10))
+            .await;
         app
     }
 

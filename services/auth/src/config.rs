@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use verdict_bus::BusSettings;
 use verdict_settings::{Env, SettingError};
 use verdict_store::StoreSettings;
@@ -7,13 +9,116 @@ use verdict_store::StoreSettings;
 pub struct Settings {
     pub bus: BusSettings,
     pub store: StoreSettings,
+    pub tokens: TokenSettings,
+    pub login: LoginPolicy,
+    pub admin: AdminBootstrap,
+    /// `VERDICT_KEY_ROTATION`, default 7d: how often the signing key is replaced.
+    pub key_rotation: Duration,
+    /// `VERDICT_STREAM_REPLICAS`, default 1: replicas of the revocation bucket.
+    pub replicas: usize,
 }
+
+/// What access and refresh tokens say and how long they live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `VERDICT_JWT_ISSUER`, default `verdict`.
+    pub issuer: String,
+    /// `VERDICT_JWT_AUDIENCE`, default `verdict-api`.
+    pub audience: String,
+    /// `VERDICT_ACCESS_TOKEN_TTL`, default 15m, at most 1d.
+    pub access_ttl: Duration,
+    /// `VERDICT_REFRESH_TOKEN_TTL`, default 30d.
+    pub refresh_ttl: Duration,
+}
+
+/// How login slows down an account after repeated failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// `VERDICT_LOGIN_MAX_FAILURES`, default 5: failures in a row before the account locks.
+    pub max_failures: u32,
+    /// `VERDICT_LOGIN_LOCKOUT`, default 30s: the first lock; each further failure doubles
+    /// it, up to 15 minutes.
+    pub lockout: Duration,
+}
+
+/// The first administrator, created on an empty database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminBootstrap {
+    /// `VERDICT_ADMIN_EMAIL`, default `admin@verdict.local`.
+    pub email: String,
+    /// `VERDICT_ADMIN_PASSWORD`; when unset a password is generated and printed once.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for AdminBootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminBootstrap")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, SettingError> {
+        let access_ttl = env.duration("VERDICT_ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+        if access_ttl > DAY || access_ttl.is_zero() {
+            return Err(SettingError {
+                name: "VERDICT_ACCESS_TOKEN_TTL".into(),
+                value: format!("{access_ttl:?}"),
+                reason: "must be between 1s and 1d".into(),
+            });
+        }
         Ok(Self {
             bus: BusSettings::from_env(env, "verdict-auth")?,
             store: StoreSettings::from_env(env, "auth")?,
+            tokens: TokenSettings {
+                issuer: env.string("VERDICT_JWT_ISSUER", "verdict"),
+                audience: env.string("VERDICT_JWT_AUDIENCE", "verdict-api"),
+                access_ttl,
+                refresh_ttl: env.duration("VERDICT_REFRESH_TOKEN_TTL", 30 * DAY)?,
+            },
+            login: LoginPolicy {
+                max_failures: env.parse("VERDICT_LOGIN_MAX_FAILURES", 5)?,
+                lockout: env.duration("VERDICT_LOGIN_LOCKOUT", Duration::from_secs(30))?,
+            },
+            admin: AdminBootstrap {
+                email: env.string("VERDICT_ADMIN_EMAIL", "admin@verdict.local"),
+                password: env.get("VERDICT_ADMIN_PASSWORD"),
+            },
+            key_rotation: env.duration("VERDICT_KEY_ROTATION", 7 * DAY)?,
+            replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_last_fifteen_minutes_by_default() {
+        let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(settings.tokens.access_ttl, Duration::from_secs(900));
+        assert_eq!(settings.tokens.issuer, "verdict");
+        assert_eq!(settings.tokens.audience, "verdict-api");
+    }
+
+    #[test]
+    fn an_access_token_lifetime_over_a_day_is_refused() {
+        let env = Env::from_pairs([("VERDICT_ACCESS_TOKEN_TTL", "2d")]);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "VERDICT_ACCESS_TOKEN_TTL"
+        );
+    }
+
+    #[test]
+    fn the_admin_password_never_appears_in_debug_output() {
+        let env = Env::from_pairs([("VERDICT_ADMIN_PASSWORD", "hunter2hunter2")]);
+        let settings = Settings::from_env(&env).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
     }
 }

@@ -1,8 +1,58 @@
-/// Why the auth service stopped or could not start.
+use verdict_contracts::{ErrorCode, ServiceError};
+
+/// Everything the auth service can fail with, at start or in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Bus(#[from] verdict_bus::BusError),
     #[error(transparent)]
     Store(#[from] verdict_store::StoreError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] verdict_store::rusqlite::Error),
+    #[error("signing key error: {0}")]
+    Keys(String),
+    #[error("password hashing failed: {0}")]
+    PasswordHash(String),
+    #[error("revocation could not be published: {0}")]
+    Revocation(String),
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; retry in {retry_after} s")]
+    LockedOut { retry_after: u64 },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl From<Error> for ServiceError {
+    /// The one place auth errors become answers; internal detail is logged, not sent.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Bus(_)
+            | Error::Store(_)
+            | Error::Sqlite(_)
+            | Error::Keys(_)
+            | Error::PasswordHash(_)
+            | Error::Revocation(_) => {
+                tracing::error!(error = %error, "auth request failed");
+                ServiceError::internal()
+            }
+            Error::InvalidCredentials => ServiceError::unauthorized(error.to_string()),
+            Error::LockedOut { retry_after } => {
+                ServiceError::too_many_requests(error.to_string(), retry_after)
+            }
+            Error::Unauthorized(message) => ServiceError::unauthorized(message),
+            Error::Forbidden(message) => ServiceError::forbidden(message),
+            Error::NotFound(_) => ServiceError::new(ErrorCode::NotFound, error.to_string()),
+            Error::Conflict(message) => ServiceError::conflict(message),
+            Error::BadRequest(message) => ServiceError::bad_request(message),
+        }
+    }
 }

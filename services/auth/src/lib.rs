@@ -1,15 +1,30 @@
-//! The auth service. See DESIGN.md.
+//! The auth service: users, sign-in sessions, API tokens, projects and roles, and the
+//! keys that sign access tokens. See DESIGN.md ("Security model").
 
+mod access;
+mod api;
+mod api_tokens;
+mod clock;
 mod config;
+mod context;
 mod error;
+mod keys;
+mod passwords;
+mod projects;
+mod secrets;
+mod sessions;
+mod signing;
 mod store;
+mod users;
+
+use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 use verdict_bus::ServiceHost;
-use verdict_contracts::ServiceName;
+use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
 
-pub use config::Settings;
+pub use config::{AdminBootstrap, LoginPolicy, Settings, TokenSettings};
 pub use error::Error;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -19,9 +34,35 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
-    let host = ServiceHost::start(client, ServiceName::Auth, VERSION).await?;
+    let revocations =
+        verdict_bus::streams::ensure_bucket(&client, &streams::REVOCATIONS, settings.replicas)
+            .await?;
+    let keys = signing::load(&store).await?;
+    let auth = context::Auth {
+        store: store.clone(),
+        keys: Arc::new(RwLock::new(keys)),
+        tokens: settings.tokens,
+        login: settings.login,
+        revocations,
+        client: client.clone(),
+    };
+    if let Some(password) = users::bootstrap_admin(&auth, &settings.admin).await? {
+        // Printed to the console, never to the log: it is a secret shown once.
+        println!(
+            "\n  Verdict: first administrator created\n    e-mail:   {}\n    password: {password}\n  (shown once; set VERDICT_ADMIN_PASSWORD to choose it)\n",
+            settings.admin.email
+        );
+    }
+    let mut host = ServiceHost::start(client, ServiceName::Auth, VERSION).await?;
+    api::register(&mut host, auth.clone()).await?;
+    let rotation = tokio::spawn(signing::rotate_on_schedule(
+        auth,
+        settings.key_rotation,
+        shutdown.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "auth service ready");
     host.serve(shutdown).await?;
+    let _ = rotation.await;
     store.close().await?;
     Ok(())
 }

@@ -1,5 +1,607 @@
-//! All SQL of the auth service.
+//! All SQL of the auth service. Functions take a connection so callers choose the
+//! transaction; times are Unix seconds.
 
+use verdict_contracts::auth::Role;
+use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
 
-pub const MIGRATIONS: Migrations = Migrations(&[]);
+use crate::keys::SigningKey;
+
+pub const MIGRATIONS: Migrations = Migrations(&[r#"
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE memberships (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'reporter', 'maintainer', 'owner')),
+    PRIMARY KEY (project_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX memberships_by_user ON memberships (user_id, project_id);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE TABLE refresh_tokens (
+    hash BLOB PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    spent_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens (session_id);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'reporter', 'maintainer', 'owner')),
+    hash BLOB NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+);
+CREATE INDEX api_tokens_by_project ON api_tokens (project_id, id);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    private_pkcs8 BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);
+"#]);
+
+fn role_from_sql(text: String) -> rusqlite::Result<Role> {
+    text.parse().map_err(|err: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
+    })
+}
+
+// ---- users ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub failed_logins: u32,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+}
+
+const USER_COLUMNS: &str =
+    "id, email, name, password_hash, is_admin, disabled, failed_logins, locked_until, created_at";
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        password_hash: row.get(3)?,
+        is_admin: row.get(4)?,
+        disabled: row.get(5)?,
+        failed_logins: row.get(6)?,
+        locked_until: row.get(7)?,
+        created_at: row.get(8)?,
+    })
+}
+
+pub fn count_users(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+}
+
+pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<UserRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+    ))?
+    .query_row([email], user_row)
+    .optional()
+}
+
+pub fn user_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<UserRow>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([id], user_row)
+        .optional()
+}
+
+/// Inserts a user; `false` when the e-mail is taken.
+pub fn insert_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<bool> {
+    let inserted = conn.execute(
+        "INSERT INTO users (id, email, name, password_hash, is_admin, disabled, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (email) DO NOTHING",
+        params![
+            user.id,
+            user.email,
+            user.name,
+            user.password_hash,
+            user.is_admin,
+            user.created_at
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+pub fn set_user_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE users SET disabled = ?2 WHERE id = ?1",
+        params![id, disabled],
+    )? == 1)
+}
+
+pub fn record_login_failure(
+    conn: &Connection,
+    id: &str,
+    failed_logins: u32,
+    locked_until: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
+        params![id, failed_logins, locked_until],
+    )?;
+    Ok(())
+}
+
+pub fn clear_login_failures(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1 AND failed_logins > 0",
+        [id],
+    )?;
+    Ok(())
+}
+
+// ---- sessions and refresh tokens -------------------------------------------------------
+
+pub fn insert_session(
+    conn: &Connection,
+    id: &str,
+    user_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, user_id, now, expires_at],
+    )?;
+    Ok(())
+}
+
+pub fn insert_refresh_token(
+    conn: &Connection,
+    hash: &[u8],
+    session_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO refresh_tokens (hash, session_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![hash, session_id, now, expires_at],
+    )?;
+    Ok(())
+}
+
+/// A refresh token with the state of its session.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub session_id: String,
+    pub user_id: String,
+    pub expires_at: i64,
+    pub spent: bool,
+    pub session_revoked: bool,
+}
+
+pub fn refresh_token(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<RefreshRow>> {
+    conn.prepare_cached(
+        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL, s.revoked_at IS NOT NULL
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1",
+    )?
+    .query_row([hash], |row| {
+        Ok(RefreshRow {
+            session_id: row.get(0)?,
+            user_id: row.get(1)?,
+            expires_at: row.get(2)?,
+            spent: row.get(3)?,
+            session_revoked: row.get(4)?,
+        })
+    })
+    .optional()
+}
+
+pub fn spend_refresh_token(conn: &Connection, hash: &[u8], now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE refresh_tokens SET spent_at = ?2 WHERE hash = ?1",
+        params![hash, now],
+    )?;
+    Ok(())
+}
+
+pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn session_is_active(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+    )?
+    .exists(params![id, now])
+}
+
+// ---- projects and memberships -----------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ProjectRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+fn project_row(row: &Row<'_>) -> rusqlite::Result<ProjectRow> {
+    Ok(ProjectRow {
+        id: row.get(0)?,
+        slug: row.get(1)?,
+        name: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+/// Creates a project with its first owner; `false` when the slug is taken.
+pub fn insert_project(
+    conn: &Connection,
+    project: &ProjectRow,
+    owner: &str,
+) -> rusqlite::Result<bool> {
+    let inserted = conn.execute(
+        "INSERT INTO projects (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (slug) DO NOTHING",
+        params![project.id, project.slug, project.name, project.created_at],
+    )?;
+    if inserted == 1 {
+        conn.execute(
+            "INSERT INTO memberships (project_id, user_id, role) VALUES (?1, ?2, 'owner')",
+            params![project.id, owner],
+        )?;
+    }
+    Ok(inserted == 1)
+}
+
+/// A project by id or by slug (slugs cannot look like ids).
+pub fn project_by_ref(conn: &Connection, reference: &str) -> rusqlite::Result<Option<ProjectRow>> {
+    conn.prepare_cached(
+        "SELECT id, slug, name, created_at FROM projects WHERE id = ?1 OR slug = ?1",
+    )?
+    .query_row([reference], project_row)
+    .optional()
+}
+
+pub fn membership(
+    conn: &Connection,
+    project_id: &str,
+    user_id: &str,
+) -> rusqlite::Result<Option<Role>> {
+    conn.prepare_cached("SELECT role FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
+        .query_row([project_id, user_id], |row| row.get::<_, String>(0))
+        .optional()?
+        .map(role_from_sql)
+        .transpose()
+}
+
+pub fn put_membership(
+    conn: &Connection,
+    project_id: &str,
+    user_id: &str,
+    role: Role,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO memberships (project_id, user_id, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+        params![project_id, user_id, role.as_str()],
+    )?;
+    Ok(())
+}
+
+pub fn delete_membership(
+    conn: &Connection,
+    project_id: &str,
+    user_id: &str,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM memberships WHERE project_id = ?1 AND user_id = ?2",
+        [project_id, user_id],
+    )? == 1)
+}
+
+pub fn count_owners(conn: &Connection, project_id: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM memberships WHERE project_id = ?1 AND role = 'owner'",
+        [project_id],
+        |row| row.get(0),
+    )
+}
+
+/// A user's projects with their roles, ordered by project id, after `after`.
+pub fn projects_of_user(
+    conn: &Connection,
+    user_id: &str,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<(ProjectRow, Role)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT p.id, p.slug, p.name, p.created_at, m.role
+         FROM memberships m JOIN projects p ON p.id = m.project_id
+         WHERE m.user_id = ?1 AND m.project_id > ?2
+         ORDER BY m.project_id LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![user_id, after, limit], |row| {
+        Ok((project_row(row)?, role_from_sql(row.get(4)?)?))
+    })?;
+    rows.collect()
+}
+
+/// Every project, ordered by id, after `after` (for admins).
+pub fn all_projects(
+    conn: &Connection,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<ProjectRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, slug, name, created_at FROM projects WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![after, limit], project_row)?;
+    rows.collect()
+}
+
+// ---- API tokens -------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, project_id, name, role, created_at, expires_at, revoked_at, last_used_at";
+
+fn api_token_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRow> {
+    Ok(ApiTokenRow {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        name: row.get(2)?,
+        role: role_from_sql(row.get(3)?)?,
+        created_at: row.get(4)?,
+        expires_at: row.get(5)?,
+        revoked_at: row.get(6)?,
+        last_used_at: row.get(7)?,
+    })
+}
+
+pub fn insert_api_token(
+    conn: &Connection,
+    token: &ApiTokenRow,
+    hash: &[u8],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO api_tokens (id, project_id, name, role, hash, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            token.id,
+            token.project_id,
+            token.name,
+            token.role.as_str(),
+            hash,
+            token.created_at,
+            token.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn api_token_by_hash(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<ApiTokenRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE hash = ?1"
+    ))?
+    .query_row([hash], api_token_row)
+    .optional()
+}
+
+pub fn api_token_in_project(
+    conn: &Connection,
+    project_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<ApiTokenRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE project_id = ?1 AND id = ?2"
+    ))?
+    .query_row([project_id, id], api_token_row)
+    .optional()
+}
+
+/// Live (not revoked) tokens of a project, ordered by id, after `after`.
+pub fn api_tokens_of_project(
+    conn: &Connection,
+    project_id: &str,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<ApiTokenRow>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens
+         WHERE project_id = ?1 AND id > ?2 AND revoked_at IS NULL ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![project_id, after, limit], api_token_row)?;
+    rows.collect()
+}
+
+pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+pub fn touch_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
+// ---- signing keys -----------------------------------------------------------------------
+
+pub fn signing_keys(conn: &Connection) -> rusqlite::Result<Vec<SigningKey>> {
+    let mut statement = conn.prepare(
+        "SELECT kid, private_pkcs8, public_key, created_at, retired_at FROM signing_keys",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(SigningKey {
+            kid: row.get(0)?,
+            private_pkcs8: row.get(1)?,
+            public_key: row.get(2)?,
+            created_at: row.get(3)?,
+            retired_at: row.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Retires the current keys and stores `key` as the new current one.
+pub fn rotate_signing_key(conn: &Connection, key: &SigningKey, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL",
+        [now],
+    )?;
+    conn.execute(
+        "INSERT INTO signing_keys (kid, private_pkcs8, public_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![key.kid, key.private_pkcs8, key.public_key, key.created_at],
+    )?;
+    Ok(())
+}
+
+/// Forgets keys retired long enough ago that no token they signed is still valid.
+pub fn delete_keys_retired_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM signing_keys WHERE retired_at < ?1", [cutoff])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_users_projects_are_listed_from_the_membership_index() {
+        let plan = plan(
+            &conn(),
+            "SELECT p.id FROM memberships m JOIN projects p ON p.id = m.project_id
+             WHERE m.user_id = 'u' AND m.project_id > '' ORDER BY m.project_id LIMIT 10",
+        );
+        assert!(plan.contains("memberships_by_user"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn a_projects_tokens_are_listed_from_their_index() {
+        let plan = plan(
+            &conn(),
+            "SELECT id FROM api_tokens WHERE project_id = 'p' AND id > '' AND revoked_at IS NULL ORDER BY id LIMIT 10",
+        );
+        assert!(plan.contains("api_tokens_by_project"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn a_second_user_with_the_same_email_is_refused() {
+        let conn = conn();
+        let user = UserRow {
+            id: "1".into(),
+            email: "a@b.c".into(),
+            name: "A".into(),
+            password_hash: "x".into(),
+            is_admin: false,
+            disabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: 0,
+        };
+        assert!(insert_user(&conn, &user).unwrap());
+        assert!(!insert_user(
+            &conn,
+            &UserRow {
+                id: "2".into(),
+                ..user
+            }
+        )
+        .unwrap());
+    }
+
+    #[test]
+    fn deleting_a_project_removes_its_memberships_and_tokens() {
+        let conn = conn();
+        let user = UserRow {
+            id: "u".into(),
+            email: "a@b.c".into(),
+            name: "A".into(),
+            password_hash: "x".into(),
+            is_admin: false,
+            disabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at: 0,
+        };
+        insert_user(&conn, &user).unwrap();
+        let project = ProjectRow {
+            id: "p".into(),
+            slug: "web".into(),
+            name: "Web".into(),
+            created_at: 0,
+        };
+        assert!(insert_project(&conn, &project, "u").unwrap());
+        conn.execute("DELETE FROM projects WHERE id = 'p'", [])
+            .unwrap();
+        assert_eq!(membership(&conn, "p", "u").unwrap(), None);
+    }
+}

@@ -21,6 +21,53 @@ pub struct Settings {
     /// `VERDICT_SHUTDOWN_GRACE`, default 10s: how long in-flight requests may take to
     /// finish after a stop signal.
     pub shutdown_grace: Duration,
+    /// `VERDICT_JWT_ISSUER` and `VERDICT_JWT_AUDIENCE`: what access tokens must say; the
+    /// same variables the auth service signs with.
+    pub issuer: String,
+    pub audience: String,
+    pub limits: RateLimits,
+    /// `VERDICT_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
+    /// browser; none by default.
+    pub cors_origins: Vec<String>,
+}
+
+/// Request budgets, each applied per client IP and per principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `VERDICT_RATE_LOGIN`, default `10/m`: login attempts.
+    pub login: Budget,
+    /// `VERDICT_RATE_READ`, default `100/s`: GET requests.
+    pub read: Budget,
+    /// `VERDICT_RATE_WRITE`, default `200/s`: other requests.
+    pub write: Budget,
+}
+
+/// `count` requests per `period`, all of which may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+
+    /// `N/s`, `N/m` or `N/h`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let usage = || "expected N/s, N/m or N/h with N at least 1".to_owned();
+        let (count, unit) = text.split_once('/').ok_or_else(usage)?;
+        let count: u32 = count.trim().parse().map_err(|_| usage())?;
+        let period = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(usage()),
+        };
+        if count == 0 {
+            return Err(usage());
+        }
+        Ok(Budget { count, period })
+    }
 }
 
 impl Settings {
@@ -37,6 +84,26 @@ impl Settings {
             ready_timeout: env.duration("VERDICT_READY_TIMEOUT", Duration::from_secs(1))?,
             stream_replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
             shutdown_grace: env.duration("VERDICT_SHUTDOWN_GRACE", Duration::from_secs(10))?,
+            issuer: env.string("VERDICT_JWT_ISSUER", "verdict"),
+            audience: env.string("VERDICT_JWT_AUDIENCE", "verdict-api"),
+            limits: RateLimits {
+                login: env.parse("VERDICT_RATE_LOGIN", "10/m".parse().expect("valid default"))?,
+                read: env.parse("VERDICT_RATE_READ", "100/s".parse().expect("valid default"))?,
+                write: env.parse(
+                    "VERDICT_RATE_WRITE",
+                    "200/s".parse().expect("valid default"),
+                )?,
+            },
+            cors_origins: env
+                .get("VERDICT_CORS_ORIGINS")
+                .map(|origins| {
+                    origins
+                        .split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -50,6 +117,32 @@ mod tests {
         let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
         assert_eq!(settings.listen, "127.0.0.1:3003".parse().unwrap());
         assert_eq!(settings.body_limit, 1 << 20);
+    }
+
+    #[test]
+    fn budgets_read_as_count_per_unit() {
+        let budget: Budget = "30/m".parse().unwrap();
+        assert_eq!(
+            budget,
+            Budget {
+                count: 30,
+                period: Duration::from_secs(60)
+            }
+        );
+        for bad in ["30", "0/s", "x/s", "30/d"] {
+            assert!(bad.parse::<Budget>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_is_closed_unless_origins_are_listed() {
+        let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert!(settings.cors_origins.is_empty());
+        let env = Env::from_pairs([(
+            "VERDICT_CORS_ORIGINS",
+            "https://a.example, https://b.example",
+        )]);
+        assert_eq!(Settings::from_env(&env).unwrap().cors_origins.len(), 2);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The edge gateway: the HTTP API under `/api/v1`, probes, and (later) authentication,
 //! rate limits and WebSocket fan-out. Stateless: run as many as the load needs.
 
+mod auth;
 mod config;
+mod extract;
 mod middleware;
 mod problem;
+mod ratelimit;
 mod routes;
 mod state;
 
@@ -15,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use verdict_bus::{Bus, BusError};
 use verdict_contracts::streams;
 
-pub use config::Settings;
+pub use config::{Budget, RateLimits, Settings};
 pub use middleware::{REQUEST_ID, TRACE_RESPONSE};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,6 +42,8 @@ pub enum Error {
 pub struct Gateway {
     listener: TcpListener,
     state: state::AppState,
+    /// Stops the background tasks (revocation watch, key changes, limiter upkeep).
+    background: CancellationToken,
 }
 
 impl Gateway {
@@ -54,12 +59,30 @@ impl Gateway {
                     addr: settings.listen,
                     source,
                 })?;
+        let bus = Bus::new(client, settings.bus.request_timeout);
+        let background = CancellationToken::new();
+        let auth = auth::Authenticator::start(
+            bus.clone(),
+            &settings.issuer,
+            &settings.audience,
+            settings.stream_replicas,
+            background.clone(),
+        )
+        .await?;
+        let limiter = Arc::new(ratelimit::Limiter::new(&settings.limits));
+        tokio::spawn(forget_idle_clients(limiter.clone(), background.clone()));
         let state = state::AppState {
-            bus: Bus::new(client, settings.bus.request_timeout),
+            bus,
             settings: Arc::new(settings),
             openapi: routes::openapi::render(),
+            auth,
+            limiter,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            background,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -89,11 +112,22 @@ impl Gateway {
             served = server => served.map_err(Error::Serve)?,
             () = forced => tracing::warn!(?grace, "requests still running after the grace period; closing them"),
         }
+        self.background.cancel();
         client
             .drain()
             .await
             .map_err(|err| Error::Bus(BusError::Drain(err.to_string())))?;
         Ok(())
+    }
+}
+
+async fn forget_idle_clients(limiter: Arc<ratelimit::Limiter>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => limiter.forget_idle(),
+        }
     }
 }
 

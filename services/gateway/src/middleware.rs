@@ -4,15 +4,19 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::problem::{self, Problem};
+use crate::problem::{self, ApiError, Problem};
+use crate::ratelimit::Spend;
+use crate::state::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
 /// W3C Trace Context Level 2 response header: lets a client quote the trace id.
@@ -36,6 +40,27 @@ fn request_id(request: &Request) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+/// Spends the client IP's budget for the route's kind (login, read or write) before
+/// anything else runs.
+pub async fn limit_by_ip(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let spend = if request.uri().path() == "/api/v1/auth/login" {
+        Spend::Login
+    } else if request.method() == Method::GET || request.method() == Method::HEAD {
+        Spend::Read
+    } else {
+        Spend::Write
+    };
+    match state.limiter.check_ip(peer.ip(), spend) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => ApiError::RateLimited(wait).into_response(),
+    }
 }
 
 pub async fn request_context(request: Request, next: Next) -> Response {

@@ -1,11 +1,15 @@
 //! RFC 9457 problem responses: the one place where errors become HTTP answers.
 
-use axum::http::{header, StatusCode};
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 use verdict_bus::RequestError;
 use verdict_contracts::ErrorCode;
+
+use crate::auth::AuthError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -75,26 +79,103 @@ pub enum ApiError {
     NotReady(Vec<String>),
     #[error(transparent)]
     Bus(#[from] RequestError),
+    #[error("not authenticated: {0}")]
+    Unauthenticated(#[from] AuthError),
+    #[error("rate limited for {0:?}")]
+    RateLimited(Duration),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("request body over the limit")]
+    PayloadTooLarge,
+    #[error("unsupported content type")]
+    UnsupportedMediaType(&'static str),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let problem = match self {
-            ApiError::NotReady(unavailable) => Problem {
-                detail: format!("not ready: {}", unavailable.join(", ")),
-                unavailable,
-                ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, "")
-            },
+        let (problem, retry_after) = match self {
+            ApiError::NotReady(unavailable) => (
+                Problem {
+                    detail: format!("not ready: {}", unavailable.join(", ")),
+                    unavailable,
+                    ..Problem::new(StatusCode::SERVICE_UNAVAILABLE, "")
+                },
+                None,
+            ),
             ApiError::Bus(error) => bus_problem(error),
+            ApiError::Unauthenticated(AuthError::Unavailable(error)) => {
+                tracing::warn!(error = %error, "cannot verify a token: auth unavailable");
+                (
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "authentication is unavailable; retry shortly",
+                    ),
+                    Some(1),
+                )
+            }
+            ApiError::Unauthenticated(reason) => {
+                tracing::debug!(%reason, "request not authenticated");
+                let detail = match reason {
+                    AuthError::Missing => "a bearer token is required",
+                    AuthError::Jwt(_)
+                    | AuthError::Revoked
+                    | AuthError::InvalidApiToken
+                    | AuthError::Unavailable(_) => "the token is invalid, expired or revoked",
+                };
+                let mut response = Problem::new(StatusCode::UNAUTHORIZED, detail).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
+            ApiError::RateLimited(wait) => (
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate limit exceeded; retry later",
+                ),
+                Some(wait.as_secs_f64().ceil().max(1.0) as u64),
+            ),
+            ApiError::BadRequest(detail) => (Problem::new(StatusCode::BAD_REQUEST, detail), None),
+            ApiError::Validation(errors) => (
+                Problem {
+                    errors,
+                    ..Problem::new(StatusCode::BAD_REQUEST, "the request body is invalid")
+                },
+                None,
+            ),
+            ApiError::PayloadTooLarge => (
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is over the limit",
+                ),
+                None,
+            ),
+            ApiError::UnsupportedMediaType(expected) => (
+                Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("expected Content-Type: {expected}"),
+                ),
+                None,
+            ),
         };
-        problem.into_response()
+        let mut response = problem.into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
-/// Maps a bus failure to what the client may see; internals are logged here, once.
-fn bus_problem(error: RequestError) -> Problem {
+/// Maps a bus failure to what the client may see (and when to retry); internals are
+/// logged here, once.
+fn bus_problem(error: RequestError) -> (Problem, Option<u64>) {
     match error {
         RequestError::Service(error) => {
+            let retry_after = error.retry_after;
             let status = StatusCode::from_u16(error.code.status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let detail = match error.code {
@@ -109,25 +190,25 @@ fn bus_problem(error: RequestError) -> Problem {
                 | ErrorCode::TooManyRequests
                 | ErrorCode::Unavailable => error.message,
             };
-            Problem::new(status, detail)
+            (Problem::new(status, detail), retry_after)
         }
         RequestError::NoResponders { subject } => {
             tracing::warn!(%subject, "no service instance answers");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "a backend service is unavailable; retry shortly",
+            let detail = "a backend service is unavailable; retry shortly";
+            (
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, detail),
+                Some(1),
             )
         }
         RequestError::TimedOut { subject, timeout } => {
             tracing::warn!(%subject, ?timeout, "backend request timed out");
-            Problem::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "a backend service did not answer in time",
-            )
+            let detail = "a backend service did not answer in time";
+            (Problem::new(StatusCode::GATEWAY_TIMEOUT, detail), None)
         }
         RequestError::Codec { subject, reason } | RequestError::Transport { subject, reason } => {
             tracing::error!(%subject, %reason, "backend request failed");
-            Problem::new(StatusCode::BAD_GATEWAY, "a backend service failed")
+            let detail = "a backend service failed";
+            (Problem::new(StatusCode::BAD_GATEWAY, detail), None)
         }
     }
 }
@@ -151,17 +232,18 @@ mod tests {
             ErrorCode::Internal,
             "disk I/O error at /var/x",
         ));
-        let problem = bus_problem(error);
+        let (problem, _) = bus_problem(error);
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("/var/x"));
     }
 
     #[test]
     fn a_missing_service_is_a_503() {
-        let problem = bus_problem(RequestError::NoResponders {
+        let (problem, retry_after) = bus_problem(RequestError::NoResponders {
             subject: "verdict.v1.runs.x".into(),
         });
         assert_eq!(problem.status, 503);
+        assert_eq!(retry_after, Some(1));
         assert!(!problem.detail.contains("verdict.v1"));
     }
 }

@@ -3,6 +3,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use verdict_bus::Bus;
 
+use crate::auth::Authenticator;
+use crate::ratelimit::Limiter;
 use crate::Settings;
 
 /// What every handler can reach. Cheap to clone.
@@ -12,4 +14,6 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The OpenAPI document, rendered once at start.
     pub openapi: Bytes,
+    pub auth: Arc<Authenticator>,
+    pub limiter: Arc<Limiter>,
 }

@@ -1,27 +1,118 @@
-//! The HTTP surface: one module per resource, assembled here.
+//! The HTTP surface: one module per resource, assembled here with the layers every
+//! request goes through.
 
+pub mod admin;
+pub mod auth;
 pub mod openapi;
 pub mod probes;
+pub mod projects;
 pub mod system;
+pub mod tokens;
+pub mod users;
 
-use axum::routing::get;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::middleware;
 use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    Router::new()
+    let api = Router::new()
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/users", post(users::create))
+        .route("/api/v1/users/{user_id}", patch(users::update))
+        .route(
+            "/api/v1/projects",
+            post(projects::create).get(projects::list),
+        )
+        .route("/api/v1/projects/{project}", get(projects::get))
+        .route(
+            "/api/v1/projects/{project}/members/{user_id}",
+            put(projects::put_member).delete(projects::delete_member),
+        )
+        .route(
+            "/api/v1/projects/{project}/tokens",
+            post(tokens::create).get(tokens::list),
+        )
+        .route(
+            "/api/v1/projects/{project}/tokens/{id}",
+            axum::routing::delete(tokens::revoke),
+        )
+        .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
+        .route("/api/v1/version", get(system::version))
+        .route("/.well-known/jwks.json", get(auth::jwks))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::limit_by_ip,
+        ));
+    let probes = Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/version", get(system::version))
+        .route("/api/v1/openapi.json", get(openapi::document));
+    let mut router = api
+        .merge(probes)
         // The limit wraps routing, so an oversized body is refused (413) before any
         // handler runs, whatever the route.
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::request_context));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    if let Some(cors) = cors(&state.settings.cors_origins) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+/// Sent with every response: the API serves data, never pages, so browsers may neither
+/// sniff, frame nor cache it.
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("cache-control", "no-store"),
+];
+
+/// CORS for the configured origins only; none configured means no CORS headers at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER]),
+    )
 }

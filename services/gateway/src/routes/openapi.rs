@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::problem::{FieldError, Problem};
 use crate::state::AppState;
@@ -11,14 +12,48 @@ use crate::state::AppState;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Verdict API", description = "Test runs, results, artifacts and live monitoring."),
-    paths(super::probes::healthz, super::probes::readyz, super::probes::metrics, document, super::system::version),
+    paths(
+        super::probes::healthz, super::probes::readyz, super::probes::metrics, document, super::system::version,
+        super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me, super::auth::jwks,
+        super::users::create, super::users::update,
+        super::projects::create, super::projects::list, super::projects::get,
+        super::projects::put_member, super::projects::delete_member,
+        super::tokens::create, super::tokens::list, super::tokens::revoke,
+        super::admin::rotate_keys,
+    ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
     tags(
         (name = "probes", description = "Liveness, readiness and metrics; no authentication"),
         (name = "system", description = "About the running system"),
+        (name = "auth", description = "Sign-in, tokens and the caller's profile"),
+        (name = "users", description = "User administration"),
+        (name = "projects", description = "Projects and members"),
+        (name = "tokens", description = "API tokens for CI"),
+        (name = "admin", description = "Administration"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme: an access JWT or an API token.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token from /auth/login, or an API token (vdt_…)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Renders the document once; served from memory afterwards.
 pub fn render() -> bytes::Bytes {
@@ -28,7 +63,7 @@ pub fn render() -> bytes::Bytes {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
+#[utoipa::path(operation_id = "openapi_document", get, path = "/api/v1/openapi.json", tag = "system",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn document(State(state): State<AppState>) -> impl IntoResponse {
     (

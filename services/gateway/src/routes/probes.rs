@@ -16,7 +16,7 @@ use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Liveness: the process is up and serving HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "probes",
+#[utoipa::path(operation_id = "healthz", get, path = "/healthz", tag = "probes",
     responses((status = 200, description = "The process is up", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
@@ -32,7 +32,7 @@ pub struct Readiness {
 
 /// Readiness: NATS is connected and auth, runs, artifacts and realtime each answer a
 /// `$SRV.PING`. A 503 names every dependency that does not.
-#[utoipa::path(get, path = "/readyz", tag = "probes",
+#[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "probes",
     responses(
         (status = 200, description = "Every dependency answers", body = Readiness),
         (status = 503, description = "Some dependency is down; `unavailable` names them", body = Problem, content_type = "application/problem+json"),
@@ -72,7 +72,7 @@ async fn ping(client: &Client, service: ServiceName, timeout: std::time::Duratio
 }
 
 /// Prometheus metrics of this gateway process.
-#[utoipa::path(get, path = "/metrics", tag = "probes",
+#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "probes",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 pub async fn metrics() -> impl IntoResponse {
     (

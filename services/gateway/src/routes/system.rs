@@ -20,7 +20,7 @@ pub struct Versions {
 }
 
 /// The version of the gateway and of each service behind it.
-#[utoipa::path(get, path = "/api/v1/version", tag = "system",
+#[utoipa::path(operation_id = "version", get, path = "/api/v1/version", tag = "system",
     responses((status = 200, description = "Versions", body = Versions)))]
 pub async fn version(State(state): State<AppState>) -> Json<Versions> {
     let requests = ServiceName::ALL.map(|service| {

@@ -1,0 +1,149 @@
+//! API tokens for CI: one project, one role, shown once, stored hashed, revocable.
+
+use verdict_contracts::auth::{
+    ApiTokenGrant, CreateToken, CreatedToken, ListTokens, RevocationTarget, RevokeToken, Role,
+    TokenInfo, VerifyApiToken,
+};
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+
+use crate::access::{self, Caller};
+use crate::context::Auth;
+use crate::store::{self, ApiTokenRow};
+use crate::{clock, secrets, Error};
+
+fn token_out(token: ApiTokenRow) -> TokenInfo {
+    TokenInfo {
+        id: token.id,
+        name: token.name,
+        role: token.role,
+        created_at: clock::rfc3339(token.created_at),
+        expires_at: token.expires_at.map(clock::rfc3339),
+        last_used_at: token.last_used_at.map(clock::rfc3339),
+    }
+}
+
+pub async fn create(
+    auth: &Auth,
+    caller: Caller,
+    request: CreateToken,
+) -> Result<CreatedToken, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    let own = access::require(role, Role::Maintainer)?;
+    if request.role > own {
+        return Err(Error::Forbidden(
+            "a token cannot have a role above your own",
+        ));
+    }
+    let now = clock::now();
+    let expires_at = match &request.expires_at {
+        Some(text) => {
+            let at = clock::parse_rfc3339(text)
+                .ok_or_else(|| Error::BadRequest("expires_at: must be an RFC 3339 time".into()))?;
+            if at <= now {
+                return Err(Error::BadRequest(
+                    "expires_at: must be in the future".into(),
+                ));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    let secret = secrets::new_secret(secrets::API_TOKEN_PREFIX);
+    let token = ApiTokenRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        project_id: project.id,
+        name: request.name.as_str().to_owned(),
+        role: request.role,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let stored = token.clone();
+    auth.store
+        .write(move |conn| Ok::<_, Error>(store::insert_api_token(conn, &stored, &secret.hash)?))
+        .await?;
+    Ok(CreatedToken {
+        id: token.id,
+        name: token.name,
+        role: token.role,
+        token: secret.plain,
+        expires_at: token.expires_at.map(clock::rfc3339),
+    })
+}
+
+pub async fn list(
+    auth: &Auth,
+    caller: Caller,
+    request: ListTokens,
+) -> Result<Page<TokenInfo>, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    access::require(role, Role::Maintainer)?;
+    let after = match &request.page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)
+            .map_err(|err| Error::BadRequest(err.to_string()))?
+            .remove(0),
+        None => String::new(),
+    };
+    let limit = request.page.effective_limit();
+    let rows = auth
+        .store
+        .read(move |conn| {
+            Ok::<_, Error>(store::api_tokens_of_project(
+                conn,
+                &project.id,
+                &after,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_overfetched(
+        rows,
+        limit,
+        |t| encode_cursor(&[&t.id]),
+        token_out,
+    ))
+}
+
+/// Revokes a token in the database and on every gateway at once.
+pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result<(), Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    access::require(role, Role::Maintainer)?;
+    let now = clock::now();
+    let token_id = request.token_id.clone();
+    auth.store
+        .write(move |conn| {
+            store::api_token_in_project(conn, &project.id, &token_id)?
+                .ok_or(Error::NotFound("token"))?;
+            store::revoke_api_token(conn, &token_id, now)?;
+            Ok::<_, Error>(())
+        })
+        .await?;
+    auth.publish_revocation(RevocationTarget::ApiToken(request.token_id), now)
+        .await
+}
+
+/// What a presented API token grants; for the gateway, which caches the answer briefly.
+pub async fn verify(auth: &Auth, request: VerifyApiToken) -> Result<ApiTokenGrant, Error> {
+    if !request.token.starts_with(secrets::API_TOKEN_PREFIX) {
+        return Err(Error::Unauthorized("invalid API token"));
+    }
+    let hash = secrets::hash(&request.token);
+    let now = clock::now();
+    auth.store
+        .write(move |conn| {
+            let token = store::api_token_by_hash(conn, &hash)?
+                .filter(|token| {
+                    token.revoked_at.is_none() && token.expires_at.is_none_or(|at| at > now)
+                })
+                .ok_or(Error::Unauthorized("invalid API token"))?;
+            store::touch_api_token(conn, &token.id, now)?;
+            Ok(ApiTokenGrant {
+                token_id: token.id,
+                project_id: token.project_id,
+                role: token.role,
+                expires_at: token.expires_at,
+            })
+        })
+        .await
+}

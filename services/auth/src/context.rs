@@ -1,0 +1,112 @@
+//! What every auth operation works with, and the lookups they share.
+
+use std::sync::{Arc, RwLock};
+
+use verdict_bus::{Client, KvStore};
+use verdict_contracts::auth::{
+    Principal, Revocation, RevocationTarget, Role, API_TOKEN_CACHE_SECS,
+};
+use verdict_store::Store;
+
+use crate::access::Caller;
+use crate::config::{LoginPolicy, TokenSettings};
+use crate::keys::KeyRing;
+use crate::store::{self, ProjectRow};
+use crate::{clock, Error};
+
+/// The auth service's state. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    pub store: Store,
+    pub keys: Arc<RwLock<KeyRing>>,
+    pub tokens: TokenSettings,
+    pub login: LoginPolicy,
+    pub revocations: KvStore,
+    pub client: Client,
+}
+
+impl Auth {
+    /// The caller behind a principal, refused when the user is gone or disabled, the
+    /// session revoked, or the API token revoked.
+    pub async fn caller(&self, principal: Principal) -> Result<Caller, Error> {
+        self.store
+            .read(move |conn| {
+                let now = clock::now();
+                match principal {
+                    Principal::User {
+                        user_id,
+                        session_id,
+                    } => {
+                        let user = store::user_by_id(conn, &user_id)?
+                            .filter(|user| !user.disabled)
+                            .ok_or(Error::Unauthorized("the account is disabled or gone"))?;
+                        if !store::session_is_active(conn, &session_id, now)? {
+                            return Err(Error::Unauthorized("the session has ended"));
+                        }
+                        Ok(Caller::User {
+                            user_id: user.id,
+                            is_admin: user.is_admin,
+                        })
+                    }
+                    Principal::ApiToken {
+                        token_id,
+                        project_id,
+                        role,
+                    } => {
+                        let live = store::api_token_in_project(conn, &project_id, &token_id)?
+                            .is_some_and(|token| {
+                                token.revoked_at.is_none()
+                                    && token.expires_at.is_none_or(|at| at > now)
+                            });
+                        if !live {
+                            return Err(Error::Unauthorized("the API token is revoked or expired"));
+                        }
+                        Ok(Caller::ApiToken { project_id, role })
+                    }
+                }
+            })
+            .await
+    }
+
+    /// A project by id or slug with the caller's role in it; an unknown project and one
+    /// the caller has no role in look the same.
+    pub async fn project_for(
+        &self,
+        caller: &Caller,
+        reference: String,
+    ) -> Result<(ProjectRow, Option<Role>), Error> {
+        let caller = caller.clone();
+        self.store
+            .read(move |conn| {
+                let project =
+                    store::project_by_ref(conn, &reference)?.ok_or(Error::NotFound("project"))?;
+                let membership = match caller.user_id() {
+                    Some(user_id) => store::membership(conn, &project.id, user_id)?,
+                    None => None,
+                };
+                let role = caller.role_in(&project.id, membership);
+                Ok((project, role))
+            })
+            .await
+    }
+
+    /// Tells every gateway to deny what `target` names until its tokens have expired.
+    pub async fn publish_revocation(
+        &self,
+        target: RevocationTarget,
+        revoked_at: i64,
+    ) -> Result<(), Error> {
+        let revocation = Revocation {
+            until: revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS,
+            revoked_at,
+            target,
+        };
+        let value =
+            serde_json::to_vec(&revocation).map_err(|err| Error::Revocation(err.to_string()))?;
+        self.revocations
+            .put(revocation.target.key(), value.into())
+            .await
+            .map_err(|err| Error::Revocation(err.to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! Projects and memberships.
+
+use verdict_contracts::auth::{
+    CreateProject, DeleteMember, ListProjects, Member, Project, ProjectAccess, ProjectRef,
+    PutMember, Role,
+};
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+
+use crate::access::{self, Caller};
+use crate::context::Auth;
+use crate::store::{self, ProjectRow};
+use crate::{clock, Error};
+
+fn project_out(project: ProjectRow) -> Project {
+    Project {
+        id: project.id,
+        slug: project.slug,
+        name: project.name,
+        created_at: clock::rfc3339(project.created_at),
+    }
+}
+
+pub async fn create(auth: &Auth, caller: Caller, request: CreateProject) -> Result<Project, Error> {
+    let Some(owner) = caller.user_id().map(str::to_owned) else {
+        return Err(Error::Forbidden("API tokens cannot create projects"));
+    };
+    let project = ProjectRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        slug: request.slug.as_str().to_owned(),
+        name: request.name.as_str().to_owned(),
+        created_at: clock::now(),
+    };
+    auth.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            if !store::insert_project(&tx, &project, &owner)? {
+                return Err(Error::Conflict("a project with this slug exists".into()));
+            }
+            tx.commit()?;
+            Ok(project_out(project))
+        })
+        .await
+}
+
+pub async fn list(
+    auth: &Auth,
+    caller: Caller,
+    request: ListProjects,
+) -> Result<Page<Project>, Error> {
+    let after = match &request.page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)
+            .map_err(|err| Error::BadRequest(err.to_string()))?
+            .remove(0),
+        None => String::new(),
+    };
+    let limit = request.page.effective_limit();
+    let projects = auth
+        .store
+        .read(move |conn| {
+            let rows = match &caller {
+                Caller::User { is_admin: true, .. } => {
+                    store::all_projects(conn, &after, limit + 1)?
+                }
+                Caller::User { user_id, .. } => {
+                    store::projects_of_user(conn, user_id, &after, limit + 1)?
+                        .into_iter()
+                        .map(|(project, _)| project)
+                        .collect()
+                }
+                Caller::ApiToken { project_id, .. } => store::project_by_ref(conn, project_id)?
+                    .filter(|project| project.id.as_str() > after.as_str())
+                    .into_iter()
+                    .collect(),
+            };
+            Ok::<_, Error>(rows)
+        })
+        .await?;
+    Ok(Page::from_overfetched(
+        projects,
+        limit,
+        |p| encode_cursor(&[&p.id]),
+        project_out,
+    ))
+}
+
+pub async fn get(auth: &Auth, caller: Caller, request: ProjectRef) -> Result<Project, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    access::require(role, Role::Viewer)?;
+    Ok(project_out(project))
+}
+
+pub async fn authorize(
+    auth: &Auth,
+    caller: Caller,
+    request: ProjectRef,
+) -> Result<ProjectAccess, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    let role = access::require(role, Role::Viewer)?;
+    Ok(ProjectAccess {
+        project_id: project.id,
+        slug: project.slug,
+        role,
+    })
+}
+
+pub async fn put_member(auth: &Auth, caller: Caller, request: PutMember) -> Result<Member, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    let own = access::require(role, Role::Maintainer)?;
+    let (project_id, user_id, wanted) = (project.id, request.user_id, request.role);
+    auth.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            if store::user_by_id(&tx, &user_id)?.is_none() {
+                return Err(Error::NotFound("user"));
+            }
+            let current = store::membership(&tx, &project_id, &user_id)?;
+            access::may_assign(own, current, wanted)?;
+            if current == Some(Role::Owner)
+                && wanted != Role::Owner
+                && store::count_owners(&tx, &project_id)? == 1
+            {
+                return Err(Error::Conflict("a project keeps at least one owner".into()));
+            }
+            store::put_membership(&tx, &project_id, &user_id, wanted)?;
+            tx.commit()?;
+            Ok(Member {
+                project_id,
+                user_id,
+                role: wanted,
+            })
+        })
+        .await
+}
+
+pub async fn delete_member(
+    auth: &Auth,
+    caller: Caller,
+    request: DeleteMember,
+) -> Result<(), Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    let own = access::require(role, Role::Maintainer)?;
+    let (project_id, user_id) = (project.id, request.user_id);
+    auth.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(current) = store::membership(&tx, &project_id, &user_id)? else {
+                return Err(Error::NotFound("member"));
+            };
+            access::may_assign(own, Some(current), Role::Viewer)?;
+            if current == Role::Owner && store::count_owners(&tx, &project_id)? == 1 {
+                return Err(Error::Conflict("a project keeps at least one owner".into()));
+            }
+            store::delete_membership(&tx, &project_id, &user_id)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+}

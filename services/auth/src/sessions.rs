@@ -1,0 +1,241 @@
+//! Sign-in: login, refresh-token rotation with reuse detection, logout.
+
+use std::time::Duration;
+
+use verdict_contracts::auth::{LoginRequest, RefreshRequest, RevocationTarget, TokenPair};
+
+use crate::config::LoginPolicy;
+use crate::context::Auth;
+use crate::keys::AccessClaims;
+use crate::store::{self, UserRow};
+use crate::{clock, passwords, secrets, Error};
+
+/// The longest an account stays locked after failed logins.
+const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+pub async fn login(auth: &Auth, request: LoginRequest) -> Result<TokenPair, Error> {
+    let email = request.email.as_str().to_owned();
+    let user = auth
+        .store
+        .read(move |conn| Ok::<_, Error>(store::user_by_email(conn, &email)?))
+        .await?;
+    let password = request.password.expose().to_owned();
+    let Some(user) = user else {
+        tokio::task::spawn_blocking(move || passwords::verify_nothing(&password))
+            .await
+            .map_err(|err| Error::PasswordHash(err.to_string()))?;
+        return Err(Error::InvalidCredentials);
+    };
+    let now = clock::now();
+    if let Some(locked_until) = user.locked_until.filter(|until| *until > now) {
+        return Err(Error::LockedOut {
+            retry_after: (locked_until - now) as u64,
+        });
+    }
+    let phc = user.password_hash.clone();
+    let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &phc))
+        .await
+        .map_err(|err| Error::PasswordHash(err.to_string()))?;
+    if !matches {
+        let (failures, locked_until) = after_failure(auth.login, user.failed_logins, now);
+        let id = user.id.clone();
+        auth.store
+            .write(move |conn| {
+                Ok::<_, Error>(store::record_login_failure(
+                    conn,
+                    &id,
+                    failures,
+                    locked_until,
+                )?)
+            })
+            .await?;
+        return Err(Error::InvalidCredentials);
+    }
+    if user.disabled {
+        return Err(Error::Unauthorized("the account is disabled"));
+    }
+    start_session(auth, user).await
+}
+
+/// Failures in a row after one more, and until when the account is then locked: from
+/// `max_failures` on, `lockout` doubled for each further failure, at most 15 minutes.
+fn after_failure(policy: LoginPolicy, failures: u32, now: i64) -> (u32, Option<i64>) {
+    let failures = failures.saturating_add(1);
+    if failures < policy.max_failures {
+        return (failures, None);
+    }
+    let doublings = (failures - policy.max_failures).min(16);
+    let lock = policy
+        .lockout
+        .saturating_mul(1 << doublings)
+        .min(MAX_LOCKOUT);
+    (failures, Some(now + lock.as_secs().max(1) as i64))
+}
+
+async fn start_session(auth: &Auth, user: UserRow) -> Result<TokenPair, Error> {
+    let now = clock::now();
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let refresh = secrets::new_secret(secrets::REFRESH_PREFIX);
+    let expires_at = now + auth.tokens.refresh_ttl.as_secs() as i64;
+    let (user_id, sid, hash) = (user.id.clone(), session_id.clone(), refresh.hash);
+    auth.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            store::clear_login_failures(&tx, &user_id)?;
+            store::insert_session(&tx, &sid, &user_id, now, expires_at)?;
+            store::insert_refresh_token(&tx, &hash, &sid, now, expires_at)?;
+            tx.commit()?;
+            Ok::<_, Error>(())
+        })
+        .await?;
+    token_pair(auth, &user.id, &session_id, refresh.plain, now)
+}
+
+fn token_pair(
+    auth: &Auth,
+    user_id: &str,
+    session_id: &str,
+    refresh_token: String,
+    now: i64,
+) -> Result<TokenPair, Error> {
+    let ttl = auth.tokens.access_ttl.as_secs();
+    let claims = AccessClaims {
+        iss: auth.tokens.issuer.clone(),
+        aud: auth.tokens.audience.clone(),
+        sub: user_id.to_owned(),
+        exp: now + ttl as i64,
+        iat: now,
+        jti: uuid::Uuid::now_v7().to_string(),
+        typ: "access".into(),
+        sid: session_id.to_owned(),
+    };
+    let access_token = auth
+        .keys
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .sign(&claims)?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+    })
+}
+
+/// What presenting a refresh token led to.
+enum Rotation {
+    Rotated {
+        user_id: String,
+        session_id: String,
+    },
+    /// A spent token came back: someone holds a copy. The whole session is revoked.
+    ReuseDetected {
+        session_id: String,
+    },
+    Refused,
+}
+
+pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, Error> {
+    let presented = secrets::hash(&request.refresh_token);
+    let next = secrets::new_secret(secrets::REFRESH_PREFIX);
+    let next_hash = next.hash.clone();
+    let refresh_ttl = auth.tokens.refresh_ttl.as_secs() as i64;
+    let now = clock::now();
+    let rotation = auth
+        .store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            let Some(token) = store::refresh_token(&tx, &presented)? else {
+                return Ok(Rotation::Refused);
+            };
+            if token.spent {
+                store::revoke_session(&tx, &token.session_id, now)?;
+                tx.commit()?;
+                return Ok(Rotation::ReuseDetected {
+                    session_id: token.session_id,
+                });
+            }
+            let user_ok =
+                store::user_by_id(&tx, &token.user_id)?.is_some_and(|user| !user.disabled);
+            if token.session_revoked || token.expires_at <= now || !user_ok {
+                return Ok(Rotation::Refused);
+            }
+            store::spend_refresh_token(&tx, &presented, now)?;
+            store::insert_refresh_token(
+                &tx,
+                &next_hash,
+                &token.session_id,
+                now,
+                now + refresh_ttl,
+            )?;
+            tx.commit()?;
+            Ok::<_, Error>(Rotation::Rotated {
+                user_id: token.user_id,
+                session_id: token.session_id,
+            })
+        })
+        .await?;
+    match rotation {
+        Rotation::Rotated {
+            user_id,
+            session_id,
+        } => token_pair(auth, &user_id, &session_id, next.plain, now),
+        Rotation::ReuseDetected { session_id } => {
+            tracing::warn!(%session_id, "refresh token reused; session revoked");
+            auth.publish_revocation(RevocationTarget::Session(session_id), now)
+                .await?;
+            Err(Error::Unauthorized("refresh token is no longer valid"))
+        }
+        Rotation::Refused => Err(Error::Unauthorized("refresh token is no longer valid")),
+    }
+}
+
+/// Ends the session the refresh token belongs to. Unknown tokens are ignored, so the
+/// answer tells nothing about them.
+pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
+    let presented = secrets::hash(&request.refresh_token);
+    let now = clock::now();
+    let session = auth
+        .store
+        .write(move |conn| {
+            let Some(token) = store::refresh_token(conn, &presented)? else {
+                return Ok(None);
+            };
+            store::revoke_session(conn, &token.session_id, now)?;
+            Ok::<_, Error>(Some(token.session_id))
+        })
+        .await?;
+    if let Some(session_id) = session {
+        auth.publish_revocation(RevocationTarget::Session(session_id), now)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: LoginPolicy = LoginPolicy {
+        max_failures: 3,
+        lockout: Duration::from_secs(10),
+    };
+
+    #[test]
+    fn failures_below_the_threshold_do_not_lock() {
+        assert_eq!(after_failure(POLICY, 0, 100), (1, None));
+        assert_eq!(after_failure(POLICY, 1, 100), (2, None));
+    }
+
+    #[test]
+    fn the_threshold_locks_and_each_further_failure_doubles_the_lock() {
+        assert_eq!(after_failure(POLICY, 2, 100), (3, Some(110)));
+        assert_eq!(after_failure(POLICY, 3, 100), (4, Some(120)));
+        assert_eq!(after_failure(POLICY, 4, 100), (5, Some(140)));
+    }
+
+    #[test]
+    fn the_lock_never_exceeds_fifteen_minutes() {
+        assert_eq!(after_failure(POLICY, 1000, 0), (1001, Some(900)));
+    }
+}

@@ -1,0 +1,154 @@
+//! Users: the profile of the caller, administration, and the first administrator.
+
+use verdict_contracts::auth::{CreateUser, Me, ProjectRole, RevocationTarget, UpdateUser, User};
+
+use crate::access::Caller;
+use crate::config::AdminBootstrap;
+use crate::context::Auth;
+use crate::store::{self, UserRow};
+use crate::{clock, passwords, secrets, Error};
+
+fn user_out(user: UserRow) -> User {
+    User {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        is_admin: user.is_admin,
+        disabled: user.disabled,
+        created_at: clock::rfc3339(user.created_at),
+    }
+}
+
+fn require_admin(caller: &Caller) -> Result<(), Error> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("only administrators can manage users"))
+    }
+}
+
+/// How many projects `/me` lists; the full list is `/projects`, paginated.
+const ME_PROJECTS: u32 = 500;
+
+pub async fn me(auth: &Auth, caller: Caller) -> Result<Me, Error> {
+    let Some(user_id) = caller.user_id().map(str::to_owned) else {
+        return Err(Error::Forbidden("API tokens have no user profile"));
+    };
+    auth.store
+        .read(move |conn| {
+            let user = store::user_by_id(conn, &user_id)?
+                .ok_or(Error::Unauthorized("the account is gone"))?;
+            let projects = store::projects_of_user(conn, &user_id, "", ME_PROJECTS)?
+                .into_iter()
+                .map(|(project, role)| ProjectRole {
+                    id: project.id,
+                    slug: project.slug,
+                    role,
+                })
+                .collect();
+            Ok(Me {
+                id: user.id,
+                email: user.email,
+                name: user.name,
+                is_admin: user.is_admin,
+                projects,
+            })
+        })
+        .await
+}
+
+pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Result<User, Error> {
+    require_admin(&caller)?;
+    let password = request.password.expose().to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let user = UserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: request.email.as_str().to_owned(),
+        name: request.name.as_str().to_owned(),
+        password_hash,
+        is_admin: false,
+        disabled: false,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: clock::now(),
+    };
+    auth.store
+        .write(move |conn| {
+            if store::insert_user(conn, &user)? {
+                Ok(user_out(user))
+            } else {
+                Err(Error::Conflict("a user with this e-mail exists".into()))
+            }
+        })
+        .await
+}
+
+/// Disables or re-enables a user. Disabling revokes every token the user holds, on
+/// every gateway at once.
+pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Result<User, Error> {
+    require_admin(&caller)?;
+    if caller.user_id() == Some(request.user_id.as_str()) && request.disabled {
+        return Err(Error::Conflict("you cannot disable yourself".into()));
+    }
+    let now = clock::now();
+    let id = request.user_id.clone();
+    let user = auth
+        .store
+        .write(move |conn| {
+            if !store::set_user_disabled(conn, &id, request.disabled)? {
+                return Err(Error::NotFound("user"));
+            }
+            store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))
+        })
+        .await?;
+    let target = RevocationTarget::User(user.id.clone());
+    if user.disabled {
+        auth.publish_revocation(target, now).await?;
+    } else {
+        auth.revocations
+            .delete(target.key())
+            .await
+            .map_err(|err| Error::Revocation(err.to_string()))?;
+    }
+    Ok(user_out(user))
+}
+
+/// Creates the first administrator on an empty database. Returns the generated password
+/// when none was configured, for the operator to read once.
+pub async fn bootstrap_admin(auth: &Auth, admin: &AdminBootstrap) -> Result<Option<String>, Error> {
+    let empty = auth
+        .store
+        .read(|conn| Ok::<_, Error>(store::count_users(conn)? == 0))
+        .await?;
+    if !empty {
+        return Ok(None);
+    }
+    let generated = admin.password.is_none().then(secrets::generated_password);
+    let password = admin
+        .password
+        .clone()
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
+    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+        .await
+        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let user = UserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: admin.email.trim().to_lowercase(),
+        name: "Administrator".into(),
+        password_hash,
+        is_admin: true,
+        disabled: false,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: clock::now(),
+    };
+    let email = user.email.clone();
+    auth.store
+        .write(move |conn| Ok::<_, Error>(store::insert_user(conn, &user)?))
+        .await?;
+    tracing::info!(%email, "created the first administrator");
+    Ok(generated)
+}

@@ -1,0 +1,159 @@
+//! Who is calling: access tokens verified locally, API tokens through the auth service
+//! (cached), both checked against the deny list.
+
+mod api_tokens;
+mod jwt;
+mod revocations;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use verdict_bus::{Bus, BusError, RequestError};
+use verdict_contracts::auth::{
+    self, Principal, RevocationTarget, VerifyApiToken, KEYS_CHANGED_SUBJECT,
+};
+use verdict_contracts::streams;
+use verdict_contracts::ErrorCode;
+
+pub use jwt::JwtError;
+
+/// Why a request is not authenticated. The detail is for logs; clients get one message.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error(transparent)]
+    Jwt(#[from] JwtError),
+    #[error("token revoked")]
+    Revoked,
+    #[error("invalid API token")]
+    InvalidApiToken,
+    #[error("auth service unavailable: {0}")]
+    Unavailable(RequestError),
+}
+
+pub struct Authenticator {
+    bus: Bus,
+    jwt: jwt::JwtVerifier,
+    deny: Arc<revocations::DenyList>,
+    grants: Arc<api_tokens::GrantCache>,
+}
+
+impl Authenticator {
+    /// Starts following revocations and key changes until `shutdown`.
+    pub async fn start(
+        bus: Bus,
+        issuer: &str,
+        audience: &str,
+        replicas: usize,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, BusError> {
+        let bucket =
+            verdict_bus::streams::ensure_bucket(bus.client(), &streams::REVOCATIONS, replicas)
+                .await?;
+        let authenticator = Arc::new(Self {
+            jwt: jwt::JwtVerifier::new(bus.clone(), issuer, audience),
+            bus: bus.clone(),
+            deny: Arc::default(),
+            grants: Arc::default(),
+        });
+        let grants = authenticator.grants.clone();
+        tokio::spawn(revocations::watch(
+            bucket,
+            authenticator.deny.clone(),
+            move |revocation| {
+                if let RevocationTarget::ApiToken(id) = &revocation.target {
+                    grants.evict_token(id);
+                }
+            },
+            shutdown.clone(),
+        ));
+        let mut key_changes =
+            bus.client()
+                .subscribe(KEYS_CHANGED_SUBJECT)
+                .await
+                .map_err(|err| BusError::Register {
+                    what: KEYS_CHANGED_SUBJECT.into(),
+                    reason: err.to_string(),
+                })?;
+        let keys = authenticator.clone();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    change = key_changes.next() => match change {
+                        Some(_) => { let _ = keys.jwt.refetch(true).await; }
+                        None => return,
+                    },
+                }
+            }
+        });
+        Ok(authenticator)
+    }
+
+    /// The principal behind an `Authorization` header value.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let token = authorization
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let now = revocations::now();
+        if token.starts_with("vdt_") {
+            let grant = self.api_token(token).await?;
+            if self.deny.denies(
+                &RevocationTarget::ApiToken(grant.token_id.clone()),
+                i64::MIN,
+                now,
+            ) || grant.expires_at.is_some_and(|at| at <= now)
+            {
+                return Err(AuthError::Revoked);
+            }
+            return Ok(Principal::ApiToken {
+                token_id: grant.token_id,
+                project_id: grant.project_id,
+                role: grant.role,
+            });
+        }
+        let claims = self.jwt.verify(token).await?;
+        let denied =
+            self.deny.denies(
+                &RevocationTarget::Session(claims.sid.clone()),
+                claims.iat,
+                now,
+            ) || self
+                .deny
+                .denies(&RevocationTarget::User(claims.sub.clone()), claims.iat, now);
+        if denied {
+            return Err(AuthError::Revoked);
+        }
+        Ok(Principal::User {
+            user_id: claims.sub,
+            session_id: claims.sid,
+        })
+    }
+
+    async fn api_token(&self, token: &str) -> Result<auth::ApiTokenGrant, AuthError> {
+        if let Some(grant) = self.grants.get(token) {
+            return Ok(grant);
+        }
+        let request = VerifyApiToken {
+            token: token.to_owned(),
+        };
+        match self.bus.request(&auth::VERIFY_API_TOKEN, &request).await {
+            Ok(grant) => {
+                self.grants.put(token, grant.clone());
+                Ok(grant)
+            }
+            Err(RequestError::Service(error)) if error.code == ErrorCode::Unauthorized => {
+                Err(AuthError::InvalidApiToken)
+            }
+            Err(other) => Err(AuthError::Unavailable(other)),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Request extractors that fail with problem documents: strict JSON bodies and the
+//! authenticated principal.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+use serde::de::DeserializeOwned;
+use verdict_contracts::auth::Principal;
+
+use crate::problem::{ApiError, FieldError};
+use crate::ratelimit::Spend;
+use crate::state::AppState;
+
+/// A JSON body, parsed strictly (unknown fields are refused by the types). Errors name
+/// the offending field, or the line and column of a syntax error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("application/json"));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let inner = err.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest(format!(
+                "malformed JSON at line {} column {}",
+                inner.line(),
+                inner.column()
+            ));
+        }
+        let path = err.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        let message = inner.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(text, _)| text)
+            .to_owned();
+        ApiError::Validation(vec![FieldError { field, message }])
+    })
+}
+
+/// The caller, authenticated and within its principal's rate budget.
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let principal = state.auth.authenticate(authorization).await?;
+        let key = match &principal {
+            Principal::User { user_id, .. } => user_id,
+            Principal::ApiToken { token_id, .. } => token_id,
+        };
+        let spend = if parts.method == Method::GET || parts.method == Method::HEAD {
+            Spend::Read
+        } else {
+            Spend::Write
+        };
+        state
+            .limiter
+            .check_principal(key, spend)
+            .map_err(ApiError::RateLimited)?;
+        Ok(Authenticated(principal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        count: u32,
+    }
+
+    fn field_errors(json: &str) -> Vec<FieldError> {
+        match parse::<Body>(json.as_bytes()) {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field_path() {
+        let errors = field_errors(r#"{"name":"a","inner":{"count":"x"}}"#);
+        assert_eq!(errors[0].field, "inner.count");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let errors = field_errors(r#"{"name":"a","inner":{"count":1},"extra":1}"#);
+        assert!(
+            errors[0].message.contains("unknown field `extra`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_line_and_column() {
+        match parse::<Body>(b"{\n  \"name\": ") {
+            Err(ApiError::BadRequest(detail)) => assert!(detail.contains("line 2"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Projects and their members.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use verdict_contracts::auth::{
+    self, CreateProject, DeleteMember, ListProjects, Member, Project, ProjectRef, PutMember, Role,
+};
+use verdict_contracts::page::{Page, PageRequest};
+use verdict_contracts::system::Empty;
+
+use crate::extract::{ApiJson, Authenticated};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Create a project; the caller becomes its owner.
+#[utoipa::path(operation_id = "create_project", post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = CreateProject,
+    responses((status = 201, description = "Created", body = Project), (status = 409, description = "Slug taken", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> Result<(StatusCode, Json<Project>), ApiError> {
+    let project = state
+        .bus
+        .request_as(&auth::CREATE_PROJECT, &body, &principal)
+        .await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// The caller's projects (every project for administrators).
+#[utoipa::path(operation_id = "list_projects", get, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), params(PageRequest),
+    responses((status = 200, description = "OK", body = Page<Project>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Query(page): Query<PageRequest>,
+) -> Result<Json<Page<Project>>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&auth::LIST_PROJECTS, &ListProjects { page }, &principal)
+            .await?,
+    ))
+}
+
+/// A project by id or slug.
+#[utoipa::path(operation_id = "get_project", get, path = "/api/v1/projects/{project}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug")),
+    responses((status = 200, description = "OK", body = Project), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+) -> Result<Json<Project>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&auth::GET_PROJECT, &ProjectRef { project }, &principal)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    pub role: Role,
+}
+
+/// Add a member or change their role (maintainer or owner).
+#[utoipa::path(operation_id = "put_member", put, path = "/api/v1/projects/{project}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    request_body = MemberRole,
+    params(("project" = String, Path, description = "id or slug"), ("user_id" = String, Path)),
+    responses((status = 200, description = "OK", body = Member), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+pub async fn put_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((project, user_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MemberRole>,
+) -> Result<Json<Member>, ApiError> {
+    let request = PutMember {
+        project,
+        user_id,
+        role: body.role,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request_as(&auth::PUT_MEMBER, &request, &principal)
+            .await?,
+    ))
+}
+
+/// Remove a member (maintainer or owner).
+#[utoipa::path(operation_id = "delete_member", delete, path = "/api/v1/projects/{project}/members/{user_id}", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"), ("user_id" = String, Path)),
+    responses((status = 204, description = "Removed"), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+pub async fn delete_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((project, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let Empty {} = state
+        .bus
+        .request_as(
+            &auth::DELETE_MEMBER,
+            &DeleteMember { project, user_id },
+            &principal,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,56 @@
+//! User administration (administrators only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use verdict_contracts::auth::{self, CreateUser, UpdateUser, User};
+
+use crate::extract::{ApiJson, Authenticated};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Create a user.
+#[utoipa::path(operation_id = "create_user", post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
+    responses((status = 201, description = "Created", body = User), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 409, description = "E-mail taken", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    let user = state
+        .bus
+        .request_as(&auth::CREATE_USER, &body, &principal)
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// A disabled user cannot sign in, and every token they hold stops working at once.
+    pub disabled: bool,
+}
+
+/// Disable or re-enable a user.
+#[utoipa::path(operation_id = "update_user", patch, path = "/api/v1/users/{user_id}", tag = "users", security(("bearer" = [])), request_body = UserChange,
+    params(("user_id" = String, Path)),
+    responses((status = 200, description = "OK", body = User), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<UserChange>,
+) -> Result<Json<User>, ApiError> {
+    let request = UpdateUser {
+        user_id,
+        disabled: body.disabled,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request_as(&auth::UPDATE_USER, &request, &principal)
+            .await?,
+    ))
+}
