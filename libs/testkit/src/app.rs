@@ -30,13 +30,24 @@ pub struct TestApp {
     pub http: reqwest::Client,
     address: SocketAddr,
     data_dir: TempDir,
+    overrides: Vec<(String, String)>,
     running: HashMap<Component, Running>,
+    extra_gateways: Vec<Running>,
 }
+
+/// The first administrator every test app starts with.
+pub const ADMIN_EMAIL: &str = "admin@verdict.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 impl TestApp {
     /// Starts nats-server, every service and the gateway; returns once `/readyz` says
     /// every service answers.
     pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with some settings changed for every component.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
         let nats = TestNats::start().await;
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut app = Self {
@@ -47,7 +58,12 @@ impl TestApp {
                 .expect("HTTP client"),
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             running: HashMap::new(),
+            extra_gateways: Vec::new(),
         };
         for service in ServiceName::ALL {
             app.start(Component::Service(service)).await;
@@ -67,7 +83,29 @@ impl TestApp {
                 self.data_dir.path().display().to_string(),
             ),
             ("VERDICT_LISTEN", "127.0.0.1:0".to_owned()),
+            ("VERDICT_ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
+            ("VERDICT_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            // Tests sign in many times from one address; the login limit has its own test.
+            ("VERDICT_RATE_LOGIN", "10000/m".to_owned()),
         ])
+        .with(self.overrides.clone())
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.
+    pub async fn spawn_gateway(&mut self) -> String {
+        let settings = verdict_gateway::Settings::from_env(&self.env()).expect("gateway settings");
+        let gateway = verdict_gateway::Gateway::bind(settings)
+            .await
+            .expect("the second gateway binds");
+        let url = format!("http://{}", gateway.local_addr());
+        let stop = CancellationToken::new();
+        let task = spawn(gateway.serve(stop.clone()));
+        self.extra_gateways.push(Running { stop, task });
+        url
     }
 
     /// Starts one component (again). The gateway keeps its port across restarts when it
@@ -166,7 +204,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        for running in self.running.values() {
+        for running in self.running.values().chain(&self.extra_gateways) {
             running.stop.cancel();
         }
     }

@@ -8,8 +8,10 @@
 //! ```
 
 mod app;
+mod client;
 mod nats;
 pub mod spans;
 
-pub use app::{Component, TestApp};
+pub use app::{Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+pub use client::access_token;
 pub use nats::TestNats;
