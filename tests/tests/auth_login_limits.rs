@@ -1,0 +1,135 @@
+//! Login slows down: per account after repeated failures, per client IP always.
+
+use std::time::Duration;
+
+use serde_json::json;
+use verdict_testkit::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+async fn attempt(app: &TestApp, password: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": ADMIN_EMAIL, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn thirty_wrong_passwords_get_429_before_the_thirtieth_and_the_right_one_works_after_the_lock(
+) {
+    let app = TestApp::spawn_with(&[
+        ("VERDICT_LOGIN_MAX_FAILURES", "5"),
+        ("VERDICT_LOGIN_LOCKOUT", "1s"),
+    ])
+    .await;
+    let mut first_429 = None;
+    for n in 1..=30 {
+        let response = attempt(&app, "wrong-password").await;
+        match response.status().as_u16() {
+            401 => {}
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                first_429.get_or_insert(n);
+            }
+            other => panic!("attempt {n}: unexpected {other}"),
+        }
+    }
+    let first_429 = first_429.expect("no attempt was slowed down");
+    assert!(first_429 < 30, "first 429 at attempt {first_429}");
+    assert_eq!(first_429, 6, "the account locks after 5 failures");
+
+    // Still locked: even the right password waits.
+    assert_eq!(attempt(&app, ADMIN_PASSWORD).await.status(), 429);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(attempt(&app, ADMIN_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_success_resets_the_failure_count() {
+    let app = TestApp::spawn_with(&[
+        ("VERDICT_LOGIN_MAX_FAILURES", "3"),
+        ("VERDICT_LOGIN_LOCKOUT", "1m"),
+    ])
+    .await;
+    for _ in 0..2 {
+        assert_eq!(attempt(&app, "wrong-password").await.status(), 401);
+    }
+    assert_eq!(attempt(&app, ADMIN_PASSWORD).await.status(), 200);
+    for _ in 0..2 {
+        assert_eq!(attempt(&app, "wrong-password").await.status(), 401);
+    }
+    assert_eq!(attempt(&app, ADMIN_PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn one_client_address_gets_429_with_retry_after_beyond_its_login_budget() {
+    let app = TestApp::spawn_with(&[
+        ("VERDICT_RATE_LOGIN", "10/m"),
+        ("VERDICT_LOGIN_MAX_FAILURES", "1000"),
+    ])
+    .await;
+    for n in 1..=10 {
+        assert_eq!(
+            attempt(&app, "wrong-password").await.status(),
+            401,
+            "attempt {n}"
+        );
+    }
+    let limited = attempt(&app, ADMIN_PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=6).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(
+        limited.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_email_and_a_wrong_password_look_the_same() {
+    let app = TestApp::spawn().await;
+    let unknown = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "nobody@example.com", "password": "whatever-password" }))
+        .send()
+        .await
+        .unwrap();
+    let wrong = attempt(&app, "wrong-password").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    let body =
+        |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap()["detail"].clone();
+    assert_eq!(
+        body(unknown.text().await.unwrap()),
+        body(wrong.text().await.unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_login_names_the_field() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": "not-an-email", "password": "whatever-password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "email");
+
+    let unknown_field = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "remember": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_field.status(), 400);
+}
