@@ -36,6 +36,8 @@ impl Up {
             ])
             .arg(data.path())
             .env_remove("NATS_URL")
+            .env("VERDICT_ADMIN_EMAIL", "admin@verdict.test")
+            .env("VERDICT_ADMIN_PASSWORD", "admin-password-for-tests")
             .env("VERDICT_NATS_PORT", nats_port.to_string())
             .stdin(Stdio::null())
             .spawn()
@@ -147,4 +149,37 @@ async fn sigint_stops_everything_with_exit_code_zero() {
     up.signal(libc::SIGINT);
     let status = up.wait_for_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_during_a_request_lets_it_complete_then_exits_zero_within_ten_seconds() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut up = Up::start();
+    wait_until_ready(&up, Duration::from_secs(5)).await;
+
+    let body = br#"{"email":"admin@verdict.test","password":"admin-password-for-tests"}"#;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", up.http_port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: verdict\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signalled = Instant::now();
+    up.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream.write_all(&body[10..]).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("access_token"), "{response}");
+
+    let status = up.wait_for_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0));
+    assert!(signalled.elapsed() < Duration::from_secs(10));
 }
