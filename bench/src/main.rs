@@ -1,0 +1,35 @@
+//! `verdict-bench`: benchmarks of a whole Verdict system, started in-process on a real
+//! nats-server on this machine (services, bus and load generator share its cores).
+//! Run in release: `cargo run --release -p verdict-bench -- <benchmark>`.
+
+mod auth;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Verdict benchmarks; prints Markdown for BENCHMARKS.md")]
+struct Cli {
+    #[command(subcommand)]
+    benchmark: Benchmark,
+}
+
+#[derive(Subcommand)]
+enum Benchmark {
+    /// Login latency and the latency the gateway's JWT check adds to a request.
+    Auth {
+        /// Logins to time.
+        #[arg(long, default_value_t = 200)]
+        logins: usize,
+        /// Requests to time on each path.
+        #[arg(long, default_value_t = 5000)]
+        requests: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().benchmark {
+        Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
+    }
+}
