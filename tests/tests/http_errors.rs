@@ -70,3 +70,67 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     assert_ne!(forged.headers()["x-request-id"], "bad id\twith spaces");
 }
+
+#[tokio::test]
+async fn the_access_api_refuses_bodies_far_smaller_than_the_general_limit() {
+    let app = TestApp::spawn().await;
+    let padding = "x".repeat(100 * 1024);
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"email":"a@b.c","password":"{padding}"}}"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(problem(response).await["status"], 413);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_no_cors_by_default() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!headers.contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn a_listed_origin_gets_cors_headers() {
+    let app = TestApp::spawn_with(&[("VERDICT_CORS_ORIGINS", "https://app.example")]).await;
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+}
+
+#[tokio::test]
+async fn a_json_endpoint_refuses_other_content_types() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    assert_eq!(problem(response).await["status"], 415);
+}

@@ -20,9 +20,12 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::middleware;
 use crate::state::AppState;
 
+/// Bodies of the auth and access API are a few small fields.
+const ACCESS_BODY_LIMIT: usize = 64 * 1024;
+
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    let api = Router::new()
+    let access = Router::new()
         .route("/api/v1/auth/login", post(auth::login))
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
@@ -47,8 +50,12 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(tokens::revoke),
         )
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
+        .layer(RequestBodyLimitLayer::new(ACCESS_BODY_LIMIT));
+    let api = Router::new()
         .route("/api/v1/version", get(system::version))
         .route("/.well-known/jwks.json", get(auth::jwks))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .merge(access)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_by_ip,
@@ -58,11 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
         .route("/api/v1/openapi.json", get(openapi::document));
+    // Each group carries its own body limit, checked against Content-Length before any
+    // handler runs and enforced while the body streams in.
     let mut router = api
-        .merge(probes)
-        // The limit wraps routing, so an oversized body is refused (413) before any
-        // handler runs, whatever the route.
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .merge(probes.layer(RequestBodyLimitLayer::new(body_limit)))
         .layer(axum::middleware::from_fn(middleware::request_context));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
