@@ -1,7 +1,9 @@
 //! The runs service. See DESIGN.md.
 
 mod config;
+pub mod domain;
 mod error;
+pub mod import;
 mod store;
 
 use tokio_util::sync::CancellationToken;
