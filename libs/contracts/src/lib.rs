@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod operation;
 pub mod page;
+pub mod runs;
 pub mod service;
 pub mod streams;
 pub mod system;

@@ -6,35 +6,7 @@
 //! and the run's [`Counts`]; [`TestOutcome::record`] turns a new attempt into the
 //! counter changes, so a write costs O(1) whatever the run's size.
 
-use std::num::NonZeroU32;
-
-use serde::Serialize;
-
-use super::limits::MAX_ATTEMPT;
-use super::names::InvalidValue;
-use super::status::{ResultStatus, RunStatus};
-
-/// Which execution of a test in a run this is: 1 for the first, 2 for the first retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Attempt(NonZeroU32);
-
-impl Attempt {
-    pub const FIRST: Attempt = Attempt(NonZeroU32::MIN);
-
-    pub fn new(number: u32) -> Result<Self, InvalidValue> {
-        match NonZeroU32::new(number) {
-            Some(number) if number.get() <= MAX_ATTEMPT => Ok(Self(number)),
-            _ => Err(InvalidValue::new(format!(
-                "must be between 1 and {MAX_ATTEMPT}, got {number}"
-            ))),
-        }
-    }
-
-    pub const fn get(self) -> u32 {
-        self.0.get()
-    }
-}
+use verdict_contracts::runs::{Attempt, Counts, CountsDelta, ResultStatus, RunStatus};
 
 /// What a run knows about one of its tests after any number of attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,77 +57,28 @@ impl TestOutcome {
                 ..prev
             },
         };
-        let before = previous.map(Counts::of).unwrap_or_default();
+        let before = previous.map(contribution).unwrap_or_default();
         OutcomeChange {
             outcome,
-            delta: CountsDelta::between(&before, &Counts::of(outcome)),
+            delta: CountsDelta::between(&before, &contribution(outcome)),
         }
     }
 }
 
-/// A run's counters: tests by the status of their latest attempt, plus the flaky ones
-/// (which are also counted as passed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub total: u64,
-    pub passed: u64,
-    pub failed: u64,
-    pub skipped: u64,
-    pub errored: u64,
-    pub flaky: u64,
-}
-
-impl Counts {
-    /// What one test contributes.
-    fn of(outcome: TestOutcome) -> Counts {
-        let mut counts = Counts {
-            total: 1,
-            flaky: u64::from(outcome.is_flaky()),
-            ..Counts::default()
-        };
-        *match outcome.status {
-            ResultStatus::Passed => &mut counts.passed,
-            ResultStatus::Failed => &mut counts.failed,
-            ResultStatus::Skipped => &mut counts.skipped,
-            ResultStatus::Errored => &mut counts.errored,
-        } = 1;
-        counts
-    }
-
-    pub fn apply(&mut self, delta: CountsDelta) {
-        self.total = self.total.saturating_add_signed(delta.total);
-        self.passed = self.passed.saturating_add_signed(delta.passed);
-        self.failed = self.failed.saturating_add_signed(delta.failed);
-        self.skipped = self.skipped.saturating_add_signed(delta.skipped);
-        self.errored = self.errored.saturating_add_signed(delta.errored);
-        self.flaky = self.flaky.saturating_add_signed(delta.flaky);
-    }
-}
-
-/// Signed changes to [`Counts`], ready for `UPDATE … SET passed = passed + ?`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CountsDelta {
-    pub total: i64,
-    pub passed: i64,
-    pub failed: i64,
-    pub skipped: i64,
-    pub errored: i64,
-    pub flaky: i64,
-}
-
-impl CountsDelta {
-    /// The change from one test's contribution to another's; both are 0 or 1 per field.
-    fn between(before: &Counts, after: &Counts) -> CountsDelta {
-        let diff = |before: u64, after: u64| i64::from(after > before) - i64::from(before > after);
-        CountsDelta {
-            total: diff(before.total, after.total),
-            passed: diff(before.passed, after.passed),
-            failed: diff(before.failed, after.failed),
-            skipped: diff(before.skipped, after.skipped),
-            errored: diff(before.errored, after.errored),
-            flaky: diff(before.flaky, after.flaky),
-        }
-    }
+/// What one test contributes to its run's counters.
+fn contribution(outcome: TestOutcome) -> Counts {
+    let mut counts = Counts {
+        total: 1,
+        flaky: u64::from(outcome.is_flaky()),
+        ..Counts::default()
+    };
+    *match outcome.status {
+        ResultStatus::Passed => &mut counts.passed,
+        ResultStatus::Failed => &mut counts.failed,
+        ResultStatus::Skipped => &mut counts.skipped,
+        ResultStatus::Errored => &mut counts.errored,
+    } = 1;
+    counts
 }
 
 /// Why a run stopped.
@@ -167,19 +90,17 @@ pub enum FinishReason {
     Interrupted,
 }
 
-impl RunStatus {
-    /// The status a run takes when it finishes: `failed` if any test's latest attempt
-    /// failed or errored (a failure no retry recovered), else `interrupted` if it was cut
-    /// short, else `passed`. A failure outranks the interruption because it is a
-    /// definite finding, while an interruption only says the verdict is incomplete.
-    pub fn on_finish(counts: &Counts, reason: FinishReason) -> RunStatus {
-        if counts.failed > 0 || counts.errored > 0 {
-            RunStatus::Failed
-        } else if reason == FinishReason::Interrupted {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Passed
-        }
+/// The status a run takes when it finishes: `failed` if any test's latest attempt
+/// failed or errored (a failure no retry recovered), else `interrupted` if it was cut
+/// short, else `passed`. A failure outranks the interruption because it is a definite
+/// finding, while an interruption only says the verdict is incomplete.
+pub fn finished_status(counts: &Counts, reason: FinishReason) -> RunStatus {
+    if counts.failed > 0 || counts.errored > 0 {
+        RunStatus::Failed
+    } else if reason == FinishReason::Interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Passed
     }
 }
 
@@ -204,17 +125,6 @@ mod tests {
             counts.apply(change.delta);
         }
         counts
-    }
-
-    #[test]
-    fn attempts_outside_the_range_are_refused() {
-        assert!(Attempt::new(0).is_err());
-        assert_eq!(Attempt::new(1), Ok(Attempt::FIRST));
-        assert!(Attempt::new(MAX_ATTEMPT).is_ok());
-        assert_eq!(
-            Attempt::new(MAX_ATTEMPT + 1).unwrap_err().to_string(),
-            "must be between 1 and 100, got 101"
-        );
     }
 
     #[test]
@@ -251,7 +161,7 @@ mod tests {
             }
         );
         assert_eq!(
-            RunStatus::on_finish(&counts, FinishReason::Completed),
+            finished_status(&counts, FinishReason::Completed),
             RunStatus::Passed
         );
     }
@@ -269,11 +179,11 @@ mod tests {
             }
         );
         assert_eq!(
-            RunStatus::on_finish(&counts, FinishReason::Completed),
+            finished_status(&counts, FinishReason::Completed),
             RunStatus::Failed
         );
         assert_eq!(
-            RunStatus::on_finish(&counts, FinishReason::Interrupted),
+            finished_status(&counts, FinishReason::Interrupted),
             RunStatus::Failed
         );
     }
@@ -282,7 +192,7 @@ mod tests {
     fn an_errored_test_fails_the_run() {
         let counts = count(&[(0, 1, Errored)]);
         assert_eq!(
-            RunStatus::on_finish(&counts, FinishReason::Completed),
+            finished_status(&counts, FinishReason::Completed),
             RunStatus::Failed
         );
     }
@@ -291,11 +201,11 @@ mod tests {
     fn an_interrupted_run_without_failures_is_interrupted() {
         let counts = count(&[(0, 1, Passed), (1, 1, Skipped)]);
         assert_eq!(
-            RunStatus::on_finish(&counts, FinishReason::Interrupted),
+            finished_status(&counts, FinishReason::Interrupted),
             RunStatus::Interrupted
         );
         assert_eq!(
-            RunStatus::on_finish(&Counts::default(), FinishReason::Completed),
+            finished_status(&Counts::default(), FinishReason::Completed),
             RunStatus::Passed
         );
     }

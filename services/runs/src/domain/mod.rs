@@ -1,22 +1,14 @@
-//! The runs service's domain: plain types and rules with no I/O. Values are parsed into
-//! these types at the boundary (API input, imported reports, database rows) and cannot
-//! hold invalid values afterwards.
+//! The runs service's domain: plain types and rules with no I/O. The value types that
+//! travel on the bus (results, statuses, test keys, limits) live in
+//! `verdict_contracts::runs`, since the gateway validates with them too; the counting
+//! rules are the runs service's own.
 
-mod attributes;
 mod counts;
-mod duration;
-pub mod limits;
-mod names;
-mod result;
-mod status;
-mod test_key;
-mod text;
 
-pub use attributes::{AttributeProblem, Attributes};
-pub use counts::{Attempt, Counts, CountsDelta, FinishReason, OutcomeChange, TestOutcome};
-pub use duration::DurationMs;
-pub use names::{InvalidValue, ResultId, SuiteName, TestName};
-pub use result::{FieldError, NewResult, ResultBatchInput, ResultInput, ValidationErrors};
-pub use status::{ResultStatus, RunStatus, UnknownStatus};
-pub use test_key::{InvalidTestKey, TestKey};
-pub use text::{CappedText, CappedTextBuilder, TextField};
+pub use counts::{finished_status, FinishReason, OutcomeChange, TestOutcome};
+pub use verdict_contracts::runs::{
+    limits, Attempt, AttributeProblem, Attributes, CappedText, CappedTextBuilder, Counts,
+    CountsDelta, DurationMs, FieldError, InvalidTestKey, InvalidValue, NewResult, ResultBatchInput,
+    ResultId, ResultInput, ResultStatus, RunStatus, SuiteName, TestKey, TestName, TextField,
+    UnknownStatus, ValidationErrors,
+};

@@ -13,7 +13,7 @@ use super::limits::{MAX_NAME_BYTES, MAX_RESULT_ID_BYTES, MAX_SUITE_BYTES};
 pub struct InvalidValue(String);
 
 impl InvalidValue {
-    pub(crate) fn new(reason: impl Into<String>) -> Self {
+    pub fn new(reason: impl Into<String>) -> Self {
         Self(reason.into())
     }
 }

@@ -75,7 +75,7 @@ impl CappedTextBuilder {
     }
 
     /// A builder for limits that are not a [`TextField`], such as attribute values.
-    pub(crate) fn with_limit(limit: usize) -> Self {
+    pub fn with_limit(limit: usize) -> Self {
         Self {
             kept: Vec::new(),
             dropped: 0,
@@ -98,7 +98,7 @@ impl CappedTextBuilder {
         CappedText(self.finish_string())
     }
 
-    pub(crate) fn finish_string(self) -> String {
+    pub fn finish_string(self) -> String {
         let text = match String::from_utf8(self.kept) {
             Ok(text) => text,
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),

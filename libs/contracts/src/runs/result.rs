@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+use super::attempt::Attempt;
 use super::attributes::Attributes;
-use super::counts::Attempt;
 use super::duration::DurationMs;
 use super::limits::{MAX_REPORTED_FIELD_ERRORS, MAX_RESULTS_PER_BATCH};
 use super::names::{InvalidValue, ResultId, SuiteName, TestName};
@@ -251,7 +251,7 @@ fn parse_timestamp(text: &str) -> Result<OffsetDateTime, InvalidValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::limits::{
+    use crate::runs::limits::{
         MAX_ATTRIBUTES, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, MAX_TRACE_BYTES,
     };
     use proptest::prelude::*;

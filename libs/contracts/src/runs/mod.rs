@@ -1,0 +1,24 @@
+//! The runs service's operations, ingest messages and events, and the value types of
+//! test results. The gateway validates result batches with these types before they are
+//! accepted; the runs service parses them again when it applies them.
+
+mod attempt;
+mod attributes;
+mod counts;
+mod duration;
+pub mod limits;
+mod names;
+mod result;
+mod status;
+mod test_key;
+mod text;
+
+pub use attempt::Attempt;
+pub use attributes::{AttributeProblem, Attributes};
+pub use counts::{Counts, CountsDelta};
+pub use duration::DurationMs;
+pub use names::{InvalidValue, ResultId, SuiteName, TestName};
+pub use result::{FieldError, NewResult, ResultBatchInput, ResultInput, ValidationErrors};
+pub use status::{ResultStatus, RunStatus, UnknownStatus};
+pub use test_key::{InvalidTestKey, TestKey};
+pub use text::{CappedText, CappedTextBuilder, TextField};
