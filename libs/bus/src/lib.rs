@@ -7,6 +7,7 @@
 //! * [`trace`]: W3C trace context carried in message headers.
 //! * [`streams`]: idempotent creation of the JetStream streams.
 
+pub mod access;
 mod connect;
 mod error;
 pub mod process;

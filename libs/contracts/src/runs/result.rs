@@ -22,6 +22,7 @@ use super::text::{CappedText, TextField};
 /// here so that a bad value is reported against its field, not as a JSON type error.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -52,6 +53,7 @@ pub struct ResultInput {
 /// The body of `POST /runs/{run}/results`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultBatchInput {
     pub results: Vec<ResultInput>,
 }

@@ -16,6 +16,7 @@ pub struct UnknownStatus {
 
 /// The outcome of one attempt of one test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ResultStatus {
     Passed,
@@ -66,6 +67,7 @@ impl fmt::Display for ResultStatus {
 
 /// Where a run stands. See [`RunStatus::on_finish`] for how a finished run is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,

@@ -1,0 +1,222 @@
+//! Operations of the runs service, its ingest messages and its events.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Counts, ResultInput, ResultStatus, RunStatus};
+use crate::page::{Page, PageRequest};
+use crate::system::Empty;
+use crate::{Operation, ServiceName};
+
+/// A run as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Run {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub status: RunStatus,
+    pub attributes: BTreeMap<String, String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub counts: Counts,
+}
+
+/// The body of `POST /projects/{project}/runs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewRun {
+    pub name: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// RFC 3339; the time the service received the request when absent.
+    #[serde(default)]
+    pub started_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRun {
+    /// Project id or slug.
+    pub project: String,
+    pub run: NewRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub run_id: String,
+}
+
+/// Which project a run belongs to, for the gateway's and other services' scope checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunScope {
+    pub run_id: String,
+    pub project_id: String,
+    pub status: RunStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRuns {
+    pub project: String,
+    pub status: Option<RunStatus>,
+    /// `attr.<key>=<value>` filters; all must match.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// RFC 3339 bounds on `started_at`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListResults {
+    pub run_id: String,
+    pub status: Option<ResultStatus>,
+    /// Words to find in the test name or the failure message.
+    pub q: Option<String>,
+    pub suite: Option<String>,
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
+/// A result as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TestResult {
+    pub id: String,
+    pub run_id: String,
+    pub test_key: String,
+    pub suite: Option<String>,
+    pub name: String,
+    pub status: ResultStatus,
+    pub attempt: u32,
+    pub duration_ms: Option<u64>,
+    pub started_at: Option<String>,
+    pub message: Option<String>,
+    pub trace: Option<String>,
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestHistory {
+    pub project: String,
+    pub test_key: String,
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HistoryEntry {
+    pub run_id: String,
+    pub run_name: String,
+    pub status: ResultStatus,
+    pub duration_ms: Option<u64>,
+    pub started_at: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlakyTests {
+    pub project: String,
+    /// How many of the project's latest finished runs to look at.
+    pub window: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlakyTest {
+    pub test_key: String,
+    pub name: String,
+    pub suite: Option<String>,
+    /// Times the test's outcome changed between passed and failed across the window,
+    /// plus runs in which it passed only on retry.
+    pub flips: u32,
+    /// Runs of the window the test appeared in.
+    pub runs: u32,
+    pub flake_rate: f64,
+    pub last_seen: String,
+}
+
+/// The body of `POST /runs/{run}/finish`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FinishRun {
+    /// RFC 3339; when the service applies the finish if absent.
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// Only `interrupted` may be given; otherwise the results decide.
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+}
+
+/// What goes through the durable ingest stream, in order per run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum IngestMessage {
+    Results {
+        project_id: String,
+        run_id: String,
+        results: Vec<ResultInput>,
+    },
+    Finish {
+        project_id: String,
+        run_id: String,
+        finish: FinishRun,
+        /// When the gateway accepted the finish (RFC 3339).
+        accepted_at: String,
+    },
+}
+
+/// `verdict.ingest.<project>.<run>`: ordered per run, consumed by the runs service.
+pub fn ingest_subject(project_id: &str, run_id: &str) -> String {
+    format!("verdict.ingest.{project_id}.{run_id}")
+}
+
+const RUNS: ServiceName = ServiceName::Runs;
+
+pub const CREATE_RUN: Operation<CreateRun, Run> = Operation::new(RUNS, "create_run");
+pub const GET_RUN: Operation<RunRef, Run> = Operation::new(RUNS, "get_run");
+/// Internal: a run's project, without a principal (for scope checks by the gateway and
+/// other services).
+pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::new(RUNS, "run_scope");
+pub const LIST_RUNS: Operation<ListRuns, Page<Run>> = Operation::new(RUNS, "list_runs");
+pub const LIST_RESULTS: Operation<ListResults, Page<TestResult>> =
+    Operation::new(RUNS, "list_results");
+pub const TEST_HISTORY: Operation<TestHistory, Page<HistoryEntry>> =
+    Operation::new(RUNS, "test_history");
+pub const FLAKY_TESTS: Operation<FlakyTests, Page<FlakyTest>> = Operation::new(RUNS, "flaky_tests");
+pub const DELETE_RUN: Operation<RunRef, Empty> = Operation::new(RUNS, "delete_run");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_subjects_fall_under_the_ingest_stream() {
+        let subject = ingest_subject("p1", "r1");
+        let stream = crate::streams::INGEST.subjects[0].trim_end_matches('>');
+        assert!(subject.starts_with(stream), "{subject}");
+    }
+
+    #[test]
+    fn ingest_messages_are_tagged_by_type() {
+        let message = IngestMessage::Finish {
+            project_id: "p".into(),
+            run_id: "r".into(),
+            finish: FinishRun {
+                finished_at: None,
+                status: None,
+            },
+            accepted_at: "2026-11-25T00:00:00Z".into(),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["type"], "finish");
+    }
+}
