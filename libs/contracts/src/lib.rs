@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod headers;
 pub mod operation;
 pub mod page;

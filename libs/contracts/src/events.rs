@@ -1,0 +1,141 @@
+//! Events: `verdict.ev.<project>.<run>.<kind>`, kept in the `VERDICT_EVENTS` stream for
+//! live viewers and for services that react to what happened to a run.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runs::{Counts, ResultStatus, RunStatus};
+
+/// What happened. The names are the `<kind>` part of the subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    RunStarted,
+    TestFinished,
+    RunProgress,
+    RunFinished,
+    /// A run and its results are gone; services holding data of it delete theirs.
+    RunDeleted,
+    ArtifactStored,
+    ImportDone,
+}
+
+impl EventKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RunStarted => "run.started",
+            EventKind::TestFinished => "test.finished",
+            EventKind::RunProgress => "run.progress",
+            EventKind::RunFinished => "run.finished",
+            EventKind::RunDeleted => "run.deleted",
+            EventKind::ArtifactStored => "artifact.stored",
+            EventKind::ImportDone => "import.done",
+        }
+    }
+}
+
+/// The subject of one event.
+pub fn subject(project_id: &str, run_id: &str, kind: EventKind) -> String {
+    format!("verdict.ev.{project_id}.{run_id}.{}", kind.as_str())
+}
+
+/// A filter matching one kind of event in every project and run.
+pub fn kind_filter(kind: EventKind) -> String {
+    format!("verdict.ev.*.*.{}", kind.as_str())
+}
+
+/// A filter matching every event of one run.
+pub fn run_filter(project_id: &str, run_id: &str) -> String {
+    format!("verdict.ev.{project_id}.{run_id}.>")
+}
+
+/// The payload of every event: which run, and what is known of it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Event {
+    #[serde(rename = "run.started")]
+    RunStarted {
+        project_id: String,
+        run_id: String,
+        name: String,
+        started_at: String,
+    },
+    /// One batch of results applied; `tests` are the results of that batch.
+    #[serde(rename = "test.finished")]
+    TestFinished {
+        project_id: String,
+        run_id: String,
+        tests: Vec<FinishedTest>,
+    },
+    #[serde(rename = "run.progress")]
+    RunProgress {
+        project_id: String,
+        run_id: String,
+        status: RunStatus,
+        counts: Counts,
+    },
+    #[serde(rename = "run.finished")]
+    RunFinished {
+        project_id: String,
+        run_id: String,
+        status: RunStatus,
+        counts: Counts,
+        finished_at: String,
+    },
+    #[serde(rename = "run.deleted")]
+    RunDeleted { project_id: String, run_id: String },
+    #[serde(rename = "artifact.stored")]
+    ArtifactStored {
+        project_id: String,
+        run_id: String,
+        artifact_id: String,
+        name: String,
+        size: u64,
+    },
+    #[serde(rename = "import.done")]
+    ImportDone {
+        project_id: String,
+        run_id: String,
+        import_id: String,
+        status: String,
+    },
+}
+
+/// One result in a `test.finished` event: enough for a live view, not the full record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedTest {
+    pub id: String,
+    pub test_key: String,
+    pub suite: Option<String>,
+    pub name: String,
+    pub status: ResultStatus,
+    pub attempt: u32,
+    pub duration_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_subjects_fall_under_the_events_stream() {
+        let subject = subject("p", "r", EventKind::RunDeleted);
+        assert_eq!(subject, "verdict.ev.p.r.run.deleted");
+        assert!(subject.starts_with(crate::streams::EVENTS.subjects[0].trim_end_matches('>')));
+    }
+
+    #[test]
+    fn the_kind_filter_matches_the_subject_shape() {
+        assert_eq!(
+            kind_filter(EventKind::RunDeleted),
+            "verdict.ev.*.*.run.deleted"
+        );
+    }
+
+    #[test]
+    fn events_carry_their_kind_in_the_payload() {
+        let event = Event::RunDeleted {
+            project_id: "p".into(),
+            run_id: "r".into(),
+        };
+        assert_eq!(serde_json::to_value(&event).unwrap()["kind"], "run.deleted");
+    }
+}
