@@ -135,7 +135,7 @@ impl TryFrom<String> for ContentType {
             subtype.to_ascii_lowercase()
         );
         if let Some(parameters) = parameters {
-            normalized.push_str(";");
+            normalized.push(';');
             normalized.push_str(parameters);
         }
         Ok(ContentType(normalized))

@@ -78,7 +78,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                 .advertise_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{bound}"));
-            let disk_store = Arc::new(DiskStore::open(&disk.dir, UrlSigner::new(secret), base)?);
+            let signer = UrlSigner::new(&secret)
+                .ok_or_else(|| Error::Blob("the URL signing secret is unusable".into()))?;
+            let disk_store = Arc::new(DiskStore::open(&disk.dir, signer, base)?);
             tracing::info!(address = %bound, dir = %disk.dir.display(), "artifact blobs on local disk");
             let (store, disk_store2, stop) = (store.clone(), disk_store.clone(), shutdown.clone());
             tasks.spawn(async move {

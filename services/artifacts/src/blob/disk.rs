@@ -220,7 +220,7 @@ mod tests {
     async fn finishing_reports_size_and_hash_and_deleting_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let store =
-            DiskStore::open(dir.path(), UrlSigner::new(vec![1]), "http://x".into()).unwrap();
+            DiskStore::open(dir.path(), UrlSigner::new(&[1]).unwrap(), "http://x".into()).unwrap();
         let key = "0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b".to_owned();
         assert_eq!(
             store.finish_upload(key.clone(), None, 3).await.unwrap(),

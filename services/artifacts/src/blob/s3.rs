@@ -214,6 +214,8 @@ impl S3Store {
         if completed.is_empty() {
             return Ok(false);
         }
+        // Stores may list parts in any order; completion needs them ascending.
+        completed.sort_by_key(|part| part.part_number());
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)

@@ -20,6 +20,8 @@ use crate::state::AppState;
         super::projects::put_member, super::projects::delete_member,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
         super::admin::rotate_keys,
+        super::artifacts::declare, super::artifacts::complete, super::artifacts::list,
+        super::artifacts::get, super::artifacts::download,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -31,6 +33,7 @@ use crate::state::AppState;
         (name = "projects", description = "Projects and members"),
         (name = "tokens", description = "API tokens for CI"),
         (name = "admin", description = "Administration"),
+        (name = "artifacts", description = "Files attached to runs; bytes go straight to the blob store"),
     )
 )]
 pub struct ApiDoc;
