@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod extract;
+mod ingest;
 mod middleware;
 mod problem;
 mod ratelimit;
@@ -72,11 +73,12 @@ impl Gateway {
         let limiter = Arc::new(ratelimit::Limiter::new(&settings.limits));
         tokio::spawn(forget_idle_clients(limiter.clone(), background.clone()));
         let state = state::AppState {
-            bus,
+            bus: bus.clone(),
             settings: Arc::new(settings),
             openapi: routes::openapi::render(),
             auth,
             limiter,
+            ingest: Arc::new(ingest::Ingest::new(bus.clone())),
         };
         Ok(Self {
             listener,

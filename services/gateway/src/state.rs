@@ -4,6 +4,7 @@ use bytes::Bytes;
 use verdict_bus::Bus;
 
 use crate::auth::Authenticator;
+use crate::ingest::Ingest;
 use crate::ratelimit::Limiter;
 use crate::Settings;
 
@@ -16,4 +17,5 @@ pub struct AppState {
     pub openapi: Bytes,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
+    pub ingest: Arc<Ingest>,
 }

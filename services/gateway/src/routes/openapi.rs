@@ -20,6 +20,9 @@ use crate::state::AppState;
         super::projects::put_member, super::projects::delete_member,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
         super::admin::rotate_keys,
+        super::runs::create, super::runs::list, super::runs::get, super::runs::delete,
+        super::runs::post_results, super::runs::finish, super::runs::list_results,
+        super::runs::history, super::runs::flaky,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -31,6 +34,7 @@ use crate::state::AppState;
         (name = "projects", description = "Projects and members"),
         (name = "tokens", description = "API tokens for CI"),
         (name = "admin", description = "Administration"),
+        (name = "runs", description = "Runs, results, test history and flakiness"),
     )
 )]
 pub struct ApiDoc;
