@@ -3,16 +3,11 @@
 //! against a real signature-verifying S3 server (s3s-fs). Uploads and downloads use a
 //! plain HTTP client with nothing but the URL and headers the API handed out.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use verdict_contracts::events::{self, Event, EventKind};
-use verdict_contracts::runs::{RunRef, RunScope, RunStatus, RUN_SCOPE};
 use verdict_testkit::{BlobStoreKind, TestApp};
 
 /// Runs every listed scenario once per blob store.
@@ -66,17 +61,10 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-/// Runs of the test, known to a stand-in for the runs service's `run_scope` operation
-/// while the runs service does not serve it on this branch. When it does, runs are
-/// created through the API instead and the stand-in is never started.
-#[derive(Clone, Default)]
-struct RunScopes(Arc<Mutex<HashMap<String, String>>>);
-
 struct World {
     app: TestApp,
     owner: String,
     project: String,
-    scopes: Option<RunScopes>,
 }
 
 impl World {
@@ -85,16 +73,14 @@ impl World {
         let admin = app.admin_token().await;
         let (_, owner) = app.user(&admin, "owner@example.com").await;
         let project = app.project(&owner, "web").await;
-        let scopes = stand_in_for_run_scope(&app).await;
         Self {
             app,
             owner,
             project,
-            scopes,
         }
     }
 
-    /// A new run in `project`.
+    /// A new run in `project`, created by `token`'s user.
     async fn run_in(&self, token: &str, project: &str) -> String {
         let created = self
             .app
@@ -104,21 +90,9 @@ impl World {
                 json!({ "name": "nightly" }),
             )
             .await;
-        if created.status() == StatusCode::CREATED {
-            let run: Value = created.json().await.unwrap();
-            return run["id"].as_str().unwrap().to_owned();
-        }
-        let scopes = self
-            .scopes
-            .as_ref()
-            .expect("runs cannot be created through the API, and run_scope is served");
-        let run_id = uuid_like();
-        scopes
-            .0
-            .lock()
-            .unwrap()
-            .insert(run_id.clone(), project.to_owned());
-        run_id
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let run: Value = created.json().await.unwrap();
+        run["id"].as_str().unwrap().to_owned()
     }
 
     async fn run(&self) -> String {
@@ -171,6 +145,8 @@ impl World {
             .await
     }
 
+    /// Deletes the run through the API; the runs service announces it with
+    /// `run.deleted`, which the artifacts service consumes.
     async fn delete_run(&self, run: &str) {
         let deleted = self
             .app
@@ -181,85 +157,8 @@ impl World {
                 None,
             )
             .await;
-        if deleted.status() == StatusCode::NO_CONTENT {
-            return;
-        }
-        // The runs service on this branch cannot delete runs yet: publish what it will
-        // publish when it does.
-        let client = self.app.nats.client().await;
-        let jetstream = async_nats::jetstream::new(client);
-        let event = Event::RunDeleted {
-            project_id: self.project.clone(),
-            run_id: run.to_owned(),
-        };
-        jetstream
-            .publish(
-                events::subject(&self.project, run, EventKind::RunDeleted),
-                serde_json::to_vec(&event).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "0196a000-0000-7000-8000-{:012x}",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Serves `run_scope` for the runs registered in the returned map, unless the runs
-/// service already answers it.
-async fn stand_in_for_run_scope(app: &TestApp) -> Option<RunScopes> {
-    let client = app.nats.client().await;
-    let probe = serde_json::to_vec(&RunRef {
-        run_id: "probe".into(),
-    })
-    .unwrap();
-    let answered = client
-        .request(RUN_SCOPE.subject(), probe.into())
-        .await
-        .is_ok();
-    if answered {
-        return None;
-    }
-    let scopes = RunScopes::default();
-    let mut requests = client.subscribe(RUN_SCOPE.subject()).await.unwrap();
-    let known = scopes.clone();
-    client.flush().await.unwrap();
-    tokio::spawn(async move {
-        while let Some(request) = requests.next().await {
-            let Some(reply) = request.reply else { continue };
-            let run: RunRef = serde_json::from_slice(&request.payload).unwrap();
-            let project = known.0.lock().unwrap().get(&run.run_id).cloned();
-            match project {
-                Some(project_id) => {
-                    let scope = RunScope {
-                        run_id: run.run_id,
-                        project_id,
-                        status: RunStatus::Running,
-                    };
-                    let _ = client
-                        .publish(reply, serde_json::to_vec(&scope).unwrap().into())
-                        .await;
-                }
-                None => {
-                    let mut headers = async_nats::HeaderMap::new();
-                    headers.insert("Nats-Service-Error-Code", "404");
-                    headers.insert("Nats-Service-Error", "run not found");
-                    let _ = client
-                        .publish_with_headers(reply, headers, Default::default())
-                        .await;
-                }
-            }
-        }
-    });
-    Some(scopes)
 }
 
 /// Sends `bytes` the way the upload instructions say, with a plain client; returns the

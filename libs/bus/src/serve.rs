@@ -168,6 +168,31 @@ impl ServiceHost {
         Ok(())
     }
 
+    /// Serves `operation` on behalf of the principal the gateway established; a request
+    /// without one is refused before `handler` runs.
+    pub async fn endpoint_as<Req, Resp, E, H, Fut>(
+        &mut self,
+        operation: Operation<Req, Resp>,
+        handler: H,
+    ) -> Result<(), BusError>
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        E: Into<ServiceError>,
+        H: Fn(Principal, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, E>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.endpoint(operation, move |call: Call<Req>| {
+            let handler = handler.clone();
+            async move {
+                let principal = call.principal()?;
+                handler(principal, call.body).await.map_err(Into::into)
+            }
+        })
+        .await
+    }
+
     /// Serves until `shutdown` fires, then stops taking requests, lets the ones in
     /// flight finish (up to a grace period) and drains the connection.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), BusError> {

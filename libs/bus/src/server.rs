@@ -11,6 +11,9 @@ use tokio::process::{Child, Command};
 pub const INSTALL_HINT: &str =
     "run deploy/install-deps.sh (it installs nats-server into .tools/bin)";
 
+/// The largest message the servers we start accept (the most NATS allows is 64 MiB).
+pub const MAX_PAYLOAD: usize = 8 << 20;
+
 /// Why a nats-server could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -68,8 +71,14 @@ impl NatsServer {
         std::fs::create_dir_all(&ports_dir).map_err(io_error(&ports_dir))?;
         std::fs::create_dir_all(&store_dir).map_err(io_error(&store_dir))?;
         let log = options.data_dir.join("nats-server.log");
+        // Result batches with captured output need more than the 1 MiB default.
+        let config = options.data_dir.join("nats.conf");
+        std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n"))
+            .map_err(io_error(&config))?;
         let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
         let child = Command::new(&binary)
+            .arg("-c")
+            .arg(&config)
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(&store_dir)
             .arg("--ports_file_dir")

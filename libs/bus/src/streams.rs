@@ -49,6 +49,36 @@ pub async fn ensure_bucket(
     })
 }
 
+/// A durable pull consumer on `spec`'s stream (created, or updated to these settings),
+/// delivering only `filter` when given. Every message must be acknowledged within
+/// `ack_wait`, or JetStream delivers it again.
+pub async fn durable_consumer(
+    client: &Client,
+    spec: &StreamSpec,
+    name: &str,
+    filter: Option<String>,
+    ack_wait: std::time::Duration,
+) -> Result<jetstream::consumer::PullConsumer, BusError> {
+    let failed = |err: &dyn std::fmt::Display| BusError::Stream {
+        stream: spec.name.to_owned(),
+        reason: format!("consumer {name}: {err}"),
+    };
+    let js = jetstream::new(client.clone());
+    let stream = js.get_stream(spec.name).await.map_err(|err| failed(&err))?;
+    let config = jetstream::consumer::pull::Config {
+        durable_name: Some(name.to_owned()),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait,
+        max_ack_pending: 20_000,
+        filter_subject: filter.unwrap_or_default(),
+        ..Default::default()
+    };
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|err| failed(&err))
+}
+
 fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {
     stream::Config {
         name: spec.name.to_owned(),

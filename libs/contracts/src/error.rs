@@ -108,6 +108,21 @@ impl ServiceError {
     }
 }
 
+/// One input field that was refused, as the API's problem `errors` list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldError {
+    /// Path of the field in the request, such as `results[3].name`.
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,34 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The subject this event is published on.
+    pub fn subject(&self) -> String {
+        let (project_id, run_id, kind) = match self {
+            Event::RunStarted {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::RunStarted),
+            Event::TestFinished {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::TestFinished),
+            Event::RunProgress {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::RunProgress),
+            Event::RunFinished {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::RunFinished),
+            Event::RunDeleted { project_id, run_id } => (project_id, run_id, EventKind::RunDeleted),
+            Event::ArtifactStored {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::ArtifactStored),
+            Event::ImportDone {
+                project_id, run_id, ..
+            } => (project_id, run_id, EventKind::ImportDone),
+        };
+        subject(project_id, run_id, kind)
+    }
+}
+
 /// One result in a `test.finished` event: enough for a live view, not the full record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinishedTest {

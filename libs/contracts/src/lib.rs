@@ -16,6 +16,6 @@ pub mod service;
 pub mod streams;
 pub mod system;
 
-pub use error::{ErrorCode, ServiceError};
+pub use error::{ErrorCode, FieldError, ServiceError};
 pub use operation::Operation;
 pub use service::ServiceName;

@@ -36,7 +36,7 @@ impl<T> Page<T> {
 }
 
 /// Where a list starts and how much of it to return.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema, utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct PageRequest {
     #[serde(default)]
@@ -47,6 +47,16 @@ pub struct PageRequest {
 
 fn default_limit() -> u32 {
     DEFAULT_LIMIT
+}
+
+impl Default for PageRequest {
+    /// The first page, of the default size.
+    fn default() -> Self {
+        Self {
+            cursor: None,
+            limit: DEFAULT_LIMIT,
+        }
+    }
 }
 
 impl PageRequest {
@@ -102,6 +112,11 @@ mod tests {
     fn a_forged_or_mismatched_cursor_is_refused() {
         assert_eq!(decode_cursor("not base64!", 1), Err(InvalidCursor));
         assert_eq!(decode_cursor(&encode_cursor(&["a"]), 2), Err(InvalidCursor));
+    }
+
+    #[test]
+    fn the_default_page_has_the_default_size() {
+        assert_eq!(PageRequest::default().effective_limit(), DEFAULT_LIMIT);
     }
 
     #[test]

@@ -196,6 +196,17 @@ impl TestApp {
             .unwrap_or_else(|err| panic!("{component:?} stopped with an error: {err}"));
     }
 
+    /// Kills one component at once, without any shutdown, as a crash would: its tasks
+    /// are dropped mid-flight and its connections close.
+    pub async fn kill(&mut self, component: Component) {
+        let running = self
+            .running
+            .remove(&component)
+            .unwrap_or_else(|| panic!("{component:?} is not running"));
+        running.task.abort();
+        let _ = running.task.await;
+    }
+
     pub fn address(&self) -> SocketAddr {
         self.address
     }

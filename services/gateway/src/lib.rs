@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod extract;
+mod ingest;
 mod middleware;
 mod problem;
 mod ratelimit;
@@ -74,7 +75,7 @@ impl Gateway {
         let limiter = Arc::new(ratelimit::Limiter::new(&settings.limits));
         tokio::spawn(forget_idle_clients(limiter.clone(), background.clone()));
         let state = state::AppState {
-            bus,
+            bus: bus.clone(),
             settings: Arc::new(settings),
             openapi: routes::openapi::render(),
             auth,
@@ -84,6 +85,7 @@ impl Gateway {
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .build()
                 .map_err(|err| Error::HttpClient(err.to_string()))?,
+            ingest: Arc::new(ingest::Ingest::new(bus.clone())),
         };
         Ok(Self {
             listener,

@@ -8,17 +8,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use verdict_bus::RequestError;
 use verdict_contracts::ErrorCode;
+pub use verdict_contracts::FieldError;
 
 use crate::auth::AuthError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
-
-/// One offending input field of a validation error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -89,6 +83,8 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("request body over the limit")]
     PayloadTooLarge,
+    #[error("the ingest stream did not accept the data")]
+    IngestUnavailable,
     #[error("unsupported content type")]
     UnsupportedMediaType(&'static str),
     #[error("{0}")]
@@ -149,6 +145,13 @@ impl IntoResponse for ApiError {
                     ..Problem::new(StatusCode::BAD_REQUEST, "the request body is invalid")
                 },
                 None,
+            ),
+            ApiError::IngestUnavailable => (
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the data could not be stored; retry shortly",
+                ),
+                Some(1),
             ),
             ApiError::PayloadTooLarge => (
                 Problem::new(

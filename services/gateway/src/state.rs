@@ -4,6 +4,7 @@ use bytes::Bytes;
 use verdict_bus::Bus;
 
 use crate::auth::Authenticator;
+use crate::ingest::Ingest;
 use crate::ratelimit::Limiter;
 use crate::Settings;
 
@@ -18,4 +19,5 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Streams blob transfers to the artifacts service (local-disk store).
     pub blob_client: reqwest::Client,
+    pub ingest: Arc<Ingest>,
 }

@@ -1,8 +1,36 @@
-/// Why the runs service stopped or could not start.
+use verdict_contracts::{ErrorCode, ServiceError};
+
+/// Everything the runs service can fail with, at start or in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Bus(#[from] verdict_bus::BusError),
     #[error(transparent)]
     Store(#[from] verdict_store::StoreError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] verdict_store::rusqlite::Error),
+    #[error("JetStream error: {0}")]
+    JetStream(String),
+    /// A check by another service (scope, role) said no, or could not be made.
+    #[error("{0}")]
+    Refused(ServiceError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl From<Error> for ServiceError {
+    /// The one place runs errors become answers; internal detail is logged, not sent.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Bus(_) | Error::Store(_) | Error::Sqlite(_) | Error::JetStream(_) => {
+                tracing::error!(error = %error, "runs request failed");
+                ServiceError::internal()
+            }
+            Error::Refused(refusal) => refusal,
+            Error::NotFound(_) => ServiceError::new(ErrorCode::NotFound, error.to_string()),
+            Error::BadRequest(message) => ServiceError::bad_request(message),
+        }
+    }
 }

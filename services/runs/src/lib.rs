@@ -1,14 +1,23 @@
-//! The runs service. See DESIGN.md.
+//! The runs service: runs and test results, live ingest through JetStream, queries,
+//! test history and flakiness. See DESIGN.md ("Flows").
 
+mod api;
 mod config;
+mod context;
+mod convert;
 pub mod domain;
 mod error;
+mod flaky;
+mod housekeeping;
 pub mod import;
+mod ingest;
+mod queries;
+mod run_commands;
 mod store;
 
 use tokio_util::sync::CancellationToken;
-use verdict_bus::ServiceHost;
-use verdict_contracts::ServiceName;
+use verdict_bus::{Bus, ServiceHost};
+use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
 
 pub use config::Settings;
@@ -16,14 +25,48 @@ pub use error::Error;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Serves the runs service until `shutdown` fires, then finishes in-flight requests,
-/// drains the bus connection and closes the database.
+/// Serves the runs service until `shutdown` fires: bus endpoints, the ingest consumer
+/// and housekeeping. Then finishes in-flight work, drains the connection and closes the
+/// database.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
-    let host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
+    verdict_bus::streams::ensure(&client, &streams::ALL, settings.replicas).await?;
+    let runs = context::Runs {
+        store: store.clone(),
+        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+    };
+    let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
+    api::register(&mut host, runs.clone()).await?;
+    let work = CancellationToken::new();
+    let ingest = tokio::spawn(ingest::consume(
+        runs.clone(),
+        settings.ingest_ack_wait,
+        work.clone(),
+    ));
+    let upkeep = tokio::spawn(housekeeping::run(
+        runs,
+        settings.housekeeping_every,
+        settings.run_timeout,
+        settings.retention,
+        work.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "runs service ready");
-    host.serve(shutdown).await?;
+    let served = tokio::select! {
+        served = host.serve(shutdown.clone()) => served.map_err(Error::from),
+        consumed = flatten(ingest) => {
+            tracing::error!("the ingest consumer stopped; shutting down");
+            consumed.and(Err(Error::JetStream("ingest consumer stopped".into())))
+        }
+    };
+    work.cancel();
+    let _ = upkeep.await;
+    served?;
     store.close().await?;
     Ok(())
+}
+
+async fn flatten(task: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
+    task.await
+        .map_err(|err| Error::JetStream(format!("ingest task: {err}")))?
 }

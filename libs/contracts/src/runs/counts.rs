@@ -38,6 +38,16 @@ pub struct CountsDelta {
 }
 
 impl CountsDelta {
+    /// Adds another change to this one, for a batch's total.
+    pub fn add(&mut self, other: &CountsDelta) {
+        self.total += other.total;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.errored += other.errored;
+        self.flaky += other.flaky;
+    }
+
     /// The change from one test's contribution to another's; both are 0 or 1 per field.
     pub fn between(before: &Counts, after: &Counts) -> CountsDelta {
         let diff = |before: u64, after: u64| i64::from(after > before) - i64::from(before > after);

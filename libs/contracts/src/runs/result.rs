@@ -17,6 +17,7 @@ use super::names::{InvalidValue, ResultId, SuiteName, TestName};
 use super::status::ResultStatus;
 use super::test_key::TestKey;
 use super::text::{CappedText, TextField};
+pub use crate::error::FieldError;
 
 /// One result as a client sends it in `POST /runs/{run}/results`. Strings stay strings
 /// here so that a bad value is reported against its field, not as a JSON type error.
@@ -80,19 +81,30 @@ impl NewResult {
     pub fn test_key(&self) -> TestKey {
         TestKey::derive(self.suite.as_ref(), &self.name)
     }
-}
 
-/// One input field that was refused, in the shape of the API's problem `errors` list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// Path of the field in the request body, such as `results[3].name`.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
+    /// The checked result in its wire form: texts already capped, the time in UTC.
+    /// Validating it again gives the same result, so a receiver can re-check cheaply.
+    pub fn into_input(self) -> ResultInput {
+        let text = |text: Option<CappedText>| text.map(|t| t.as_str().to_owned());
+        ResultInput {
+            id: self.id.map(|id| id.as_str().to_owned()),
+            suite: self.suite.map(|suite| suite.as_str().to_owned()),
+            name: self.name.as_str().to_owned(),
+            status: self.status.as_str().to_owned(),
+            duration_ms: self.duration_ms.map(DurationMs::get),
+            started_at: self.started_at.and_then(|at| at.format(&Rfc3339).ok()),
+            attempt: Some(self.attempt.get()),
+            message: text(self.message),
+            trace: text(self.trace),
+            stdout: text(self.stdout),
+            stderr: text(self.stderr),
+            attributes: (!self.attributes.is_empty()).then(|| {
+                self.attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            }),
+        }
     }
 }
 
@@ -103,6 +115,10 @@ pub struct ValidationErrors(Vec<FieldError>);
 impl ValidationErrors {
     pub fn errors(&self) -> &[FieldError] {
         &self.0
+    }
+
+    pub fn into_errors(self) -> Vec<FieldError> {
+        self.0
     }
 }
 
@@ -258,6 +274,24 @@ mod tests {
     };
     use proptest::prelude::*;
     use serde_json::json;
+
+    #[test]
+    fn a_checked_result_in_wire_form_checks_to_the_same_result() {
+        let input = ResultInput {
+            name: "adds".into(),
+            suite: Some("math".into()),
+            status: "failed".into(),
+            started_at: Some("2026-11-25T10:00:00+02:00".into()),
+            message: Some("x".repeat(MAX_MESSAGE_BYTES + 10)),
+            attributes: Some([("os".to_owned(), "linux".to_owned())].into()),
+            ..ResultInput::default()
+        };
+        let checked = input.validate("r").unwrap();
+        let wire = checked.clone().into_input();
+        assert_eq!(wire.started_at.as_deref(), Some("2026-11-25T08:00:00Z"));
+        assert!(wire.message.as_ref().unwrap().len() <= MAX_MESSAGE_BYTES);
+        assert_eq!(wire.validate("r").unwrap(), checked);
+    }
 
     fn input(name: &str, status: &str) -> ResultInput {
         ResultInput {

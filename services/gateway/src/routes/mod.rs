@@ -7,6 +7,7 @@ pub mod auth;
 pub mod openapi;
 pub mod probes;
 pub mod projects;
+pub mod runs;
 pub mod system;
 pub mod tokens;
 pub mod users;
@@ -69,13 +70,33 @@ pub fn router(state: AppState) -> Router {
         "/blobs/{key}",
         get(artifacts::blob_get).put(artifacts::blob_put),
     );
+    let results = Router::new()
+        .route(
+            "/api/v1/runs/{run}/results",
+            post(runs::post_results).get(runs::list_results),
+        )
+        .layer(RequestBodyLimitLayer::new(
+            state.settings.results_body_limit,
+        ));
     let api = Router::new()
+        .route(
+            "/api/v1/projects/{project}/runs",
+            post(runs::create).get(runs::list),
+        )
+        .route("/api/v1/runs/{run}", get(runs::get).delete(runs::delete))
+        .route("/api/v1/runs/{run}/finish", post(runs::finish))
+        .route("/api/v1/projects/{project}/tests/flaky", get(runs::flaky))
+        .route(
+            "/api/v1/projects/{project}/tests/{test_key}/history",
+            get(runs::history),
+        )
         .route("/api/v1/version", get(system::version))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(access)
         .merge(artifact_api)
         .merge(blobs)
+        .merge(results)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_by_ip,

@@ -22,6 +22,9 @@ use crate::state::AppState;
         super::admin::rotate_keys,
         super::artifacts::declare, super::artifacts::complete, super::artifacts::list,
         super::artifacts::get, super::artifacts::download,
+        super::runs::create, super::runs::list, super::runs::get, super::runs::delete,
+        super::runs::post_results, super::runs::finish, super::runs::list_results,
+        super::runs::history, super::runs::flaky,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -34,6 +37,7 @@ use crate::state::AppState;
         (name = "tokens", description = "API tokens for CI"),
         (name = "admin", description = "Administration"),
         (name = "artifacts", description = "Files attached to runs; bytes go straight to the blob store"),
+        (name = "runs", description = "Runs, results, test history and flakiness"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,366 @@
+//! Runs and their results.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use verdict_contracts::page::{Page, PageRequest};
+use verdict_contracts::runs::{
+    self, CreateRun, FinishRun, FlakyTest, FlakyTests, HistoryEntry, IngestMessage, ListResults,
+    ListRuns, NewRun, ResultBatchInput, Run, RunRef, RunStatus, TestHistory, TestResult,
+};
+use verdict_contracts::system::Empty;
+
+use crate::extract::{ApiJson, Authenticated};
+use crate::ingest::dedupe_id;
+use crate::problem::{ApiError, FieldError, Problem};
+use crate::state::AppState;
+
+/// Start a run.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/runs", operation_id = "create_run", tag = "runs",
+    security(("bearer" = [])), request_body = NewRun, params(("project" = String, Path, description = "id or slug")),
+    responses((status = 201, description = "Created", body = Run), (status = 400, description = "Invalid", body = Problem),
+        (status = 403, description = "Viewer", body = Problem), (status = 404, description = "No such project", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    ApiJson(run): ApiJson<NewRun>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    let run = state
+        .bus
+        .request_as(&runs::CREATE_RUN, &CreateRun { project, run }, &principal)
+        .await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// Query parameters as pairs, so `attr.<key>` filters can be read.
+type Pairs = Vec<(String, String)>;
+
+fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
+    let mut page = PageRequest {
+        cursor: take(pairs, "cursor"),
+        ..PageRequest::default()
+    };
+    if let Some(limit) = take(pairs, "limit") {
+        page.limit = limit
+            .parse()
+            .map_err(|_| invalid("limit", "must be a whole number from 1 to 500"))?;
+    }
+    Ok(page)
+}
+
+fn take(pairs: &mut Pairs, name: &str) -> Option<String> {
+    let index = pairs.iter().position(|(key, _)| key == name)?;
+    Some(pairs.remove(index).1)
+}
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }])
+}
+
+fn parse_status<T: std::str::FromStr>(
+    pairs: &mut Pairs,
+    accepted: &str,
+) -> Result<Option<T>, ApiError> {
+    take(pairs, "status")
+        .map(|status| {
+            status
+                .parse()
+                .map_err(|_| invalid("status", &format!("must be one of {accepted}")))
+        })
+        .transpose()
+}
+
+/// Refuses parameters this route does not know, so a typo is not silently ignored.
+fn no_more(pairs: Pairs) -> Result<(), ApiError> {
+    match pairs.first() {
+        None => Ok(()),
+        Some((name, _)) => Err(invalid(name, "unknown query parameter")),
+    }
+}
+
+/// A project's runs, newest first.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/runs", operation_id = "list_runs", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"),
+        ("status" = Option<RunStatus>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
+        ("until" = Option<String>, Query, description = "RFC 3339"), PageRequest,
+        ("attr.{key}" = Option<String>, Query, description = "attribute equals value; repeat for more")),
+    responses((status = 200, description = "OK", body = Page<Run>), (status = 404, description = "No such project", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    Query(mut pairs): Query<Pairs>,
+) -> Result<Json<Page<Run>>, ApiError> {
+    let page = page_of(&mut pairs)?;
+    let status = parse_status(&mut pairs, "running, passed, failed, interrupted")?;
+    let since = take(&mut pairs, "since");
+    let until = take(&mut pairs, "until");
+    let mut attributes = BTreeMap::new();
+    pairs.retain(|(name, value)| match name.strip_prefix("attr.") {
+        Some(key) if !key.is_empty() => {
+            attributes.insert(key.to_owned(), value.clone());
+            false
+        }
+        _ => true,
+    });
+    no_more(pairs)?;
+    let request = ListRuns {
+        project,
+        status,
+        attributes,
+        since,
+        until,
+        page,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::LIST_RUNS, &request, &principal)
+            .await?,
+    ))
+}
+
+/// One run with its counters.
+#[utoipa::path(get, path = "/api/v1/runs/{run}", operation_id = "get_run", tag = "runs", security(("bearer" = [])),
+    params(("run" = String, Path)),
+    responses((status = 200, description = "OK", body = Run), (status = 404, description = "No such run", body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::GET_RUN, &RunRef { run_id }, &principal)
+            .await?,
+    ))
+}
+
+/// Delete a run, its results and its artifacts (maintainer or owner).
+#[utoipa::path(delete, path = "/api/v1/runs/{run}", operation_id = "delete_run", tag = "runs", security(("bearer" = [])),
+    params(("run" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Role too low", body = Problem),
+        (status = 404, description = "No such run", body = Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let Empty {} = state
+        .bus
+        .request_as(&runs::DELETE_RUN, &RunRef { run_id }, &principal)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Results stored durably; they become queryable within moments.
+    pub accepted: usize,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .filter(|key| !key.is_empty() && key.len() <= 255)
+                .ok_or_else(|| {
+                    invalid(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// Report results (1 to 1000). Answered once they are durable; a resend with the same
+/// result ids (or the same `Idempotency-Key`) changes nothing.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/results", operation_id = "post_results", tag = "runs",
+    security(("bearer" = [])), request_body = ResultBatchInput, params(("run" = String, Path)),
+    responses((status = 202, description = "Accepted", body = Accepted),
+        (status = 400, description = "Invalid; `errors` names each field", body = Problem),
+        (status = 404, description = "No such run", body = Problem)))]
+pub async fn post_results(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(batch): ApiJson<ResultBatchInput>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let project_id = state.ingest.authorize(&principal, &run_id).await?;
+    let checked = batch
+        .validate()
+        .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
+    let dedupe = dedupe_id(&principal, &run_id, idempotency_key(&headers)?);
+    let results: Vec<_> = checked
+        .into_iter()
+        .enumerate()
+        .map(|(index, result)| {
+            let mut wire = result.into_input();
+            // Ids are settled here so that a redelivery stores the same results.
+            wire.id.get_or_insert_with(|| format!("{dedupe}.{index}"));
+            wire
+        })
+        .collect();
+    state
+        .ingest
+        .results(&project_id, &run_id, &results, &dedupe)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            accepted: results.len(),
+        }),
+    ))
+}
+
+/// Finish a run. Ordered after every result accepted before it.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/finish", operation_id = "finish_run", tag = "runs",
+    security(("bearer" = [])), request_body = FinishRun, params(("run" = String, Path)),
+    responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid", body = Problem),
+        (status = 404, description = "No such run", body = Problem)))]
+pub async fn finish(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(finish): ApiJson<FinishRun>,
+) -> Result<StatusCode, ApiError> {
+    if finish
+        .status
+        .is_some_and(|status| status != RunStatus::Interrupted)
+    {
+        return Err(invalid(
+            "status",
+            "only interrupted may be given; results decide otherwise",
+        ));
+    }
+    if let Some(at) = &finish.finished_at {
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| invalid("finished_at", "must be an RFC 3339 time"))?;
+    }
+    let project_id = state.ingest.authorize(&principal, &run_id).await?;
+    let accepted_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let message = IngestMessage::Finish {
+        project_id: project_id.clone(),
+        run_id: run_id.clone(),
+        finish,
+        accepted_at,
+    };
+    let id = format!(
+        "{}-finish",
+        dedupe_id(&principal, &run_id, idempotency_key(&headers)?)
+    );
+    state
+        .ingest
+        .message(&project_id, &run_id, &message, &id)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// A run's results in the order they arrived.
+#[utoipa::path(get, path = "/api/v1/runs/{run}/results", operation_id = "list_results", tag = "runs",
+    security(("bearer" = [])),
+    params(("run" = String, Path), ("status" = Option<runs::ResultStatus>, Query),
+        ("q" = Option<String>, Query, description = "words in the test name or message"),
+        ("suite" = Option<String>, Query), PageRequest),
+    responses((status = 200, description = "OK", body = Page<TestResult>), (status = 404, description = "No such run", body = Problem)))]
+pub async fn list_results(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+    Query(mut pairs): Query<Pairs>,
+) -> Result<Json<Page<TestResult>>, ApiError> {
+    let page = page_of(&mut pairs)?;
+    let status = parse_status(&mut pairs, "passed, failed, skipped, errored")?;
+    let q = take(&mut pairs, "q");
+    let suite = take(&mut pairs, "suite");
+    no_more(pairs)?;
+    let request = ListResults {
+        run_id,
+        status,
+        q,
+        suite,
+        page,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::LIST_RESULTS, &request, &principal)
+            .await?,
+    ))
+}
+
+/// A test's outcome in each run, newest first.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/tests/{test_key}/history", operation_id = "test_history",
+    tag = "runs", security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"), ("test_key" = String, Path), PageRequest),
+    responses((status = 200, description = "OK", body = Page<HistoryEntry>), (status = 404, description = "No such project", body = Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((project, test_key)): Path<(String, String)>,
+    Query(mut pairs): Query<Pairs>,
+) -> Result<Json<Page<HistoryEntry>>, ApiError> {
+    let page = page_of(&mut pairs)?;
+    no_more(pairs)?;
+    let request = TestHistory {
+        project,
+        test_key,
+        page,
+    };
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::TEST_HISTORY, &request, &principal)
+            .await?,
+    ))
+}
+
+/// Tests whose outcome flips across the latest `window` finished runs, flakiest first.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/tests/flaky", operation_id = "flaky_tests", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"), ("window" = Option<u32>, Query, description = "runs, default 50")),
+    responses((status = 200, description = "OK", body = Page<FlakyTest>), (status = 404, description = "No such project", body = Problem)))]
+pub async fn flaky(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    Query(mut pairs): Query<Pairs>,
+) -> Result<Json<Page<FlakyTest>>, ApiError> {
+    let window = match take(&mut pairs, "window") {
+        Some(window) => window
+            .parse()
+            .ok()
+            .filter(|w| (1..=500).contains(w))
+            .ok_or_else(|| invalid("window", "must be a whole number from 1 to 500"))?,
+        None => 50,
+    };
+    no_more(pairs)?;
+    Ok(Json(
+        state
+            .bus
+            .request_as(
+                &runs::FLAKY_TESTS,
+                &FlakyTests { project, window },
+                &principal,
+            )
+            .await?,
+    ))
+}

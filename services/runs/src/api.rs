@@ -1,0 +1,50 @@
+//! The runs service's bus endpoints: decode, check scope, call the domain, encode.
+
+use std::future::Future;
+
+use verdict_bus::{BusError, Call, ServiceHost};
+use verdict_contracts::auth::Principal;
+use verdict_contracts::runs;
+use verdict_contracts::ServiceError;
+
+use crate::context::Runs;
+use crate::{queries, run_commands, Error};
+
+pub async fn register(host: &mut ServiceHost, runs: Runs) -> Result<(), BusError> {
+    host.endpoint_as(runs::CREATE_RUN, with(&runs, run_commands::create))
+        .await?;
+    host.endpoint_as(runs::GET_RUN, with(&runs, queries::get_run))
+        .await?;
+    host.endpoint_as(runs::LIST_RUNS, with(&runs, queries::list_runs))
+        .await?;
+    host.endpoint_as(runs::LIST_RESULTS, with(&runs, queries::list_results))
+        .await?;
+    host.endpoint_as(runs::TEST_HISTORY, with(&runs, queries::test_history))
+        .await?;
+    host.endpoint_as(runs::FLAKY_TESTS, with(&runs, queries::flaky_tests))
+        .await?;
+    host.endpoint_as(runs::DELETE_RUN, with(&runs, run_commands::delete))
+        .await?;
+    let scope = runs.clone();
+    host.endpoint(runs::RUN_SCOPE, move |call: Call<runs::RunRef>| {
+        let runs = scope.clone();
+        async move {
+            queries::run_scope(&runs, call.body)
+                .await
+                .map_err(ServiceError::from)
+        }
+    })
+    .await
+}
+
+/// Binds a domain function to the service's state.
+fn with<Req: 'static, Resp, Fut>(
+    runs: &Runs,
+    operation: fn(Runs, Principal, Req) -> Fut,
+) -> impl Fn(Principal, Req) -> Fut + Send + Sync + 'static
+where
+    Fut: Future<Output = Result<Resp, Error>> + 'static,
+{
+    let runs = runs.clone();
+    move |principal, body| operation(runs.clone(), principal, body)
+}

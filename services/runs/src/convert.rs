@@ -1,0 +1,98 @@
+//! Stored rows to wire types, and times between Unix milliseconds and RFC 3339.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use verdict_contracts::runs::{HistoryEntry, Run, TestResult};
+
+use crate::store::{HistoryRow, RunRow, StoredResult};
+
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, crate::Error> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            crate::Error::BadRequest(format!("{field}: must be an RFC 3339 time, got {text:?}"))
+        })
+}
+
+pub fn ms_of(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn run_out(run: RunRow) -> Run {
+    Run {
+        duration_ms: run
+            .finished_at
+            .map(|end| end.saturating_sub(run.started_at).max(0) as u64),
+        id: run.id,
+        project_id: run.project_id,
+        name: run.name,
+        status: run.status,
+        attributes: run.attributes,
+        started_at: rfc3339(run.started_at),
+        finished_at: run.finished_at.map(rfc3339),
+        counts: run.counts,
+    }
+}
+
+pub fn result_out(run_id: &str, stored: StoredResult) -> TestResult {
+    let row = stored.row;
+    TestResult {
+        id: row.id,
+        run_id: run_id.to_owned(),
+        test_key: row.test_key,
+        suite: row.suite,
+        name: row.name,
+        status: row.status,
+        attempt: row.attempt,
+        duration_ms: row.duration_ms,
+        started_at: row.started_at.map(rfc3339),
+        message: row.message,
+        trace: row.trace,
+        stdout: row.stdout,
+        stderr: row.stderr,
+        attributes: row
+            .attributes
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn history_out(row: HistoryRow) -> HistoryEntry {
+    HistoryEntry {
+        run_id: row.run_id,
+        run_name: row.run_name,
+        status: row.status,
+        duration_ms: row.duration_ms,
+        started_at: rfc3339(row.started_at),
+        attributes: row.attributes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_round_trip_through_rfc3339() {
+        let text = rfc3339(1_795_600_800_123);
+        assert_eq!(text, "2026-11-25T10:00:00.123Z");
+        assert_eq!(parse_rfc3339("t", &text).unwrap(), 1_795_600_800_123);
+    }
+
+    #[test]
+    fn a_malformed_time_names_its_field() {
+        let err = parse_rfc3339("since", "yesterday").unwrap_err();
+        assert!(err.to_string().starts_with("since:"));
+    }
+}

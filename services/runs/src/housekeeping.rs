@@ -1,0 +1,85 @@
+//! Periodic upkeep: runs that went quiet become `interrupted`, and runs past the
+//! retention period are deleted (with their artifacts, via `run.deleted`).
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use verdict_contracts::events::Event;
+
+use crate::context::Runs;
+use crate::convert::{self, now_ms};
+use crate::domain::{finished_status, FinishReason};
+use crate::run_commands;
+use crate::store;
+use crate::Error;
+
+/// Runs handled per pass, so one pass never holds the writer for long.
+const PER_PASS: u32 = 100;
+
+pub async fn run(
+    runs: Runs,
+    every: Duration,
+    run_timeout: Duration,
+    retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(err) = interrupt_stale(&runs, run_timeout).await {
+            tracing::error!(error = %err, "interrupting stale runs failed");
+        }
+        if !retention.is_zero() {
+            if let Err(err) = delete_expired(&runs, retention).await {
+                tracing::error!(error = %err, "deleting runs past retention failed");
+            }
+        }
+    }
+}
+
+async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
+    let now = now_ms();
+    let before = now - timeout.as_millis() as i64;
+    let finished = runs
+        .store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut events = Vec::new();
+            for run_id in store::stale_runs(&tx, before, PER_PASS)? {
+                if let Some(run) = store::run(&tx, &run_id)? {
+                    let status = finished_status(&run.counts, FinishReason::Interrupted);
+                    store::finish_run(&tx, &run.id, status, now)?;
+                    events.push(Event::RunFinished {
+                        project_id: run.project_id,
+                        run_id: run.id,
+                        status,
+                        counts: run.counts,
+                        finished_at: convert::rfc3339(now),
+                    });
+                }
+            }
+            tx.commit()?;
+            Ok::<_, Error>(events)
+        })
+        .await?;
+    for event in &finished {
+        runs.publish(event).await;
+    }
+    Ok(())
+}
+
+async fn delete_expired(runs: &Runs, retention: Duration) -> Result<(), Error> {
+    let before = now_ms() - retention.as_millis() as i64;
+    let expired = runs
+        .store
+        .read(move |conn| Ok::<_, Error>(store::runs_older_than(conn, before, PER_PASS)?))
+        .await?;
+    for (run_id, project_id) in expired {
+        tracing::info!(%run_id, "deleting a run past the retention period");
+        run_commands::remove(runs, run_id, project_id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! The durable ingest: result batches and finishes from the `VERDICT_INGEST` stream,
+//! applied in order. Messages that are ready together are applied in one transaction and
+//! acknowledged only after it commits, so a crash loses nothing (JetStream delivers the
+//! unacknowledged ones again) and a redelivery changes nothing (results upsert by id,
+//! and a test's outcome only changes when an attempt says something new).
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::jetstream_api::message::Message;
+use verdict_bus::jetstream_api::AckKind;
+use verdict_contracts::events::{Event, FinishedTest};
+use verdict_contracts::runs::{FinishRun, IngestMessage, ResultInput, RunStatus};
+use verdict_contracts::streams;
+use verdict_store::rusqlite::{Connection, Transaction};
+
+use crate::context::Runs;
+use crate::convert::{self, now_ms};
+use crate::domain::{finished_status, CountsDelta, FinishReason, TestOutcome};
+use crate::store::{self, ResultRow, ResultWriter, RunRow};
+use crate::Error;
+
+/// The durable consumer's name: one per runs deployment, so a restarted or upgraded
+/// runs service resumes where the previous one stopped.
+const CONSUMER: &str = "runs-ingest";
+/// Most messages applied in one transaction.
+const MAX_MESSAGES_PER_TRANSACTION: usize = 64;
+
+/// Applies ingest messages until `shutdown`; the batch in hand when it fires is finished
+/// and acknowledged first.
+pub async fn consume(
+    runs: Runs,
+    ack_wait: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let consumer = verdict_bus::streams::durable_consumer(
+        runs.client(),
+        &streams::INGEST,
+        CONSUMER,
+        None,
+        ack_wait,
+    )
+    .await?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(MAX_MESSAGES_PER_TRANSACTION)
+        .messages()
+        .await
+        .map_err(|err| Error::JetStream(err.to_string()))?;
+    let mut chunks = messages.ready_chunks(MAX_MESSAGES_PER_TRANSACTION);
+    loop {
+        let chunk = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            chunk = chunks.next() => match chunk {
+                Some(chunk) => chunk,
+                None => return Err(Error::JetStream("the ingest consumer stopped".into())),
+            },
+        };
+        let messages: Vec<Message> = chunk
+            .into_iter()
+            .filter_map(|message| {
+                message
+                    .map_err(|err| tracing::warn!(error = %err, "ingest delivery failed"))
+                    .ok()
+            })
+            .collect();
+        if let Err(err) = apply_and_ack(&runs, messages).await {
+            // Nothing was acknowledged: JetStream delivers the batch again after ack_wait.
+            tracing::error!(error = %err, "applying an ingest batch failed; it will be redelivered");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn apply_and_ack(runs: &Runs, messages: Vec<Message>) -> Result<(), Error> {
+    let mut decoded = Vec::with_capacity(messages.len());
+    let mut accepted = Vec::with_capacity(messages.len());
+    for message in messages {
+        match serde_json::from_slice::<IngestMessage>(&message.payload) {
+            Ok(ingest) => {
+                decoded.push(ingest);
+                accepted.push(message);
+            }
+            Err(err) => {
+                // The gateway only publishes what it validated; this is not ours to retry.
+                tracing::error!(error = %err, subject = %message.subject, "dropping a malformed ingest message");
+                if let Err(err) = message.ack_with(AckKind::Term).await {
+                    tracing::warn!(error = %err, "could not terminate a malformed message");
+                }
+            }
+        }
+    }
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    let events = runs
+        .store
+        .write(move |conn| apply_all(conn, decoded, now_ms()))
+        .await?;
+    for message in accepted {
+        if let Err(err) = message.ack().await {
+            // Harmless: a redelivery of an applied batch changes nothing.
+            tracing::warn!(error = %err, "could not acknowledge an applied message");
+        }
+    }
+    for event in &events {
+        runs.publish(event).await;
+    }
+    Ok(())
+}
+
+/// Applies every message in one transaction; returns the events to publish.
+pub fn apply_all(
+    conn: &mut Connection,
+    messages: Vec<IngestMessage>,
+    now: i64,
+) -> Result<Vec<Event>, Error> {
+    let tx = conn.transaction()?;
+    let mut events = Vec::new();
+    {
+        let mut writer = ResultWriter::new(&tx)?;
+        for message in messages {
+            match message {
+                IngestMessage::Results {
+                    project_id,
+                    run_id,
+                    results,
+                } => {
+                    if let Some(run) = live_run(&tx, &project_id, &run_id)? {
+                        events.extend(apply_results(&tx, &mut writer, run, results, now)?);
+                    }
+                }
+                IngestMessage::Finish {
+                    project_id,
+                    run_id,
+                    finish,
+                    accepted_at,
+                } => {
+                    if let Some(run) = live_run(&tx, &project_id, &run_id)? {
+                        events.extend(apply_finish(&tx, run, &finish, &accepted_at)?);
+                    }
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(events)
+}
+
+/// The run a message is for, unless it was deleted meanwhile (or the message names the
+/// wrong project, which the gateway never does).
+fn live_run(tx: &Transaction<'_>, project_id: &str, run_id: &str) -> Result<Option<RunRow>, Error> {
+    let run = store::run(tx, run_id)?;
+    Ok(match run {
+        Some(run) if run.project_id == project_id => Some(run),
+        Some(_) => {
+            tracing::error!(
+                run_id,
+                project_id,
+                "ingest message names the wrong project; dropped"
+            );
+            None
+        }
+        None => {
+            tracing::debug!(run_id, "ingest message for a deleted run; dropped");
+            None
+        }
+    })
+}
+
+fn apply_results(
+    tx: &Transaction<'_>,
+    writer: &mut ResultWriter<'_>,
+    run: RunRow,
+    results: Vec<ResultInput>,
+    now: i64,
+) -> Result<Vec<Event>, Error> {
+    let mut delta = CountsDelta::default();
+    let mut tests = Vec::with_capacity(results.len());
+    for (index, input) in results.into_iter().enumerate() {
+        let checked = match input.validate(&format!("results[{index}]")) {
+            Ok(checked) => checked,
+            Err(errors) => {
+                tracing::error!(run_id = %run.id, %errors, "dropping a result that fails validation");
+                continue;
+            }
+        };
+        let test_key = checked.test_key().to_string();
+        let id = checked
+            .id
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let previous = writer.outcome(&run.id, &test_key)?;
+        let change = TestOutcome::record(previous, checked.attempt, checked.status);
+        if previous != Some(change.outcome) {
+            let duration = checked.duration_ms.map(|d| d.get());
+            writer.save_outcome(&run, &test_key, &change.outcome, duration)?;
+        }
+        delta.add(&change.delta);
+        let row = ResultRow {
+            id,
+            test_key,
+            suite: checked.suite.map(|s| s.as_str().to_owned()),
+            name: checked.name.as_str().to_owned(),
+            status: checked.status,
+            attempt: checked.attempt.get(),
+            duration_ms: checked.duration_ms.map(|d| d.get()),
+            started_at: checked.started_at.map(convert::ms_of),
+            message: checked.message.map(|t| t.as_str().to_owned()),
+            trace: checked.trace.map(|t| t.as_str().to_owned()),
+            stdout: checked.stdout.map(|t| t.as_str().to_owned()),
+            stderr: checked.stderr.map(|t| t.as_str().to_owned()),
+            attributes: (!checked.attributes.is_empty()).then(|| {
+                let map: std::collections::BTreeMap<&str, &str> =
+                    checked.attributes.iter().collect();
+                serde_json::to_string(&map).unwrap_or_default()
+            }),
+        };
+        writer.upsert(&run, &row)?;
+        tests.push(FinishedTest {
+            id: row.id,
+            test_key: row.test_key,
+            suite: row.suite,
+            name: row.name,
+            status: row.status,
+            attempt: row.attempt,
+            duration_ms: row.duration_ms,
+        });
+    }
+    store::add_counts(tx, &run.id, &delta, now)?;
+    let mut counts = run.counts;
+    counts.apply(delta);
+    Ok(vec![
+        Event::TestFinished {
+            project_id: run.project_id.clone(),
+            run_id: run.id.clone(),
+            tests,
+        },
+        Event::RunProgress {
+            project_id: run.project_id,
+            run_id: run.id,
+            status: run.status,
+            counts,
+        },
+    ])
+}
+
+fn apply_finish(
+    tx: &Transaction<'_>,
+    run: RunRow,
+    finish: &FinishRun,
+    accepted_at: &str,
+) -> Result<Vec<Event>, Error> {
+    if run.finished_at.is_some() {
+        return Ok(Vec::new());
+    }
+    let finished_at = match &finish.finished_at {
+        Some(text) => convert::parse_rfc3339("finished_at", text)?,
+        None => convert::parse_rfc3339("accepted_at", accepted_at)?,
+    };
+    let reason = match finish.status {
+        Some(RunStatus::Interrupted) => FinishReason::Interrupted,
+        _ => FinishReason::Completed,
+    };
+    let status = finished_status(&run.counts, reason);
+    store::finish_run(tx, &run.id, status, finished_at)?;
+    Ok(vec![Event::RunFinished {
+        project_id: run.project_id,
+        run_id: run.id,
+        status,
+        counts: run.counts,
+        finished_at: convert::rfc3339(finished_at),
+    }])
+}

@@ -1,0 +1,257 @@
+//! Reading runs, results, test history and flakiness. Every list is a keyset scan of
+//! an index (checked by the store's query plan tests).
+
+use verdict_contracts::auth::{Principal, Role};
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::runs::{
+    FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope, TestHistory,
+    TestKey, TestResult,
+};
+
+use crate::context::Runs;
+use crate::convert::{self, history_out, parse_rfc3339, result_out, run_out};
+use crate::store::{self, ResultFilter, RunFilter};
+use crate::{flaky, Error};
+
+/// The longest text search accepted, in bytes.
+const MAX_QUERY_BYTES: usize = 256;
+/// The most runs a flakiness window spans.
+const MAX_WINDOW: u32 = 500;
+
+pub async fn get_run(runs: Runs, principal: Principal, request: RunRef) -> Result<Run, Error> {
+    Ok(run_out(
+        runs.run_for(&principal, request.run_id, Role::Viewer)
+            .await?,
+    ))
+}
+
+pub async fn run_scope(runs: &Runs, request: RunRef) -> Result<RunScope, Error> {
+    let run_id = request.run_id;
+    let run = runs
+        .store
+        .read(move |conn| Ok::<_, Error>(store::run(conn, &run_id)?))
+        .await?
+        .ok_or(Error::NotFound("run"))?;
+    Ok(RunScope {
+        run_id: run.id,
+        project_id: run.project_id,
+        status: run.status,
+    })
+}
+
+fn cursor(cursor: &Option<String>, parts: usize) -> Result<Option<Vec<String>>, Error> {
+    cursor
+        .as_deref()
+        .map(|cursor| {
+            decode_cursor(cursor, parts).map_err(|err| Error::BadRequest(format!("cursor: {err}")))
+        })
+        .transpose()
+}
+
+/// `(started_at, id)` from a two-part cursor.
+fn time_and_id(parts: Option<Vec<String>>) -> Result<Option<(i64, String)>, Error> {
+    parts
+        .map(|mut parts| {
+            let id = parts.pop().unwrap_or_default();
+            let at = parts
+                .pop()
+                .and_then(|at| at.parse().ok())
+                .ok_or_else(|| Error::BadRequest("cursor: is not one this list returned".into()))?;
+            Ok((at, id))
+        })
+        .transpose()
+}
+
+pub async fn list_runs(
+    runs: Runs,
+    principal: Principal,
+    request: ListRuns,
+) -> Result<Page<Run>, Error> {
+    let access = runs
+        .authorize(&principal, &request.project, Role::Viewer)
+        .await?;
+    let filter = RunFilter {
+        status: request.status,
+        attributes: request.attributes,
+        since: request
+            .since
+            .as_deref()
+            .map(|t| parse_rfc3339("since", t))
+            .transpose()?,
+        until: request
+            .until
+            .as_deref()
+            .map(|t| parse_rfc3339("until", t))
+            .transpose()?,
+        after: time_and_id(cursor(&request.page.cursor, 2)?)?,
+    };
+    let limit = request.page.effective_limit();
+    let rows = runs
+        .store
+        .read(move |conn| {
+            Ok::<_, Error>(store::list_runs(
+                conn,
+                &access.project_id,
+                &filter,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_overfetched(
+        rows,
+        limit,
+        |run| encode_cursor(&[&run.started_at.to_string(), &run.id]),
+        run_out,
+    ))
+}
+
+/// A client's words as an FTS5 query: each word quoted (so no operator syntax gets
+/// through), all of them required, the last one as a prefix.
+fn text_query(q: &str) -> Result<Option<String>, Error> {
+    if q.len() > MAX_QUERY_BYTES {
+        return Err(Error::BadRequest(format!(
+            "q: must be at most {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    let words: Vec<String> = q
+        .split_whitespace()
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
+    Ok((!words.is_empty()).then(|| format!("{}*", words.join(" "))))
+}
+
+pub async fn list_results(
+    runs: Runs,
+    principal: Principal,
+    request: ListResults,
+) -> Result<Page<TestResult>, Error> {
+    let run = runs
+        .run_for(&principal, request.run_id, Role::Viewer)
+        .await?;
+    let after = match cursor(&request.page.cursor, 1)? {
+        Some(parts) => parts[0]
+            .parse()
+            .map_err(|_| Error::BadRequest("cursor: is not one this list returned".into()))?,
+        None => 0,
+    };
+    let filter = ResultFilter {
+        status: request.status,
+        suite: request.suite,
+        text: request.q.as_deref().map(text_query).transpose()?.flatten(),
+        after,
+    };
+    let limit = request.page.effective_limit();
+    let run_id = run.id.clone();
+    let rows = runs
+        .store
+        .read(move |conn| Ok::<_, Error>(store::list_results(conn, &run_id, &filter, limit + 1)?))
+        .await?;
+    Ok(Page::from_overfetched(
+        rows,
+        limit,
+        |result| encode_cursor(&[&result.seq.to_string()]),
+        |result| result_out(&run.id, result),
+    ))
+}
+
+pub async fn test_history(
+    runs: Runs,
+    principal: Principal,
+    request: TestHistory,
+) -> Result<Page<HistoryEntry>, Error> {
+    let key: TestKey = request
+        .test_key
+        .parse()
+        .map_err(|err| Error::BadRequest(format!("test_key: {err}")))?;
+    let access = runs
+        .authorize(&principal, &request.project, Role::Viewer)
+        .await?;
+    let after = time_and_id(cursor(&request.page.cursor, 2)?)?;
+    let limit = request.page.effective_limit();
+    let rows = runs
+        .store
+        .read(move |conn| {
+            Ok::<_, Error>(store::test_history(
+                conn,
+                &access.project_id,
+                &key.to_string(),
+                after,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_overfetched(
+        rows,
+        limit,
+        |row| encode_cursor(&[&row.started_at.to_string(), &row.run_id]),
+        history_out,
+    ))
+}
+
+pub async fn flaky_tests(
+    runs: Runs,
+    principal: Principal,
+    request: FlakyTests,
+) -> Result<Page<FlakyTest>, Error> {
+    let access = runs
+        .authorize(&principal, &request.project, Role::Viewer)
+        .await?;
+    let window = request.window.clamp(1, MAX_WINDOW);
+    let items = runs
+        .store
+        .read(move |conn| {
+            let latest = store::latest_finished_runs(conn, &access.project_id, window)?;
+            let outcomes = latest
+                .iter()
+                .map(|(run_id, _)| store::outcomes_of_run(conn, run_id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut items = Vec::new();
+            for found in flaky::flaky_tests(&outcomes) {
+                let (suite, name) =
+                    store::test_identity(conn, &access.project_id, &found.test_key)?
+                        .unwrap_or((None, String::new()));
+                items.push(FlakyTest {
+                    last_seen: latest
+                        .get(found.last_seen)
+                        .map(|(_, started)| convert::rfc3339(*started))
+                        .unwrap_or_default(),
+                    test_key: found.test_key,
+                    name,
+                    suite,
+                    flips: found.flips,
+                    runs: found.runs,
+                    flake_rate: found.flake_rate,
+                });
+            }
+            Ok::<_, Error>(items)
+        })
+        .await?;
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_words_are_quoted_so_no_fts_syntax_gets_through() {
+        assert_eq!(
+            text_query("time out").unwrap().unwrap(),
+            "\"time\" \"out\"*"
+        );
+        assert_eq!(
+            text_query("a\"b OR c").unwrap().unwrap(),
+            "\"a\"\"b\" \"OR\" \"c\"*"
+        );
+        assert_eq!(text_query("   ").unwrap(), None);
+    }
+
+    #[test]
+    fn an_overlong_search_is_refused_naming_q() {
+        let err = text_query(&"x".repeat(300)).unwrap_err();
+        assert!(err.to_string().starts_with("q:"));
+    }
+}

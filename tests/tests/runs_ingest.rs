@@ -1,0 +1,460 @@
+//! Live reporting: runs, result batches and finishes through the durable ingest.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use verdict_contracts::ServiceName;
+use verdict_testkit::{Component, TestApp};
+
+/// A project with a reporter API token, as a CI job has.
+struct Ci {
+    app: TestApp,
+    project: String,
+    token: String,
+}
+
+impl Ci {
+    async fn new(overrides: &[(&str, &str)]) -> Self {
+        let app = TestApp::spawn_with(overrides).await;
+        let admin = app.admin_token().await;
+        let project = app.project(&admin, "web").await;
+        let created: Value = app
+            .post(
+                &admin,
+                &format!("/api/v1/projects/{project}/tokens"),
+                json!({ "name": "ci", "role": "reporter" }),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        Self {
+            app,
+            project,
+            token,
+        }
+    }
+
+    async fn run(&self, name: &str) -> String {
+        let response = self
+            .app
+            .post(
+                &self.token,
+                &format!("/api/v1/projects/{}/runs", self.project),
+                json!({ "name": name }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let run: Value = response.json().await.unwrap();
+        assert_eq!(run["status"], "running");
+        run["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn post(&self, run: &str, results: Value) -> reqwest::Response {
+        self.app
+            .post(
+                &self.token,
+                &format!("/api/v1/runs/{run}/results"),
+                json!({ "results": results }),
+            )
+            .await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self.app.get_as(&self.token, path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Polls the run until `done` holds for it.
+    async fn run_when(&self, run: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.get(&format!("/api/v1/runs/{run}")).await;
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "run never got there: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Every result of a run, following cursors.
+    async fn all_results(&self, run: &str, query: &str) -> Vec<Value> {
+        let mut results = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/runs/{run}/results?limit=500{query}");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let page = self.get(&path).await;
+            results.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return results,
+            }
+        }
+    }
+}
+
+fn result(id: &str, name: &str, status: &str) -> Value {
+    json!({ "id": id, "suite": "suite", "name": name, "status": status, "duration_ms": 12 })
+}
+
+#[tokio::test]
+async fn results_become_queryable_and_counted_and_the_finish_decides_the_status() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("nightly").await;
+    let accepted = ci
+        .post(
+            &run,
+            json!([
+                result("1", "a", "passed"),
+                result("2", "b", "failed"),
+                result("3", "c", "skipped")
+            ]),
+        )
+        .await;
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["accepted"], 3);
+    let finish = ci
+        .app
+        .post(&ci.token, &format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    assert_eq!(finish.status(), 202);
+
+    let done = ci.run_when(&run, |r| r["status"] != "running").await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(
+        done["counts"],
+        json!({ "total": 3, "passed": 1, "failed": 1, "skipped": 1, "errored": 0, "flaky": 0 })
+    );
+    assert!(done["duration_ms"].is_u64());
+    let results = ci.all_results(&run, "").await;
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["name"], "a");
+    assert_eq!(results[0]["test_key"].as_str().unwrap().len(), 32);
+}
+
+#[tokio::test]
+async fn a_failure_recovered_by_a_retry_counts_as_passed_and_flaky() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("retry").await;
+    let first = json!({ "id": "x1", "name": "wobbly", "status": "failed", "attempt": 1 });
+    let second = json!({ "id": "x2", "name": "wobbly", "status": "passed", "attempt": 2 });
+    assert_eq!(ci.post(&run, json!([first])).await.status(), 202);
+    assert_eq!(ci.post(&run, json!([second])).await.status(), 202);
+    ci.app
+        .post(&ci.token, &format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    let done = ci.run_when(&run, |r| r["status"] != "running").await;
+    assert_eq!(done["status"], "passed");
+    assert_eq!(done["counts"]["total"], 1);
+    assert_eq!(done["counts"]["passed"], 1);
+    assert_eq!(done["counts"]["flaky"], 1);
+}
+
+#[tokio::test]
+async fn resending_a_batch_changes_nothing() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("resend").await;
+    let batch = json!([result("1", "a", "passed"), result("2", "b", "failed")]);
+    for _ in 0..3 {
+        assert_eq!(ci.post(&run, batch.clone()).await.status(), 202);
+    }
+    ci.app
+        .post(&ci.token, &format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    let done = ci.run_when(&run, |r| r["status"] != "running").await;
+    assert_eq!(done["counts"]["total"], 2);
+    assert_eq!(ci.all_results(&run, "").await.len(), 2);
+}
+
+#[tokio::test]
+async fn paging_through_twenty_thousand_results_returns_each_once() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("big").await;
+    for batch in 0..20 {
+        let results: Vec<Value> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                result(
+                    &n.to_string(),
+                    &format!("test {n}"),
+                    if n % 10 == 0 { "failed" } else { "passed" },
+                )
+            })
+            .collect();
+        assert_eq!(ci.post(&run, Value::Array(results)).await.status(), 202);
+    }
+    ci.run_when(&run, |r| r["counts"]["total"] == 20_000).await;
+    let results = ci.all_results(&run, "").await;
+    assert_eq!(results.len(), 20_000);
+    let ids: std::collections::HashSet<&str> =
+        results.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 20_000);
+    let failed = ci.all_results(&run, "&status=failed").await;
+    assert_eq!(failed.len(), 2_000);
+    assert!(failed.iter().all(|r| r["status"] == "failed"));
+}
+
+#[tokio::test]
+async fn every_accepted_result_survives_a_crash_of_the_runs_service_exactly_once() {
+    let mut ci = Ci::new(&[("VERDICT_INGEST_ACK_WAIT", "1s")]).await;
+    let run = ci.run("crash").await;
+    let runs = Component::Service(ServiceName::Runs);
+    let mut accepted = 0;
+    for batch in 0..20 {
+        if batch == 7 {
+            ci.app.kill(runs).await;
+        }
+        if batch == 13 {
+            ci.app.start(runs).await;
+        }
+        let results: Vec<Value> = (0..1000)
+            .map(|i| result(&format!("{batch}-{i}"), &format!("t{batch}-{i}"), "passed"))
+            .collect();
+        let response = ci.post(&run, Value::Array(results)).await;
+        if response.status() == 202 {
+            accepted += 1000;
+        }
+    }
+    // While runs was down, the gateway still answered 202 from its cache of the run's
+    // project and JetStream kept the batches.
+    assert_eq!(accepted, 20_000);
+    let done = ci.run_when(&run, |r| r["counts"]["total"] == 20_000).await;
+    assert_eq!(done["counts"]["passed"], 20_000);
+    let results = ci.all_results(&run, "").await;
+    assert_eq!(results.len(), 20_000);
+    let ids: std::collections::HashSet<&str> =
+        results.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 20_000);
+}
+
+#[tokio::test]
+async fn invalid_results_are_refused_naming_the_field_and_nothing_is_written() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("bad").await;
+    let cases = [
+        (
+            json!([result("1", "a", "passed"), result("2", "b", "exploded")]),
+            "results[1].status",
+        ),
+        (
+            json!([{ "name": "x".repeat(1025), "status": "passed" }]),
+            "results[0].name",
+        ),
+        (
+            json!([{ "name": "a", "status": "passed", "attempt": 0 }]),
+            "results[0].attempt",
+        ),
+        (json!([]), "results"),
+        (
+            Value::Array(
+                (0..1001)
+                    .map(|i| result(&i.to_string(), "n", "passed"))
+                    .collect(),
+            ),
+            "results",
+        ),
+    ];
+    for (results, field) in cases {
+        let response = ci.post(&run, results).await;
+        assert_eq!(response.status(), 400, "{field}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let unknown = ci
+        .app
+        .post(
+            &ci.token,
+            &format!("/api/v1/runs/{run}/results"),
+            json!({ "results": [{ "name": "a", "status": "passed", "colour": "red" }] }),
+        )
+        .await;
+    assert_eq!(unknown.status(), 400);
+
+    ci.app
+        .post(&ci.token, &format!("/api/v1/runs/{run}/finish"), json!({}))
+        .await;
+    let done = ci.run_when(&run, |r| r["status"] != "running").await;
+    assert_eq!(done["counts"]["total"], 0);
+}
+
+#[tokio::test]
+async fn long_output_is_truncated_with_a_marker() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("noisy").await;
+    let stdout = "y".repeat(1_100_000);
+    let batch = json!([{ "id": "1", "name": "loud", "status": "passed", "stdout": stdout }]);
+    assert_eq!(ci.post(&run, batch).await.status(), 202);
+    ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+    let results = ci.all_results(&run, "").await;
+    let stored = results[0]["stdout"].as_str().unwrap();
+    assert!(stored.len() <= 1 << 20);
+    assert!(
+        stored.contains("truncated"),
+        "{}",
+        &stored[stored.len() - 40..]
+    );
+}
+
+#[tokio::test]
+async fn a_run_left_running_past_the_timeout_becomes_interrupted() {
+    let ci = Ci::new(&[
+        ("VERDICT_RUN_TIMEOUT", "1s"),
+        ("VERDICT_HOUSEKEEPING_EVERY", "200ms"),
+    ])
+    .await;
+    let run = ci.run("abandoned").await;
+    let done = ci.run_when(&run, |r| r["status"] != "running").await;
+    assert_eq!(done["status"], "interrupted");
+}
+
+#[tokio::test]
+async fn finishing_as_interrupted_is_honoured_and_other_statuses_are_refused() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("cut").await;
+    let refused = ci
+        .app
+        .post(
+            &ci.token,
+            &format!("/api/v1/runs/{run}/finish"),
+            json!({ "status": "passed" }),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let finish = ci
+        .app
+        .post(
+            &ci.token,
+            &format!("/api/v1/runs/{run}/finish"),
+            json!({ "status": "interrupted" }),
+        )
+        .await;
+    assert_eq!(finish.status(), 202);
+    assert_eq!(
+        ci.run_when(&run, |r| r["status"] != "running").await["status"],
+        "interrupted"
+    );
+}
+
+#[tokio::test]
+async fn viewers_cannot_report_and_other_projects_cannot_see_the_run() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("scoped").await;
+    let admin = ci.app.admin_token().await;
+    let viewer: Value = ci
+        .app
+        .post(
+            &admin,
+            &format!("/api/v1/projects/{}/tokens", ci.project),
+            json!({ "name": "v", "role": "viewer" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let viewer = viewer["token"].as_str().unwrap();
+    let batch = json!({ "results": [result("1", "a", "passed")] });
+    let posted = ci
+        .app
+        .post(
+            viewer,
+            &format!("/api/v1/runs/{run}/results"),
+            batch.clone(),
+        )
+        .await;
+    assert_eq!(posted.status(), 403);
+    assert_eq!(
+        ci.app
+            .get_as(viewer, &format!("/api/v1/runs/{run}"))
+            .await
+            .status(),
+        200
+    );
+
+    let (_, outsider) = ci.app.user(&admin, "outsider@example.com").await;
+    ci.app.project(&outsider, "elsewhere").await;
+    assert_eq!(
+        ci.app
+            .get_as(&outsider, &format!("/api/v1/runs/{run}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        ci.app
+            .get_as(&outsider, &format!("/api/v1/runs/{run}/results"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        ci.app
+            .post(&outsider, &format!("/api/v1/runs/{run}/results"), batch)
+            .await
+            .status(),
+        404
+    );
+    let delete = ci
+        .app
+        .send(
+            Method::DELETE,
+            &outsider,
+            &format!("/api/v1/runs/{run}"),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status(), 404);
+}
+
+#[tokio::test]
+async fn deleting_a_run_removes_it_and_its_results() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("doomed").await;
+    assert_eq!(
+        ci.post(&run, json!([result("1", "a", "passed")]))
+            .await
+            .status(),
+        202
+    );
+    ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+    // A reporter may not delete; a maintainer (here the admin) may.
+    let refused = ci
+        .app
+        .send(
+            Method::DELETE,
+            &ci.token,
+            &format!("/api/v1/runs/{run}"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let admin = ci.app.admin_token().await;
+    let deleted = ci
+        .app
+        .send(Method::DELETE, &admin, &format!("/api/v1/runs/{run}"), None)
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        ci.app
+            .get_as(&admin, &format!("/api/v1/runs/{run}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        ci.app
+            .get_as(&admin, &format!("/api/v1/runs/{run}/results"))
+            .await
+            .status(),
+        404
+    );
+}
