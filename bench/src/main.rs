@@ -2,6 +2,7 @@
 //! nats-server on this machine (services, bus and load generator share its cores).
 //! Run in release: `cargo run --release -p verdict-bench -- <benchmark>`.
 
+mod artifacts;
 mod auth;
 mod stats;
 
@@ -16,6 +17,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Benchmark {
+    /// Artifact upload and download throughput (local disk vs `cp`, S3 presigned vs the
+    /// plain SDK) and the artifacts service's peak memory during a large upload. Needs
+    /// `cargo build --release -p verdict-cli` (the service runs as its own process).
+    Artifacts {
+        /// Size of the throughput file, in MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        /// Size of the upload during which peak memory is read, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        rss_mib: u64,
+    },
     /// Login latency and the latency the gateway's JWT check adds to a request.
     Auth {
         /// Logins to time.
@@ -31,5 +43,6 @@ enum Benchmark {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
+        Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
     }
 }

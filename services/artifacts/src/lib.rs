@@ -31,6 +31,9 @@ use blob::BlobStore;
 use domain::Artifacts;
 use signing::UrlSigner;
 
+/// The S3 SDK, for the benchmark's baseline only (it stays a dependency of this crate).
+pub use aws_sdk_s3;
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// An S3 client configured exactly as the service configures its own (for the
