@@ -5,10 +5,15 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use verdict_testkit::{BlobStoreKind, TestApp};
+use verdict_contracts::events::{self, EventKind};
+use verdict_contracts::ServiceName;
+use verdict_testkit::{BlobStoreKind, Component, TestApp};
+
+const ARTIFACTS: Component = Component::Service(ServiceName::Artifacts);
 
 /// Runs every listed scenario once per blob store.
 macro_rules! on_both_stores {
@@ -38,6 +43,8 @@ on_both_stores!(
     other_projects_see_nothing,
     deleting_a_run_removes_its_blobs,
     the_sweeper_removes_abandoned_uploads_and_stray_blobs,
+    run_deletions_wait_for_a_stopped_artifacts_service,
+    a_deletion_cut_short_by_a_crash_is_finished_at_restart,
 );
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -223,8 +230,24 @@ async fn round_trip(store: BlobStoreKind) {
         .await;
     assert_eq!(before.json::<Value>().await.unwrap()["state"], "pending");
     assert_eq!(upload(&declared["upload"], &bytes).await, 200);
+    let nats = world.app.nats.client().await;
+    let mut stored_events = nats
+        .subscribe(events::kind_filter(EventKind::ArtifactStored))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
     let completed = world.complete(&id).await;
     assert_eq!(completed.status(), 200);
+    let event = tokio::time::timeout(Duration::from_secs(5), stored_events.next())
+        .await
+        .expect("artifact.stored within 5 s")
+        .unwrap();
+    let event: Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["kind"], "artifact.stored");
+    assert_eq!(event["artifact_id"], id.as_str());
+    assert_eq!(event["run_id"], run.as_str());
+    assert_eq!(event["project_id"], world.project.as_str());
+    assert_eq!(event["size"], bytes.len());
     let artifact: Value = completed.json().await.unwrap();
     assert_eq!(artifact["state"], "stored");
     assert_eq!(artifact["size"], bytes.len());
@@ -700,4 +723,68 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Polls until the store holds exactly `expected` (sorted keys), for up to 6 s.
+async fn wait_for_blobs(app: &TestApp, expected: &[String]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while app.blob_keys() != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "blobs: {:?}, expected {expected:?}",
+            app.blob_keys()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_deletions_wait_for_a_stopped_artifacts_service(store: BlobStoreKind) {
+    let mut world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "a.png", &content(100, 1)).await;
+    world.app.stop(ARTIFACTS).await;
+    world.delete_run(&run).await;
+    // The event waits in JetStream for the durable consumer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        world.app.blob_keys(),
+        vec![stored["id"].as_str().unwrap().to_owned()]
+    );
+    world.app.start(ARTIFACTS).await;
+    wait_for_blobs(&world.app, &[]).await;
+}
+
+async fn a_deletion_cut_short_by_a_crash_is_finished_at_restart(store: BlobStoreKind) {
+    let mut world = World::new(
+        store,
+        &[
+            ("VERDICT_ARTIFACTS_SWEEP_INTERVAL", "200ms"),
+            ("VERDICT_ARTIFACTS_UPLOAD_GRACE", "1h"),
+        ],
+    )
+    .await;
+    let run = world.run().await;
+    let doomed = world.store(&run, "a.png", &content(100, 1)).await;
+    let kept = world.store(&run, "b.png", &content(100, 2)).await;
+    world.app.stop(ARTIFACTS).await;
+    // What a crash between the two steps of a deletion leaves: the row marked deleted
+    // (committed), its blob still in the store.
+    let database = world.app.data_dir().join("artifacts.db");
+    let conn = rusqlite::Connection::open(&database).unwrap();
+    let marked = conn
+        .execute(
+            "UPDATE artifacts SET state = 'deleted', deleted_at = 1 WHERE id = ?1",
+            [doomed["id"].as_str().unwrap()],
+        )
+        .unwrap();
+    assert_eq!(marked, 1);
+    drop(conn);
+    assert_eq!(world.app.blob_keys().len(), 2);
+    world.app.start(ARTIFACTS).await;
+    wait_for_blobs(&world.app, &[kept["id"].as_str().unwrap().to_owned()]).await;
+    let conn = rusqlite::Connection::open(&database).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM artifacts", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
 }

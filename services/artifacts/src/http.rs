@@ -12,10 +12,11 @@ use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use verdict_contracts::artifacts::ArtifactState;
+use verdict_contracts::artifacts::{ArtifactState, Sha256Hex};
 use verdict_contracts::ServiceError;
 use verdict_store::Store;
 
@@ -125,19 +126,13 @@ async fn upload(
     let row = server
         .authorized("PUT", &key, &signed, ArtifactState::Pending)
         .await?;
-    let target = server
-        .disk
-        .object_path(&key)
-        .ok_or(Error::NotFound("blob"))?;
     let temp = server.disk.temp_path(&key);
-    let written = receive(body, &temp, row.size).await;
-    match written {
-        Ok(()) => {
-            tokio::fs::rename(&temp, &target)
-                .await
-                .map_err(Error::io(&target))?;
-            Ok(StatusCode::OK)
-        }
+    let installed = match receive(body, &temp, row.size).await {
+        Ok((size, sha256)) => server.disk.install(&key, &temp, size, &sha256).await,
+        Err(error) => Err(error),
+    };
+    match installed {
+        Ok(()) => Ok(StatusCode::OK),
         Err(error) => {
             let _ = tokio::fs::remove_file(&temp).await;
             Err(error.into())
@@ -145,14 +140,16 @@ async fn upload(
     }
 }
 
-/// Streams the body into `temp`, refusing more than `limit` bytes, and syncs it.
-async fn receive(body: Body, temp: &std::path::Path, limit: u64) -> Result<(), Error> {
+/// Streams the body into `temp`, refusing more than `limit` bytes, hashing it on the
+/// way, and syncs it; answers its size and hex SHA-256.
+async fn receive(body: Body, temp: &std::path::Path, limit: u64) -> Result<(u64, String), Error> {
     let file = tokio::fs::File::create(temp)
         .await
         .map_err(Error::io(temp))?;
     let mut writer = tokio::io::BufWriter::with_capacity(IO_BUFFER, file);
     let mut stream = body.into_data_stream();
     let mut received: u64 = 0;
+    let mut hasher = Sha256::new();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|err| Error::BadRequest(format!("the upload broke off: {err}")))?;
@@ -162,11 +159,12 @@ async fn receive(body: Body, temp: &std::path::Path, limit: u64) -> Result<(), E
                 "the upload is larger than the {limit} bytes declared"
             )));
         }
+        hasher.update(&chunk);
         writer.write_all(&chunk).await.map_err(Error::io(temp))?;
     }
     writer.flush().await.map_err(Error::io(temp))?;
     writer.get_ref().sync_all().await.map_err(Error::io(temp))?;
-    Ok(())
+    Ok((received, Sha256Hex::from_digest(&hasher.finalize()).into()))
 }
 
 async fn download(

@@ -1,5 +1,7 @@
 //! The local-disk store: blobs are files under `<dir>/objects`, uploads land in
-//! `<dir>/tmp` and are renamed into place once complete. Clients reach them through
+//! `<dir>/tmp` and are renamed into place once complete. The upload's SHA-256, computed
+//! while it streams in, is kept in `<dir>/digests/<key>` so `complete` need not read the
+//! file again; without it (a crash between the two renames), the file is hashed. Clients reach them through
 //! this service's own HTTP server (see `http.rs`) with signed URLs.
 
 use std::io::Read;
@@ -18,6 +20,7 @@ use crate::{clock, Error};
 pub struct DiskStore {
     objects: PathBuf,
     tmp: PathBuf,
+    digests: PathBuf,
     signer: UrlSigner,
     http_base: String,
 }
@@ -32,12 +35,14 @@ impl DiskStore {
     pub fn open(dir: &Path, signer: UrlSigner, http_base: String) -> Result<Self, Error> {
         let objects = dir.join("objects");
         let tmp = dir.join("tmp");
-        for path in [&objects, &tmp] {
+        let digests = dir.join("digests");
+        for path in [&objects, &tmp, &digests] {
             std::fs::create_dir_all(path).map_err(Error::io(path))?;
         }
         Ok(Self {
             objects,
             tmp,
+            digests,
             signer,
             http_base,
         })
@@ -56,9 +61,49 @@ impl DiskStore {
         self.tmp.join(format!("{key}.{}", uuid::Uuid::now_v7()))
     }
 
+    /// Puts a finished upload in place: the old digest goes first, then the file is
+    /// renamed over the blob, then the new digest is written. A crash at any point
+    /// leaves either no digest or the right one.
+    pub async fn install(
+        &self,
+        key: &str,
+        temp: &Path,
+        size: u64,
+        sha256: &str,
+    ) -> Result<(), Error> {
+        let target = self.object_path(key).ok_or(Error::NotFound("blob"))?;
+        let digest = self.digests.join(key);
+        remove_if_present(&digest).await?;
+        tokio::fs::rename(temp, &target)
+            .await
+            .map_err(Error::io(&target))?;
+        let digest_temp = self.temp_path(&format!("{key}.digest"));
+        tokio::fs::write(&digest_temp, format!("{size} {sha256}"))
+            .await
+            .map_err(Error::io(&digest_temp))?;
+        tokio::fs::rename(&digest_temp, &digest)
+            .await
+            .map_err(Error::io(&digest))
+    }
+
     fn expiry(ttl: Duration) -> i64 {
         clock::now_secs() + ttl.as_secs() as i64
     }
+}
+
+async fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io(path)(err)),
+    }
+}
+
+/// The digest recorded for a blob of `size` bytes, if one was.
+fn recorded_digest(path: &Path, size: u64) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (recorded_size, sha256) = text.split_once(' ')?;
+    (recorded_size.parse::<u64>().ok()? == size && sha256.len() == 64).then(|| sha256.to_owned())
 }
 
 fn hash_file(path: &Path) -> Result<String, Error> {
@@ -111,6 +156,7 @@ impl BlobStore for DiskStore {
         declared_size: u64,
     ) -> BoxFuture<'_, Result<Option<Uploaded>, Error>> {
         let path = self.object_path(&key);
+        let digest = self.digests.join(&key);
         async move {
             let Some(path) = path else {
                 return Ok(None);
@@ -121,10 +167,12 @@ impl BlobStore for DiskStore {
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
                     Err(err) => return Err(Error::io(&path)(err)),
                 };
-                let sha256 = if size == declared_size {
-                    Some(hash_file(&path)?)
-                } else {
+                let sha256 = if size != declared_size {
                     None
+                } else if let Some(recorded) = recorded_digest(&digest, size) {
+                    Some(recorded)
+                } else {
+                    Some(hash_file(&path)?)
                 };
                 Ok(Some(Uploaded { size, sha256 }))
             })
@@ -148,6 +196,12 @@ impl BlobStore for DiskStore {
         let paths: Vec<PathBuf> = blobs
             .iter()
             .filter_map(|blob| self.object_path(&blob.key))
+            .chain(
+                blobs
+                    .iter()
+                    .filter(|blob| is_valid_key(&blob.key))
+                    .map(|blob| self.digests.join(&blob.key)),
+            )
             .collect();
         async move {
             blocking(move || {
@@ -166,7 +220,8 @@ impl BlobStore for DiskStore {
     }
 
     fn list_keys(&self, before: SystemTime) -> BoxFuture<'_, Result<Vec<String>, Error>> {
-        let (objects, tmp) = (self.objects.clone(), self.tmp.clone());
+        let (objects, tmp, digests) =
+            (self.objects.clone(), self.tmp.clone(), self.digests.clone());
         async move {
             blocking(move || {
                 let old = |entry: &std::fs::DirEntry| {
@@ -178,6 +233,15 @@ impl BlobStore for DiskStore {
                 // Temporary files older than the cutoff belong to uploads that died.
                 for entry in std::fs::read_dir(&tmp).map_err(Error::io(&tmp))?.flatten() {
                     if old(&entry) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+                // Digests whose blob is gone (a crash between deleting the two).
+                for entry in std::fs::read_dir(&digests)
+                    .map_err(Error::io(&digests))?
+                    .flatten()
+                {
+                    if old(&entry) && !objects.join(entry.file_name()).exists() {
                         let _ = std::fs::remove_file(entry.path());
                     }
                 }
@@ -237,6 +301,19 @@ mod tests {
             uploaded.sha256.as_deref(),
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
+        // A recorded digest is used instead of reading the file again.
+        let temp = store.temp_path(&key);
+        std::fs::write(&temp, b"xyz").unwrap();
+        store
+            .install(&key, &temp, 3, &"e".repeat(64))
+            .await
+            .unwrap();
+        let recorded = store
+            .finish_upload(key.clone(), None, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(recorded.sha256, Some("e".repeat(64)));
         let short = store
             .finish_upload(key.clone(), None, 4)
             .await

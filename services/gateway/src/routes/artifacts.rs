@@ -15,9 +15,15 @@ use verdict_contracts::artifacts::{
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
+use verdict_bus::Bus;
+
 use crate::extract::{ApiJson, Authenticated};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
+
+/// How long `complete` may take: hashing 5 GiB read back from a store takes tens of
+/// seconds.
+const COMPLETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The origin clients reach this API at: `VERDICT_PUBLIC_URL`, else the request's
 /// `Host` (with `X-Forwarded-Proto` when a proxy in front terminates TLS).
@@ -103,15 +109,16 @@ pub async fn complete(
     Authenticated(principal): Authenticated,
     Path(artifact_id): Path<String>,
 ) -> Result<Json<Artifact>, ApiError> {
+    // Verification may read the whole blob back (gigabytes for a large artifact in
+    // S3), so this request may take far longer than the bus's usual timeout.
+    let bus = Bus::new(state.bus.client().clone(), COMPLETE_TIMEOUT);
     Ok(Json(
-        state
-            .bus
-            .request_as(
-                &artifacts::COMPLETE,
-                &ArtifactRef { artifact_id },
-                &principal,
-            )
-            .await?,
+        bus.request_as(
+            &artifacts::COMPLETE,
+            &ArtifactRef { artifact_id },
+            &principal,
+        )
+        .await?,
     ))
 }
 
@@ -228,9 +235,16 @@ fn relay(response: reqwest::Response) -> Response {
     (status, headers, body).into_response()
 }
 
-fn blob_url(base: &str, key: &str, query: Option<String>) -> String {
+/// Only the artifacts service's generated keys go upstream; anything else is unknown.
+fn blob_url(base: &str, key: &str, query: Option<String>) -> Result<String, ApiError> {
+    let valid = !key.is_empty()
+        && key.len() <= 64
+        && key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if !valid {
+        return Err(ApiError::NotFound("no such resource"));
+    }
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    format!("{base}{BLOB_PATH_PREFIX}{key}{query}")
+    Ok(format!("{base}{BLOB_PATH_PREFIX}{key}{query}"))
 }
 
 fn upstream(error: reqwest::Error) -> ApiError {
@@ -245,7 +259,7 @@ pub async fn blob_put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let url = blob_url(&blob_base(&state).await?, &key, query);
+    let url = blob_url(&blob_base(&state).await?, &key, query)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let mut request = state
         .blob_client
@@ -266,7 +280,7 @@ pub async fn blob_get(
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let url = blob_url(&blob_base(&state).await?, &key, query);
+    let url = blob_url(&blob_base(&state).await?, &key, query)?;
     Ok(relay(
         state.blob_client.get(url).send().await.map_err(upstream)?,
     ))
