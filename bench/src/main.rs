@@ -3,6 +3,7 @@
 //! Run in release: `cargo run --release -p verdict-bench -- <benchmark>`.
 
 mod auth;
+mod runs;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -25,11 +26,40 @@ enum Benchmark {
         #[arg(long, default_value_t = 5000)]
         requests: usize,
     },
+    /// End-to-end ingest against raw SQLite, and query latency over many results.
+    Runs {
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        #[arg(long, default_value_t = 10_000)]
+        results_per_run: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
+        Benchmark::Runs {
+            runs,
+            results_per_run,
+            batch,
+            connections,
+            queries,
+        } => {
+            runs::run(runs::Plan {
+                runs,
+                results_per_run,
+                batch,
+                connections,
+                queries,
+            })
+            .await
+        }
     }
 }
