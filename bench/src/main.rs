@@ -3,6 +3,7 @@
 //! Run in release: `cargo run --release -p verdict-bench -- <benchmark>`.
 
 mod auth;
+mod import;
 mod runs;
 mod stats;
 
@@ -39,12 +40,18 @@ enum Benchmark {
         #[arg(long, default_value_t = 500)]
         queries: usize,
     },
+    /// Streaming parse of a large generated JUnit report: time and peak memory.
+    Import {
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
+        Benchmark::Import { megabytes } => import::run(megabytes),
         Benchmark::Runs {
             runs,
             results_per_run,

@@ -102,12 +102,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             response.map(|r| r.status().as_u16())
         });
     }
-    let mut accepted_at = None;
     while let Some(done) = posts.join_next().await {
         let status = done??;
         anyhow::ensure!(status == 202, "a batch got {status}");
     }
-    accepted_at.get_or_insert(started.elapsed());
+    let accepted_after = started.elapsed();
     let last = run_ids.last().cloned().unwrap_or_default();
     loop {
         let run: Value = app
@@ -133,7 +132,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     );
     println!(
         "| all batches answered 202 after | {:.2} s |",
-        accepted_at.unwrap_or_default().as_secs_f64()
+        accepted_after.as_secs_f64()
     );
     println!(
         "| all results queryable after | {:.2} s |",
