@@ -9,6 +9,10 @@ mod stats;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator the `verdict` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Verdict benchmarks; prints Markdown for BENCHMARKS.md")]
 struct Cli {
