@@ -41,16 +41,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     .await;
     let admin = app.admin_token().await;
     let project = app.project(&admin, "bench").await;
-    let token: Value = app
-        .post(
-            &admin,
-            &format!("/api/v1/projects/{project}/tokens"),
-            json!({ "name": "ci", "role": "reporter" }),
-        )
-        .await
-        .json()
-        .await?;
-    let token = token["token"].as_str().unwrap_or_default().to_owned();
+    let (_, token) = app.api_token(&admin, &project, "reporter").await;
 
     let mut run_ids = Vec::new();
     for run in 0..plan.runs {

@@ -525,11 +525,7 @@ mod tests {
     }
 
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = statement
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        verdict_store::query_plan(conn, sql).unwrap()
     }
 
     #[test]

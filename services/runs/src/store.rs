@@ -660,17 +660,8 @@ mod tests {
         conn
     }
 
-    /// The plan of a query, with `?` bound to NULLs.
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let count = statement.parameter_count();
-        let nulls = vec![rusqlite::types::Null; count];
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(nulls.iter()), |row| {
-                row.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        verdict_store::query_plan(conn, sql).unwrap()
     }
 
     fn assert_index_scan(sql: &str, index: &str) {
