@@ -4,9 +4,15 @@
 
 mod artifacts;
 mod auth;
+mod import;
+mod runs;
 mod stats;
 
 use clap::{Parser, Subcommand};
+
+/// The allocator the `verdict` binary uses, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "Verdict benchmarks; prints Markdown for BENCHMARKS.md")]
@@ -37,6 +43,24 @@ enum Benchmark {
         #[arg(long, default_value_t = 5000)]
         requests: usize,
     },
+    /// End-to-end ingest against raw SQLite, and query latency over many results.
+    Runs {
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        #[arg(long, default_value_t = 10_000)]
+        results_per_run: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+    },
+    /// Streaming parse of a large generated JUnit report: time and peak memory.
+    Import {
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+    },
 }
 
 #[tokio::main]
@@ -44,5 +68,22 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
         Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
+        Benchmark::Import { megabytes } => import::run(megabytes),
+        Benchmark::Runs {
+            runs,
+            results_per_run,
+            batch,
+            connections,
+            queries,
+        } => {
+            runs::run(runs::Plan {
+                runs,
+                results_per_run,
+                batch,
+                connections,
+                queries,
+            })
+            .await
+        }
     }
 }

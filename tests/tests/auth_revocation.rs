@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use verdict_testkit::{access_token, TestApp};
 
 /// Polls `GET {base}/api/v1/me` with `token` until it is refused; returns how long that took.
@@ -93,17 +93,8 @@ async fn a_revoked_api_token_is_refused_by_a_gateway_that_had_it_cached() {
     let second = app.spawn_gateway().await;
     let admin = app.admin_token().await;
     let project = app.project(&admin, "web").await;
-    let created: Value = app
-        .post(
-            &admin,
-            &format!("/api/v1/projects/{project}/tokens"),
-            json!({ "name": "ci", "role": "viewer" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap();
+    let (created_id, created_secret) = app.api_token(&admin, &project, "viewer").await;
+    let token = created_secret.as_str();
     let path = format!("/api/v1/projects/{project}");
     // The second gateway now holds the grant in its cache.
     let status = app
@@ -116,7 +107,7 @@ async fn a_revoked_api_token_is_refused_by_a_gateway_that_had_it_cached() {
         .status();
     assert_eq!(status, 200);
 
-    let id = created["id"].as_str().unwrap();
+    let id = created_id.as_str();
     let revoked = app
         .send(
             Method::DELETE,

@@ -63,20 +63,8 @@ impl World {
             assert_eq!(put.status(), 200);
             tokens.push((who, token));
         }
-        let api_token: Value = app
-            .post(
-                &owner,
-                &format!("/api/v1/projects/{project}/tokens"),
-                json!({ "name": "ci", "role": "reporter" }),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        tokens.push((
-            Who::ReporterToken,
-            api_token["token"].as_str().unwrap().to_owned(),
-        ));
+        let (_, api_token_secret) = app.api_token(&owner, &project, "reporter").await;
+        tokens.push((Who::ReporterToken, api_token_secret.clone()));
         let (target_user, _) = app.user(&admin, "target@example.com").await;
         Self {
             app,

@@ -202,17 +202,8 @@ async fn a_revoked_api_token_stops_working_at_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let project = app.project(&admin, "web").await;
-    let created: Value = app
-        .post(
-            &admin,
-            &format!("/api/v1/projects/{project}/tokens"),
-            json!({ "name": "ci", "role": "reporter" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let token = created["token"].as_str().unwrap();
+    let (created_id, created_secret) = app.api_token(&admin, &project, "reporter").await;
+    let token = created_secret.as_str();
     assert!(token.starts_with("vdt_"));
     assert_eq!(
         app.get_as(token, &format!("/api/v1/projects/{project}"))
@@ -221,7 +212,7 @@ async fn a_revoked_api_token_stops_working_at_once() {
         200
     );
 
-    let id = created["id"].as_str().unwrap();
+    let id = created_id.as_str();
     let revoked = app
         .send(
             reqwest::Method::DELETE,
@@ -244,24 +235,15 @@ async fn the_token_list_never_shows_secrets() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let project = app.project(&admin, "web").await;
-    let created: Value = app
-        .post(
-            &admin,
-            &format!("/api/v1/projects/{project}/tokens"),
-            json!({ "name": "ci", "role": "viewer" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (created_id, created_secret) = app.api_token(&admin, &project, "viewer").await;
     let listed = app
         .get_as(&admin, &format!("/api/v1/projects/{project}/tokens"))
         .await
         .text()
         .await
         .unwrap();
-    assert!(listed.contains(created["id"].as_str().unwrap()));
-    assert!(!listed.contains(created["token"].as_str().unwrap()));
+    assert!(listed.contains(created_id.as_str()));
+    assert!(!listed.contains(created_secret.as_str()));
 }
 
 async fn refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {

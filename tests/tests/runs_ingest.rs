@@ -19,17 +19,7 @@ impl Ci {
         let app = TestApp::spawn_with(overrides).await;
         let admin = app.admin_token().await;
         let project = app.project(&admin, "web").await;
-        let created: Value = app
-            .post(
-                &admin,
-                &format!("/api/v1/projects/{project}/tokens"),
-                json!({ "name": "ci", "role": "reporter" }),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let token = created["token"].as_str().unwrap().to_owned();
+        let (_, token) = app.api_token(&admin, &project, "reporter").await;
         Self {
             app,
             project,

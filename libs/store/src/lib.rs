@@ -11,6 +11,17 @@ pub use migrate::Migrations;
 pub use pool::{Store, StoreSettings};
 pub use rusqlite;
 
+/// The plan SQLite chooses for `sql` (parameters bound to NULL), one step a line. For
+/// the tests that check every list query is served by an index.
+pub fn query_plan(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<String> {
+    let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+    let steps = statement.query_map(rusqlite::params_from_iter(nulls.iter()), |row| {
+        row.get::<_, String>(3)
+    })?;
+    Ok(steps.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
+}
+
 /// Failures of the store itself. Services wrap it in their own error type.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

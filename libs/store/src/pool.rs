@@ -9,6 +9,9 @@ use verdict_settings::{Env, SettingError};
 
 use crate::{Migrations, StoreError};
 
+/// Page cache per connection.
+const CACHE_KIB: usize = 64 * 1024;
+
 /// How a service's database is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
@@ -184,6 +187,12 @@ fn open_connection(settings: &StoreSettings, read_only: bool) -> Result<Connecti
     conn.pragma_update(None, "synchronous", synchronous)
         .map_err(open_error)?;
     conn.pragma_update(None, "foreign_keys", true)
+        .map_err(open_error)?;
+    // SQLite's default page cache is 2 MiB; large indexes written in big transactions
+    // thrash it. Negative values are KiB.
+    conn.pragma_update(None, "cache_size", -(CACHE_KIB as i64))
+        .map_err(open_error)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(open_error)?;
     Ok(conn)
 }

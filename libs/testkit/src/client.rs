@@ -53,6 +53,28 @@ impl TestApp {
         project["id"].as_str().expect("project id").to_owned()
     }
 
+    /// Creates an API token in `project` (id or slug) as `token`'s caller; returns its
+    /// id and its secret.
+    pub async fn api_token(&self, token: &str, project: &str, role: &str) -> (String, String) {
+        let response = self
+            .post(
+                token,
+                &format!("/api/v1/projects/{project}/tokens"),
+                json!({ "name": "ci", "role": role }),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "creating a {role} token in {project}"
+        );
+        let created: Value = response.json().await.expect("token");
+        (
+            created["id"].as_str().expect("token id").to_owned(),
+            created["token"].as_str().expect("token secret").to_owned(),
+        )
+    }
+
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))

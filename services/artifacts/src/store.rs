@@ -287,11 +287,7 @@ mod tests {
     }
 
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = statement
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        verdict_store::query_plan(conn, sql).unwrap()
     }
 
     fn row(id: &str, run: &str, size: u64, created_at: i64) -> ArtifactRow {

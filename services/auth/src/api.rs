@@ -2,6 +2,7 @@
 //! encode. Errors become service errors in `error.rs`.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use verdict_bus::{BusError, Call, ServiceHost};
 use verdict_contracts::auth::{self, Principal};
@@ -12,125 +13,124 @@ use crate::access::Caller;
 use crate::context::Auth;
 use crate::{api_tokens, projects, sessions, signing, users, Error};
 
+type Answer<Resp> = Pin<Box<dyn Future<Output = Result<Resp, Error>> + Send>>;
+
 pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError> {
-    public(host, &auth, auth::LOGIN, |auth, body| async move {
+    let a = &auth;
+    public(host, a, auth::LOGIN, |auth, body| async move {
         sessions::login(&auth, body).await
     })
     .await?;
-    public(host, &auth, auth::REFRESH, |auth, body| async move {
+    public(host, a, auth::REFRESH, |auth, body| async move {
         sessions::refresh(&auth, body).await
     })
     .await?;
-    public(host, &auth, auth::LOGOUT, |auth, body| async move {
+    public(host, a, auth::LOGOUT, |auth, body| async move {
         sessions::logout(&auth, body).await.map(|()| Empty {})
     })
     .await?;
-    public(
-        host,
-        &auth,
-        auth::VERIFY_API_TOKEN,
-        |auth, body| async move { api_tokens::verify(&auth, body).await },
-    )
+    public(host, a, auth::VERIFY_API_TOKEN, |auth, body| async move {
+        api_tokens::verify(&auth, body).await
+    })
     .await?;
-    public(host, &auth, auth::JWKS, |auth, _| async move {
+    public(host, a, auth::JWKS, |auth, _| async move {
         Ok(signing::jwks(&auth))
     })
     .await?;
 
-    authenticated(host, &auth, auth::ME, |auth, caller, _| async move {
-        users::me(&auth, caller).await
-    })
+    host.endpoint_as(
+        auth::ME,
+        as_caller(a, |auth, caller, _| async move {
+            users::me(&auth, caller).await
+        }),
+    )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::CREATE_USER,
-        |auth, caller, body| async move { users::create_user(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            users::create_user(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::UPDATE_USER,
-        |auth, caller, body| async move { users::update_user(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            users::update_user(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::CREATE_PROJECT,
-        |auth, caller, body| async move { projects::create(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            projects::create(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::LIST_PROJECTS,
-        |auth, caller, body| async move { projects::list(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            projects::list(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::GET_PROJECT,
-        |auth, caller, body| async move { projects::get(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            projects::get(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::AUTHORIZE,
-        |auth, caller, body| async move { projects::authorize(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            projects::authorize(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::PUT_MEMBER,
-        |auth, caller, body| async move { projects::put_member(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            projects::put_member(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::DELETE_MEMBER,
-        |auth, caller, body| async move {
+        as_caller(a, |auth, caller, body| async move {
             projects::delete_member(&auth, caller, body)
                 .await
                 .map(|()| Empty {})
-        },
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::CREATE_TOKEN,
-        |auth, caller, body| async move { api_tokens::create(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            api_tokens::create(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::LIST_TOKENS,
-        |auth, caller, body| async move { api_tokens::list(&auth, caller, body).await },
+        as_caller(a, |auth, caller, body| async move {
+            api_tokens::list(&auth, caller, body).await
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::REVOKE_TOKEN,
-        |auth, caller, body| async move {
+        as_caller(a, |auth, caller, body| async move {
             api_tokens::revoke(&auth, caller, body)
                 .await
                 .map(|()| Empty {})
-        },
+        }),
     )
     .await?;
-    authenticated(
-        host,
-        &auth,
+    host.endpoint_as(
         auth::ROTATE_KEYS,
-        |auth, caller, _| async move { signing::rotate_on_request(&auth, caller).await },
+        as_caller(a, |auth, caller, _| async move {
+            signing::rotate_on_request(&auth, caller).await
+        }),
     )
     .await
 }
@@ -156,30 +156,24 @@ where
     .await
 }
 
-/// An endpoint on behalf of the principal the gateway established.
-async fn authenticated<Req, Resp, F, Fut>(
-    host: &mut ServiceHost,
+/// Turns the gateway's principal into the caller as the auth service knows it (user
+/// still enabled, session still live, token not revoked) before `handler` runs.
+fn as_caller<Req, Resp, F, Fut>(
     auth: &Auth,
-    operation: Operation<Req, Resp>,
     handler: F,
-) -> Result<(), BusError>
+) -> impl Fn(Principal, Req) -> Answer<Resp> + Send + Sync + 'static
 where
-    Req: serde::de::DeserializeOwned + Send + 'static,
-    Resp: serde::Serialize + Send + 'static,
-    F: Fn(Auth, Caller, Req) -> Fut + Send + Sync + 'static,
+    Req: Send + 'static,
+    Resp: 'static,
+    F: Fn(Auth, Caller, Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, Error>> + Send + 'static,
 {
     let auth = auth.clone();
-    let handler = std::sync::Arc::new(handler);
-    host.endpoint(operation, move |call: Call<Req>| {
+    move |principal, body| {
         let (auth, handler) = (auth.clone(), handler.clone());
-        async move {
-            let principal: Principal = call.principal()?;
+        Box::pin(async move {
             let caller = auth.caller(principal).await?;
-            handler(auth, caller, call.body)
-                .await
-                .map_err(ServiceError::from)
-        }
-    })
-    .await
+            handler(auth, caller, body).await
+        })
+    }
 }

@@ -90,6 +90,29 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
+impl UserRow {
+    /// A new, enabled user with a fresh id.
+    pub fn new(
+        email: String,
+        name: String,
+        password_hash: String,
+        is_admin: bool,
+        created_at: i64,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            email,
+            name,
+            password_hash,
+            is_admin,
+            disabled: false,
+            failed_logins: 0,
+            locked_until: None,
+            created_at,
+        }
+    }
+}
+
 const USER_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, disabled, failed_logins, locked_until, created_at";
 
@@ -525,11 +548,7 @@ mod tests {
     }
 
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = statement
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        verdict_store::query_plan(conn, sql).unwrap()
     }
 
     #[test]
@@ -556,22 +575,12 @@ mod tests {
     #[test]
     fn a_second_user_with_the_same_email_is_refused() {
         let conn = conn();
-        let user = UserRow {
-            id: "1".into(),
-            email: "a@b.c".into(),
-            name: "A".into(),
-            password_hash: "x".into(),
-            is_admin: false,
-            disabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            created_at: 0,
-        };
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
         assert!(insert_user(&conn, &user).unwrap());
         assert!(!insert_user(
             &conn,
             &UserRow {
-                id: "2".into(),
+                id: "another".into(),
                 ..user
             }
         )
@@ -579,19 +588,9 @@ mod tests {
     }
 
     #[test]
-    fn deleting_a_project_removes_its_memberships_and_tokens() {
+    fn deleting_a_project_removes_its_memberships() {
         let conn = conn();
-        let user = UserRow {
-            id: "u".into(),
-            email: "a@b.c".into(),
-            name: "A".into(),
-            password_hash: "x".into(),
-            is_admin: false,
-            disabled: false,
-            failed_logins: 0,
-            locked_until: None,
-            created_at: 0,
-        };
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
         insert_user(&conn, &user).unwrap();
         let project = ProjectRow {
             id: "p".into(),
@@ -599,9 +598,9 @@ mod tests {
             name: "Web".into(),
             created_at: 0,
         };
-        assert!(insert_project(&conn, &project, "u").unwrap());
+        assert!(insert_project(&conn, &project, &user.id).unwrap());
         conn.execute("DELETE FROM projects WHERE id = 'p'", [])
             .unwrap();
-        assert_eq!(membership(&conn, "p", "u").unwrap(), None);
+        assert_eq!(membership(&conn, "p", &user.id).unwrap(), None);
     }
 }

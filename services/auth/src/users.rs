@@ -63,17 +63,13 @@ pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Re
     let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await
         .map_err(|err| Error::PasswordHash(err.to_string()))??;
-    let user = UserRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        email: request.email.as_str().to_owned(),
-        name: request.name.as_str().to_owned(),
+    let user = UserRow::new(
+        request.email.as_str().to_owned(),
+        request.name.as_str().to_owned(),
         password_hash,
-        is_admin: false,
-        disabled: false,
-        failed_logins: 0,
-        locked_until: None,
-        created_at: clock::now(),
-    };
+        false,
+        clock::now(),
+    );
     auth.store
         .write(move |conn| {
             if store::insert_user(conn, &user)? {
@@ -134,17 +130,13 @@ pub async fn bootstrap_admin(auth: &Auth, admin: &AdminBootstrap) -> Result<Opti
     let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await
         .map_err(|err| Error::PasswordHash(err.to_string()))??;
-    let user = UserRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        email: admin.email.trim().to_lowercase(),
-        name: "Administrator".into(),
+    let user = UserRow::new(
+        admin.email.trim().to_lowercase(),
+        "Administrator".into(),
         password_hash,
-        is_admin: true,
-        disabled: false,
-        failed_logins: 0,
-        locked_until: None,
-        created_at: clock::now(),
-    };
+        true,
+        clock::now(),
+    );
     let email = user.email.clone();
     auth.store
         .write(move |conn| Ok::<_, Error>(store::insert_user(conn, &user)?))

@@ -527,8 +527,20 @@ pub fn list_results(
         args.push(boxed(suite));
     }
     if let Some(text) = &filter.text {
-        sql.push_str(" AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ?)");
+        // The text index spans every run; bounding it by this run's first and last
+        // result lets FTS5 seek to the run instead of listing every match in the store.
+        let (first, last): (Option<i64>, Option<i64>) = conn
+            .prepare_cached("SELECT min(seq), max(seq) FROM results WHERE run_id = ?1")?
+            .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Vec::new());
+        };
+        sql.push_str(
+            " AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)",
+        );
         args.push(boxed(text));
+        args.push(Box::new(first.max(filter.after + 1)));
+        args.push(Box::new(last));
     }
     sql.push_str(" AND seq > ? ORDER BY seq LIMIT ?");
     args.push(Box::new(filter.after));
@@ -648,17 +660,8 @@ mod tests {
         conn
     }
 
-    /// The plan of a query, with `?` bound to NULLs.
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let count = statement.parameter_count();
-        let nulls = vec![rusqlite::types::Null; count];
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(nulls.iter()), |row| {
-                row.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+        verdict_store::query_plan(conn, sql).unwrap()
     }
 
     fn assert_index_scan(sql: &str, index: &str) {
@@ -721,10 +724,20 @@ mod tests {
             &conn(),
             &format!(
                 "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ?
-                 AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ?) AND seq > ? ORDER BY seq LIMIT ?"
+                 AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)
+                 AND seq > ? ORDER BY seq LIMIT ?"
             ),
         );
         assert!(plan.contains("VIRTUAL TABLE INDEX"), "{plan}");
+    }
+
+    #[test]
+    fn a_runs_first_and_last_result_come_from_its_index() {
+        let plan = plan(
+            &conn(),
+            "SELECT min(seq), max(seq) FROM results WHERE run_id = ?",
+        );
+        assert!(plan.contains("results_by_run"), "{plan}");
     }
 
     #[test]

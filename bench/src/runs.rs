@@ -1,0 +1,230 @@
+//! End-to-end ingest throughput (HTTP batches until queryable) against a raw rusqlite
+//! insert of the same rows, and query latency over a million stored results.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use verdict_testkit::TestApp;
+
+use crate::stats::{ms, Summary};
+
+/// Results whose message carries this word, for the text search.
+const NEEDLE: &str = "timeout";
+
+pub struct Plan {
+    pub runs: usize,
+    pub results_per_run: usize,
+    pub batch: usize,
+    pub connections: usize,
+    pub queries: usize,
+}
+
+fn result(run: usize, index: usize) -> Value {
+    let failed = index.is_multiple_of(10);
+    json!({
+        "id": format!("{run}-{index}"),
+        "suite": format!("suite {}", index % 50),
+        "name": format!("test number {index} of the suite"),
+        "status": if failed { "failed" } else { "passed" },
+        "duration_ms": index % 1000,
+        "message": if failed { Some(format!("assertion failed: {NEEDLE} after {index} ms")) } else { None },
+    })
+}
+
+pub async fn run(plan: Plan) -> anyhow::Result<()> {
+    let app = TestApp::spawn_with(&[
+        ("VERDICT_RATE_READ", "1000000/s"),
+        ("VERDICT_RATE_WRITE", "1000000/s"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    let project = app.project(&admin, "bench").await;
+    let (_, token) = app.api_token(&admin, &project, "reporter").await;
+
+    let mut run_ids = Vec::new();
+    for run in 0..plan.runs {
+        let created: Value = app
+            .post(
+                &token,
+                &format!("/api/v1/projects/{project}/runs"),
+                json!({ "name": format!("run {run}") }),
+            )
+            .await
+            .json()
+            .await?;
+        run_ids.push(created["id"].as_str().unwrap_or_default().to_owned());
+    }
+    // Bodies are made before the clock starts: the load generator shares the cores.
+    let mut bodies = Vec::new();
+    for (run, run_id) in run_ids.iter().enumerate() {
+        for start in (0..plan.results_per_run).step_by(plan.batch) {
+            let results: Vec<Value> = (start..(start + plan.batch).min(plan.results_per_run))
+                .map(|i| result(run, i))
+                .collect();
+            bodies.push((
+                run_id.clone(),
+                serde_json::to_vec(&json!({ "results": results }))?,
+            ));
+        }
+    }
+    let total = plan.runs * plan.results_per_run;
+
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(plan.connections));
+    let mut posts = tokio::task::JoinSet::new();
+    for (run_id, body) in bodies {
+        let permit = permits.clone().acquire_owned().await?;
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url(&format!("/api/v1/runs/{run_id}/results")),
+            token.clone(),
+        );
+        posts.spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            drop(permit);
+            response.map(|r| r.status().as_u16())
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        let status = done??;
+        anyhow::ensure!(status == 202, "a batch got {status}");
+    }
+    let accepted_after = started.elapsed();
+    let last = run_ids.last().cloned().unwrap_or_default();
+    loop {
+        let run: Value = app
+            .get_as(&token, &format!("/api/v1/runs/{last}"))
+            .await
+            .json()
+            .await?;
+        if run["counts"]["total"].as_u64() == Some(plan.results_per_run as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let queryable = started.elapsed();
+    let end_to_end = total as f64 / queryable.as_secs_f64();
+
+    let raw = raw_insert(plan.runs, plan.results_per_run, plan.batch)?;
+
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| results ingested | {total} ({} runs x {}, batches of {}, {} connections) |",
+        plan.runs, plan.results_per_run, plan.batch, plan.connections
+    );
+    println!(
+        "| all batches answered 202 after | {:.2} s |",
+        accepted_after.as_secs_f64()
+    );
+    println!(
+        "| all results queryable after | {:.2} s |",
+        queryable.as_secs_f64()
+    );
+    println!("| end-to-end ingest | {end_to_end:.0} results/s |");
+    println!(
+        "| raw rusqlite insert of the same rows (same machine, same run) | {raw:.0} results/s |"
+    );
+    println!(
+        "| end-to-end as a fraction of raw | {:.2} |",
+        end_to_end / raw
+    );
+    println!();
+
+    let run_id = &run_ids[run_ids.len() / 2];
+    let results: Value = app
+        .get_as(&token, &format!("/api/v1/runs/{run_id}/results?limit=1"))
+        .await
+        .json()
+        .await?;
+    let key = results["items"][0]["test_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let queries = [
+        ("run summary", format!("/api/v1/runs/{run_id}")),
+        (
+            "first page of failed results",
+            format!("/api/v1/runs/{run_id}/results?status=failed&limit=50"),
+        ),
+        (
+            "text search (`timeout`)",
+            format!("/api/v1/runs/{run_id}/results?q={NEEDLE}&limit=50"),
+        ),
+        (
+            "test history (first page)",
+            format!("/api/v1/projects/{project}/tests/{key}/history?limit=50"),
+        ),
+    ];
+    println!("Queries over {total} stored results, through the gateway (HTTP, JWT-free API token, bus), {} each:", plan.queries);
+    println!();
+    println!("| query | p50 | p99 | max |");
+    println!("| --- | --- | --- | --- |");
+    for (name, path) in queries {
+        for _ in 0..20 {
+            app.get_as(&token, &path).await.bytes().await?;
+        }
+        let mut times = Vec::with_capacity(plan.queries);
+        for _ in 0..plan.queries {
+            let started = Instant::now();
+            let response = app.get_as(&token, &path).await;
+            anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+            response.bytes().await?;
+            times.push(started.elapsed());
+        }
+        let summary = Summary::of(times);
+        println!(
+            "| {name} | {} | {} | {} |",
+            ms(summary.p50),
+            ms(summary.p99),
+            ms(summary.max)
+        );
+    }
+    Ok(())
+}
+
+/// The same rows inserted with rusqlite directly: one prepared statement, one
+/// transaction per batch, the same pragmas, no bus, no indexes beyond the key.
+fn raw_insert(runs: usize, per_run: usize, batch: usize) -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let mut conn = rusqlite::Connection::open(dir.path().join("raw.db"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(
+        "CREATE TABLE results (seq INTEGER PRIMARY KEY, run_id TEXT, id TEXT, suite TEXT, name TEXT,
+         status TEXT, duration_ms INTEGER, message TEXT)",
+    )?;
+    let rows: Vec<(String, Value)> = (0..runs)
+        .flat_map(|run| (0..per_run).map(move |i| (format!("run-{run}"), result(run, i))))
+        .collect();
+    let started = Instant::now();
+    for chunk in rows.chunks(batch) {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO results (run_id, id, suite, name, status, duration_ms, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (run_id, row) in chunk {
+                insert.execute(rusqlite::params![
+                    run_id,
+                    row["id"].as_str(),
+                    row["suite"].as_str(),
+                    row["name"].as_str(),
+                    row["status"].as_str(),
+                    row["duration_ms"].as_u64(),
+                    row["message"].as_str()
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+}
