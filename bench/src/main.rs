@@ -2,6 +2,7 @@
 //! nats-server on this machine (services, bus and load generator share its cores).
 //! Run in release: `cargo run --release -p verdict-bench -- <benchmark>`.
 
+mod artifacts;
 mod auth;
 mod import;
 mod runs;
@@ -22,6 +23,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Benchmark {
+    /// Artifact upload and download throughput (local disk vs `cp`, S3 presigned vs the
+    /// plain SDK) and the artifacts service's peak memory during a large upload. Needs
+    /// `cargo build --release -p verdict-cli` (the service runs as its own process).
+    Artifacts {
+        /// Size of the throughput file, in MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        /// Size of the upload during which peak memory is read, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        rss_mib: u64,
+    },
     /// Login latency and the latency the gateway's JWT check adds to a request.
     Auth {
         /// Logins to time.
@@ -72,5 +84,6 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
     }
 }

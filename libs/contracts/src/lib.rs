@@ -4,6 +4,7 @@
 //! Messages are JSON. Adding an optional field is backwards compatible and unknown
 //! fields are ignored on the bus; a breaking change gets a new `v2` subject.
 
+pub mod artifacts;
 pub mod auth;
 pub mod error;
 pub mod events;

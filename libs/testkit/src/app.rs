@@ -9,7 +9,16 @@ use tokio_util::sync::CancellationToken;
 use verdict_contracts::ServiceName;
 use verdict_settings::Env;
 
-use crate::TestNats;
+use crate::{TestNats, TestS3};
+
+/// Which blob store the artifacts service of a test app uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobStoreKind {
+    /// Local disk under the data directory, served by the artifacts service (default).
+    Disk,
+    /// A real S3 server (s3s-fs) started for the test.
+    S3,
+}
 
 /// A part of the system the harness can start and stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +42,8 @@ pub struct TestApp {
     overrides: Vec<(String, String)>,
     running: HashMap<Component, Running>,
     extra_gateways: Vec<Running>,
+    /// The S3 server of an app started with [`BlobStoreKind::S3`].
+    pub s3: Option<TestS3>,
 }
 
 /// The first administrator every test app starts with.
@@ -48,6 +59,22 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with some settings changed for every component.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_with_store(BlobStoreKind::Disk, overrides).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with artifacts in the given kind of blob store.
+    pub async fn spawn_with_store(store: BlobStoreKind, overrides: &[(&str, &str)]) -> Self {
+        let s3 = match store {
+            BlobStoreKind::Disk => None,
+            BlobStoreKind::S3 => Some(TestS3::start().await),
+        };
+        let mut settings: Vec<(String, String)> =
+            s3.as_ref().map(TestS3::settings).unwrap_or_default();
+        settings.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let nats = TestNats::start().await;
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut app = Self {
@@ -58,12 +85,10 @@ impl TestApp {
                 .expect("HTTP client"),
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
-            overrides: overrides
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            overrides: settings,
             running: HashMap::new(),
             extra_gateways: Vec::new(),
+            s3,
         };
         for service in ServiceName::ALL {
             app.start(Component::Service(service)).await;
@@ -93,6 +118,16 @@ impl TestApp {
 
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
+    }
+
+    /// The keys of the artifact blobs in the app's blob store, sorted (files in the
+    /// bucket directory of the S3 server, or in the local-disk store's directory).
+    pub fn blob_keys(&self) -> Vec<String> {
+        let dir = match &self.s3 {
+            Some(s3) => s3.bucket_dir(),
+            None => self.data_dir.path().join("artifacts").join("objects"),
+        };
+        crate::s3::file_names(&dir)
     }
 
     /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.

@@ -10,8 +10,10 @@
 mod app;
 mod client;
 mod nats;
+pub mod s3;
 pub mod spans;
 
-pub use app::{Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 pub use client::access_token;
 pub use nats::TestNats;
+pub use s3::TestS3;

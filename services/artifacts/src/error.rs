@@ -1,8 +1,79 @@
-/// Why the artifacts service stopped or could not start.
+use verdict_contracts::{ErrorCode, ServiceError};
+
+/// Everything the artifacts service can fail with, at start or in a request.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Bus(#[from] verdict_bus::BusError),
     #[error(transparent)]
     Store(#[from] verdict_store::StoreError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] verdict_store::rusqlite::Error),
+    #[error("blob store error: {0}")]
+    Blob(String),
+    #[error("blob file error at {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("event could not be published: {0}")]
+    Publish(String),
+    #[error("JetStream consumer error: {0}")]
+    Consumer(String),
+    /// A call to another service failed; already in the form to answer with.
+    #[error("{0}")]
+    Dependency(ServiceError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The uploaded bytes are not the declared ones.
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Error {
+    pub fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<Error> for ServiceError {
+    /// The one place artifacts errors become answers; internal detail is logged, not sent.
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Bus(_)
+            | Error::Store(_)
+            | Error::Sqlite(_)
+            | Error::Blob(_)
+            | Error::Io { .. }
+            | Error::Listen { .. }
+            | Error::Publish(_)
+            | Error::Consumer(_) => {
+                tracing::error!(error = %error, "artifacts request failed");
+                ServiceError::internal()
+            }
+            Error::Dependency(error) => error,
+            Error::NotFound(_) => ServiceError::not_found(error.to_string()),
+            Error::Forbidden(message) => ServiceError::forbidden(message),
+            Error::Conflict(message) => ServiceError::conflict(message),
+            Error::Mismatch(message) => ServiceError::new(ErrorCode::Unprocessable, message),
+            Error::TooLarge(message) => ServiceError::new(ErrorCode::PayloadTooLarge, message),
+            Error::BadRequest(message) => ServiceError::bad_request(message),
+        }
+    }
 }

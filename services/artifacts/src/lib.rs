@@ -1,27 +1,131 @@
-//! The artifacts service. See DESIGN.md.
+//! The artifacts service: artifact metadata in its own SQLite database, bytes in a blob
+//! store (local disk served over signed URLs by this service, or S3 with presigned
+//! URLs), verification on `complete`, and deletion with runs. See DESIGN.md.
 
+mod api;
+pub mod blob;
+mod clock;
 mod config;
+mod domain;
 mod error;
+mod http;
+mod lifecycle;
+mod signing;
 mod store;
 
+use std::sync::Arc;
+
+use rand::RngCore;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use verdict_bus::ServiceHost;
+use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::ServiceName;
 use verdict_store::Store;
 
-pub use config::Settings;
+pub use config::{BlobSettings, DiskSettings, S3Settings, Settings};
 pub use error::Error;
 
+use blob::disk::DiskStore;
+use blob::s3::S3Store;
+use blob::BlobStore;
+use domain::Artifacts;
+use signing::UrlSigner;
+
+/// The S3 SDK, for the benchmark's baseline only (it stays a dependency of this crate).
+pub use aws_sdk_s3;
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// An S3 client configured exactly as the service configures its own (for the
+/// benchmark's baseline; aws-sdk-s3 stays inside this crate).
+pub fn s3_client(settings: &S3Settings) -> aws_sdk_s3::Client {
+    blob::s3::client(settings)
+}
 
 /// Serves the artifacts service until `shutdown` fires, then finishes in-flight requests,
 /// drains the bus connection and closes the database.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
-    let store = Store::open(settings.store, store::MIGRATIONS).await?;
+    let store = Store::open(settings.store.clone(), store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
-    let host = ServiceHost::start(client, ServiceName::Artifacts, VERSION).await?;
+    lifecycle::ensure_streams(&client, settings.replicas).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let blobs: Arc<dyn BlobStore> = match &settings.blobs {
+        BlobSettings::Disk(disk) => {
+            let secret = match &disk.secret {
+                Some(secret) => secret.as_bytes().to_vec(),
+                None => {
+                    store
+                        .write(|conn| {
+                            store::secret(conn, "url_signing", || {
+                                let mut key = vec![0u8; 32];
+                                rand::rngs::OsRng.fill_bytes(&mut key);
+                                key
+                            })
+                            .map_err(Error::from)
+                        })
+                        .await?
+                }
+            };
+            let listener =
+                TcpListener::bind(disk.listen)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: disk.listen,
+                        source,
+                    })?;
+            let bound = listener.local_addr().map_err(|source| Error::Listen {
+                addr: disk.listen,
+                source,
+            })?;
+            let base = disk
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bound}"));
+            let signer = UrlSigner::new(&secret)
+                .ok_or_else(|| Error::Blob("the URL signing secret is unusable".into()))?;
+            let disk_store = Arc::new(DiskStore::open(&disk.dir, signer, base)?);
+            tracing::info!(address = %bound, dir = %disk.dir.display(), "artifact blobs on local disk");
+            let (store, disk_store2, stop) = (store.clone(), disk_store.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                if let Err(err) = http::serve(listener, store, disk_store2, stop).await {
+                    tracing::error!(error = %err, "the blob HTTP server failed");
+                }
+            });
+            disk_store
+        }
+        BlobSettings::S3(s3) => {
+            tracing::info!(endpoint = ?s3.endpoint, bucket = %s3.bucket, "artifact blobs in S3");
+            Arc::new(S3Store::new(s3))
+        }
+    };
+    let artifacts = Artifacts {
+        store: store.clone(),
+        blobs,
+        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+        jetstream: async_nats::jetstream::new(client.clone()),
+        url_ttl: settings.url_ttl,
+        max_size: settings.max_size,
+        project_quota: settings.project_quota,
+    };
+    let mut host = ServiceHost::start(client, ServiceName::Artifacts, VERSION).await?;
+    api::register(&mut host, artifacts.clone()).await?;
+    {
+        let (artifacts, stop) = (artifacts.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(err) = lifecycle::consume_run_deletions(artifacts, stop).await {
+                tracing::error!(error = %err, "the run.deleted consumer stopped");
+            }
+        });
+    }
+    tasks.spawn(lifecycle::sweep_periodically(
+        artifacts,
+        settings.sweep_interval,
+        settings.upload_grace,
+        shutdown.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "artifacts service ready");
     host.serve(shutdown).await?;
+    while tasks.join_next().await.is_some() {}
     store.close().await?;
     Ok(())
 }

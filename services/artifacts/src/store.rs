@@ -1,5 +1,408 @@
-//! All SQL of the artifacts service.
+//! All SQL of the artifacts service. Functions take a connection so callers choose the
+//! transaction; times are Unix milliseconds.
 
+use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
 
-pub const MIGRATIONS: Migrations = Migrations(&[]);
+pub const MIGRATIONS: Migrations = Migrations(&[r#"
+CREATE TABLE artifacts (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    result_id TEXT,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'stored', 'deleted')),
+    object_key TEXT NOT NULL UNIQUE,
+    upload_id TEXT,
+    created_at INTEGER NOT NULL,
+    completed_at INTEGER,
+    deleted_at INTEGER
+);
+CREATE INDEX artifacts_by_run ON artifacts (run_id, id);
+CREATE INDEX artifacts_by_state ON artifacts (state, created_at);
+CREATE TABLE project_usage (
+    project_id TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE service_secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+"#]);
+
+/// One artifact as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRow {
+    pub id: String,
+    pub project_id: String,
+    pub run_id: String,
+    pub result_id: Option<String>,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub state: String,
+    pub object_key: String,
+    pub upload_id: Option<String>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, project_id, run_id, result_id, name, content_type, size, sha256, state, object_key, upload_id, created_at, completed_at";
+
+fn artifact_row(row: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
+    Ok(ArtifactRow {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        run_id: row.get(2)?,
+        result_id: row.get(3)?,
+        name: row.get(4)?,
+        content_type: row.get(5)?,
+        size: row.get::<_, i64>(6)?.max(0) as u64,
+        sha256: row.get(7)?,
+        state: row.get(8)?,
+        object_key: row.get(9)?,
+        upload_id: row.get(10)?,
+        created_at: row.get(11)?,
+        completed_at: row.get(12)?,
+    })
+}
+
+/// The named secret, created with `make` on first use.
+pub fn secret(
+    conn: &Connection,
+    name: &str,
+    make: impl FnOnce() -> Vec<u8>,
+) -> rusqlite::Result<Vec<u8>> {
+    conn.execute(
+        "INSERT INTO service_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+        params![name, make()],
+    )?;
+    conn.query_row(
+        "SELECT value FROM service_secrets WHERE name = ?1",
+        [name],
+        |row| row.get(0),
+    )
+}
+
+/// Adds `size` bytes to the project's usage unless that would pass `quota` (0: none);
+/// `false` when refused.
+pub fn reserve(
+    conn: &Connection,
+    project_id: &str,
+    size: u64,
+    quota: u64,
+) -> rusqlite::Result<bool> {
+    let used: i64 = conn
+        .query_row(
+            "SELECT bytes FROM project_usage WHERE project_id = ?1",
+            [project_id],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let after = (used.max(0) as u64).saturating_add(size);
+    if quota != 0 && after > quota {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO project_usage (project_id, bytes) VALUES (?1, ?2)
+         ON CONFLICT (project_id) DO UPDATE SET bytes = bytes + excluded.bytes",
+        params![project_id, size as i64],
+    )?;
+    Ok(true)
+}
+
+#[cfg(test)]
+pub fn usage(conn: &Connection, project_id: &str) -> rusqlite::Result<u64> {
+    Ok(conn
+        .query_row(
+            "SELECT bytes FROM project_usage WHERE project_id = ?1",
+            [project_id],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0)
+        .max(0) as u64)
+}
+
+pub fn insert(conn: &Connection, row: &ArtifactRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO artifacts ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            row.id,
+            row.project_id,
+            row.run_id,
+            row.result_id,
+            row.name,
+            row.content_type,
+            row.size as i64,
+            row.sha256,
+            row.state,
+            row.object_key,
+            row.upload_id,
+            row.created_at,
+            row.completed_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// An artifact that is not being deleted.
+pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<ArtifactRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM artifacts WHERE id = ?1 AND state != 'deleted'"
+    ))?
+    .query_row([id], artifact_row)
+    .optional()
+}
+
+/// A run's artifacts after `after` (an id), in id order (ids are UUIDv7: creation order).
+pub fn list_by_run(
+    conn: &Connection,
+    run_id: &str,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<ArtifactRow>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM artifacts
+         WHERE run_id = ?1 AND id > ?2 AND state != 'deleted' ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![run_id, after, limit], artifact_row)?;
+    rows.collect()
+}
+
+/// The project of a run, known from any of its artifacts.
+pub fn project_of_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT project_id FROM artifacts WHERE run_id = ?1 LIMIT 1")?
+        .query_row([run_id], |row| row.get(0))
+        .optional()
+}
+
+pub fn set_upload_id(conn: &Connection, id: &str, upload_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE artifacts SET upload_id = ?2 WHERE id = ?1",
+        params![id, upload_id],
+    )?;
+    Ok(())
+}
+
+/// Marks a pending artifact stored; `false` when it was not pending.
+pub fn mark_stored(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE artifacts SET state = 'stored', completed_at = ?2, upload_id = NULL
+         WHERE id = ?1 AND state = 'pending'",
+        params![id, now],
+    )? == 1)
+}
+
+/// Marks every live artifact of a run deleted and releases their bytes from the
+/// project's usage. The blobs and rows are removed afterwards by [`deleted_batch`] and
+/// [`remove`], so a crash in between only delays them.
+pub fn mark_run_deleted(conn: &mut Connection, run_id: &str, now: i64) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE project_usage SET bytes = max(0, bytes - (
+            SELECT coalesce(sum(size), 0) FROM artifacts
+            WHERE run_id = ?1 AND state != 'deleted' AND artifacts.project_id = project_usage.project_id))
+         WHERE project_id IN (SELECT project_id FROM artifacts WHERE run_id = ?1 AND state != 'deleted')",
+        [run_id],
+    )?;
+    let marked = tx.execute(
+        "UPDATE artifacts SET state = 'deleted', deleted_at = ?2 WHERE run_id = ?1 AND state != 'deleted'",
+        params![run_id, now],
+    )?;
+    tx.commit()?;
+    Ok(marked as u64)
+}
+
+/// Marks pending artifacts declared before `cutoff` deleted (uploads never completed)
+/// and releases their bytes; returns how many.
+pub fn expire_pending(conn: &mut Connection, cutoff: i64, now: i64) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE project_usage SET bytes = max(0, bytes - (
+            SELECT coalesce(sum(size), 0) FROM artifacts
+            WHERE state = 'pending' AND created_at < ?1 AND artifacts.project_id = project_usage.project_id))
+         WHERE project_id IN (SELECT project_id FROM artifacts WHERE state = 'pending' AND created_at < ?1)",
+        [cutoff],
+    )?;
+    let marked = tx.execute(
+        "UPDATE artifacts SET state = 'deleted', deleted_at = ?2 WHERE state = 'pending' AND created_at < ?1",
+        params![cutoff, now],
+    )?;
+    tx.commit()?;
+    Ok(marked as u64)
+}
+
+/// Rows marked deleted whose blobs may still exist: `(id, object_key, upload_id)`.
+pub fn deleted_batch(
+    conn: &Connection,
+    limit: u32,
+) -> rusqlite::Result<Vec<(String, String, Option<String>)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, object_key, upload_id FROM artifacts WHERE state = 'deleted' ORDER BY created_at LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    rows.collect()
+}
+
+/// Forgets rows whose blobs are gone.
+pub fn remove(conn: &mut Connection, ids: &[String]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut statement =
+            tx.prepare_cached("DELETE FROM artifacts WHERE id = ?1 AND state = 'deleted'")?;
+        for id in ids {
+            statement.execute([id])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Which of `keys` no row refers to (blobs left behind).
+pub fn unknown_keys(conn: &Connection, keys: &[String]) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached("SELECT 1 FROM artifacts WHERE object_key = ?1")?;
+    let mut unknown = Vec::new();
+    for key in keys {
+        if !statement.exists([key])? {
+            unknown.push(key.clone());
+        }
+    }
+    Ok(unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    fn row(id: &str, run: &str, size: u64, created_at: i64) -> ArtifactRow {
+        ArtifactRow {
+            id: id.into(),
+            project_id: "p".into(),
+            run_id: run.into(),
+            result_id: None,
+            name: "a.txt".into(),
+            content_type: "text/plain".into(),
+            size,
+            sha256: "0".repeat(64),
+            state: "pending".into(),
+            object_key: format!("k-{id}"),
+            upload_id: None,
+            created_at,
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_runs_artifacts_are_listed_from_their_index() {
+        let plan = plan(
+            &conn(),
+            "SELECT id FROM artifacts WHERE run_id = 'r' AND id > '' AND state != 'deleted' ORDER BY id LIMIT 10",
+        );
+        assert!(plan.contains("artifacts_by_run"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn the_sweeper_finds_deleted_and_stale_rows_through_the_state_index() {
+        let conn = conn();
+        let deleted = plan(
+            &conn,
+            "SELECT id FROM artifacts WHERE state = 'deleted' ORDER BY created_at LIMIT 10",
+        );
+        assert!(deleted.contains("artifacts_by_state"), "{deleted}");
+        assert!(!deleted.contains("TEMP B-TREE"), "{deleted}");
+        let stale = plan(
+            &conn,
+            "SELECT id FROM artifacts WHERE state = 'pending' AND created_at < 5",
+        );
+        assert!(stale.contains("artifacts_by_state"), "{stale}");
+    }
+
+    #[test]
+    fn the_quota_refuses_what_would_pass_it_and_deletion_gives_it_back() {
+        let mut conn = conn();
+        assert!(reserve(&conn, "p", 60, 100).unwrap());
+        insert(&conn, &row("a1", "r", 60, 1)).unwrap();
+        assert!(!reserve(&conn, "p", 50, 100).unwrap());
+        assert!(reserve(&conn, "p", 40, 100).unwrap());
+        insert(&conn, &row("a2", "r2", 40, 1)).unwrap();
+        assert_eq!(usage(&conn, "p").unwrap(), 100);
+        assert_eq!(mark_run_deleted(&mut conn, "r", 2).unwrap(), 1);
+        assert_eq!(usage(&conn, "p").unwrap(), 40);
+        // Deleting again changes nothing.
+        assert_eq!(mark_run_deleted(&mut conn, "r", 3).unwrap(), 0);
+        assert_eq!(usage(&conn, "p").unwrap(), 40);
+        assert!(by_id(&conn, "a1").unwrap().is_none());
+        let batch = deleted_batch(&conn, 10).unwrap();
+        assert_eq!(batch.len(), 1);
+        remove(&mut conn, &[batch[0].0.clone()]).unwrap();
+        assert!(deleted_batch(&conn, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_stale_pending_uploads_expire() {
+        let mut conn = conn();
+        insert(&conn, &row("old", "r", 1, 10)).unwrap();
+        insert(&conn, &row("new", "r", 1, 100)).unwrap();
+        let mut stored = row("done", "r", 1, 10);
+        stored.state = "stored".into();
+        insert(&conn, &stored).unwrap();
+        assert_eq!(expire_pending(&mut conn, 50, 200).unwrap(), 1);
+        assert!(by_id(&conn, "old").unwrap().is_none());
+        assert!(by_id(&conn, "new").unwrap().is_some());
+        assert!(by_id(&conn, "done").unwrap().is_some());
+    }
+
+    #[test]
+    fn lists_page_by_id_and_hide_deleted_artifacts() {
+        let mut conn = conn();
+        for id in ["a1", "a2", "a3"] {
+            insert(&conn, &row(id, "r", 1, 1)).unwrap();
+        }
+        let first = list_by_run(&conn, "r", "", 2).unwrap();
+        assert_eq!(
+            first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        let rest = list_by_run(&conn, "r", "a2", 2).unwrap();
+        assert_eq!(rest.len(), 1);
+        mark_run_deleted(&mut conn, "r", 5).unwrap();
+        assert!(list_by_run(&conn, "r", "", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_secret_is_made_once() {
+        let conn = conn();
+        let first = secret(&conn, "url", || vec![1, 2, 3]).unwrap();
+        let second = secret(&conn, "url", || vec![9]).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn unknown_keys_are_the_ones_without_a_row() {
+        let conn = conn();
+        insert(&conn, &row("a1", "r", 1, 1)).unwrap();
+        let unknown = unknown_keys(&conn, &["k-a1".into(), "k-zz".into()]).unwrap();
+        assert_eq!(unknown, vec!["k-zz".to_owned()]);
+    }
+}

@@ -31,6 +31,10 @@ pub struct Settings {
     /// `VERDICT_CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser; none by default.
     pub cors_origins: Vec<String>,
+    /// `VERDICT_PUBLIC_URL`: the origin clients reach the API at (e.g.
+    /// `https://verdict.example.com`), used to make upload and download URLs absolute;
+    /// by default the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// Request budgets, each applied per client IP and per principal.
@@ -107,6 +111,7 @@ impl Settings {
                         .collect()
                 })
                 .unwrap_or_default(),
+            public_url: env.get("VERDICT_PUBLIC_URL"),
         })
     }
 }

@@ -36,6 +36,8 @@ pub enum Error {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// A gateway bound to its address, not yet serving: lets callers learn the port
@@ -78,6 +80,11 @@ impl Gateway {
             openapi: routes::openapi::render(),
             auth,
             limiter,
+            // No overall timeout: an upload of gigabytes takes as long as it takes.
+            blob_client: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .build()
+                .map_err(|err| Error::HttpClient(err.to_string()))?,
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
         };
         Ok(Self {

@@ -87,6 +87,11 @@ pub enum ApiError {
     IngestUnavailable,
     #[error("unsupported content type")]
     UnsupportedMediaType(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// A backend reached over HTTP (the artifacts service's blob server) failed.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl IntoResponse for ApiError {
@@ -162,6 +167,14 @@ impl IntoResponse for ApiError {
                 ),
                 None,
             ),
+            ApiError::NotFound(detail) => (Problem::new(StatusCode::NOT_FOUND, detail), None),
+            ApiError::Upstream(reason) => {
+                tracing::error!(%reason, "upstream HTTP request failed");
+                (
+                    Problem::new(StatusCode::BAD_GATEWAY, "a backend service failed"),
+                    None,
+                )
+            }
         };
         let mut response = problem.into_response();
         if let Some(seconds) = retry_after {

@@ -17,5 +17,7 @@ pub struct AppState {
     pub openapi: Bytes,
     pub auth: Arc<Authenticator>,
     pub limiter: Arc<Limiter>,
+    /// Streams blob transfers to the artifacts service (local-disk store).
+    pub blob_client: reqwest::Client,
     pub ingest: Arc<Ingest>,
 }

@@ -2,6 +2,7 @@
 //! request goes through.
 
 pub mod admin;
+pub mod artifacts;
 pub mod auth;
 pub mod openapi;
 pub mod probes;
@@ -23,6 +24,8 @@ use crate::state::AppState;
 
 /// Bodies of the auth and access API are a few small fields.
 const ACCESS_BODY_LIMIT: usize = 64 * 1024;
+/// Artifact declarations are a few small fields; the bytes go to the blob store.
+const ARTIFACT_BODY_LIMIT: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
@@ -52,6 +55,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
         .layer(RequestBodyLimitLayer::new(ACCESS_BODY_LIMIT));
+    let artifact_api = Router::new()
+        .route(
+            "/api/v1/runs/{run}/artifacts",
+            post(artifacts::declare).get(artifacts::list),
+        )
+        .route("/api/v1/artifacts/{id}", get(artifacts::get))
+        .route("/api/v1/artifacts/{id}/complete", post(artifacts::complete))
+        .route("/api/v1/artifacts/{id}/download", get(artifacts::download))
+        .layer(RequestBodyLimitLayer::new(ARTIFACT_BODY_LIMIT));
+    // Signed blob URLs of the local-disk store: no body limit here (the artifacts
+    // service holds each upload to its declared size), bodies stream through.
+    let blobs = Router::new().route(
+        "/blobs/{key}",
+        get(artifacts::blob_get).put(artifacts::blob_put),
+    );
     let results = Router::new()
         .route(
             "/api/v1/runs/{run}/results",
@@ -76,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(access)
+        .merge(artifact_api)
+        .merge(blobs)
         .merge(results)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

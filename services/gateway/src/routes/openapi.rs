@@ -20,6 +20,8 @@ use crate::state::AppState;
         super::projects::put_member, super::projects::delete_member,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
         super::admin::rotate_keys,
+        super::artifacts::declare, super::artifacts::complete, super::artifacts::list,
+        super::artifacts::get, super::artifacts::download,
         super::runs::create, super::runs::list, super::runs::get, super::runs::delete,
         super::runs::post_results, super::runs::finish, super::runs::list_results,
         super::runs::history, super::runs::flaky,
@@ -34,6 +36,7 @@ use crate::state::AppState;
         (name = "projects", description = "Projects and members"),
         (name = "tokens", description = "API tokens for CI"),
         (name = "admin", description = "Administration"),
+        (name = "artifacts", description = "Files attached to runs; bytes go straight to the blob store"),
         (name = "runs", description = "Runs, results, test history and flakiness"),
     )
 )]

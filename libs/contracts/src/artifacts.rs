@@ -1,0 +1,435 @@
+//! The artifacts service's operations and messages: files attached to a run (or one of
+//! its results) whose bytes live in a blob store, never on the bus.
+//!
+//! An artifact's `name` is a label shown to people and offered as the download's file
+//! name; it never becomes a path or an object key (those are generated).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::page::{Page, PageRequest};
+use crate::system::Empty;
+use crate::{Operation, ServiceName};
+
+/// Longest artifact name, content type and result id, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+pub const MAX_RESULT_ID_BYTES: usize = 255;
+
+/// An artifact's label: 1 to 255 bytes, no control characters, no `/` or `\`, and not
+/// `.` or `..`. It is shown and offered as a file name, never used as a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct ArtifactName(String);
+
+impl ArtifactName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ArtifactName {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.is_empty() || value.len() > MAX_NAME_BYTES {
+            return Err(format!("must be 1 to {MAX_NAME_BYTES} bytes"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        if value.contains(['/', '\\']) {
+            return Err("must not contain / or \\ (a name is a label, not a path)".into());
+        }
+        if value == "." || value == ".." {
+            return Err("must not be . or ..".into());
+        }
+        Ok(ArtifactName(value))
+    }
+}
+
+impl From<ArtifactName> for String {
+    fn from(name: ArtifactName) -> Self {
+        name.0
+    }
+}
+
+impl fmt::Display for ArtifactName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A media type such as `image/png` or `text/plain; charset=utf-8`: printable ASCII,
+/// `type/subtype` with token characters, optional parameters, at most 255 bytes.
+/// Stored lower-cased up to the parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct ContentType(String);
+
+impl ContentType {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `type/subtype` without parameters.
+    pub fn essence(&self) -> &str {
+        self.0.split(';').next().unwrap_or_default().trim()
+    }
+
+    /// Whether a browser would run or render this as a document when opened inline
+    /// (HTML, SVG, XML, scripts, PDF). Such downloads are served as
+    /// `application/octet-stream`.
+    pub fn is_active(&self) -> bool {
+        let essence = self.essence();
+        matches!(
+            essence,
+            "text/html"
+                | "application/xhtml+xml"
+                | "image/svg+xml"
+                | "text/xml"
+                | "application/xml"
+                | "text/javascript"
+                | "application/javascript"
+                | "application/ecmascript"
+                | "text/ecmascript"
+                | "application/pdf"
+                | "multipart/x-mixed-replace"
+        ) || essence.ends_with("+xml")
+    }
+}
+
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+}
+
+impl TryFrom<String> for ContentType {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let invalid = || "must be a media type such as image/png".to_owned();
+        if value.is_empty() || value.len() > MAX_CONTENT_TYPE_BYTES {
+            return Err(format!("must be 1 to {MAX_CONTENT_TYPE_BYTES} bytes"));
+        }
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err("must be printable ASCII".into());
+        }
+        let (essence, parameters) = match value.split_once(';') {
+            Some((essence, parameters)) => (essence, Some(parameters)),
+            None => (value.as_str(), None),
+        };
+        let (kind, subtype) = essence.trim().split_once('/').ok_or_else(invalid)?;
+        if !is_token(kind) || !is_token(subtype) {
+            return Err(invalid());
+        }
+        let mut normalized = format!(
+            "{}/{}",
+            kind.to_ascii_lowercase(),
+            subtype.to_ascii_lowercase()
+        );
+        if let Some(parameters) = parameters {
+            normalized.push(';');
+            normalized.push_str(parameters);
+        }
+        Ok(ContentType(normalized))
+    }
+}
+
+impl From<ContentType> for String {
+    fn from(value: ContentType) -> Self {
+        value.0
+    }
+}
+
+/// A SHA-256 digest as 64 hexadecimal digits, stored lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The digest's 32 bytes.
+    pub fn bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, chunk) in self.0.as_bytes().chunks(2).enumerate() {
+            let hex = |b: u8| match b {
+                b'0'..=b'9' => b - b'0',
+                _ => b - b'a' + 10,
+            };
+            out[i] = hex(chunk[0]) << 4 | hex(chunk[1]);
+        }
+        out
+    }
+
+    pub fn from_digest(digest: &[u8]) -> Self {
+        Sha256Hex(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+impl TryFrom<String> for Sha256Hex {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Sha256Hex(value.to_ascii_lowercase()))
+        } else {
+            Err("must be a SHA-256 digest: 64 hexadecimal digits".into())
+        }
+    }
+}
+
+impl From<Sha256Hex> for String {
+    fn from(value: Sha256Hex) -> Self {
+        value.0
+    }
+}
+
+/// Where an artifact is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ArtifactState {
+    /// Declared; bytes not (yet) verified.
+    Pending,
+    /// Size and checksum verified; downloadable.
+    Stored,
+    /// Being removed with its run.
+    Deleted,
+}
+
+impl ArtifactState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ArtifactState::Pending => "pending",
+            ArtifactState::Stored => "stored",
+            ArtifactState::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::str::FromStr for ArtifactState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(ArtifactState::Pending),
+            "stored" => Ok(ArtifactState::Stored),
+            "deleted" => Ok(ArtifactState::Deleted),
+            other => Err(format!("unknown artifact state `{other}`")),
+        }
+    }
+}
+
+/// An artifact as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Artifact {
+    pub id: String,
+    pub run_id: String,
+    pub result_id: Option<String>,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub state: ArtifactState,
+    pub created_at: String,
+}
+
+/// The body of `POST /runs/{run}/artifacts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewArtifact {
+    pub name: ArtifactName,
+    pub content_type: ContentType,
+    /// Bytes the upload will carry.
+    pub size: u64,
+    /// SHA-256 of those bytes, hexadecimal.
+    pub sha256: Sha256Hex,
+    /// The result (client result id) the artifact belongs to, if any.
+    #[serde(default)]
+    pub result_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclareArtifact {
+    pub run_id: String,
+    pub artifact: NewArtifact,
+}
+
+/// How to send the bytes: `method` to `url` with exactly `headers`. When `parts` is
+/// present (large uploads to S3), each part is sent instead, to its own URL, with the
+/// part's `size` bytes taken in order from the file; `url` is then the first part's.
+/// A relative `url` (local-disk store) is resolved against the gateway's public URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UploadTarget {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<UploadPart>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UploadPart {
+    /// 1-based part number.
+    pub number: u32,
+    pub url: String,
+    pub size: u64,
+}
+
+/// What declaring an artifact answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeclaredArtifact {
+    pub id: String,
+    pub upload: UploadTarget,
+    /// RFC 3339: when the upload URL stops working.
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub artifact_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListArtifacts {
+    pub run_id: String,
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
+/// A short-lived signed URL to fetch an artifact's bytes (relative for the local-disk
+/// store, like [`UploadTarget::url`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadTarget {
+    pub url: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunArtifacts {
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedArtifacts {
+    pub deleted: u64,
+}
+
+/// Where the artifacts service serves blob uploads and downloads over HTTP (local-disk
+/// store); `None` when blobs live in S3. The gateway proxies [`BLOB_PATH_PREFIX`] there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobEndpoint {
+    pub base_url: Option<String>,
+}
+
+/// The path under which signed local-disk blob URLs live, on the artifacts service and,
+/// proxied, on the gateway.
+pub const BLOB_PATH_PREFIX: &str = "/blobs/";
+
+const ARTIFACTS: ServiceName = ServiceName::Artifacts;
+
+/// Reporter: declares an artifact of a run and answers where to upload it.
+pub const DECLARE: Operation<DeclareArtifact, DeclaredArtifact> =
+    Operation::new(ARTIFACTS, "declare");
+/// Reporter: verifies the uploaded bytes; 200 with the stored artifact, 422 when they do
+/// not match the declared size or sha256 (the blob is deleted, nothing is stored), 409
+/// when nothing was uploaded.
+pub const COMPLETE: Operation<ArtifactRef, Artifact> = Operation::new(ARTIFACTS, "complete");
+/// Viewer.
+pub const GET: Operation<ArtifactRef, Artifact> = Operation::new(ARTIFACTS, "get");
+/// Viewer: the run's artifacts, oldest first.
+pub const LIST: Operation<ListArtifacts, Page<Artifact>> = Operation::new(ARTIFACTS, "list");
+/// Viewer: a signed download URL of a stored artifact.
+pub const DOWNLOAD: Operation<ArtifactRef, DownloadTarget> = Operation::new(ARTIFACTS, "download");
+/// Maintainer: deletes every artifact of a run, rows and blobs (also done on
+/// `run.deleted`).
+pub const DELETE_RUN: Operation<RunArtifacts, DeletedArtifacts> =
+    Operation::new(ARTIFACTS, "delete_run");
+/// Internal, no principal: where the blob HTTP endpoint is.
+pub const BLOB_ENDPOINT: Operation<Empty, BlobEndpoint> =
+    Operation::new(ARTIFACTS, "blob_endpoint");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(value: &str) -> Result<ArtifactName, String> {
+        ArtifactName::try_from(value.to_owned())
+    }
+
+    #[test]
+    fn names_are_labels_never_paths() {
+        assert!(name("screenshot 1.png").is_ok());
+        assert!(name("résumé ✓.txt").is_ok());
+        assert!(name("..hidden").is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../etc/passwd",
+            "a\\b",
+            "a\nb",
+            "a\0b",
+        ] {
+            assert!(name(bad).is_err(), "{bad:?}");
+        }
+        assert!(name(&"n".repeat(255)).is_ok());
+        assert!(name(&"n".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn content_types_are_normalized_and_checked() {
+        let ct = ContentType::try_from("Image/PNG".to_owned()).unwrap();
+        assert_eq!(ct.as_str(), "image/png");
+        let ct = ContentType::try_from("text/plain; charset=utf-8".to_owned()).unwrap();
+        assert_eq!(ct.essence(), "text/plain");
+        for bad in ["", "png", "a/", "/b", "a b/c", "text/plain\r\nx: y"] {
+            assert!(ContentType::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn active_content_is_recognized() {
+        for active in ["text/html", "image/svg+xml", "application/atom+xml; x=1"] {
+            assert!(ContentType::try_from(active.to_owned())
+                .unwrap()
+                .is_active());
+        }
+        assert!(!ContentType::try_from("image/png".to_owned())
+            .unwrap()
+            .is_active());
+    }
+
+    #[test]
+    fn digests_are_64_hex_digits_and_round_trip_their_bytes() {
+        let hex = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        let digest = Sha256Hex::try_from(hex.to_owned()).unwrap();
+        assert_eq!(digest.as_str(), hex.to_ascii_lowercase());
+        assert_eq!(Sha256Hex::from_digest(&digest.bytes()), digest);
+        assert!(Sha256Hex::try_from("abc".to_owned()).is_err());
+        assert!(Sha256Hex::try_from("g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn a_declaration_refuses_unknown_fields() {
+        let json = r#"{"name":"a","content_type":"text/plain","size":1,"sha256":"00000000000000000000000000000000000000000000000000000000000000aa","path":"x"}"#;
+        assert!(serde_json::from_str::<NewArtifact>(json).is_err());
+    }
+}

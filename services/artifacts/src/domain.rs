@@ -1,0 +1,407 @@
+//! What the artifacts service does: declare, complete, read, download and delete
+//! artifacts, each for a principal whose role in the run's project allows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use verdict_bus::{access, Bus};
+use verdict_contracts::artifacts::{
+    Artifact, ArtifactState, DeclareArtifact, DeclaredArtifact, DownloadTarget, ListArtifacts,
+    MAX_RESULT_ID_BYTES,
+};
+use verdict_contracts::auth::{Principal, Role};
+use verdict_contracts::events::{self, Event, EventKind};
+use verdict_contracts::headers;
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::runs::{RunRef, RUN_SCOPE};
+use verdict_store::Store;
+
+use crate::blob::{BlobStore, DoomedBlob, NewBlob};
+use crate::store::{self, ArtifactRow};
+use crate::{clock, Error};
+
+/// Rows handled per step when deleting.
+const DELETE_BATCH: u32 = 500;
+
+/// The artifacts service's state. Cheap to clone.
+#[derive(Clone)]
+pub struct Artifacts {
+    pub store: Store,
+    pub blobs: Arc<dyn BlobStore>,
+    pub bus: Bus,
+    pub jetstream: async_nats::jetstream::Context,
+    pub url_ttl: Duration,
+    pub max_size: u64,
+    pub project_quota: u64,
+}
+
+fn to_artifact(row: ArtifactRow) -> Artifact {
+    Artifact {
+        state: row.state.parse().unwrap_or(ArtifactState::Deleted),
+        id: row.id,
+        run_id: row.run_id,
+        result_id: row.result_id,
+        name: row.name,
+        content_type: row.content_type,
+        size: row.size,
+        sha256: row.sha256,
+        created_at: clock::rfc3339_ms(row.created_at),
+    }
+}
+
+impl Artifacts {
+    async fn run_project(&self, run_id: &str) -> Result<String, Error> {
+        let scope = self
+            .bus
+            .request(
+                &RUN_SCOPE,
+                &RunRef {
+                    run_id: run_id.to_owned(),
+                },
+            )
+            .await
+            .map_err(|err| Error::Dependency(access::service_error(err)))?;
+        Ok(scope.project_id)
+    }
+
+    async fn authorize(
+        &self,
+        principal: &Principal,
+        project_id: &str,
+        needed: Role,
+    ) -> Result<(), Error> {
+        access::authorize(&self.bus, principal, project_id, needed)
+            .await
+            .map(|_| ())
+            .map_err(Error::Dependency)
+    }
+
+    async fn row(&self, id: String) -> Result<ArtifactRow, Error> {
+        self.store
+            .read(move |conn| store::by_id(conn, &id).map_err(Error::from))
+            .await?
+            .ok_or(Error::NotFound("artifact"))
+    }
+
+    /// The artifact, when the caller holds at least `needed` in its project.
+    async fn visible_row(
+        &self,
+        principal: &Principal,
+        id: String,
+        needed: Role,
+    ) -> Result<ArtifactRow, Error> {
+        let row = self.row(id).await?;
+        self.authorize(principal, &row.project_id, needed).await?;
+        Ok(row)
+    }
+
+    pub async fn declare(
+        &self,
+        principal: &Principal,
+        request: DeclareArtifact,
+    ) -> Result<DeclaredArtifact, Error> {
+        let project_id = self.run_project(&request.run_id).await?;
+        self.authorize(principal, &project_id, Role::Reporter)
+            .await?;
+        let artifact = request.artifact;
+        if artifact.size > self.max_size {
+            return Err(Error::TooLarge(format!(
+                "an artifact may have at most {} bytes",
+                self.max_size
+            )));
+        }
+        if let Some(result_id) = &artifact.result_id {
+            if result_id.trim().is_empty() || result_id.len() > MAX_RESULT_ID_BYTES {
+                return Err(Error::BadRequest(format!(
+                    "result_id must be 1 to {MAX_RESULT_ID_BYTES} bytes"
+                )));
+            }
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = clock::now_ms();
+        let row = ArtifactRow {
+            id: id.clone(),
+            project_id: project_id.clone(),
+            run_id: request.run_id,
+            result_id: artifact.result_id,
+            name: artifact.name.to_string(),
+            content_type: artifact.content_type.as_str().to_owned(),
+            size: artifact.size,
+            sha256: artifact.sha256.as_str().to_owned(),
+            state: ArtifactState::Pending.as_str().to_owned(),
+            // Generated, never derived from the name.
+            object_key: id.clone(),
+            upload_id: None,
+            created_at: now,
+            completed_at: None,
+        };
+        let quota = self.project_quota;
+        let inserted = row.clone();
+        self.store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                if !store::reserve(&tx, &inserted.project_id, inserted.size, quota)? {
+                    return Err(Error::TooLarge(
+                        "the project's artifact quota is used up".into(),
+                    ));
+                }
+                store::insert(&tx, &inserted)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        let plan = self
+            .blobs
+            .prepare_upload(
+                NewBlob {
+                    key: row.object_key.clone(),
+                    size: row.size,
+                    sha256: artifact.sha256,
+                    content_type: row.content_type.clone(),
+                },
+                self.url_ttl,
+            )
+            .await?;
+        if let Some(upload_id) = plan.upload_id.clone() {
+            let id = id.clone();
+            self.store
+                .write(move |conn| store::set_upload_id(conn, &id, &upload_id).map_err(Error::from))
+                .await?;
+        }
+        Ok(DeclaredArtifact {
+            id,
+            upload: plan.target,
+            expires_at: clock::rfc3339_ms(now + self.url_ttl.as_millis() as i64),
+        })
+    }
+
+    /// Verifies the upload against the declaration; only then marks the artifact stored
+    /// and publishes `artifact.stored`. Completing a stored artifact again answers it
+    /// again (and republishes under the same message id, which JetStream drops).
+    pub async fn complete(&self, principal: &Principal, id: String) -> Result<Artifact, Error> {
+        let row = self.visible_row(principal, id, Role::Reporter).await?;
+        if row.state == ArtifactState::Pending.as_str() {
+            let uploaded = self
+                .blobs
+                .finish_upload(row.object_key.clone(), row.upload_id.clone(), row.size)
+                .await?
+                .ok_or_else(|| {
+                    Error::Conflict("nothing has been uploaded for this artifact yet".into())
+                })?;
+            let problem = if uploaded.size != row.size {
+                Some(format!(
+                    "the upload has {} bytes, {} were declared",
+                    uploaded.size, row.size
+                ))
+            } else if uploaded.sha256.as_deref() != Some(row.sha256.as_str()) {
+                Some("the upload's sha256 is not the declared one".to_owned())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.blobs
+                    .delete(vec![DoomedBlob {
+                        key: row.object_key.clone(),
+                        upload_id: None,
+                    }])
+                    .await?;
+                return Err(Error::Mismatch(problem));
+            }
+            let id = row.id.clone();
+            self.store
+                .write(move |conn| {
+                    store::mark_stored(conn, &id, clock::now_ms()).map_err(Error::from)
+                })
+                .await?;
+        }
+        let row = self.row(row.id).await?;
+        self.publish_stored(&row).await?;
+        Ok(to_artifact(row))
+    }
+
+    async fn publish_stored(&self, row: &ArtifactRow) -> Result<(), Error> {
+        let event = Event::ArtifactStored {
+            project_id: row.project_id.clone(),
+            run_id: row.run_id.clone(),
+            artifact_id: row.id.clone(),
+            name: row.name.clone(),
+            size: row.size,
+        };
+        let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.to_string()))?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            headers::MSG_ID,
+            format!("artifact.stored:{}", row.id).as_str(),
+        );
+        verdict_bus::trace::inject_current(&mut headers);
+        let subject = events::subject(&row.project_id, &row.run_id, EventKind::ArtifactStored);
+        self.jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .map_err(|err| Error::Publish(err.to_string()))?
+            .await
+            .map_err(|err| Error::Publish(err.to_string()))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, principal: &Principal, id: String) -> Result<Artifact, Error> {
+        Ok(to_artifact(
+            self.visible_row(principal, id, Role::Viewer).await?,
+        ))
+    }
+
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        request: ListArtifacts,
+    ) -> Result<Page<Artifact>, Error> {
+        let project_id = self.run_project(&request.run_id).await?;
+        self.authorize(principal, &project_id, Role::Viewer).await?;
+        let after = match &request.page.cursor {
+            Some(cursor) => decode_cursor(cursor, 1)
+                .map_err(|err| Error::BadRequest(err.to_string()))?
+                .remove(0),
+            None => String::new(),
+        };
+        let limit = request.page.effective_limit();
+        let run_id = request.run_id;
+        let rows = self
+            .store
+            .read(move |conn| {
+                store::list_by_run(conn, &run_id, &after, limit + 1).map_err(Error::from)
+            })
+            .await?;
+        Ok(Page::from_overfetched(
+            rows,
+            limit,
+            |row| encode_cursor(&[&row.id]),
+            to_artifact,
+        ))
+    }
+
+    pub async fn download(
+        &self,
+        principal: &Principal,
+        id: String,
+    ) -> Result<DownloadTarget, Error> {
+        let row = self.visible_row(principal, id, Role::Viewer).await?;
+        if row.state != ArtifactState::Stored.as_str() {
+            return Err(Error::Conflict(
+                "the artifact's upload has not been completed".into(),
+            ));
+        }
+        let url = self
+            .blobs
+            .download_url(row.object_key, row.name, row.content_type, self.url_ttl)
+            .await?;
+        Ok(DownloadTarget {
+            url,
+            expires_at: clock::rfc3339_ms(clock::now_ms() + self.url_ttl.as_millis() as i64),
+        })
+    }
+
+    /// Deletes a run's artifacts on a maintainer's request.
+    pub async fn delete_run(&self, principal: &Principal, run_id: String) -> Result<u64, Error> {
+        let lookup = run_id.clone();
+        let known = self
+            .store
+            .read(move |conn| store::project_of_run(conn, &lookup).map_err(Error::from))
+            .await?;
+        let project_id = match known {
+            Some(project_id) => project_id,
+            None => self.run_project(&run_id).await?,
+        };
+        self.authorize(principal, &project_id, Role::Maintainer)
+            .await?;
+        self.purge_run(run_id).await
+    }
+
+    /// Removes every artifact of a run: rows are marked first, then blobs and rows go in
+    /// batches. Safe to repeat and to resume after a crash.
+    pub async fn purge_run(&self, run_id: String) -> Result<u64, Error> {
+        let marked = self
+            .store
+            .write(move |conn| {
+                store::mark_run_deleted(conn, &run_id, clock::now_ms()).map_err(Error::from)
+            })
+            .await?;
+        self.drain_deleted().await?;
+        Ok(marked)
+    }
+
+    /// Deletes the blobs of rows marked deleted, then the rows.
+    pub async fn drain_deleted(&self) -> Result<u64, Error> {
+        let mut removed = 0;
+        loop {
+            let batch = self
+                .store
+                .read(|conn| store::deleted_batch(conn, DELETE_BATCH).map_err(Error::from))
+                .await?;
+            if batch.is_empty() {
+                return Ok(removed);
+            }
+            let doomed = batch
+                .iter()
+                .map(|(_, key, upload_id)| DoomedBlob {
+                    key: key.clone(),
+                    upload_id: upload_id.clone(),
+                })
+                .collect();
+            self.blobs.delete(doomed).await?;
+            let ids: Vec<String> = batch.into_iter().map(|(id, _, _)| id).collect();
+            removed += ids.len() as u64;
+            self.store
+                .write(move |conn| store::remove(conn, &ids).map_err(Error::from))
+                .await?;
+        }
+    }
+
+    /// One pass of the sweeper: uploads never completed within `grace` are dropped,
+    /// rows marked deleted lose their blobs, and blobs older than `grace` that no row
+    /// knows are removed.
+    pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, Error> {
+        let cutoff = clock::now_ms() - grace.as_millis() as i64;
+        let expired = self
+            .store
+            .write(move |conn| {
+                store::expire_pending(conn, cutoff, clock::now_ms()).map_err(Error::from)
+            })
+            .await?;
+        let removed = self.drain_deleted().await?;
+        let before = std::time::SystemTime::now()
+            .checked_sub(grace)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let keys = self.blobs.list_keys(before).await?;
+        let orphans = self
+            .store
+            .read(move |conn| store::unknown_keys(conn, &keys).map_err(Error::from))
+            .await?;
+        let orphan_count = orphans.len() as u64;
+        if !orphans.is_empty() {
+            self.blobs
+                .delete(
+                    orphans
+                        .into_iter()
+                        .map(|key| DoomedBlob {
+                            key,
+                            upload_id: None,
+                        })
+                        .collect(),
+                )
+                .await?;
+        }
+        Ok(SweepReport {
+            expired,
+            removed,
+            orphans: orphan_count,
+        })
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepReport {
+    pub expired: u64,
+    pub removed: u64,
+    pub orphans: u64,
+}
