@@ -76,7 +76,17 @@ impl NatsServer {
         std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n"))
             .map_err(io_error(&config))?;
         let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+        // The server must not outlive its parent: a crashed `verdict up` or test run would
+        // otherwise leave it running. SIGTERM lets it flush JetStream on the way out.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
             .arg("-c")
             .arg(&config)
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
