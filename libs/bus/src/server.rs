@@ -77,15 +77,8 @@ impl NatsServer {
             .map_err(io_error(&config))?;
         let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
         let mut command = Command::new(&binary);
-        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
-        // The server must not outlive its parent: a crashed `verdict up` or test run would
-        // otherwise leave it running. SIGTERM lets it flush JetStream on the way out.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        // SIGTERM lets it flush JetStream on the way out.
+        die_with_parent(&mut command, libc::SIGTERM);
         let child = command
             .arg("-c")
             .arg(&config)
@@ -166,6 +159,18 @@ impl NatsServer {
     /// Kills the server at once (SIGKILL), as a crash would.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Has the child process receive `signal` when this process dies, however it dies: a
+/// crashed `verdict up` or test run must not leave servers behind.
+pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        });
     }
 }
 
