@@ -67,7 +67,6 @@ enum Benchmark {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
-        Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
         Benchmark::Import { megabytes } => import::run(megabytes),
         Benchmark::Runs {
             runs,
@@ -85,5 +84,6 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
     }
 }

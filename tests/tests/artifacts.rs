@@ -782,9 +782,20 @@ async fn a_deletion_cut_short_by_a_crash_is_finished_at_restart(store: BlobStore
     assert_eq!(world.app.blob_keys().len(), 2);
     world.app.start(ARTIFACTS).await;
     wait_for_blobs(&world.app, &[kept["id"].as_str().unwrap().to_owned()]).await;
+    // The row goes right after its blob, in a step of its own.
     let conn = rusqlite::Connection::open(&database).unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT count(*) FROM artifacts", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(rows, 1);
+    let started = std::time::Instant::now();
+    loop {
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM artifacts", [], |row| row.get(0))
+            .unwrap();
+        if rows == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{rows} rows remain"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -76,7 +76,10 @@ impl NatsServer {
         std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n"))
             .map_err(io_error(&config))?;
         let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        // SIGTERM lets it flush JetStream on the way out.
+        die_with_parent(&mut command, libc::SIGTERM);
+        let child = command
             .arg("-c")
             .arg(&config)
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
@@ -156,6 +159,18 @@ impl NatsServer {
     /// Kills the server at once (SIGKILL), as a crash would.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Has the child process receive `signal` when this process dies, however it dies: a
+/// crashed `verdict up` or test run must not leave servers behind.
+pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        });
     }
 }
 

@@ -54,7 +54,9 @@ impl TestS3 {
         // A port that was free a moment ago; retried if another process takes it first.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            verdict_bus::server::die_with_parent(&mut command, libc::SIGKILL);
+            let mut child = command
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
                 .arg(dir.path())

@@ -15,6 +15,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// `VERDICT_RESULTS_BODY_LIMIT` in bytes, default 32 MiB: the largest result batch.
     pub results_body_limit: usize,
+    /// `VERDICT_REPORT_LIMIT` in bytes, default 256 MiB: the largest imported report.
+    pub report_limit: usize,
     /// `VERDICT_READY_TIMEOUT`, default 1s: how long `/readyz` waits for each service.
     pub ready_timeout: Duration,
     /// `VERDICT_STREAM_REPLICAS`, default 1: JetStream replicas of the streams the
@@ -88,6 +90,7 @@ impl Settings {
             bus: BusSettings::from_env(env, "verdict-gateway")?,
             body_limit: env.parse("VERDICT_BODY_LIMIT", 1 << 20)?,
             results_body_limit: env.parse("VERDICT_RESULTS_BODY_LIMIT", 32 << 20)?,
+            report_limit: env.parse("VERDICT_REPORT_LIMIT", 256 << 20)?,
             ready_timeout: env.duration("VERDICT_READY_TIMEOUT", Duration::from_secs(1))?,
             stream_replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
             shutdown_grace: env.duration("VERDICT_SHUTDOWN_GRACE", Duration::from_secs(10))?,

@@ -8,9 +8,13 @@ use verdict_contracts::runs;
 use verdict_contracts::ServiceError;
 
 use crate::context::Runs;
-use crate::{queries, run_commands, Error};
+use crate::{imports, queries, run_commands, Error};
 
-pub async fn register(host: &mut ServiceHost, runs: Runs) -> Result<(), BusError> {
+pub async fn register(
+    host: &mut ServiceHost,
+    runs: Runs,
+    wakeup: imports::Wakeup,
+) -> Result<(), BusError> {
     host.endpoint_as(runs::CREATE_RUN, with(&runs, run_commands::create))
         .await?;
     host.endpoint_as(runs::GET_RUN, with(&runs, queries::get_run))
@@ -25,6 +29,15 @@ pub async fn register(host: &mut ServiceHost, runs: Runs) -> Result<(), BusError
         .await?;
     host.endpoint_as(runs::DELETE_RUN, with(&runs, run_commands::delete))
         .await?;
+    host.endpoint_as(runs::CREATE_IMPORT, with(&runs, imports::create))
+        .await?;
+    host.endpoint_as(runs::GET_IMPORT, with(&runs, imports::get))
+        .await?;
+    let queue = runs.clone();
+    host.endpoint_as(runs::START_IMPORT, move |principal, body| {
+        imports::start(queue.clone(), principal, body, wakeup.clone())
+    })
+    .await?;
     let scope = runs.clone();
     host.endpoint(runs::RUN_SCOPE, move |call: Call<runs::RunRef>| {
         let runs = scope.clone();

@@ -17,7 +17,7 @@ use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, CountsDelta, FinishReason, TestOutcome};
+use crate::domain::{finished_status, CountsDelta, FinishReason, NewResult, TestOutcome};
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
 use crate::Error;
 
@@ -176,16 +176,42 @@ fn apply_results(
     results: Vec<ResultInput>,
     now: i64,
 ) -> Result<Vec<Event>, Error> {
-    let mut delta = CountsDelta::default();
-    let mut tests = Vec::with_capacity(results.len());
+    let mut batch = Batch::new(&run, results.len());
     for (index, input) in results.into_iter().enumerate() {
-        let checked = match input.validate(&format!("results[{index}]")) {
-            Ok(checked) => checked,
+        match input.validate(&format!("results[{index}]")) {
+            Ok(checked) => batch.apply(writer, checked)?,
             Err(errors) => {
-                tracing::error!(run_id = %run.id, %errors, "dropping a result that fails validation");
-                continue;
+                tracing::error!(run_id = %run.id, %errors, "dropping a result that fails validation")
             }
-        };
+        }
+    }
+    batch.finish(tx, now)
+}
+
+/// Results being applied to one run in one transaction: the counter changes and the
+/// tests to announce add up here.
+pub struct Batch<'run> {
+    run: &'run RunRow,
+    delta: CountsDelta,
+    tests: Vec<FinishedTest>,
+}
+
+impl<'run> Batch<'run> {
+    pub fn new(run: &'run RunRow, expected: usize) -> Self {
+        Self {
+            run,
+            delta: CountsDelta::default(),
+            tests: Vec::with_capacity(expected),
+        }
+    }
+
+    /// Stores one checked result: the test's outcome in the run, the result itself.
+    pub fn apply(
+        &mut self,
+        writer: &mut ResultWriter<'_>,
+        checked: NewResult,
+    ) -> Result<(), Error> {
+        let run = self.run;
         let test_key = checked.test_key().to_string();
         let id = checked
             .id
@@ -196,9 +222,9 @@ fn apply_results(
         let change = TestOutcome::record(previous, checked.attempt, checked.status);
         if previous != Some(change.outcome) {
             let duration = checked.duration_ms.map(|d| d.get());
-            writer.save_outcome(&run, &test_key, &change.outcome, duration)?;
+            writer.save_outcome(run, &test_key, &change.outcome, duration)?;
         }
-        delta.add(&change.delta);
+        self.delta.add(&change.delta);
         let row = ResultRow {
             id,
             test_key,
@@ -218,8 +244,8 @@ fn apply_results(
                 serde_json::to_string(&map).unwrap_or_default()
             }),
         };
-        writer.upsert(&run, &row)?;
-        tests.push(FinishedTest {
+        writer.upsert(run, &row)?;
+        self.tests.push(FinishedTest {
             id: row.id,
             test_key: row.test_key,
             suite: row.suite,
@@ -228,23 +254,29 @@ fn apply_results(
             attempt: row.attempt,
             duration_ms: row.duration_ms,
         });
+        Ok(())
     }
-    store::add_counts(tx, &run.id, &delta, now)?;
-    let mut counts = run.counts;
-    counts.apply(delta);
-    Ok(vec![
-        Event::TestFinished {
-            project_id: run.project_id.clone(),
-            run_id: run.id.clone(),
-            tests,
-        },
-        Event::RunProgress {
-            project_id: run.project_id,
-            run_id: run.id,
-            status: run.status,
-            counts,
-        },
-    ])
+
+    /// Adds the counter changes to the run; returns the events announcing the batch.
+    pub fn finish(self, tx: &Transaction<'_>, now: i64) -> Result<Vec<Event>, Error> {
+        let run = self.run;
+        store::add_counts(tx, &run.id, &self.delta, now)?;
+        let mut counts = run.counts;
+        counts.apply(self.delta);
+        Ok(vec![
+            Event::TestFinished {
+                project_id: run.project_id.clone(),
+                run_id: run.id.clone(),
+                tests: self.tests,
+            },
+            Event::RunProgress {
+                project_id: run.project_id.clone(),
+                run_id: run.id.clone(),
+                status: run.status,
+                counts,
+            },
+        ])
+    }
 }
 
 fn apply_finish(

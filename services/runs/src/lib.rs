@@ -10,6 +10,7 @@ mod error;
 mod flaky;
 mod housekeeping;
 pub mod import;
+mod imports;
 mod ingest;
 mod queries;
 mod run_commands;
@@ -37,8 +38,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         bus: Bus::new(client.clone(), settings.bus.request_timeout),
     };
     let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
-    api::register(&mut host, runs.clone()).await?;
+    let wakeup = imports::Wakeup::default();
+    api::register(&mut host, runs.clone(), wakeup.clone()).await?;
     let work = CancellationToken::new();
+    let importer = tokio::spawn(imports::work(runs.clone(), wakeup, work.clone()));
     let ingest = tokio::spawn(ingest::consume(
         runs.clone(),
         settings.ingest_ack_wait,
@@ -61,6 +64,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     };
     work.cancel();
     let _ = upkeep.await;
+    let _ = importer.await;
     served?;
     store.close().await?;
     Ok(())

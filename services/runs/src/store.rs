@@ -8,7 +8,8 @@ use verdict_store::Migrations;
 
 use crate::domain::{Counts, CountsDelta, ResultStatus, RunStatus, TestOutcome};
 
-pub const MIGRATIONS: Migrations = Migrations(&[r#"
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL,
@@ -79,7 +80,23 @@ CREATE INDEX results_by_run ON results (run_id, seq);
 CREATE INDEX results_by_status ON results (run_id, status);
 CREATE INDEX results_by_suite ON results (run_id, suite);
 CREATE VIRTUAL TABLE results_text USING fts5 (name, message, content='', contentless_delete=1, tokenize='unicode61');
-"#]);
+"#,
+    r#"
+CREATE TABLE imports (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    format TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    counts TEXT,
+    artifact_id TEXT,
+    principal TEXT,
+    queued_at INTEGER
+);
+CREATE INDEX imports_queue ON imports (status, queued_at) WHERE artifact_id IS NOT NULL;
+"#,
+]);
 
 /// The columns of a run, in the order [`run_row`] reads them.
 const RUN_COLUMNS: &str = "id, project_id, name, status, attributes, started_at, finished_at, \
@@ -462,6 +479,7 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
     tx.execute("DELETE FROM results WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM test_outcomes WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
     Ok(tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])? == 1)
 }
 
@@ -650,6 +668,97 @@ pub fn test_identity(
         .optional()
 }
 
+// ---- imports ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub id: String,
+    pub run_id: String,
+    pub project_id: String,
+    /// `junit` or `ctrf`.
+    pub format: String,
+    /// `pending`, `done` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    /// JSON of the counts, once done.
+    pub counts: Option<String>,
+    pub artifact_id: Option<String>,
+    /// JSON of the principal that started it, to fetch the report as.
+    pub principal: Option<String>,
+}
+
+const IMPORT_COLUMNS: &str =
+    "id, run_id, project_id, format, status, error, counts, artifact_id, principal";
+
+fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
+    Ok(ImportRow {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        project_id: row.get(2)?,
+        format: row.get(3)?,
+        status: row.get(4)?,
+        error: row.get(5)?,
+        counts: row.get(6)?,
+        artifact_id: row.get(7)?,
+        principal: row.get(8)?,
+    })
+}
+
+pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO imports (id, run_id, project_id, format, status) VALUES (?1, ?2, ?3, ?4, 'pending')",
+        params![import.id, import.run_id, import.project_id, import.format],
+    )?;
+    Ok(())
+}
+
+pub fn import(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {IMPORT_COLUMNS} FROM imports WHERE id = ?1"
+    ))?
+    .query_row([id], import_row)
+    .optional()
+}
+
+/// Queues a pending import: its report is stored as `artifact_id`.
+pub fn queue_import(
+    conn: &Connection,
+    id: &str,
+    artifact_id: &str,
+    principal: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE imports SET artifact_id = ?2, principal = ?3, queued_at = ?4
+         WHERE id = ?1 AND status = 'pending' AND artifact_id IS NULL",
+        params![id, artifact_id, principal, now],
+    )? == 1)
+}
+
+/// The oldest queued import.
+pub fn next_queued_import(conn: &Connection) -> rusqlite::Result<Option<ImportRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {IMPORT_COLUMNS} FROM imports
+         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"
+    ))?
+    .query_row([], import_row)
+    .optional()
+}
+
+pub fn end_import(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+    counts: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
+        params![id, status, error, counts],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,6 +856,14 @@ mod tests {
              WHERE o.project_id = ? AND o.test_key = ? AND (o.run_started_at, o.run_id) < (?, ?)
              ORDER BY o.run_started_at DESC, o.run_id DESC LIMIT ?",
             "test_history",
+        );
+    }
+
+    #[test]
+    fn the_import_queue_is_read_from_its_index() {
+        assert_index_scan(
+            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"),
+            "imports_queue",
         );
     }
 

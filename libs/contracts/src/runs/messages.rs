@@ -220,3 +220,65 @@ mod tests {
         assert_eq!(json["type"], "finish");
     }
 }
+
+/// The formats `POST /projects/{project}/imports` takes, by `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// JUnit XML (`application/xml`, `text/xml`).
+    Junit,
+    /// CTRF JSON (`application/json`).
+    Ctrf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateImport {
+    pub project: String,
+    /// The run's name.
+    pub name: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    pub format: ReportKind,
+}
+
+/// Where an import stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ImportState {
+    Pending,
+    Done,
+    Failed,
+}
+
+/// An import as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Import {
+    pub id: String,
+    pub run_id: String,
+    pub status: ImportState,
+    /// Why it failed, naming the line and column or the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+}
+
+/// The report is stored (as the artifact); parse it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartImport {
+    pub import_id: String,
+    pub artifact_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRef {
+    pub import_id: String,
+}
+
+/// Creates the run and a pending import, before the report is stored.
+pub const CREATE_IMPORT: Operation<CreateImport, Import> = Operation::new(RUNS, "create_import");
+/// Queues a pending import whose report is stored; answered once the queue entry is durable.
+pub const START_IMPORT: Operation<StartImport, Import> = Operation::new(RUNS, "start_import");
+pub const GET_IMPORT: Operation<ImportRef, Import> = Operation::new(RUNS, "get_import");

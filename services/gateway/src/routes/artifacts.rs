@@ -200,7 +200,7 @@ pub async fn download(
 
 /// Where the artifacts service serves blobs, asked over the bus on every transfer (one
 /// sub-millisecond request; always right after the service restarts on a new port).
-async fn blob_base(state: &AppState) -> Result<String, ApiError> {
+pub(crate) async fn blob_base(state: &AppState) -> Result<String, ApiError> {
     let endpoint = state
         .bus
         .request(&artifacts::BLOB_ENDPOINT, &Empty {})

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod artifacts;
 pub mod auth;
+pub mod imports;
 pub mod openapi;
 pub mod probes;
 pub mod projects;
@@ -70,6 +71,9 @@ pub fn router(state: AppState) -> Router {
         "/blobs/{key}",
         get(artifacts::blob_get).put(artifacts::blob_put),
     );
+    let reports = Router::new()
+        .route("/api/v1/projects/{project}/imports", post(imports::create))
+        .layer(RequestBodyLimitLayer::new(state.settings.report_limit));
     let results = Router::new()
         .route(
             "/api/v1/runs/{run}/results",
@@ -90,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/projects/{project}/tests/{test_key}/history",
             get(runs::history),
         )
+        .route("/api/v1/imports/{id}", get(imports::get))
         .route("/api/v1/version", get(system::version))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -97,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(artifact_api)
         .merge(blobs)
         .merge(results)
+        .merge(reports)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_by_ip,

@@ -24,7 +24,7 @@ use crate::state::AppState;
         super::artifacts::get, super::artifacts::download,
         super::runs::create, super::runs::list, super::runs::get, super::runs::delete,
         super::runs::post_results, super::runs::finish, super::runs::list_results,
-        super::runs::history, super::runs::flaky,
+        super::runs::history, super::runs::flaky, super::imports::create, super::imports::get,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

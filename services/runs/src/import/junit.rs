@@ -12,8 +12,9 @@
 //! * message: the outcome's `message` attribute, else the first line of its text; trace:
 //!   the outcome's text;
 //! * attempts: each `flaky*` element is an earlier failed attempt before the case's own
-//!   outcome, each `rerun*` element a later failed attempt after it, so a test that
-//!   failed and then passed comes out as failed attempts followed by a passed one;
+//!   outcome, each `rerun*` element a later attempt after it with the case's own
+//!   category (failed or errored, as Surefire counts it), so a test that failed and
+//!   then passed comes out as failed attempts followed by a passed one;
 //! * properties: the case's `<properties>`, plus its `file` and `line` attributes;
 //! * report summary: the root's `name`, `tests`, `failures`, `errors`, `skipped`,
 //!   `time` and `timestamp`, or, when a `<testsuites>` root has no `tests`, the sums
@@ -573,6 +574,10 @@ impl<R: Read> JunitReader<R> {
             },
             None => AttemptReport::bare(ResultStatus::Passed),
         };
+        // Surefire counts a case by its own `<failure>` or `<error>`; its reruns only
+        // add attempts, so they take that category (a `rerunError` after a `<failure>`
+        // still leaves a failed test, as the report's own totals say).
+        let category = own.status;
         let attempts = case
             .earlier
             .into_iter()
@@ -583,7 +588,10 @@ impl<R: Read> JunitReader<R> {
                 stderr: case.stderr,
                 ..own
             }))
-            .chain(case.later.into_iter().map(RetryState::into_report))
+            .chain(case.later.into_iter().map(|retry| AttemptReport {
+                status: category,
+                ..retry.into_report()
+            }))
             .collect();
         let results = attempt_results(case.suite, case.name, case.properties, attempts)
             .map_err(|err| invalid(case.at, err.to_string()))?;

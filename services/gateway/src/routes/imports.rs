@@ -1,0 +1,217 @@
+//! Importing a JUnit XML or CTRF JSON report as a new run. The report is kept as an
+//! artifact of that run (its bytes go to the blob store, never over the bus); the runs
+//! service parses it from there.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use verdict_contracts::artifacts::{
+    self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex,
+};
+use verdict_contracts::runs::{self, CreateImport, Import, ImportRef, ReportKind, StartImport};
+
+use crate::extract::Authenticated;
+use crate::problem::{ApiError, FieldError, Problem};
+use crate::routes::artifacts::blob_base;
+use crate::state::AppState;
+
+fn invalid(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }])
+}
+
+/// The report format from `Content-Type`.
+fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|mime| mime.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match mime.as_str() {
+        "application/xml" | "text/xml" => Ok((ReportKind::Junit, "application/xml")),
+        "application/json" => Ok((ReportKind::Ctrf, "application/json")),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "application/xml (JUnit) or application/json (CTRF)",
+        )),
+    }
+}
+
+/// Import a report: answered once it is stored and queued; poll `GET /imports/{id}`.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/imports", operation_id = "create_import", tag = "runs",
+    security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"), ("name" = Option<String>, Query, description = "the run's name"),
+        ("attr.{key}" = Option<String>, Query, description = "run attribute; repeat for more")),
+    request_body(content = String, description = "JUnit XML or CTRF JSON", content_type = "application/xml"),
+    responses((status = 202, description = "Stored and queued", body = Import),
+        (status = 413, description = "Over the report size limit", body = Problem),
+        (status = 415, description = "Neither XML nor JSON", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Import>), ApiError> {
+    let (format, content_type) = kind(&headers)?;
+    let mut name = None;
+    let mut attributes = BTreeMap::new();
+    for (key, value) in pairs {
+        match key.strip_prefix("attr.") {
+            Some(attribute) if !attribute.is_empty() => {
+                attributes.insert(attribute.to_owned(), value);
+            }
+            _ if key == "name" => name = Some(value),
+            _ => return Err(invalid(&key, "unknown query parameter")),
+        }
+    }
+    let (file, size, sha256) = spool(body).await?;
+    let name = name.unwrap_or_else(|| "imported report".to_owned());
+    let request = CreateImport {
+        project,
+        name,
+        attributes,
+        format,
+    };
+    let import = state
+        .bus
+        .request_as(&runs::CREATE_IMPORT, &request, &principal)
+        .await?;
+    let artifact = NewArtifact {
+        name: format!(
+            "report.{}",
+            if format == ReportKind::Junit {
+                "xml"
+            } else {
+                "json"
+            }
+        )
+        .try_into()
+        .map_err(|err: String| ApiError::BadRequest(err))?,
+        content_type: ContentType::try_from(content_type.to_owned())
+            .map_err(ApiError::BadRequest)?,
+        size,
+        sha256: Sha256Hex::from_digest(&sha256),
+        result_id: None,
+    };
+    let declared = state
+        .bus
+        .request_as(
+            &artifacts::DECLARE,
+            &DeclareArtifact {
+                run_id: import.run_id.clone(),
+                artifact,
+            },
+            &principal,
+        )
+        .await?;
+    if declared.upload.parts.is_some() {
+        return Err(ApiError::BadRequest(
+            "reports above the store's multipart threshold cannot be imported yet".into(),
+        ));
+    }
+    let url = if declared.upload.url.starts_with('/') {
+        format!("{}{}", blob_base(&state).await?, declared.upload.url)
+    } else {
+        declared.upload.url.clone()
+    };
+    let file_for_upload = tokio::fs::File::open(file.path())
+        .await
+        .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
+    let mut upload = state
+        .blob_client
+        .put(url)
+        .header(header::CONTENT_LENGTH.as_str(), size)
+        .body(reqwest::Body::wrap_stream(
+            tokio_util::io::ReaderStream::new(file_for_upload),
+        ));
+    for (name, value) in &declared.upload.headers {
+        upload = upload.header(name.as_str(), value.as_str());
+    }
+    let uploaded = upload
+        .send()
+        .await
+        .map_err(|err| ApiError::Upstream(format!("storing the report: {err}")))?;
+    if !uploaded.status().is_success() {
+        return Err(ApiError::Upstream(format!(
+            "the blob store answered {}",
+            uploaded.status()
+        )));
+    }
+    let artifact_id = declared.id;
+    state
+        .bus
+        .request_as(
+            &artifacts::COMPLETE,
+            &ArtifactRef {
+                artifact_id: artifact_id.clone(),
+            },
+            &principal,
+        )
+        .await?;
+    let start = StartImport {
+        import_id: import.id,
+        artifact_id,
+    };
+    let queued = state
+        .bus
+        .request_as(&runs::START_IMPORT, &start, &principal)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+/// Streams the body to a temporary file, measuring and hashing it on the way; the route's
+/// body limit bounds it.
+async fn spool(body: Body) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), ApiError> {
+    let file = tempfile::NamedTempFile::new()
+        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    let reopened = file
+        .reopen()
+        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    let mut out = tokio::fs::File::from_std(reopened);
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::PayloadTooLarge)?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        out.write_all(&chunk)
+            .await
+            .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    }
+    out.flush()
+        .await
+        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    if size == 0 {
+        return Err(ApiError::BadRequest("the report is empty".into()));
+    }
+    Ok((file, size, hasher.finalize().to_vec()))
+}
+
+/// Where an import stands: pending, done (with the counts) or failed (with the line and
+/// column of the problem).
+#[utoipa::path(get, path = "/api/v1/imports/{id}", operation_id = "get_import", tag = "runs", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Import), (status = 404, description = "No such import", body = Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(import_id): Path<String>,
+) -> Result<Json<Import>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::GET_IMPORT, &ImportRef { import_id }, &principal)
+            .await?,
+    ))
+}

@@ -1,0 +1,222 @@
+//! Importing JUnit XML and CTRF JSON reports, on both blob stores' default (local disk).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use verdict_testkit::TestApp;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../services/runs/tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// What a JUnit report says of itself: the sums of its `<testsuite>` attributes (and,
+/// where suites do not declare `skipped`, as gotestsum's do not, its `<skipped>` elements).
+fn declared_junit(xml: &str) -> (u64, u64, u64, u64) {
+    let attribute = |tag: &str, name: &str| -> u64 {
+        tag.split(&format!(" {name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut sums = (0, 0, 0, 0);
+    for tag in xml
+        .split("<testsuite ")
+        .skip(1)
+        .map(|rest| rest.split('>').next().unwrap_or_default())
+    {
+        let tag = format!(" {tag}");
+        sums.0 += attribute(&tag, "tests");
+        sums.1 += attribute(&tag, "failures");
+        sums.2 += attribute(&tag, "errors");
+        sums.3 += attribute(&tag, "skipped");
+    }
+    if !xml.contains(" skipped=\"") {
+        sums.3 = xml.matches("<skipped").count() as u64;
+    }
+    sums
+}
+
+struct Importer {
+    app: TestApp,
+    token: String,
+}
+
+impl Importer {
+    async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let admin = app.admin_token().await;
+        app.project(&admin, "web").await;
+        let (_, token) = app.api_token(&admin, "web", "reporter").await;
+        Self { app, token }
+    }
+
+    async fn import(&self, content_type: &str, body: Vec<u8>) -> Value {
+        let response = self
+            .app
+            .http
+            .post(
+                self.app
+                    .url("/api/v1/projects/web/imports?name=imported&attr.ci=true"),
+            )
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            202,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+        let import: Value = response.json().await.unwrap();
+        assert_eq!(import["status"], "pending");
+        let path = format!("/api/v1/imports/{}", import["id"].as_str().unwrap());
+        let started = Instant::now();
+        loop {
+            let current: Value = self
+                .app
+                .get_as(&self.token, &path)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if current["status"] != "pending" {
+                return current;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "import still pending"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn run(&self, id: &str) -> Value {
+        self.app
+            .get_as(&self.token, &format!("/api/v1/runs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn junit_reports_of_each_dialect_import_with_the_counts_they_declare() {
+    let importer = Importer::new().await;
+    for name in [
+        "pytest.xml",
+        "jest-junit.xml",
+        "surefire.xml",
+        "gotestsum.xml",
+        "playwright.xml",
+    ] {
+        let xml = fixture(name);
+        let (tests, failures, errors, skipped) = declared_junit(&String::from_utf8_lossy(&xml));
+        let import = importer.import("application/xml", xml).await;
+        assert_eq!(import["status"], "done", "{name}: {import}");
+        let run = importer.run(import["run_id"].as_str().unwrap()).await;
+        let counts = &run["counts"];
+        assert_eq!(counts["total"], tests, "{name} total: {counts}");
+        assert_eq!(counts["failed"], failures, "{name} failed: {counts}");
+        assert_eq!(counts["errored"], errors, "{name} errored: {counts}");
+        assert_eq!(counts["skipped"], skipped, "{name} skipped: {counts}");
+        assert_eq!(
+            counts["passed"],
+            tests - failures - errors - skipped,
+            "{name} passed: {counts}"
+        );
+        assert_eq!(import["counts"], *counts);
+        assert_ne!(run["status"], "running");
+        assert_eq!(run["attributes"]["ci"], "true");
+    }
+}
+
+#[tokio::test]
+async fn a_ctrf_report_imports_with_the_counts_of_its_summary() {
+    let importer = Importer::new().await;
+    let json = fixture("ctrf.json");
+    let summary: Value =
+        serde_json::from_slice::<Value>(&json).unwrap()["results"]["summary"].clone();
+    let import = importer.import("application/json", json).await;
+    assert_eq!(import["status"], "done", "{import}");
+    let counts = importer.run(import["run_id"].as_str().unwrap()).await["counts"].clone();
+    assert_eq!(counts["total"], summary["tests"]);
+    assert_eq!(counts["passed"], summary["passed"]);
+    assert_eq!(counts["failed"], summary["failed"]);
+    let not_run = summary["skipped"].as_u64().unwrap()
+        + summary["pending"].as_u64().unwrap()
+        + summary["other"].as_u64().unwrap();
+    assert_eq!(counts["skipped"], not_run);
+}
+
+#[tokio::test]
+async fn a_malformed_report_fails_naming_line_and_column_and_leaves_no_results() {
+    let importer = Importer::new().await;
+    let broken = b"<testsuites>\n  <testsuite name=\"a\">\n    <testcase name=\"x\"></testsuite>\n</testsuites>\n".to_vec();
+    let import = importer.import("application/xml", broken).await;
+    assert_eq!(import["status"], "failed");
+    let error = import["error"].as_str().unwrap();
+    assert!(error.contains("line 3"), "{error}");
+    let run_id = import["run_id"].as_str().unwrap();
+    assert_eq!(importer.run(run_id).await["counts"]["total"], 0);
+    let results: Value = importer
+        .app
+        .get_as(&importer.token, &format!("/api/v1/runs/{run_id}/results"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(results["items"].as_array().unwrap().is_empty());
+
+    let json = importer
+        .import(
+            "application/json",
+            b"{\"results\": {\"tests\": [ }".to_vec(),
+        )
+        .await;
+    assert_eq!(json["status"], "failed");
+    assert!(json["error"].as_str().unwrap().contains("line 1"), "{json}");
+}
+
+#[tokio::test]
+async fn the_raw_report_is_kept_as_an_artifact_of_the_run() {
+    let importer = Importer::new().await;
+    let xml = fixture("pytest.xml");
+    let import = importer.import("application/xml", xml.clone()).await;
+    let run_id = import["run_id"].as_str().unwrap();
+    let artifacts: Value = importer
+        .app
+        .get_as(&importer.token, &format!("/api/v1/runs/{run_id}/artifacts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let report = &artifacts["items"][0];
+    assert_eq!(report["name"], "report.xml");
+    assert_eq!(report["size"], xml.len());
+    assert_eq!(report["state"], "stored");
+}
+
+#[tokio::test]
+async fn other_content_types_are_refused() {
+    let importer = Importer::new().await;
+    let response = importer
+        .app
+        .http
+        .post(importer.app.url("/api/v1/projects/web/imports"))
+        .bearer_auth(&importer.token)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+}
