@@ -727,7 +727,7 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
 
 /// Polls until the store holds exactly `expected` (sorted keys), for up to 6 s.
 async fn wait_for_blobs(app: &TestApp, expected: &[String]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while app.blob_keys() != expected {
         assert!(
             tokio::time::Instant::now() < deadline,
