@@ -44,6 +44,8 @@ pub enum Error {
 /// (`VERDICT_LISTEN` may say port 0) before requests arrive.
 pub struct Gateway {
     listener: TcpListener,
+    /// The address actually bound (the port is chosen by the OS when configured as 0).
+    addr: SocketAddr,
     state: state::AppState,
     /// Stops the background tasks (revocation watch, key changes, limiter upkeep).
     background: CancellationToken,
@@ -62,6 +64,10 @@ impl Gateway {
                     addr: settings.listen,
                     source,
                 })?;
+        let addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: settings.listen,
+            source,
+        })?;
         let bus = Bus::new(client, settings.bus.request_timeout);
         let background = CancellationToken::new();
         let auth = auth::Authenticator::start(
@@ -89,15 +95,14 @@ impl Gateway {
         };
         Ok(Self {
             listener,
+            addr,
             state,
             background,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound TCP listener has an address")
+        self.addr
     }
 
     /// Serves until `shutdown` fires; then stops accepting, lets in-flight requests
