@@ -20,7 +20,7 @@ pub mod trace;
 pub use async_nats::connection::State as ConnectionState;
 pub use async_nats::jetstream::kv::{Operation as KvOperation, Store as KvStore};
 pub use async_nats::jetstream::{self as jetstream_api, new as jetstream};
-pub use async_nats::{Client, HeaderMap};
+pub use async_nats::{Client, HeaderMap, Subscriber};
 pub use connect::{connect, BusSettings};
 pub use error::BusError;
 pub use request::{Bus, RequestError};

@@ -100,30 +100,47 @@ pub enum Event {
 }
 
 impl Event {
-    /// The subject this event is published on.
-    pub fn subject(&self) -> String {
-        let (project_id, run_id, kind) = match self {
+    /// The project and run the event is about.
+    pub fn scope(&self) -> (&str, &str) {
+        match self {
             Event::RunStarted {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::RunStarted),
-            Event::TestFinished {
+            }
+            | Event::TestFinished {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::TestFinished),
-            Event::RunProgress {
+            }
+            | Event::RunProgress {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::RunProgress),
-            Event::RunFinished {
+            }
+            | Event::RunFinished {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::RunFinished),
-            Event::RunDeleted { project_id, run_id } => (project_id, run_id, EventKind::RunDeleted),
-            Event::ArtifactStored {
+            }
+            | Event::RunDeleted { project_id, run_id }
+            | Event::ArtifactStored {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::ArtifactStored),
-            Event::ImportDone {
+            }
+            | Event::ImportDone {
                 project_id, run_id, ..
-            } => (project_id, run_id, EventKind::ImportDone),
-        };
-        subject(project_id, run_id, kind)
+            } => (project_id, run_id),
+        }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::RunStarted { .. } => EventKind::RunStarted,
+            Event::TestFinished { .. } => EventKind::TestFinished,
+            Event::RunProgress { .. } => EventKind::RunProgress,
+            Event::RunFinished { .. } => EventKind::RunFinished,
+            Event::RunDeleted { .. } => EventKind::RunDeleted,
+            Event::ArtifactStored { .. } => EventKind::ArtifactStored,
+            Event::ImportDone { .. } => EventKind::ImportDone,
+        }
+    }
+
+    /// The subject this event is published on.
+    pub fn subject(&self) -> String {
+        let (project_id, run_id) = self.scope();
+        subject(project_id, run_id, self.kind())
     }
 }
 

@@ -47,6 +47,17 @@ pub const EVENTS: StreamSpec = StreamSpec {
     duplicate_window: Duration::from_secs(2 * 60),
 };
 
+/// Live frames: each channel's events with their `seq`, one subject per channel, so a
+/// viewer that reconnects replays what it missed and realtime replicas agree on `seq`.
+pub const LIVE: StreamSpec = StreamSpec {
+    name: "VERDICT_LIVE",
+    subjects: &["verdict.live.>"],
+    max_age: DAY,
+    max_bytes: 2 * GIB,
+    storage: Storage::File,
+    duplicate_window: Duration::from_secs(2 * 60),
+};
+
 /// A JetStream key-value bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketSpec {
@@ -67,7 +78,7 @@ pub const REVOCATIONS: BucketSpec = BucketSpec {
 };
 
 /// Every stream, in creation order.
-pub const ALL: [&StreamSpec; 2] = [&INGEST, &EVENTS];
+pub const ALL: [&StreamSpec; 3] = [&INGEST, &EVENTS, &LIVE];
 
 #[cfg(test)]
 mod tests {

@@ -215,6 +215,13 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// A live viewer on the app's gateway, authenticated by header.
+    pub async fn live(&self, token: &str) -> crate::LiveClient {
+        crate::LiveClient::connect(&self.url(""), Some(token))
+            .await
+            .expect("live socket opens")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))

@@ -9,11 +9,13 @@
 
 mod app;
 mod client;
+mod live;
 mod nats;
 pub mod s3;
 pub mod spans;
 
 pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 pub use client::access_token;
+pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;

@@ -37,6 +37,55 @@ pub struct Settings {
     /// `https://verdict.example.com`), used to make upload and download URLs absolute;
     /// by default the request's `Host`.
     pub public_url: Option<String>,
+    pub live: LiveSettings,
+}
+
+/// Limits and timings of the live WebSocket (`GET /api/v1/live`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// `VERDICT_LIVE_SOCKETS_PER_PRINCIPAL`, default 100.
+    pub sockets_per_principal: u32,
+    /// `VERDICT_LIVE_SOCKETS_PER_IP`, default 1000.
+    pub sockets_per_ip: u32,
+    /// `VERDICT_LIVE_SUBSCRIPTIONS`, default 64: channels one socket may watch.
+    pub subscriptions_per_socket: usize,
+    /// `VERDICT_LIVE_SUBSCRIBE_RATE`, default `20/s`: subscribe messages per socket.
+    pub subscribe_rate: Budget,
+    /// `VERDICT_LIVE_MESSAGE_LIMIT`, default 16384: the largest message a client sends.
+    pub message_limit: usize,
+    /// `VERDICT_LIVE_QUEUE`, default 256: frames waiting for one slow socket before it
+    /// is told `lagged`.
+    pub queue: usize,
+    /// `VERDICT_LIVE_HEARTBEAT`, default 30s: ping interval; a socket silent for two
+    /// intervals is closed, and the token is checked again at each.
+    pub heartbeat: Duration,
+    /// `VERDICT_LIVE_AUTH_TIMEOUT`, default 10s: time to send the `auth` message.
+    pub auth_timeout: Duration,
+    /// `VERDICT_LIVE_IDLE_TIMEOUT`, default 5m: a socket watching nothing is closed.
+    pub idle_timeout: Duration,
+    /// `VERDICT_LIVE_WRITE_TIMEOUT`, default 10s: a write that takes longer closes the
+    /// socket (a client that stopped reading).
+    pub write_timeout: Duration,
+}
+
+impl LiveSettings {
+    fn from_env(env: &Env) -> Result<Self, SettingError> {
+        Ok(Self {
+            sockets_per_principal: env.parse("VERDICT_LIVE_SOCKETS_PER_PRINCIPAL", 100)?,
+            sockets_per_ip: env.parse("VERDICT_LIVE_SOCKETS_PER_IP", 1000)?,
+            subscriptions_per_socket: env.parse("VERDICT_LIVE_SUBSCRIPTIONS", 64)?,
+            subscribe_rate: env.parse(
+                "VERDICT_LIVE_SUBSCRIBE_RATE",
+                "20/s".parse().expect("valid default"),
+            )?,
+            message_limit: env.parse("VERDICT_LIVE_MESSAGE_LIMIT", 16 * 1024)?,
+            queue: env.parse("VERDICT_LIVE_QUEUE", 256)?,
+            heartbeat: env.duration("VERDICT_LIVE_HEARTBEAT", Duration::from_secs(30))?,
+            auth_timeout: env.duration("VERDICT_LIVE_AUTH_TIMEOUT", Duration::from_secs(10))?,
+            idle_timeout: env.duration("VERDICT_LIVE_IDLE_TIMEOUT", Duration::from_secs(300))?,
+            write_timeout: env.duration("VERDICT_LIVE_WRITE_TIMEOUT", Duration::from_secs(10))?,
+        })
+    }
 }
 
 /// Request budgets, each applied per client IP and per principal.
@@ -115,6 +164,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             public_url: env.get("VERDICT_PUBLIC_URL"),
+            live: LiveSettings::from_env(env)?,
         })
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod config;
 mod extract;
 mod ingest;
+mod live;
 mod middleware;
 mod problem;
 mod ratelimit;
@@ -79,12 +80,13 @@ impl Gateway {
         )
         .await?;
         let limiter = Arc::new(ratelimit::Limiter::new(&settings.limits));
+        let settings_live = settings.live;
         tokio::spawn(forget_idle_clients(limiter.clone(), background.clone()));
         let state = state::AppState {
             bus: bus.clone(),
             settings: Arc::new(settings),
             openapi: routes::openapi::render(),
-            auth,
+            auth: auth.clone(),
             limiter,
             // No overall timeout: an upload of gigabytes takes as long as it takes.
             blob_client: reqwest::Client::builder()
@@ -92,6 +94,7 @@ impl Gateway {
                 .build()
                 .map_err(|err| Error::HttpClient(err.to_string()))?,
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
+            live: Arc::new(live::Live::new(settings_live, bus.clone(), auth.clone())),
         };
         Ok(Self {
             listener,
@@ -111,6 +114,14 @@ impl Gateway {
         let addr = self.local_addr();
         let grace = self.state.settings.shutdown_grace;
         let client = self.state.bus.client().clone();
+        // Upgraded sockets are not part of the HTTP server's graceful shutdown: they get
+        // their goodbye (1001) as soon as the stop signal fires.
+        let live = self.state.live.clone();
+        let stop = shutdown.clone();
+        let goodbyes = tokio::spawn(async move {
+            stop.cancelled().await;
+            live.close_all().await;
+        });
         let app = routes::router(self.state);
         tracing::info!(%addr, "gateway listening");
         let server = axum::serve(
@@ -125,6 +136,9 @@ impl Gateway {
         tokio::select! {
             served = server => served.map_err(Error::Serve)?,
             () = forced => tracing::warn!(?grace, "requests still running after the grace period; closing them"),
+        }
+        if tokio::time::timeout(grace, goodbyes).await.is_err() {
+            tracing::warn!(?grace, "live sockets still open after the grace period");
         }
         self.background.cancel();
         client

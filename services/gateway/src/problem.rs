@@ -89,6 +89,8 @@ pub enum ApiError {
     UnsupportedMediaType(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("{0}")]
+    TooManySockets(&'static str),
     /// A backend reached over HTTP (the artifacts service's blob server) failed.
     #[error("{0}")]
     Upstream(String),
@@ -168,6 +170,9 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::NotFound(detail) => (Problem::new(StatusCode::NOT_FOUND, detail), None),
+            ApiError::TooManySockets(detail) => {
+                (Problem::new(StatusCode::TOO_MANY_REQUESTS, detail), Some(1))
+            }
             ApiError::Upstream(reason) => {
                 tracing::error!(%reason, "upstream HTTP request failed");
                 (

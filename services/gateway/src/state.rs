@@ -5,6 +5,7 @@ use verdict_bus::Bus;
 
 use crate::auth::Authenticator;
 use crate::ingest::Ingest;
+use crate::live::Live;
 use crate::ratelimit::Limiter;
 use crate::Settings;
 
@@ -20,4 +21,5 @@ pub struct AppState {
     /// Streams blob transfers to the artifacts service (local-disk store).
     pub blob_client: reqwest::Client,
     pub ingest: Arc<Ingest>,
+    pub live: Arc<Live>,
 }

@@ -1,11 +1,19 @@
-//! The realtime service. See DESIGN.md ("Live view").
+//! The realtime service: sequences run events into per-channel live frames and tells
+//! viewers where to start. See DESIGN.md ("Live view").
+//!
+//! It keeps no database: frames live in the `VERDICT_LIVE` stream, one subject per
+//! channel, so any number of replicas can run and a restarted one resumes from there.
 
+mod coalesce;
 mod config;
 mod error;
+mod log;
+mod sequencer;
+mod subscribe;
 
 use tokio_util::sync::CancellationToken;
-use verdict_bus::ServiceHost;
-use verdict_contracts::ServiceName;
+use verdict_bus::{Bus, ServiceHost};
+use verdict_contracts::{live, streams, ServiceName};
 
 pub use config::Settings;
 pub use error::Error;
@@ -16,8 +24,43 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// and drains the bus connection.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let client = verdict_bus::connect(&settings.bus).await?;
-    let host = ServiceHost::start(client, ServiceName::Realtime, VERSION).await?;
+    verdict_bus::streams::ensure(&client, &streams::ALL, settings.replicas).await?;
+    let js = verdict_bus::jetstream(client.clone());
+    let log = log::ChannelLog::open(js.clone()).await?;
+    let subscriptions = subscribe::Subscriptions {
+        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+        log: log.clone(),
+        replay_limit: settings.replay_limit,
+    };
+    let mut host = ServiceHost::start(client, ServiceName::Realtime, VERSION).await?;
+    host.endpoint_as(live::SUBSCRIBE, move |principal, request| {
+        let subscriptions = subscriptions.clone();
+        async move { subscriptions.start(principal, request).await }
+    })
+    .await?;
+    let work = CancellationToken::new();
+    let mut sequencer = tokio::spawn(
+        sequencer::Sequencer::new(log, settings.progress_interval).run(js, work.clone()),
+    );
     tracing::info!("realtime service ready");
-    host.serve(shutdown).await?;
-    Ok(())
+    tokio::select! {
+        served = host.serve(shutdown.clone()) => {
+            work.cancel();
+            joined(sequencer).await?;
+            served.map_err(Error::from)
+        }
+        sequenced = &mut sequencer => {
+            tracing::error!("the sequencer stopped; shutting down");
+            flatten(sequenced)?;
+            Err(Error::ConsumerStopped)
+        }
+    }
+}
+
+async fn joined(task: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
+    flatten(task.await)
+}
+
+fn flatten(joined: Result<Result<(), Error>, tokio::task::JoinError>) -> Result<(), Error> {
+    joined.map_err(|err| Error::JetStream(format!("sequencer task: {err}")))?
 }

@@ -37,6 +37,8 @@ pub struct Authenticator {
     jwt: jwt::JwtVerifier,
     deny: Arc<revocations::DenyList>,
     grants: Arc<api_tokens::GrantCache>,
+    /// Bumped after each revocation, so live sockets check their token again.
+    revoked: tokio::sync::watch::Sender<u64>,
 }
 
 impl Authenticator {
@@ -56,8 +58,10 @@ impl Authenticator {
             bus: bus.clone(),
             deny: Arc::default(),
             grants: Arc::default(),
+            revoked: tokio::sync::watch::Sender::new(0),
         });
         let grants = authenticator.grants.clone();
+        let revoked = authenticator.revoked.clone();
         tokio::spawn(revocations::watch(
             bucket,
             authenticator.deny.clone(),
@@ -65,6 +69,7 @@ impl Authenticator {
                 if let RevocationTarget::ApiToken(id) = &revocation.target {
                     grants.evict_token(id);
                 }
+                revoked.send_modify(|count| *count += 1);
             },
             shutdown.clone(),
         ));
@@ -90,6 +95,11 @@ impl Authenticator {
             }
         });
         Ok(authenticator)
+    }
+
+    /// Changes after every revocation.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revoked.subscribe()
     }
 
     /// The principal behind an `Authorization` header value.

@@ -68,8 +68,9 @@ pub async fn watch(
             match entry.operation {
                 KvOperation::Put => match serde_json::from_slice::<Revocation>(&entry.value) {
                     Ok(revocation) => {
+                        deny.apply(&entry.key, Some(revocation.clone()));
+                        // After the deny list has it: callers re-check right away.
                         on_revoked(&revocation);
-                        deny.apply(&entry.key, Some(revocation));
                     }
                     Err(err) => {
                         tracing::warn!(key = %entry.key, error = %err, "ignoring a malformed revocation")

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod artifacts;
 pub mod auth;
 pub mod imports;
+pub mod live;
 pub mod openapi;
 pub mod probes;
 pub mod projects;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
             get(runs::history),
         )
         .route("/api/v1/imports/{id}", get(imports::get))
+        .route("/api/v1/live", get(live::upgrade))
         .route("/api/v1/version", get(system::version))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(RequestBodyLimitLayer::new(body_limit))

@@ -1,0 +1,284 @@
+//! Live view: the channels viewers subscribe to, the frames realtime sequences onto
+//! `verdict.live.<kind>.<id>` (kept in the `VERDICT_LIVE` stream) and the WebSocket
+//! protocol of `GET /api/v1/live` (API.md, "Live").
+//!
+//! A frame is stored exactly as the gateway sends it to a viewer, so a gateway forwards
+//! the bytes it receives without decoding them; the channel's `seq` travels in a header.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::Event;
+use crate::operation::Operation;
+use crate::runs::{Run, TestResult};
+use crate::service::ServiceName::Realtime;
+
+/// Header of a live frame: its `seq` on its channel.
+pub const SEQ_HEADER: &str = "Verdict-Live-Seq";
+/// Header of a live frame: the `VERDICT_EVENTS` sequence of the last event it covers.
+/// Realtime replicas use it to publish each event once per channel, and to know where
+/// to resume after a restart.
+pub const SOURCE_HEADER: &str = "Verdict-Source-Seq";
+
+/// The longest id a channel may name.
+pub const MAX_CHANNEL_ID_LEN: usize = 64;
+
+/// What a viewer watches: one run, or the runs of one project.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Run(String),
+    Project(String),
+}
+
+impl Channel {
+    /// Parses `run:<id>` or `project:<id>`; ids are what the API hands out (letters,
+    /// digits, `-` and `_`), so they are safe as a subject token.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (kind, id) = text
+            .split_once(':')
+            .ok_or_else(|| format!("channel `{text}` is not `run:<id>` or `project:<id>`"))?;
+        let valid_id = !id.is_empty()
+            && id.len() <= MAX_CHANNEL_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_id {
+            return Err(format!(
+                "channel id must be 1 to {MAX_CHANNEL_ID_LEN} letters, digits, `-` or `_`"
+            ));
+        }
+        match kind {
+            "run" => Ok(Channel::Run(id.to_owned())),
+            "project" => Ok(Channel::Project(id.to_owned())),
+            _ => Err(format!(
+                "channel `{text}` is not `run:<id>` or `project:<id>`"
+            )),
+        }
+    }
+
+    /// The subject its frames are published on.
+    pub fn subject(&self) -> String {
+        match self {
+            Channel::Run(id) => format!("verdict.live.run.{id}"),
+            Channel::Project(id) => format!("verdict.live.project.{id}"),
+        }
+    }
+
+    /// The channels an event is shown on. Per-test events go to the run's viewers only;
+    /// project viewers see runs start, progress and end.
+    pub fn of(event: &Event) -> Vec<Channel> {
+        let (project_id, run_id) = event.scope();
+        let run = Channel::Run(run_id.to_owned());
+        let project = Channel::Project(project_id.to_owned());
+        match event {
+            Event::TestFinished { .. } | Event::ArtifactStored { .. } => vec![run],
+            Event::RunStarted { .. }
+            | Event::RunProgress { .. }
+            | Event::RunFinished { .. }
+            | Event::RunDeleted { .. }
+            | Event::ImportDone { .. } => vec![run, project],
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Channel::Run(id) => write!(f, "run:{id}"),
+            Channel::Project(id) => write!(f, "project:{id}"),
+        }
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Channel::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One event on a channel, as stored in `VERDICT_LIVE` and sent to viewers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "event")]
+pub struct Frame {
+    pub channel: Channel,
+    pub seq: u64,
+    pub event: Event,
+}
+
+/// What a viewer needs to draw a channel before its events arrive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Snapshot {
+    Run(RunSnapshot),
+    Project(ProjectSnapshot),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSnapshot {
+    pub run: Run,
+    /// Milliseconds since the run started, when it is still running.
+    pub elapsed_ms: Option<u64>,
+    /// The run's first failed results (at most [`SNAPSHOT_FAILURES`]).
+    pub failures: Vec<TestResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSnapshot {
+    /// The project's running runs, newest first (at most [`SNAPSHOT_RUNS`]).
+    pub running: Vec<Run>,
+}
+
+/// How many failures a run snapshot lists.
+pub const SNAPSHOT_FAILURES: u32 = 20;
+/// How many running runs a project snapshot lists.
+pub const SNAPSHOT_RUNS: u32 = 50;
+
+/// A gateway starting a viewer's subscription (the principal in the request headers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscribe {
+    pub channel: Channel,
+    /// The last `seq` the viewer has; it wants the frames after it.
+    pub since: Option<u64>,
+}
+
+/// Where a viewer starts: the channel's state at `seq`, either as a snapshot or as the
+/// frames after the viewer's `since` (raw JSON, ready to send). Frames with a `seq` above
+/// `seq` follow live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub seq: u64,
+    pub snapshot: Option<Snapshot>,
+    #[serde(default)]
+    pub frames: Vec<String>,
+}
+
+/// Checks the principal's access to the channel and answers where to start.
+pub const SUBSCRIBE: Operation<Subscribe, Subscription> = Operation::new(Realtime, "subscribe");
+
+/// What a viewer sends over the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ClientMessage {
+    Auth {
+        token: String,
+    },
+    Subscribe {
+        channel: Channel,
+        #[serde(default)]
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        channel: Channel,
+    },
+    Ping,
+}
+
+/// What the gateway sends besides frames.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ServerMessage<'a> {
+    Subscribed {
+        channel: &'a Channel,
+        seq: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        snapshot: Option<&'a Snapshot>,
+    },
+    Lagged {
+        channel: &'a Channel,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_parse_from_their_display_form() {
+        for text in ["run:0192-abc_d", "project:p1"] {
+            assert_eq!(Channel::parse(text).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn channel_ids_cannot_inject_subject_tokens() {
+        for text in [
+            "run:a.b", "run:>", "run:*", "run: a", "run:", "user:1", "run",
+        ] {
+            assert!(Channel::parse(text).is_err(), "{text} was accepted");
+        }
+        let long = format!("run:{}", "a".repeat(MAX_CHANNEL_ID_LEN + 1));
+        assert!(Channel::parse(&long).is_err());
+    }
+
+    #[test]
+    fn channel_subjects_fall_under_the_live_stream() {
+        let prefix = crate::streams::LIVE.subjects[0].trim_end_matches('>');
+        for channel in [Channel::Run("r".into()), Channel::Project("p".into())] {
+            assert!(channel.subject().starts_with(prefix));
+        }
+    }
+
+    #[test]
+    fn per_test_events_reach_only_run_viewers() {
+        let event = Event::TestFinished {
+            project_id: "p".into(),
+            run_id: "r".into(),
+            tests: Vec::new(),
+        };
+        assert_eq!(Channel::of(&event), vec![Channel::Run("r".into())]);
+        let event = Event::RunDeleted {
+            project_id: "p".into(),
+            run_id: "r".into(),
+        };
+        assert_eq!(
+            Channel::of(&event),
+            vec![Channel::Run("r".into()), Channel::Project("p".into())]
+        );
+    }
+
+    #[test]
+    fn frames_are_event_messages_of_the_protocol() {
+        let frame = Frame {
+            channel: Channel::Run("r".into()),
+            seq: 7,
+            event: Event::RunDeleted {
+                project_id: "p".into(),
+                run_id: "r".into(),
+            },
+        };
+        let json = serde_json::to_value(&frame).unwrap();
+        assert_eq!(json["type"], "event");
+        assert_eq!(json["channel"], "run:r");
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["event"]["kind"], "run.deleted");
+        assert_eq!(serde_json::from_value::<Frame>(json).unwrap(), frame);
+    }
+
+    #[test]
+    fn client_messages_decode_by_type() {
+        let message: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe","channel":"run:r","since":3}"#).unwrap();
+        assert_eq!(
+            message,
+            ClientMessage::Subscribe {
+                channel: Channel::Run("r".into()),
+                since: Some(3)
+            }
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"shout"}"#).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The channel log: each channel's frames on its own subject of `VERDICT_LIVE`.
+//!
+//! A frame is appended only if the channel's last frame is still the one the writer
+//! saw (`Nats-Expected-Last-Subject-Sequence`), so replicas that race to sequence the
+//! same event agree on every `seq`: the loser re-reads the head and skips what is
+//! already covered.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer;
+use async_nats::jetstream::context::{Context, PublishErrorKind};
+use async_nats::jetstream::message::{PublishMessage, StreamMessage};
+use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use futures::StreamExt;
+use verdict_contracts::live::{self, Channel};
+
+use crate::Error;
+
+/// The last frame of a channel, or where a channel without frames starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Head {
+    /// The channel's last `seq` (0: no frame yet).
+    pub seq: u64,
+    /// That frame's sequence in `VERDICT_LIVE` (0: none).
+    pub stream_seq: u64,
+    /// The last `VERDICT_EVENTS` sequence it covers.
+    pub source_seq: u64,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored as the channel's new head.
+    Stored(Head),
+    /// The channel moved on since `expected` was read; re-read the head.
+    Stale,
+}
+
+/// Frames after a viewer's `since`, or the reason to send a snapshot instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
+    Frames { head: u64, frames: Vec<String> },
+    TooOld,
+}
+
+/// A replay reply stays well inside one NATS message.
+const REPLAY_MAX_BYTES: usize = 4 << 20;
+
+#[derive(Clone)]
+pub struct ChannelLog {
+    js: Context,
+    stream: Stream,
+}
+
+impl ChannelLog {
+    pub async fn open(js: Context) -> Result<Self, Error> {
+        let stream = js
+            .get_stream(live_stream_name())
+            .await
+            .map_err(|err| Error::JetStream(err.to_string()))?;
+        Ok(Self { js, stream })
+    }
+
+    /// The channel's head as stored.
+    pub async fn head(&self, channel: &Channel) -> Result<Head, Error> {
+        match self
+            .stream
+            .direct_get_last_for_subject(channel.subject())
+            .await
+        {
+            Ok(message) => Ok(head_of(&message)),
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Head::default()),
+            Err(err) => Err(Error::JetStream(err.to_string())),
+        }
+    }
+
+    /// Where sequencing resumes: the source sequence of the newest frame of any channel.
+    pub async fn resume_point(&self) -> Result<Option<u64>, Error> {
+        let mut stream = self.stream.clone();
+        let last = stream
+            .info()
+            .await
+            .map_err(|err| Error::JetStream(err.to_string()))?
+            .state
+            .last_sequence;
+        if last == 0 {
+            return Ok(None);
+        }
+        match stream.direct_get(last).await {
+            Ok(message) => Ok(Some(head_of(&message).source_seq)),
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::JetStream(err.to_string())),
+        }
+    }
+
+    /// Appends `frame` (already serialized with `seq = expected.seq + 1`) to the channel.
+    pub async fn append(
+        &self,
+        channel: &Channel,
+        expected: Head,
+        source_seq: u64,
+        frame: Vec<u8>,
+    ) -> Result<Appended, Error> {
+        let seq = expected.seq + 1;
+        let message = PublishMessage::build()
+            .payload(frame.into())
+            .header(live::SEQ_HEADER, seq.to_string().as_str())
+            .header(live::SOURCE_HEADER, source_seq.to_string().as_str())
+            .expected_last_subject_sequence(expected.stream_seq);
+        let ack = match self.js.send_publish(channel.subject(), message).await {
+            Ok(ack) => ack.await,
+            Err(err) => Err(err),
+        };
+        match ack {
+            Ok(ack) => Ok(Appended::Stored(Head {
+                seq,
+                stream_seq: ack.sequence,
+                source_seq,
+            })),
+            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Ok(Appended::Stale),
+            Err(err) => Err(Error::JetStream(err.to_string())),
+        }
+    }
+
+    /// The frames of `channel` after `since`, up to `limit` of them.
+    pub async fn replay(&self, channel: &Channel, since: u64, limit: u64) -> Result<Replay, Error> {
+        let head = self.head(channel).await?;
+        if since == head.seq {
+            return Ok(Replay::Frames {
+                head: head.seq,
+                frames: Vec::new(),
+            });
+        }
+        if since > head.seq || head.seq - since > limit {
+            return Ok(Replay::TooOld);
+        }
+        let Some(start) = self.first_after(channel, since, head.stream_seq).await? else {
+            return Ok(Replay::TooOld);
+        };
+        let frames = self.read(channel, start, head).await?;
+        Ok(match frames {
+            Some(frames) if frames.len() as u64 == head.seq - since => Replay::Frames {
+                head: head.seq,
+                frames,
+            },
+            _ => Replay::TooOld,
+        })
+    }
+
+    /// The stream sequence of the channel's frame `since + 1`: a binary search over the
+    /// stream, since a channel's `seq` grows with the stream sequence. `None` when that
+    /// frame is no longer retained.
+    async fn first_after(
+        &self,
+        channel: &Channel,
+        since: u64,
+        head_stream_seq: u64,
+    ) -> Result<Option<u64>, Error> {
+        let subject = channel.subject();
+        let first = self.next_at(&subject, None).await?;
+        let Some(first) = first else { return Ok(None) };
+        let first_head = head_of(&first);
+        if first_head.seq > since + 1 {
+            return Ok(None);
+        }
+        let (mut low, mut high) = (first.sequence, head_stream_seq);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.next_at(&subject, Some(middle)).await? {
+                Some(message) if head_of(&message).seq > since => high = middle,
+                Some(message) => low = message.sequence + 1,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(low))
+    }
+
+    async fn next_at(
+        &self,
+        subject: &str,
+        from: Option<u64>,
+    ) -> Result<Option<StreamMessage>, Error> {
+        match self.stream.direct_get_next_for_subject(subject, from).await {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::JetStream(err.to_string())),
+        }
+    }
+
+    /// The channel's frames from stream sequence `start` up to its head; `None` when they
+    /// would not fit one reply.
+    async fn read(
+        &self,
+        channel: &Channel,
+        start: u64,
+        head: Head,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let failed = |err: &dyn std::fmt::Display| Error::JetStream(err.to_string());
+        let reader = self
+            .stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: channel.subject(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| failed(&err))?;
+        let mut messages = reader.messages().await.map_err(|err| failed(&err))?;
+        let mut frames = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let next = tokio::time::timeout(READ_TIMEOUT, messages.next())
+                .await
+                .map_err(|_| Error::JetStream("replay read timed out".into()))?;
+            let Some(message) = next else { break };
+            let message = message.map_err(|err| failed(&err))?;
+            let stream_seq = message.info().map_err(|err| failed(&err))?.stream_sequence;
+            bytes += message.payload.len();
+            if bytes > REPLAY_MAX_BYTES {
+                return Ok(None);
+            }
+            frames.push(String::from_utf8_lossy(&message.payload).into_owned());
+            if stream_seq >= head.stream_seq {
+                break;
+            }
+        }
+        Ok(Some(frames))
+    }
+}
+
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn live_stream_name() -> &'static str {
+    verdict_contracts::streams::LIVE.name
+}
+
+/// A stored frame's place in its channel, from its headers.
+fn head_of(message: &StreamMessage) -> Head {
+    let number = |name: &str| {
+        message
+            .headers
+            .get(name)
+            .and_then(|value| value.as_str().parse().ok())
+            .unwrap_or(0)
+    };
+    Head {
+        seq: number(live::SEQ_HEADER),
+        stream_seq: message.sequence,
+        source_seq: number(live::SOURCE_HEADER),
+    }
+}

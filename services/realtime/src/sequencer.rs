@@ -1,0 +1,173 @@
+//! The sequencer: follows `VERDICT_EVENTS` in order and appends each event to the log
+//! of every channel that shows it, with that channel's next `seq`.
+//!
+//! It keeps no state that JetStream does not have: it resumes from the newest frame's
+//! source sequence, and learns each channel's head from the log. Every replica runs one;
+//! the log's optimistic append makes them agree, and whichever is ahead does the work.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
+use async_nats::jetstream::Context;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use verdict_contracts::events::Event;
+use verdict_contracts::live::{Channel, Frame};
+use verdict_contracts::streams;
+
+use crate::coalesce::Coalescer;
+use crate::log::{Appended, ChannelLog, Head};
+use crate::Error;
+
+/// How long to wait before retrying an append the bus refused.
+const RETRY_PAUSE: Duration = Duration::from_millis(250);
+
+pub struct Sequencer {
+    log: ChannelLog,
+    heads: HashMap<Channel, Head>,
+    progress: Coalescer,
+    /// The newest source sequence taken from the events stream.
+    last_source: u64,
+}
+
+impl Sequencer {
+    pub fn new(log: ChannelLog, progress_interval: Duration) -> Self {
+        Self {
+            log,
+            heads: HashMap::new(),
+            progress: Coalescer::new(progress_interval),
+            last_source: 0,
+        }
+    }
+
+    /// Sequences events until `shutdown`. Returns an error only if the events stream
+    /// cannot be followed at all.
+    pub async fn run(mut self, js: Context, shutdown: CancellationToken) -> Result<(), Error> {
+        let failed = |err: &dyn std::fmt::Display| Error::JetStream(err.to_string());
+        let resume = self.log.resume_point().await?;
+        let events = js
+            .get_stream(streams::EVENTS.name)
+            .await
+            .map_err(|err| failed(&err))?;
+        // Resuming at the newest frame's own event (not after it): a crash between the
+        // frames of one event leaves some of its channels to do, and the log skips the rest.
+        let deliver_policy = match resume {
+            Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+            None => DeliverPolicy::All,
+        };
+        let consumer = events
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| failed(&err))?;
+        let mut messages = consumer.messages().await.map_err(|err| failed(&err))?;
+        let mut tick = tokio::time::interval(self.progress.tick());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(?resume, "sequencing live frames");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                message = messages.next() => {
+                    let message = match message {
+                        Some(Ok(message)) => message,
+                        Some(Err(err)) => {
+                            tracing::warn!(error = %err, "events consumer hiccup");
+                            continue;
+                        }
+                        None => return Err(Error::ConsumerStopped),
+                    };
+                    let source_seq = match message.info() {
+                        Ok(info) => info.stream_sequence,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "event without JetStream metadata");
+                            continue;
+                        }
+                    };
+                    self.last_source = source_seq;
+                    match serde_json::from_slice::<Event>(&message.payload) {
+                        Ok(event) => self.take(event, &shutdown).await,
+                        Err(err) => tracing::warn!(source_seq, error = %err, "skipping a malformed event"),
+                    }
+                }
+                _ = tick.tick() => {
+                    for event in self.progress.due(Instant::now()) {
+                        self.sequence(event, &shutdown).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn take(&mut self, event: Event, shutdown: &CancellationToken) {
+        let run_id = event.scope().1.to_owned();
+        match event {
+            Event::RunProgress { .. } => {
+                if let Some(event) = self.progress.offer(&run_id, event, Instant::now()) {
+                    self.sequence(event, shutdown).await;
+                }
+            }
+            Event::RunFinished { .. } | Event::RunDeleted { .. } => {
+                self.progress.forget(&run_id);
+                self.sequence(event, shutdown).await;
+                // The run's channel is quiet from now on; its head is in the log if needed.
+                self.heads.remove(&Channel::Run(run_id));
+            }
+            _ => self.sequence(event, shutdown).await,
+        }
+    }
+
+    /// Appends the event to each of its channels, retrying until stored or shutdown.
+    async fn sequence(&mut self, event: Event, shutdown: &CancellationToken) {
+        let source_seq = self.last_source;
+        for channel in Channel::of(&event) {
+            while !shutdown.is_cancelled() {
+                match self.append(&channel, &event, source_seq).await {
+                    Ok(()) => break,
+                    Err(err) => {
+                        tracing::warn!(%channel, error = %err, "cannot append a live frame; retrying");
+                        self.heads.remove(&channel);
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn append(
+        &mut self,
+        channel: &Channel,
+        event: &Event,
+        source_seq: u64,
+    ) -> Result<(), Error> {
+        loop {
+            let head = match self.heads.get(channel) {
+                Some(head) => *head,
+                None => self.log.head(channel).await?,
+            };
+            if head.source_seq >= source_seq {
+                // Another replica (or this one before a restart) already showed it.
+                self.heads.insert(channel.clone(), head);
+                return Ok(());
+            }
+            let frame = Frame {
+                channel: channel.clone(),
+                seq: head.seq + 1,
+                event: event.clone(),
+            };
+            let bytes =
+                serde_json::to_vec(&frame).map_err(|err| Error::JetStream(err.to_string()))?;
+            match self.log.append(channel, head, source_seq, bytes).await? {
+                Appended::Stored(head) => {
+                    self.heads.insert(channel.clone(), head);
+                    return Ok(());
+                }
+                Appended::Stale => {
+                    self.heads.remove(channel);
+                }
+            }
+        }
+    }
+}
