@@ -117,7 +117,7 @@ pub struct Frame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Snapshot {
-    Run(RunSnapshot),
+    Run(Box<RunSnapshot>),
     Project(ProjectSnapshot),
 }
 

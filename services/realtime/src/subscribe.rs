@@ -107,11 +107,11 @@ impl Subscriptions {
                 let elapsed_ms = (run.status == RunStatus::Running)
                     .then(|| elapsed_ms(&run.started_at))
                     .flatten();
-                Ok(Snapshot::Run(RunSnapshot {
+                Ok(Snapshot::Run(Box::new(RunSnapshot {
                     run,
                     elapsed_ms,
                     failures,
-                }))
+                })))
             }
             Channel::Project(project_id) => {
                 let running = ListRuns {
