@@ -11,7 +11,7 @@
 //! The artifacts service always runs as a separate process here, so its memory and CPU
 //! are its own; the gateway, the other services and the client share the bench process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -230,17 +230,6 @@ struct Bench {
     child: Child,
 }
 
-fn verdict_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let binary = exe.with_file_name("verdict");
-    ensure!(
-        binary.is_file(),
-        "{} not found: build it with `cargo build --release -p verdict-cli` first",
-        binary.display()
-    );
-    Ok(binary)
-}
-
 impl Bench {
     /// The whole system in-process, except the artifacts service, which runs as its own
     /// `verdict serve artifacts` process against the same NATS and data directory.
@@ -252,7 +241,7 @@ impl Bench {
         settings.extend_from_slice(overrides);
         let mut app = TestApp::spawn_with_store(store, &settings).await;
         app.stop(Component::Service(ServiceName::Artifacts)).await;
-        let mut command = Command::new(verdict_binary()?);
+        let mut command = Command::new(crate::process::verdict_binary()?);
         command
             .args(["serve", "artifacts"])
             .env("NATS_URL", app.nats.url())
@@ -303,12 +292,7 @@ impl Bench {
 
     fn peak_rss_kib(&self) -> anyhow::Result<u64> {
         let pid = self.child.id().context("the artifacts process ended")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmHWM in /proc/<pid>/status")
+        crate::process::memory_kib(pid, "VmHWM")
     }
 
     /// Declare, upload (streamed from the file), complete, download (streamed to a file);

@@ -5,6 +5,8 @@
 mod artifacts;
 mod auth;
 mod import;
+mod live;
+mod process;
 mod runs;
 mod stats;
 
@@ -56,6 +58,24 @@ enum Benchmark {
         #[arg(long, default_value_t = 500)]
         queries: usize,
     },
+    /// Live fan-out: memory per viewer, frames per second per core and 202-to-viewer
+    /// latency of a gateway, against nats-server's WebSocket listener serving the same
+    /// frames. Needs `cargo build --release -p verdict-cli` (the gateway runs as its own
+    /// process).
+    Live {
+        #[arg(long, default_value_t = 10_000)]
+        viewers: usize,
+        /// Results posted per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 50)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// One viewer in this many times its frames.
+        #[arg(long, default_value_t = 10)]
+        sample_every: usize,
+    },
     /// Streaming parse of a large generated JUnit report: time and peak memory.
     Import {
         #[arg(long, default_value_t = 50)]
@@ -68,6 +88,22 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
         Benchmark::Import { megabytes } => import::run(megabytes),
+        Benchmark::Live {
+            viewers,
+            rate,
+            batch,
+            seconds,
+            sample_every,
+        } => {
+            live::run(live::Plan {
+                viewers,
+                rate,
+                batch,
+                seconds,
+                sample_every: sample_every.max(1),
+            })
+            .await
+        }
         Benchmark::Runs {
             runs,
             results_per_run,
