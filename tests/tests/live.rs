@@ -345,13 +345,7 @@ async fn a_viewer_without_a_role_in_the_project_is_refused() {
 async fn a_bad_token_is_refused_by_header_and_by_first_message() {
     let live = Live::new(&[]).await;
     let by_header = LiveClient::connect(&live.app.url(""), Some("not-a-token")).await;
-    match by_header {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401)
-        }
-        Err(other) => panic!("expected an HTTP refusal, got {other}"),
-        Ok(_) => panic!("a bad token opened a live socket"),
-    }
+    assert_refused_with(by_header, 401);
     let mut by_message = LiveClient::connect(&live.app.url(""), None).await.unwrap();
     by_message
         .send(json!({ "type": "auth", "token": "not-a-token" }))
@@ -426,12 +420,47 @@ async fn limits_on_a_socket_end_it_with_an_error_frame() {
     for _ in 0..3 {
         open.push(live.app.live(&live.admin).await);
     }
-    match LiveClient::connect(&live.app.url(""), Some(&live.admin)).await {
+    assert_refused_with(
+        LiveClient::connect(&live.app.url(""), Some(&live.admin)).await,
+        429,
+    );
+}
+
+fn assert_refused_with(
+    connected: Result<LiveClient, tokio_tungstenite::tungstenite::Error>,
+    status: u16,
+) {
+    match connected {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 429)
+            assert_eq!(response.status(), status)
         }
-        other => panic!("a fourth socket was not refused: {:?}", other.is_ok()),
+        Err(other) => panic!("expected HTTP {status}, got {other}"),
+        Ok(_) => panic!("the socket was not refused"),
     }
+}
+
+#[tokio::test]
+async fn sockets_beyond_the_per_address_limit_are_refused() {
+    let live = Live::new(&[("VERDICT_LIVE_SOCKETS_PER_IP", "2")]).await;
+    let _first = live.app.live(&live.admin).await;
+    let _second = LiveClient::connect(&live.app.url(""), None).await.unwrap();
+    assert_refused_with(LiveClient::connect(&live.app.url(""), None).await, 429);
+}
+
+#[tokio::test]
+async fn subscribing_faster_than_the_budget_ends_the_socket() {
+    let live = Live::new(&[("VERDICT_LIVE_SUBSCRIBE_RATE", "2/m")]).await;
+    let run = live.run().await;
+    let mut viewer = live.app.live(&live.admin).await;
+    for _ in 0..2 {
+        viewer.subscribe(&format!("run:{run}"), None).await;
+    }
+    viewer
+        .subscribe(&format!("project:{}", live.project), None)
+        .await;
+    let (code, error) = viewer.closed(WAIT).await;
+    assert_eq!(code, Some(1008));
+    assert_eq!(error.unwrap()["code"], "too_many_requests");
 }
 
 #[tokio::test]
@@ -440,8 +469,9 @@ async fn an_oversized_client_message_closes_the_socket() {
     let mut viewer = live.app.live(&live.admin).await;
     let huge = json!({ "type": "subscribe", "channel": format!("run:{}", "a".repeat(4000)) });
     viewer.send(huge).await;
-    let (code, _) = viewer.closed(WAIT).await;
-    assert_ne!(code, Some(1000));
+    let (code, error) = viewer.closed(WAIT).await;
+    assert_eq!(code, Some(1009));
+    assert_eq!(error.unwrap()["code"], "message_too_large");
 }
 
 #[tokio::test]

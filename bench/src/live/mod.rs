@@ -3,6 +3,7 @@
 //! memory and CPU can be read), then, as the reference, through nats-server's own
 //! WebSocket listener serving the same frames (bridged from the bus unchanged).
 
+mod socket;
 mod viewers;
 
 use std::net::TcpListener;
@@ -86,9 +87,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let ours = {
         let run = load.create_run().await?;
         let channel = format!("run:{run}");
-        let (gateway_url, admin) = (gateway_url.clone(), admin.clone());
+        let (address, admin) = (format!("127.0.0.1:{gateway_port}"), admin.clone());
         load.phase("Verdict gateway", gateway_pid, &run, move |viewer| {
-            viewer.verdict(gateway_url.clone(), admin.clone(), channel.clone())
+            viewer.verdict(address.clone(), admin.clone(), channel.clone())
         })
         .await?
     };
@@ -96,12 +97,12 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let run = load.create_run().await?;
         let subject = verdict_contracts::live::Channel::Run(run.clone()).subject();
         reference.bridge(&app, &subject).await?;
-        let url = reference.websocket_url();
+        let address = reference.websocket_address();
         load.phase(
             "nats-server WebSocket",
             reference_pid,
             &run,
-            move |viewer| viewer.nats(url.clone(), subject.clone()),
+            move |viewer| viewer.nats(address.clone(), subject.clone()),
         )
         .await?
     };
@@ -284,8 +285,8 @@ impl NatsReference {
         Ok(reference)
     }
 
-    fn websocket_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.websocket_port)
+    fn websocket_address(&self) -> String {
+        format!("127.0.0.1:{}", self.websocket_port)
     }
 
     /// Republishes every frame of `subject` from the bus to the reference server,

@@ -6,10 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+
+use super::socket::{self, RawSocket};
 
 /// What all viewers of one phase received.
 #[derive(Default)]
@@ -47,7 +45,9 @@ impl Tally {
 /// The batch number in a `test.finished` frame: tests are named `b<batch>-<n>`.
 fn batch_of(frame: &[u8]) -> Option<usize> {
     const MARK: &[u8] = b"\"name\":\"b";
-    let start = frame.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    // The first test's name comes within the first few hundred bytes of a frame.
+    let head = &frame[..frame.len().min(1024)];
+    let start = head.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
     let digits = frame[start..].iter().take_while(|b| b.is_ascii_digit());
     let mut batch = 0usize;
     let mut any = false;
@@ -58,13 +58,6 @@ fn batch_of(frame: &[u8]) -> Option<usize> {
     any.then_some(batch)
 }
 
-/// Small buffers: ten thousand viewers share the load generator's memory.
-fn config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0)
-}
-
 pub struct Viewer {
     pub tally: Arc<Tally>,
     pub acks: Arc<Vec<OnceLock<Instant>>>,
@@ -72,36 +65,41 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// Watches `channel` on a Verdict gateway until the socket closes.
-    pub async fn verdict(self, base: String, token: String, channel: String) -> anyhow::Result<()> {
-        let mut request =
-            format!("{}/api/v1/live", base.replacen("http", "ws", 1)).into_client_request()?;
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config()), true).await?;
+    /// Watches `channel` on a Verdict gateway (`host:port`) until the socket closes.
+    pub async fn verdict(
+        self,
+        address: String,
+        token: String,
+        channel: String,
+    ) -> anyhow::Result<()> {
+        let bearer = format!("Bearer {token}");
+        let mut socket =
+            RawSocket::connect(&address, "/api/v1/live", &[("Authorization", &bearer)]).await?;
         let subscribe = serde_json::json!({ "type": "subscribe", "channel": channel });
-        socket.send(Message::text(subscribe.to_string())).await?;
-        let first = socket.next().await.context("closed before subscribed")??;
-        if !first
-            .to_text()
-            .unwrap_or_default()
-            .contains("\"subscribed\"")
-        {
-            bail!("not subscribed: {first}");
+        socket
+            .send(socket::TEXT, subscribe.to_string().as_bytes())
+            .await?;
+        let (_, first) = socket.next().await?.context("closed before subscribed")?;
+        let first = socket.payload(first);
+        if !first.starts_with(b"{\"type\":\"subscribed\"") {
+            bail!("not subscribed: {}", String::from_utf8_lossy(first));
         }
         self.tally.ready.fetch_add(1, Ordering::Relaxed);
-        while let Some(message) = socket.next().await {
-            match message? {
-                Message::Text(text) => {
-                    if text.as_str().starts_with("{\"type\":\"lagged\"") {
+        while let Some((opcode, payload)) = socket.next().await? {
+            match opcode {
+                socket::TEXT => {
+                    let text = socket.payload(payload);
+                    if text.starts_with(b"{\"type\":\"lagged\"") {
                         self.tally.lagged.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        self.tally.frame(text.as_bytes(), self.sample, &self.acks);
+                        self.tally.frame(text, self.sample, &self.acks);
                     }
                 }
-                Message::Close(_) => break,
+                socket::PING => {
+                    let ping = socket.payload(payload).to_vec();
+                    socket.send(socket::PONG, &ping).await?;
+                }
+                socket::CLOSE => break,
                 _ => {}
             }
         }
@@ -109,33 +107,33 @@ impl Viewer {
         Ok(())
     }
 
-    /// Watches `subject` through nats-server's WebSocket listener until it closes.
-    pub async fn nats(self, url: String, subject: String) -> anyhow::Result<()> {
-        let (mut socket, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(config()), true).await?;
+    /// Watches `subject` through nats-server's WebSocket listener (`host:port`) until it
+    /// closes.
+    pub async fn nats(self, address: String, subject: String) -> anyhow::Result<()> {
+        let mut socket = RawSocket::connect(&address, "/", &[]).await?;
         let hello = format!(
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}}\r\nSUB {subject} 1\r\nPING\r\n"
         );
-        socket.send(Message::binary(hello.into_bytes())).await?;
+        socket.send(socket::BINARY, hello.as_bytes()).await?;
         let mut parser = NatsParser::default();
         let mut ready = false;
-        while let Some(message) = socket.next().await {
-            let data = match message? {
-                Message::Binary(data) => data,
-                Message::Text(text) => text.as_bytes().to_vec().into(),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            parser.buffer.extend_from_slice(&data);
+        while let Some((opcode, payload)) = socket.next().await? {
+            match opcode {
+                socket::CLOSE => break,
+                socket::PING => {
+                    let ping = socket.payload(payload).to_vec();
+                    socket.send(socket::PONG, &ping).await?;
+                    continue;
+                }
+                _ => parser.buffer.extend_from_slice(socket.payload(payload)),
+            }
             while let Some(item) = parser.next() {
                 match item {
                     NatsItem::Pong if !ready => {
                         ready = true;
                         self.tally.ready.fetch_add(1, Ordering::Relaxed);
                     }
-                    NatsItem::Ping => {
-                        socket.send(Message::binary(b"PONG\r\n".to_vec())).await?;
-                    }
+                    NatsItem::Ping => socket.send(socket::BINARY, b"PONG\r\n").await?,
                     NatsItem::Message(payload) => {
                         self.tally.frame(&payload, self.sample, &self.acks)
                     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::SinkExt;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite;
 use verdict_bus::RequestError;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::live::{self, Channel, ClientMessage, ServerMessage, Subscribe};
@@ -261,7 +262,18 @@ impl<'a> Running<'a> {
                 message = socket.recv() => {
                     awaiting_pong = false;
                     let message = match message {
-                        None | Some(Err(_)) => return Close::Gone,
+                        None => return Close::Gone,
+                        Some(Err(err)) if too_large(&err) => {
+                            return Close::With {
+                                code: close_code::SIZE,
+                                reason: "message too large",
+                                error: Some((
+                                    "message_too_large",
+                                    format!("messages are limited to {} bytes", settings.message_limit),
+                                )),
+                            };
+                        }
+                        Some(Err(_)) => return Close::Gone,
                         Some(Ok(message)) => message,
                     };
                     if let Err(close) = self.receive(socket, message).await {
@@ -500,6 +512,15 @@ impl<'a> Running<'a> {
         .await
         .map_err(|()| Close::Gone)
     }
+}
+
+/// Whether a read failed because the client's message was over the size limit.
+fn too_large(error: &axum::Error) -> bool {
+    let cause = std::error::Error::source(error);
+    matches!(
+        cause.and_then(|cause| cause.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 /// The error frame for a refused subscription; internals stay in the log.

@@ -1,0 +1,138 @@
+//! A bare WebSocket client for the load generator: ten thousand of them share two
+//! cores with the servers being measured, so frames are counted in place, without UTF-8
+//! validation or copies, and the same client reads both servers.
+
+use std::ops::Range;
+
+use anyhow::{bail, ensure, Context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const TEXT: u8 = 0x1;
+pub const BINARY: u8 = 0x2;
+pub const CLOSE: u8 = 0x8;
+pub const PING: u8 = 0x9;
+pub const PONG: u8 = 0xA;
+
+pub struct RawSocket {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    /// Where unread bytes start in `buffer`.
+    read_at: usize,
+}
+
+impl RawSocket {
+    /// Opens `ws://<address><path>` with extra request headers.
+    pub async fn connect(
+        address: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let mut stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut socket = Self {
+            stream,
+            buffer: Vec::with_capacity(16 * 1024),
+            read_at: 0,
+        };
+        let end = loop {
+            if let Some(end) = socket.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            ensure!(
+                socket.buffer.len() < 16 * 1024,
+                "oversized handshake response"
+            );
+            socket.fill().await?;
+        };
+        let status = String::from_utf8_lossy(&socket.buffer[..end.min(32)]).into_owned();
+        ensure!(status.contains(" 101 "), "upgrade refused: {status}");
+        socket.read_at = end;
+        Ok(socket)
+    }
+
+    /// Sends one masked frame (the mask key is zero: clients must mask, and a zero key
+    /// leaves the payload as it is).
+    pub async fn send(&mut self, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x80 | opcode);
+        match payload.len() {
+            len if len < 126 => frame.push(0x80 | len as u8),
+            len if len <= usize::from(u16::MAX) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&[0; 4]);
+        frame.extend_from_slice(payload);
+        self.stream.write_all(&frame).await?;
+        Ok(())
+    }
+
+    /// The next frame's opcode and where its payload is (see [`RawSocket::payload`]);
+    /// `None` when the connection ended.
+    pub async fn next(&mut self) -> anyhow::Result<Option<(u8, Range<usize>)>> {
+        loop {
+            if let Some((opcode, payload)) = self.parse()? {
+                self.read_at = payload.end;
+                return Ok(Some((opcode, payload)));
+            }
+            if self.fill().await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    pub fn payload(&self, range: Range<usize>) -> &[u8] {
+        &self.buffer[range]
+    }
+
+    fn parse(&self) -> anyhow::Result<Option<(u8, Range<usize>)>> {
+        let data = &self.buffer[self.read_at..];
+        if data.len() < 2 {
+            return Ok(None);
+        }
+        if data[1] & 0x80 != 0 {
+            bail!("servers must not mask frames");
+        }
+        let (length, header) = match data[1] & 0x7F {
+            126 if data.len() >= 4 => (usize::from(u16::from_be_bytes([data[2], data[3]])), 4),
+            127 if data.len() >= 10 => {
+                let bytes: [u8; 8] = data[2..10].try_into().context("length")?;
+                (usize::try_from(u64::from_be_bytes(bytes))?, 10)
+            }
+            126 | 127 => return Ok(None),
+            length => (usize::from(length), 2),
+        };
+        if data.len() < header + length {
+            return Ok(None);
+        }
+        let start = self.read_at + header;
+        Ok(Some((data[0] & 0x0F, start..start + length)))
+    }
+
+    /// Reads more bytes, first dropping what has been read.
+    async fn fill(&mut self) -> anyhow::Result<usize> {
+        if self.read_at > 0 {
+            self.buffer.drain(..self.read_at);
+            self.read_at = 0;
+        }
+        if self.buffer.capacity() - self.buffer.len() < 8 * 1024 {
+            self.buffer.reserve(16 * 1024);
+        }
+        Ok(self.stream.read_buf(&mut self.buffer).await?)
+    }
+}
