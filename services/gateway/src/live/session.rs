@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
 use verdict_bus::RequestError;
@@ -238,7 +238,26 @@ impl<'a> Running<'a> {
 
     async fn exchange(&mut self, socket: &mut WebSocket) -> Close {
         let settings = self.live.settings;
-        let mut revocations = self.live.auth.revocations();
+        // Futures that wait on something shared by every socket (the shutdown token, the
+        // revocation watch) are made once, not on each frame: registering a waiter takes
+        // a lock all sockets share.
+        let live = self.live.clone();
+        let shutdown = live.shutdown.cancelled();
+        tokio::pin!(shutdown);
+        let mut revoked = Box::pin(futures::stream::unfold(
+            live.auth.revocations(),
+            |mut revocations| async move {
+                revocations.changed().await.ok()?;
+                Some(((), revocations))
+            },
+        ));
+        let mut lagged = Box::pin(futures::stream::unfold(
+            self.lag.clone(),
+            |lag| async move {
+                lag.wait().await;
+                Some(((), lag))
+            },
+        ));
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + settings.heartbeat,
             settings.heartbeat,
@@ -248,8 +267,8 @@ impl<'a> Running<'a> {
         loop {
             tokio::select! {
                 biased;
-                () = self.live.shutdown.cancelled() => return going_away(),
-                () = self.lag.wait() => {
+                () = &mut shutdown => return going_away(),
+                Some(()) = lagged.next() => {
                     if let Err(close) = self.resync(socket).await {
                         return close;
                     }
@@ -283,8 +302,8 @@ impl<'a> Running<'a> {
                         idle_since = Instant::now();
                     }
                 }
-                changed = revocations.changed() => {
-                    if changed.is_err() {
+                changed = revoked.next() => {
+                    if changed.is_none() {
                         return going_away();
                     }
                     if let Err(close) = self.check_token().await {
