@@ -68,7 +68,9 @@ enum Benchmark {
         /// Results posted per second.
         #[arg(long, default_value_t = 1000)]
         rate: usize,
-        #[arg(long, default_value_t = 50)]
+        /// Results per batch: a reporter that sends what it has every 100 ms at
+        /// 1 000 results/s sends batches of 100.
+        #[arg(long, default_value_t = 100)]
         batch: usize,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
