@@ -234,10 +234,7 @@ impl Bench {
     /// The whole system in-process, except the artifacts service, which runs as its own
     /// `verdict serve artifacts` process against the same NATS and data directory.
     async fn start(store: BlobStoreKind, overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let mut settings = vec![
-            ("VERDICT_RATE_READ", "1000000/s"),
-            ("VERDICT_RATE_WRITE", "1000000/s"),
-        ];
+        let mut settings = crate::fixture::UNLIMITED_RATES.to_vec();
         settings.extend_from_slice(overrides);
         let mut app = TestApp::spawn_with_store(store, &settings).await;
         app.stop(Component::Service(ServiceName::Artifacts)).await;

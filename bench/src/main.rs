@@ -4,6 +4,7 @@
 
 mod artifacts;
 mod auth;
+mod fixture;
 mod import;
 mod live;
 mod process;

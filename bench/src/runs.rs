@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
-use verdict_testkit::TestApp;
 
 use crate::stats::{ms, Summary};
 
@@ -34,14 +33,12 @@ fn result(run: usize, index: usize) -> Value {
 }
 
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
-    let app = TestApp::spawn_with(&[
-        ("VERDICT_RATE_READ", "1000000/s"),
-        ("VERDICT_RATE_WRITE", "1000000/s"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let project = app.project(&admin, "bench").await;
-    let (_, token) = app.api_token(&admin, &project, "reporter").await;
+    let crate::fixture::Reporting {
+        app,
+        project,
+        reporter: token,
+        ..
+    } = crate::fixture::Reporting::start().await;
 
     let mut run_ids = Vec::new();
     for run in 0..plan.runs {

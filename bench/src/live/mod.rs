@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 use verdict_testkit::TestApp;
 
+use crate::fixture::Reporting;
 use crate::process::{cpu_seconds, memory_kib, verdict_binary};
 use crate::stats::{ms, Summary};
 use viewers::{Tally, Viewer};
@@ -48,14 +49,12 @@ struct Figures {
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
     raise_fd_limit()?;
     let unlimited = "1000000";
-    let app = TestApp::spawn_with(&[
-        ("VERDICT_RATE_READ", "1000000/s"),
-        ("VERDICT_RATE_WRITE", "1000000/s"),
-    ])
-    .await;
-    let admin = app.admin_token().await;
-    let project = app.project(&admin, "bench").await;
-    let (_, reporter) = app.api_token(&admin, &project, "reporter").await;
+    let Reporting {
+        app,
+        admin,
+        project,
+        reporter,
+    } = Reporting::start().await;
 
     let gateway_port = free_port()?;
     let mut gateway = Command::new(verdict_binary()?)
