@@ -218,11 +218,17 @@ impl<'run> Batch<'run> {
             .as_ref()
             .map(|id| id.as_str().to_owned())
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let previous = writer.outcome(&run.id, &test_key)?;
+        let test = writer.test(
+            run,
+            &test_key,
+            checked.suite.as_ref().map(|s| s.as_str()),
+            checked.name.as_str(),
+        )?;
+        let previous = writer.outcome(run, test)?;
         let change = TestOutcome::record(previous, checked.attempt, checked.status);
         if previous != Some(change.outcome) {
             let duration = checked.duration_ms.map(|d| d.get());
-            writer.save_outcome(run, &test_key, &change.outcome, duration)?;
+            writer.save_outcome(run, test, &change.outcome, duration)?;
         }
         self.delta.add(&change.delta);
         let row = ResultRow {
@@ -244,7 +250,7 @@ impl<'run> Batch<'run> {
                 serde_json::to_string(&map).unwrap_or_default()
             }),
         };
-        writer.upsert(run, &row)?;
+        writer.upsert(run, test, &row)?;
         self.tests.push(FinishedTest {
             id: row.id,
             test_key: row.test_key,
@@ -260,7 +266,7 @@ impl<'run> Batch<'run> {
     /// Adds the counter changes to the run; returns the events announcing the batch.
     pub fn finish(self, tx: &Transaction<'_>, now: i64) -> Result<Vec<Event>, Error> {
         let run = self.run;
-        store::add_counts(tx, &run.id, &self.delta, now)?;
+        store::add_counts(tx, run, &self.delta, now)?;
         let mut counts = run.counts;
         counts.apply(self.delta);
         Ok(vec![
