@@ -102,7 +102,8 @@ CREATE INDEX imports_queue ON imports (status, queued_at) WHERE artifact_id IS N
     // inserts). A result's seq is `(run << 32) + its arrival number in the run`
     // (see `seq_range`): the table itself keeps each run's results together and in
     // order, so `results_by_run` goes, and the status and suite indexes need no run
-    // column (their implicit rowid bounds the run). The tables are rebuilt; children are
+    // column (their implicit rowid bounds the run). Results refer to their test by
+    // integer instead of repeating its 32-character key. The tables are rebuilt; children are
     // dropped before `runs`, so dropping it cascades nowhere. AUTOINCREMENT keeps a
     // deleted run's key, and so its seq range, from being given to a new run.
     r#"
@@ -148,6 +149,8 @@ CREATE TABLE tests_v3 (
 );
 INSERT INTO tests_v3 (project_id, test_key, suite, name)
 SELECT project_id, test_key, suite, name FROM tests;
+-- The writer stored every result's test first; this only makes sure no result can be
+-- lost to the join on tests below.
 INSERT INTO tests_v3 (project_id, test_key, suite, name)
 SELECT r.project_id, o.test_key, o.suite, o.name FROM results o JOIN runs r ON r.id = o.run_id
 WHERE true ON CONFLICT DO NOTHING;
@@ -525,15 +528,21 @@ impl<'tx> ResultWriter<'tx> {
     /// Stores a result of test `test` (a resend with the same id replaces it) and
     /// indexes its text.
     pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
+        let (first, end) = seq_range(run.rid);
         let last = match self.last_seqs.get(&run.rid) {
             Some(&last) => last,
-            None => {
-                let (first, end) = seq_range(run.rid);
-                let stored: Option<i64> =
-                    self.last_seq.query_row([first, end], |row| row.get(0))?;
-                stored.unwrap_or(first)
-            }
+            None => self
+                .last_seq
+                .query_row([first, end], |row| row.get::<_, Option<i64>>(0))?
+                .unwrap_or(first),
         };
+        if last == end {
+            // One more would land in the next run's range.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some(format!("run {} holds as many results as it can", run.id)),
+            ));
+        }
         let values = params![
             last + 1,
             run.rid,
@@ -1115,12 +1124,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_resent_result_replaces_the_stored_one_in_its_place_and_in_the_text_index() {
-        let mut conn = conn();
+    fn new_run(conn: &mut Connection, id: &str) -> RunRow {
         let mut run = RunRow {
             rid: 0,
-            id: "run".into(),
+            id: id.into(),
             project_id: "project".into(),
             name: "nightly".into(),
             status: RunStatus::Running,
@@ -1132,6 +1139,46 @@ mod tests {
         let tx = conn.transaction().unwrap();
         insert_run(&tx, &mut run).unwrap();
         tx.commit().unwrap();
+        run
+    }
+
+    #[test]
+    fn a_run_whose_seq_range_is_used_up_refuses_more_results_rather_than_spill_over() {
+        let mut conn = conn();
+        let full = new_run(&mut conn, "full");
+        let next = new_run(&mut conn, "next");
+        let test = conn
+            .query_row(
+                "INSERT INTO tests (project_id, test_key, name) VALUES ('project', 'k', 'a') RETURNING tid",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO results (seq, run, id, test, name, status, attempt) VALUES (?1, ?2, 'last', ?3, 'a', 'passed', 1)",
+            params![seq_range(full.rid).1, full.rid, test],
+        )
+        .unwrap();
+
+        let tx = conn.transaction().unwrap();
+        let mut writer = ResultWriter::new(&tx).unwrap();
+        let refused = writer.upsert(
+            &full,
+            test,
+            &result("more", "a", ResultStatus::Passed, None),
+        );
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("run full holds as many results"));
+        drop(writer);
+        assert!(ids(&tx, next.rid, &ResultFilter::default()).is_empty());
+    }
+
+    #[test]
+    fn a_resent_result_replaces_the_stored_one_in_its_place_and_in_the_text_index() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
         store_results(
             &mut conn,
             &run,
