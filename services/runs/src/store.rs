@@ -1125,6 +1125,10 @@ mod tests {
     }
 
     fn new_run(conn: &mut Connection, id: &str) -> RunRow {
+        run_started_at(conn, id, 1)
+    }
+
+    fn run_started_at(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
         let mut run = RunRow {
             rid: 0,
             id: id.into(),
@@ -1132,7 +1136,7 @@ mod tests {
             name: "nightly".into(),
             status: RunStatus::Running,
             attributes: BTreeMap::new(),
-            started_at: 1,
+            started_at,
             finished_at: None,
             counts: Counts::default(),
         };
@@ -1140,6 +1144,39 @@ mod tests {
         insert_run(&tx, &mut run).unwrap();
         tx.commit().unwrap();
         run
+    }
+
+    #[test]
+    fn paging_through_a_tests_history_returns_each_run_once_newest_first() {
+        let mut conn = conn();
+        let runs = [
+            run_started_at(&mut conn, "old", 10),
+            run_started_at(&mut conn, "tied-first", 20),
+            run_started_at(&mut conn, "tied-second", 20),
+            run_started_at(&mut conn, "new", 30),
+        ];
+        let tx = conn.transaction().unwrap();
+        {
+            let mut writer = ResultWriter::new(&tx).unwrap();
+            for run in &runs {
+                let test = writer.test(run, "k", None, "a").unwrap();
+                let outcome = TestOutcome {
+                    attempt: crate::domain::Attempt::new(1).unwrap(),
+                    status: ResultStatus::Passed,
+                    failed_earlier: false,
+                };
+                writer.save_outcome(run, test, &outcome, None).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        while let Some(row) = test_history(&conn, "project", "k", after, 1).unwrap().pop() {
+            after = Some((row.started_at, row.rid));
+            seen.push(row.run_id);
+        }
+        assert_eq!(seen, ["new", "tied-second", "tied-first", "old"]);
     }
 
     #[test]
