@@ -167,6 +167,38 @@ async fn resending_a_batch_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_malformed_ingest_message_is_dropped_without_holding_up_the_next_ones() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("garbled").await;
+    let subject = verdict_contracts::runs::ingest_subject(&ci.project, &run);
+    let js = async_nats::jetstream::new(ci.app.nats.client().await);
+    js.publish(subject, "{\"type\": \"results\", \"results\": 7}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(
+        ci.post(&run, json!([result("1", "a", "passed")]))
+            .await
+            .status(),
+        202
+    );
+    let counted = ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+    assert_eq!(counted["counts"]["passed"], 1);
+    // Terminated, not left to be redelivered after the ack wait.
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream("runs-ingest", "VERDICT_INGEST")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while consumer.info().await.unwrap().num_ack_pending > 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "still pending");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(consumer.info().await.unwrap().num_redelivered, 0);
+}
+
+#[tokio::test]
 async fn paging_through_twenty_thousand_results_returns_each_once() {
     let ci = Ci::new(&[]).await;
     let run = ci.run("big").await;

@@ -8,7 +8,8 @@ use crate::store::OutcomeRow;
 /// A test's record over the window, before names are looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flakiness {
-    pub test_key: String,
+    /// The test's integer key.
+    pub test: i64,
     pub flips: u32,
     pub runs: u32,
     pub flake_rate: f64,
@@ -27,11 +28,11 @@ pub fn flaky_tests(runs: &[Vec<OutcomeRow>]) -> Vec<Flakiness> {
         last: Option<bool>,
         last_seen: usize,
     }
-    let mut tracks: HashMap<&str, Track> = HashMap::new();
+    let mut tracks: HashMap<i64, Track> = HashMap::new();
     // Oldest first, so "last" is the previous run in time.
     for (age, outcomes) in runs.iter().enumerate().rev() {
         for outcome in outcomes {
-            let track = tracks.entry(outcome.test_key.as_str()).or_insert(Track {
+            let track = tracks.entry(outcome.test).or_insert(Track {
                 flips: 0,
                 runs: 0,
                 last: None,
@@ -56,8 +57,8 @@ pub fn flaky_tests(runs: &[Vec<OutcomeRow>]) -> Vec<Flakiness> {
     let mut flaky: Vec<Flakiness> = tracks
         .into_iter()
         .filter(|(_, track)| track.flips > 0)
-        .map(|(key, track)| Flakiness {
-            test_key: key.to_owned(),
+        .map(|(test, track)| Flakiness {
+            test,
             flips: track.flips,
             runs: track.runs,
             flake_rate: f64::from(track.flips) / f64::from(track.runs),
@@ -68,7 +69,7 @@ pub fn flaky_tests(runs: &[Vec<OutcomeRow>]) -> Vec<Flakiness> {
         b.flake_rate
             .total_cmp(&a.flake_rate)
             .then(b.flips.cmp(&a.flips))
-            .then(a.test_key.cmp(&b.test_key))
+            .then(a.test.cmp(&b.test))
     });
     flaky
 }
@@ -78,9 +79,15 @@ mod tests {
     use super::*;
     use ResultStatus::{Failed, Passed, Skipped};
 
-    fn outcome(key: &str, status: ResultStatus, failed_earlier: bool) -> OutcomeRow {
+    const A: i64 = 1;
+    const B: i64 = 2;
+    // The rarer flipper has the lower key, so only the flake rate can put it second.
+    const RARE: i64 = 3;
+    const OFTEN: i64 = 4;
+
+    fn outcome(test: i64, status: ResultStatus, failed_earlier: bool) -> OutcomeRow {
         OutcomeRow {
-            test_key: key.into(),
+            test,
             status,
             failed_earlier,
         }
@@ -89,8 +96,8 @@ mod tests {
     #[test]
     fn a_test_that_always_passes_or_always_fails_is_not_flaky() {
         let runs = vec![
-            vec![outcome("a", Passed, false), outcome("b", Failed, false)],
-            vec![outcome("a", Passed, false), outcome("b", Failed, false)],
+            vec![outcome(A, Passed, false), outcome(B, Failed, false)],
+            vec![outcome(A, Passed, false), outcome(B, Failed, false)],
         ];
         assert!(flaky_tests(&runs).is_empty());
     }
@@ -98,9 +105,9 @@ mod tests {
     #[test]
     fn alternating_outcomes_count_every_change() {
         let runs = vec![
-            vec![outcome("a", Passed, false)],
-            vec![outcome("a", Failed, false)],
-            vec![outcome("a", Passed, false)],
+            vec![outcome(A, Passed, false)],
+            vec![outcome(A, Failed, false)],
+            vec![outcome(A, Passed, false)],
         ];
         let flaky = flaky_tests(&runs);
         assert_eq!(flaky[0].flips, 2);
@@ -111,9 +118,9 @@ mod tests {
     #[test]
     fn passing_on_retry_is_a_flip_and_skips_do_not_break_a_streak() {
         let runs = vec![
-            vec![outcome("a", Passed, true)],
-            vec![outcome("a", Skipped, false)],
-            vec![outcome("a", Passed, false)],
+            vec![outcome(A, Passed, true)],
+            vec![outcome(A, Skipped, false)],
+            vec![outcome(A, Passed, false)],
         ];
         let flaky = flaky_tests(&runs);
         assert_eq!(flaky[0].flips, 1);
@@ -123,24 +130,12 @@ mod tests {
     #[test]
     fn the_flakiest_test_comes_first() {
         let runs = vec![
-            vec![
-                outcome("rare", Passed, false),
-                outcome("often", Failed, false),
-            ],
-            vec![
-                outcome("rare", Passed, false),
-                outcome("often", Passed, false),
-            ],
-            vec![
-                outcome("rare", Failed, false),
-                outcome("often", Failed, false),
-            ],
-            vec![
-                outcome("rare", Failed, false),
-                outcome("often", Passed, false),
-            ],
+            vec![outcome(RARE, Passed, false), outcome(OFTEN, Failed, false)],
+            vec![outcome(RARE, Passed, false), outcome(OFTEN, Passed, false)],
+            vec![outcome(RARE, Failed, false), outcome(OFTEN, Failed, false)],
+            vec![outcome(RARE, Failed, false), outcome(OFTEN, Passed, false)],
         ];
-        let keys: Vec<_> = flaky_tests(&runs).into_iter().map(|f| f.test_key).collect();
-        assert_eq!(keys, ["often", "rare"]);
+        let tests: Vec<_> = flaky_tests(&runs).into_iter().map(|f| f.test).collect();
+        assert_eq!(tests, [OFTEN, RARE]);
     }
 }

@@ -74,32 +74,40 @@ pub async fn consume(
 }
 
 async fn apply_and_ack(runs: &Runs, messages: Vec<Message>) -> Result<(), Error> {
-    let mut decoded = Vec::with_capacity(messages.len());
-    let mut accepted = Vec::with_capacity(messages.len());
-    for message in messages {
-        match serde_json::from_slice::<IngestMessage>(&message.payload) {
-            Ok(ingest) => {
-                decoded.push(ingest);
-                accepted.push(message);
-            }
-            Err(err) => {
-                // The gateway only publishes what it validated; this is not ours to retry.
-                tracing::error!(error = %err, subject = %message.subject, "dropping a malformed ingest message");
-                if let Err(err) = message.ack_with(AckKind::Term).await {
-                    tracing::warn!(error = %err, "could not terminate a malformed message");
+    let payloads: Vec<_> = messages
+        .iter()
+        .map(|message| message.payload.clone())
+        .collect();
+    // Decoding tens of thousands of results is CPU work: it happens with the apply, on
+    // the blocking pool, rather than stalling an async thread.
+    let (events, malformed) = runs
+        .store
+        .write(move |conn| {
+            let mut decoded = Vec::with_capacity(payloads.len());
+            let mut malformed = Vec::new();
+            for (index, payload) in payloads.iter().enumerate() {
+                match serde_json::from_slice::<IngestMessage>(payload) {
+                    Ok(ingest) => decoded.push(ingest),
+                    Err(err) => malformed.push((index, err.to_string())),
                 }
             }
-        }
-    }
-    if decoded.is_empty() {
-        return Ok(());
-    }
-    let events = runs
-        .store
-        .write(move |conn| apply_all(conn, decoded, now_ms()))
+            let events = if decoded.is_empty() {
+                Vec::new()
+            } else {
+                apply_all(conn, decoded, now_ms())?
+            };
+            Ok::<_, Error>((events, malformed))
+        })
         .await?;
-    for message in accepted {
-        if let Err(err) = message.ack().await {
+    let mut malformed = malformed.into_iter().peekable();
+    for (index, message) in messages.into_iter().enumerate() {
+        if let Some((_, error)) = malformed.next_if(|(bad, _)| *bad == index) {
+            // The gateway only publishes what it validated; this is not ours to retry.
+            tracing::error!(%error, subject = %message.subject, "dropping a malformed ingest message");
+            if let Err(err) = message.ack_with(AckKind::Term).await {
+                tracing::warn!(error = %err, "could not terminate a malformed message");
+            }
+        } else if let Err(err) = message.ack().await {
             // Harmless: a redelivery of an applied batch changes nothing.
             tracing::warn!(error = %err, "could not acknowledge an applied message");
         }
@@ -218,11 +226,17 @@ impl<'run> Batch<'run> {
             .as_ref()
             .map(|id| id.as_str().to_owned())
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let previous = writer.outcome(&run.id, &test_key)?;
+        let test = writer.test(
+            run,
+            &test_key,
+            checked.suite.as_ref().map(|s| s.as_str()),
+            checked.name.as_str(),
+        )?;
+        let previous = writer.outcome(run, test)?;
         let change = TestOutcome::record(previous, checked.attempt, checked.status);
         if previous != Some(change.outcome) {
             let duration = checked.duration_ms.map(|d| d.get());
-            writer.save_outcome(run, &test_key, &change.outcome, duration)?;
+            writer.save_outcome(run, test, &change.outcome, duration)?;
         }
         self.delta.add(&change.delta);
         let row = ResultRow {
@@ -244,7 +258,7 @@ impl<'run> Batch<'run> {
                 serde_json::to_string(&map).unwrap_or_default()
             }),
         };
-        writer.upsert(run, &row)?;
+        writer.upsert(run, test, &row)?;
         self.tests.push(FinishedTest {
             id: row.id,
             test_key: row.test_key,
@@ -260,7 +274,7 @@ impl<'run> Batch<'run> {
     /// Adds the counter changes to the run; returns the events announcing the batch.
     pub fn finish(self, tx: &Transaction<'_>, now: i64) -> Result<Vec<Event>, Error> {
         let run = self.run;
-        store::add_counts(tx, &run.id, &self.delta, now)?;
+        store::add_counts(tx, run, &self.delta, now)?;
         let mut counts = run.counts;
         counts.apply(self.delta);
         Ok(vec![

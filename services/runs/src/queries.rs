@@ -56,10 +56,21 @@ fn time_and_id(parts: Option<Vec<String>>) -> Result<Option<(i64, String)>, Erro
             let at = parts
                 .pop()
                 .and_then(|at| at.parse().ok())
-                .ok_or_else(|| Error::BadRequest("cursor: is not one this list returned".into()))?;
+                .ok_or_else(not_ours)?;
             Ok((at, id))
         })
         .transpose()
+}
+
+/// `(started_at, rid)` from a two-part cursor.
+fn time_and_rid(parts: Option<Vec<String>>) -> Result<Option<(i64, i64)>, Error> {
+    time_and_id(parts)?
+        .map(|(at, rid)| Ok((at, rid.parse().map_err(|_| not_ours())?)))
+        .transpose()
+}
+
+fn not_ours() -> Error {
+    Error::BadRequest("cursor: is not one this list returned".into())
 }
 
 pub async fn list_runs(
@@ -129,9 +140,7 @@ pub async fn list_results(
         .run_for(&principal, request.run_id, Role::Viewer)
         .await?;
     let after = match cursor(&request.page.cursor, 1)? {
-        Some(parts) => parts[0]
-            .parse()
-            .map_err(|_| Error::BadRequest("cursor: is not one this list returned".into()))?,
+        Some(parts) => parts[0].parse().map_err(|_| not_ours())?,
         None => 0,
     };
     let filter = ResultFilter {
@@ -141,10 +150,10 @@ pub async fn list_results(
         after,
     };
     let limit = request.page.effective_limit();
-    let run_id = run.id.clone();
+    let rid = run.rid;
     let rows = runs
         .store
-        .read(move |conn| Ok::<_, Error>(store::list_results(conn, &run_id, &filter, limit + 1)?))
+        .read(move |conn| Ok::<_, Error>(store::list_results(conn, rid, &filter, limit + 1)?))
         .await?;
     Ok(Page::from_overfetched(
         rows,
@@ -166,7 +175,7 @@ pub async fn test_history(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
-    let after = time_and_id(cursor(&request.page.cursor, 2)?)?;
+    let after = time_and_rid(cursor(&request.page.cursor, 2)?)?;
     let limit = request.page.effective_limit();
     let rows = runs
         .store
@@ -183,7 +192,7 @@ pub async fn test_history(
     Ok(Page::from_overfetched(
         rows,
         limit,
-        |row| encode_cursor(&[&row.started_at.to_string(), &row.run_id]),
+        |row| encode_cursor(&[&row.started_at.to_string(), &row.rid.to_string()]),
         history_out,
     ))
 }
@@ -203,21 +212,21 @@ pub async fn flaky_tests(
             let latest = store::latest_finished_runs(conn, &access.project_id, window)?;
             let outcomes = latest
                 .iter()
-                .map(|(run_id, _)| store::outcomes_of_run(conn, run_id))
+                .map(|&(rid, _)| store::outcomes_of_run(conn, rid))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut items = Vec::new();
             for found in flaky::flaky_tests(&outcomes) {
-                let (suite, name) =
-                    store::test_identity(conn, &access.project_id, &found.test_key)?
-                        .unwrap_or((None, String::new()));
+                let Some(test) = store::test_identity(conn, found.test)? else {
+                    continue;
+                };
                 items.push(FlakyTest {
                     last_seen: latest
                         .get(found.last_seen)
                         .map(|(_, started)| convert::rfc3339(*started))
                         .unwrap_or_default(),
-                    test_key: found.test_key,
-                    name,
-                    suite,
+                    test_key: test.test_key,
+                    name: test.name,
+                    suite: test.suite,
                     flips: found.flips,
                     runs: found.runs,
                     flake_rate: found.flake_rate,

@@ -38,7 +38,9 @@ pub async fn create(runs: Runs, principal: Principal, request: CreateRun) -> Res
         Some(text) => parse_rfc3339("started_at", text)?,
         None => now_ms(),
     };
-    let run = RunRow {
+    let unsaved = RunRow {
+        // Given by the store.
+        rid: 0,
         id: uuid::Uuid::now_v7().to_string(),
         project_id: access.project_id,
         name: name.to_owned(),
@@ -51,13 +53,14 @@ pub async fn create(runs: Runs, principal: Principal, request: CreateRun) -> Res
         finished_at: None,
         counts: Counts::default(),
     };
-    let stored = run.clone();
-    runs.store
+    let run = runs
+        .store
         .write(move |conn| {
+            let mut run = unsaved;
             let tx = conn.transaction()?;
-            store::insert_run(&tx, &stored)?;
+            store::insert_run(&tx, &mut run)?;
             tx.commit()?;
-            Ok::<_, Error>(())
+            Ok::<_, Error>(run)
         })
         .await?;
     runs.publish(&Event::RunStarted {

@@ -1,7 +1,7 @@
 //! All SQL of the runs service. Functions take a connection so callers choose the
 //! transaction. Times are Unix milliseconds; the wire form is made in `convert.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 use verdict_store::Migrations;
@@ -96,14 +96,143 @@ CREATE TABLE imports (
 );
 CREATE INDEX imports_queue ON imports (status, queued_at) WHERE artifact_id IS NOT NULL;
 "#,
+    // Integer keys. Runs and tests get INTEGER PRIMARY KEYs, and results and outcomes
+    // refer to them by integer, so the indexes written for every result hold 8-byte
+    // integers instead of 36-character ids (the apply step was bound by those B-tree
+    // inserts). A result's seq is `(run << 32) + its arrival number in the run`
+    // (see `seq_range`): the table itself keeps each run's results together and in
+    // order, so `results_by_run` goes, and the status and suite indexes need no run
+    // column (their implicit rowid bounds the run). Results refer to their test by
+    // integer instead of repeating its 32-character key. The tables are rebuilt; children are
+    // dropped before `runs`, so dropping it cascades nowhere. AUTOINCREMENT keeps a
+    // deleted run's key, and so its seq range, from being given to a new run.
+    r#"
+CREATE TABLE runs_v3 (
+    rid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    last_activity INTEGER NOT NULL,
+    total INTEGER NOT NULL DEFAULT 0,
+    passed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    errored INTEGER NOT NULL DEFAULT 0,
+    flaky INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO runs_v3 (id, project_id, name, status, attributes, started_at, finished_at,
+                     last_activity, total, passed, failed, skipped, errored, flaky)
+SELECT id, project_id, name, status, attributes, started_at, finished_at,
+       last_activity, total, passed, failed, skipped, errored, flaky
+FROM runs ORDER BY started_at, id;
+CREATE TABLE run_attributes_v3 (
+    run_id TEXT NOT NULL REFERENCES runs_v3(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+INSERT INTO run_attributes_v3 (run_id, key, value, project_id, started_at)
+SELECT run_id, key, value, project_id, started_at FROM run_attributes;
+CREATE TABLE tests_v3 (
+    tid INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    test_key TEXT NOT NULL,
+    suite TEXT,
+    name TEXT NOT NULL,
+    UNIQUE (project_id, test_key)
+);
+INSERT INTO tests_v3 (project_id, test_key, suite, name)
+SELECT project_id, test_key, suite, name FROM tests;
+-- The writer stored every result's test first; this only makes sure no result can be
+-- lost to the join on tests below.
+INSERT INTO tests_v3 (project_id, test_key, suite, name)
+SELECT r.project_id, o.test_key, o.suite, o.name FROM results o JOIN runs r ON r.id = o.run_id
+WHERE true ON CONFLICT DO NOTHING;
+CREATE TABLE test_outcomes_v3 (
+    run INTEGER NOT NULL REFERENCES runs_v3(rid) ON DELETE CASCADE,
+    test INTEGER NOT NULL REFERENCES tests_v3(tid),
+    run_started_at INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    failed_earlier INTEGER NOT NULL,
+    duration_ms INTEGER,
+    PRIMARY KEY (run, test)
+) WITHOUT ROWID;
+INSERT INTO test_outcomes_v3 (run, test, run_started_at, attempt, status, failed_earlier, duration_ms)
+SELECT r.rid, t.tid, o.run_started_at, o.attempt, o.status, o.failed_earlier, o.duration_ms
+FROM test_outcomes o
+JOIN runs_v3 r ON r.id = o.run_id
+JOIN tests_v3 t ON t.project_id = o.project_id AND t.test_key = o.test_key;
+CREATE TABLE results_v3 (
+    seq INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES runs_v3(rid) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    test INTEGER NOT NULL REFERENCES tests_v3(tid),
+    suite TEXT,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    duration_ms INTEGER,
+    started_at INTEGER,
+    message TEXT,
+    trace TEXT,
+    stdout TEXT,
+    stderr TEXT,
+    attributes TEXT
+);
+INSERT INTO results_v3 (seq, run, id, test, suite, name, status, attempt, duration_ms,
+                        started_at, message, trace, stdout, stderr, attributes)
+SELECT (r.rid << 32) + row_number() OVER (PARTITION BY r.rid ORDER BY o.seq),
+       r.rid, o.id, t.tid, o.suite, o.name, o.status, o.attempt, o.duration_ms,
+       o.started_at, o.message, o.trace, o.stdout, o.stderr, o.attributes
+FROM results o
+JOIN runs_v3 r ON r.id = o.run_id
+JOIN tests_v3 t ON t.project_id = r.project_id AND t.test_key = o.test_key;
+DROP TABLE results_text;
+DROP TABLE results;
+DROP TABLE test_outcomes;
+DROP TABLE run_attributes;
+DROP TABLE tests;
+DROP TABLE runs;
+ALTER TABLE runs_v3 RENAME TO runs;
+ALTER TABLE run_attributes_v3 RENAME TO run_attributes;
+ALTER TABLE tests_v3 RENAME TO tests;
+ALTER TABLE test_outcomes_v3 RENAME TO test_outcomes;
+ALTER TABLE results_v3 RENAME TO results;
+CREATE INDEX runs_by_project ON runs (project_id, started_at DESC, id DESC);
+CREATE INDEX runs_by_project_status ON runs (project_id, status, started_at DESC, id DESC);
+CREATE INDEX runs_running ON runs (status, last_activity);
+CREATE INDEX runs_by_age ON runs (started_at);
+CREATE INDEX run_attributes_lookup ON run_attributes (project_id, key, value, started_at DESC, run_id DESC);
+CREATE INDEX test_history ON test_outcomes (test, run_started_at DESC, run DESC);
+CREATE UNIQUE INDEX results_by_id ON results (run, id);
+CREATE INDEX results_by_status ON results (status);
+CREATE INDEX results_by_suite ON results (suite) WHERE suite IS NOT NULL;
+CREATE VIRTUAL TABLE results_text USING fts5 (name, message, content='', contentless_delete=1, tokenize='unicode61');
+INSERT INTO results_text (rowid, name, message) SELECT seq, name, message FROM results;
+"#,
 ]);
+
+/// The seq range of a run's results: its key in the high 32 bits, the arrival number
+/// (from 1) in the low ones.
+fn seq_range(run: i64) -> (i64, i64) {
+    (run << 32, (run << 32) | 0xFFFF_FFFF)
+}
 
 /// The columns of a run, in the order [`run_row`] reads them.
 const RUN_COLUMNS: &str = "id, project_id, name, status, attributes, started_at, finished_at, \
-     total, passed, failed, skipped, errored, flaky";
+     total, passed, failed, skipped, errored, flaky, rid";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
+    /// The run's integer key in this database; it never leaves the service.
+    pub rid: i64,
     pub id: String,
     pub project_id: String,
     pub name: String,
@@ -126,6 +255,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
     let status: String = row.get(3)?;
     let attributes: String = row.get(4)?;
     Ok(RunRow {
+        rid: row.get(13)?,
         id: row.get(0)?,
         project_id: row.get(1)?,
         name: row.get(2)?,
@@ -144,11 +274,12 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-pub fn insert_run(tx: &Transaction<'_>, run: &RunRow) -> rusqlite::Result<()> {
+/// Stores a new run and gives it its integer key.
+pub fn insert_run(tx: &Transaction<'_>, run: &mut RunRow) -> rusqlite::Result<()> {
     let attributes = serde_json::to_string(&run.attributes).map_err(conversion)?;
-    tx.execute(
+    run.rid = tx.query_row(
         "INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING rid",
         params![
             run.id,
             run.project_id,
@@ -157,6 +288,7 @@ pub fn insert_run(tx: &Transaction<'_>, run: &RunRow) -> rusqlite::Result<()> {
             attributes,
             run.started_at
         ],
+        |row| row.get(0),
     )?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO run_attributes (run_id, key, value, project_id, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -283,60 +415,86 @@ pub struct ResultRow {
     pub attributes: Option<String>,
 }
 
-/// Statements applying a batch of results, prepared once per transaction.
+/// Statements applying results, prepared once per transaction, and the last seq given
+/// to each run in it (the writer is the transaction's only writer, so it can count).
 pub struct ResultWriter<'tx> {
+    find_test: rusqlite::CachedStatement<'tx>,
     insert_test: rusqlite::CachedStatement<'tx>,
     outcome: rusqlite::CachedStatement<'tx>,
     save_outcome: rusqlite::CachedStatement<'tx>,
+    last_seq: rusqlite::CachedStatement<'tx>,
     insert_result: rusqlite::CachedStatement<'tx>,
     update_result: rusqlite::CachedStatement<'tx>,
     insert_text: rusqlite::CachedStatement<'tx>,
     delete_text: rusqlite::CachedStatement<'tx>,
+    last_seqs: HashMap<i64, i64>,
 }
 
 impl<'tx> ResultWriter<'tx> {
     pub fn new(tx: &'tx Transaction<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
+            find_test: tx
+                .prepare_cached("SELECT tid FROM tests WHERE project_id = ?1 AND test_key = ?2")?,
             insert_test: tx.prepare_cached(
-                "INSERT INTO tests (project_id, test_key, suite, name) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO tests (project_id, test_key, suite, name) VALUES (?1, ?2, ?3, ?4) RETURNING tid",
             )?,
             outcome: tx.prepare_cached(
-                "SELECT attempt, status, failed_earlier FROM test_outcomes WHERE run_id = ?1 AND test_key = ?2",
+                "SELECT attempt, status, failed_earlier FROM test_outcomes WHERE run = ?1 AND test = ?2",
             )?,
             save_outcome: tx.prepare_cached(
                 "INSERT INTO test_outcomes
-                   (run_id, test_key, project_id, run_started_at, attempt, status, failed_earlier, duration_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (run_id, test_key) DO UPDATE SET
+                   (run, test, run_started_at, attempt, status, failed_earlier, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (run, test) DO UPDATE SET
                    attempt = excluded.attempt, status = excluded.status,
                    failed_earlier = excluded.failed_earlier, duration_ms = excluded.duration_ms",
             )?,
+            last_seq: tx
+                .prepare_cached("SELECT max(seq) FROM results WHERE seq BETWEEN ?1 AND ?2")?,
             insert_result: tx.prepare_cached(
-                "INSERT INTO results (run_id, id, test_key, suite, name, status, attempt, duration_ms,
+                "INSERT INTO results (seq, run, id, test, suite, name, status, attempt, duration_ms,
                                       started_at, message, trace, stdout, stderr, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-                 ON CONFLICT (run_id, id) DO NOTHING RETURNING seq",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (run, id) DO NOTHING",
             )?,
             update_result: tx.prepare_cached(
-                "UPDATE results SET test_key = ?3, suite = ?4, name = ?5, status = ?6, attempt = ?7,
-                    duration_ms = ?8, started_at = ?9, message = ?10, trace = ?11, stdout = ?12,
-                    stderr = ?13, attributes = ?14
-                 WHERE run_id = ?1 AND id = ?2 RETURNING seq",
+                "UPDATE results SET test = ?4, suite = ?5, name = ?6, status = ?7, attempt = ?8,
+                    duration_ms = ?9, started_at = ?10, message = ?11, trace = ?12, stdout = ?13,
+                    stderr = ?14, attributes = ?15
+                 WHERE run = ?2 AND id = ?3 RETURNING seq",
             )?,
             insert_text: tx.prepare_cached("INSERT INTO results_text (rowid, name, message) VALUES (?1, ?2, ?3)")?,
             delete_text: tx.prepare_cached("DELETE FROM results_text WHERE rowid = ?1")?,
+            last_seqs: HashMap::new(),
         })
     }
 
-    /// The outcome a test has in the run so far.
-    pub fn outcome(
+    /// The integer key of a project's test, stored now if the test is new.
+    pub fn test(
         &mut self,
-        run_id: &str,
+        run: &RunRow,
         test_key: &str,
-    ) -> rusqlite::Result<Option<TestOutcome>> {
+        suite: Option<&str>,
+        name: &str,
+    ) -> rusqlite::Result<i64> {
+        let found = self
+            .find_test
+            .query_row(params![run.project_id, test_key], |row| row.get(0))
+            .optional()?;
+        match found {
+            Some(test) => Ok(test),
+            None => self
+                .insert_test
+                .query_row(params![run.project_id, test_key, suite, name], |row| {
+                    row.get(0)
+                }),
+        }
+    }
+
+    /// The outcome a test has in the run so far.
+    pub fn outcome(&mut self, run: &RunRow, test: i64) -> rusqlite::Result<Option<TestOutcome>> {
         self.outcome
-            .query_row(params![run_id, test_key], |row| {
+            .query_row(params![run.rid, test], |row| {
                 let status: String = row.get(1)?;
                 let attempt: u32 = row.get(0)?;
                 Ok(TestOutcome {
@@ -351,14 +509,13 @@ impl<'tx> ResultWriter<'tx> {
     pub fn save_outcome(
         &mut self,
         run: &RunRow,
-        test_key: &str,
+        test: i64,
         outcome: &TestOutcome,
         duration_ms: Option<u64>,
     ) -> rusqlite::Result<()> {
         self.save_outcome.execute(params![
-            run.id,
-            test_key,
-            run.project_id,
+            run.rid,
+            test,
             run.started_at,
             outcome.attempt.get(),
             outcome.status.as_str(),
@@ -368,18 +525,29 @@ impl<'tx> ResultWriter<'tx> {
         Ok(())
     }
 
-    /// Stores a result (a resend with the same id replaces it) and indexes its text.
-    pub fn upsert(&mut self, run: &RunRow, result: &ResultRow) -> rusqlite::Result<()> {
-        self.insert_test.execute(params![
-            run.project_id,
-            result.test_key,
-            result.suite,
-            result.name
-        ])?;
+    /// Stores a result of test `test` (a resend with the same id replaces it) and
+    /// indexes its text.
+    pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
+        let (first, end) = seq_range(run.rid);
+        let last = match self.last_seqs.get(&run.rid) {
+            Some(&last) => last,
+            None => self
+                .last_seq
+                .query_row([first, end], |row| row.get::<_, Option<i64>>(0))?
+                .unwrap_or(first),
+        };
+        if last == end {
+            // One more would land in the next run's range.
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some(format!("run {} holds as many results as it can", run.id)),
+            ));
+        }
         let values = params![
-            run.id,
+            last + 1,
+            run.rid,
             result.id,
-            result.test_key,
+            test,
             result.suite,
             result.name,
             result.status.as_str(),
@@ -392,17 +560,13 @@ impl<'tx> ResultWriter<'tx> {
             result.stderr,
             result.attributes
         ];
-        let inserted: Option<i64> = self
-            .insert_result
-            .query_row(values, |row| row.get(0))
-            .optional()?;
-        let seq = match inserted {
-            Some(seq) => seq,
-            None => {
-                let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
-                self.delete_text.execute([seq])?;
-                seq
-            }
+        let seq = if self.insert_result.execute(values)? == 1 {
+            self.last_seqs.insert(run.rid, last + 1);
+            last + 1
+        } else {
+            let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
+            self.delete_text.execute([seq])?;
+            seq
         };
         self.insert_text
             .execute(params![seq, result.name, result.message])?;
@@ -413,17 +577,17 @@ impl<'tx> ResultWriter<'tx> {
 /// Adds the batch's counter changes to the run and marks it active.
 pub fn add_counts(
     tx: &Transaction<'_>,
-    run_id: &str,
+    run: &RunRow,
     delta: &CountsDelta,
     now: i64,
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE runs SET total = total + ?2, passed = passed + ?3, failed = failed + ?4,
             skipped = skipped + ?5, errored = errored + ?6, flaky = flaky + ?7, last_activity = ?8
-         WHERE id = ?1",
+         WHERE rid = ?1",
     )?
     .execute(params![
-        run_id,
+        run.rid,
         delta.total,
         delta.passed,
         delta.failed,
@@ -472,15 +636,27 @@ pub fn runs_older_than(
 
 /// Removes a run with its results, outcomes, attributes and text index entries.
 pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
+    let rid: Option<i64> = tx
+        .query_row("SELECT rid FROM runs WHERE id = ?1", [run_id], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    let Some(rid) = rid else {
+        return Ok(false);
+    };
+    let (first, last) = seq_range(rid);
     tx.execute(
-        "DELETE FROM results_text WHERE rowid IN (SELECT seq FROM results WHERE run_id = ?1)",
-        [run_id],
+        "DELETE FROM results_text WHERE rowid BETWEEN ?1 AND ?2",
+        [first, last],
     )?;
-    tx.execute("DELETE FROM results WHERE run_id = ?1", [run_id])?;
-    tx.execute("DELETE FROM test_outcomes WHERE run_id = ?1", [run_id])?;
+    tx.execute(
+        "DELETE FROM results WHERE seq BETWEEN ?1 AND ?2",
+        [first, last],
+    )?;
+    tx.execute("DELETE FROM test_outcomes WHERE run = ?1", [rid])?;
     tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
-    Ok(tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])? == 1)
+    Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
 }
 
 /// How a run's results are filtered.
@@ -501,9 +677,10 @@ pub struct StoredResult {
     pub row: ResultRow,
 }
 
+/// The columns of a result (`r`) and its test (`t`), in the order [`result_row`] reads them.
 const RESULT_COLUMNS: &str =
-    "seq, id, test_key, suite, name, status, attempt, duration_ms, started_at, \
-     message, trace, stdout, stderr, attributes";
+    "r.seq, r.id, t.test_key, r.suite, r.name, r.status, r.attempt, r.duration_ms, \
+     r.started_at, r.message, r.trace, r.stdout, r.stderr, r.attributes";
 
 fn result_row(row: &Row<'_>) -> rusqlite::Result<StoredResult> {
     let status: String = row.get(5)?;
@@ -527,41 +704,40 @@ fn result_row(row: &Row<'_>) -> rusqlite::Result<StoredResult> {
     })
 }
 
-/// A run's results in the order they arrived.
+/// A run's results in the order they arrived: a range of the results table, or of the
+/// status or suite index (whose implicit seq bounds the run).
 pub fn list_results(
     conn: &Connection,
-    run_id: &str,
+    rid: i64,
     filter: &ResultFilter,
     limit: u32,
 ) -> rusqlite::Result<Vec<StoredResult>> {
-    let mut sql = format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ?");
-    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![boxed(run_id)];
+    let (first, last) = seq_range(rid);
+    let first = first.max(filter.after.saturating_add(1));
+    let mut sql = format!(
+        "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+         WHERE r.seq BETWEEN ? AND ?"
+    );
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(first), Box::new(last)];
     if let Some(status) = filter.status {
-        sql.push_str(" AND status = ?");
+        sql.push_str(" AND r.status = ?");
         args.push(boxed(status.as_str()));
     }
     if let Some(suite) = &filter.suite {
-        sql.push_str(" AND suite = ?");
+        sql.push_str(" AND r.suite = ?");
         args.push(boxed(suite));
     }
     if let Some(text) = &filter.text {
-        // The text index spans every run; bounding it by this run's first and last
-        // result lets FTS5 seek to the run instead of listing every match in the store.
-        let (first, last): (Option<i64>, Option<i64>) = conn
-            .prepare_cached("SELECT min(seq), max(seq) FROM results WHERE run_id = ?1")?
-            .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(Vec::new());
-        };
+        // The text index spans every run; bounding it by this run's seq range lets FTS5
+        // seek to the run instead of listing every match in the store.
         sql.push_str(
-            " AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)",
+            " AND r.seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)",
         );
         args.push(boxed(text));
-        args.push(Box::new(first.max(filter.after + 1)));
+        args.push(Box::new(first));
         args.push(Box::new(last));
     }
-    sql.push_str(" AND seq > ? ORDER BY seq LIMIT ?");
-    args.push(Box::new(filter.after));
+    sql.push_str(" ORDER BY r.seq LIMIT ?");
     args.push(Box::new(limit));
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(rusqlite::params_from_iter(args.iter()), result_row)?;
@@ -571,6 +747,8 @@ pub fn list_results(
 /// One run of a test's history.
 #[derive(Debug, Clone)]
 pub struct HistoryRow {
+    /// The run's integer key, for the page cursor.
+    pub rid: i64,
     pub run_id: String,
     pub run_name: String,
     pub status: ResultStatus,
@@ -579,37 +757,34 @@ pub struct HistoryRow {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// A test's outcome in each run of the project, newest first.
+/// A test's outcome in each run of the project, newest first. `after` is
+/// `(started_at, rid)` of the last row of the previous page.
 pub fn test_history(
     conn: &Connection,
     project_id: &str,
     test_key: &str,
-    after: Option<(i64, String)>,
+    after: Option<(i64, i64)>,
     limit: u32,
 ) -> rusqlite::Result<Vec<HistoryRow>> {
-    let (after_started, after_id) = after.unwrap_or((i64::MAX, String::new()));
+    let (after_started, after_rid) = after.unwrap_or((i64::MAX, i64::MAX));
     let mut statement = conn.prepare_cached(
-        "SELECT o.run_id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes
-         FROM test_outcomes o JOIN runs r ON r.id = o.run_id
-         WHERE o.project_id = ?1 AND o.test_key = ?2 AND (o.run_started_at, o.run_id) < (?3, ?4)
-         ORDER BY o.run_started_at DESC, o.run_id DESC LIMIT ?5",
+        "SELECT o.run, r.id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes
+         FROM tests t JOIN test_outcomes o ON o.test = t.tid JOIN runs r ON r.rid = o.run
+         WHERE t.project_id = ?1 AND t.test_key = ?2 AND (o.run_started_at, o.run) < (?3, ?4)
+         ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?5",
     )?;
-    let after_id = if after_started == i64::MAX {
-        "\u{10FFFF}".to_owned()
-    } else {
-        after_id
-    };
     let rows = statement.query_map(
-        params![project_id, test_key, after_started, after_id, limit],
+        params![project_id, test_key, after_started, after_rid, limit],
         |row| {
-            let status: String = row.get(2)?;
-            let attributes: String = row.get(5)?;
+            let status: String = row.get(3)?;
+            let attributes: String = row.get(6)?;
             Ok(HistoryRow {
-                run_id: row.get(0)?,
-                run_name: row.get(1)?,
+                rid: row.get(0)?,
+                run_id: row.get(1)?,
+                run_name: row.get(2)?,
                 status: status.parse().map_err(conversion)?,
-                duration_ms: row.get(3)?,
-                started_at: row.get(4)?,
+                duration_ms: row.get(4)?,
+                started_at: row.get(5)?,
                 attributes: serde_json::from_str(&attributes).map_err(conversion)?,
             })
         },
@@ -617,14 +792,14 @@ pub fn test_history(
     rows.collect()
 }
 
-/// The latest finished runs of a project, newest first: `(id, started_at)`.
+/// The latest finished runs of a project, newest first: `(rid, started_at)`.
 pub fn latest_finished_runs(
     conn: &Connection,
     project_id: &str,
     window: u32,
-) -> rusqlite::Result<Vec<(String, i64)>> {
+) -> rusqlite::Result<Vec<(i64, i64)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, started_at FROM runs INDEXED BY runs_by_project
+        "SELECT rid, started_at FROM runs INDEXED BY runs_by_project
          WHERE project_id = ?1 AND finished_at IS NOT NULL
          ORDER BY started_at DESC, id DESC LIMIT ?2",
     )?;
@@ -637,19 +812,19 @@ pub fn latest_finished_runs(
 /// One test's final outcome in one run.
 #[derive(Debug, Clone)]
 pub struct OutcomeRow {
-    pub test_key: String,
+    /// The test's integer key.
+    pub test: i64,
     pub status: ResultStatus,
     pub failed_earlier: bool,
 }
 
-pub fn outcomes_of_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<OutcomeRow>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT test_key, status, failed_earlier FROM test_outcomes WHERE run_id = ?1",
-    )?;
-    let rows = statement.query_map([run_id], |row| {
+pub fn outcomes_of_run(conn: &Connection, rid: i64) -> rusqlite::Result<Vec<OutcomeRow>> {
+    let mut statement = conn
+        .prepare_cached("SELECT test, status, failed_earlier FROM test_outcomes WHERE run = ?1")?;
+    let rows = statement.query_map([rid], |row| {
         let status: String = row.get(1)?;
         Ok(OutcomeRow {
-            test_key: row.get(0)?,
+            test: row.get(0)?,
             status: status.parse().map_err(conversion)?,
             failed_earlier: row.get(2)?,
         })
@@ -657,14 +832,22 @@ pub fn outcomes_of_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
-/// The suite and name of a test.
-pub fn test_identity(
-    conn: &Connection,
-    project_id: &str,
-    test_key: &str,
-) -> rusqlite::Result<Option<(Option<String>, String)>> {
-    conn.prepare_cached("SELECT suite, name FROM tests WHERE project_id = ?1 AND test_key = ?2")?
-        .query_row([project_id, test_key], |row| Ok((row.get(0)?, row.get(1)?)))
+/// A test's key, suite and name.
+pub struct TestIdentity {
+    pub test_key: String,
+    pub suite: Option<String>,
+    pub name: String,
+}
+
+pub fn test_identity(conn: &Connection, test: i64) -> rusqlite::Result<Option<TestIdentity>> {
+    conn.prepare_cached("SELECT test_key, suite, name FROM tests WHERE tid = ?1")?
+        .query_row([test], |row| {
+            Ok(TestIdentity {
+                test_key: row.get(0)?,
+                suite: row.get(1)?,
+                name: row.get(2)?,
+            })
+        })
         .optional()
 }
 
@@ -812,19 +995,41 @@ mod tests {
     }
 
     #[test]
-    fn a_runs_results_come_in_arrival_order_from_an_index() {
-        assert_index_scan(
-            &format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
-            "results_by_run",
+    fn a_runs_results_come_in_arrival_order_from_its_range_of_the_table() {
+        let plan = plan(
+            &conn(),
+            &format!(
+                "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+                 WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq LIMIT ?"
+            ),
         );
-        assert_index_scan(
-            &format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ? AND status = ? AND seq > ? ORDER BY seq LIMIT ?"),
-            "results_by_status",
+        assert!(
+            plan.starts_with("SEARCH r USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+            "{plan}"
         );
-        assert_index_scan(
-            &format!("SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ? AND suite = ? AND seq > ? ORDER BY seq LIMIT ?"),
-            "results_by_suite",
-        );
+        assert!(!plan.contains("TEMP B-TREE"), "sorts in memory:\n{plan}");
+    }
+
+    #[test]
+    fn a_runs_results_by_status_or_suite_come_from_their_index_bounded_by_the_run() {
+        for (filter, index) in [
+            (
+                "r.status = ?",
+                "results_by_status (status=? AND rowid>? AND rowid<?)",
+            ),
+            (
+                "r.suite = ?",
+                "results_by_suite (suite=? AND rowid>? AND rowid<?)",
+            ),
+        ] {
+            assert_index_scan(
+                &format!(
+                    "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+                     WHERE r.seq BETWEEN ? AND ? AND {filter} ORDER BY r.seq LIMIT ?"
+                ),
+                index,
+            );
+        }
     }
 
     #[test]
@@ -832,29 +1037,34 @@ mod tests {
         let plan = plan(
             &conn(),
             &format!(
-                "SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ?
-                 AND seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)
-                 AND seq > ? ORDER BY seq LIMIT ?"
+                "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+                 WHERE r.seq BETWEEN ? AND ?
+                 AND r.seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)
+                 ORDER BY r.seq LIMIT ?"
             ),
         );
         assert!(plan.contains("VIRTUAL TABLE INDEX"), "{plan}");
     }
 
     #[test]
-    fn a_runs_first_and_last_result_come_from_its_index() {
+    fn a_runs_last_result_comes_from_its_range_of_the_table() {
         let plan = plan(
             &conn(),
-            "SELECT min(seq), max(seq) FROM results WHERE run_id = ?",
+            "SELECT max(seq) FROM results WHERE seq BETWEEN ? AND ?",
         );
-        assert!(plan.contains("results_by_run"), "{plan}");
+        assert!(
+            plan.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+            "{plan}"
+        );
     }
 
     #[test]
     fn a_tests_history_comes_from_the_history_index() {
         assert_index_scan(
-            "SELECT o.run_id, r.name FROM test_outcomes o JOIN runs r ON r.id = o.run_id
-             WHERE o.project_id = ? AND o.test_key = ? AND (o.run_started_at, o.run_id) < (?, ?)
-             ORDER BY o.run_started_at DESC, o.run_id DESC LIMIT ?",
+            "SELECT o.run, r.name FROM tests t JOIN test_outcomes o ON o.test = t.tid
+             JOIN runs r ON r.rid = o.run
+             WHERE t.project_id = ? AND t.test_key = ? AND (o.run_started_at, o.run) < (?, ?)
+             ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?",
             "test_history",
         );
     }
@@ -865,6 +1075,239 @@ mod tests {
             &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"),
             "imports_queue",
         );
+    }
+
+    fn result(id: &str, name: &str, status: ResultStatus, message: Option<&str>) -> ResultRow {
+        ResultRow {
+            id: id.into(),
+            test_key: format!("key of {name}"),
+            suite: None,
+            name: name.into(),
+            status,
+            attempt: 1,
+            duration_ms: None,
+            started_at: None,
+            message: message.map(Into::into),
+            trace: None,
+            stdout: None,
+            stderr: None,
+            attributes: None,
+        }
+    }
+
+    fn store_results(conn: &mut Connection, run: &RunRow, results: &[ResultRow]) {
+        let tx = conn.transaction().unwrap();
+        {
+            let mut writer = ResultWriter::new(&tx).unwrap();
+            for result in results {
+                let test = writer
+                    .test(run, &result.test_key, None, &result.name)
+                    .unwrap();
+                writer.upsert(run, test, result).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    fn ids(conn: &Connection, rid: i64, filter: &ResultFilter) -> Vec<String> {
+        list_results(conn, rid, filter, 100)
+            .unwrap()
+            .into_iter()
+            .map(|stored| stored.row.id)
+            .collect()
+    }
+
+    fn text(words: &str) -> ResultFilter {
+        ResultFilter {
+            text: Some(format!("\"{words}\"*")),
+            ..ResultFilter::default()
+        }
+    }
+
+    fn new_run(conn: &mut Connection, id: &str) -> RunRow {
+        run_started_at(conn, id, 1)
+    }
+
+    fn run_started_at(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
+        let mut run = RunRow {
+            rid: 0,
+            id: id.into(),
+            project_id: "project".into(),
+            name: "nightly".into(),
+            status: RunStatus::Running,
+            attributes: BTreeMap::new(),
+            started_at,
+            finished_at: None,
+            counts: Counts::default(),
+        };
+        let tx = conn.transaction().unwrap();
+        insert_run(&tx, &mut run).unwrap();
+        tx.commit().unwrap();
+        run
+    }
+
+    #[test]
+    fn paging_through_a_tests_history_returns_each_run_once_newest_first() {
+        let mut conn = conn();
+        let runs = [
+            run_started_at(&mut conn, "old", 10),
+            run_started_at(&mut conn, "tied-first", 20),
+            run_started_at(&mut conn, "tied-second", 20),
+            run_started_at(&mut conn, "new", 30),
+        ];
+        let tx = conn.transaction().unwrap();
+        {
+            let mut writer = ResultWriter::new(&tx).unwrap();
+            for run in &runs {
+                let test = writer.test(run, "k", None, "a").unwrap();
+                let outcome = TestOutcome {
+                    attempt: crate::domain::Attempt::new(1).unwrap(),
+                    status: ResultStatus::Passed,
+                    failed_earlier: false,
+                };
+                writer.save_outcome(run, test, &outcome, None).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        while let Some(row) = test_history(&conn, "project", "k", after, 1).unwrap().pop() {
+            after = Some((row.started_at, row.rid));
+            seen.push(row.run_id);
+        }
+        assert_eq!(seen, ["new", "tied-second", "tied-first", "old"]);
+    }
+
+    #[test]
+    fn a_run_whose_seq_range_is_used_up_refuses_more_results_rather_than_spill_over() {
+        let mut conn = conn();
+        let full = new_run(&mut conn, "full");
+        let next = new_run(&mut conn, "next");
+        let test = conn
+            .query_row(
+                "INSERT INTO tests (project_id, test_key, name) VALUES ('project', 'k', 'a') RETURNING tid",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO results (seq, run, id, test, name, status, attempt) VALUES (?1, ?2, 'last', ?3, 'a', 'passed', 1)",
+            params![seq_range(full.rid).1, full.rid, test],
+        )
+        .unwrap();
+
+        let tx = conn.transaction().unwrap();
+        let mut writer = ResultWriter::new(&tx).unwrap();
+        let refused = writer.upsert(
+            &full,
+            test,
+            &result("more", "a", ResultStatus::Passed, None),
+        );
+        assert!(refused
+            .unwrap_err()
+            .to_string()
+            .contains("run full holds as many results"));
+        drop(writer);
+        assert!(ids(&tx, next.rid, &ResultFilter::default()).is_empty());
+    }
+
+    #[test]
+    fn a_resent_result_replaces_the_stored_one_in_its_place_and_in_the_text_index() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        store_results(
+            &mut conn,
+            &run,
+            &[
+                result("x", "a", ResultStatus::Failed, Some("timeout")),
+                result("y", "b", ResultStatus::Passed, None),
+            ],
+        );
+        store_results(
+            &mut conn,
+            &run,
+            &[result("x", "a", ResultStatus::Passed, Some("recovered"))],
+        );
+
+        let stored = list_results(&conn, run.rid, &ResultFilter::default(), 100).unwrap();
+        let rows: Vec<_> = stored
+            .iter()
+            .map(|s| (s.row.id.as_str(), s.row.status))
+            .collect();
+        assert_eq!(
+            rows,
+            [("x", ResultStatus::Passed), ("y", ResultStatus::Passed)]
+        );
+        assert_eq!(stored[0].row.test_key, "key of a");
+        assert!(ids(&conn, run.rid, &text("timeout")).is_empty());
+        assert_eq!(ids(&conn, run.rid, &text("recovered")), ["x"]);
+    }
+
+    #[test]
+    fn a_database_with_text_keys_migrates_keeping_runs_results_history_and_text() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // As the service opens it: dropping a parent table must not cascade anywhere.
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        Migrations(&MIGRATIONS.0[..2]).apply(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"
+            INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity,
+                              total, passed, failed)
+            VALUES ('run-b', 'p', 'second', 'failed', '{"os":"linux"}', 2000, 2000, 2, 1, 1),
+                   ('run-a', 'p', 'first', 'passed', '{}', 1000, 1000, 1, 1, 0);
+            INSERT INTO run_attributes VALUES ('run-b', 'os', 'linux', 'p', 2000);
+            INSERT INTO tests VALUES ('p', 'k1', 's', 'one'), ('p', 'k2', 's', 'two');
+            INSERT INTO test_outcomes VALUES ('run-a', 'k1', 'p', 1000, 1, 'passed', 0, 5),
+                ('run-b', 'k1', 'p', 2000, 1, 'failed', 0, 6),
+                ('run-b', 'k2', 'p', 2000, 1, 'passed', 0, 7);
+            INSERT INTO results (seq, run_id, id, test_key, suite, name, status, attempt, message)
+            VALUES (1, 'run-a', 'x', 'k1', 's', 'one', 'passed', 1, NULL),
+                   (2, 'run-b', 'y', 'k2', 's', 'two', 'passed', 1, NULL),
+                   (3, 'run-b', 'z', 'k1', 's', 'one', 'failed', 1, 'boom: timeout');
+            INSERT INTO results_text (rowid, name, message)
+            VALUES (1, 'one', NULL), (2, 'two', NULL), (3, 'one', 'boom: timeout');
+            "#,
+        )
+        .unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+
+        let b = run(&conn, "run-b").unwrap().unwrap();
+        assert_eq!((b.counts.total, b.counts.failed), (2, 1));
+        assert_eq!(ids(&conn, b.rid, &ResultFilter::default()), ["y", "z"]);
+        let failed = ResultFilter {
+            status: Some(ResultStatus::Failed),
+            ..ResultFilter::default()
+        };
+        assert_eq!(ids(&conn, b.rid, &failed), ["z"]);
+        assert_eq!(ids(&conn, b.rid, &text("timeout")), ["z"]);
+        let history: Vec<_> = test_history(&conn, "p", "k1", None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.run_id)
+            .collect();
+        assert_eq!(history, ["run-b", "run-a"]);
+        let linux = RunFilter {
+            attributes: [("os".to_owned(), "linux".to_owned())].into(),
+            ..RunFilter::default()
+        };
+        let runs: Vec<_> = list_runs(&conn, "p", &linux, 10)
+            .unwrap()
+            .into_iter()
+            .map(|run| run.id)
+            .collect();
+        assert_eq!(runs, ["run-b"]);
+
+        store_results(
+            &mut conn,
+            &b,
+            &[result("w", "three", ResultStatus::Passed, None)],
+        );
+        assert_eq!(ids(&conn, b.rid, &ResultFilter::default()), ["y", "z", "w"]);
+        let tx = conn.transaction().unwrap();
+        assert!(delete_run(&tx, "run-b").unwrap());
+        assert!(ids(&tx, b.rid, &ResultFilter::default()).is_empty());
+        assert!(ids(&tx, b.rid, &text("timeout")).is_empty());
     }
 
     #[test]
