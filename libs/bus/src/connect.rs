@@ -20,11 +20,15 @@ pub struct BusSettings {
     pub connect_deadline: Duration,
     /// Default timeout of a request/reply call.
     pub request_timeout: Duration,
+    /// How long an idempotent request keeps being retried while no instance of its
+    /// service is there to answer (a restart or an upgrade in progress).
+    pub retry_budget: Duration,
 }
 
 impl BusSettings {
     /// `NATS_URL` (default `nats://127.0.0.1:4222`), `VERDICT_NATS_CONNECT_TIMEOUT`
-    /// (default 30s) and `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s).
+    /// (default 30s), `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s) and
+    /// `VERDICT_BUS_RETRY_BUDGET` (default 5s).
     pub fn from_env(env: &Env, connection_name: &str) -> Result<Self, SettingError> {
         let defaults = Self::new(DEFAULT_URL, connection_name);
         Ok(Self {
@@ -34,6 +38,7 @@ impl BusSettings {
                 .duration("VERDICT_NATS_CONNECT_TIMEOUT", defaults.connect_deadline)?,
             request_timeout: env
                 .duration("VERDICT_BUS_REQUEST_TIMEOUT", defaults.request_timeout)?,
+            retry_budget: env.duration("VERDICT_BUS_RETRY_BUDGET", defaults.retry_budget)?,
         })
     }
 
@@ -43,6 +48,7 @@ impl BusSettings {
             connection_name: connection_name.into(),
             connect_deadline: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
+            retry_budget: Duration::from_secs(5),
         }
     }
 }

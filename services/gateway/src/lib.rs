@@ -68,7 +68,7 @@ impl Gateway {
             addr: settings.listen,
             source,
         })?;
-        let bus = Bus::new(client, settings.bus.request_timeout);
+        let bus = Bus::new(client, &settings.bus);
         let background = CancellationToken::new();
         let auth = auth::Authenticator::start(
             bus.clone(),
