@@ -1,5 +1,7 @@
-//! `verdict`: run the whole system on one machine (`up`) or one service (`serve`).
+//! `verdict`: run the whole system on one machine (`up`) or one service (`serve`);
+//! back up and restore a service's database (`backup`, `restore`).
 
+mod backup;
 mod up;
 
 use std::net::SocketAddr;
@@ -36,6 +38,24 @@ enum Command {
         #[arg(value_enum)]
         service: Service,
     },
+    /// Write a consistent copy of a service's database while the service runs (the
+    /// database is found by the service's own settings: VERDICT_<SERVICE>_DB or
+    /// VERDICT_DATA_DIR).
+    Backup {
+        #[arg(long, value_enum)]
+        service: backup::StoreOwner,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace a service's database with a backup (stop the service first).
+    Restore {
+        #[arg(long, value_enum)]
+        service: backup::StoreOwner,
+        /// The backup to restore; it is checked before anything is replaced.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -59,6 +79,8 @@ fn main() -> ExitCode {
             |env| up::UpSettings::from_env(env, listen, data_dir),
             up::run,
         ),
+        Command::Backup { service, out } => backup::backup(service, &out),
+        Command::Restore { service, from } => backup::restore(service, &from),
         Command::Serve { service } => match service {
             Service::Gateway => process::main(
                 "verdict-gateway",
