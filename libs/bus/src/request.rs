@@ -41,14 +41,18 @@ pub enum RequestError {
 #[derive(Debug, Clone)]
 pub struct Bus {
     client: Client,
+    jetstream: async_nats::jetstream::Context,
     request_timeout: Duration,
     retry_budget: Duration,
 }
 
 impl Bus {
     pub fn new(client: Client, settings: &BusSettings) -> Self {
+        let mut jetstream = async_nats::jetstream::new(client.clone());
+        jetstream.set_timeout(settings.request_timeout);
         Self {
             client,
+            jetstream,
             request_timeout: settings.request_timeout,
             retry_budget: settings.retry_budget,
         }
@@ -65,6 +69,49 @@ impl Bus {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Stores `payload` in the JetStream stream that captures `subject` and waits for
+    /// the stream's acknowledgement. The stream de-duplicates by `message_id`, so sending
+    /// again is harmless: while the stream cannot take the message (its leader is being
+    /// elected after a node died, or an earlier attempt with the same id, from a client's
+    /// retry, is still being stored) it is sent again, with growing pauses, within the
+    /// retry budget.
+    pub async fn publish_durable(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        message_id: &str,
+    ) -> Result<(), RequestError> {
+        let retry_until = Instant::now() + self.retry_budget;
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(message_id);
+            let outcome = match self
+                .jetstream
+                .send_publish(subject.to_owned(), message)
+                .await
+            {
+                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(reason) if Instant::now() + pause < retry_until => {
+                    tracing::debug!(%subject, %reason, ?pause, "stream did not take the message, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                Err(reason) => {
+                    return Err(RequestError::Transport {
+                        subject: subject.to_owned(),
+                        reason,
+                    })
+                }
+            }
+        }
     }
 
     /// Sends `body` to `operation` and decodes the typed answer, carrying the current

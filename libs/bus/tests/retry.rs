@@ -109,3 +109,35 @@ async fn a_command_is_not_repeated_when_nobody_answers() {
     assert!(matches!(err, RequestError::NoResponders { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn a_durable_publish_waits_for_its_stream_and_is_stored_once_however_often_sent() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+    let spec = &verdict_contracts::streams::INGEST;
+
+    let publish = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            bus.publish_durable("verdict.ingest.p.r", "first".into(), "msg-1")
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    verdict_bus::streams::ensure(bus.client(), &[spec], 1)
+        .await
+        .unwrap();
+    publish
+        .await
+        .unwrap()
+        .expect("stored once the stream exists");
+    bus.publish_durable("verdict.ingest.p.r", "again".into(), "msg-1")
+        .await
+        .expect("a resend is acknowledged");
+
+    let mut stream = verdict_bus::jetstream(bus.client().clone())
+        .get_stream(spec.name)
+        .await
+        .unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+}
