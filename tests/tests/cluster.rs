@@ -275,3 +275,26 @@ async fn requests_keep_succeeding_when_a_gateway_is_killed() {
     );
     assert_stored_exactly_once(&job, &load).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_stays_within_its_nats_permissions() {
+    let cluster = TestCluster::start().await;
+    let job = Job::start(&cluster).await;
+    for n in 0..3 {
+        assert_eq!(job.post_batch(n).await, Ok(202));
+    }
+    job.stored_ids(3 * BATCH).await;
+    let finished = job
+        .http
+        .post(format!("{}/api/v1/runs/{}/finish", job.base, job.run_id))
+        .bearer_auth(&job.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 202);
+    job.get(&format!("/api/v1/runs/{}/artifacts", job.run_id))
+        .await;
+
+    assert_eq!(cluster.permission_violations(), Vec::<String>::new());
+}

@@ -73,10 +73,35 @@ pub async fn durable_consumer(
         filter_subject: filter.unwrap_or_default(),
         ..Default::default()
     };
-    stream
+    let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|err| failed(&err))
+        .map_err(|err| failed(&err))?;
+    if stream.cached_info().config.num_replicas > 1 {
+        wait_for_leader(consumer.clone())
+            .await
+            .map_err(|err| failed(&err))?;
+    }
+    Ok(consumer)
+}
+
+/// How long a new replicated consumer may take to elect its leader.
+const LEADER_ELECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Waits until a replicated consumer has a leader. Pulls sent before that meet "no
+/// responders", and a pull stream that met that at its start may not pull again.
+async fn wait_for_leader(mut consumer: jetstream::consumer::PullConsumer) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let info = consumer.info().await.map_err(|err| err.to_string())?;
+        if info.cluster.as_ref().is_some_and(|c| c.leader.is_some()) {
+            return Ok(());
+        }
+        if started.elapsed() > LEADER_ELECTION_LIMIT {
+            return Err(format!("no leader after {LEADER_ELECTION_LIMIT:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {

@@ -188,6 +188,22 @@ impl TestCluster {
         self.dir().join("logs")
     }
 
+    /// The lines of the nats-server logs that report a process using a subject its NATS
+    /// user may not.
+    pub fn permission_violations(&self) -> Vec<String> {
+        self.nats
+            .iter()
+            .flat_map(|node| {
+                std::fs::read_to_string(self.log_dir().join(format!("{}.log", node.name)))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|line| line.contains("Permissions Violation"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// A NATS client as the operator (`admin` user), with every node as a seed.
     pub async fn nats_client(&self) -> async_nats::Client {
         let seeds: Vec<String> = self
