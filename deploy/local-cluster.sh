@@ -80,7 +80,7 @@ nats_url() {
   (IFS=,; echo "${urls[*]}")
 }
 
-export VERDICT_DATA_DIR="$dir/data" VERDICT_STREAM_REPLICAS=3
+export VERDICT_DATA_DIR="$dir/data" VERDICT_STREAM_REPLICAS=3 VERDICT_TRUSTED_PROXIES=127.0.0.1
 export VERDICT_PUBLIC_URL="${VERDICT_PUBLIC_URL:-http://127.0.0.1:$lb_port}"
 for part in auth runs artifacts realtime realtime; do
   NATS_URL="$(nats_url "$part")" start "$part" "$verdict" serve "$part"

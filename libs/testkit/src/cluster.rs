@@ -372,6 +372,7 @@ impl TestCluster {
             .env("VERDICT_RATE_LOGIN", "100000/m")
             .env("VERDICT_RATE_READ", "100000/s")
             .env("VERDICT_RATE_WRITE", "100000/s")
+            .env("VERDICT_TRUSTED_PROXIES", "127.0.0.1")
             .env("VERDICT_LOG", "info")
             .env("NO_COLOR", "1");
         command

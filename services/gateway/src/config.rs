@@ -2,6 +2,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use verdict_bus::BusSettings;
+
+use crate::client_ip::TrustedProxies;
 use verdict_settings::{Env, SettingError};
 
 /// Everything the gateway is configured with, read once at start.
@@ -37,6 +39,9 @@ pub struct Settings {
     /// `https://verdict.example.com`), used to make upload and download URLs absolute;
     /// by default the request's `Host`.
     pub public_url: Option<String>,
+    /// `VERDICT_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the client
+    /// (for rate limits per client address).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Request budgets, each applied per client IP and per principal.
@@ -115,6 +120,7 @@ impl Settings {
                 })
                 .unwrap_or_default(),
             public_url: env.get("VERDICT_PUBLIC_URL"),
+            trusted_proxies: env.parse("VERDICT_TRUSTED_PROXIES", TrustedProxies::default())?,
         })
     }
 }
