@@ -86,6 +86,22 @@ impl Job {
             .map_err(|err| err.to_string())
     }
 
+    /// Posts batch `n` until it is accepted, as a CI reporter retries a failed post.
+    async fn post_until_accepted(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = self.post_batch(n).await;
+            if answer == Ok(202) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {n} still refused: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn get(&self, path: &str) -> Value {
         let response = self
             .http
@@ -297,4 +313,22 @@ async fn every_process_stays_within_its_nats_permissions() {
         .await;
 
     assert_eq!(cluster.permission_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_nats_node_dies_reconnects_to_another_and_keeps_consuming() {
+    let mut cluster = TestCluster::start().await;
+    let job = Job::start(&cluster).await;
+    assert_eq!(job.post_batch(0).await, Ok(202));
+    job.stored_ids(BATCH).await;
+
+    let node = cluster.node_serving("verdict-runs").await;
+    cluster.kill_nats(node).await;
+    for n in 1..=3 {
+        job.post_until_accepted(n).await;
+    }
+
+    let stored = job.stored_ids(4 * BATCH).await;
+    assert_eq!(stored.len(), 4 * BATCH);
+    assert_ne!(cluster.node_serving("verdict-runs").await, node);
 }

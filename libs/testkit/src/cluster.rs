@@ -235,6 +235,32 @@ impl TestCluster {
             .expect("the leader is one of ours")
     }
 
+    /// The node (0, 1 or 2) the process whose NATS connection is called `name` (e.g.
+    /// `verdict-runs`) is connected to now.
+    pub async fn node_serving(&self, name: &str) -> usize {
+        for (index, node) in self.nats.iter().enumerate() {
+            if node.process.is_none() {
+                continue;
+            }
+            let url = format!("http://127.0.0.1:{}/connz?limit=1024", node.monitor_port);
+            let connz: serde_json::Value = self
+                .http
+                .get(&url)
+                .send()
+                .await
+                .and_then(|response| response.error_for_status())
+                .expect("nats monitoring")
+                .json()
+                .await
+                .expect("connz document");
+            let connections = connz["connections"].as_array().cloned().unwrap_or_default();
+            if connections.iter().any(|c| c["name"] == name) {
+                return index;
+            }
+        }
+        panic!("no node serves a connection named {name}")
+    }
+
     /// Kills nats-server node `node` with SIGKILL.
     pub async fn kill_nats(&mut self, node: usize) {
         let process = self.nats[node].process.take().expect("node is running");
@@ -544,8 +570,9 @@ fn find_haproxy() -> PathBuf {
 }
 
 /// The `verdict` binary of this workspace, built once per test process so that even a
-/// filtered `cargo nextest run -p verdict-e2e` runs the current code. `VERDICT_BIN`
-/// names a prebuilt one instead.
+/// filtered `cargo nextest run -p verdict-e2e` runs the current code. The build is the
+/// one `cargo nextest run --workspace` has just made (same command, same features), so
+/// in CI it finds nothing to do. `VERDICT_BIN` names a prebuilt binary instead.
 fn verdict_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -563,7 +590,7 @@ fn verdict_binary() -> PathBuf {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut build = std::process::Command::new(cargo);
             build
-                .args(["build", "--quiet", "-p", "verdict-cli", "--bin", "verdict"])
+                .args(["test", "--no-run", "--quiet", "--workspace"])
                 .env("CARGO_TARGET_DIR", target_dir)
                 .current_dir(workspace_root());
             if profile_dir
@@ -572,8 +599,8 @@ fn verdict_binary() -> PathBuf {
             {
                 build.arg("--release");
             }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "cargo build of verdict failed");
+            let status = build.status().expect("run cargo");
+            assert!(status.success(), "cargo could not build the workspace");
             profile_dir.join("verdict")
         })
         .clone()
