@@ -86,6 +86,17 @@ impl Job {
             .map_err(|err| err.to_string())
     }
 
+    /// Reads the run; the answer's status, or the transport error.
+    async fn read_run(&self) -> Result<u16, String> {
+        self.http
+            .get(format!("{}/api/v1/runs/{}", self.base, self.run_id))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map(|response| response.status().as_u16())
+            .map_err(|err| err.to_string())
+    }
+
     /// Posts batch `n` until it is accepted, as a CI reporter retries a failed post.
     async fn post_until_accepted(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -163,8 +174,9 @@ struct Load {
     failures: Vec<(usize, String)>,
 }
 
-/// Posts batches one after another until `stop`; a batch that fails is sent again
-/// (same ids, same Idempotency-Key), as a CI reporter retries.
+/// Posts batches one after another until `stop`, reading the run back after each (a
+/// query through runs and auth, which the post may answer from caches); a batch that
+/// fails is sent again (same ids, same Idempotency-Key), as a CI reporter retries.
 fn report_until(job: Job, stop: Arc<AtomicBool>) -> JoinHandle<Load> {
     tokio::spawn(async move {
         let mut load = Load::default();
@@ -175,8 +187,13 @@ fn report_until(job: Job, stop: Arc<AtomicBool>) -> JoinHandle<Load> {
                     load.accepted.push(n);
                     n += 1;
                 }
-                Ok(status) => load.failures.push((n, status.to_string())),
-                Err(err) => load.failures.push((n, err)),
+                Ok(status) => load.failures.push((n, format!("POST: {status}"))),
+                Err(err) => load.failures.push((n, format!("POST: {err}"))),
+            }
+            match job.read_run().await {
+                Ok(200) => {}
+                Ok(status) => load.failures.push((n, format!("GET: {status}"))),
+                Err(err) => load.failures.push((n, format!("GET: {err}"))),
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
