@@ -235,7 +235,7 @@ async fn assert_stored_exactly_once(job: &Job, load: &Load) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
-    let mut cluster = TestCluster::start().await;
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = report_until(job.clone(), stop.clone());
@@ -256,7 +256,7 @@ async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_every_part_fails_no_request() {
-    let mut cluster = TestCluster::start().await;
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = report_until(job.clone(), stop.clone());
@@ -286,7 +286,7 @@ async fn a_rolling_restart_of_every_part_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_keep_succeeding_when_a_gateway_is_killed() {
-    let mut cluster = TestCluster::start().await;
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = report_until(job.clone(), stop.clone());
@@ -311,7 +311,7 @@ async fn requests_keep_succeeding_when_a_gateway_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_stays_within_its_nats_permissions() {
-    let cluster = TestCluster::start().await;
+    let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
     for n in 0..3 {
         assert_eq!(job.post_batch(n).await, Ok(202));
@@ -334,7 +334,7 @@ async fn every_process_stays_within_its_nats_permissions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_whose_nats_node_dies_reconnects_to_another_and_keeps_consuming() {
-    let mut cluster = TestCluster::start().await;
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
     assert_eq!(job.post_batch(0).await, Ok(202));
     job.stored_ids(BATCH).await;

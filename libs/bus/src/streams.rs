@@ -116,13 +116,19 @@ pub async fn durable_consumer(
 /// How long a new replicated consumer may take to elect its leader.
 const LEADER_ELECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Waits until a replicated consumer has a leader. Pulls sent before that meet "no
-/// responders", and a pull stream that met that at its start may not pull again.
+/// How long a new consumer leader's subscriptions take to reach every server of the
+/// cluster (route propagation: milliseconds; this leaves a wide margin).
+const LEADER_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits until a replicated consumer has a leader whose subscriptions the whole cluster
+/// knows. Pulls sent before that meet "no responders", and async-nats's pull stream does
+/// not pull again after one until its heartbeat times out.
 async fn wait_for_leader(mut consumer: jetstream::consumer::PullConsumer) -> Result<(), String> {
     let started = std::time::Instant::now();
     loop {
         let info = consumer.info().await.map_err(|err| err.to_string())?;
         if info.cluster.as_ref().is_some_and(|c| c.leader.is_some()) {
+            tokio::time::sleep(LEADER_SETTLE).await;
             return Ok(());
         }
         if started.elapsed() > LEADER_ELECTION_LIMIT {

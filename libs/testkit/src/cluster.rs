@@ -5,7 +5,7 @@
 //! files are what runs here, so these tests check them too.
 //!
 //! ```ignore
-//! let cluster = TestCluster::start().await;
+//! let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
 //! let response = cluster.http.get(cluster.url("/readyz")).send().await?;
 //! ```
 
@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use tempfile::TempDir;
@@ -47,15 +46,20 @@ struct GatewayNode {
 struct Process {
     name: String,
     child: Child,
+    log: PathBuf,
+    /// Where this process's own output starts in the log (a restart appends).
+    log_start: u64,
 }
 
 impl Process {
     fn spawn(mut command: Command, name: &str, logs: &Path) -> Self {
+        let path = logs.join(format!("{name}.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(logs.join(format!("{name}.log")))
+            .open(&path)
             .expect("log file");
+        let log_start = log.metadata().map(|meta| meta.len()).unwrap_or(0);
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -66,6 +70,31 @@ impl Process {
         Self {
             name: name.to_owned(),
             child,
+            log: path,
+            log_start,
+        }
+    }
+
+    /// Waits until this process has logged a line containing `needle`, and returns it.
+    async fn wait_for_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PART_DEADLINE;
+        loop {
+            let log = std::fs::read(&self.log).unwrap_or_default();
+            let own =
+                String::from_utf8_lossy(log.get(self.log_start as usize..).unwrap_or_default());
+            if let Some(line) = own.lines().find(|line| line.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Some(status) = self.exited() {
+                panic!("{} exited with {status}: {own}", self.name);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log `{needle}` within {PART_DEADLINE:?}; see {}",
+                self.name,
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -111,11 +140,11 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
-    /// Starts every part and returns once haproxy answers `/readyz` with 200.
-    pub async fn start() -> Self {
-        let verdict = tokio::task::spawn_blocking(verdict_binary)
-            .await
-            .expect("build the verdict binary");
+    /// Starts every part, each running `verdict` (the path of the `verdict` command to
+    /// run, e.g. `env!("CARGO_BIN_EXE_verdict-cluster-node")`), and returns once haproxy
+    /// answers `/readyz` with 200.
+    pub async fn start(verdict: impl Into<PathBuf>) -> Self {
+        let verdict = verdict.into();
         let dir = tempfile::tempdir().expect("cluster directory");
         std::fs::create_dir_all(dir.path().join("logs")).expect("log directory");
         let nats = (1..=3)
@@ -129,7 +158,7 @@ impl TestCluster {
             .collect();
         let gateways = (0..2)
             .map(|_| GatewayNode {
-                port: free_port(),
+                port: 0,
                 process: None,
             })
             .collect();
@@ -144,7 +173,7 @@ impl TestCluster {
             services: HashMap::new(),
             gateways,
             haproxy: None,
-            lb_port: free_port(),
+            lb_port: 0,
         };
         for node in 0..3 {
             cluster.start_nats(node);
@@ -158,7 +187,7 @@ impl TestCluster {
         for gateway in 0..2 {
             cluster.start_gateway(gateway).await;
         }
-        cluster.start_haproxy();
+        cluster.start_haproxy().await;
         cluster
             .wait_for_status(&cluster.url("/readyz"), 200, PART_DEADLINE)
             .await;
@@ -373,7 +402,7 @@ impl TestCluster {
     }
 
     /// Waits until the node's JetStream is current with the cluster.
-    async fn wait_for_nats(&self, index: usize) {
+    async fn wait_for_nats(&mut self, index: usize) {
         let port = self.nats[index].monitor_port;
         self.wait_for_status(
             &format!("http://127.0.0.1:{port}/healthz"),
@@ -381,6 +410,13 @@ impl TestCluster {
             PART_DEADLINE,
         )
         .await;
+        let node = &mut self.nats[index];
+        if let Some(status) = node.process.as_mut().and_then(Process::exited) {
+            panic!(
+                "{} exited with {status}; another process may hold its ports",
+                node.name
+            );
+        }
     }
 
     /// The settings every Verdict process of the cluster shares.
@@ -435,6 +471,8 @@ impl TestCluster {
         self.services.insert(service, process);
     }
 
+    /// Starts gateway `index` on its port, or on a free one chosen by the system the
+    /// first time (read back from its log, so no other process can take it meanwhile).
     async fn start_gateway(&mut self, index: usize) {
         let port = self.gateways[index].port;
         let mut command = self.verdict_command("gateway");
@@ -442,7 +480,17 @@ impl TestCluster {
             .args(["serve", "gateway"])
             .env("VERDICT_LISTEN", format!("127.0.0.1:{port}"));
         let name = format!("gateway-{}", index + 1);
-        self.gateways[index].process = Some(Process::spawn(command, &name, &self.log_dir()));
+        let mut process = Process::spawn(command, &name, &self.log_dir());
+        let line = process.wait_for_line("gateway listening").await;
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port in `{line}`"));
+        self.gateways[index] = GatewayNode {
+            port,
+            process: Some(process),
+        };
         self.wait_for_status(
             &format!("http://127.0.0.1:{port}/readyz"),
             200,
@@ -451,22 +499,42 @@ impl TestCluster {
         .await;
     }
 
-    fn start_haproxy(&mut self) {
-        let mut command = Command::new(find_haproxy());
-        verdict_bus::server::die_with_parent(&mut command, libc::SIGKILL);
-        command
-            .arg("-db")
-            .arg("-f")
-            .arg(workspace_root().join("deploy/haproxy.cfg"))
-            .env("VERDICT_LB_BIND", format!("127.0.0.1:{}", self.lb_port))
-            .env("VERDICT_LB_ADMIN_SOCKET", self.admin_socket());
-        for (index, gateway) in self.gateways.iter().enumerate() {
-            command.env(
-                format!("VERDICT_GATEWAY_{}", index + 1),
-                format!("127.0.0.1:{}", gateway.port),
-            );
+    /// Starts haproxy on a free port; another one is tried when something took it
+    /// between choosing and binding.
+    async fn start_haproxy(&mut self) {
+        for _ in 0..5 {
+            self.lb_port = free_port();
+            let mut command = Command::new(find_haproxy());
+            verdict_bus::server::die_with_parent(&mut command, libc::SIGKILL);
+            command
+                .arg("-db")
+                .arg("-f")
+                .arg(workspace_root().join("deploy/haproxy.cfg"))
+                .env("VERDICT_LB_BIND", format!("127.0.0.1:{}", self.lb_port))
+                .env("VERDICT_LB_ADMIN_SOCKET", self.admin_socket());
+            for (index, gateway) in self.gateways.iter().enumerate() {
+                command.env(
+                    format!("VERDICT_GATEWAY_{}", index + 1),
+                    format!("127.0.0.1:{}", gateway.port),
+                );
+            }
+            let mut process = Process::spawn(command, "haproxy", &self.log_dir());
+            // haproxy binds, or exits, at once; the admin socket appears once it runs.
+            let deadline = Instant::now() + PART_DEADLINE;
+            while process.exited().is_none()
+                && tokio::net::UnixStream::connect(self.admin_socket())
+                    .await
+                    .is_err()
+            {
+                assert!(Instant::now() < deadline, "haproxy does not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if process.exited().is_none() {
+                self.haproxy = Some(process);
+                return;
+            }
         }
-        self.haproxy = Some(Process::spawn(command, "haproxy", &self.log_dir()));
+        panic!("haproxy could not start; see {}", self.log_dir().display());
     }
 
     fn admin_socket(&self) -> PathBuf {
@@ -567,41 +635,4 @@ fn find_haproxy() -> PathBuf {
     .map(PathBuf::from)
     .find(|path| path.is_file())
     .unwrap_or_else(|| panic!("haproxy not found; run deploy/install-deps.sh"))
-}
-
-/// The `verdict` binary of this workspace, built once per test process so that even a
-/// filtered `cargo nextest run -p verdict-e2e` runs the current code. The build is the
-/// one `cargo nextest run --workspace` has just made (same command, same features), so
-/// in CI it finds nothing to do. `VERDICT_BIN` names a prebuilt binary instead.
-fn verdict_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(binary) = std::env::var_os("VERDICT_BIN") {
-                return PathBuf::from(binary);
-            }
-            // Tests run from <target>/<profile>/deps/.
-            let exe = std::env::current_exe().expect("test executable");
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target profile directory");
-            let target_dir = profile_dir.parent().expect("target directory");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = std::process::Command::new(cargo);
-            build
-                .args(["test", "--no-run", "--quiet", "--workspace"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(workspace_root());
-            if profile_dir
-                .file_name()
-                .is_some_and(|name| name == "release")
-            {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo");
-            assert!(status.success(), "cargo could not build the workspace");
-            profile_dir.join("verdict")
-        })
-        .clone()
 }
