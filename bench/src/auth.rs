@@ -2,10 +2,10 @@
 //! the same `get_project` operation through HTTP with a bearer token, and directly on
 //! the bus with the principal header set by hand.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
-use verdict_bus::Bus;
+use verdict_bus::{Bus, BusSettings};
 use verdict_contracts::auth::{self, Principal, ProjectRef};
 use verdict_testkit::{access_token, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
@@ -31,7 +31,10 @@ pub async fn run(logins: usize, requests: usize) -> anyhow::Result<()> {
         user_id: claims["id"].as_str().unwrap_or_default().to_owned(),
         session_id: session_of(&token),
     };
-    let bus = Bus::new(app.nats.client().await, Duration::from_secs(5));
+    let bus = Bus::new(
+        app.nats.client().await,
+        &BusSettings::new(app.nats.url(), "verdict-bench"),
+    );
     let reference = ProjectRef {
         project: project.clone(),
     };

@@ -1,51 +1,6 @@
-//! `verdict`: run the whole system on one machine (`up`) or one service (`serve`).
+//! The `verdict` command (see the library for what it does).
 
-mod up;
-
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-use clap::{Parser, Subcommand, ValueEnum};
-use verdict_bus::process;
-
-#[derive(Parser)]
-#[command(
-    name = "verdict",
-    version,
-    about = "Verdict tracks automated test runs."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run every service in this process, with a local nats-server unless NATS_URL is set.
-    Up {
-        /// Address of the HTTP API (overrides VERDICT_LISTEN).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Where databases, artifacts and the nats-server store live (overrides VERDICT_DATA_DIR).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-    },
-    /// Run one service, for a scaled deployment.
-    Serve {
-        #[arg(value_enum)]
-        service: Service,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Service {
-    Gateway,
-    Auth,
-    Runs,
-    Artifacts,
-    Realtime,
-}
 
 /// mimalloc: measurably faster than the system allocator for the services' many small,
 /// short-lived allocations (see BENCHMARKS.md).
@@ -53,38 +8,5 @@ enum Service {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Up { listen, data_dir } => process::main(
-            "verdict",
-            |env| up::UpSettings::from_env(env, listen, data_dir),
-            up::run,
-        ),
-        Command::Serve { service } => match service {
-            Service::Gateway => process::main(
-                "verdict-gateway",
-                verdict_gateway::Settings::from_env,
-                verdict_gateway::run,
-            ),
-            Service::Auth => process::main(
-                "verdict-auth",
-                verdict_auth::Settings::from_env,
-                verdict_auth::run,
-            ),
-            Service::Runs => process::main(
-                "verdict-runs",
-                verdict_runs::Settings::from_env,
-                verdict_runs::run,
-            ),
-            Service::Artifacts => process::main(
-                "verdict-artifacts",
-                verdict_artifacts::Settings::from_env,
-                verdict_artifacts::run,
-            ),
-            Service::Realtime => process::main(
-                "verdict-realtime",
-                verdict_realtime::Settings::from_env,
-                verdict_realtime::run,
-            ),
-        },
-    }
+    verdict_cli::main()
 }

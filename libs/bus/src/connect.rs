@@ -20,11 +20,15 @@ pub struct BusSettings {
     pub connect_deadline: Duration,
     /// Default timeout of a request/reply call.
     pub request_timeout: Duration,
+    /// How long an idempotent request keeps being retried while no instance of its
+    /// service is there to answer (a restart or an upgrade in progress).
+    pub retry_budget: Duration,
 }
 
 impl BusSettings {
     /// `NATS_URL` (default `nats://127.0.0.1:4222`), `VERDICT_NATS_CONNECT_TIMEOUT`
-    /// (default 30s) and `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s).
+    /// (default 30s), `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s) and
+    /// `VERDICT_BUS_RETRY_BUDGET` (default 5s).
     pub fn from_env(env: &Env, connection_name: &str) -> Result<Self, SettingError> {
         let defaults = Self::new(DEFAULT_URL, connection_name);
         Ok(Self {
@@ -34,7 +38,41 @@ impl BusSettings {
                 .duration("VERDICT_NATS_CONNECT_TIMEOUT", defaults.connect_deadline)?,
             request_timeout: env
                 .duration("VERDICT_BUS_REQUEST_TIMEOUT", defaults.request_timeout)?,
+            retry_budget: env.duration("VERDICT_BUS_RETRY_BUDGET", defaults.retry_budget)?,
         })
+    }
+
+    /// The server URLs in `url`, in order.
+    pub fn seeds(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|seed| !seed.is_empty())
+            .collect()
+    }
+
+    /// The user and password in the first seed URL, if any.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        let seed = self.seeds().into_iter().next()?;
+        let addr: async_nats::ServerAddr = seed.parse().ok()?;
+        Some((addr.username()?.to_owned(), addr.password()?.to_owned()))
+    }
+
+    /// `url` without passwords, for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        self.seeds()
+            .into_iter()
+            .map(
+                |seed| match (seed.split_once("://"), seed.rsplit_once('@')) {
+                    (Some((scheme, rest)), Some((_, host))) if rest.contains('@') => {
+                        let user = rest.split([':', '@']).next().unwrap_or_default();
+                        format!("{scheme}://{user}:***@{host}")
+                    }
+                    _ => seed.to_owned(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn new(url: impl Into<String>, connection_name: impl Into<String>) -> Self {
@@ -43,6 +81,7 @@ impl BusSettings {
             connection_name: connection_name.into(),
             connect_deadline: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
+            retry_budget: Duration::from_secs(5),
         }
     }
 }
@@ -56,7 +95,13 @@ pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
     loop {
         attempts += 1;
         let name = settings.connection_name.clone();
-        let options = ConnectOptions::new()
+        let mut options = ConnectOptions::new();
+        // async-nats ignores credentials in server URLs; the first seed's are the
+        // process's NATS user (every seed of a cluster takes the same user).
+        if let Some((user, password)) = settings.credentials() {
+            options = options.user_and_password(user, password);
+        }
+        let options = options
             .name(&settings.connection_name)
             .connection_timeout(Duration::from_secs(2))
             .max_reconnects(None)
@@ -64,16 +109,16 @@ pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
                 let name = name.clone();
                 async move { log_event(&name, event) }
             });
-        match options.connect(settings.url.as_str()).await {
+        match options.connect(settings.seeds()).await {
             Ok(client) => return Ok(client),
             Err(err) if started.elapsed() + backoff < settings.connect_deadline => {
-                tracing::warn!(url = %settings.url, attempt = attempts, error = %err, "NATS not reachable yet, retrying");
+                tracing::warn!(url = %settings.redacted_url(), attempt = attempts, error = %err, "NATS not reachable yet, retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(err) => {
                 return Err(BusError::Connect {
-                    url: settings.url.clone(),
+                    url: settings.redacted_url(),
                     attempts,
                     waited: started.elapsed(),
                     reason: err.to_string(),
@@ -89,5 +134,38 @@ fn log_event(connection: &str, event: Event) {
         Event::Disconnected => tracing::warn!(connection, "NATS disconnected"),
         Event::LameDuckMode => tracing::warn!(connection, "NATS server entering lame duck mode"),
         other => tracing::debug!(connection, event = %other, "NATS event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_url_gives_every_seed() {
+        let settings = BusSettings::new("nats://a:4222, nats://b:4222,nats://c:4222", "t");
+        assert_eq!(
+            settings.seeds(),
+            ["nats://a:4222", "nats://b:4222", "nats://c:4222"]
+        );
+    }
+
+    #[test]
+    fn the_user_and_password_come_from_the_first_seed() {
+        let settings = BusSettings::new("nats://runs:s3cret@a:4222,nats://runs:s3cret@b:4222", "t");
+        assert_eq!(
+            settings.credentials(),
+            Some(("runs".to_owned(), "s3cret".to_owned()))
+        );
+        assert_eq!(BusSettings::new("nats://a:4222", "t").credentials(), None);
+    }
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        let settings = BusSettings::new("nats://runs:s3cret@a:4222,nats://b:4222", "t");
+        assert_eq!(
+            settings.redacted_url(),
+            "nats://runs:***@a:4222,nats://b:4222"
+        );
     }
 }

@@ -1,9 +1,16 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use serde::{de::DeserializeOwned, Serialize};
 use verdict_contracts::auth::Principal;
 use verdict_contracts::{headers, ErrorCode, Operation, ServiceError};
+
+use crate::BusSettings;
+
+/// The first pause before an idempotent request is sent again; it doubles up to
+/// [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(20);
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Why a request/reply call did not produce an answer of the expected type.
 #[derive(Debug, thiserror::Error)]
@@ -26,22 +33,85 @@ pub enum RequestError {
 }
 
 /// A NATS client with the request defaults of this process.
+///
+/// An idempotent operation that meets "no responders" (no instance of its service is
+/// subscribed: it is restarting or being upgraded) is sent again, with growing pauses,
+/// until it is answered or the retry budget is spent; callers never see the gap. A
+/// command is never repeated here: its caller decides.
 #[derive(Debug, Clone)]
 pub struct Bus {
     client: Client,
+    jetstream: async_nats::jetstream::Context,
     request_timeout: Duration,
+    retry_budget: Duration,
 }
 
 impl Bus {
-    pub fn new(client: Client, request_timeout: Duration) -> Self {
+    pub fn new(client: Client, settings: &BusSettings) -> Self {
+        let mut jetstream = async_nats::jetstream::new(client.clone());
+        jetstream.set_timeout(settings.request_timeout);
         Self {
             client,
+            jetstream,
+            request_timeout: settings.request_timeout,
+            retry_budget: settings.retry_budget,
+        }
+    }
+
+    /// The same bus with another request timeout, for the few operations that are
+    /// known to take longer than usual.
+    pub fn with_timeout(&self, request_timeout: Duration) -> Self {
+        Self {
             request_timeout,
+            ..self.clone()
         }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Stores `payload` in the JetStream stream that captures `subject` and waits for
+    /// the stream's acknowledgement. The stream de-duplicates by `message_id`, so sending
+    /// again is harmless: while the stream cannot take the message (its leader is being
+    /// elected after a node died, or an earlier attempt with the same id, from a client's
+    /// retry, is still being stored) it is sent again, with growing pauses, within the
+    /// retry budget.
+    pub async fn publish_durable(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        message_id: &str,
+    ) -> Result<(), RequestError> {
+        let retry_until = Instant::now() + self.retry_budget;
+        let mut pause = FIRST_RETRY_PAUSE;
+        loop {
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(message_id);
+            let outcome = match self
+                .jetstream
+                .send_publish(subject.to_owned(), message)
+                .await
+            {
+                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(reason) if Instant::now() + pause < retry_until => {
+                    tracing::debug!(%subject, %reason, ?pause, "stream did not take the message, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                Err(reason) => {
+                    return Err(RequestError::Transport {
+                        subject: subject.to_owned(),
+                        reason,
+                    })
+                }
+            }
+        }
     }
 
     /// Sends `body` to `operation` and decodes the typed answer, carrying the current
@@ -96,27 +166,24 @@ impl Bus {
             reason: err.to_string(),
         })?;
         crate::trace::inject_current(&mut headers);
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .headers(headers)
-            .timeout(Some(self.request_timeout));
-        let reply = self
-            .client
-            .send_request(subject.clone(), request)
-            .await
-            .map_err(|err| match err.kind() {
-                RequestErrorKind::NoResponders => RequestError::NoResponders {
-                    subject: subject.clone(),
-                },
-                RequestErrorKind::TimedOut => RequestError::TimedOut {
-                    subject: subject.clone(),
-                    timeout: self.request_timeout,
-                },
-                _ => RequestError::Transport {
-                    subject: subject.clone(),
-                    reason: err.to_string(),
-                },
-            })?;
+        let payload = bytes::Bytes::from(payload);
+        let retry_until = Instant::now() + self.retry_budget;
+        let mut pause = FIRST_RETRY_PAUSE;
+        let reply = loop {
+            match self
+                .send_once(&subject, payload.clone(), headers.clone())
+                .await
+            {
+                Err(RequestError::NoResponders { .. })
+                    if operation.idempotent && Instant::now() + pause < retry_until =>
+                {
+                    tracing::debug!(%subject, ?pause, "no responders, retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                outcome => break outcome?,
+            }
+        };
         if let Some(error) = service_error(reply.headers.as_ref()) {
             return Err(RequestError::Service(error));
         }
@@ -124,6 +191,36 @@ impl Bus {
             subject,
             reason: err.to_string(),
         })
+    }
+}
+
+impl Bus {
+    async fn send_once(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        headers: HeaderMap,
+    ) -> Result<async_nats::Message, RequestError> {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .headers(headers)
+            .timeout(Some(self.request_timeout));
+        self.client
+            .send_request(subject.to_owned(), request)
+            .await
+            .map_err(|err| match err.kind() {
+                RequestErrorKind::NoResponders => RequestError::NoResponders {
+                    subject: subject.to_owned(),
+                },
+                RequestErrorKind::TimedOut => RequestError::TimedOut {
+                    subject: subject.to_owned(),
+                    timeout: self.request_timeout,
+                },
+                _ => RequestError::Transport {
+                    subject: subject.to_owned(),
+                    reason: err.to_string(),
+                },
+            })
     }
 }
 

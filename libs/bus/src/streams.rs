@@ -2,10 +2,42 @@
 
 use async_nats::jetstream::kv;
 use async_nats::jetstream::{self, stream};
+use std::time::{Duration, Instant};
+
 use async_nats::Client;
 use verdict_contracts::streams::{BucketSpec, Storage, StreamSpec};
 
 use crate::BusError;
+
+/// How long setting up a stream may keep failing before the process gives up. Every
+/// process of a cluster that starts at once sets up the same streams while JetStream
+/// may still be electing its leaders; such requests time out and succeed when repeated.
+const SETUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `setup` until it succeeds or [`SETUP_LIMIT`] has passed.
+async fn retrying<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
+    what: &str,
+    mut setup: impl FnMut() -> Fut,
+) -> Result<T, BusError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match setup().await {
+            Ok(done) => return Ok(done),
+            Err(err) if started.elapsed() + pause < SETUP_LIMIT => {
+                tracing::warn!(stream = what, error = %err, "JetStream setup failed, retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => {
+                return Err(BusError::Stream {
+                    stream: what.to_owned(),
+                    reason: err.to_string(),
+                })
+            }
+        }
+    }
+}
 
 /// Creates each stream, or updates it to `spec` when it exists with other limits.
 /// Safe to call from every process at every start.
@@ -16,12 +48,10 @@ pub async fn ensure(
 ) -> Result<(), BusError> {
     let js = jetstream::new(client.clone());
     for spec in specs {
-        js.create_or_update_stream(config(spec, replicas))
-            .await
-            .map_err(|err| BusError::Stream {
-                stream: spec.name.to_owned(),
-                reason: err.to_string(),
-            })?;
+        retrying(spec.name, || {
+            js.create_or_update_stream(config(spec, replicas))
+        })
+        .await?;
     }
     Ok(())
 }
@@ -33,20 +63,18 @@ pub async fn ensure_bucket(
     replicas: usize,
 ) -> Result<kv::Store, BusError> {
     let js = jetstream::new(client.clone());
-    js.create_or_update_key_value(kv::Config {
-        bucket: spec.name.to_owned(),
-        max_age: spec.max_age,
-        max_bytes: spec.max_bytes,
-        history: 1,
-        storage: stream::StorageType::File,
-        num_replicas: replicas,
-        ..Default::default()
+    retrying(spec.name, || {
+        js.create_or_update_key_value(kv::Config {
+            bucket: spec.name.to_owned(),
+            max_age: spec.max_age,
+            max_bytes: spec.max_bytes,
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        })
     })
     .await
-    .map_err(|err| BusError::Stream {
-        stream: spec.name.to_owned(),
-        reason: err.to_string(),
-    })
 }
 
 /// A durable pull consumer on `spec`'s stream (created, or updated to these settings),
@@ -73,10 +101,41 @@ pub async fn durable_consumer(
         filter_subject: filter.unwrap_or_default(),
         ..Default::default()
     };
-    stream
+    let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|err| failed(&err))
+        .map_err(|err| failed(&err))?;
+    if stream.cached_info().config.num_replicas > 1 {
+        wait_for_leader(consumer.clone())
+            .await
+            .map_err(|err| failed(&err))?;
+    }
+    Ok(consumer)
+}
+
+/// How long a new replicated consumer may take to elect its leader.
+const LEADER_ELECTION_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a new consumer leader's subscriptions take to reach every server of the
+/// cluster (route propagation: milliseconds; this leaves a wide margin).
+const LEADER_SETTLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits until a replicated consumer has a leader whose subscriptions the whole cluster
+/// knows. Pulls sent before that meet "no responders", and async-nats's pull stream does
+/// not pull again after one until its heartbeat times out.
+async fn wait_for_leader(mut consumer: jetstream::consumer::PullConsumer) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let info = consumer.info().await.map_err(|err| err.to_string())?;
+        if info.cluster.as_ref().is_some_and(|c| c.leader.is_some()) {
+            tokio::time::sleep(LEADER_SETTLE).await;
+            return Ok(());
+        }
+        if started.elapsed() > LEADER_ELECTION_LIMIT {
+            return Err(format!("no leader after {LEADER_ELECTION_LIMIT:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {

@@ -216,7 +216,6 @@ impl From<DisplayName> for String {
 // ---- messages -------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: Email,
@@ -224,7 +223,6 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -260,7 +258,6 @@ pub struct Me {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateUser {
     pub email: Email,
@@ -269,7 +266,6 @@ pub struct CreateUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUser {
     pub user_id: String,
@@ -288,7 +284,6 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateProject {
     pub slug: ProjectSlug,
@@ -435,25 +430,26 @@ const AUTH: ServiceName = ServiceName::Auth;
 pub const LOGIN: Operation<LoginRequest, TokenPair> = Operation::new(AUTH, "login");
 pub const REFRESH: Operation<RefreshRequest, TokenPair> = Operation::new(AUTH, "refresh");
 pub const LOGOUT: Operation<RefreshRequest, Empty> = Operation::new(AUTH, "logout");
-pub const ME: Operation<Empty, Me> = Operation::new(AUTH, "me");
+pub const ME: Operation<Empty, Me> = Operation::query(AUTH, "me");
 pub const CREATE_USER: Operation<CreateUser, User> = Operation::new(AUTH, "create_user");
 pub const UPDATE_USER: Operation<UpdateUser, User> = Operation::new(AUTH, "update_user");
 pub const CREATE_PROJECT: Operation<CreateProject, Project> =
     Operation::new(AUTH, "create_project");
 pub const LIST_PROJECTS: Operation<ListProjects, Page<Project>> =
-    Operation::new(AUTH, "list_projects");
-pub const GET_PROJECT: Operation<ProjectRef, Project> = Operation::new(AUTH, "get_project");
+    Operation::query(AUTH, "list_projects");
+pub const GET_PROJECT: Operation<ProjectRef, Project> = Operation::query(AUTH, "get_project");
 pub const PUT_MEMBER: Operation<PutMember, Member> = Operation::new(AUTH, "put_member");
 pub const DELETE_MEMBER: Operation<DeleteMember, Empty> = Operation::new(AUTH, "delete_member");
 pub const CREATE_TOKEN: Operation<CreateToken, CreatedToken> = Operation::new(AUTH, "create_token");
-pub const LIST_TOKENS: Operation<ListTokens, Page<TokenInfo>> = Operation::new(AUTH, "list_tokens");
+pub const LIST_TOKENS: Operation<ListTokens, Page<TokenInfo>> =
+    Operation::query(AUTH, "list_tokens");
 pub const REVOKE_TOKEN: Operation<RevokeToken, Empty> = Operation::new(AUTH, "revoke_token");
 /// Gateway only: what an API token grants. No principal.
 pub const VERIFY_API_TOKEN: Operation<VerifyApiToken, ApiTokenGrant> =
-    Operation::new(AUTH, "verify_api_token");
+    Operation::query(AUTH, "verify_api_token");
 /// The caller's role in a project (404 when none); for other services' scope checks.
-pub const AUTHORIZE: Operation<ProjectRef, ProjectAccess> = Operation::new(AUTH, "authorize");
-pub const JWKS: Operation<Empty, Jwks> = Operation::new(AUTH, "jwks");
+pub const AUTHORIZE: Operation<ProjectRef, ProjectAccess> = Operation::query(AUTH, "authorize");
+pub const JWKS: Operation<Empty, Jwks> = Operation::query(AUTH, "jwks");
 /// Admin only: retire the current signing key and sign with a new one.
 pub const ROTATE_KEYS: Operation<Empty, RotatedKey> = Operation::new(AUTH, "rotate_keys");
 

@@ -161,9 +161,10 @@ pub struct Subscription {
 }
 
 /// Checks the principal's access to the channel and answers where to start.
-pub const SUBSCRIBE: Operation<Subscribe, Subscription> = Operation::new(Realtime, "subscribe");
+pub const SUBSCRIBE: Operation<Subscribe, Subscription> = Operation::query(Realtime, "subscribe");
 
-/// What a viewer sends over the WebSocket.
+/// What a viewer sends over the WebSocket: client input, so unknown fields are refused
+/// (unlike bus messages, which ignore them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientMessage {

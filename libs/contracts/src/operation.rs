@@ -10,15 +10,28 @@ use crate::ServiceName;
 pub struct Operation<Req, Resp> {
     pub service: ServiceName,
     pub name: &'static str,
+    /// Asking twice has the effect of asking once (a query). Only such requests are
+    /// retried by callers when no instance of the service is there to answer.
+    pub idempotent: bool,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
 impl<Req, Resp> Operation<Req, Resp> {
+    /// A command: it may change state, so callers send it once.
     pub const fn new(service: ServiceName, name: &'static str) -> Self {
         Self {
             service,
             name,
+            idempotent: false,
             _types: PhantomData,
+        }
+    }
+
+    /// A query: it changes nothing, so callers may repeat it.
+    pub const fn query(service: ServiceName, name: &'static str) -> Self {
+        Self {
+            idempotent: true,
+            ..Self::new(service, name)
         }
     }
 

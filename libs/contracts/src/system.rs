@@ -17,7 +17,7 @@ pub struct Empty {}
 
 /// `verdict.v1.<service>.version`: which build is answering.
 pub const fn version(service: ServiceName) -> Operation<Empty, VersionInfo> {
-    Operation::new(service, "version")
+    Operation::query(service, "version")
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! and a busy timeout. Every call runs on tokio's blocking pool, never on the async
 //! threads. Migrations are embedded in the owning crate and applied at open.
 
+pub mod backup;
 mod migrate;
 mod pool;
 
@@ -44,6 +45,17 @@ pub enum StoreError {
     SchemaTooNew { found: usize, known: usize },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0} exists already; a backup never overwrites a file")]
+    BackupExists(String),
+    #[error("{path} is not a sound database: {report}")]
+    Corrupt { path: String, report: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid UTF-8, which SQLite needs for a file name")]
+    Path { path: String },
     #[error("a store task did not finish: {0}")]
     Task(String),
 }

@@ -1,6 +1,7 @@
 //! The test harness. Everything is real: a `nats-server` with JetStream on a free port
 //! in a temporary directory, the services running in-process against it, and HTTP over
-//! a real socket to the gateway.
+//! a real socket to the gateway. [`TestCluster`] runs the scaled deployment instead:
+//! a 3-node NATS cluster, every service and two gateways as separate processes, haproxy.
 //!
 //! ```ignore
 //! let app = TestApp::spawn().await;
@@ -9,6 +10,7 @@
 
 mod app;
 mod client;
+mod cluster;
 mod live;
 mod nats;
 pub mod s3;
@@ -16,6 +18,7 @@ pub mod spans;
 
 pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 pub use client::access_token;
+pub use cluster::TestCluster;
 pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;

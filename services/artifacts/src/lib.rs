@@ -101,7 +101,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let artifacts = Artifacts {
         store: store.clone(),
         blobs,
-        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+        bus: Bus::new(client.clone(), &settings.bus),
         jetstream: async_nats::jetstream::new(client.clone()),
         url_ttl: settings.url_ttl,
         max_size: settings.max_size,

@@ -2,6 +2,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use verdict_bus::BusSettings;
+
+use crate::client_ip::TrustedProxies;
 use verdict_settings::{Env, SettingError};
 
 /// Everything the gateway is configured with, read once at start.
@@ -38,6 +40,9 @@ pub struct Settings {
     /// by default the request's `Host`.
     pub public_url: Option<String>,
     pub live: LiveSettings,
+    /// `VERDICT_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the client
+    /// (for rate limits per client address).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Limits and timings of the live WebSocket (`GET /api/v1/live`).
@@ -165,6 +170,7 @@ impl Settings {
                 .unwrap_or_default(),
             public_url: env.get("VERDICT_PUBLIC_URL"),
             live: LiveSettings::from_env(env)?,
+            trusted_proxies: env.parse("VERDICT_TRUSTED_PROXIES", TrustedProxies::default())?,
         })
     }
 }

@@ -12,8 +12,10 @@ use crate::problem::{ApiError, FieldError};
 use crate::ratelimit::Spend;
 use crate::state::AppState;
 
-/// A JSON body, parsed strictly (unknown fields are refused by the types). Errors name
-/// the offending field, or the line and column of a syntax error.
+/// A JSON body, parsed strictly: unknown fields are refused here, at the edge, while
+/// the shared message types ignore them so that services of different versions still
+/// understand each other. Errors name the offending field, or the line and column of a
+/// syntax error.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -40,8 +42,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut unknown = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let watched = serde_ignored::Deserializer::new(&mut deserializer, &mut note_unknown);
+    let parsed = serde_path_to_error::deserialize(watched).map_err(|err| {
         let inner = err.inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::BadRequest(format!(
@@ -58,7 +63,22 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .map_or(message.as_str(), |(text, _)| text)
             .to_owned();
         ApiError::Validation(vec![FieldError { field, message }])
-    })
+    })?;
+    if unknown.is_empty() {
+        return Ok(parsed);
+    }
+    Err(ApiError::Validation(
+        unknown
+            .into_iter()
+            .map(|path| {
+                let name = path.rsplit('.').next().unwrap_or(&path).to_owned();
+                FieldError {
+                    field: path,
+                    message: format!("unknown field `{name}`"),
+                }
+            })
+            .collect(),
+    ))
 }
 
 /// The caller, authenticated and within its principal's rate budget.
@@ -100,7 +120,6 @@ mod tests {
     use super::*;
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Body {
         name: String,
@@ -108,7 +127,6 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Inner {
         count: u32,
@@ -134,6 +152,24 @@ mod tests {
             errors[0].message.contains("unknown field `extra`"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn an_unknown_nested_field_names_its_path() {
+        let errors = field_errors(r#"{"name":"a","inner":{"count":1,"extra":1}}"#);
+        assert_eq!(errors[0].field, "inner.extra", "{errors:?}");
+        assert_eq!(errors[0].message, "unknown field `extra`");
+    }
+
+    #[test]
+    fn shared_message_types_are_strict_at_the_edge_too() {
+        let body = br#"{"results": [{"name": "x", "status": "passed", "colour": "red"}]}"#;
+        match parse::<verdict_contracts::runs::ResultBatchInput>(body) {
+            Err(ApiError::Validation(errors)) => {
+                assert_eq!(errors[0].field, "results.0.colour", "{errors:?}")
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use sha2::{Digest, Sha256};
-use verdict_bus::jetstream_api::message::PublishMessage;
 use verdict_bus::{access, Bus};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::runs::{self, IngestMessage, ResultInput, RunRef};
@@ -21,14 +20,12 @@ const ENVELOPE_BYTES: usize = 512;
 
 pub struct Ingest {
     bus: Bus,
-    js: verdict_bus::jetstream_api::Context,
     projects: RwLock<HashMap<String, String>>,
 }
 
 impl Ingest {
     pub fn new(bus: Bus) -> Self {
         Self {
-            js: verdict_bus::jetstream(bus.client().clone()),
             bus,
             projects: RwLock::default(),
         }
@@ -170,17 +167,13 @@ impl Ingest {
     }
 
     async fn send(&self, subject: &str, payload: Vec<u8>, id: &str) -> Result<(), ApiError> {
-        let publish = PublishMessage::build()
-            .payload(payload.into())
-            .message_id(id);
-        let acked = match self.js.send_publish(subject.to_owned(), publish).await {
-            Ok(ack) => ack.await.map_err(|err| err.to_string()),
-            Err(err) => Err(err.to_string()),
-        };
-        acked.map(|_| ()).map_err(|reason| {
-            tracing::error!(%subject, %reason, "JetStream did not accept an ingest message");
-            ApiError::IngestUnavailable
-        })
+        self.bus
+            .publish_durable(subject, payload.into(), id)
+            .await
+            .map_err(|err| {
+                tracing::error!(%subject, error = %err, "JetStream did not accept an ingest message");
+                ApiError::IngestUnavailable
+            })
     }
 }
 

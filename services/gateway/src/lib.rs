@@ -2,6 +2,7 @@
 //! rate limits and WebSocket fan-out. Stateless: run as many as the load needs.
 
 mod auth;
+mod client_ip;
 mod config;
 mod extract;
 mod ingest;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use verdict_bus::{Bus, BusError};
 use verdict_contracts::streams;
 
+pub use client_ip::TrustedProxies;
 pub use config::{Budget, RateLimits, Settings};
 pub use middleware::{REQUEST_ID, TRACE_RESPONSE};
 
@@ -69,7 +71,7 @@ impl Gateway {
             addr: settings.listen,
             source,
         })?;
-        let bus = Bus::new(client, settings.bus.request_timeout);
+        let bus = Bus::new(client, &settings.bus);
         let background = CancellationToken::new();
         let auth = auth::Authenticator::start(
             bus.clone(),

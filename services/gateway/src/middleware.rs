@@ -43,7 +43,7 @@ fn request_id(request: &Request) -> String {
 }
 
 /// Spends the client IP's budget for the route's kind (login, read or write) before
-/// anything else runs.
+/// anything else runs. Behind a trusted load balancer, the client is the one it names.
 pub async fn limit_by_ip(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -57,7 +57,11 @@ pub async fn limit_by_ip(
     } else {
         Spend::Write
     };
-    match state.limiter.check_ip(peer.ip(), spend) {
+    let client = state
+        .settings
+        .trusted_proxies
+        .client(peer.ip(), request.headers());
+    match state.limiter.check_ip(client, spend) {
         Ok(()) => next.run(request).await,
         Err(wait) => ApiError::RateLimited(wait).into_response(),
     }

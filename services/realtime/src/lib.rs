@@ -24,11 +24,16 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// and drains the bus connection.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let client = verdict_bus::connect(&settings.bus).await?;
-    verdict_bus::streams::ensure(&client, &streams::ALL, settings.replicas).await?;
+    verdict_bus::streams::ensure(
+        &client,
+        &[&streams::EVENTS, &streams::LIVE],
+        settings.replicas,
+    )
+    .await?;
     let js = verdict_bus::jetstream(client.clone());
     let log = log::ChannelLog::open(js.clone()).await?;
     let subscriptions = subscribe::Subscriptions {
-        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+        bus: Bus::new(client.clone(), &settings.bus),
         log: log.clone(),
         replay_limit: settings.replay_limit,
     };

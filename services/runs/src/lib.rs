@@ -35,7 +35,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     verdict_bus::streams::ensure(&client, &streams::ALL, settings.replicas).await?;
     let runs = context::Runs {
         store: store.clone(),
-        bus: Bus::new(client.clone(), settings.bus.request_timeout),
+        bus: Bus::new(client.clone(), &settings.bus),
     };
     let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
     let wakeup = imports::Wakeup::default();

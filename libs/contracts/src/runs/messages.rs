@@ -26,7 +26,6 @@ pub struct Run {
 
 /// The body of `POST /projects/{project}/runs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRun {
     pub name: String,
@@ -145,7 +144,6 @@ pub struct FlakyTest {
 
 /// The body of `POST /runs/{run}/finish`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FinishRun {
     /// RFC 3339; when the service applies the finish if absent.
@@ -182,16 +180,17 @@ pub fn ingest_subject(project_id: &str, run_id: &str) -> String {
 const RUNS: ServiceName = ServiceName::Runs;
 
 pub const CREATE_RUN: Operation<CreateRun, Run> = Operation::new(RUNS, "create_run");
-pub const GET_RUN: Operation<RunRef, Run> = Operation::new(RUNS, "get_run");
+pub const GET_RUN: Operation<RunRef, Run> = Operation::query(RUNS, "get_run");
 /// Internal: a run's project, without a principal (for scope checks by the gateway and
 /// other services).
-pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::new(RUNS, "run_scope");
-pub const LIST_RUNS: Operation<ListRuns, Page<Run>> = Operation::new(RUNS, "list_runs");
+pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::query(RUNS, "run_scope");
+pub const LIST_RUNS: Operation<ListRuns, Page<Run>> = Operation::query(RUNS, "list_runs");
 pub const LIST_RESULTS: Operation<ListResults, Page<TestResult>> =
-    Operation::new(RUNS, "list_results");
+    Operation::query(RUNS, "list_results");
 pub const TEST_HISTORY: Operation<TestHistory, Page<HistoryEntry>> =
-    Operation::new(RUNS, "test_history");
-pub const FLAKY_TESTS: Operation<FlakyTests, Page<FlakyTest>> = Operation::new(RUNS, "flaky_tests");
+    Operation::query(RUNS, "test_history");
+pub const FLAKY_TESTS: Operation<FlakyTests, Page<FlakyTest>> =
+    Operation::query(RUNS, "flaky_tests");
 pub const DELETE_RUN: Operation<RunRef, Empty> = Operation::new(RUNS, "delete_run");
 
 #[cfg(test)]
@@ -281,4 +280,4 @@ pub struct ImportRef {
 pub const CREATE_IMPORT: Operation<CreateImport, Import> = Operation::new(RUNS, "create_import");
 /// Queues a pending import whose report is stored; answered once the queue entry is durable.
 pub const START_IMPORT: Operation<StartImport, Import> = Operation::new(RUNS, "start_import");
-pub const GET_IMPORT: Operation<ImportRef, Import> = Operation::new(RUNS, "get_import");
+pub const GET_IMPORT: Operation<ImportRef, Import> = Operation::query(RUNS, "get_import");

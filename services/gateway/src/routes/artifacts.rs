@@ -15,8 +15,6 @@ use verdict_contracts::artifacts::{
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use verdict_bus::Bus;
-
 use crate::extract::{ApiJson, Authenticated};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -111,7 +109,7 @@ pub async fn complete(
 ) -> Result<Json<Artifact>, ApiError> {
     // Verification may read the whole blob back (gigabytes for a large artifact in
     // S3), so this request may take far longer than the bus's usual timeout.
-    let bus = Bus::new(state.bus.client().clone(), COMPLETE_TIMEOUT);
+    let bus = state.bus.with_timeout(COMPLETE_TIMEOUT);
     Ok(Json(
         bus.request_as(
             &artifacts::COMPLETE,

@@ -23,7 +23,8 @@ pub async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let live = state.live.clone();
-    let ip = live.claim_ip(peer.ip()).ok_or(ApiError::TooManySockets(
+    let client = state.settings.trusted_proxies.client(peer.ip(), &headers);
+    let ip = live.claim_ip(client).ok_or(ApiError::TooManySockets(
         "too many live sockets from this address",
     ))?;
     let authenticated = match headers.get(header::AUTHORIZATION) {

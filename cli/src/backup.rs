@@ -1,0 +1,79 @@
+//! `verdict backup` and `verdict restore`: a consistent copy of one service's SQLite
+//! database taken while the service runs, and putting one back while it is stopped.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use verdict_settings::Env;
+use verdict_store::{backup, StoreSettings};
+
+/// The services that own a database.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StoreOwner {
+    Auth,
+    Runs,
+    Artifacts,
+}
+
+impl StoreOwner {
+    fn name(self) -> &'static str {
+        match self {
+            StoreOwner::Auth => "auth",
+            StoreOwner::Runs => "runs",
+            StoreOwner::Artifacts => "artifacts",
+        }
+    }
+}
+
+/// Where `owner`'s database is, by the same settings the service reads.
+fn database(owner: StoreOwner) -> Result<StoreSettings, ExitCode> {
+    StoreSettings::from_env(&Env::process(), owner.name()).map_err(|err| {
+        eprintln!("verdict: configuration error: {err}");
+        ExitCode::from(2)
+    })
+}
+
+pub fn backup(owner: StoreOwner, out: &Path) -> ExitCode {
+    let store = match database(owner) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match backup::backup(&store.path, out) {
+        Ok(bytes) => {
+            println!(
+                "backed up {} ({}) to {} ({bytes} bytes)",
+                owner.name(),
+                store.path.display(),
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("verdict backup: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn restore(owner: StoreOwner, from: &Path) -> ExitCode {
+    let store = match database(owner) {
+        Ok(store) => store,
+        Err(code) => return code,
+    };
+    match backup::restore(from, &store.path) {
+        Ok(()) => {
+            println!(
+                "restored {} ({}) from {}",
+                owner.name(),
+                store.path.display(),
+                from.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("verdict restore: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `verdict`: run the whole system on one machine (`up`) or one service (`serve`);
+//! back up and restore a service's database (`backup`, `restore`). A library, so that
+//! the end-to-end tests build the same command as a binary of their own (see
+//! `tests/cluster_node.rs`).
+
+mod backup;
+mod up;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use verdict_bus::process;
+
+#[derive(Parser)]
+#[command(
+    name = "verdict",
+    version,
+    about = "Verdict tracks automated test runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in this process, with a local nats-server unless NATS_URL is set.
+    Up {
+        /// Address of the HTTP API (overrides VERDICT_LISTEN).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Where databases, artifacts and the nats-server store live (overrides VERDICT_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run one service, for a scaled deployment.
+    Serve {
+        #[arg(value_enum)]
+        service: Service,
+    },
+    /// Write a consistent copy of a service's database while the service runs (the
+    /// database is found by the service's own settings: VERDICT_<SERVICE>_DB or
+    /// VERDICT_DATA_DIR).
+    Backup {
+        #[arg(long, value_enum)]
+        service: backup::StoreOwner,
+        /// The file to write; it must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace a service's database with a backup (stop the service first).
+    Restore {
+        #[arg(long, value_enum)]
+        service: backup::StoreOwner,
+        /// The backup to restore; it is checked before anything is replaced.
+        #[arg(long)]
+        from: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Service {
+    Gateway,
+    Auth,
+    Runs,
+    Artifacts,
+    Realtime,
+}
+
+/// Runs the command line of this process.
+pub fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Up { listen, data_dir } => process::main(
+            "verdict",
+            |env| up::UpSettings::from_env(env, listen, data_dir),
+            up::run,
+        ),
+        Command::Backup { service, out } => backup::backup(service, &out),
+        Command::Restore { service, from } => backup::restore(service, &from),
+        Command::Serve { service } => match service {
+            Service::Gateway => process::main(
+                "verdict-gateway",
+                verdict_gateway::Settings::from_env,
+                verdict_gateway::run,
+            ),
+            Service::Auth => process::main(
+                "verdict-auth",
+                verdict_auth::Settings::from_env,
+                verdict_auth::run,
+            ),
+            Service::Runs => process::main(
+                "verdict-runs",
+                verdict_runs::Settings::from_env,
+                verdict_runs::run,
+            ),
+            Service::Artifacts => process::main(
+                "verdict-artifacts",
+                verdict_artifacts::Settings::from_env,
+                verdict_artifacts::run,
+            ),
+            Service::Realtime => process::main(
+                "verdict-realtime",
+                verdict_realtime::Settings::from_env,
+                verdict_realtime::run,
+            ),
+        },
+    }
+}

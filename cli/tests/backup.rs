@@ -1,0 +1,87 @@
+//! `verdict backup` and `verdict restore` as an operator runs them: the database is
+//! found by the same settings the service reads.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use verdict_store::rusqlite::Connection;
+
+fn verdict(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(args)
+        .env_remove("VERDICT_RUNS_DB")
+        .env("VERDICT_DATA_DIR", data_dir)
+        .output()
+        .expect("run verdict")
+}
+
+fn rows(database: &Path) -> i64 {
+    Connection::open(database)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_backup_of_one_service_restores_into_another_data_directory() {
+    let source = tempfile::tempdir().unwrap();
+    Connection::open(source.path().join("runs.db"))
+        .unwrap()
+        .execute_batch(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1), (2);",
+        )
+        .unwrap();
+    let out = source.path().join("runs-backup.db");
+
+    let backup = verdict(
+        source.path(),
+        &[
+            "backup",
+            "--service",
+            "runs",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(backup.status.success(), "{backup:?}");
+
+    let target = tempfile::tempdir().unwrap();
+    let restore = verdict(
+        target.path(),
+        &[
+            "restore",
+            "--service",
+            "runs",
+            "--from",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(restore.status.success(), "{restore:?}");
+    assert_eq!(rows(&target.path().join("runs.db")), 2);
+}
+
+#[test]
+fn a_backup_refuses_to_overwrite_a_file() {
+    let source = tempfile::tempdir().unwrap();
+    Connection::open(source.path().join("runs.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    let out = source.path().join("existing");
+    std::fs::write(&out, "keep me").unwrap();
+
+    let backup = verdict(
+        source.path(),
+        &[
+            "backup",
+            "--service",
+            "runs",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+
+    assert_eq!(backup.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&backup.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}

@@ -1,0 +1,143 @@
+//! A service that restarts is invisible to callers of its queries: the bus retries
+//! them on "no responders" within its budget, and never repeats a command.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::server::{NatsServer, ServerOptions};
+use verdict_bus::{Bus, BusSettings, RequestError, ServiceHost};
+use verdict_contracts::system::{self, Empty, VersionInfo};
+use verdict_contracts::{Operation, ServiceName};
+
+const SERVICE: ServiceName = ServiceName::Runs;
+/// A command the test service would serve; nobody does, so it meets no responders.
+const COMMAND: Operation<Empty, Empty> = Operation::new(SERVICE, "create_run");
+
+async fn nats() -> (NatsServer, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let server = NatsServer::start(ServerOptions {
+        binary: None,
+        data_dir: dir.path().to_path_buf(),
+        port: None,
+        search_dirs: vec![root.join(".tools/bin")],
+    })
+    .await
+    .expect("nats-server starts");
+    (server, dir)
+}
+
+async fn bus(server: &NatsServer, retry_budget: Duration) -> Bus {
+    let settings = BusSettings {
+        retry_budget,
+        ..BusSettings::new(server.url(), "retry-test")
+    };
+    Bus::new(verdict_bus::connect(&settings).await.unwrap(), &settings)
+}
+
+/// Serves the version endpoint of [`SERVICE`] until the returned token is cancelled.
+async fn start_service(server: &NatsServer) -> CancellationToken {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let host = ServiceHost::start(client, SERVICE, "9.9.9").await.unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(host.serve(stop.clone()));
+    stop
+}
+
+#[tokio::test]
+async fn a_query_sent_while_its_service_is_down_is_answered_once_the_service_starts() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+
+    let query =
+        tokio::spawn(async move { bus.request(&system::version(SERVICE), &Empty {}).await });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let _service = start_service(&server).await;
+
+    let answer: VersionInfo = query.await.unwrap().expect("answered within the budget");
+    assert_eq!(answer.version, "9.9.9");
+}
+
+#[tokio::test]
+async fn a_query_is_retried_across_a_restart_of_its_service() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+    let first = start_service(&server).await;
+    bus.request(&system::version(SERVICE), &Empty {})
+        .await
+        .expect("answered while up");
+
+    first.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let query = {
+        let bus = bus.clone();
+        tokio::spawn(async move { bus.request(&system::version(SERVICE), &Empty {}).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _second = start_service(&server).await;
+
+    query.await.unwrap().expect("answered by the new instance");
+}
+
+#[tokio::test]
+async fn a_query_gives_up_with_no_responders_once_the_budget_is_spent() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_millis(800)).await;
+
+    let started = Instant::now();
+    let err = bus
+        .request(&system::version(SERVICE), &Empty {})
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, RequestError::NoResponders { .. }), "{err}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(400), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
+
+#[tokio::test]
+async fn a_command_is_not_repeated_when_nobody_answers() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+
+    let started = Instant::now();
+    let err = bus.request(&COMMAND, &Empty {}).await.unwrap_err();
+
+    assert!(matches!(err, RequestError::NoResponders { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_durable_publish_waits_for_its_stream_and_is_stored_once_however_often_sent() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+    let spec = &verdict_contracts::streams::INGEST;
+
+    let publish = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            bus.publish_durable("verdict.ingest.p.r", "first".into(), "msg-1")
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    verdict_bus::streams::ensure(bus.client(), &[spec], 1)
+        .await
+        .unwrap();
+    publish
+        .await
+        .unwrap()
+        .expect("stored once the stream exists");
+    bus.publish_durable("verdict.ingest.p.r", "again".into(), "msg-1")
+        .await
+        .expect("a resend is acknowledged");
+
+    let mut stream = verdict_bus::jetstream(bus.client().clone())
+        .get_stream(spec.name)
+        .await
+        .unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+}

@@ -1,0 +1,87 @@
+"""Checks the rules the Kubernetes manifests promise, on `kubectl kustomize` output.
+
+usage: check_manifests.py RENDERED_YAML
+Prints nothing and exits 0 when every rule holds; otherwise prints each broken rule
+and exits 1. The schemas themselves are checked by kubernetes-validate.
+"""
+import sys
+
+import yaml
+
+with open(sys.argv[1]) as f:
+    docs = [d for d in yaml.safe_load_all(f) if d]
+by_kind = {}
+for doc in docs:
+    by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+problems = []
+
+
+def expect(condition, message):
+    if not condition:
+        problems.append(message)
+
+
+workloads = [
+    d for kind in ("Deployment", "StatefulSet", "Job") for d in by_kind.get(kind, {}).values()
+]
+for workload in workloads:
+    name = f'{workload["kind"]}/{workload["metadata"]["name"]}'
+    pod = workload["spec"]["template"]["spec"]
+    expect(pod.get("securityContext", {}).get("runAsNonRoot") is True, f"{name}: runAsNonRoot")
+    for container in pod["containers"]:
+        where = f'{name} container {container["name"]}'
+        security = container.get("securityContext", {})
+        expect(security.get("readOnlyRootFilesystem") is True, f"{where}: read-only root")
+        expect(security.get("allowPrivilegeEscalation") is False, f"{where}: no privilege escalation")
+        expect(security.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: drops all capabilities")
+        resources = container.get("resources", {})
+        expect("cpu" in resources.get("requests", {}), f"{where}: cpu request")
+        expect("memory" in resources.get("requests", {}), f"{where}: memory request")
+        expect("memory" in resources.get("limits", {}), f"{where}: memory limit")
+
+for stateless in ("gateway", "realtime"):
+    expect(stateless in by_kind.get("Deployment", {}), f"{stateless} is a Deployment")
+    expect(stateless in by_kind.get("HorizontalPodAutoscaler", {}), f"{stateless} has an HPA")
+    expect(stateless in by_kind.get("PodDisruptionBudget", {}), f"{stateless} has a PDB")
+for stateful in ("auth", "runs", "artifacts", "nats"):
+    sts = by_kind.get("StatefulSet", {}).get(stateful)
+    expect(sts is not None, f"{stateful} is a StatefulSet")
+    if sts:
+        expect(sts["spec"].get("volumeClaimTemplates"), f"{stateful} keeps its data on a PVC")
+expect(by_kind.get("StatefulSet", {}).get("nats", {}).get("spec", {}).get("replicas") == 3, "3 NATS nodes")
+for sts in ("auth", "runs", "artifacts"):
+    replicas = by_kind.get("StatefulSet", {}).get(sts, {}).get("spec", {}).get("replicas")
+    expect(replicas == 1, f"{sts}: one writer per SQLite file")
+
+gateway = by_kind.get("Deployment", {}).get("gateway", {})
+for container in gateway.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+    expect(container.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", "gateway readiness on /readyz")
+    expect(container.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", "gateway liveness on /healthz")
+
+# Only the gateway (and an in-cluster S3 its presigned URLs name) is reachable from
+# outside: every Ingress backend is one of those.
+for ingress in by_kind.get("Ingress", {}).values():
+    annotations = ingress["metadata"].get("annotations", {})
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]["name"]
+            expect(backend in ("gateway", "minio"), f"Ingress {ingress['metadata']['name']} exposes {backend}")
+            if backend == "gateway":
+                timeout = int(annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60"))
+                expect(timeout >= 3600, "WebSockets through the Ingress stay open an hour")
+policies = by_kind.get("NetworkPolicy", {})
+deny = policies.get("default-deny", {}).get("spec", {})
+expect(deny.get("podSelector") == {} and sorted(deny.get("policyTypes", [])) == ["Egress", "Ingress"], "default deny")
+for policy in policies.values():
+    spec = policy["spec"]
+    for rule in spec.get("ingress", []):
+        if "from" not in rule:
+            target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+            ports = sorted(p["port"] for p in rule.get("ports", []))
+            open_to_all = (target, ports)
+            expect(open_to_all in (("gateway", [3003]), ("minio", [9000]), ("nats", [8222])),
+                   f"NetworkPolicy {policy['metadata']['name']} opens {open_to_all} to everyone")
+
+for problem in problems:
+    print(problem)
+sys.exit(1 if problems else 0)

@@ -1,0 +1,351 @@
+//! The scaled deployment survives the failures and upgrades it is built for: a NATS node
+//! killed, every part restarted in turn, a gateway killed, all while a CI job keeps
+//! reporting results through haproxy. Every part is its own process (see
+//! `TestCluster`); the live-view checks of these scenarios hook in through
+//! `TestCluster::lb_url` and `TestCluster::gateway_urls`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use verdict_contracts::ServiceName;
+use verdict_testkit::{access_token, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+/// Results per posted batch.
+const BATCH: usize = 10;
+
+/// A CI job's view of the cluster: a reporter token and the run it reports to.
+#[derive(Clone)]
+struct Job {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    run_id: String,
+}
+
+impl Job {
+    async fn start(cluster: &TestCluster) -> Self {
+        let http = cluster.http.clone();
+        let base = cluster.lb_url();
+        let login: Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let admin = access_token(&login);
+        let created = |path: &str, body: Value| {
+            let request = http
+                .post(format!("{base}{path}"))
+                .bearer_auth(&admin)
+                .json(&body);
+            async move {
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 201);
+                response.json::<Value>().await.unwrap()
+            }
+        };
+        created("/api/v1/projects", json!({"slug": "web", "name": "Web"})).await;
+        let token = created(
+            "/api/v1/projects/web/tokens",
+            json!({"name": "ci", "role": "reporter"}),
+        )
+        .await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let run = created("/api/v1/projects/web/runs", json!({"name": "nightly"})).await;
+        Self {
+            http,
+            base,
+            token,
+            run_id: run["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Posts result batch `n`; the answer's status, or the transport error.
+    async fn post_batch(&self, n: usize) -> Result<u16, String> {
+        let results: Vec<Value> = batch_ids(n)
+            .map(|id| json!({"id": id, "name": id, "status": "passed"}))
+            .collect();
+        self.http
+            .post(format!("{}/api/v1/runs/{}/results", self.base, self.run_id))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", format!("batch-{n}"))
+            .json(&json!({ "results": results }))
+            .send()
+            .await
+            .map(|response| response.status().as_u16())
+            .map_err(|err| err.to_string())
+    }
+
+    /// Reads the run; the answer's status, or the transport error.
+    async fn read_run(&self) -> Result<u16, String> {
+        self.http
+            .get(format!("{}/api/v1/runs/{}", self.base, self.run_id))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map(|response| response.status().as_u16())
+            .map_err(|err| err.to_string())
+    }
+
+    /// Posts batch `n` until it is accepted, as a CI reporter retries a failed post.
+    async fn post_until_accepted(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = self.post_batch(n).await;
+            if answer == Ok(202) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {n} still refused: {answer:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// How many times each result id is stored, once the run holds `expected` results.
+    async fn stored_ids(&self, expected: usize) -> BTreeMap<String, usize> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let run = self.get(&format!("/api/v1/runs/{}", self.run_id)).await;
+            let total = run["counts"]["total"].as_u64().unwrap() as usize;
+            if total >= expected {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the run holds {total} results, {expected} accepted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut stored = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/runs/{}/results?limit=500", self.run_id);
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let page = self.get(&path).await;
+            for result in page["items"].as_array().unwrap() {
+                *stored
+                    .entry(result["id"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return stored,
+            }
+        }
+    }
+}
+
+fn batch_ids(n: usize) -> impl Iterator<Item = String> {
+    (0..BATCH).map(move |i| format!("b{n:05}-r{i}"))
+}
+
+/// What a reporting loop saw.
+#[derive(Default)]
+struct Load {
+    /// Batches answered 202.
+    accepted: Vec<usize>,
+    /// Every request that did not get a 202: (batch, status or error).
+    failures: Vec<(usize, String)>,
+}
+
+/// Posts batches one after another until `stop`, reading the run back after each (a
+/// query through runs and auth, which the post may answer from caches); a batch that
+/// fails is sent again (same ids, same Idempotency-Key), as a CI reporter retries.
+fn report_until(job: Job, stop: Arc<AtomicBool>) -> JoinHandle<Load> {
+    tokio::spawn(async move {
+        let mut load = Load::default();
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            match job.post_batch(n).await {
+                Ok(202) => {
+                    load.accepted.push(n);
+                    n += 1;
+                }
+                Ok(status) => load.failures.push((n, format!("POST: {status}"))),
+                Err(err) => load.failures.push((n, format!("POST: {err}"))),
+            }
+            match job.read_run().await {
+                Ok(200) => {}
+                Ok(status) => load.failures.push((n, format!("GET: {status}"))),
+                Err(err) => load.failures.push((n, format!("GET: {err}"))),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        load
+    })
+}
+
+/// Waits until the run holds the results of at least `at_least` batches.
+async fn wait_for_accepted(job: &Job, at_least: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = job.get(&format!("/api/v1/runs/{}", job.run_id)).await;
+        if run["counts"]["total"].as_u64().unwrap() as usize >= at_least * BATCH {
+            return;
+        }
+        assert!(Instant::now() < deadline, "ingest is not progressing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every result of every accepted batch is stored exactly once, and nothing else is.
+async fn assert_stored_exactly_once(job: &Job, load: &Load) {
+    let expected: BTreeSet<String> = load.accepted.iter().flat_map(|&n| batch_ids(n)).collect();
+    let stored = job.stored_ids(expected.len()).await;
+    let duplicated: Vec<_> = stored.iter().filter(|(_, &count)| count > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "stored more than once: {duplicated:?}"
+    );
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
+    assert!(missing.is_empty(), "accepted but not stored: {missing:?}");
+    // The batch in flight when the loop stopped may have been stored without its 202.
+    let unexpected: Vec<_> = stored.keys().filter(|id| !expected.contains(*id)).collect();
+    assert!(unexpected.len() <= BATCH, "never accepted: {unexpected:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = report_until(job.clone(), stop.clone());
+    wait_for_accepted(&job, 10).await;
+
+    let leader = cluster.stream_leader("VERDICT_INGEST").await;
+    cluster.kill_nats(leader).await;
+    let killed_at = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
+        .as_u64()
+        .unwrap() as usize
+        / BATCH;
+    wait_for_accepted(&job, killed_at + 20).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let load = reporter.await.unwrap();
+    assert_stored_exactly_once(&job, &load).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_every_part_fails_no_request() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = report_until(job.clone(), stop.clone());
+    wait_for_accepted(&job, 5).await;
+
+    for service in ServiceName::ALL {
+        cluster.restart_service(service).await;
+    }
+    for gateway in 0..2 {
+        cluster.restart_gateway(gateway).await;
+    }
+    let after = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
+        .as_u64()
+        .unwrap() as usize
+        / BATCH;
+    wait_for_accepted(&job, after + 5).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let load = reporter.await.unwrap();
+    assert!(
+        load.failures.is_empty(),
+        "failed requests: {:?}",
+        load.failures
+    );
+    assert_stored_exactly_once(&job, &load).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_keep_succeeding_when_a_gateway_is_killed() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = report_until(job.clone(), stop.clone());
+    wait_for_accepted(&job, 5).await;
+
+    cluster.kill_gateway(0).await;
+    let after = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
+        .as_u64()
+        .unwrap() as usize
+        / BATCH;
+    wait_for_accepted(&job, after + 20).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let load = reporter.await.unwrap();
+    assert!(
+        load.failures.is_empty(),
+        "failed requests: {:?}",
+        load.failures
+    );
+    assert_stored_exactly_once(&job, &load).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_process_stays_within_its_nats_permissions() {
+    let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    for n in 0..3 {
+        assert_eq!(job.post_batch(n).await, Ok(202));
+    }
+    job.stored_ids(3 * BATCH).await;
+    let finished = job
+        .http
+        .post(format!("{}/api/v1/runs/{}/finish", job.base, job.run_id))
+        .bearer_auth(&job.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished.status(), 202);
+    job.get(&format!("/api/v1/runs/{}/artifacts", job.run_id))
+        .await;
+
+    assert_eq!(cluster.permission_violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_nats_node_dies_reconnects_to_another_and_keeps_consuming() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    assert_eq!(job.post_batch(0).await, Ok(202));
+    job.stored_ids(BATCH).await;
+
+    let node = cluster.node_serving("verdict-runs").await;
+    cluster.kill_nats(node).await;
+    for n in 1..=3 {
+        job.post_until_accepted(n).await;
+    }
+
+    let stored = job.stored_ids(4 * BATCH).await;
+    assert_eq!(stored.len(), 4 * BATCH);
+    assert_ne!(cluster.node_serving("verdict-runs").await, node);
+}
