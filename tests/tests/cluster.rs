@@ -1,11 +1,10 @@
 //! The scaled deployment survives the failures and upgrades it is built for: a NATS node
 //! killed, every part restarted in turn, a gateway killed, all while a CI job keeps
-//! reporting results through haproxy. Every part is its own process (see
-//! `TestCluster`); the live-view checks of these scenarios hook in through
-//! `TestCluster::lb_url` and `TestCluster::gateway_urls`.
+//! reporting results through haproxy and viewers watch the run live through it. Every
+//! part is its own process (see `TestCluster`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,9 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use verdict_contracts::ServiceName;
-use verdict_testkit::{access_token, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::{
+    access_token, LiveClient, Received, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 
 /// Results per posted batch.
 const BATCH: usize = 10;
@@ -23,6 +24,7 @@ const BATCH: usize = 10;
 struct Job {
     http: reqwest::Client,
     base: String,
+    admin: String,
     token: String,
     run_id: String,
 }
@@ -65,8 +67,44 @@ impl Job {
         Self {
             http,
             base,
+            admin,
             token,
             run_id: run["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A new viewer API token of the project.
+    async fn viewer_token(&self) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/projects/web/tokens", self.base))
+            .bearer_auth(&self.admin)
+            .json(&json!({"name": "dashboard", "role": "viewer"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.unwrap();
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Finishes the run (retried like a post), so viewers see its end.
+    async fn finish(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let finished = self
+                .http
+                .post(format!("{}/api/v1/runs/{}/finish", self.base, self.run_id))
+                .bearer_auth(&self.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .map(|response| response.status().as_u16());
+            if finished.as_ref().is_ok_and(|status| *status == 202) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "finish refused: {finished:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -233,6 +271,123 @@ async fn assert_stored_exactly_once(job: &Job, load: &Load) {
     assert!(unexpected.len() <= BATCH, "never accepted: {unexpected:?}");
 }
 
+/// What a live viewer saw from its first subscription to the run's finish.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Event frames received, replays included.
+    events: usize,
+    reconnects: usize,
+    /// Anything a viewer must not see: a `seq` that is not the last one plus one, a
+    /// snapshot where it asked for a replay, `lagged`, silence.
+    gaps: Vec<String>,
+    /// The longest time from a socket ending to the next subscription answered.
+    longest_outage: Duration,
+    finished: bool,
+}
+
+/// Watches the job's run through haproxy until `run.finished`, reconnecting with
+/// `since` whenever the socket ends, as a browser does.
+fn watch(job: &Job, token: String, subscribed: Arc<AtomicUsize>) -> JoinHandle<Watched> {
+    let (base, channel) = (job.base.clone(), format!("run:{}", job.run_id));
+    tokio::spawn(async move {
+        let mut watched = Watched::default();
+        let mut last: Option<u64> = None;
+        let mut lost_at: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let Ok(mut viewer) = LiveClient::connect(&base, Some(&token)).await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            viewer.subscribe(&channel, last).await;
+            match viewer.next(Duration::from_secs(30)).await {
+                Received::Json(answer) if answer["type"] == "subscribed" => {
+                    if last.is_some() && !answer["snapshot"].is_null() {
+                        watched
+                            .gaps
+                            .push(format!("a snapshot instead of a replay after {last:?}"));
+                    }
+                    if last.is_none() {
+                        subscribed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    last = answer["seq"].as_u64();
+                }
+                Received::Json(answer) if answer["type"] == "error" => {
+                    // The realtime service restarting: try again, as a browser would.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                _ => continue,
+            }
+            if let Some(lost) = lost_at.take() {
+                watched.longest_outage = watched.longest_outage.max(lost.elapsed());
+                watched.reconnects += 1;
+            }
+            loop {
+                match viewer.next(Duration::from_secs(30)).await {
+                    Received::Json(message) if message["type"] == "event" => {
+                        let seq = message["seq"].as_u64().unwrap();
+                        if Some(seq) != last.map(|last| last + 1) {
+                            watched.gaps.push(format!("seq {seq} after {last:?}"));
+                        }
+                        last = Some(seq);
+                        watched.events += 1;
+                        if message["event"]["kind"] == "run.finished" {
+                            watched.finished = true;
+                            return watched;
+                        }
+                    }
+                    Received::Json(message) => {
+                        watched.gaps.push(format!("unexpected {message}"));
+                        break;
+                    }
+                    Received::Closed(_) => break,
+                    Received::Silent => {
+                        watched.gaps.push(format!("silent for 30 s after {last:?}"));
+                        return watched;
+                    }
+                }
+            }
+            lost_at = Some(Instant::now());
+        }
+        watched
+    })
+}
+
+/// `count` viewers of the job's run, four viewer tokens sharing them; returns once each
+/// is subscribed.
+async fn viewers(job: &Job, count: usize) -> Vec<JoinHandle<Watched>> {
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(job.viewer_token().await);
+    }
+    let subscribed = Arc::new(AtomicUsize::new(0));
+    let viewers = (0..count)
+        .map(|n| watch(job, tokens[n % tokens.len()].clone(), subscribed.clone()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while subscribed.load(Ordering::Relaxed) < count {
+        assert!(Instant::now() < deadline, "viewers could not subscribe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    viewers
+}
+
+/// Every viewer saw the finish, without a gap.
+async fn watched_to_the_end(viewers: Vec<JoinHandle<Watched>>) -> Vec<Watched> {
+    let mut all = Vec::new();
+    for viewer in viewers {
+        let watched = viewer.await.unwrap();
+        assert!(watched.gaps.is_empty(), "a viewer saw gaps: {watched:?}");
+        assert!(
+            watched.finished,
+            "a viewer never saw the finish: {watched:?}"
+        );
+        all.push(watched);
+    }
+    all
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
     let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
@@ -255,9 +410,10 @@ async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rolling_restart_of_every_part_fails_no_request() {
+async fn a_rolling_restart_of_every_part_fails_no_request_and_loses_viewers_nothing() {
     let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
+    let watchers = viewers(&job, 200).await;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = report_until(job.clone(), stop.clone());
     wait_for_accepted(&job, 5).await;
@@ -282,12 +438,21 @@ async fn a_rolling_restart_of_every_part_fails_no_request() {
         load.failures
     );
     assert_stored_exactly_once(&job, &load).await;
+    job.finish().await;
+    for watched in watched_to_the_end(watchers).await {
+        // Both gateways restarted: every viewer had to move at least once.
+        assert!(
+            watched.reconnects >= 1,
+            "a viewer never reconnected: {watched:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_keep_succeeding_when_a_gateway_is_killed() {
+async fn requests_keep_succeeding_and_viewers_move_when_a_gateway_is_killed() {
     let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
+    let watchers = viewers(&job, 40).await;
     let stop = Arc::new(AtomicBool::new(false));
     let reporter = report_until(job.clone(), stop.clone());
     wait_for_accepted(&job, 5).await;
@@ -307,12 +472,23 @@ async fn requests_keep_succeeding_when_a_gateway_is_killed() {
         load.failures
     );
     assert_stored_exactly_once(&job, &load).await;
+    job.finish().await;
+    let watched = watched_to_the_end(watchers).await;
+    let moved = watched.iter().filter(|w| w.reconnects > 0).count();
+    assert!(moved > 0, "no viewer was on the killed gateway");
+    for watched in &watched {
+        assert!(
+            watched.longest_outage < Duration::from_secs(5),
+            "a viewer took too long to come back: {watched:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_process_stays_within_its_nats_permissions() {
     let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let job = Job::start(&cluster).await;
+    let watcher = viewers(&job, 1).await;
     for n in 0..3 {
         assert_eq!(job.post_batch(n).await, Ok(202));
     }
@@ -328,6 +504,7 @@ async fn every_process_stays_within_its_nats_permissions() {
     assert_eq!(finished.status(), 202);
     job.get(&format!("/api/v1/runs/{}/artifacts", job.run_id))
         .await;
+    watched_to_the_end(watcher).await;
 
     assert_eq!(cluster.permission_violations(), Vec::<String>::new());
 }

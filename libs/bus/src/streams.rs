@@ -150,8 +150,6 @@ fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {
         },
         duplicate_window: spec.duplicate_window,
         num_replicas: replicas,
-        // Realtime reads single frames by subject (last, next after a sequence).
-        allow_direct: true,
         ..Default::default()
     }
 }

@@ -26,6 +26,8 @@ use crate::nats::workspace_root;
 
 /// How long any one part may take to start or stop before the test fails.
 const PART_DEADLINE: Duration = Duration::from_secs(30);
+/// haproxy's `inter` in deploy/haproxy.cfg, with a margin.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_millis(2200);
 
 /// One nats-server node of the cluster.
 struct NatsNode {
@@ -296,11 +298,18 @@ impl TestCluster {
         process.kill().await;
     }
 
-    /// Stops `service` (SIGTERM, graceful), starts it again and waits until it answers.
+    /// Stops `service` (SIGTERM, graceful), starts it again and waits until it answers,
+    /// every gateway is ready again and haproxy has had a health check to see it (the
+    /// upgrade procedure of deploy/README.md).
     pub async fn restart_service(&mut self, service: ServiceName) {
         let process = self.services.remove(&service).expect("service is running");
         process.stop().await;
         self.start_service(service).await;
+        for url in self.gateway_urls() {
+            self.wait_for_status(&format!("{url}/readyz"), 200, PART_DEADLINE)
+                .await;
+        }
+        tokio::time::sleep(HEALTH_CHECK_INTERVAL).await;
     }
 
     /// Upgrades gateway `index` as an operator would: drained in haproxy, stopped
@@ -558,6 +567,20 @@ impl TestCluster {
         answer
     }
 
+    /// The live WebSockets gateway `index` holds, from its metrics.
+    async fn live_sockets(&self, index: usize) -> u64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.gateways[index].port);
+        let Ok(response) = self.http.get(url).send().await else {
+            return 0;
+        };
+        let metrics = response.text().await.unwrap_or_default();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("verdict_live_sockets "))
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .map_or(0, |sockets| sockets as u64)
+    }
+
     /// The `show stat` row of gateway `index`: (status, current sessions).
     async fn haproxy_server(&self, index: usize) -> (String, u64) {
         let stats = self.haproxy_command("show stat").await;
@@ -586,10 +609,12 @@ impl TestCluster {
         }
     }
 
-    /// Waits until haproxy has no request in progress on gateway `index`.
+    /// Waits until haproxy has no request in progress on gateway `index` but its live
+    /// WebSockets (those last as long as the viewer watches; the gateway's stop closes
+    /// them with 1001 and the viewers reconnect through haproxy to another gateway).
     async fn wait_for_idle_gateway(&self, index: usize) {
         let deadline = Instant::now() + PART_DEADLINE;
-        while self.haproxy_server(index).await.1 > 0 {
+        while self.haproxy_server(index).await.1 > self.live_sockets(index).await {
             assert!(
                 Instant::now() < deadline,
                 "gateway-{} never idles",

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer;
 use async_nats::jetstream::context::{Context, PublishErrorKind};
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
-use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use futures::StreamExt;
 use verdict_contracts::live::{self, Channel};
 
@@ -63,13 +63,17 @@ impl ChannelLog {
 
     /// The channel's head as stored.
     pub async fn head(&self, channel: &Channel) -> Result<Head, Error> {
+        // Read from the stream leader (not a direct get, which a lagging replica may
+        // answer): a stale head would turn a replay into a snapshot.
         match self
             .stream
-            .direct_get_last_for_subject(channel.subject())
+            .get_last_raw_message_by_subject(&channel.subject())
             .await
         {
             Ok(message) => Ok(head_of(&message)),
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Head::default()),
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                Ok(Head::default())
+            }
             Err(err) => Err(Error::JetStream(err.to_string())),
         }
     }
@@ -86,9 +90,9 @@ impl ChannelLog {
         if last == 0 {
             return Ok(None);
         }
-        match stream.direct_get(last).await {
+        match stream.get_raw_message(last).await {
             Ok(message) => Ok(Some(head_of(&message).source_seq)),
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(err) => Err(Error::JetStream(err.to_string())),
         }
     }
@@ -131,20 +135,27 @@ impl ChannelLog {
                 frames: Vec::new(),
             });
         }
-        if since > head.seq || head.seq - since > limit {
-            return Ok(Replay::TooOld);
+        let too_old = |reason: &str| {
+            tracing::info!(%channel, since, head = head.seq, reason, "snapshot instead of a replay");
+            Ok(Replay::TooOld)
+        };
+        if since > head.seq {
+            return too_old("ahead of the log");
+        }
+        if head.seq - since > limit {
+            return too_old("too far behind");
         }
         let Some(start) = self.first_after(channel, since, head.stream_seq).await? else {
-            return Ok(Replay::TooOld);
+            return too_old("no longer retained");
         };
-        let frames = self.read(channel, start, head).await?;
-        Ok(match frames {
-            Some(frames) if frames.len() as u64 == head.seq - since => Replay::Frames {
+        match self.read(channel, start, head).await? {
+            Some(frames) if frames.len() as u64 == head.seq - since => Ok(Replay::Frames {
                 head: head.seq,
                 frames,
-            },
-            _ => Replay::TooOld,
-        })
+            }),
+            Some(frames) => too_old(&format!("read {} frames", frames.len())),
+            None => too_old("larger than one reply"),
+        }
     }
 
     /// The stream sequence of the channel's frame `since + 1`: a binary search over the
@@ -180,9 +191,17 @@ impl ChannelLog {
         subject: &str,
         from: Option<u64>,
     ) -> Result<Option<StreamMessage>, Error> {
-        match self.stream.direct_get_next_for_subject(subject, from).await {
+        let found = match from {
+            Some(sequence) => {
+                self.stream
+                    .get_first_raw_message_by_subject(subject, sequence)
+                    .await
+            }
+            None => self.stream.get_next_raw_message_by_subject(subject).await,
+        };
+        match found {
             Ok(message) => Ok(Some(message)),
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(err) => Err(Error::JetStream(err.to_string())),
         }
     }
@@ -217,11 +236,15 @@ impl ChannelLog {
             let Some(message) = next else { break };
             let message = message.map_err(|err| failed(&err))?;
             let stream_seq = message.info().map_err(|err| failed(&err))?.stream_sequence;
-            bytes += message.payload.len();
-            if bytes > REPLAY_MAX_BYTES {
-                return Ok(None);
+            // An ordered consumer that resets before its first message starts over at the
+            // beginning of the stream (seen on a cluster): what precedes `start` is skipped.
+            if stream_seq >= start {
+                bytes += message.payload.len();
+                if bytes > REPLAY_MAX_BYTES {
+                    return Ok(None);
+                }
+                frames.push(String::from_utf8_lossy(&message.payload).into_owned());
             }
-            frames.push(String::from_utf8_lossy(&message.payload).into_owned());
             if stream_seq >= head.stream_seq {
                 break;
             }

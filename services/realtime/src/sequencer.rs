@@ -41,9 +41,27 @@ impl Sequencer {
         }
     }
 
-    /// Sequences events until `shutdown`. Returns an error only if the events stream
-    /// cannot be followed at all.
+    /// Sequences events until `shutdown`. When JetStream cannot be reached (a cluster
+    /// still electing leaders, a node going away), it starts over from the log.
     pub async fn run(mut self, js: Context, shutdown: CancellationToken) -> Result<(), Error> {
+        while !shutdown.is_cancelled() {
+            match self.follow(&js, &shutdown).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot follow the events stream; starting over");
+                    self.heads.clear();
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(RETRY_PAUSE * 4) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the events stream from where the log ends, until `shutdown` or an error.
+    async fn follow(&mut self, js: &Context, shutdown: &CancellationToken) -> Result<(), Error> {
         let failed = |err: &dyn std::fmt::Display| Error::JetStream(err.to_string());
         let resume = self.log.resume_point().await?;
         let events = js
@@ -88,13 +106,13 @@ impl Sequencer {
                     };
                     self.last_source = source_seq;
                     match serde_json::from_slice::<Event>(&message.payload) {
-                        Ok(event) => self.take(event, &shutdown).await,
+                        Ok(event) => self.take(event, shutdown).await,
                         Err(err) => tracing::warn!(source_seq, error = %err, "skipping a malformed event"),
                     }
                 }
                 _ = tick.tick() => {
                     for event in self.progress.due(Instant::now()) {
-                        self.sequence(event, &shutdown).await;
+                        self.sequence(event, shutdown).await;
                     }
                 }
             }

@@ -32,7 +32,13 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
-    verdict_bus::streams::ensure(&client, &streams::ALL, settings.replicas).await?;
+    // The streams runs reads and writes; live frames belong to realtime.
+    verdict_bus::streams::ensure(
+        &client,
+        &[&streams::INGEST, &streams::EVENTS],
+        settings.replicas,
+    )
+    .await?;
     let runs = context::Runs {
         store: store.clone(),
         bus: Bus::new(client.clone(), &settings.bus),
