@@ -499,3 +499,35 @@ async fn a_viewer_that_stops_answering_pings_is_closed() {
     let (code, _) = viewer.closed(WAIT).await;
     assert_ne!(code, Some(1001));
 }
+
+#[tokio::test]
+async fn a_frame_the_stream_refused_never_reaches_a_viewer() {
+    let live = Live::new(&[]).await;
+    let run = live.run().await;
+    let (mut viewer, start) = live.viewer(&run).await;
+    // A replica that lost a race: its append names a head the channel no longer has.
+    let channel = verdict_contracts::live::Channel::Run(run.clone());
+    let stale = json!({ "type": "event", "channel": channel.to_string(), "seq": start + 1,
+                        "event": { "kind": "run.deleted", "project_id": live.project, "run_id": run } });
+    let js = async_nats::jetstream::new(live.app.nats.client().await);
+    let refused = js
+        .send_publish(
+            channel.subject(),
+            async_nats::jetstream::context::Publish::build()
+                .payload(stale.to_string().into())
+                .header(
+                    verdict_contracts::live::SEQ_HEADER,
+                    (start + 1).to_string().as_str(),
+                )
+                .expected_last_subject_sequence(u64::MAX / 2),
+        )
+        .await
+        .unwrap()
+        .await;
+    assert!(refused.is_err(), "the stream accepted a stale append");
+
+    live.post(&run, 0, 10).await;
+    let next = viewer.json(WAIT).await;
+    assert_eq!(next["seq"].as_u64(), Some(start + 1));
+    assert_eq!(next["event"]["kind"], "test.finished", "{next}");
+}

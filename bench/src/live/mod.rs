@@ -94,7 +94,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     };
     let theirs = {
         let run = load.create_run().await?;
-        let subject = verdict_contracts::live::Channel::Run(run.clone()).subject();
+        let subject = verdict_contracts::live::Channel::Run(run.clone()).view_subject();
         reference.bridge(&app, &subject).await?;
         let address = reference.websocket_address();
         load.phase(

@@ -149,6 +149,13 @@ fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {
             Storage::Memory => stream::StorageType::Memory,
         },
         duplicate_window: spec.duplicate_window,
+        republish: spec
+            .republish
+            .map(|(source, destination)| stream::Republish {
+                source: source.to_owned(),
+                destination: destination.to_owned(),
+                headers_only: false,
+            }),
         num_replicas: replicas,
         ..Default::default()
     }

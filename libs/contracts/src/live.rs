@@ -57,11 +57,19 @@ impl Channel {
         }
     }
 
-    /// The subject its frames are published on.
+    /// The subject its frames are published on (and stored under).
     pub fn subject(&self) -> String {
         match self {
             Channel::Run(id) => format!("verdict.live.run.{id}"),
             Channel::Project(id) => format!("verdict.live.project.{id}"),
+        }
+    }
+
+    /// The subject its stored frames are republished on: what gateways subscribe to.
+    pub fn view_subject(&self) -> String {
+        match self {
+            Channel::Run(id) => format!("verdict.view.run.{id}"),
+            Channel::Project(id) => format!("verdict.view.project.{id}"),
         }
     }
 
@@ -230,6 +238,18 @@ mod tests {
         for channel in [Channel::Run("r".into()), Channel::Project("p".into())] {
             assert!(channel.subject().starts_with(prefix));
         }
+    }
+
+    #[test]
+    fn view_subjects_are_the_republished_copies_of_the_channel_subjects() {
+        let (source, destination) = crate::streams::LIVE.republish.unwrap();
+        let channel = Channel::Project("p".into());
+        assert_eq!(
+            channel
+                .view_subject()
+                .strip_prefix(destination.trim_end_matches('>')),
+            channel.subject().strip_prefix(source.trim_end_matches('>'))
+        );
     }
 
     #[test]

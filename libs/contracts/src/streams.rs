@@ -21,6 +21,9 @@ pub struct StreamSpec {
     pub storage: Storage,
     /// How long JetStream remembers `Nats-Msg-Id`s to drop a publisher's retries.
     pub duplicate_window: Duration,
+    /// Stored messages are published again, by the server, from the first subject
+    /// pattern to the second: subscribers there see only what the stream accepted.
+    pub republish: Option<(&'static str, &'static str)>,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -35,6 +38,7 @@ pub const INGEST: StreamSpec = StreamSpec {
     max_bytes: 8 * GIB,
     storage: Storage::File,
     duplicate_window: Duration::from_secs(2 * 60),
+    republish: None,
 };
 
 /// Run events kept for live viewers that reconnect and replay what they missed.
@@ -45,10 +49,15 @@ pub const EVENTS: StreamSpec = StreamSpec {
     max_bytes: 2 * GIB,
     storage: Storage::File,
     duplicate_window: Duration::from_secs(2 * 60),
+    republish: None,
 };
 
 /// Live frames: each channel's events with their `seq`, one subject per channel, so a
 /// viewer that reconnects replays what it missed and realtime replicas agree on `seq`.
+///
+/// Gateways watch the republished copies (`verdict.view.>`), never the published
+/// subjects: a frame a racing replica published but the stream refused is delivered to
+/// plain subscribers of its subject, and must reach no viewer.
 pub const LIVE: StreamSpec = StreamSpec {
     name: "VERDICT_LIVE",
     subjects: &["verdict.live.>"],
@@ -56,6 +65,7 @@ pub const LIVE: StreamSpec = StreamSpec {
     max_bytes: 2 * GIB,
     storage: Storage::File,
     duplicate_window: Duration::from_secs(2 * 60),
+    republish: Some(("verdict.live.>", "verdict.view.>")),
 };
 
 /// A JetStream key-value bucket.
@@ -91,6 +101,21 @@ mod tests {
         for (i, a) in prefixes.iter().enumerate() {
             for b in prefixes.iter().skip(i + 1) {
                 assert!(!a.starts_with(b) && !b.starts_with(a), "{a} overlaps {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn republished_copies_are_not_captured_by_any_stream() {
+        for spec in ALL {
+            let Some((_, destination)) = spec.republish else {
+                continue;
+            };
+            let destination = destination.trim_end_matches(".>");
+            for stream in ALL {
+                for subject in stream.subjects {
+                    assert!(!destination.starts_with(subject.trim_end_matches(".>")));
+                }
             }
         }
     }

@@ -84,7 +84,7 @@ impl Hub {
         }
         let subscription = self
             .client
-            .subscribe(channel.subject())
+            .subscribe(channel.view_subject())
             .await
             .map_err(|err| err.to_string())?;
         self.client.flush().await.map_err(|err| err.to_string())?;
