@@ -513,7 +513,7 @@ async fn a_frame_the_stream_refused_never_reaches_a_viewer() {
     let refused = js
         .send_publish(
             channel.subject(),
-            async_nats::jetstream::context::Publish::build()
+            async_nats::jetstream::message::PublishMessage::build()
                 .payload(stale.to_string().into())
                 .header(
                     verdict_contracts::live::SEQ_HEADER,
