@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use verdict_bus::jetstream_api::consumer::pull::{MessagesError, MessagesErrorKind};
 use verdict_bus::jetstream_api::message::Message;
 use verdict_bus::jetstream_api::AckKind;
 use verdict_contracts::events::{Event, FinishedTest};
@@ -42,33 +43,66 @@ pub async fn consume(
         ack_wait,
     )
     .await?;
-    let messages = consumer
-        .stream()
-        .max_messages_per_batch(MAX_MESSAGES_PER_TRANSACTION)
-        .messages()
-        .await
-        .map_err(|err| Error::JetStream(err.to_string()))?;
-    let mut chunks = messages.ready_chunks(MAX_MESSAGES_PER_TRANSACTION);
+    // A pull that met no responders (a consumer leader moving to another node) is not
+    // pulled again until a heartbeat is missed; pulling afresh resumes at once.
+    while !shutdown.is_cancelled() {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(MAX_MESSAGES_PER_TRANSACTION)
+            .messages()
+            .await
+            .map_err(|err| Error::JetStream(err.to_string()))?;
+        let chunks = messages.ready_chunks(MAX_MESSAGES_PER_TRANSACTION);
+        if follow(&runs, chunks, &shutdown).await? == Followed::PullAgain {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Followed {
+    Shutdown,
+    PullAgain,
+}
+
+async fn follow(
+    runs: &Runs,
+    mut chunks: impl futures::Stream<Item = Vec<Result<Message, MessagesError>>> + Unpin,
+    shutdown: &CancellationToken,
+) -> Result<Followed, Error> {
     loop {
         let chunk = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
+            () = shutdown.cancelled() => return Ok(Followed::Shutdown),
             chunk = chunks.next() => match chunk {
                 Some(chunk) => chunk,
                 None => return Err(Error::JetStream("the ingest consumer stopped".into())),
             },
         };
+        let mut pull_again = false;
         let messages: Vec<Message> = chunk
             .into_iter()
-            .filter_map(|message| {
-                message
-                    .map_err(|err| tracing::warn!(error = %err, "ingest delivery failed"))
-                    .ok()
+            .filter_map(|message| match message {
+                Ok(message) => Some(message),
+                Err(err) => {
+                    tracing::warn!(error = %err, "ingest delivery failed");
+                    pull_again |= matches!(
+                        err.kind(),
+                        MessagesErrorKind::NoResponders | MessagesErrorKind::ConsumerDeleted
+                    );
+                    None
+                }
             })
             .collect();
-        if let Err(err) = apply_and_ack(&runs, messages).await {
-            // Nothing was acknowledged: JetStream delivers the batch again after ack_wait.
-            tracing::error!(error = %err, "applying an ingest batch failed; it will be redelivered");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        if !messages.is_empty() {
+            if let Err(err) = apply_and_ack(runs, messages).await {
+                // Nothing was acknowledged: JetStream delivers the batch again after ack_wait.
+                tracing::error!(error = %err, "applying an ingest batch failed; it will be redelivered");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if pull_again {
+            return Ok(Followed::PullAgain);
         }
     }
 }
