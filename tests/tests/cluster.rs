@@ -151,6 +151,12 @@ impl Job {
         }
     }
 
+    /// How many whole batches the run holds.
+    async fn batches_stored(&self) -> usize {
+        let run = self.get(&format!("/api/v1/runs/{}", self.run_id)).await;
+        run["counts"]["total"].as_u64().unwrap() as usize / BATCH
+    }
+
     async fn get(&self, path: &str) -> Value {
         let response = self
             .http
@@ -237,6 +243,12 @@ fn report_until(job: Job, stop: Arc<AtomicBool>) -> JoinHandle<Load> {
         }
         load
     })
+}
+
+/// Stops the reporting loop and returns what it saw.
+async fn stop_reporting(stop: &AtomicBool, reporter: JoinHandle<Load>) -> Load {
+    stop.store(true, Ordering::Relaxed);
+    reporter.await.unwrap()
 }
 
 /// Waits until the run holds the results of at least `at_least` batches.
@@ -398,14 +410,10 @@ async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
 
     let leader = cluster.stream_leader("VERDICT_INGEST").await;
     cluster.kill_nats(leader).await;
-    let killed_at = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
-        .as_u64()
-        .unwrap() as usize
-        / BATCH;
+    let killed_at = job.batches_stored().await;
     wait_for_accepted(&job, killed_at + 20).await;
 
-    stop.store(true, Ordering::Relaxed);
-    let load = reporter.await.unwrap();
+    let load = stop_reporting(&stop, reporter).await;
     assert_stored_exactly_once(&job, &load).await;
 }
 
@@ -424,14 +432,10 @@ async fn a_rolling_restart_of_every_part_fails_no_request_and_loses_viewers_noth
     for gateway in 0..2 {
         cluster.restart_gateway(gateway).await;
     }
-    let after = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
-        .as_u64()
-        .unwrap() as usize
-        / BATCH;
+    let after = job.batches_stored().await;
     wait_for_accepted(&job, after + 5).await;
 
-    stop.store(true, Ordering::Relaxed);
-    let load = reporter.await.unwrap();
+    let load = stop_reporting(&stop, reporter).await;
     assert!(
         load.failures.is_empty(),
         "failed requests: {:?}",
@@ -458,14 +462,10 @@ async fn requests_keep_succeeding_and_viewers_move_when_a_gateway_is_killed() {
     wait_for_accepted(&job, 5).await;
 
     cluster.kill_gateway(0).await;
-    let after = job.get(&format!("/api/v1/runs/{}", job.run_id)).await["counts"]["total"]
-        .as_u64()
-        .unwrap() as usize
-        / BATCH;
+    let after = job.batches_stored().await;
     wait_for_accepted(&job, after + 20).await;
 
-    stop.store(true, Ordering::Relaxed);
-    let load = reporter.await.unwrap();
+    let load = stop_reporting(&stop, reporter).await;
     assert!(
         load.failures.is_empty(),
         "failed requests: {:?}",
