@@ -251,6 +251,14 @@ async fn stop_reporting(stop: &AtomicBool, reporter: JoinHandle<Load>) -> Load {
     reporter.await.unwrap()
 }
 
+fn assert_no_failed_request(load: &Load) {
+    assert!(
+        load.failures.is_empty(),
+        "failed requests: {:?}",
+        load.failures
+    );
+}
+
 /// Waits until the run holds the results of at least `at_least` batches.
 async fn wait_for_accepted(job: &Job, at_least: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -436,11 +444,7 @@ async fn a_rolling_restart_of_every_part_fails_no_request_and_loses_viewers_noth
     wait_for_accepted(&job, after + 5).await;
 
     let load = stop_reporting(&stop, reporter).await;
-    assert!(
-        load.failures.is_empty(),
-        "failed requests: {:?}",
-        load.failures
-    );
+    assert_no_failed_request(&load);
     assert_stored_exactly_once(&job, &load).await;
     job.finish().await;
     for watched in watched_to_the_end(watchers).await {
@@ -466,11 +470,7 @@ async fn requests_keep_succeeding_and_viewers_move_when_a_gateway_is_killed() {
     wait_for_accepted(&job, after + 20).await;
 
     let load = stop_reporting(&stop, reporter).await;
-    assert!(
-        load.failures.is_empty(),
-        "failed requests: {:?}",
-        load.failures
-    );
+    assert_no_failed_request(&load);
     assert_stored_exactly_once(&job, &load).await;
     job.finish().await;
     let watched = watched_to_the_end(watchers).await;

@@ -1,4 +1,4 @@
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use verdict_bus::BusSettings;
@@ -79,10 +79,7 @@ impl LiveSettings {
             sockets_per_principal: env.parse("VERDICT_LIVE_SOCKETS_PER_PRINCIPAL", 100)?,
             sockets_per_ip: env.parse("VERDICT_LIVE_SOCKETS_PER_IP", 1000)?,
             subscriptions_per_socket: env.parse("VERDICT_LIVE_SUBSCRIPTIONS", 64)?,
-            subscribe_rate: env.parse(
-                "VERDICT_LIVE_SUBSCRIBE_RATE",
-                "20/s".parse().expect("valid default"),
-            )?,
+            subscribe_rate: env.parse("VERDICT_LIVE_SUBSCRIBE_RATE", Budget::per_second(20))?,
             message_limit: env.parse("VERDICT_LIVE_MESSAGE_LIMIT", 16 * 1024)?,
             queue: env.parse("VERDICT_LIVE_QUEUE", 256)?,
             heartbeat: env.duration("VERDICT_LIVE_HEARTBEAT", Duration::from_secs(30))?,
@@ -111,6 +108,22 @@ pub struct Budget {
     pub period: Duration,
 }
 
+impl Budget {
+    pub const fn per_second(count: u32) -> Self {
+        Self {
+            count,
+            period: Duration::from_secs(1),
+        }
+    }
+
+    pub const fn per_minute(count: u32) -> Self {
+        Self {
+            count,
+            period: Duration::from_secs(60),
+        }
+    }
+}
+
 impl std::str::FromStr for Budget {
     type Err = String;
 
@@ -133,14 +146,12 @@ impl std::str::FromStr for Budget {
 }
 
 impl Settings {
-    pub const DEFAULT_LISTEN: &'static str = "127.0.0.1:3003";
+    pub const DEFAULT_LISTEN: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3003));
 
     pub fn from_env(env: &Env) -> Result<Self, SettingError> {
         Ok(Self {
-            listen: env.parse(
-                "VERDICT_LISTEN",
-                Self::DEFAULT_LISTEN.parse().expect("valid default"),
-            )?,
+            listen: env.parse("VERDICT_LISTEN", Self::DEFAULT_LISTEN)?,
             bus: BusSettings::from_env(env, "verdict-gateway")?,
             body_limit: env.parse("VERDICT_BODY_LIMIT", 1 << 20)?,
             results_body_limit: env.parse("VERDICT_RESULTS_BODY_LIMIT", 32 << 20)?,
@@ -151,12 +162,9 @@ impl Settings {
             issuer: env.string("VERDICT_JWT_ISSUER", "verdict"),
             audience: env.string("VERDICT_JWT_AUDIENCE", "verdict-api"),
             limits: RateLimits {
-                login: env.parse("VERDICT_RATE_LOGIN", "10/m".parse().expect("valid default"))?,
-                read: env.parse("VERDICT_RATE_READ", "100/s".parse().expect("valid default"))?,
-                write: env.parse(
-                    "VERDICT_RATE_WRITE",
-                    "200/s".parse().expect("valid default"),
-                )?,
+                login: env.parse("VERDICT_RATE_LOGIN", Budget::per_minute(10))?,
+                read: env.parse("VERDICT_RATE_READ", Budget::per_second(100))?,
+                write: env.parse("VERDICT_RATE_WRITE", Budget::per_second(200))?,
             },
             cors_origins: env
                 .get("VERDICT_CORS_ORIGINS")
