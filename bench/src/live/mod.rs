@@ -6,7 +6,6 @@
 mod socket;
 mod viewers;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
@@ -18,6 +17,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
+use verdict_testkit::ports::free_port;
 use verdict_testkit::TestApp;
 
 use crate::fixture::Reporting;
@@ -56,7 +56,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         reporter,
     } = Reporting::start().await;
 
-    let gateway_port = free_port()?;
+    let gateway_port = free_port();
     let mut gateway = Command::new(verdict_binary()?)
         .args(["serve", "gateway"])
         .env("NATS_URL", app.nats.url())
@@ -246,7 +246,7 @@ struct NatsReference {
 impl NatsReference {
     async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (client_port, websocket_port) = (free_port()?, free_port()?);
+        let (client_port, websocket_port) = (free_port(), free_port());
         let config = dir.path().join("reference.conf");
         std::fs::write(
             &config,
@@ -329,10 +329,6 @@ async fn wait_ready(app: &TestApp, base: &str) -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Ten thousand viewers and their server ends need more than the default 1024 files.

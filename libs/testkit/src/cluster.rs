@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use verdict_contracts::ServiceName;
 
 use crate::app::{ADMIN_EMAIL, ADMIN_PASSWORD};
 use crate::nats::workspace_root;
+use crate::ports::free_port;
 
 /// How long any one part may take to start or stop before the test fails.
 const PART_DEADLINE: Duration = Duration::from_secs(30);
@@ -77,15 +77,15 @@ impl Process {
         }
     }
 
-    /// Waits until this process has logged a line containing `needle`, and returns it.
-    async fn wait_for_line(&mut self, needle: &str) -> String {
+    /// Waits until this process has logged a line containing `needle`.
+    async fn wait_for_line(&mut self, needle: &str) {
         let deadline = Instant::now() + PART_DEADLINE;
         loop {
             let log = std::fs::read(&self.log).unwrap_or_default();
             let own =
                 String::from_utf8_lossy(log.get(self.log_start as usize..).unwrap_or_default());
-            if let Some(line) = own.lines().find(|line| line.contains(needle)) {
-                return line.to_owned();
+            if own.lines().any(|line| line.contains(needle)) {
+                return;
             }
             if let Some(status) = self.exited() {
                 panic!("{} exited with {status}: {own}", self.name);
@@ -160,7 +160,7 @@ impl TestCluster {
             .collect();
         let gateways = (0..2)
             .map(|_| GatewayNode {
-                port: 0,
+                port: free_port(),
                 process: None,
             })
             .collect();
@@ -480,8 +480,7 @@ impl TestCluster {
         self.services.insert(service, process);
     }
 
-    /// Starts gateway `index` on its port, or on a free one chosen by the system the
-    /// first time (read back from its log, so no other process can take it meanwhile).
+    /// Starts gateway `index` on its port; returns once it is ready.
     async fn start_gateway(&mut self, index: usize) {
         let port = self.gateways[index].port;
         let mut command = self.verdict_command("gateway");
@@ -490,16 +489,8 @@ impl TestCluster {
             .env("VERDICT_LISTEN", format!("127.0.0.1:{port}"));
         let name = format!("gateway-{}", index + 1);
         let mut process = Process::spawn(command, &name, &self.log_dir());
-        let line = process.wait_for_line("gateway listening").await;
-        let port = line
-            .rsplit(':')
-            .next()
-            .and_then(|port| port.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in `{line}`"));
-        self.gateways[index] = GatewayNode {
-            port,
-            process: Some(process),
-        };
+        process.wait_for_line("gateway listening").await;
+        self.gateways[index].process = Some(process);
         self.wait_for_status(
             &format!("http://127.0.0.1:{port}/readyz"),
             200,
@@ -641,13 +632,6 @@ const NATS_USERS: [&str; 6] = ["gateway", "auth", "runs", "artifacts", "realtime
 
 fn password(user: &str) -> String {
     format!("{user}-password-for-tests")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn find_haproxy() -> PathBuf {

@@ -13,6 +13,7 @@ mod client;
 mod cluster;
 mod live;
 mod nats;
+pub mod ports;
 pub mod s3;
 pub mod spans;
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::ports::free_port;
+
 pub const ACCESS_KEY: &str = "verdict-test-access";
 pub const SECRET_KEY: &str = "verdict-test-secret-key";
 pub const BUCKET: &str = "verdict-test-artifacts";
@@ -30,13 +32,6 @@ fn find_binary() -> PathBuf {
         .map(|dir| dir.join("s3s-fs"))
         .find(|candidate| candidate.is_file());
     on_path.unwrap_or_else(|| crate::nats::workspace_root().join(".tools/bin/s3s-fs"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
 }
 
 impl TestS3 {

@@ -59,6 +59,8 @@ pub async fn login(auth: &Auth, request: LoginRequest) -> Result<TokenPair, Erro
 
 /// Failures in a row after one more, and until when the account is then locked: from
 /// `max_failures` on, `lockout` doubled for each further failure, at most 15 minutes.
+/// `now` is truncated to the second, so the lock ends a second later than `now + lock`:
+/// otherwise a lock set late in a second would be up to a second short.
 fn after_failure(policy: LoginPolicy, failures: u32, now: i64) -> (u32, Option<i64>) {
     let failures = failures.saturating_add(1);
     if failures < policy.max_failures {
@@ -69,7 +71,7 @@ fn after_failure(policy: LoginPolicy, failures: u32, now: i64) -> (u32, Option<i
         .lockout
         .saturating_mul(1 << doublings)
         .min(MAX_LOCKOUT);
-    (failures, Some(now + lock.as_secs().max(1) as i64))
+    (failures, Some(now + lock.as_secs().max(1) as i64 + 1))
 }
 
 async fn start_session(auth: &Auth, user: UserRow) -> Result<TokenPair, Error> {
@@ -229,13 +231,13 @@ mod tests {
 
     #[test]
     fn the_threshold_locks_and_each_further_failure_doubles_the_lock() {
-        assert_eq!(after_failure(POLICY, 2, 100), (3, Some(110)));
-        assert_eq!(after_failure(POLICY, 3, 100), (4, Some(120)));
-        assert_eq!(after_failure(POLICY, 4, 100), (5, Some(140)));
+        assert_eq!(after_failure(POLICY, 2, 100), (3, Some(111)));
+        assert_eq!(after_failure(POLICY, 3, 100), (4, Some(121)));
+        assert_eq!(after_failure(POLICY, 4, 100), (5, Some(141)));
     }
 
     #[test]
     fn the_lock_never_exceeds_fifteen_minutes() {
-        assert_eq!(after_failure(POLICY, 1000, 0), (1001, Some(900)));
+        assert_eq!(after_failure(POLICY, 1000, 0), (1001, Some(901)));
     }
 }
