@@ -87,9 +87,14 @@ impl Live {
 }
 
 async fn viewer_at(base: &str, token: &str, run: &str, since: Option<u64>) -> (LiveClient, u64) {
-    let mut viewer = LiveClient::connect(base, Some(token))
+    let viewer = LiveClient::connect(base, Some(token))
         .await
         .expect("socket");
+    subscribed(viewer, run, since).await
+}
+
+/// Subscribes `viewer` to the run; returns it with the `seq` it starts at.
+async fn subscribed(mut viewer: LiveClient, run: &str, since: Option<u64>) -> (LiveClient, u64) {
     viewer.subscribe(&format!("run:{run}"), since).await;
     let subscribed = viewer.json(WAIT).await;
     assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
@@ -149,6 +154,39 @@ async fn fifty_viewers_of_a_run_see_every_event_in_order_and_the_finish() {
         seen.windows(2).all(|pair| pair[0] == pair[1]),
         "viewers saw different events"
     );
+}
+
+#[tokio::test]
+async fn a_viewer_asking_for_deflate_gets_the_same_events_compressed() {
+    let live = Live::new(&[]).await;
+    let run = live.run().await;
+    let (mut plain, plain_start) = live.viewer(&run).await;
+    let deflated = LiveClient::connect_deflated(&live.app.url(""), Some(&live.admin))
+        .await
+        .expect("socket");
+    let (mut deflated, deflated_start) = subscribed(deflated, &run, None).await;
+    for batch in 0..3 {
+        live.post(&run, batch * 50, 50).await;
+    }
+    live.finish(&run).await;
+    let plain_events = events_until_finished(&mut plain, plain_start).await;
+    let deflated_events = events_until_finished(&mut deflated, deflated_start).await;
+    assert_eq!(tests_in(&deflated_events), 150);
+    assert_eq!(deflated_events, plain_events);
+}
+
+#[tokio::test]
+async fn an_unknown_encoding_or_parameter_is_refused_naming_it() {
+    let live = Live::new(&[]).await;
+    for (query, field) in [("?encoding=gzip", "encoding"), ("?compress=1", "compress")] {
+        let refused = LiveClient::open(&live.app.url(""), Some(&live.admin), query).await;
+        let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else {
+            panic!("{query} was not refused");
+        };
+        assert_eq!(response.status(), 400);
+        let problem: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
 }
 
 #[tokio::test]

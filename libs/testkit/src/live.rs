@@ -1,7 +1,9 @@
 //! A WebSocket viewer of `GET /api/v1/live`, as a browser or a dashboard would be.
 
+use std::io::Read;
 use std::time::Duration;
 
+use flate2::read::DeflateDecoder;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -12,6 +14,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub struct LiveClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Opened with `encoding=deflate`: every server message must be compressed JSON.
+    deflated: bool,
 }
 
 /// What the server did next.
@@ -27,7 +31,25 @@ impl LiveClient {
     /// Opens `GET /api/v1/live` on the gateway at `base` (`http://host:port`), with the
     /// token in the `Authorization` header when given.
     pub async fn connect(base: &str, token: Option<&str>) -> Result<Self, tungstenite::Error> {
-        let url = format!("{}/api/v1/live", base.replacen("http", "ws", 1));
+        Self::open(base, token, "").await
+    }
+
+    /// As [`LiveClient::connect`], asking for `encoding=deflate`: the messages this
+    /// client returns were inflated, and a message that was not compressed panics.
+    pub async fn connect_deflated(
+        base: &str,
+        token: Option<&str>,
+    ) -> Result<Self, tungstenite::Error> {
+        Self::open(base, token, "?encoding=deflate").await
+    }
+
+    /// Opens `GET /api/v1/live` with `query` (empty, or starting with `?`).
+    pub async fn open(
+        base: &str,
+        token: Option<&str>,
+        query: &str,
+    ) -> Result<Self, tungstenite::Error> {
+        let url = format!("{}/api/v1/live{query}", base.replacen("http", "ws", 1));
         let mut request = url.into_client_request()?;
         if let Some(token) = token {
             let value = format!("Bearer {token}")
@@ -36,7 +58,10 @@ impl LiveClient {
             request.headers_mut().insert("authorization", value);
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Self { socket })
+        Ok(Self {
+            socket,
+            deflated: query.contains("encoding=deflate"),
+        })
     }
 
     pub async fn send(&mut self, message: Value) {
@@ -70,9 +95,19 @@ impl LiveClient {
             };
             match message {
                 Message::Text(text) => {
+                    assert!(!self.deflated, "a text message on a deflate socket: {text}");
                     return Received::Json(
                         serde_json::from_str(&text).expect("JSON from the gateway"),
-                    )
+                    );
+                }
+                Message::Binary(bytes) if self.deflated => {
+                    let mut text = String::new();
+                    DeflateDecoder::new(&bytes[..])
+                        .read_to_string(&mut text)
+                        .expect("raw DEFLATE of UTF-8 from the gateway");
+                    return Received::Json(
+                        serde_json::from_str(&text).expect("JSON from the gateway"),
+                    );
                 }
                 Message::Close(frame) => {
                     return Received::Closed(frame.map(|CloseFrame { code, .. }| code.into()))

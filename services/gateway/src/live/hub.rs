@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::{mpsc, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use verdict_bus::{Client, Subscriber};
 use verdict_contracts::live::{self, Channel};
+
+use super::encoding::{deflate, Encoding};
 
 /// A frame on its way to one socket.
 #[derive(Debug, Clone)]
@@ -19,6 +22,8 @@ pub struct Outbound {
     pub channel: Arc<Channel>,
     pub seq: u64,
     pub frame: Utf8Bytes,
+    /// The frame compressed, when a viewer of the channel asked for `deflate`.
+    pub deflated: Option<Bytes>,
 }
 
 /// Set when a viewer's queue overflowed or its channel had a gap; the socket then drops
@@ -53,6 +58,7 @@ pub struct Viewer {
     pub id: u64,
     pub queue: mpsc::Sender<Outbound>,
     pub lag: Arc<Lag>,
+    pub encoding: Encoding,
 }
 
 struct Feed {
@@ -149,10 +155,15 @@ async fn fan_out(feed: Arc<Feed>, mut subscription: Subscriber) {
             viewers.iter().for_each(|viewer| viewer.lag.raise());
         }
         last_seq = seq;
+        let deflated = viewers
+            .iter()
+            .any(|viewer| viewer.encoding == Encoding::Deflate)
+            .then(|| deflate(frame.as_bytes()));
         let outbound = Outbound {
             channel: feed.channel.clone(),
             seq,
             frame,
+            deflated,
         };
         for viewer in viewers.iter() {
             match viewer.queue.try_send(outbound.clone()) {

@@ -1,6 +1,7 @@
 //! Live view over WebSocket (`GET /api/v1/live`): the hub that fans frames out, the
 //! session each socket runs, and the per-principal and per-IP socket limits.
 
+mod encoding;
 mod hub;
 mod session;
 
@@ -17,6 +18,7 @@ use verdict_contracts::auth::Principal;
 use crate::auth::Authenticator;
 use crate::config::LiveSettings;
 
+pub use encoding::Encoding;
 pub use session::{Session, Token};
 
 /// Everything the live sockets of one gateway share.

@@ -15,6 +15,7 @@ use verdict_contracts::auth::Principal;
 use verdict_contracts::live::{self, Channel, ClientMessage, ServerMessage, Subscribe};
 use verdict_contracts::ErrorCode;
 
+use super::encoding::Encoding;
 use super::hub::{Lag, Outbound, Viewer};
 use super::{Live, Slot};
 use crate::auth::AuthError;
@@ -69,22 +70,26 @@ struct Identity {
 pub struct Session {
     live: Arc<Live>,
     socket: WebSocket,
+    encoding: Encoding,
     identity: Option<Identity>,
     _ip: Slot<IpAddr>,
 }
 
 impl Session {
-    /// A session for a socket from `ip`; `authenticated` when the upgrade request
-    /// carried a valid token, otherwise the first message must be `auth`.
+    /// A session for a socket from `ip` that sends in `encoding`; `authenticated` when
+    /// the upgrade request carried a valid token, otherwise the first message must be
+    /// `auth`.
     pub fn new(
         live: Arc<Live>,
         socket: WebSocket,
+        encoding: Encoding,
         authenticated: Option<(Principal, Token, Slot<String>)>,
         ip: Slot<IpAddr>,
     ) -> Self {
         Self {
             live,
             socket,
+            encoding,
             identity: authenticated.map(|(principal, token, slot)| Identity {
                 principal,
                 token,
@@ -98,7 +103,7 @@ impl Session {
         metrics::gauge!("verdict_live_sockets").increment(1.0);
         let close = match self.authenticate().await {
             Ok(identity) => {
-                Running::new(&self.live, identity)
+                Running::new(&self.live, identity, self.encoding)
                     .serve(&mut self.socket)
                     .await
             }
@@ -116,7 +121,8 @@ impl Session {
                     code,
                     message: &message,
                 });
-                let _ = send(&mut self.socket, Message::Text(text), timeout).await;
+                let error = self.encoding.message(text);
+                let _ = send(&mut self.socket, error, timeout).await;
             }
             let goodbye = Message::Close(Some(CloseFrame {
                 code,
@@ -201,6 +207,7 @@ fn going_away() -> Close {
 struct Running<'a> {
     live: &'a Arc<Live>,
     identity: Identity,
+    encoding: Encoding,
     viewer: Viewer,
     queue: mpsc::Receiver<Outbound>,
     lag: Arc<Lag>,
@@ -210,7 +217,7 @@ struct Running<'a> {
 }
 
 impl<'a> Running<'a> {
-    fn new(live: &'a Arc<Live>, identity: Identity) -> Self {
+    fn new(live: &'a Arc<Live>, identity: Identity, encoding: Encoding) -> Self {
         let (sender, queue) = mpsc::channel(live.settings.queue.max(1));
         let lag = Arc::new(Lag::default());
         Self {
@@ -218,9 +225,11 @@ impl<'a> Running<'a> {
                 id: live.viewer_id(),
                 queue: sender,
                 lag: lag.clone(),
+                encoding,
             },
             live,
             identity,
+            encoding,
             queue,
             lag,
             channels: HashMap::new(),
@@ -342,7 +351,7 @@ impl<'a> Running<'a> {
                 *last = outbound.seq;
                 let fed = tokio::time::timeout(
                     self.live.settings.write_timeout,
-                    socket.feed(Message::Text(outbound.frame)),
+                    socket.feed(self.encoding.frame(outbound.frame, outbound.deflated)),
                 )
                 .await;
                 if !matches!(fed, Ok(Ok(()))) {
@@ -525,7 +534,7 @@ impl<'a> Running<'a> {
     async fn reply_text(&self, socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), Close> {
         send(
             socket,
-            Message::Text(text),
+            self.encoding.message(text),
             self.live.settings.write_timeout,
         )
         .await

@@ -1,14 +1,15 @@
-//! `GET /api/v1/live`: the WebSocket upgrade. The session does the rest.
+//! `GET /api/v1/live[?encoding=text|deflate]`: the WebSocket upgrade. The session does
+//! the rest.
 
 use std::net::SocketAddr;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 
-use crate::live::{Session, Token};
-use crate::problem::ApiError;
+use crate::live::{Encoding, Session, Token};
+use crate::problem::{ApiError, FieldError};
 use crate::state::AppState;
 
 /// Buffers per socket: frames are small and written as they come, so kilobytes do;
@@ -19,9 +20,11 @@ const WRITE_BUFFER: usize = 8 * 1024;
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(parameters): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let encoding = encoding(parameters)?;
     let live = state.live.clone();
     let client = state.settings.trusted_proxies.client(peer.ip(), &headers);
     let ip = live.claim_ip(client).ok_or(ApiError::TooManySockets(
@@ -55,7 +58,29 @@ pub async fn upgrade(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
-            let session = Session::new(live.clone(), socket, authenticated, ip);
+            let session = Session::new(live.clone(), socket, encoding, authenticated, ip);
             live.track(session)
         }))
+}
+
+/// The `encoding` parameter, the only one this route takes.
+fn encoding(parameters: Vec<(String, String)>) -> Result<Encoding, ApiError> {
+    let mut encoding = Encoding::default();
+    for (name, value) in parameters {
+        let problem = match name.as_str() {
+            "encoding" => match Encoding::parse(&value) {
+                Some(parsed) => {
+                    encoding = parsed;
+                    continue;
+                }
+                None => "must be text or deflate",
+            },
+            _ => "unknown query parameter",
+        };
+        return Err(ApiError::Validation(vec![FieldError {
+            field: name,
+            message: problem.to_owned(),
+        }]));
+    }
+    Ok(encoding)
 }
