@@ -78,6 +78,10 @@ enum Benchmark {
         /// One viewer in this many times its frames.
         #[arg(long, default_value_t = 10)]
         sample_every: usize,
+        /// The gateway's viewers ask for `encoding=deflate` (compressed frames; only
+        /// timed viewers inflate the large ones).
+        #[arg(long)]
+        deflate: bool,
     },
     /// Streaming parse of a large generated JUnit report: time and peak memory.
     Import {
@@ -97,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
             batch,
             seconds,
             sample_every,
+            deflate,
         } => {
             live::run(live::Plan {
                 viewers,
@@ -104,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
                 batch,
                 seconds,
                 sample_every: sample_every.max(1),
+                deflate,
             })
             .await
         }

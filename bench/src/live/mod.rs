@@ -33,6 +33,8 @@ pub struct Plan {
     pub seconds: u64,
     /// One viewer in this many times its frames.
     pub sample_every: usize,
+    /// Viewers of the gateway ask for `encoding=deflate`.
+    pub deflate: bool,
 }
 
 /// What one phase measured.
@@ -87,8 +89,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let run = load.create_run().await?;
         let channel = format!("run:{run}");
         let (address, admin) = (format!("127.0.0.1:{gateway_port}"), admin.clone());
-        load.phase("Verdict gateway", gateway_pid, &run, move |viewer| {
-            viewer.verdict(address.clone(), admin.clone(), channel.clone())
+        let name = if plan.deflate {
+            "Verdict gateway, deflate"
+        } else {
+            "Verdict gateway"
+        };
+        let deflate = plan.deflate;
+        load.phase(name, gateway_pid, &run, move |viewer| {
+            viewer.verdict(address.clone(), admin.clone(), channel.clone(), deflate)
         })
         .await?
     };

@@ -1,11 +1,13 @@
 //! Viewers that count what they receive: of Verdict's gateway (`/api/v1/live`) and of
 //! nats-server's own WebSocket listener (the NATS protocol over WebSocket).
 
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use flate2::read::DeflateDecoder;
 
 use super::socket::{self, RawSocket};
 
@@ -64,35 +66,50 @@ pub struct Viewer {
     pub sample: bool,
 }
 
+/// Compressed messages shorter than this are inflated by every viewer (a `lagged` or
+/// a progress frame); longer ones (`test.finished`) only by timed viewers, as the
+/// viewers share two cores with the gateway they measure.
+const ALWAYS_INFLATED: usize = 256;
+
 impl Viewer {
-    /// Watches `channel` on a Verdict gateway (`host:port`) until the socket closes.
+    /// Watches `channel` on a Verdict gateway (`host:port`) until the socket closes;
+    /// with `deflate`, asks for compressed messages (`encoding=deflate`).
     pub async fn verdict(
         self,
         address: String,
         token: String,
         channel: String,
+        deflate: bool,
     ) -> anyhow::Result<()> {
         let bearer = format!("Bearer {token}");
-        let mut socket =
-            RawSocket::connect(&address, "/api/v1/live", &[("Authorization", &bearer)]).await?;
+        let path = if deflate {
+            "/api/v1/live?encoding=deflate"
+        } else {
+            "/api/v1/live"
+        };
+        let mut socket = RawSocket::connect(&address, path, &[("Authorization", &bearer)]).await?;
         let subscribe = serde_json::json!({ "type": "subscribe", "channel": channel });
         socket
             .send(socket::TEXT, subscribe.to_string().as_bytes())
             .await?;
-        let (_, first) = socket.next().await?.context("closed before subscribed")?;
-        let first = socket.payload(first);
+        let (opcode, first) = socket.next().await?.context("closed before subscribed")?;
+        let first = match opcode {
+            socket::BINARY => inflate(socket.payload(first))?,
+            _ => socket.payload(first).to_vec(),
+        };
         if !first.starts_with(b"{\"type\":\"subscribed\"") {
-            bail!("not subscribed: {}", String::from_utf8_lossy(first));
+            bail!("not subscribed: {}", String::from_utf8_lossy(&first));
         }
         self.tally.ready.fetch_add(1, Ordering::Relaxed);
         while let Some((opcode, payload)) = socket.next().await? {
             match opcode {
-                socket::TEXT => {
-                    let text = socket.payload(payload);
-                    if text.starts_with(b"{\"type\":\"lagged\"") {
-                        self.tally.lagged.fetch_add(1, Ordering::Relaxed);
+                socket::TEXT => self.received(socket.payload(payload)),
+                socket::BINARY => {
+                    let compressed = socket.payload(payload);
+                    if self.sample || compressed.len() < ALWAYS_INFLATED {
+                        self.received(&inflate(compressed)?);
                     } else {
-                        self.tally.frame(text, self.sample, &self.acks);
+                        self.tally.frame(&[], false, &self.acks);
                     }
                 }
                 socket::PING => {
@@ -105,6 +122,14 @@ impl Viewer {
         }
         self.tally.closed.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn received(&self, text: &[u8]) {
+        if text.starts_with(b"{\"type\":\"lagged\"") {
+            self.tally.lagged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.tally.frame(text, self.sample, &self.acks);
+        }
     }
 
     /// Watches `subject` through nats-server's WebSocket listener (`host:port`) until it
@@ -189,6 +214,14 @@ impl NatsParser {
         self.buffer.drain(..line_end + 2);
         Some(item)
     }
+}
+
+fn inflate(compressed: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut text = Vec::with_capacity(compressed.len() * 6);
+    DeflateDecoder::new(compressed)
+        .read_to_end(&mut text)
+        .context("a compressed message that does not inflate")?;
+    Ok(text)
 }
 
 #[cfg(test)]
