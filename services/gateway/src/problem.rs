@@ -96,6 +96,16 @@ pub enum ApiError {
     Upstream(String),
 }
 
+impl ApiError {
+    /// A 400 naming the one field (or query parameter) that is wrong, and why.
+    pub fn invalid(field: &str, message: &str) -> Self {
+        ApiError::Validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (problem, retry_after) = match self {

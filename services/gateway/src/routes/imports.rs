@@ -17,16 +17,9 @@ use verdict_contracts::artifacts::{
 use verdict_contracts::runs::{self, CreateImport, Import, ImportRef, ReportKind, StartImport};
 
 use crate::extract::Authenticated;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, Problem};
 use crate::routes::artifacts::blob_base;
 use crate::state::AppState;
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }])
-}
 
 /// The report format from `Content-Type`.
 fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
@@ -71,7 +64,7 @@ pub async fn create(
                 attributes.insert(attribute.to_owned(), value);
             }
             _ if key == "name" => name = Some(value),
-            _ => return Err(invalid(&key, "unknown query parameter")),
+            _ => return Err(ApiError::invalid(&key, "unknown query parameter")),
         }
     }
     let (file, size, sha256) = spool(body).await?;

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 
 use crate::live::{Encoding, Session, Token};
-use crate::problem::{ApiError, FieldError};
+use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Buffers per socket: frames are small and written as they come, so kilobytes do;
@@ -67,20 +67,11 @@ pub async fn upgrade(
 fn encoding(parameters: Vec<(String, String)>) -> Result<Encoding, ApiError> {
     let mut encoding = Encoding::default();
     for (name, value) in parameters {
-        let problem = match name.as_str() {
-            "encoding" => match Encoding::parse(&value) {
-                Some(parsed) => {
-                    encoding = parsed;
-                    continue;
-                }
-                None => "must be text or deflate",
-            },
-            _ => "unknown query parameter",
+        encoding = match (name.as_str(), Encoding::parse(&value)) {
+            ("encoding", Some(parsed)) => parsed,
+            ("encoding", None) => return Err(ApiError::invalid(&name, "must be text or deflate")),
+            _ => return Err(ApiError::invalid(&name, "unknown query parameter")),
         };
-        return Err(ApiError::Validation(vec![FieldError {
-            field: name,
-            message: problem.to_owned(),
-        }]));
     }
     Ok(encoding)
 }

@@ -16,7 +16,7 @@ use verdict_contracts::system::Empty;
 
 use crate::extract::{ApiJson, Authenticated};
 use crate::ingest::dedupe_id;
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Start a run.
@@ -48,7 +48,7 @@ fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
     if let Some(limit) = take(pairs, "limit") {
         page.limit = limit
             .parse()
-            .map_err(|_| invalid("limit", "must be a whole number from 1 to 500"))?;
+            .map_err(|_| ApiError::invalid("limit", "must be a whole number from 1 to 500"))?;
     }
     Ok(page)
 }
@@ -56,13 +56,6 @@ fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
 fn take(pairs: &mut Pairs, name: &str) -> Option<String> {
     let index = pairs.iter().position(|(key, _)| key == name)?;
     Some(pairs.remove(index).1)
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    ApiError::Validation(vec![FieldError {
-        field: field.to_owned(),
-        message: message.to_owned(),
-    }])
 }
 
 fn parse_status<T: std::str::FromStr>(
@@ -73,7 +66,7 @@ fn parse_status<T: std::str::FromStr>(
         .map(|status| {
             status
                 .parse()
-                .map_err(|_| invalid("status", &format!("must be one of {accepted}")))
+                .map_err(|_| ApiError::invalid("status", &format!("must be one of {accepted}")))
         })
         .transpose()
 }
@@ -82,7 +75,7 @@ fn parse_status<T: std::str::FromStr>(
 fn no_more(pairs: Pairs) -> Result<(), ApiError> {
     match pairs.first() {
         None => Ok(()),
-        Some((name, _)) => Err(invalid(name, "unknown query parameter")),
+        Some((name, _)) => Err(ApiError::invalid(name, "unknown query parameter")),
     }
 }
 
@@ -178,7 +171,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
                 .ok()
                 .filter(|key| !key.is_empty() && key.len() <= 255)
                 .ok_or_else(|| {
-                    invalid(
+                    ApiError::invalid(
                         "Idempotency-Key",
                         "must be 1 to 255 visible ASCII characters",
                     )
@@ -244,14 +237,14 @@ pub async fn finish(
         .status
         .is_some_and(|status| status != RunStatus::Interrupted)
     {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "status",
             "only interrupted may be given; results decide otherwise",
         ));
     }
     if let Some(at) = &finish.finished_at {
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| invalid("finished_at", "must be an RFC 3339 time"))?;
+            .map_err(|_| ApiError::invalid("finished_at", "must be an RFC 3339 time"))?;
     }
     let project_id = state.ingest.authorize(&principal, &run_id).await?;
     let accepted_at = time::OffsetDateTime::now_utc()
@@ -349,7 +342,7 @@ pub async fn flaky(
             .parse()
             .ok()
             .filter(|w| (1..=500).contains(w))
-            .ok_or_else(|| invalid("window", "must be a whole number from 1 to 500"))?,
+            .ok_or_else(|| ApiError::invalid("window", "must be a whole number from 1 to 500"))?,
         None => 50,
     };
     no_more(pairs)?;
