@@ -799,3 +799,37 @@ async fn a_deletion_cut_short_by_a_crash_is_finished_at_restart(store: BlobStore
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Behind docker-compose or Kubernetes the service reaches the store under one name and
+/// clients under another; the URLs clients get name theirs, and work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
+    let mut world = World::new(BlobStoreKind::S3, &[]).await;
+    let internal = world.app.s3.as_ref().unwrap().endpoint();
+    let public = internal.replace("127.0.0.1", "localhost");
+    world.app.stop(ARTIFACTS).await;
+    world.app.set("VERDICT_S3_PUBLIC_ENDPOINT", &public);
+    world.app.start(ARTIFACTS).await;
+
+    let run = world.run().await;
+    let bytes = content(10_000, 3);
+    let declared = world.store(&run, "shot.png", &bytes).await;
+    let upload_url = declared["upload"]["url"].as_str().unwrap();
+    assert!(
+        upload_url.starts_with(&format!("{public}/")),
+        "{upload_url}"
+    );
+    let id = declared["id"].as_str().unwrap();
+    let redirect = no_redirects()
+        .get(world.app.url(&format!("/api/v1/artifacts/{id}/download")))
+        .bearer_auth(&world.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 302);
+    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{public}/")), "{location}");
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert!(downloaded.bytes().await.unwrap() == bytes);
+}

@@ -143,6 +143,13 @@ impl TestApp {
         url
     }
 
+    /// Changes one setting for the components started from now on (restart one to give
+    /// it the new value).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.overrides.retain(|(key, _)| key != name);
+        self.overrides.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Starts one component (again). The gateway keeps its port across restarts when it
     /// had one.
     pub async fn start(&mut self, component: Component) {

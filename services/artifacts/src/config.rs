@@ -70,6 +70,10 @@ impl std::fmt::Debug for DiskSettings {
 pub struct S3Settings {
     /// `VERDICT_S3_ENDPOINT`, e.g. `http://127.0.0.1:9002`; AWS when unset.
     pub endpoint: Option<String>,
+    /// `VERDICT_S3_PUBLIC_ENDPOINT`: where clients reach the store, named in presigned
+    /// URLs when it differs from where this service reaches it (`http://minio:9000`
+    /// inside a compose network, say); `endpoint` when unset.
+    pub public_endpoint: Option<String>,
     /// `VERDICT_S3_REGION`, default `us-east-1`.
     pub region: String,
     /// `VERDICT_S3_BUCKET`, default `verdict-artifacts`.
@@ -90,6 +94,7 @@ impl std::fmt::Debug for S3Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Settings")
             .field("endpoint", &self.endpoint)
+            .field("public_endpoint", &self.public_endpoint)
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("access_key", &self.access_key)
@@ -143,8 +148,19 @@ impl Settings {
                         invalid(name, "", "required with VERDICT_ARTIFACTS_STORE=s3")
                     })
                 };
+                let public_endpoint = env.get("VERDICT_S3_PUBLIC_ENDPOINT");
+                if let Some(url) = &public_endpoint {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(invalid(
+                            "VERDICT_S3_PUBLIC_ENDPOINT",
+                            url.as_str(),
+                            "must be an http:// or https:// URL",
+                        ));
+                    }
+                }
                 BlobSettings::S3(S3Settings {
                     endpoint: env.get("VERDICT_S3_ENDPOINT"),
+                    public_endpoint,
                     region: env.string("VERDICT_S3_REGION", "us-east-1"),
                     bucket: env.string("VERDICT_S3_BUCKET", "verdict-artifacts"),
                     access_key: required("VERDICT_S3_ACCESS_KEY")?,
@@ -212,6 +228,30 @@ mod tests {
         ]);
         let settings = Settings::from_env(&env).unwrap();
         assert!(!format!("{settings:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn a_public_endpoint_must_be_an_http_url() {
+        let env = Env::from_pairs([
+            ("VERDICT_ARTIFACTS_STORE", "s3"),
+            ("VERDICT_S3_ACCESS_KEY", "ak"),
+            ("VERDICT_S3_SECRET_KEY", "sk"),
+            ("VERDICT_S3_PUBLIC_ENDPOINT", "s3.example.com"),
+        ]);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "VERDICT_S3_PUBLIC_ENDPOINT"
+        );
+        let env = env.with([("VERDICT_S3_PUBLIC_ENDPOINT", "https://s3.example.com")]);
+        match Settings::from_env(&env).unwrap().blobs {
+            BlobSettings::S3(s3) => {
+                assert_eq!(
+                    s3.public_endpoint.as_deref(),
+                    Some("https://s3.example.com")
+                )
+            }
+            BlobSettings::Disk(_) => panic!("s3 expected"),
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// An S3 client configured exactly as the service configures its own (for the
 /// benchmark's baseline; aws-sdk-s3 stays inside this crate).
 pub fn s3_client(settings: &S3Settings) -> aws_sdk_s3::Client {
-    blob::s3::client(settings)
+    blob::s3::client(settings, settings.endpoint.as_deref())
 }
 
 /// Serves the artifacts service until `shutdown` fires, then finishes in-flight requests,

@@ -33,6 +33,8 @@ const DELETE_BATCH: usize = 1000;
 
 pub struct S3Store {
     client: Client,
+    /// Signs the URLs clients use: the same store, under its public endpoint.
+    presigner: Client,
     bucket: String,
     multipart_threshold: u64,
     part_size: u64,
@@ -42,10 +44,10 @@ fn s3_error(what: &str, error: impl std::error::Error) -> Error {
     Error::Blob(format!("{what}: {}", DisplayErrorContext(error)))
 }
 
-/// An S3 client for `settings`: path-style when asked, HTTPS through rustls with ring,
-/// checksums only where the API requires them (presigned URLs must not carry a
-/// checksum of an empty body).
-pub fn client(settings: &S3Settings) -> Client {
+/// An S3 client for `settings` at `endpoint` (AWS when `None`): path-style when asked,
+/// HTTPS through rustls with ring, checksums only where the API requires them
+/// (presigned URLs must not carry a checksum of an empty body).
+pub fn client(settings: &S3Settings, endpoint: Option<&str>) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
@@ -65,7 +67,7 @@ pub fn client(settings: &S3Settings) -> Client {
         .http_client(http)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    if let Some(endpoint) = &settings.endpoint {
+    if let Some(endpoint) = endpoint {
         config = config.endpoint_url(endpoint);
     }
     Client::from_conf(config.build())
@@ -84,8 +86,13 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, Error> {
 
 impl S3Store {
     pub fn new(settings: &S3Settings) -> Self {
+        let public = settings
+            .public_endpoint
+            .as_ref()
+            .or(settings.endpoint.as_ref());
         Self {
-            client: client(settings),
+            client: client(settings, settings.endpoint.as_deref()),
+            presigner: client(settings, public.map(String::as_str)),
             bucket: settings.bucket.clone(),
             multipart_threshold: settings.multipart_threshold,
             part_size: settings.part_size,
@@ -94,7 +101,7 @@ impl S3Store {
 
     async fn single_put(&self, blob: &NewBlob, ttl: Duration) -> Result<UploadPlan, Error> {
         let request = self
-            .client
+            .presigner
             .put_object()
             .bucket(&self.bucket)
             .key(&blob.key)
@@ -134,7 +141,7 @@ impl S3Store {
             let number = (index + 1) as i32;
             let size = (blob.size - index * self.part_size).min(self.part_size);
             let request = self
-                .client
+                .presigner
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(&blob.key)
@@ -335,7 +342,7 @@ impl BlobStore for S3Store {
     ) -> BoxFuture<'_, Result<String, Error>> {
         async move {
             let request = self
-                .client
+                .presigner
                 .get_object()
                 .bucket(&self.bucket)
                 .key(&key)
