@@ -250,6 +250,34 @@ async fn a_viewer_too_far_behind_gets_a_snapshot_instead_of_a_replay() {
 }
 
 #[tokio::test]
+async fn a_run_snapshot_lists_the_latest_failures_newest_first() {
+    let live = Live::new(&[]).await;
+    let run = live.run().await;
+    for batch in 0..5 {
+        live.post(&run, batch * 50, 50).await;
+    }
+    // Every tenth result fails: 25 failures, of which the snapshot shows the last 20.
+    let snapshot = loop {
+        let mut viewer = live.app.live(&live.admin).await;
+        viewer.subscribe(&format!("run:{run}"), None).await;
+        let subscribed = viewer.json(WAIT).await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        if subscribed["snapshot"]["run"]["counts"]["total"] == 250 {
+            break subscribed["snapshot"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let names: Vec<&str> = snapshot["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|failure| failure["name"].as_str().unwrap())
+        .collect();
+    let latest: Vec<String> = (5..25).rev().map(|n| format!("test-{}", n * 10)).collect();
+    assert_eq!(names, latest);
+}
+
+#[tokio::test]
 async fn viewers_on_two_gateways_see_the_same_events_and_outlive_one_gateway() {
     let mut live = Live::new(&[]).await;
     let second = live.app.spawn_gateway().await;

@@ -134,7 +134,7 @@ pub struct RunSnapshot {
     pub run: Run,
     /// Milliseconds since the run started, when it is still running.
     pub elapsed_ms: Option<u64>,
-    /// The run's first failed results (at most [`SNAPSHOT_FAILURES`]).
+    /// The run's latest failed results, newest first (at most [`SNAPSHOT_FAILURES`]).
     pub failures: Vec<TestResult>,
 }
 

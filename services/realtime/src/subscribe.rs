@@ -93,6 +93,7 @@ impl Subscriptions {
                     status: Some(ResultStatus::Failed),
                     q: None,
                     suite: None,
+                    newest_first: true,
                     page: PageRequest {
                         cursor: None,
                         limit: SNAPSHOT_FAILURES,

@@ -148,6 +148,7 @@ pub async fn list_results(
         suite: request.suite,
         text: request.q.as_deref().map(text_query).transpose()?.flatten(),
         after,
+        newest_first: request.newest_first,
     };
     let limit = request.page.effective_limit();
     let rid = run.rid;

@@ -666,8 +666,10 @@ pub struct ResultFilter {
     pub suite: Option<String>,
     /// An FTS5 query (already escaped) over name and message.
     pub text: Option<String>,
-    /// `seq` of the last result of the previous page.
+    /// `seq` of the last result of the previous page; 0 on the first page.
     pub after: i64,
+    /// Newest first: the page continues below `after` instead of above it.
+    pub newest_first: bool,
 }
 
 /// A stored result with its position in the run.
@@ -712,8 +714,12 @@ pub fn list_results(
     filter: &ResultFilter,
     limit: u32,
 ) -> rusqlite::Result<Vec<StoredResult>> {
-    let (first, last) = seq_range(rid);
-    let first = first.max(filter.after.saturating_add(1));
+    let (mut first, mut last) = seq_range(rid);
+    match (filter.newest_first, filter.after) {
+        (_, 0) => {}
+        (true, after) => last = last.min(after.saturating_sub(1)),
+        (false, after) => first = first.max(after.saturating_add(1)),
+    }
     let mut sql = format!(
         "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
          WHERE r.seq BETWEEN ? AND ?"
@@ -737,7 +743,11 @@ pub fn list_results(
         args.push(Box::new(first));
         args.push(Box::new(last));
     }
-    sql.push_str(" ORDER BY r.seq LIMIT ?");
+    sql.push_str(if filter.newest_first {
+        " ORDER BY r.seq DESC LIMIT ?"
+    } else {
+        " ORDER BY r.seq LIMIT ?"
+    });
     args.push(Box::new(limit));
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(rusqlite::params_from_iter(args.iter()), result_row)?;
@@ -1011,7 +1021,8 @@ mod tests {
     }
 
     #[test]
-    fn a_runs_results_by_status_or_suite_come_from_their_index_bounded_by_the_run() {
+    fn a_runs_results_by_status_or_suite_come_from_their_index_bounded_by_the_run_in_either_order()
+    {
         for (filter, index) in [
             (
                 "r.status = ?",
@@ -1022,13 +1033,15 @@ mod tests {
                 "results_by_suite (suite=? AND rowid>? AND rowid<?)",
             ),
         ] {
-            assert_index_scan(
-                &format!(
-                    "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
-                     WHERE r.seq BETWEEN ? AND ? AND {filter} ORDER BY r.seq LIMIT ?"
-                ),
-                index,
-            );
+            for order in ["r.seq", "r.seq DESC"] {
+                assert_index_scan(
+                    &format!(
+                        "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+                         WHERE r.seq BETWEEN ? AND ? AND {filter} ORDER BY {order} LIMIT ?"
+                    ),
+                    index,
+                );
+            }
         }
     }
 
@@ -1210,6 +1223,40 @@ mod tests {
             .contains("run full holds as many results"));
         drop(writer);
         assert!(ids(&tx, next.rid, &ResultFilter::default()).is_empty());
+    }
+
+    #[test]
+    fn newest_first_pages_go_back_from_the_latest_result_of_the_run() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        let other = new_run(&mut conn, "other");
+        let results: Vec<ResultRow> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|id| result(id, id, ResultStatus::Failed, None))
+            .collect();
+        store_results(&mut conn, &run, &results);
+        store_results(
+            &mut conn,
+            &other,
+            &[result("z", "z", ResultStatus::Failed, None)],
+        );
+        let newest_first = |after| ResultFilter {
+            status: Some(ResultStatus::Failed),
+            after,
+            newest_first: true,
+            ..ResultFilter::default()
+        };
+
+        let first_page = list_results(&conn, run.rid, &newest_first(0), 2).unwrap();
+        let first_ids: Vec<_> = first_page.iter().map(|s| s.row.id.as_str()).collect();
+        assert_eq!(first_ids, ["e", "d"]);
+        let next = list_results(&conn, run.rid, &newest_first(first_page[1].seq), 2).unwrap();
+        let next_ids: Vec<_> = next.iter().map(|s| s.row.id.as_str()).collect();
+        assert_eq!(next_ids, ["c", "b"]);
+        assert_eq!(
+            ids(&conn, run.rid, &newest_first(0)),
+            ["e", "d", "c", "b", "a"]
+        );
     }
 
     #[test]

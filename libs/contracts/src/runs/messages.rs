@@ -77,6 +77,10 @@ pub struct ListResults {
     /// Words to find in the test name or the failure message.
     pub q: Option<String>,
     pub suite: Option<String>,
+    /// Newest first, pages going back in time (a live snapshot's latest failures);
+    /// arrival order otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest_first: bool,
     #[serde(flatten)]
     pub page: PageRequest,
 }

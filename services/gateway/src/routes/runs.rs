@@ -290,6 +290,7 @@ pub async fn list_results(
         status,
         q,
         suite,
+        newest_first: false,
         page,
     };
     Ok(Json(
