@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use verdict_contracts::ServiceName;
+use verdict_contracts::{streams, ServiceName};
 use verdict_testkit::{
     access_token, LiveClient, Received, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
@@ -422,6 +422,25 @@ async fn ingest_continues_when_the_stream_leaders_nats_node_is_killed() {
     wait_for_accepted(&job, killed_at + 20).await;
 
     let load = stop_reporting(&stop, reporter).await;
+    assert_stored_exactly_once(&job, &load).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_continues_when_the_runs_consumer_changes_leader() {
+    let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = report_until(job.clone(), stop.clone());
+    wait_for_accepted(&job, 10).await;
+
+    cluster
+        .step_down_consumer(streams::INGEST.name, streams::INGEST_CONSUMER)
+        .await;
+    let moved_at = job.batches_stored().await;
+    wait_for_accepted(&job, moved_at + 20).await;
+
+    let load = stop_reporting(&stop, reporter).await;
+    assert_no_failed_request(&load);
     assert_stored_exactly_once(&job, &load).await;
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use verdict_contracts::ServiceName;
+use verdict_contracts::{streams, ServiceName};
 use verdict_testkit::{Component, TestApp};
 
 /// A project with a reporter API token, as a CI job has.
@@ -187,7 +187,7 @@ async fn a_malformed_ingest_message_is_dropped_without_holding_up_the_next_ones(
     assert_eq!(counted["counts"]["passed"], 1);
     // Terminated, not left to be redelivered after the ack wait.
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
-        .get_consumer_from_stream("runs-ingest", "VERDICT_INGEST")
+        .get_consumer_from_stream(streams::INGEST_CONSUMER, streams::INGEST.name)
         .await
         .unwrap();
     let started = Instant::now();

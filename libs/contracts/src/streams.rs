@@ -41,6 +41,10 @@ pub const INGEST: StreamSpec = StreamSpec {
     republish: None,
 };
 
+/// The runs service's durable consumer of [`INGEST`]: one per runs deployment, so a
+/// restarted or upgraded runs service resumes where the previous one stopped.
+pub const INGEST_CONSUMER: &str = "runs-ingest";
+
 /// Run events kept for live viewers that reconnect and replay what they missed.
 pub const EVENTS: StreamSpec = StreamSpec {
     name: "VERDICT_EVENTS",

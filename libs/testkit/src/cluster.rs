@@ -266,6 +266,35 @@ impl TestCluster {
             .expect("the leader is one of ours")
     }
 
+    /// Has the leader of `stream`'s consumer `consumer` step down, as an operator or a
+    /// node's lame-duck mode would; returns once another node leads it.
+    pub async fn step_down_consumer(&self, stream: &str, consumer: &str) {
+        let js = async_nats::jetstream::new(self.nats_client().await);
+        // None while the consumer has no leader (its info requests time out then).
+        let leader = |js: async_nats::jetstream::Context| async move {
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+                js.get_consumer_from_stream(consumer, stream).await.ok()?;
+            let info = consumer.info().await.ok()?.clone();
+            info.cluster.and_then(|cluster| cluster.leader)
+        };
+        let before = leader(js.clone()).await.expect("a consumer leader");
+        let answer: serde_json::Value = js
+            .request(format!("CONSUMER.LEADER.STEPDOWN.{stream}.{consumer}"), &())
+            .await
+            .expect("stepdown answered");
+        assert_eq!(answer["success"], true, "stepdown refused: {answer}");
+        let deadline = Instant::now() + PART_DEADLINE;
+        loop {
+            match leader(js.clone()).await {
+                Some(now) if now != before => return,
+                _ => {
+                    assert!(Instant::now() < deadline, "{before} still leads {consumer}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
     /// The node (0, 1 or 2) the process whose NATS connection is called `name` (e.g.
     /// `verdict-runs`) is connected to now.
     pub async fn node_serving(&self, name: &str) -> usize {

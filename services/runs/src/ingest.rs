@@ -22,9 +22,6 @@ use crate::domain::{finished_status, CountsDelta, FinishReason, NewResult, TestO
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
 use crate::Error;
 
-/// The durable consumer's name: one per runs deployment, so a restarted or upgraded
-/// runs service resumes where the previous one stopped.
-const CONSUMER: &str = "runs-ingest";
 /// Most messages applied in one transaction.
 const MAX_MESSAGES_PER_TRANSACTION: usize = 64;
 
@@ -38,7 +35,7 @@ pub async fn consume(
     let consumer = verdict_bus::streams::durable_consumer(
         runs.client(),
         &streams::INGEST,
-        CONSUMER,
+        streams::INGEST_CONSUMER,
         None,
         ack_wait,
     )
