@@ -5,7 +5,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use verdict_testkit::{access_token, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use tokio_util::sync::CancellationToken;
+use verdict_contracts::ServiceName;
+use verdict_testkit::{access_token, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 async fn me_status(app: &TestApp, token: &str) -> u16 {
     app.get_as(token, "/api/v1/me").await.status().as_u16()
@@ -333,6 +335,65 @@ async fn signing_keys_survive_a_restart_of_the_auth_service() {
     app.wait_for_status("/readyz", 200, std::time::Duration::from_secs(5))
         .await;
     assert_eq!(me_status(&app, &token).await, 200);
+}
+
+/// Bytes 0 to 31, base64: a key encryption key for tests.
+const KEY_ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// For each stored private key, oldest first: whether it is sealed rather than PKCS#8
+/// DER (an ASN.1 SEQUENCE, first byte 0x30).
+fn stored_keys_sealed(app: &TestApp) -> Vec<bool> {
+    let db = rusqlite::Connection::open(app.data_dir().join("auth.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT private_pkcs8 FROM signing_keys ORDER BY created_at, kid")
+        .unwrap();
+    let keys = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .unwrap();
+    keys.map(|key| key.unwrap()[0] != 0x30).collect()
+}
+
+#[tokio::test]
+async fn with_a_key_encryption_key_signing_keys_are_sealed_and_tokens_keep_working() {
+    let mut app = TestApp::spawn().await;
+    let before = app.admin_token().await;
+    assert_eq!(stored_keys_sealed(&app), [false]);
+    let auth = Component::Service(ServiceName::Auth);
+    app.stop(auth).await;
+    app.set("VERDICT_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY);
+    app.start(auth).await;
+    app.wait_for_status("/readyz", 200, std::time::Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        stored_keys_sealed(&app),
+        [true],
+        "the plain key is sealed at start"
+    );
+    assert_eq!(me_status(&app, &before).await, 200);
+    let rotated = app
+        .post(&before, "/api/v1/admin/keys/rotate", json!({}))
+        .await;
+    assert_eq!(rotated.status(), 200);
+    assert_eq!(stored_keys_sealed(&app), [true, true]);
+    let after = app.admin_token().await;
+    assert_eq!(me_status(&app, &after).await, 200);
+    assert_eq!(me_status(&app, &before).await, 200);
+}
+
+#[tokio::test]
+async fn sealed_signing_keys_without_their_key_stop_the_auth_service_naming_the_setting() {
+    let app = TestApp::spawn_with(&[("VERDICT_KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)]).await;
+    assert_eq!(stored_keys_sealed(&app), [true]);
+    // An empty value is the setting unset.
+    let env = app.env().with([("VERDICT_KEY_ENCRYPTION_KEY", "")]);
+    let settings = verdict_auth::Settings::from_env(&env).unwrap();
+    let error = verdict_auth::run(settings, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("VERDICT_KEY_ENCRYPTION_KEY"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -1,8 +1,11 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use verdict_bus::BusSettings;
 use verdict_settings::{Env, SettingError};
 use verdict_store::StoreSettings;
+
+use crate::at_rest::{AtRest, KeyEncryptionKey};
 
 /// Everything the auth service is configured with, read once at start.
 #[derive(Debug, Clone)]
@@ -16,6 +19,9 @@ pub struct Settings {
     pub key_rotation: Duration,
     /// `VERDICT_STREAM_REPLICAS`, default 1: replicas of the revocation bucket.
     pub replicas: usize,
+    /// `VERDICT_KEY_ENCRYPTION_KEY` (base64 of 32 bytes): private signing keys are
+    /// stored sealed under it; stored plain when unset.
+    pub key_encryption: AtRest,
 }
 
 /// What access and refresh tokens say and how long they live.
@@ -71,6 +77,19 @@ impl Settings {
                 reason: "must be between 1s and 1d".into(),
             });
         }
+        let key_encryption = match env.get("VERDICT_KEY_ENCRYPTION_KEY") {
+            None => AtRest::Plain,
+            Some(text) => match KeyEncryptionKey::from_base64(&text) {
+                Ok(key) => AtRest::Sealed(Arc::new(key)),
+                Err(reason) => {
+                    return Err(SettingError {
+                        name: "VERDICT_KEY_ENCRYPTION_KEY".into(),
+                        value: "[redacted]".into(),
+                        reason: reason.into(),
+                    })
+                }
+            },
+        };
         Ok(Self {
             bus: BusSettings::from_env(env, "verdict-auth")?,
             store: StoreSettings::from_env(env, "auth")?,
@@ -90,6 +109,7 @@ impl Settings {
             },
             key_rotation: env.duration("VERDICT_KEY_ROTATION", 7 * DAY)?,
             replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
+            key_encryption,
         })
     }
 }
@@ -120,5 +140,18 @@ mod tests {
         let env = Env::from_pairs([("VERDICT_ADMIN_PASSWORD", "hunter2hunter2")]);
         let settings = Settings::from_env(&env).unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_key_encryption_key_must_be_32_bytes_and_is_never_shown() {
+        let short = Env::from_pairs([("VERDICT_KEY_ENCRYPTION_KEY", "c2hvcnQ=")]);
+        let error = Settings::from_env(&short).unwrap_err();
+        assert_eq!(error.name, "VERDICT_KEY_ENCRYPTION_KEY");
+        assert!(!error.to_string().contains("c2hvcnQ="), "{error}");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let settings =
+            Settings::from_env(&Env::from_pairs([("VERDICT_KEY_ENCRYPTION_KEY", key)])).unwrap();
+        assert!(matches!(settings.key_encryption, AtRest::Sealed(_)));
+        assert!(!format!("{settings:?}").contains(key));
     }
 }

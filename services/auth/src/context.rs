@@ -9,6 +9,7 @@ use verdict_contracts::auth::{
 use verdict_store::Store;
 
 use crate::access::Caller;
+use crate::at_rest::AtRest;
 use crate::config::{LoginPolicy, TokenSettings};
 use crate::keys::KeyRing;
 use crate::store::{self, ProjectRow};
@@ -21,6 +22,8 @@ pub struct Auth {
     pub keys: Arc<RwLock<KeyRing>>,
     pub tokens: TokenSettings,
     pub login: LoginPolicy,
+    /// How private signing keys are kept in the database.
+    pub at_rest: AtRest,
     pub revocations: KvStore,
     pub client: Client,
 }

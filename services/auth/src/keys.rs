@@ -14,7 +14,8 @@ use crate::Error;
 #[derive(Clone)]
 pub struct SigningKey {
     pub kid: String,
-    /// PKCS#8 DER of the private key.
+    /// PKCS#8 DER of the private key; as [`crate::AtRest`] keeps it when read from or
+    /// written to the database.
     pub private_pkcs8: Vec<u8>,
     pub public_key: Vec<u8>,
     pub created_at: i64,

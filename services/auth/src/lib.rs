@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod api_tokens;
+mod at_rest;
 mod clock;
 mod config;
 mod context;
@@ -24,6 +25,7 @@ use verdict_bus::ServiceHost;
 use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
 
+pub use at_rest::{AtRest, KeyEncryptionKey};
 pub use config::{AdminBootstrap, LoginPolicy, Settings, TokenSettings};
 pub use error::Error;
 
@@ -37,12 +39,16 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let revocations =
         verdict_bus::streams::ensure_bucket(&client, &streams::REVOCATIONS, settings.replicas)
             .await?;
-    let keys = signing::load(&store).await?;
+    if matches!(settings.key_encryption, AtRest::Plain) {
+        tracing::warn!("signing keys are stored unencrypted in auth.db; set VERDICT_KEY_ENCRYPTION_KEY to seal them");
+    }
+    let keys = signing::load(&store, &settings.key_encryption).await?;
     let auth = context::Auth {
         store: store.clone(),
         keys: Arc::new(RwLock::new(keys)),
         tokens: settings.tokens,
         login: settings.login,
+        at_rest: settings.key_encryption,
         revocations,
         client: client.clone(),
     };

@@ -7,24 +7,59 @@ use tokio_util::sync::CancellationToken;
 use verdict_contracts::auth::{Jwks, RotatedKey, KEYS_CHANGED_SUBJECT};
 
 use crate::access::Caller;
+use crate::at_rest::AtRest;
 use crate::context::Auth;
 use crate::keys::{KeyRing, SigningKey};
 use crate::{clock, store, Error};
 
-/// Loads the keys, creating the first one on an empty database.
-pub async fn load(store: &verdict_store::Store) -> Result<KeyRing, Error> {
+/// Loads the keys, creating the first one on an empty database and sealing those
+/// stored plain when a key encryption key is set.
+pub async fn load(store: &verdict_store::Store, at_rest: &AtRest) -> Result<KeyRing, Error> {
+    let at_rest = at_rest.clone();
     store
-        .write(|conn| {
-            let mut keys = store::signing_keys(conn)?;
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut keys = store::signing_keys(&tx)?;
             if !keys.iter().any(|key| key.retired_at.is_none()) {
                 let now = clock::now();
-                let key = SigningKey::generate(now)?;
-                store::rotate_signing_key(conn, &key, now)?;
-                keys = store::signing_keys(conn)?;
+                let key = as_stored(&at_rest, SigningKey::generate(now)?)?;
+                store::rotate_signing_key(&tx, &key, now)?;
+                keys = store::signing_keys(&tx)?;
             }
-            Ok(KeyRing::new(keys))
+            for key in keys
+                .iter()
+                .filter(|key| at_rest.needs_sealing(&key.private_pkcs8))
+            {
+                let sealed = at_rest.store(&key.kid, &key.private_pkcs8)?;
+                store::replace_private_key(&tx, &key.kid, &sealed)?;
+            }
+            let ring = opened(&at_rest, keys)?;
+            tx.commit()?;
+            Ok(ring)
         })
         .await
+}
+
+/// `key` as the database keeps it.
+fn as_stored(at_rest: &AtRest, key: SigningKey) -> Result<SigningKey, Error> {
+    Ok(SigningKey {
+        private_pkcs8: at_rest.store(&key.kid, &key.private_pkcs8)?,
+        ..key
+    })
+}
+
+/// The key ring of keys read from the database, their private keys opened.
+fn opened(at_rest: &AtRest, keys: Vec<SigningKey>) -> Result<KeyRing, Error> {
+    let keys = keys
+        .into_iter()
+        .map(|key| {
+            Ok(SigningKey {
+                private_pkcs8: at_rest.open(&key.kid, &key.private_pkcs8)?,
+                ..key
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(KeyRing::new(keys))
 }
 
 pub fn jwks(auth: &Auth) -> Jwks {
@@ -42,9 +77,10 @@ pub fn jwks(auth: &Auth) -> Jwks {
 /// refetch the JWKS; the retired key stays published until its tokens have expired.
 pub async fn rotate(auth: &Auth) -> Result<RotatedKey, Error> {
     let now = clock::now();
-    let key = SigningKey::generate(now)?;
+    let key = as_stored(&auth.at_rest, SigningKey::generate(now)?)?;
     let kid = key.kid.clone();
     let forget_before = now - auth.tokens.access_ttl.as_secs() as i64;
+    let at_rest = auth.at_rest.clone();
     let ring = auth
         .store
         .write(move |conn| {
@@ -53,7 +89,7 @@ pub async fn rotate(auth: &Auth) -> Result<RotatedKey, Error> {
             store::delete_keys_retired_before(&tx, forget_before)?;
             let keys = store::signing_keys(&tx)?;
             tx.commit()?;
-            Ok::<_, Error>(KeyRing::new(keys))
+            opened(&at_rest, keys)
         })
         .await?;
     *auth.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;

@@ -531,6 +531,15 @@ pub fn rotate_signing_key(conn: &Connection, key: &SigningKey, now: i64) -> rusq
     Ok(())
 }
 
+/// Replaces the stored private key of `kid` (sealing a key stored plain).
+pub fn replace_private_key(conn: &Connection, kid: &str, stored: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE signing_keys SET private_pkcs8 = ?1 WHERE kid = ?2",
+        params![stored, kid],
+    )?;
+    Ok(())
+}
+
 /// Forgets keys retired long enough ago that no token they signed is still valid.
 pub fn delete_keys_retired_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM signing_keys WHERE retired_at < ?1", [cutoff])
