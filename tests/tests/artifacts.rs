@@ -152,6 +152,18 @@ impl World {
             .await
     }
 
+    /// Where the download of artifact `id` redirects `token`'s user to.
+    async fn download_location(&self, token: &str, id: &str) -> String {
+        let redirect = no_redirects()
+            .get(self.app.url(&format!("/api/v1/artifacts/{id}/download")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(redirect.status(), 302);
+        redirect.headers()["location"].to_str().unwrap().to_owned()
+    }
+
     /// Deletes the run through the API; the runs service announces it with
     /// `run.deleted`, which the artifacts service consumes.
     async fn delete_run(&self, run: &str) {
@@ -269,14 +281,7 @@ async fn round_trip(store: BlobStoreKind) {
     assert_eq!(list["items"][0]["id"], id.as_str());
     assert!(list["next_cursor"].is_null());
 
-    let redirect = no_redirects()
-        .get(world.app.url(&format!("/api/v1/artifacts/{id}/download")))
-        .bearer_auth(&world.owner)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(redirect.status(), 302);
-    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let location = world.download_location(&world.owner, &id).await;
     assert!(location.starts_with("http://"), "{location}");
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), 200);
@@ -396,20 +401,7 @@ async fn tampered_or_other_object_urls_are_refused(store: BlobStoreKind) {
     assert_eq!(as_get.status(), 403);
 
     // A download URL does not open another object, nor survive tampering.
-    let location = no_redirects()
-        .get(
-            world
-                .app
-                .url(&format!("/api/v1/artifacts/{second_id}/download")),
-        )
-        .bearer_auth(&world.owner)
-        .send()
-        .await
-        .unwrap()
-        .headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let location = world.download_location(&world.owner, second_id).await;
     assert_eq!(reqwest::get(tamper(&location)).await.unwrap().status(), 403);
     assert_eq!(
         reqwest::get(location.replace(second_id, first_id))
@@ -611,13 +603,7 @@ async fn other_projects_see_nothing(store: BlobStoreKind) {
             .status(),
         200
     );
-    let download = no_redirects()
-        .get(world.app.url(&format!("/api/v1/artifacts/{id}/download")))
-        .bearer_auth(&member)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(download.status(), 302);
+    world.download_location(&member, id).await;
     assert_eq!(
         world.declare(&member, &run, "x.png", b"x").await.status(),
         403
@@ -820,14 +806,7 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
         "{upload_url}"
     );
     let id = declared["id"].as_str().unwrap();
-    let redirect = no_redirects()
-        .get(world.app.url(&format!("/api/v1/artifacts/{id}/download")))
-        .bearer_auth(&world.owner)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(redirect.status(), 302);
-    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
+    let location = world.download_location(&world.owner, id).await;
     assert!(location.starts_with(&format!("{public}/")), "{location}");
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), 200);
