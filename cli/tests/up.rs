@@ -1,19 +1,11 @@
 //! `verdict up` as a user runs it: one process, its own nats-server, signals.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use verdict_testkit::ports::free_port;
 
 struct Up {
     child: Child,
