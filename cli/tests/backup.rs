@@ -15,6 +15,12 @@ fn verdict(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run verdict")
 }
 
+/// `verdict <command> --service runs <flag> <file>` with `data_dir` as the data directory.
+fn on_runs(data_dir: &Path, command: &str, flag: &str, file: &Path) -> Output {
+    let file = file.to_str().expect("a UTF-8 temporary path");
+    verdict(data_dir, &[command, "--service", "runs", flag, file])
+}
+
 fn rows(database: &Path) -> i64 {
     Connection::open(database)
         .unwrap()
@@ -33,29 +39,11 @@ fn a_backup_of_one_service_restores_into_another_data_directory() {
         .unwrap();
     let out = source.path().join("runs-backup.db");
 
-    let backup = verdict(
-        source.path(),
-        &[
-            "backup",
-            "--service",
-            "runs",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let backup = on_runs(source.path(), "backup", "--out", &out);
     assert!(backup.status.success(), "{backup:?}");
 
     let target = tempfile::tempdir().unwrap();
-    let restore = verdict(
-        target.path(),
-        &[
-            "restore",
-            "--service",
-            "runs",
-            "--from",
-            out.to_str().unwrap(),
-        ],
-    );
+    let restore = on_runs(target.path(), "restore", "--from", &out);
     assert!(restore.status.success(), "{restore:?}");
     assert_eq!(rows(&target.path().join("runs.db")), 2);
 }
@@ -70,16 +58,7 @@ fn a_backup_refuses_to_overwrite_a_file() {
     let out = source.path().join("existing");
     std::fs::write(&out, "keep me").unwrap();
 
-    let backup = verdict(
-        source.path(),
-        &[
-            "backup",
-            "--service",
-            "runs",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let backup = on_runs(source.path(), "backup", "--out", &out);
 
     assert_eq!(backup.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&backup.stderr).contains("never overwrites"));
