@@ -7,6 +7,7 @@ mod auth;
 mod fixture;
 mod import;
 mod live;
+mod loopback;
 mod process;
 mod runs;
 mod stats;
@@ -61,7 +62,7 @@ enum Benchmark {
     },
     /// Live fan-out: memory per viewer, frames per second per core and 202-to-viewer
     /// latency of a gateway, against nats-server's WebSocket listener serving the same
-    /// frames. Needs `cargo build --release -p verdict-cli` (the gateway runs as its own
+    /// frames and against the floor (a process that only writes the frames). Needs `cargo build --release -p verdict-cli` (the gateway runs as its own
     /// process).
     Live {
         #[arg(long, default_value_t = 10_000)]
@@ -82,6 +83,46 @@ enum Benchmark {
         /// timed viewers inflate the large ones).
         #[arg(long)]
         deflate: bool,
+    },
+    /// The floor server of `live`, which starts it as its own process.
+    #[command(hide = true)]
+    LiveFloor {
+        #[arg(long)]
+        nats: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        deflate: bool,
+    },
+    /// The machine's floor for live fan-out, without Verdict: messages written to many
+    /// loopback TCP sockets in rounds and read back by a bare epoll loop in another
+    /// process; latency from a round's start to each read, CPU per message.
+    Loopback {
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        /// Bytes per message (a compressed `test.finished` frame of 100 results is
+        /// about 2 000).
+        #[arg(long, default_value_t = 2000)]
+        bytes: usize,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+        /// Rounds per second.
+        #[arg(long, default_value_t = 10)]
+        rate: u64,
+    },
+    /// The reading side of `loopback`, which starts it as its own process.
+    #[command(hide = true)]
+    LoopbackReader {
+        #[arg(long)]
+        address: String,
+        #[arg(long)]
+        sockets: usize,
+        #[arg(long)]
+        bytes: usize,
+        #[arg(long)]
+        rounds: usize,
     },
     /// Streaming parse of a large generated JUnit report: time and peak memory.
     Import {
@@ -113,6 +154,29 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Benchmark::Loopback {
+            sockets,
+            bytes,
+            rounds,
+            rate,
+        } => loopback::run(loopback::Plan {
+            sockets,
+            bytes,
+            rounds,
+            rate,
+        }),
+        Benchmark::LoopbackReader {
+            address,
+            sockets,
+            bytes,
+            rounds,
+        } => loopback::read(&address, sockets, bytes, rounds),
+        Benchmark::LiveFloor {
+            nats,
+            subject,
+            port,
+            deflate,
+        } => live::serve_floor(&nats, &subject, port, deflate).await,
         Benchmark::Runs {
             runs,
             results_per_run,

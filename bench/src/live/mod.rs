@@ -1,8 +1,11 @@
 //! Live fan-out: N WebSocket viewers of one run while results are posted at a steady
 //! rate, first through a Verdict gateway (its own `verdict serve gateway` process, so its
 //! memory and CPU can be read), then, as the reference, through nats-server's own
-//! WebSocket listener serving the same frames (bridged from the bus unchanged).
+//! WebSocket listener serving the same frames (bridged from the bus unchanged), and
+//! last through the floor (`floor.rs`): a process that only writes each frame to every
+//! socket, the least any server could do on this machine with these viewers.
 
+mod floor;
 mod socket;
 mod viewers;
 
@@ -23,6 +26,7 @@ use verdict_testkit::TestApp;
 use crate::fixture::Reporting;
 use crate::process::{cpu_seconds, memory_kib, verdict_binary};
 use crate::stats::{ms, Summary};
+pub use floor::serve as serve_floor;
 use viewers::{Tally, Viewer};
 
 pub struct Plan {
@@ -113,7 +117,21 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         )
         .await?
     };
-    report(&plan, &[ours, theirs]);
+    let floor = {
+        let run = load.create_run().await?;
+        let subject = verdict_contracts::live::Channel::Run(run.clone()).view_subject();
+        let mut floor = Floor::start(&app, &subject, plan.deflate).await?;
+        let floor_pid = floor.child.id().context("the floor exited")?;
+        let (address, deflate) = (floor.address.clone(), plan.deflate);
+        let figures = load
+            .phase("floor: bare writes", floor_pid, &run, move |viewer| {
+                viewer.verdict(address.clone(), String::new(), String::new(), deflate)
+            })
+            .await?;
+        floor.child.kill().await.ok();
+        figures
+    };
+    report(&plan, &[ours, theirs, floor]);
     gateway.kill().await.ok();
     reference.child.kill().await.ok();
     Ok(())
@@ -319,6 +337,40 @@ impl NatsReference {
     }
 }
 
+/// The floor server (`verdict-bench live-floor`) as a child process.
+struct Floor {
+    child: Child,
+    address: String,
+}
+
+impl Floor {
+    async fn start(app: &TestApp, subject: &str, deflate: bool) -> anyhow::Result<Self> {
+        let port = free_port();
+        let nats = app.nats.url();
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["live-floor", "--nats", &nats, "--subject", subject])
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if deflate {
+            command.arg("--deflate");
+        }
+        let child = command.spawn().context("starting the floor")?;
+        let address = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        // The floor listens once subscribed; this probe is a connection it drops.
+        while tokio::net::TcpStream::connect(&address).await.is_err() {
+            ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "the floor did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self { child, address })
+    }
+}
+
 async fn wait_ready(app: &TestApp, base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
@@ -340,7 +392,7 @@ async fn wait_ready(app: &TestApp, base: &str) -> anyhow::Result<()> {
 }
 
 /// Ten thousand viewers and their server ends need more than the default 1024 files.
-fn raise_fd_limit() -> anyhow::Result<()> {
+pub(crate) fn raise_fd_limit() -> anyhow::Result<()> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -387,13 +439,20 @@ fn report(plan: &Plan, phases: &[Figures]) {
             phase.lagged
         );
     }
-    if let [ours, theirs] = phases {
+    if let [ours, theirs, floor] = phases {
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         let per_core = |f: &Figures| f.frames_per_second / f.cores.max(0.01);
+        let p99 = |f: &Figures| f.latency.as_ref().map_or(f64::NAN, |s| s.p99.as_secs_f64());
         println!(
-            "\nVerdict / nats-server: memory per viewer {:.2}x, frames/s per core {:.2}x.",
+            "\nVerdict / nats-server: memory per viewer {:.2}x, frames/s per core {:.2}x, p99 {:.2}x.",
             ratio(ours.kib_per_viewer, theirs.kib_per_viewer),
             ratio(per_core(ours), per_core(theirs)),
+            ratio(p99(ours), p99(theirs)),
+        );
+        println!(
+            "Verdict / floor: frames/s per core {:.2}x, p99 {:.2}x.",
+            ratio(per_core(ours), per_core(floor)),
+            ratio(p99(ours), p99(floor)),
         );
     }
 }

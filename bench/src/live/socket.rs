@@ -63,19 +63,7 @@ impl RawSocket {
     /// Sends one masked frame (the mask key is zero: clients must mask, and a zero key
     /// leaves the payload as it is).
     pub async fn send(&mut self, opcode: u8, payload: &[u8]) -> anyhow::Result<()> {
-        let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | opcode);
-        match payload.len() {
-            len if len < 126 => frame.push(0x80 | len as u8),
-            len if len <= usize::from(u16::MAX) => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            len => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
+        let mut frame = header(opcode, payload.len(), true);
         frame.extend_from_slice(&[0; 4]);
         frame.extend_from_slice(payload);
         self.stream.write_all(&frame).await?;
@@ -134,5 +122,51 @@ impl RawSocket {
             self.buffer.reserve(16 * 1024);
         }
         Ok(self.stream.read_buf(&mut self.buffer).await?)
+    }
+}
+
+/// One unmasked message, as a server sends it.
+pub fn message(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = header(opcode, payload.len(), false);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A final frame's first bytes: the opcode, the mask bit and the payload length.
+fn header(opcode: u8, length: usize, masked: bool) -> Vec<u8> {
+    let mask = if masked { 0x80 } else { 0 };
+    let mut header = Vec::with_capacity(10);
+    header.push(0x80 | opcode);
+    match length {
+        length if length < 126 => header.push(mask | length as u8),
+        length if length <= usize::from(u16::MAX) => {
+            header.push(mask | 126);
+            header.extend_from_slice(&(length as u16).to_be_bytes());
+        }
+        length => {
+            header.push(mask | 127);
+            header.extend_from_slice(&(length as u64).to_be_bytes());
+        }
+    }
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_header_carries_the_length_in_the_shortest_form() {
+        assert_eq!(message(TEXT, b"hi"), vec![0x81, 2, b'h', b'i']);
+        assert_eq!(message(BINARY, &[0; 300])[..4], [0x82, 126, 1, 44]);
+        assert_eq!(
+            message(BINARY, &vec![0; 70_000])[..10],
+            [0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
+        );
+    }
+
+    #[test]
+    fn a_client_header_sets_the_mask_bit() {
+        assert_eq!(header(TEXT, 5, true), vec![0x81, 0x85]);
     }
 }
