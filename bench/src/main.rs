@@ -83,6 +83,10 @@ enum Benchmark {
         /// timed viewers inflate the large ones).
         #[arg(long)]
         deflate: bool,
+        /// Further viewers of the gateway that subscribe, then never read again (with a
+        /// 4 KiB receive buffer): what they cost the others.
+        #[arg(long, default_value_t = 0)]
+        stalled: usize,
     },
     /// The floor server of `live`, which starts it as its own process.
     #[command(hide = true)]
@@ -143,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             sample_every,
             deflate,
+            stalled,
         } => {
             live::run(live::Plan {
                 viewers,
@@ -151,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
                 sample_every: sample_every.max(1),
                 deflate,
+                stalled,
             })
             .await
         }

@@ -142,7 +142,7 @@ mod tests {
             let (stream, _) = listener.accept().unwrap();
             handshake(stream).map(|_| ())
         });
-        let mut viewer = RawSocket::connect(&address, "/", &[]).await.unwrap();
+        let mut viewer = RawSocket::connect(&address, "/", &[], None).await.unwrap();
         viewer
             .send(socket::TEXT, br#"{"type":"subscribe","channel":"run:r"}"#)
             .await

@@ -39,6 +39,8 @@ pub struct Plan {
     pub sample_every: usize,
     /// Viewers of the gateway ask for `encoding=deflate`.
     pub deflate: bool,
+    /// Further viewers of the gateway that subscribe and never read again.
+    pub stalled: usize,
 }
 
 /// What one phase measured.
@@ -50,6 +52,8 @@ struct Figures {
     cores: f64,
     latency: Option<Summary>,
     lagged: u64,
+    /// How much the server's resident memory grew while results were posted.
+    growth_kib: u64,
 }
 
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
@@ -99,10 +103,20 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             "Verdict gateway"
         };
         let deflate = plan.deflate;
-        load.phase(name, gateway_pid, &run, move |viewer| {
-            viewer.verdict(address.clone(), admin.clone(), channel.clone(), deflate)
-        })
-        .await?
+        let mut stalled = JoinSet::new();
+        for _ in 0..plan.stalled {
+            let (address, admin, channel) = (address.clone(), admin.clone(), channel.clone());
+            stalled.spawn(Viewer::stall(address, admin, channel, deflate));
+        }
+        let (figures, _viewers) = load
+            .phase(name, gateway_pid, &run, move |viewer| {
+                viewer.verdict(address.clone(), admin.clone(), channel.clone(), deflate)
+            })
+            .await?;
+        if plan.stalled > 0 {
+            report_stalled(&app, &gateway_url, plan.stalled).await?;
+        }
+        figures
     };
     let theirs = {
         let run = load.create_run().await?;
@@ -116,6 +130,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             move |viewer| viewer.nats(address.clone(), subject.clone()),
         )
         .await?
+        .0
     };
     let floor = {
         let run = load.create_run().await?;
@@ -123,7 +138,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let mut floor = Floor::start(&app, &subject, plan.deflate).await?;
         let floor_pid = floor.child.id().context("the floor exited")?;
         let (address, deflate) = (floor.address.clone(), plan.deflate);
-        let figures = load
+        let (figures, _viewers) = load
             .phase("floor: bare writes", floor_pid, &run, move |viewer| {
                 viewer.verdict(address.clone(), String::new(), String::new(), deflate)
             })
@@ -167,7 +182,7 @@ impl Load<'_> {
         server_pid: u32,
         run: &str,
         watch: F,
-    ) -> anyhow::Result<Figures>
+    ) -> anyhow::Result<(Figures, JoinSet<anyhow::Result<()>>)>
     where
         F: Fn(Viewer) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -204,6 +219,7 @@ impl Load<'_> {
         let after = memory_kib(server_pid, "VmRSS")?;
         let kib_per_viewer = after.saturating_sub(before) as f64 / ready.max(1) as f64;
 
+        let rss_before_posting = memory_kib(server_pid, "VmRSS")?;
         let cpu_before = cpu_seconds(server_pid)?;
         let frames_before = tally.frames.load(Ordering::Relaxed);
         let window = Instant::now();
@@ -212,9 +228,9 @@ impl Load<'_> {
         let elapsed = window.elapsed().as_secs_f64();
         let frames = tally.frames.load(Ordering::Relaxed) - frames_before;
         let cpu = cpu_seconds(server_pid)? - cpu_before;
-        viewers.abort_all();
+        let growth_kib = memory_kib(server_pid, "VmRSS")?.saturating_sub(rss_before_posting);
         let latencies = tally.latencies();
-        Ok(Figures {
+        let figures = Figures {
             name,
             ready,
             kib_per_viewer,
@@ -222,7 +238,9 @@ impl Load<'_> {
             cores: cpu / elapsed,
             latency: (!latencies.is_empty()).then(|| Summary::of(latencies)),
             lagged: tally.lagged.load(Ordering::Relaxed),
-        })
+            growth_kib,
+        };
+        Ok((figures, viewers))
     }
 
     /// Posts batches named `b<batch>-<n>` at the planned rate, noting each 202.
@@ -371,6 +389,29 @@ impl Floor {
     }
 }
 
+/// What became of the viewers that stopped reading, as the gateway's metrics tell.
+async fn report_stalled(app: &TestApp, gateway: &str, stalled: usize) -> anyhow::Result<()> {
+    let metrics = app
+        .http
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    eprintln!(
+        "{stalled} stalled viewers; the gateway told {} sockets `lagged`; {} sockets open after posting.",
+        value("verdict_live_lagged_total"),
+        value("verdict_live_sockets"),
+    );
+    Ok(())
+}
+
 async fn wait_ready(app: &TestApp, base: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
@@ -417,8 +458,8 @@ fn report(plan: &Plan, phases: &[Figures]) {
         "{} viewers of one run; {} results/s posted in batches of {} for {} s; one viewer in {} timed.\n",
         plan.viewers, plan.rate, plan.batch, plan.seconds, plan.sample_every
     );
-    println!("| server | viewers ready | memory per viewer | frames delivered/s | server cores used | frames/s per core | 202 → viewer p50 | p99 | max | lagged |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| server | viewers ready | memory per viewer | frames delivered/s | server cores used | frames/s per core | 202 → viewer p50 | p99 | max | lagged | memory growth while posting |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for phase in phases {
         let per_core = phase.frames_per_second / phase.cores.max(0.01);
         let (p50, p99, max) = match &phase.latency {
@@ -426,7 +467,7 @@ fn report(plan: &Plan, phases: &[Figures]) {
             None => ("-".into(), "-".into(), "-".into()),
         };
         println!(
-            "| {} | {} | {:.1} KiB | {:.0} | {:.2} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} KiB | {:.0} | {:.2} | {:.0} | {} | {} | {} | {} | {:.1} MiB |",
             phase.name,
             phase.ready,
             phase.kib_per_viewer,
@@ -436,7 +477,8 @@ fn report(plan: &Plan, phases: &[Figures]) {
             p50,
             p99,
             max,
-            phase.lagged
+            phase.lagged,
+            phase.growth_kib as f64 / 1024.0
         );
     }
     if let [ours, theirs, floor] = phases {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use anyhow::{bail, ensure, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 pub const TEXT: u8 = 0x1;
 pub const BINARY: u8 = 0x2;
@@ -22,13 +22,19 @@ pub struct RawSocket {
 }
 
 impl RawSocket {
-    /// Opens `ws://<address><path>` with extra request headers.
+    /// Opens `ws://<address><path>` with extra request headers, and the kernel's
+    /// receive buffer set to `receive_buffer` bytes when given.
     pub async fn connect(
         address: &str,
         path: &str,
         headers: &[(&str, &str)],
+        receive_buffer: Option<u32>,
     ) -> anyhow::Result<Self> {
-        let mut stream = TcpStream::connect(address).await?;
+        let socket = TcpSocket::new_v4()?;
+        if let Some(size) = receive_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
+        let mut stream = socket.connect(address.parse()?).await?;
         stream.set_nodelay(true)?;
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

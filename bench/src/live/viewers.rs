@@ -86,26 +86,8 @@ impl Viewer {
         channel: String,
         deflate: bool,
     ) -> anyhow::Result<()> {
-        let bearer = format!("Bearer {token}");
-        let path = if deflate {
-            "/api/v1/live?encoding=deflate"
-        } else {
-            "/api/v1/live"
-        };
-        let mut socket = RawSocket::connect(&address, path, &[("Authorization", &bearer)]).await?;
-        let mut inflater = Inflater::default();
-        let subscribe = serde_json::json!({ "type": "subscribe", "channel": channel });
-        socket
-            .send(socket::TEXT, subscribe.to_string().as_bytes())
-            .await?;
-        let (opcode, first) = socket.next().await?.context("closed before subscribed")?;
-        let first = match opcode {
-            socket::BINARY => inflater.head(socket.payload(first))?.to_vec(),
-            _ => socket.payload(first).to_vec(),
-        };
-        if !first.starts_with(b"{\"type\":\"subscribed\"") {
-            bail!("not subscribed: {}", String::from_utf8_lossy(&first));
-        }
+        let (mut socket, mut inflater) =
+            subscribe_verdict(&address, &token, &channel, deflate, None).await?;
         self.tally.ready.fetch_add(1, Ordering::Relaxed);
         while let Some((opcode, payload)) = socket.next().await? {
             match opcode {
@@ -130,6 +112,21 @@ impl Viewer {
         Ok(())
     }
 
+    /// Subscribes like [`Viewer::verdict`], then never reads again, with a receive
+    /// buffer of 4 KiB so that the gateway's writes back up soon; holds the socket until
+    /// the task is aborted or the gateway closes it.
+    pub async fn stall(
+        address: String,
+        token: String,
+        channel: String,
+        deflate: bool,
+    ) -> anyhow::Result<()> {
+        let (_socket, _) =
+            subscribe_verdict(&address, &token, &channel, deflate, Some(4096)).await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
     fn received(&self, text: &[u8]) {
         if text.starts_with(b"{\"type\":\"lagged\"") {
             self.tally.lagged.fetch_add(1, Ordering::Relaxed);
@@ -141,7 +138,7 @@ impl Viewer {
     /// Watches `subject` through nats-server's WebSocket listener (`host:port`) until it
     /// closes.
     pub async fn nats(self, address: String, subject: String) -> anyhow::Result<()> {
-        let mut socket = RawSocket::connect(&address, "/", &[]).await?;
+        let mut socket = RawSocket::connect(&address, "/", &[], None).await?;
         let hello = format!(
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}}\r\nSUB {subject} 1\r\nPING\r\n"
         );
@@ -175,6 +172,39 @@ impl Viewer {
         self.tally.closed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Opens a socket to a Verdict gateway and subscribes to `channel`; returns once the
+/// gateway confirmed.
+async fn subscribe_verdict(
+    address: &str,
+    token: &str,
+    channel: &str,
+    deflate: bool,
+    receive_buffer: Option<u32>,
+) -> anyhow::Result<(RawSocket, Inflater)> {
+    let bearer = format!("Bearer {token}");
+    let path = if deflate {
+        "/api/v1/live?encoding=deflate"
+    } else {
+        "/api/v1/live"
+    };
+    let headers = [("Authorization", bearer.as_str())];
+    let mut socket = RawSocket::connect(address, path, &headers, receive_buffer).await?;
+    let mut inflater = Inflater::default();
+    let subscribe = serde_json::json!({ "type": "subscribe", "channel": channel });
+    socket
+        .send(socket::TEXT, subscribe.to_string().as_bytes())
+        .await?;
+    let (opcode, first) = socket.next().await?.context("closed before subscribed")?;
+    let first = match opcode {
+        socket::BINARY => inflater.head(socket.payload(first))?.to_vec(),
+        _ => socket.payload(first).to_vec(),
+    };
+    if !first.starts_with(b"{\"type\":\"subscribed\"") {
+        bail!("not subscribed: {}", String::from_utf8_lossy(&first));
+    }
+    Ok((socket, inflater))
 }
 
 enum NatsItem {
