@@ -190,6 +190,29 @@ async fn an_unknown_encoding_or_parameter_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_request_that_is_not_a_websocket_upgrade_gets_a_problem_naming_what_is_missing() {
+    let live = Live::new(&[]).await;
+    let response = live
+        .app
+        .http
+        .get(live.app.url("/api/v1/live"))
+        .bearer_auth(&live.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["detail"],
+        "/api/v1/live is a WebSocket: the request needs `Connection: upgrade`"
+    );
+}
+
+#[tokio::test]
 async fn a_viewer_that_reconnects_with_since_gets_exactly_the_missed_events() {
     let live = Live::new(&[]).await;
     let run = live.run().await;

@@ -6,10 +6,12 @@
 
 use std::io::Write;
 
-use axum::extract::ws::{Message, Utf8Bytes};
 use bytes::Bytes;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use super::wire::{Kind, WireMessage};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Encoding {
@@ -36,12 +38,18 @@ impl Encoding {
         }
     }
 
-    /// A shared frame as this encoding sends it: `deflated` is the frame compressed
-    /// once for every socket that wants it.
-    pub fn frame(self, json: Utf8Bytes, deflated: Option<Bytes>) -> Message {
+    /// A shared frame (`json`, valid UTF-8) as this encoding sends it: `deflated` is the
+    /// frame compressed once for every socket that wants it.
+    pub fn frame(self, json: Bytes, deflated: Option<Bytes>) -> WireMessage {
         match (self, deflated) {
-            (Encoding::Deflate, Some(deflated)) => Message::Binary(deflated),
-            (encoding, _) => encoding.message(json),
+            (Encoding::Text, _) => WireMessage {
+                kind: Kind::Text,
+                payload: json,
+            },
+            (Encoding::Deflate, deflated) => WireMessage {
+                kind: Kind::Binary,
+                payload: deflated.unwrap_or_else(|| deflate(&json)),
+            },
         }
     }
 }
@@ -87,16 +95,30 @@ mod tests {
 
     #[test]
     fn text_sockets_get_the_json_even_when_a_compressed_copy_exists() {
-        let json = Utf8Bytes::from_static(r#"{"type":"pong"}"#);
-        let deflated = deflate(json.as_bytes());
+        let json = Bytes::from_static(br#"{"type":"pong"}"#);
+        let deflated = deflate(&json);
         assert_eq!(
             Encoding::Text.frame(json.clone(), Some(deflated.clone())),
-            Message::Text(json)
+            WireMessage {
+                kind: Kind::Text,
+                payload: json
+            }
         );
         assert_eq!(
-            Encoding::Deflate.frame(Utf8Bytes::from_static("ignored"), Some(deflated.clone())),
-            Message::Binary(deflated)
+            Encoding::Deflate.frame(Bytes::from_static(b"ignored"), Some(deflated.clone())),
+            WireMessage {
+                kind: Kind::Binary,
+                payload: deflated
+            }
         );
+    }
+
+    #[test]
+    fn a_frame_without_a_compressed_copy_is_compressed_for_a_deflate_socket() {
+        let json = Bytes::from_static(br#"{"type":"event","seq":3}"#);
+        let sent = Encoding::Deflate.frame(json.clone(), None);
+        assert_eq!(sent.kind, Kind::Binary);
+        assert_eq!(inflate(&sent.payload), r#"{"type":"event","seq":3}"#);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::{mpsc, Mutex, Notify};
@@ -21,7 +20,8 @@ use super::encoding::{deflate, Encoding};
 pub struct Outbound {
     pub channel: Arc<Channel>,
     pub seq: u64,
-    pub frame: Utf8Bytes,
+    /// The frame's JSON, checked to be UTF-8 (text messages must be).
+    pub frame: Bytes,
     /// The frame compressed, when a viewer of the channel asked for `deflate`.
     pub deflated: Option<Bytes>,
 }
@@ -140,7 +140,8 @@ async fn fan_out(feed: Arc<Feed>, mut subscription: Subscriber) {
             .as_ref()
             .and_then(|headers| headers.get(live::SEQ_HEADER))
             .and_then(|value| value.as_str().parse::<u64>().ok());
-        let (Some(seq), Ok(frame)) = (seq, Utf8Bytes::try_from(message.payload)) else {
+        let frame = message.payload;
+        let (Some(seq), Ok(_)) = (seq, std::str::from_utf8(&frame)) else {
             tracing::warn!(channel = %feed.channel, "ignoring a malformed live frame");
             continue;
         };
@@ -158,7 +159,7 @@ async fn fan_out(feed: Arc<Feed>, mut subscription: Subscriber) {
         let deflated = viewers
             .iter()
             .any(|viewer| viewer.encoding == Encoding::Deflate)
-            .then(|| deflate(frame.as_bytes()));
+            .then(|| deflate(&frame));
         let outbound = Outbound {
             channel: feed.channel.clone(),
             seq,

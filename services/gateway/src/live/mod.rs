@@ -2,8 +2,10 @@
 //! session each socket runs, and the per-principal and per-IP socket limits.
 
 mod encoding;
+mod handshake;
 mod hub;
 mod session;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -19,6 +21,7 @@ use crate::auth::Authenticator;
 use crate::config::LiveSettings;
 
 pub use encoding::Encoding;
+pub use handshake::Handshake;
 pub use session::{Session, Token};
 
 /// Everything the live sockets of one gateway share.

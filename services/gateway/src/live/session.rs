@@ -6,17 +6,20 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 use verdict_bus::RequestError;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::live::{self, Channel, ClientMessage, ServerMessage, Subscribe};
 use verdict_contracts::ErrorCode;
 
 use super::encoding::Encoding;
+use super::handshake::Socket;
 use super::hub::{Lag, Outbound, Viewer};
+use super::wire::{self, WireMessage};
 use super::{Live, Slot};
 use crate::auth::AuthError;
 use crate::config::Budget;
@@ -35,8 +38,8 @@ impl Token {
     }
 }
 
-/// Frames delivered in one write before the socket is flushed.
-const WRITE_BATCH: u64 = 64;
+/// Most frames sent in one write.
+const WRITE_BATCH: usize = 64;
 
 /// Why a session ends, and what the client is told.
 enum Close {
@@ -44,7 +47,7 @@ enum Close {
     Gone,
     /// Closed with a code and reason, after an `error` frame when `error` is set.
     With {
-        code: u16,
+        code: CloseCode,
         reason: &'static str,
         error: Option<(&'static str, String)>,
     },
@@ -53,7 +56,7 @@ enum Close {
 impl Close {
     fn policy(code: &'static str, message: impl Into<String>) -> Self {
         Close::With {
-            code: close_code::POLICY,
+            code: CloseCode::Policy,
             reason: code,
             error: Some((code, message.into())),
         }
@@ -69,7 +72,7 @@ struct Identity {
 
 pub struct Session {
     live: Arc<Live>,
-    socket: WebSocket,
+    socket: Socket,
     encoding: Encoding,
     identity: Option<Identity>,
     _ip: Slot<IpAddr>,
@@ -81,7 +84,7 @@ impl Session {
     /// `auth`.
     pub fn new(
         live: Arc<Live>,
-        socket: WebSocket,
+        socket: Socket,
         encoding: Encoding,
         authenticated: Option<(Principal, Token, Slot<String>)>,
         ip: Slot<IpAddr>,
@@ -141,7 +144,7 @@ impl Session {
         let settings = self.live.settings;
         let first = tokio::select! {
             () = self.live.shutdown.cancelled() => return Err(going_away()),
-            first = tokio::time::timeout(settings.auth_timeout, self.socket.recv()) => first,
+            first = tokio::time::timeout(settings.auth_timeout, self.socket.next()) => first,
         };
         let token = match first {
             Err(_) => return Err(Close::policy("unauthorized", "send an auth message first")),
@@ -166,7 +169,7 @@ impl Session {
             Ok(principal) => principal,
             Err(AuthError::Unavailable(_)) => {
                 return Err(Close::With {
-                    code: close_code::AGAIN,
+                    code: CloseCode::Again,
                     reason: "unavailable",
                     error: Some((
                         "unavailable",
@@ -197,7 +200,7 @@ impl Session {
 
 fn going_away() -> Close {
     Close::With {
-        code: close_code::AWAY,
+        code: CloseCode::Away,
         reason: "gateway shutting down",
         error: None,
     }
@@ -237,7 +240,7 @@ impl<'a> Running<'a> {
         }
     }
 
-    async fn serve(mut self, socket: &mut WebSocket) -> Close {
+    async fn serve(mut self, socket: &mut Socket) -> Close {
         let close = self.exchange(socket).await;
         for channel in self.channels.keys() {
             self.live.hub.leave(channel, self.viewer.id).await;
@@ -245,7 +248,7 @@ impl<'a> Running<'a> {
         close
     }
 
-    async fn exchange(&mut self, socket: &mut WebSocket) -> Close {
+    async fn exchange(&mut self, socket: &mut Socket) -> Close {
         let settings = self.live.settings;
         // Futures that wait on something shared by every socket (the shutdown token, the
         // revocation watch) are made once, not on each frame: registering a waiter takes
@@ -287,13 +290,13 @@ impl<'a> Running<'a> {
                         return close;
                     }
                 }
-                message = socket.recv() => {
+                message = socket.next() => {
                     awaiting_pong = false;
                     let message = match message {
                         None => return Close::Gone,
                         Some(Err(err)) if too_large(&err) => {
                             return Close::With {
-                                code: close_code::SIZE,
+                                code: CloseCode::Size,
                                 reason: "message too large",
                                 error: Some((
                                     "message_too_large",
@@ -327,7 +330,7 @@ impl<'a> Running<'a> {
                         return close;
                     }
                     if self.channels.is_empty() && idle_since.elapsed() >= settings.idle_timeout {
-                        return Close::With { code: close_code::NORMAL, reason: "idle", error: None };
+                        return Close::With { code: CloseCode::Normal, reason: "idle", error: None };
                     }
                     if send(socket, Message::Ping(Default::default()), settings.write_timeout).await.is_err() {
                         return Close::Gone;
@@ -338,48 +341,46 @@ impl<'a> Running<'a> {
         }
     }
 
-    /// Sends `first` and whatever else is queued, then flushes once.
-    async fn deliver(&mut self, socket: &mut WebSocket, first: Outbound) -> Result<(), Close> {
+    /// Sends `first` and whatever else is queued, in one write.
+    async fn deliver(&mut self, socket: &mut Socket, first: Outbound) -> Result<(), Close> {
+        let mut batch = Vec::new();
+        let mut gap = false;
         let mut next = Some(first);
-        let mut written: u64 = 0;
         while let Some(outbound) = next.take() {
-            let Some(last) = self.channels.get_mut(&outbound.channel) else {
-                next = self.queue.try_recv().ok();
-                continue;
-            };
-            if outbound.seq == *last + 1 {
-                *last = outbound.seq;
-                let fed = tokio::time::timeout(
-                    self.live.settings.write_timeout,
-                    socket.feed(self.encoding.frame(outbound.frame, outbound.deflated)),
-                )
-                .await;
-                if !matches!(fed, Ok(Ok(()))) {
-                    return Err(Close::Gone);
+            if let Some(last) = self.channels.get_mut(&outbound.channel) {
+                if outbound.seq == *last + 1 {
+                    *last = outbound.seq;
+                    batch.push(self.encoding.frame(outbound.frame, outbound.deflated));
+                } else if outbound.seq > *last + 1 {
+                    // A frame this socket never got: resync instead of showing a gap.
+                    gap = true;
+                    break;
                 }
-                written += 1;
-            } else if outbound.seq > *last + 1 {
-                // A frame this socket never got: resync instead of showing a gap.
-                return self.resync(socket).await;
             }
-            if written < WRITE_BATCH {
+            if batch.len() < WRITE_BATCH {
                 next = self.queue.try_recv().ok();
             }
         }
-        if written > 0 {
-            metrics::counter!("verdict_live_frames_total").increment(written);
-            let flushed =
-                tokio::time::timeout(self.live.settings.write_timeout, socket.flush()).await;
-            if !matches!(flushed, Ok(Ok(()))) {
+        if !batch.is_empty() {
+            let written = tokio::time::timeout(
+                self.live.settings.write_timeout,
+                write_frames(socket, &batch),
+            )
+            .await;
+            if !matches!(written, Ok(Ok(()))) {
                 return Err(Close::Gone);
             }
+            metrics::counter!("verdict_live_frames_total").increment(batch.len() as u64);
+        }
+        if gap {
+            return self.resync(socket).await;
         }
         Ok(())
     }
 
     /// Drops the backlog and every subscription, and tells the client which channels
     /// to subscribe to again.
-    async fn resync(&mut self, socket: &mut WebSocket) -> Result<(), Close> {
+    async fn resync(&mut self, socket: &mut Socket) -> Result<(), Close> {
         metrics::counter!("verdict_live_lagged_total").increment(1);
         let channels: Vec<Channel> = self.channels.drain().map(|(channel, _)| channel).collect();
         for channel in &channels {
@@ -393,11 +394,11 @@ impl<'a> Running<'a> {
         Ok(())
     }
 
-    async fn receive(&mut self, socket: &mut WebSocket, message: Message) -> Result<(), Close> {
+    async fn receive(&mut self, socket: &mut Socket, message: Message) -> Result<(), Close> {
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => return Err(Close::Gone),
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Ok(()),
             Message::Binary(_) => {
                 return self
                     .error(socket, "bad_request", "messages are JSON text".into())
@@ -432,7 +433,7 @@ impl<'a> Running<'a> {
 
     async fn subscribe(
         &mut self,
-        socket: &mut WebSocket,
+        socket: &mut Socket,
         channel: Channel,
         since: Option<u64>,
     ) -> Result<(), Close> {
@@ -507,12 +508,7 @@ impl<'a> Running<'a> {
         }
     }
 
-    async fn error(
-        &self,
-        socket: &mut WebSocket,
-        code: &str,
-        message: String,
-    ) -> Result<(), Close> {
+    async fn error(&self, socket: &mut Socket, code: &str, message: String) -> Result<(), Close> {
         self.reply(
             socket,
             &ServerMessage::Error {
@@ -523,15 +519,11 @@ impl<'a> Running<'a> {
         .await
     }
 
-    async fn reply(
-        &self,
-        socket: &mut WebSocket,
-        message: &ServerMessage<'_>,
-    ) -> Result<(), Close> {
+    async fn reply(&self, socket: &mut Socket, message: &ServerMessage<'_>) -> Result<(), Close> {
         self.reply_text(socket, encode(message)).await
     }
 
-    async fn reply_text(&self, socket: &mut WebSocket, text: Utf8Bytes) -> Result<(), Close> {
+    async fn reply_text(&self, socket: &mut Socket, text: Utf8Bytes) -> Result<(), Close> {
         send(
             socket,
             self.encoding.message(text),
@@ -543,12 +535,8 @@ impl<'a> Running<'a> {
 }
 
 /// Whether a read failed because the client's message was over the size limit.
-fn too_large(error: &axum::Error) -> bool {
-    let cause = std::error::Error::source(error);
-    matches!(
-        cause.and_then(|cause| cause.downcast_ref::<tungstenite::Error>()),
-        Some(tungstenite::Error::Capacity(_))
-    )
+fn too_large(error: &tungstenite::Error) -> bool {
+    matches!(error, tungstenite::Error::Capacity(_))
 }
 
 /// The error frame for a refused subscription; internals stay in the log.
@@ -588,7 +576,16 @@ fn encode(message: &ServerMessage<'_>) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(message).unwrap_or_default())
 }
 
-async fn send(socket: &mut WebSocket, message: Message, timeout: Duration) -> Result<(), ()> {
+/// Writes channel frames past tungstenite, once whatever it holds (a pong it owes, say)
+/// is out, so that messages leave in the order they were sent.
+async fn write_frames(socket: &mut Socket, frames: &[WireMessage]) -> Result<(), ()> {
+    socket.flush().await.map_err(|_| ())?;
+    wire::write_all(socket.get_mut(), frames)
+        .await
+        .map_err(|_| ())
+}
+
+async fn send(socket: &mut Socket, message: Message, timeout: Duration) -> Result<(), ()> {
     match tokio::time::timeout(timeout, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),

@@ -3,17 +3,18 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::live::{Encoding, Session, Token};
+use crate::live::{Encoding, Handshake, Session, Token};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
-/// Buffers per socket: frames are small and written as they come, so kilobytes do;
-/// tungstenite's 128 KiB defaults would cost gigabytes at 10 000 sockets.
+/// Buffers per socket: client messages and the server's own replies are small (channel
+/// frames bypass the write buffer), so kilobytes do; tungstenite's 128 KiB defaults
+/// would cost gigabytes at 10 000 sockets.
 const READ_BUFFER: usize = 4 * 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
 
@@ -22,7 +23,7 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(parameters): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    handshake: Handshake,
 ) -> Result<Response, ApiError> {
     let encoding = encoding(parameters)?;
     let live = state.live.clone();
@@ -52,15 +53,15 @@ pub async fn upgrade(
         }
     };
     let limit = live.settings.message_limit;
-    Ok(upgrade
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| {
-            let session = Session::new(live.clone(), socket, encoding, authenticated, ip);
-            live.track(session)
-        }))
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    Ok(handshake.accept(config, move |socket| {
+        let session = Session::new(live.clone(), socket, encoding, authenticated, ip);
+        live.track(session)
+    }))
 }
 
 /// The `encoding` parameter, the only one this route takes.
