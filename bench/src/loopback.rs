@@ -104,7 +104,7 @@ pub fn read(address: &str, sockets: usize, bytes: usize, rounds: usize) -> anyho
     for (index, stream) in streams.iter().enumerate() {
         poll.watch(stream, index as u64)?;
     }
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new(); sockets];
+    let mut messages = vec![Message::default(); sockets];
     let mut chunk = vec![0; 64 * 1024];
     let mut latencies = Vec::with_capacity(sockets * rounds);
     let mut cpu_from = None;
@@ -113,21 +113,14 @@ pub fn read(address: &str, sockets: usize, bytes: usize, rounds: usize) -> anyho
         ensure!(!ready.is_empty(), "no message for 10 s");
         cpu_from.get_or_insert_with(own_cpu_seconds);
         for index in ready {
-            let (stream, pending) = (&streams[index as usize], &mut pending[index as usize]);
+            let (stream, message) = (&streams[index as usize], &mut messages[index as usize]);
             // Edge-triggered: read until the socket has nothing more.
             loop {
                 match (&*stream).read(&mut chunk) {
                     Ok(0) => break,
-                    Ok(read) => pending.extend_from_slice(&chunk[..read]),
+                    Ok(read) => message.take(&chunk[..read], bytes, &mut latencies),
                     Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(err) => return Err(err.into()),
-                }
-                while pending.len() >= bytes {
-                    let mut started = [0; 8];
-                    started.copy_from_slice(&pending[..8]);
-                    let waited = monotonic_ns().saturating_sub(u64::from_le_bytes(started));
-                    latencies.push(Duration::from_nanos(waited));
-                    pending.drain(..bytes);
                 }
             }
         }
@@ -142,6 +135,34 @@ pub fn read(address: &str, sockets: usize, bytes: usize, rounds: usize) -> anyho
         reading * 1e6 / (sockets * rounds) as f64
     );
     Ok(())
+}
+
+/// How far a socket is into its current message, and that message's start time as far
+/// as read.
+#[derive(Clone, Default)]
+struct Message {
+    read: usize,
+    started: [u8; 8],
+}
+
+impl Message {
+    /// Takes `data` as it comes (messages split anywhere), timing each whole message.
+    fn take(&mut self, mut data: &[u8], bytes: usize, latencies: &mut Vec<Duration>) {
+        while !data.is_empty() {
+            let taken = (bytes - self.read).min(data.len());
+            if self.read < 8 {
+                let stamp = (8 - self.read).min(taken);
+                self.started[self.read..self.read + stamp].copy_from_slice(&data[..stamp]);
+            }
+            self.read += taken;
+            data = &data[taken..];
+            if self.read == bytes {
+                let started = u64::from_le_bytes(self.started);
+                latencies.push(Duration::from_nanos(monotonic_ns().saturating_sub(started)));
+                self.read = 0;
+            }
+        }
+    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds: the same clock in both processes.
@@ -215,6 +236,35 @@ impl Epoll {
             if error.kind() != std::io::ErrorKind::Interrupted {
                 return Err(error.into());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message_at(started: u64, bytes: usize) -> Vec<u8> {
+        let mut message = vec![b'x'; bytes];
+        message[..8].copy_from_slice(&started.to_le_bytes());
+        message
+    }
+
+    #[test]
+    fn messages_split_anywhere_are_each_timed_once() {
+        // Started a second ago: a misread start time would not give about a second.
+        let started = monotonic_ns() - 1_000_000_000;
+        let stream: Vec<u8> = [message_at(started, 20), message_at(started, 20)].concat();
+        for split in [1, 3, 8, 9, 20, 25, 40] {
+            let mut message = Message::default();
+            let mut latencies = Vec::new();
+            for piece in stream.chunks(split) {
+                message.take(piece, 20, &mut latencies);
+            }
+            assert_eq!(latencies.len(), 2, "pieces of {split}");
+            assert!(latencies
+                .iter()
+                .all(|latency| *latency < Duration::from_secs(5)));
         }
     }
 }
