@@ -55,18 +55,7 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     for _ in 0..plan.rounds {
         let started = monotonic_ns();
         message[..8].copy_from_slice(&started.to_le_bytes());
-        let half = sockets.len().div_ceil(2).max(1);
-        std::thread::scope(|scope| {
-            for part in sockets.chunks(half) {
-                let message = &message;
-                scope.spawn(move || {
-                    for socket in part {
-                        // A failed write shows as a message the reader never gets.
-                        let _ = (&*socket).write_all(message);
-                    }
-                });
-            }
-        });
+        write_to_every(&sockets, &message);
         let spent = Duration::from_nanos(monotonic_ns().saturating_sub(started));
         std::thread::sleep(every.saturating_sub(spent));
     }
@@ -88,6 +77,21 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         writing * 1e6 / writes
     );
     Ok(())
+}
+
+/// Writes `message` to every socket, half of them on each of two threads, with blocking
+/// writes. A failed write is skipped: it shows as a message the reader never gets.
+pub fn write_to_every(sockets: &[TcpStream], message: &[u8]) {
+    let half = sockets.len().div_ceil(2).max(1);
+    std::thread::scope(|scope| {
+        for part in sockets.chunks(half) {
+            scope.spawn(move || {
+                for socket in part {
+                    let _ = (&*socket).write_all(message);
+                }
+            });
+        }
+    });
 }
 
 /// The reader's side (a process of its own): connects, reads every message of every

@@ -51,18 +51,7 @@ fn fan_out(messages: &mpsc::Receiver<Vec<u8>>, viewers: &Mutex<Vec<TcpStream>>) 
             message.extend_from_slice(&next);
         }
         let viewers = viewers.lock().unwrap_or_else(|p| p.into_inner());
-        let half = viewers.len().div_ceil(2).max(1);
-        std::thread::scope(|scope| {
-            for part in viewers.chunks(half) {
-                let message = &message;
-                scope.spawn(move || {
-                    for viewer in part {
-                        // A viewer that went away is simply skipped.
-                        let _ = (&*viewer).write_all(message);
-                    }
-                });
-            }
-        });
+        crate::loopback::write_to_every(&viewers, &message);
     }
 }
 
