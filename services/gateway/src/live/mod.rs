@@ -1,5 +1,6 @@
-//! Live view over WebSocket (`GET /api/v1/live`): the hub that fans frames out, the
-//! session each socket runs, and the per-principal and per-IP socket limits.
+//! Live view over WebSocket (`GET /api/v1/live`): the opening handshake, the hub that
+//! fans frames out, the session each socket runs, how frames go on the wire, and the
+//! per-principal and per-IP socket limits.
 
 mod encoding;
 mod handshake;
