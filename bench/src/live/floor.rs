@@ -108,7 +108,8 @@ fn read_more(stream: &mut TcpStream, received: &mut Vec<u8>) -> anyhow::Result<(
     Ok(())
 }
 
-fn compress(json: &[u8]) -> Vec<u8> {
+/// Raw DEFLATE of `json`, as the gateway compresses frames for `encoding=deflate`.
+pub(super) fn compress(json: &[u8]) -> Vec<u8> {
     let mut encoder =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     // Compressing into memory cannot fail.

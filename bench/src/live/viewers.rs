@@ -281,18 +281,8 @@ impl Inflater {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::write::DeflateEncoder;
-    use flate2::Compression;
-
+    use super::super::floor::compress as deflate;
     use super::*;
-
-    fn deflate(text: &[u8]) -> Vec<u8> {
-        let mut encoder = DeflateEncoder::new(Vec::new(), Compression::default());
-        encoder.write_all(text).unwrap();
-        encoder.finish().unwrap()
-    }
 
     #[test]
     fn the_inflater_gives_a_short_message_whole_and_a_long_one_s_head() {
