@@ -4,6 +4,7 @@
 //! part is its own process (see `TestCluster`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,24 @@ use verdict_testkit::{
 
 /// Results per posted batch.
 const BATCH: usize = 10;
+
+/// Tries `attempt` until it succeeds, as a client retries through a failover; after
+/// 30 s the last refusal fails the test, naming `what`.
+async fn retried<T, E, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    E: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(refusal) => assert!(Instant::now() < deadline, "{what}: {refusal:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
 
 /// A CI job's view of the cluster: a reporter token and the run it reports to.
 #[derive(Clone)]
@@ -90,8 +109,7 @@ impl Job {
 
     /// Finishes the run (retried like a post), so viewers see its end.
     async fn finish(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        retried("finish refused", || async {
             let finished = self
                 .http
                 .post(format!("{}/api/v1/runs/{}/finish", self.base, self.run_id))
@@ -100,12 +118,12 @@ impl Job {
                 .send()
                 .await
                 .map(|response| response.status().as_u16());
-            if finished.as_ref().is_ok_and(|status| *status == 202) {
-                return;
+            match finished {
+                Ok(202) => Ok(()),
+                other => Err(other),
             }
-            assert!(Instant::now() < deadline, "finish refused: {finished:?}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
     }
 
     /// Posts result batch `n`; the answer's status, or the transport error.
@@ -137,18 +155,13 @@ impl Job {
 
     /// Posts batch `n` until it is accepted, as a CI reporter retries a failed post.
     async fn post_until_accepted(&self, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let answer = self.post_batch(n).await;
-            if answer == Ok(202) {
-                return;
+        retried(&format!("batch {n} still refused"), || async {
+            match self.post_batch(n).await {
+                Ok(202) => Ok(()),
+                other => Err(other),
             }
-            assert!(
-                Instant::now() < deadline,
-                "batch {n} still refused: {answer:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
     }
 
     /// How many whole batches the run holds.
@@ -157,14 +170,25 @@ impl Job {
         run["counts"]["total"].as_u64().unwrap() as usize / BATCH
     }
 
+    /// Reads `path`, retrying what a failover may answer meanwhile (a timeout, a 5xx),
+    /// as a dashboard would; any other answer than 200 fails at once.
     async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
+        let response = retried(&format!("GET {path}"), || async {
+            match self
+                .http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+            {
+                Ok(response) if response.status().is_server_error() => {
+                    Err(response.status().as_u16().to_string())
+                }
+                Ok(response) => Ok(response),
+                Err(err) => Err(err.to_string()),
+            }
+        })
+        .await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.unwrap()
     }
