@@ -4,13 +4,16 @@
 
 mod artifacts;
 mod auth;
+mod burst;
 mod fixture;
 mod import;
 mod live;
 mod loopback;
+mod pauses;
 mod process;
 mod runs;
 mod stats;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -128,6 +131,23 @@ enum Benchmark {
         #[arg(long)]
         rounds: usize,
     },
+    /// Ingest pauses: the same burst repeated, each on a fresh `verdict up` (needs
+    /// `cargo build --release -p verdict-cli`), and for each the longest time in which no
+    /// result became visible while accepted ones waited.
+    Pauses {
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Runs of a suite of this many tests whose names repeat (default: one run in
+        /// which every result is a new test).
+        #[arg(long)]
+        suite: Option<usize>,
+    },
     /// Streaming parse of a large generated JUnit report: time and peak memory.
     Import {
         #[arg(long, default_value_t = 50)]
@@ -197,6 +217,28 @@ async fn main() -> anyhow::Result<()> {
                 connections,
                 queries,
             })
+            .await
+        }
+        Benchmark::Pauses {
+            repeat,
+            seconds,
+            batch,
+            connections,
+            suite,
+        } => {
+            let workload = match suite {
+                Some(tests) => burst::Workload::RepeatingSuite { tests },
+                None => burst::Workload::NewTests,
+            };
+            pauses::run(
+                repeat,
+                burst::Plan {
+                    workload,
+                    connections,
+                    batch,
+                    duration: std::time::Duration::from_secs(seconds),
+                },
+            )
             .await
         }
         Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,

@@ -1,0 +1,136 @@
+//! A fresh `verdict up` as its own process (release binary, its own nats-server child,
+//! a new data directory): the system a user starts with one command.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use verdict_testkit::ports::free_port;
+
+use crate::fixture::UNLIMITED_RATES;
+use crate::process::verdict_binary;
+
+const ADMIN_EMAIL: &str = "bench@verdict.local";
+const ADMIN_PASSWORD: &str = "bench-password-0123";
+
+/// A running `verdict up`; stopped with SIGTERM when [`UpSystem::stop`] is called,
+/// killed when dropped.
+pub struct UpSystem {
+    child: Child,
+    pub base_url: String,
+    pub http: reqwest::Client,
+    _data_dir: tempfile::TempDir,
+}
+
+impl UpSystem {
+    /// Starts `verdict up` on a free port with rate limits out of the way and waits
+    /// until `/readyz` answers 200. `VERDICT_LOG` is passed through (default `warn`).
+    pub async fn start() -> anyhow::Result<Self> {
+        let data_dir = tempfile::tempdir()?;
+        let port = free_port();
+        let mut command = Command::new(verdict_binary()?);
+        command
+            .arg("up")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env_remove("NATS_URL")
+            .env("VERDICT_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("VERDICT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env(
+                "VERDICT_LOG",
+                std::env::var("VERDICT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(UNLIMITED_RATES)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn().context("starting verdict up")?;
+        let system = Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()?,
+            _data_dir: data_dir,
+        };
+        system.wait_ready().await?;
+        Ok(system)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let ready = self.http.get(self.url("/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return Ok(());
+            }
+            ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "verdict up not ready after 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Signs in as the administrator, creates a project and a reporter API token;
+    /// returns `(project id, token)`.
+    pub async fn reporter(&self) -> anyhow::Result<(String, String)> {
+        let login: Value = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let admin = login["access_token"].as_str().context("access token")?;
+        let project: Value = self
+            .http
+            .post(self.url("/api/v1/projects"))
+            .bearer_auth(admin)
+            .json(&json!({ "slug": "bench", "name": "bench" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let project = project["id"].as_str().context("project id")?.to_owned();
+        let token: Value = self
+            .http
+            .post(self.url(&format!("/api/v1/projects/{project}/tokens")))
+            .bearer_auth(admin)
+            .json(&json!({ "name": "bench", "role": "reporter" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = token["token"].as_str().context("token")?.to_owned();
+        Ok((project, token))
+    }
+
+    /// SIGTERM, then waits for the process (and so its nats-server) to end.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.kill().await?;
+        }
+        Ok(())
+    }
+}
