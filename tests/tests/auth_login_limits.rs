@@ -139,3 +139,35 @@ async fn a_malformed_login_names_the_field() {
         .unwrap();
     assert_eq!(unknown_field.status(), 400);
 }
+
+#[tokio::test]
+async fn a_wrong_password_shorter_than_a_password_can_be_set_to_gets_the_same_401() {
+    let app = TestApp::spawn().await;
+    let long = attempt(&app, "wrong-password").await;
+    let short = attempt(&app, "wrong").await;
+    let empty = attempt(&app, "").await;
+    assert_eq!(long.status(), 401);
+    assert_eq!(short.status(), 401);
+    assert_eq!(empty.status(), 401);
+    let detail =
+        |text: String| serde_json::from_str::<serde_json::Value>(&text).unwrap()["detail"].clone();
+    let long = detail(long.text().await.unwrap());
+    assert_eq!(detail(short.text().await.unwrap()), long);
+    assert_eq!(detail(empty.text().await.unwrap()), long);
+}
+
+#[tokio::test]
+async fn a_login_password_over_1024_bytes_is_refused_naming_the_limit_before_any_hashing() {
+    let app = TestApp::spawn().await;
+    let response = attempt(&app, &"x".repeat(1025)).await;
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "password");
+    assert_eq!(
+        problem["errors"][0]["message"],
+        "must be at most 1024 bytes"
+    );
+    // A mebibyte never reaches the auth service: over the body limit.
+    let huge = attempt(&app, &"x".repeat(1 << 20)).await;
+    assert_eq!(huge.status(), 413);
+}

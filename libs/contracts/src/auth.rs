@@ -144,38 +144,50 @@ impl From<ProjectSlug> for String {
     }
 }
 
-/// A password as submitted: 8 to 1024 bytes. Never printed.
+/// The longest password accepted anywhere, in bytes: hashing cost grows with length, so
+/// a password is bounded before it is ever hashed.
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// A password as submitted, of `MIN` to [`PASSWORD_MAX_BYTES`] bytes. Never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
-pub struct Password(String);
+pub struct PasswordOf<const MIN: usize>(String);
 
-impl Password {
+/// A password being set: 8 to 1024 bytes.
+pub type Password = PasswordOf<8>;
+
+/// A password presented at login: at most 1024 bytes. A shorter one than a password can
+/// be set to is simply wrong, and gets the same answer as any wrong password.
+pub type LoginPassword = PasswordOf<0>;
+
+impl<const MIN: usize> PasswordOf<MIN> {
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for Password {
+impl<const MIN: usize> fmt::Debug for PasswordOf<MIN> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(..)")
     }
 }
 
-impl TryFrom<String> for Password {
+impl<const MIN: usize> TryFrom<String> for PasswordOf<MIN> {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if (8..=1024).contains(&value.len()) {
-            Ok(Password(value))
+        if (MIN..=PASSWORD_MAX_BYTES).contains(&value.len()) {
+            Ok(PasswordOf(value))
+        } else if MIN == 0 {
+            Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"))
         } else {
-            Err("must be 8 to 1024 bytes".into())
+            Err(format!("must be {MIN} to {PASSWORD_MAX_BYTES} bytes"))
         }
     }
 }
 
-impl From<Password> for String {
-    fn from(password: Password) -> Self {
+impl<const MIN: usize> From<PasswordOf<MIN>> for String {
+    fn from(password: PasswordOf<MIN>) -> Self {
         password.0
     }
 }
@@ -219,7 +231,8 @@ impl From<DisplayName> for String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: Email,
-    pub password: Password,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 1024))]
+    pub password: LoginPassword,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +275,7 @@ pub struct Me {
 pub struct CreateUser {
     pub email: Email,
     pub name: DisplayName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 8, max_length = 1024))]
     pub password: Password,
 }
 
@@ -549,8 +563,17 @@ mod tests {
     #[test]
     fn passwords_have_bounds_and_hide_in_debug_output() {
         assert!(Password::try_from("short".to_owned()).is_err());
+        assert!(Password::try_from("x".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
         let password = Password::try_from("correct horse".to_owned()).unwrap();
         assert!(!format!("{password:?}").contains("horse"));
+    }
+
+    #[test]
+    fn a_login_password_is_only_bounded_above() {
+        assert!(LoginPassword::try_from(String::new()).is_ok());
+        assert!(LoginPassword::try_from("short".to_owned()).is_ok());
+        let error = LoginPassword::try_from("x".repeat(PASSWORD_MAX_BYTES + 1)).unwrap_err();
+        assert_eq!(error, "must be at most 1024 bytes");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::state::AppState;
 #[utoipa::path(operation_id = "login", post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "OK", body = TokenPair),
+        (status = 400, description = "Not an e-mail address, or a password over 1024 bytes (never hashed)", body = Problem),
         (status = 401, description = "Wrong e-mail or password", body = Problem),
         (status = 429, description = "Too many attempts; see Retry-After", body = Problem),
     ))]
