@@ -12,6 +12,7 @@ use crate::access::Caller;
 use crate::at_rest::AtRest;
 use crate::config::{LoginPolicy, TokenSettings};
 use crate::keys::KeyRing;
+use crate::passwords::Hasher;
 use crate::store::{self, ProjectRow};
 use crate::{clock, Error};
 
@@ -22,6 +23,8 @@ pub struct Auth {
     pub keys: Arc<RwLock<KeyRing>>,
     pub tokens: TokenSettings,
     pub login: LoginPolicy,
+    /// Every password hash goes through it: bounded in number at once.
+    pub hasher: Hasher,
     /// How private signing keys are kept in the database.
     pub at_rest: AtRest,
     pub revocations: KvStore,

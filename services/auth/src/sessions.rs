@@ -8,7 +8,7 @@ use crate::config::LoginPolicy;
 use crate::context::Auth;
 use crate::keys::AccessClaims;
 use crate::store::{self, UserRow};
-use crate::{clock, passwords, secrets, Error};
+use crate::{clock, secrets, Error};
 
 /// The longest an account stays locked after failed logins.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
@@ -21,9 +21,7 @@ pub async fn login(auth: &Auth, request: LoginRequest) -> Result<TokenPair, Erro
         .await?;
     let password = request.password.expose().to_owned();
     let Some(user) = user else {
-        tokio::task::spawn_blocking(move || passwords::verify_nothing(&password))
-            .await
-            .map_err(|err| Error::PasswordHash(err.to_string()))?;
+        auth.hasher.verify_nothing(password).await?;
         return Err(Error::InvalidCredentials);
     };
     let now = clock::now();
@@ -32,10 +30,10 @@ pub async fn login(auth: &Auth, request: LoginRequest) -> Result<TokenPair, Erro
             retry_after: (locked_until - now) as u64,
         });
     }
-    let phc = user.password_hash.clone();
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &phc))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))?;
+    let matches = auth
+        .hasher
+        .verify(password, user.password_hash.clone())
+        .await?;
     if !matches {
         let (failures, locked_until) = after_failure(auth.login, user.failed_logins, now);
         let id = user.id.clone();

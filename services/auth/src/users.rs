@@ -6,7 +6,7 @@ use crate::access::Caller;
 use crate::config::AdminBootstrap;
 use crate::context::Auth;
 use crate::store::{self, UserRow};
-use crate::{clock, passwords, secrets, Error};
+use crate::{clock, secrets, Error};
 
 fn user_out(user: UserRow) -> User {
     User {
@@ -59,10 +59,10 @@ pub async fn me(auth: &Auth, caller: Caller) -> Result<Me, Error> {
 
 pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Result<User, Error> {
     require_admin(&caller)?;
-    let password = request.password.expose().to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let password_hash = auth
+        .hasher
+        .hash(request.password.expose().to_owned())
+        .await?;
     let user = UserRow::new(
         request.email.as_str().to_owned(),
         request.name.as_str().to_owned(),
@@ -127,9 +127,7 @@ pub async fn bootstrap_admin(auth: &Auth, admin: &AdminBootstrap) -> Result<Opti
         .clone()
         .or_else(|| generated.clone())
         .unwrap_or_default();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let password_hash = auth.hasher.hash(password).await?;
     let user = UserRow::new(
         admin.email.trim().to_lowercase(),
         "Administrator".into(),

@@ -17,6 +17,7 @@ use crate::state::AppState;
         (status = 400, description = "Not an e-mail address, or a password over 1024 bytes (never hashed)", body = Problem),
         (status = 401, description = "Wrong e-mail or password", body = Problem),
         (status = 429, description = "Too many attempts; see Retry-After", body = Problem),
+        (status = 503, description = "Too many sign-ins at once; see Retry-After", body = Problem),
     ))]
 pub async fn login(
     State(state): State<AppState>,
