@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use verdict_testkit::{access_token, TestApp};
+use verdict_testkit::{access_token, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Polls `GET {base}/api/v1/me` with `token` until it is refused; returns how long that took.
 async fn time_until_refused(app: &TestApp, base: &str, token: &str, path: &str) -> Duration {
@@ -139,4 +139,120 @@ async fn a_gateway_started_after_a_revocation_honours_it() {
     let late = app.spawn_gateway().await;
     let took = time_until_refused(&app, &late, &access_token(&pair), "/api/v1/me").await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+/// How many revocations (and un-revocations) were ever written to the bucket every
+/// gateway watches: each one makes every live socket on every gateway check its token.
+async fn revocations_published(app: &TestApp) -> u64 {
+    let jetstream = async_nats::jetstream::new(app.nats.client().await);
+    let mut bucket = jetstream
+        .get_stream("KV_VERDICT_REVOCATIONS")
+        .await
+        .unwrap();
+    bucket.info().await.unwrap().state.last_sequence
+}
+
+async fn post(app: &TestApp, path: &str, refresh_token: &serde_json::Value) -> u16 {
+    app.http
+        .post(app.url(path))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_second_logout_of_the_same_session_publishes_no_new_revocation() {
+    let app = TestApp::spawn().await;
+    let pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let before = revocations_published(&app).await;
+    assert_eq!(
+        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        204
+    );
+    let after_first = revocations_published(&app).await;
+    assert_eq!(after_first, before + 1);
+
+    assert_eq!(
+        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        204
+    );
+    assert_eq!(revocations_published(&app).await, after_first);
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_reused_again_publishes_no_new_revocation() {
+    let app = TestApp::spawn().await;
+    let first = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(
+        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        200
+    );
+    let before = revocations_published(&app).await;
+    assert_eq!(
+        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        401
+    );
+    let after_first = revocations_published(&app).await;
+    assert_eq!(
+        after_first,
+        before + 1,
+        "the first reuse revokes the session"
+    );
+
+    assert_eq!(
+        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        401
+    );
+    assert_eq!(
+        post(&app, "/api/v1/auth/logout", &first["refresh_token"]).await,
+        204
+    );
+    assert_eq!(revocations_published(&app).await, after_first);
+}
+
+#[tokio::test]
+async fn disabling_a_disabled_user_or_enabling_an_enabled_one_publishes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user_id, _) = app.user(&admin, "twice@example.com").await;
+    let path = format!("/api/v1/users/{user_id}");
+    let set_disabled = |disabled: bool| {
+        app.send(
+            Method::PATCH,
+            &admin,
+            &path,
+            Some(json!({ "disabled": disabled })),
+        )
+    };
+    let before = revocations_published(&app).await;
+    assert_eq!(set_disabled(false).await.status(), 200);
+    assert_eq!(revocations_published(&app).await, before);
+
+    assert_eq!(set_disabled(true).await.status(), 200);
+    let disabled = revocations_published(&app).await;
+    assert_eq!(disabled, before + 1);
+    assert_eq!(set_disabled(true).await.status(), 200);
+    assert_eq!(revocations_published(&app).await, disabled);
+}
+
+#[tokio::test]
+async fn revoking_a_revoked_api_token_again_publishes_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let project = app.project(&admin, "web").await;
+    let (token_id, _) = app.api_token(&admin, &project, "reporter").await;
+    let path = format!("/api/v1/projects/{project}/tokens/{token_id}");
+    assert_eq!(
+        app.send(Method::DELETE, &admin, &path, None).await.status(),
+        204
+    );
+    let revoked = revocations_published(&app).await;
+    assert_eq!(
+        app.send(Method::DELETE, &admin, &path, None).await.status(),
+        204
+    );
+    assert_eq!(revocations_published(&app).await, revoked);
 }

@@ -111,15 +111,15 @@ pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result
     access::require(role, Role::Maintainer)?;
     let now = clock::now();
     let token_id = request.token_id.clone();
-    auth.store
+    let revoked_at = auth
+        .store
         .write(move |conn| {
             store::api_token_in_project(conn, &project.id, &token_id)?
                 .ok_or(Error::NotFound("token"))?;
-            store::revoke_api_token(conn, &token_id, now)?;
-            Ok::<_, Error>(())
+            store::revoke_api_token(conn, &token_id, now)?.ok_or(Error::NotFound("token"))
         })
         .await?;
-    auth.publish_revocation(RevocationTarget::ApiToken(request.token_id), now)
+    auth.publish_revocation(RevocationTarget::ApiToken(request.token_id), revoked_at)
         .await
 }
 

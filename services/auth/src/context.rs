@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use verdict_bus::jetstream_api::kv::CreateErrorKind;
 use verdict_bus::{Client, KvStore};
 use verdict_contracts::auth::{
     Principal, Revocation, RevocationTarget, Role, API_TOKEN_CACHE_SECS,
@@ -96,23 +97,61 @@ impl Auth {
             .await
     }
 
-    /// Tells every gateway to deny what `target` names until its tokens have expired.
+    /// Tells every gateway to deny what `target` names (revoked at `revoked_at`) until
+    /// its tokens have expired, unless the bucket already says so: each write makes
+    /// every live socket on every gateway check its token again, so a repeated logout
+    /// or reuse writes nothing, while a revocation whose first publication failed is
+    /// written when the request is retried.
     pub async fn publish_revocation(
         &self,
         target: RevocationTarget,
         revoked_at: i64,
     ) -> Result<(), Error> {
-        let revocation = Revocation {
-            until: revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS,
-            revoked_at,
-            target,
+        let Some(value) = self.revocation(&target, revoked_at)? else {
+            return Ok(());
         };
-        let value =
-            serde_json::to_vec(&revocation).map_err(|err| Error::Revocation(err.to_string()))?;
+        match self.revocations.create(target.key(), value).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == CreateErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(Error::Revocation(err.to_string())),
+        }
+    }
+
+    /// Writes a revocation over the one the bucket may hold, for a target revoked anew
+    /// (a user disabled again after being enabled).
+    pub async fn replace_revocation(
+        &self,
+        target: RevocationTarget,
+        revoked_at: i64,
+    ) -> Result<(), Error> {
+        let Some(value) = self.revocation(&target, revoked_at)? else {
+            return Ok(());
+        };
         self.revocations
-            .put(revocation.target.key(), value.into())
+            .put(target.key(), value)
             .await
             .map_err(|err| Error::Revocation(err.to_string()))?;
         Ok(())
+    }
+
+    /// The bucket value of a revocation; `None` once every token it could concern has
+    /// expired, when there is nothing left to deny.
+    fn revocation(
+        &self,
+        target: &RevocationTarget,
+        revoked_at: i64,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        let until = revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS;
+        if until < clock::now() {
+            return Ok(None);
+        }
+        let revocation = Revocation {
+            target: target.clone(),
+            revoked_at,
+            until,
+        };
+        serde_json::to_vec(&revocation)
+            .map(|value| Some(value.into()))
+            .map_err(|err| Error::Revocation(err.to_string()))
     }
 }

@@ -128,9 +128,11 @@ enum Rotation {
         user_id: String,
         session_id: String,
     },
-    /// A spent token came back: someone holds a copy. The whole session is revoked.
+    /// A spent token came back: someone holds a copy. The whole session is revoked
+    /// (at `revoked_at`, earlier when it already was).
     ReuseDetected {
         session_id: String,
+        revoked_at: i64,
     },
     Refused,
 }
@@ -149,10 +151,11 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
                 return Ok(Rotation::Refused);
             };
             if token.spent {
-                store::revoke_session(&tx, &token.session_id, now)?;
+                let revoked_at = store::revoke_session(&tx, &token.session_id, now)?;
                 tx.commit()?;
                 return Ok(Rotation::ReuseDetected {
                     session_id: token.session_id,
+                    revoked_at: revoked_at.unwrap_or(now),
                 });
             }
             let user_ok =
@@ -180,9 +183,12 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             user_id,
             session_id,
         } => token_pair(auth, &user_id, &session_id, next.plain, now),
-        Rotation::ReuseDetected { session_id } => {
+        Rotation::ReuseDetected {
+            session_id,
+            revoked_at,
+        } => {
             tracing::warn!(%session_id, "refresh token reused; session revoked");
-            auth.publish_revocation(RevocationTarget::Session(session_id), now)
+            auth.publish_revocation(RevocationTarget::Session(session_id), revoked_at)
                 .await?;
             Err(Error::Unauthorized("refresh token is no longer valid"))
         }
@@ -195,18 +201,18 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
 pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
     let presented = secrets::hash(&request.refresh_token);
     let now = clock::now();
-    let session = auth
+    let revoked = auth
         .store
         .write(move |conn| {
             let Some(token) = store::refresh_token(conn, &presented)? else {
                 return Ok(None);
             };
-            store::revoke_session(conn, &token.session_id, now)?;
-            Ok::<_, Error>(Some(token.session_id))
+            let revoked_at = store::revoke_session(conn, &token.session_id, now)?;
+            Ok::<_, Error>(revoked_at.map(|at| (token.session_id, at)))
         })
         .await?;
-    if let Some(session_id) = session {
-        auth.publish_revocation(RevocationTarget::Session(session_id), now)
+    if let Some((session_id, revoked_at)) = revoked {
+        auth.publish_revocation(RevocationTarget::Session(session_id), revoked_at)
             .await?;
     }
     Ok(())

@@ -165,9 +165,10 @@ pub fn insert_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<bool> 
     Ok(inserted == 1)
 }
 
+/// Disables or enables a user; `true` when that changed anything.
 pub fn set_user_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE users SET disabled = ?2 WHERE id = ?1",
+        "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled <> ?2",
         params![id, disabled],
     )? == 1)
 }
@@ -258,12 +259,14 @@ pub fn spend_refresh_token(conn: &Connection, hash: &[u8], now: i64) -> rusqlite
     Ok(())
 }
 
-pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
-    )?;
-    Ok(())
+/// Revokes a session unless it already is; returns when it was revoked (`None`: no such
+/// session).
+pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
+    )?
+    .query_row(params![id, now], |row| row.get(0))
+    .optional()
 }
 
 pub fn session_is_active(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
@@ -484,12 +487,14 @@ pub fn api_tokens_of_project(
     rows.collect()
 }
 
-pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
-    )?;
-    Ok(())
+/// Revokes an API token unless it already is; returns when it was revoked (`None`: no
+/// such token).
+pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
+    )?
+    .query_row(params![id, now], |row| row.get(0))
+    .optional()
 }
 
 pub fn touch_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
@@ -594,6 +599,27 @@ mod tests {
             }
         )
         .unwrap());
+    }
+
+    #[test]
+    fn revoking_a_session_twice_keeps_the_first_revocation_time() {
+        let conn = conn();
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
+        insert_user(&conn, &user).unwrap();
+        insert_session(&conn, "s", &user.id, 0, 1000).unwrap();
+        assert_eq!(revoke_session(&conn, "s", 10).unwrap(), Some(10));
+        assert_eq!(revoke_session(&conn, "s", 20).unwrap(), Some(10));
+        assert_eq!(revoke_session(&conn, "unknown", 20).unwrap(), None);
+    }
+
+    #[test]
+    fn disabling_a_user_changes_something_only_once() {
+        let conn = conn();
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
+        insert_user(&conn, &user).unwrap();
+        assert!(!set_user_disabled(&conn, &user.id, false).unwrap());
+        assert!(set_user_disabled(&conn, &user.id, true).unwrap());
+        assert!(!set_user_disabled(&conn, &user.id, true).unwrap());
     }
 
     #[test]

@@ -90,23 +90,26 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
     }
     let now = clock::now();
     let id = request.user_id.clone();
-    let user = auth
+    let (user, changed) = auth
         .store
         .write(move |conn| {
-            if !store::set_user_disabled(conn, &id, request.disabled)? {
-                return Err(Error::NotFound("user"));
-            }
-            store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))
+            let changed = store::set_user_disabled(conn, &id, request.disabled)?;
+            let user = store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))?;
+            Ok::<_, Error>((user, changed))
         })
         .await?;
+    // A change is told to the gateways; a repeated disable only fills in a revocation
+    // the bucket lacks (its first publication failed), and a repeated enable does nothing.
     let target = RevocationTarget::User(user.id.clone());
-    if user.disabled {
-        auth.publish_revocation(target, now).await?;
-    } else {
-        auth.revocations
+    match (user.disabled, changed) {
+        (true, true) => auth.replace_revocation(target, now).await?,
+        (true, false) => auth.publish_revocation(target, now).await?,
+        (false, true) => auth
+            .revocations
             .delete(target.key())
             .await
-            .map_err(|err| Error::Revocation(err.to_string()))?;
+            .map_err(|err| Error::Revocation(err.to_string()))?,
+        (false, false) => {}
     }
     Ok(user_out(user))
 }
