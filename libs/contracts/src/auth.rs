@@ -1,6 +1,7 @@
 //! The auth service's operations and the identity types every service shares.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -227,12 +228,25 @@ impl From<DisplayName> for String {
 
 // ---- messages -------------------------------------------------------------------
 
+/// What a person signs in with (the body of `POST /auth/login`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: Email,
     #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 1024))]
     pub password: LoginPassword,
+}
+
+/// A sign-in as the gateway passes it on: the credentials and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    #[serde(flatten)]
+    pub credentials: LoginRequest,
+    /// The client's address as the gateway established it (behind trusted proxies, the
+    /// one they name); failed logins are counted per account and address. Absent from
+    /// older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -441,7 +455,7 @@ pub struct RotatedKey {
 
 const AUTH: ServiceName = ServiceName::Auth;
 
-pub const LOGIN: Operation<LoginRequest, TokenPair> = Operation::new(AUTH, "login");
+pub const LOGIN: Operation<LoginAttempt, TokenPair> = Operation::new(AUTH, "login");
 pub const REFRESH: Operation<RefreshRequest, TokenPair> = Operation::new(AUTH, "refresh");
 pub const LOGOUT: Operation<RefreshRequest, Empty> = Operation::new(AUTH, "logout");
 pub const ME: Operation<Empty, Me> = Operation::query(AUTH, "me");

@@ -7,7 +7,8 @@ use verdict_store::Migrations;
 
 use crate::keys::SigningKey;
 
-pub const MIGRATIONS: Migrations = Migrations(&[r#"
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -67,7 +68,23 @@ CREATE TABLE signing_keys (
     created_at INTEGER NOT NULL,
     retired_at INTEGER
 );
-"#]);
+"#,
+    r#"
+-- Failed logins per e-mail (known or not) and client address: an attacker elsewhere
+-- cannot lock the owner out, and an unknown e-mail locks like a known one.
+-- users.failed_logins and users.locked_until are no longer used; they stay so that an
+-- older process still running during an upgrade can read users.
+CREATE TABLE login_failures (
+    email TEXT NOT NULL,
+    client TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    locked_until INTEGER,
+    last_failed_at INTEGER NOT NULL,
+    PRIMARY KEY (email, client)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_by_age ON login_failures (last_failed_at);
+"#,
+]);
 
 fn role_from_sql(text: String) -> rusqlite::Result<Role> {
     text.parse().map_err(|err: String| {
@@ -85,8 +102,6 @@ pub struct UserRow {
     pub password_hash: String,
     pub is_admin: bool,
     pub disabled: bool,
-    pub failed_logins: u32,
-    pub locked_until: Option<i64>,
     pub created_at: i64,
 }
 
@@ -106,15 +121,12 @@ impl UserRow {
             password_hash,
             is_admin,
             disabled: false,
-            failed_logins: 0,
-            locked_until: None,
             created_at,
         }
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, disabled, failed_logins, locked_until, created_at";
+const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, disabled, created_at";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -124,9 +136,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         password_hash: row.get(3)?,
         is_admin: row.get(4)?,
         disabled: row.get(5)?,
-        failed_logins: row.get(6)?,
-        locked_until: row.get(7)?,
-        created_at: row.get(8)?,
+        created_at: row.get(6)?,
     })
 }
 
@@ -173,25 +183,63 @@ pub fn set_user_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlit
     )? == 1)
 }
 
-pub fn record_login_failure(
+// ---- failed logins ---------------------------------------------------------------------
+
+/// Until when logins of `email` from `client` are refused, if they ever were.
+pub fn login_locked_until(
     conn: &Connection,
-    id: &str,
-    failed_logins: u32,
-    locked_until: Option<i64>,
+    email: &str,
+    client: &str,
+) -> rusqlite::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT locked_until FROM login_failures WHERE email = ?1 AND client = ?2")?
+        .query_row([email, client], |row| row.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Counts one more failed login of `email` from `client`, in one statement, so that
+/// failures racing each other all count; returns the failures in a row so far.
+pub fn count_login_failure(
+    conn: &Connection,
+    email: &str,
+    client: &str,
+    now: i64,
+) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "INSERT INTO login_failures (email, client, failures, last_failed_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (email, client) DO UPDATE SET failures = failures + 1, last_failed_at = ?3
+         RETURNING failures",
+    )?
+    .query_row(params![email, client, now], |row| row.get(0))
+}
+
+/// Refuses logins of `email` from `client` until `until` (or a later lock already set).
+pub fn lock_login(
+    conn: &Connection,
+    email: &str,
+    client: &str,
+    until: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
-        params![id, failed_logins, locked_until],
-    )?;
+    conn.prepare_cached(
+        "UPDATE login_failures SET locked_until = max(coalesce(locked_until, 0), ?3)
+         WHERE email = ?1 AND client = ?2",
+    )?
+    .execute(params![email, client, until])?;
     Ok(())
 }
 
-pub fn clear_login_failures(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1 AND failed_logins > 0",
-        [id],
-    )?;
+pub fn clear_login_failures(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE email = ?1 AND client = ?2")?
+        .execute([email, client])?;
     Ok(())
+}
+
+/// Forgets failures whose last one was before `cutoff`, so guesses at many e-mails from
+/// many addresses cannot grow the table without bound.
+pub fn forget_login_failures_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE last_failed_at < ?1")?
+        .execute([cutoff])
 }
 
 // ---- sessions and refresh tokens -------------------------------------------------------
@@ -599,6 +647,45 @@ mod tests {
             }
         )
         .unwrap());
+    }
+
+    #[test]
+    fn old_login_failures_are_forgotten_from_their_index() {
+        let plan = plan(
+            &conn(),
+            "DELETE FROM login_failures WHERE last_failed_at < 100",
+        );
+        assert!(plan.contains("login_failures_by_age"), "{plan}");
+    }
+
+    #[test]
+    fn login_failures_count_per_email_and_client() {
+        let conn = conn();
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 10).unwrap(),
+            1
+        );
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 11).unwrap(),
+            2
+        );
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "5.6.7.8", 12).unwrap(),
+            1
+        );
+        lock_login(&conn, "a@b.c", "1.2.3.4", 100).unwrap();
+        lock_login(&conn, "a@b.c", "1.2.3.4", 50).unwrap();
+        assert_eq!(
+            login_locked_until(&conn, "a@b.c", "1.2.3.4").unwrap(),
+            Some(100)
+        );
+        assert_eq!(login_locked_until(&conn, "a@b.c", "5.6.7.8").unwrap(), None);
+        clear_login_failures(&conn, "a@b.c", "1.2.3.4").unwrap();
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 13).unwrap(),
+            1
+        );
+        assert_eq!(forget_login_failures_before(&conn, 13).unwrap(), 1);
     }
 
     #[test]
