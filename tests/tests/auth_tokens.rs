@@ -269,6 +269,32 @@ async fn refresh_rotates_the_token_and_a_spent_one_is_refused() {
 }
 
 #[tokio::test]
+async fn refreshing_does_not_extend_a_session_past_the_refresh_token_lifetime() {
+    let app = TestApp::spawn_with(&[("VERDICT_REFRESH_TOKEN_TTL", "3s")]).await;
+    let started = std::time::Instant::now();
+    let mut pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let response = refresh(&app, pair["refresh_token"].as_str().unwrap()).await;
+        if response.status() == 401 {
+            break;
+        }
+        assert_eq!(response.status(), 200);
+        pair = response.json().await.unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "refreshing kept a 3 s session alive for 5 s"
+        );
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "refused after {:?}, before the session's lifetime was up",
+        started.elapsed()
+    );
+    assert_eq!(me_status(&app, &access_token(&pair)).await, 401);
+}
+
+#[tokio::test]
 async fn reusing_a_spent_refresh_token_revokes_its_successors_and_their_access_tokens() {
     let app = TestApp::spawn().await;
     let first = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;

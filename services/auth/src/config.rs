@@ -35,7 +35,8 @@ pub struct TokenSettings {
     pub audience: String,
     /// `VERDICT_ACCESS_TOKEN_TTL`, default 15m, at most 1d.
     pub access_ttl: Duration,
-    /// `VERDICT_REFRESH_TOKEN_TTL`, default 30d.
+    /// `VERDICT_REFRESH_TOKEN_TTL`, default 30d: a sign-in's lifetime from its login;
+    /// rotating its refresh token does not extend it.
     pub refresh_ttl: Duration,
 }
 

@@ -187,7 +187,6 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
     let presented = secrets::hash(&request.refresh_token);
     let next = secrets::new_secret(secrets::REFRESH_PREFIX);
     let next_hash = next.hash.clone();
-    let refresh_ttl = auth.tokens.refresh_ttl.as_secs() as i64;
     let now = clock::now();
     let rotation = auth
         .store
@@ -206,16 +205,19 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             }
             let user_ok =
                 store::user_by_id(&tx, &token.user_id)?.is_some_and(|user| !user.disabled);
-            if token.session_revoked || token.expires_at <= now || !user_ok {
+            let expired = token.expires_at <= now || token.session_expires_at <= now;
+            if token.session_revoked || expired || !user_ok {
                 return Ok(Rotation::Refused);
             }
             store::spend_refresh_token(&tx, &presented, now)?;
+            // A sign-in lasts the refresh token lifetime from the login, however often
+            // it is refreshed: the successor expires with the session.
             store::insert_refresh_token(
                 &tx,
                 &next_hash,
                 &token.session_id,
                 now,
-                now + refresh_ttl,
+                token.session_expires_at,
             )?;
             tx.commit()?;
             Ok::<_, Error>(Rotation::Rotated {

@@ -280,11 +280,14 @@ pub struct RefreshRow {
     pub expires_at: i64,
     pub spent: bool,
     pub session_revoked: bool,
+    /// The end of the session's lifetime, which no rotation extends.
+    pub session_expires_at: i64,
 }
 
 pub fn refresh_token(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<RefreshRow>> {
     conn.prepare_cached(
-        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL, s.revoked_at IS NOT NULL
+        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL, s.revoked_at IS NOT NULL,
+                s.expires_at
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1",
     )?
     .query_row([hash], |row| {
@@ -294,6 +297,7 @@ pub fn refresh_token(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<
             expires_at: row.get(2)?,
             spent: row.get(3)?,
             session_revoked: row.get(4)?,
+            session_expires_at: row.get(5)?,
         })
     })
     .optional()
