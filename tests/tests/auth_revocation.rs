@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use verdict_testkit::{access_token, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use tokio_tungstenite::tungstenite;
+use verdict_testkit::{access_token, LiveClient, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Polls `GET {base}/api/v1/me` with `token` until it is refused; returns how long that took.
 async fn time_until_refused(app: &TestApp, base: &str, token: &str, path: &str) -> Duration {
@@ -139,6 +140,51 @@ async fn a_gateway_started_after_a_revocation_honours_it() {
     let late = app.spawn_gateway().await;
     let took = time_until_refused(&app, &late, &access_token(&pair), "/api/v1/me").await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+/// The status a gateway answers a live socket's upgrade with: it decides from the token
+/// and its own deny list alone, asking no service.
+async fn live_upgrade_status(base: &str, token: &str) -> u16 {
+    match LiveClient::connect(base, Some(token)).await {
+        Ok(_) => 101,
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("live upgrade failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_started_after_a_logout_refuses_the_session_on_its_own() {
+    let mut app = TestApp::spawn().await;
+    let pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let token = access_token(&pair);
+    assert_eq!(
+        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        204
+    );
+
+    let late = app.spawn_gateway().await;
+    assert_eq!(live_upgrade_status(&late, &token).await, 401);
+    assert_eq!(live_upgrade_status(&app.url(""), &token).await, 401);
+}
+
+#[tokio::test]
+async fn a_gateway_started_after_a_user_was_disabled_refuses_their_tokens_on_its_own() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (user_id, token) = app.user(&admin, "gone@example.com").await;
+    let disabled = app
+        .send(
+            Method::PATCH,
+            &admin,
+            &format!("/api/v1/users/{user_id}"),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(disabled.status(), 200);
+
+    let late = app.spawn_gateway().await;
+    assert_eq!(live_upgrade_status(&late, &token).await, 401);
+    assert_eq!(live_upgrade_status(&late, &admin).await, 101);
 }
 
 /// How many revocations (and un-revocations) were ever written to the bucket every
