@@ -370,7 +370,8 @@ pub struct CreateToken {
     pub project: String,
     pub name: DisplayName,
     pub role: Role,
-    /// RFC 3339; `None` never expires.
+    /// RFC 3339; `None` never expires. Required, and no later than the caller's own
+    /// expiry, when the caller is an API token that expires (400 otherwise).
     pub expires_at: Option<String>,
 }
 

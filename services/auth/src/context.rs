@@ -60,15 +60,17 @@ impl Auth {
                         project_id,
                         role,
                     } => {
-                        let live = store::api_token_in_project(conn, &project_id, &token_id)?
-                            .is_some_and(|token| {
+                        let token = store::api_token_in_project(conn, &project_id, &token_id)?
+                            .filter(|token| {
                                 token.revoked_at.is_none()
                                     && token.expires_at.is_none_or(|at| at > now)
-                            });
-                        if !live {
-                            return Err(Error::Unauthorized("the API token is revoked or expired"));
-                        }
-                        Ok(Caller::ApiToken { project_id, role })
+                            })
+                            .ok_or(Error::Unauthorized("the API token is revoked or expired"))?;
+                        Ok(Caller::ApiToken {
+                            project_id,
+                            role,
+                            expires_at: token.expires_at,
+                        })
                     }
                 }
             })
