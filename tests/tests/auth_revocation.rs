@@ -30,6 +30,31 @@ async fn time_until_refused(app: &TestApp, base: &str, token: &str, path: &str) 
     }
 }
 
+/// Posts a refresh token to `path` (refresh or logout); returns the status.
+async fn send_refresh_token(app: &TestApp, path: &str, refresh_token: &serde_json::Value) -> u16 {
+    app.http
+        .post(app.url(path))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Disables or enables a user as the administrator; returns the status.
+async fn set_disabled(app: &TestApp, admin: &str, user_id: &str, disabled: bool) -> u16 {
+    app.send(
+        Method::PATCH,
+        admin,
+        &format!("/api/v1/users/{user_id}"),
+        Some(json!({ "disabled": disabled })),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
 #[tokio::test]
 async fn logout_on_one_gateway_is_honoured_by_another_within_a_second() {
     let mut app = TestApp::spawn().await;
@@ -48,14 +73,10 @@ async fn logout_on_one_gateway_is_honoured_by_another_within_a_second() {
         .status();
     assert_eq!(status, 200);
 
-    let logout = app
-        .http
-        .post(app.url("/api/v1/auth/logout"))
-        .json(&json!({ "refresh_token": pair["refresh_token"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        send_refresh_token(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        204
+    );
     let took = time_until_refused(&app, &second, &token, "/api/v1/me").await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
@@ -67,15 +88,7 @@ async fn disabling_a_user_locks_them_out_of_every_gateway_within_a_second() {
     let admin = app.admin_token().await;
     let (user_id, token) = app.user(&admin, "leaver@example.com").await;
 
-    let disabled = app
-        .send(
-            Method::PATCH,
-            &admin,
-            &format!("/api/v1/users/{user_id}"),
-            Some(json!({ "disabled": true })),
-        )
-        .await;
-    assert_eq!(disabled.status(), 200);
+    assert_eq!(set_disabled(&app, &admin, &user_id, true).await, 200);
     let took = time_until_refused(&app, &second, &token, "/api/v1/me").await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
     let login = app
@@ -128,14 +141,10 @@ async fn a_gateway_started_after_a_revocation_honours_it() {
     let pair = app
         .login("admin@verdict.test", "admin-password-for-tests")
         .await;
-    let logout = app
-        .http
-        .post(app.url("/api/v1/auth/logout"))
-        .json(&json!({ "refresh_token": pair["refresh_token"] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(logout.status(), 204);
+    assert_eq!(
+        send_refresh_token(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        204
+    );
 
     let late = app.spawn_gateway().await;
     let took = time_until_refused(&app, &late, &access_token(&pair), "/api/v1/me").await;
@@ -158,7 +167,7 @@ async fn a_gateway_started_after_a_logout_refuses_the_session_on_its_own() {
     let pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let token = access_token(&pair);
     assert_eq!(
-        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
         204
     );
 
@@ -172,15 +181,7 @@ async fn a_gateway_started_after_a_user_was_disabled_refuses_their_tokens_on_its
     let mut app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (user_id, token) = app.user(&admin, "gone@example.com").await;
-    let disabled = app
-        .send(
-            Method::PATCH,
-            &admin,
-            &format!("/api/v1/users/{user_id}"),
-            Some(json!({ "disabled": true })),
-        )
-        .await;
-    assert_eq!(disabled.status(), 200);
+    assert_eq!(set_disabled(&app, &admin, &user_id, true).await, 200);
 
     let late = app.spawn_gateway().await;
     assert_eq!(live_upgrade_status(&late, &token).await, 401);
@@ -198,31 +199,20 @@ async fn revocations_published(app: &TestApp) -> u64 {
     bucket.info().await.unwrap().state.last_sequence
 }
 
-async fn post(app: &TestApp, path: &str, refresh_token: &serde_json::Value) -> u16 {
-    app.http
-        .post(app.url(path))
-        .json(&json!({ "refresh_token": refresh_token }))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 #[tokio::test]
 async fn a_second_logout_of_the_same_session_publishes_no_new_revocation() {
     let app = TestApp::spawn().await;
     let pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let before = revocations_published(&app).await;
     assert_eq!(
-        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
         204
     );
     let after_first = revocations_published(&app).await;
     assert_eq!(after_first, before + 1);
 
     assert_eq!(
-        post(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/logout", &pair["refresh_token"]).await,
         204
     );
     assert_eq!(revocations_published(&app).await, after_first);
@@ -233,12 +223,12 @@ async fn a_spent_refresh_token_reused_again_publishes_no_new_revocation() {
     let app = TestApp::spawn().await;
     let first = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(
-        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
         200
     );
     let before = revocations_published(&app).await;
     assert_eq!(
-        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
         401
     );
     let after_first = revocations_published(&app).await;
@@ -249,11 +239,11 @@ async fn a_spent_refresh_token_reused_again_publishes_no_new_revocation() {
     );
 
     assert_eq!(
-        post(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/refresh", &first["refresh_token"]).await,
         401
     );
     assert_eq!(
-        post(&app, "/api/v1/auth/logout", &first["refresh_token"]).await,
+        send_refresh_token(&app, "/api/v1/auth/logout", &first["refresh_token"]).await,
         204
     );
     assert_eq!(revocations_published(&app).await, after_first);
@@ -264,23 +254,14 @@ async fn disabling_a_disabled_user_or_enabling_an_enabled_one_publishes_nothing(
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (user_id, _) = app.user(&admin, "twice@example.com").await;
-    let path = format!("/api/v1/users/{user_id}");
-    let set_disabled = |disabled: bool| {
-        app.send(
-            Method::PATCH,
-            &admin,
-            &path,
-            Some(json!({ "disabled": disabled })),
-        )
-    };
     let before = revocations_published(&app).await;
-    assert_eq!(set_disabled(false).await.status(), 200);
+    assert_eq!(set_disabled(&app, &admin, &user_id, false).await, 200);
     assert_eq!(revocations_published(&app).await, before);
 
-    assert_eq!(set_disabled(true).await.status(), 200);
+    assert_eq!(set_disabled(&app, &admin, &user_id, true).await, 200);
     let disabled = revocations_published(&app).await;
     assert_eq!(disabled, before + 1);
-    assert_eq!(set_disabled(true).await.status(), 200);
+    assert_eq!(set_disabled(&app, &admin, &user_id, true).await, 200);
     assert_eq!(revocations_published(&app).await, disabled);
 }
 

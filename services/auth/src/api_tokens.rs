@@ -7,7 +7,7 @@ use verdict_contracts::auth::{
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 
 use crate::access::{self, Caller};
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, ApiTokenRow};
 use crate::{clock, secrets, Error};
 
@@ -136,8 +136,12 @@ pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result
             store::revoke_api_token(conn, &token_id, now)?.ok_or(Error::NotFound("token"))
         })
         .await?;
-    auth.publish_revocation(RevocationTarget::ApiToken(request.token_id), revoked_at)
-        .await
+    auth.publish_revocation(
+        RevocationTarget::ApiToken(request.token_id),
+        revoked_at,
+        RevocationWrite::IfAbsent,
+    )
+    .await
 }
 
 /// What a presented API token grants; for the gateway, which caches the answer briefly.

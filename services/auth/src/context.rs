@@ -17,6 +17,17 @@ use crate::passwords::Hasher;
 use crate::store::{self, ProjectRow};
 use crate::{clock, Error};
 
+/// How a revocation is written to the bucket gateways watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationWrite {
+    /// Unless the bucket holds one for the target already: a repeated logout or reuse
+    /// writes nothing, and one whose first publication failed is written on a retry.
+    IfAbsent,
+    /// Over what the bucket holds: the target was revoked anew (a user disabled again
+    /// after being enabled).
+    Replace,
+}
+
 /// The auth service's state. Cheap to clone.
 #[derive(Clone)]
 pub struct Auth {
@@ -100,40 +111,30 @@ impl Auth {
     }
 
     /// Tells every gateway to deny what `target` names (revoked at `revoked_at`) until
-    /// its tokens have expired, unless the bucket already says so: each write makes
-    /// every live socket on every gateway check its token again, so a repeated logout
-    /// or reuse writes nothing, while a revocation whose first publication failed is
-    /// written when the request is retried.
+    /// its tokens have expired. Each write makes every live socket on every gateway
+    /// check its token again, so `write` says whether one already in the bucket stands.
     pub async fn publish_revocation(
         &self,
         target: RevocationTarget,
         revoked_at: i64,
+        write: RevocationWrite,
     ) -> Result<(), Error> {
         let Some(value) = self.revocation(&target, revoked_at)? else {
             return Ok(());
         };
-        match self.revocations.create(target.key(), value).await {
+        let written = match write {
+            RevocationWrite::IfAbsent => self.revocations.create(target.key(), value).await,
+            RevocationWrite::Replace => self
+                .revocations
+                .put(target.key(), value)
+                .await
+                .map_err(Into::into),
+        };
+        match written {
             Ok(_) => Ok(()),
             Err(err) if err.kind() == CreateErrorKind::AlreadyExists => Ok(()),
             Err(err) => Err(Error::Revocation(err.to_string())),
         }
-    }
-
-    /// Writes a revocation over the one the bucket may hold, for a target revoked anew
-    /// (a user disabled again after being enabled).
-    pub async fn replace_revocation(
-        &self,
-        target: RevocationTarget,
-        revoked_at: i64,
-    ) -> Result<(), Error> {
-        let Some(value) = self.revocation(&target, revoked_at)? else {
-            return Ok(());
-        };
-        self.revocations
-            .put(target.key(), value)
-            .await
-            .map_err(|err| Error::Revocation(err.to_string()))?;
-        Ok(())
     }
 
     /// The bucket value of a revocation; `None` once every token it could concern has

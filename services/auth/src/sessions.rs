@@ -6,7 +6,7 @@ use std::time::Duration;
 use verdict_contracts::auth::{LoginAttempt, RefreshRequest, RevocationTarget, TokenPair};
 
 use crate::config::LoginPolicy;
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::keys::AccessClaims;
 use crate::store::{self, UserRow};
 use crate::{clock, secrets, Error};
@@ -236,8 +236,12 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             revoked_at,
         } => {
             tracing::warn!(%session_id, "refresh token reused; session revoked");
-            auth.publish_revocation(RevocationTarget::Session(session_id), revoked_at)
-                .await?;
+            auth.publish_revocation(
+                RevocationTarget::Session(session_id),
+                revoked_at,
+                RevocationWrite::IfAbsent,
+            )
+            .await?;
             Err(Error::Unauthorized("refresh token is no longer valid"))
         }
         Rotation::Refused => Err(Error::Unauthorized("refresh token is no longer valid")),
@@ -260,8 +264,12 @@ pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
         })
         .await?;
     if let Some((session_id, revoked_at)) = revoked {
-        auth.publish_revocation(RevocationTarget::Session(session_id), revoked_at)
-            .await?;
+        auth.publish_revocation(
+            RevocationTarget::Session(session_id),
+            revoked_at,
+            RevocationWrite::IfAbsent,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use verdict_contracts::auth::{CreateUser, Me, ProjectRole, RevocationTarget, Upd
 
 use crate::access::Caller;
 use crate::config::AdminBootstrap;
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, UserRow};
 use crate::{clock, secrets, Error};
 
@@ -102,8 +102,14 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
     // the bucket lacks (its first publication failed), and a repeated enable does nothing.
     let target = RevocationTarget::User(user.id.clone());
     match (user.disabled, changed) {
-        (true, true) => auth.replace_revocation(target, now).await?,
-        (true, false) => auth.publish_revocation(target, now).await?,
+        (true, true) => {
+            auth.publish_revocation(target, now, RevocationWrite::Replace)
+                .await?
+        }
+        (true, false) => {
+            auth.publish_revocation(target, now, RevocationWrite::IfAbsent)
+                .await?
+        }
         (false, true) => auth
             .revocations
             .delete(target.key())
