@@ -232,6 +232,102 @@ async fn a_revoked_api_token_stops_working_at_once() {
     );
 }
 
+fn rfc3339_in(seconds: i64) -> String {
+    let at = std::time::SystemTime::now() + std::time::Duration::from_secs(seconds as u64);
+    let unix = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// An API token with `role` in a new project, made by the administrator, expiring as
+/// `expires_at` says (never when `None`); returns the project and the token's secret.
+async fn project_token(app: &TestApp, role: &str, expires_at: Option<String>) -> (String, String) {
+    let admin = app.admin_token().await;
+    let project = app.project(&admin, "web").await;
+    let created = app
+        .post(
+            &admin,
+            &format!("/api/v1/projects/{project}/tokens"),
+            json!({ "name": "ci", "role": role, "expires_at": expires_at }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    (project, created["token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn an_api_token_cannot_create_a_token_that_outlives_it() {
+    let app = TestApp::spawn().await;
+    let (project, maintainer) = project_token(&app, "maintainer", Some(rfc3339_in(3600))).await;
+    let tokens = format!("/api/v1/projects/{project}/tokens");
+    for (expires_at, what) in [(None, "never expiring"), (Some(rfc3339_in(7200)), "later")] {
+        let response = app
+            .post(
+                &maintainer,
+                &tokens,
+                json!({ "name": "child", "role": "viewer", "expires_at": expires_at }),
+            )
+            .await;
+        assert_eq!(response.status(), 400, "a {what} token");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("expires_at: "),
+            "{problem}"
+        );
+    }
+    let within = app
+        .post(
+            &maintainer,
+            &tokens,
+            json!({ "name": "child", "role": "viewer", "expires_at": rfc3339_in(1800) }),
+        )
+        .await;
+    assert_eq!(within.status(), 201);
+}
+
+#[tokio::test]
+async fn an_api_token_that_never_expires_may_create_one_that_never_expires() {
+    let app = TestApp::spawn().await;
+    let (project, maintainer) = project_token(&app, "maintainer", None).await;
+    let created = app
+        .post(
+            &maintainer,
+            &format!("/api/v1/projects/{project}/tokens"),
+            json!({ "name": "child", "role": "reporter" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+}
+
+#[tokio::test]
+async fn an_api_token_cannot_create_a_token_with_a_role_above_its_own() {
+    let app = TestApp::spawn().await;
+    let (project, maintainer) = project_token(&app, "maintainer", None).await;
+    let tokens = format!("/api/v1/projects/{project}/tokens");
+    let owner = app
+        .post(
+            &maintainer,
+            &tokens,
+            json!({ "name": "up", "role": "owner" }),
+        )
+        .await;
+    assert_eq!(owner.status(), 403);
+    let same = app
+        .post(
+            &maintainer,
+            &tokens,
+            json!({ "name": "same", "role": "maintainer" }),
+        )
+        .await;
+    assert_eq!(same.status(), 201);
+}
+
 #[tokio::test]
 async fn the_token_list_never_shows_secrets() {
     let app = TestApp::spawn().await;
@@ -266,6 +362,32 @@ async fn refresh_rotates_the_token_and_a_spent_one_is_refused() {
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(me_status(&app, &access_token(&second)).await, 200);
     assert_eq!(refresh(&app, spent).await.status(), 401);
+}
+
+#[tokio::test]
+async fn refreshing_does_not_extend_a_session_past_the_refresh_token_lifetime() {
+    let app = TestApp::spawn_with(&[("VERDICT_REFRESH_TOKEN_TTL", "3s")]).await;
+    let started = std::time::Instant::now();
+    let mut pair = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let response = refresh(&app, pair["refresh_token"].as_str().unwrap()).await;
+        if response.status() == 401 {
+            break;
+        }
+        assert_eq!(response.status(), 200);
+        pair = response.json().await.unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "refreshing kept a 3 s session alive for 5 s"
+        );
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1500),
+        "refused after {:?}, before the session's lifetime was up",
+        started.elapsed()
+    );
+    assert_eq!(me_status(&app, &access_token(&pair)).await, 401);
 }
 
 #[tokio::test]

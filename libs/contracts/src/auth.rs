@@ -1,6 +1,7 @@
 //! The auth service's operations and the identity types every service shares.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -144,38 +145,50 @@ impl From<ProjectSlug> for String {
     }
 }
 
-/// A password as submitted: 8 to 1024 bytes. Never printed.
+/// The longest password accepted anywhere, in bytes: hashing cost grows with length, so
+/// a password is bounded before it is ever hashed.
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// A password as submitted, of `MIN` to [`PASSWORD_MAX_BYTES`] bytes. Never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
-pub struct Password(String);
+pub struct PasswordOf<const MIN: usize>(String);
 
-impl Password {
+/// A password being set: 8 to 1024 bytes.
+pub type Password = PasswordOf<8>;
+
+/// A password presented at login: at most 1024 bytes. A shorter one than a password can
+/// be set to is simply wrong, and gets the same answer as any wrong password.
+pub type LoginPassword = PasswordOf<0>;
+
+impl<const MIN: usize> PasswordOf<MIN> {
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for Password {
+impl<const MIN: usize> fmt::Debug for PasswordOf<MIN> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(..)")
     }
 }
 
-impl TryFrom<String> for Password {
+impl<const MIN: usize> TryFrom<String> for PasswordOf<MIN> {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if (8..=1024).contains(&value.len()) {
-            Ok(Password(value))
+        if (MIN..=PASSWORD_MAX_BYTES).contains(&value.len()) {
+            Ok(PasswordOf(value))
+        } else if MIN == 0 {
+            Err(format!("must be at most {PASSWORD_MAX_BYTES} bytes"))
         } else {
-            Err("must be 8 to 1024 bytes".into())
+            Err(format!("must be {MIN} to {PASSWORD_MAX_BYTES} bytes"))
         }
     }
 }
 
-impl From<Password> for String {
-    fn from(password: Password) -> Self {
+impl<const MIN: usize> From<PasswordOf<MIN>> for String {
+    fn from(password: PasswordOf<MIN>) -> Self {
         password.0
     }
 }
@@ -215,11 +228,25 @@ impl From<DisplayName> for String {
 
 // ---- messages -------------------------------------------------------------------
 
+/// What a person signs in with (the body of `POST /auth/login`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub email: Email,
-    pub password: Password,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 1024))]
+    pub password: LoginPassword,
+}
+
+/// A sign-in as the gateway passes it on: the credentials and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    #[serde(flatten)]
+    pub credentials: LoginRequest,
+    /// The client's address as the gateway established it (behind trusted proxies, the
+    /// one they name); failed logins are counted per account and address. Absent from
+    /// older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +289,7 @@ pub struct Me {
 pub struct CreateUser {
     pub email: Email,
     pub name: DisplayName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, min_length = 8, max_length = 1024))]
     pub password: Password,
 }
 
@@ -342,7 +370,8 @@ pub struct CreateToken {
     pub project: String,
     pub name: DisplayName,
     pub role: Role,
-    /// RFC 3339; `None` never expires.
+    /// RFC 3339; `None` never expires. Required, and no later than the caller's own
+    /// expiry, when the caller is an API token that expires (400 otherwise).
     pub expires_at: Option<String>,
 }
 
@@ -427,7 +456,7 @@ pub struct RotatedKey {
 
 const AUTH: ServiceName = ServiceName::Auth;
 
-pub const LOGIN: Operation<LoginRequest, TokenPair> = Operation::new(AUTH, "login");
+pub const LOGIN: Operation<LoginAttempt, TokenPair> = Operation::new(AUTH, "login");
 pub const REFRESH: Operation<RefreshRequest, TokenPair> = Operation::new(AUTH, "refresh");
 pub const LOGOUT: Operation<RefreshRequest, Empty> = Operation::new(AUTH, "logout");
 pub const ME: Operation<Empty, Me> = Operation::query(AUTH, "me");
@@ -549,8 +578,17 @@ mod tests {
     #[test]
     fn passwords_have_bounds_and_hide_in_debug_output() {
         assert!(Password::try_from("short".to_owned()).is_err());
+        assert!(Password::try_from("x".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
         let password = Password::try_from("correct horse".to_owned()).unwrap();
         assert!(!format!("{password:?}").contains("horse"));
+    }
+
+    #[test]
+    fn a_login_password_is_only_bounded_above() {
+        assert!(LoginPassword::try_from(String::new()).is_ok());
+        assert!(LoginPassword::try_from("short".to_owned()).is_ok());
+        let error = LoginPassword::try_from("x".repeat(PASSWORD_MAX_BYTES + 1)).unwrap_err();
+        assert_eq!(error, "must be at most 1024 bytes");
     }
 
     #[test]

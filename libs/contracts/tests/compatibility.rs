@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use verdict_contracts::artifacts::{Artifact, DeclareArtifact};
-use verdict_contracts::auth::{CreateProject, CreateUser, LoginRequest, Principal};
+use verdict_contracts::auth::{CreateProject, CreateUser, LoginAttempt, Principal};
 use verdict_contracts::runs::{CreateRun, IngestMessage, ResultInput, Run};
 
 /// Today's messages as they cross the bus, one of each kind that carries data.
@@ -50,7 +50,8 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
         ),
         (
             "login",
-            json!({"email": "a@example.com", "password": "correct horse battery"}),
+            json!({"email": "a@example.com", "password": "correct horse battery",
+                   "client_address": "203.0.113.7"}),
         ),
         (
             "create user",
@@ -77,7 +78,7 @@ fn roundtrip_today(kind: &str, message: Value) -> Result<Value, serde_json::Erro
         "run" => through::<Run>(message),
         "declare artifact" => through::<DeclareArtifact>(message),
         "artifact" => through::<Artifact>(message),
-        "login" => through::<LoginRequest>(message),
+        "login" => through::<LoginAttempt>(message),
         "create user" => through::<CreateUser>(message),
         "create project" => through::<CreateProject>(message),
         "principal" => through::<Principal>(message),
@@ -130,6 +131,7 @@ fn todays_types_decode_messages_from_an_older_build_without_an_optional_field() 
         ("declare artifact", "/artifact/result_id"),
         ("run", "/duration_ms"),
         ("artifact", "/result_id"),
+        ("login", "/client_address"),
     ];
     let messages: BTreeMap<_, _> = todays_messages().into_iter().collect();
     for (kind, pointer) in older {

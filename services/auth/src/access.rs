@@ -7,8 +7,16 @@ use crate::Error;
 /// The caller as the auth service sees it after loading the user (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    User { user_id: String, is_admin: bool },
-    ApiToken { project_id: String, role: Role },
+    User {
+        user_id: String,
+        is_admin: bool,
+    },
+    ApiToken {
+        project_id: String,
+        role: Role,
+        /// Unix seconds; `None` never expires.
+        expires_at: Option<i64>,
+    },
 }
 
 impl Caller {
@@ -21,6 +29,7 @@ impl Caller {
             Caller::ApiToken {
                 project_id: own,
                 role,
+                ..
             } => (own == project_id).then_some(*role),
         }
     }
@@ -34,6 +43,15 @@ impl Caller {
 
     pub fn is_admin(&self) -> bool {
         matches!(self, Caller::User { is_admin: true, .. })
+    }
+
+    /// When the caller's own credential stops working, if it ever does: an API token's
+    /// expiry. A signed-in user's credential is renewed by refreshing.
+    pub fn expires_at(&self) -> Option<i64> {
+        match self {
+            Caller::ApiToken { expires_at, .. } => *expires_at,
+            Caller::User { .. } => None,
+        }
     }
 }
 
@@ -91,6 +109,7 @@ mod tests {
         let token = Caller::ApiToken {
             project_id: "p".into(),
             role: Role::Reporter,
+            expires_at: None,
         };
         assert_eq!(token.role_in("p", None), Some(Role::Reporter));
         assert_eq!(token.role_in("other", Some(Role::Owner)), None);

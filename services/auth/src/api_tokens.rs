@@ -7,7 +7,7 @@ use verdict_contracts::auth::{
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 
 use crate::access::{self, Caller};
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, ApiTokenRow};
 use crate::{clock, secrets, Error};
 
@@ -48,6 +48,7 @@ pub async fn create(
         }
         None => None,
     };
+    within_lifetime(caller.expires_at(), expires_at)?;
     let secret = secrets::new_secret(secrets::API_TOKEN_PREFIX);
     let token = ApiTokenRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -70,6 +71,22 @@ pub async fn create(
         token: secret.plain,
         expires_at: token.expires_at.map(clock::rfc3339),
     })
+}
+
+/// A token made by a credential that expires must expire no later than it: otherwise a
+/// short-lived CI token could mint one that lives for ever. Refused rather than clamped,
+/// so the caller learns the lifetime it actually gets.
+fn within_lifetime(creator_expires_at: Option<i64>, expires_at: Option<i64>) -> Result<(), Error> {
+    let Some(limit) = creator_expires_at else {
+        return Ok(());
+    };
+    match expires_at {
+        Some(at) if at <= limit => Ok(()),
+        _ => Err(Error::BadRequest(format!(
+            "expires_at: a token created with an API token must expire no later than it does ({})",
+            clock::rfc3339(limit)
+        ))),
+    }
 }
 
 pub async fn list(
@@ -111,16 +128,20 @@ pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result
     access::require(role, Role::Maintainer)?;
     let now = clock::now();
     let token_id = request.token_id.clone();
-    auth.store
+    let revoked_at = auth
+        .store
         .write(move |conn| {
             store::api_token_in_project(conn, &project.id, &token_id)?
                 .ok_or(Error::NotFound("token"))?;
-            store::revoke_api_token(conn, &token_id, now)?;
-            Ok::<_, Error>(())
+            store::revoke_api_token(conn, &token_id, now)?.ok_or(Error::NotFound("token"))
         })
         .await?;
-    auth.publish_revocation(RevocationTarget::ApiToken(request.token_id), now)
-        .await
+    auth.publish_revocation(
+        RevocationTarget::ApiToken(request.token_id),
+        revoked_at,
+        RevocationWrite::IfAbsent,
+    )
+    .await
 }
 
 /// What a presented API token grants; for the gateway, which caches the answer briefly.
@@ -146,4 +167,25 @@ pub async fn verify(auth: &Auth, request: VerifyApiToken) -> Result<ApiTokenGran
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_that_never_expires_may_create_anything() {
+        assert!(within_lifetime(None, None).is_ok());
+        assert!(within_lifetime(None, Some(100)).is_ok());
+    }
+
+    #[test]
+    fn an_expiring_credential_creates_tokens_that_expire_no_later() {
+        assert!(within_lifetime(Some(100), Some(100)).is_ok());
+        assert!(within_lifetime(Some(100), Some(50)).is_ok());
+        for refused in [None, Some(101)] {
+            let error = within_lifetime(Some(100), refused).unwrap_err();
+            assert!(error.to_string().starts_with("expires_at: "), "{error}");
+        }
+    }
 }

@@ -6,6 +6,7 @@ use verdict_settings::{Env, SettingError};
 use verdict_store::StoreSettings;
 
 use crate::at_rest::{AtRest, KeyEncryptionKey};
+use crate::passwords;
 
 /// Everything the auth service is configured with, read once at start.
 #[derive(Debug, Clone)]
@@ -14,6 +15,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub tokens: TokenSettings,
     pub login: LoginPolicy,
+    pub hashing: HashingPolicy,
     pub admin: AdminBootstrap,
     /// `VERDICT_KEY_ROTATION`, default 7d: how often the signing key is replaced.
     pub key_rotation: Duration,
@@ -33,7 +35,8 @@ pub struct TokenSettings {
     pub audience: String,
     /// `VERDICT_ACCESS_TOKEN_TTL`, default 15m, at most 1d.
     pub access_ttl: Duration,
-    /// `VERDICT_REFRESH_TOKEN_TTL`, default 30d.
+    /// `VERDICT_REFRESH_TOKEN_TTL`, default 30d: a sign-in's lifetime from its login;
+    /// rotating its refresh token does not extend it.
     pub refresh_ttl: Duration,
 }
 
@@ -46,6 +49,23 @@ pub struct LoginPolicy {
     /// it, up to 15 minutes.
     pub lockout: Duration,
 }
+
+/// How many password hashes run at once, and how long one may wait for its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingPolicy {
+    /// `VERDICT_AUTH_MAX_CONCURRENT_HASHES`, default [`DEFAULT_MAX_CONCURRENT_HASHES`].
+    pub max_concurrent: usize,
+    /// `VERDICT_AUTH_HASH_QUEUE_WAIT`, default 2s: beyond it a login is answered 503.
+    pub queue_wait: Duration,
+}
+
+/// Memory the auth service may spend on password hashes at once: a quarter of the
+/// 512 MiB its Kubernetes manifest allows, leaving the rest to SQLite and the runtime.
+const HASH_MEMORY_BUDGET_KIB: u32 = 128 * 1024;
+
+/// As many hashes as fit the memory budget: 6.
+pub const DEFAULT_MAX_CONCURRENT_HASHES: usize =
+    (HASH_MEMORY_BUDGET_KIB / passwords::HASH_MEMORY_KIB) as usize;
 
 /// The first administrator, created on an empty database.
 #[derive(Clone, PartialEq, Eq)]
@@ -77,6 +97,28 @@ impl Settings {
                 reason: "must be between 1s and 1d".into(),
             });
         }
+        let max_concurrent_hashes = env.parse(
+            "VERDICT_AUTH_MAX_CONCURRENT_HASHES",
+            DEFAULT_MAX_CONCURRENT_HASHES,
+        )?;
+        if max_concurrent_hashes == 0 {
+            return Err(SettingError {
+                name: "VERDICT_AUTH_MAX_CONCURRENT_HASHES".into(),
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let bus = BusSettings::from_env(env, "verdict-auth")?;
+        let hash_queue_wait =
+            env.duration("VERDICT_AUTH_HASH_QUEUE_WAIT", Duration::from_secs(2))?;
+        if hash_queue_wait >= bus.request_timeout {
+            // The gateway would give up first and answer 504 instead of a clean 503.
+            return Err(SettingError {
+                name: "VERDICT_AUTH_HASH_QUEUE_WAIT".into(),
+                value: format!("{hash_queue_wait:?}"),
+                reason: "must be shorter than VERDICT_BUS_REQUEST_TIMEOUT".into(),
+            });
+        }
         let key_encryption = match env.get("VERDICT_KEY_ENCRYPTION_KEY") {
             None => AtRest::Plain,
             Some(text) => match KeyEncryptionKey::from_base64(&text) {
@@ -91,7 +133,7 @@ impl Settings {
             },
         };
         Ok(Self {
-            bus: BusSettings::from_env(env, "verdict-auth")?,
+            bus,
             store: StoreSettings::from_env(env, "auth")?,
             tokens: TokenSettings {
                 issuer: env.string("VERDICT_JWT_ISSUER", "verdict"),
@@ -102,6 +144,10 @@ impl Settings {
             login: LoginPolicy {
                 max_failures: env.parse("VERDICT_LOGIN_MAX_FAILURES", 5)?,
                 lockout: env.duration("VERDICT_LOGIN_LOCKOUT", Duration::from_secs(30))?,
+            },
+            hashing: HashingPolicy {
+                max_concurrent: max_concurrent_hashes,
+                queue_wait: hash_queue_wait,
             },
             admin: AdminBootstrap {
                 email: env.string("VERDICT_ADMIN_EMAIL", "admin@verdict.local"),
@@ -132,6 +178,35 @@ mod tests {
         assert_eq!(
             Settings::from_env(&env).unwrap_err().name,
             "VERDICT_ACCESS_TOKEN_TTL"
+        );
+    }
+
+    #[test]
+    fn the_default_hash_limit_keeps_argon2_within_the_memory_budget() {
+        let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        let max = settings.hashing.max_concurrent;
+        assert_eq!(max, 6);
+        assert!(max as u32 * passwords::HASH_MEMORY_KIB <= HASH_MEMORY_BUDGET_KIB);
+    }
+
+    #[test]
+    fn a_hash_limit_of_zero_is_refused() {
+        let env = Env::from_pairs([("VERDICT_AUTH_MAX_CONCURRENT_HASHES", "0")]);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "VERDICT_AUTH_MAX_CONCURRENT_HASHES"
+        );
+    }
+
+    #[test]
+    fn a_hash_queue_wait_the_gateway_would_not_wait_for_is_refused() {
+        let env = Env::from_pairs([
+            ("VERDICT_AUTH_HASH_QUEUE_WAIT", "5s"),
+            ("VERDICT_BUS_REQUEST_TIMEOUT", "5s"),
+        ]);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "VERDICT_AUTH_HASH_QUEUE_WAIT"
         );
     }
 

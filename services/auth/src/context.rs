@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use verdict_bus::jetstream_api::kv::CreateErrorKind;
 use verdict_bus::{Client, KvStore};
 use verdict_contracts::auth::{
     Principal, Revocation, RevocationTarget, Role, API_TOKEN_CACHE_SECS,
@@ -12,8 +13,20 @@ use crate::access::Caller;
 use crate::at_rest::AtRest;
 use crate::config::{LoginPolicy, TokenSettings};
 use crate::keys::KeyRing;
+use crate::passwords::Hasher;
 use crate::store::{self, ProjectRow};
 use crate::{clock, Error};
+
+/// How a revocation is written to the bucket gateways watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationWrite {
+    /// Unless the bucket holds one for the target already: a repeated logout or reuse
+    /// writes nothing, and one whose first publication failed is written on a retry.
+    IfAbsent,
+    /// Over what the bucket holds: the target was revoked anew (a user disabled again
+    /// after being enabled).
+    Replace,
+}
 
 /// The auth service's state. Cheap to clone.
 #[derive(Clone)]
@@ -22,6 +35,8 @@ pub struct Auth {
     pub keys: Arc<RwLock<KeyRing>>,
     pub tokens: TokenSettings,
     pub login: LoginPolicy,
+    /// Every password hash goes through it: bounded in number at once.
+    pub hasher: Hasher,
     /// How private signing keys are kept in the database.
     pub at_rest: AtRest,
     pub revocations: KvStore,
@@ -56,15 +71,17 @@ impl Auth {
                         project_id,
                         role,
                     } => {
-                        let live = store::api_token_in_project(conn, &project_id, &token_id)?
-                            .is_some_and(|token| {
+                        let token = store::api_token_in_project(conn, &project_id, &token_id)?
+                            .filter(|token| {
                                 token.revoked_at.is_none()
                                     && token.expires_at.is_none_or(|at| at > now)
-                            });
-                        if !live {
-                            return Err(Error::Unauthorized("the API token is revoked or expired"));
-                        }
-                        Ok(Caller::ApiToken { project_id, role })
+                            })
+                            .ok_or(Error::Unauthorized("the API token is revoked or expired"))?;
+                        Ok(Caller::ApiToken {
+                            project_id,
+                            role,
+                            expires_at: token.expires_at,
+                        })
                     }
                 }
             })
@@ -93,23 +110,51 @@ impl Auth {
             .await
     }
 
-    /// Tells every gateway to deny what `target` names until its tokens have expired.
+    /// Tells every gateway to deny what `target` names (revoked at `revoked_at`) until
+    /// its tokens have expired. Each write makes every live socket on every gateway
+    /// check its token again, so `write` says whether one already in the bucket stands.
     pub async fn publish_revocation(
         &self,
         target: RevocationTarget,
         revoked_at: i64,
+        write: RevocationWrite,
     ) -> Result<(), Error> {
-        let revocation = Revocation {
-            until: revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS,
-            revoked_at,
-            target,
+        let Some(value) = self.revocation(&target, revoked_at)? else {
+            return Ok(());
         };
-        let value =
-            serde_json::to_vec(&revocation).map_err(|err| Error::Revocation(err.to_string()))?;
-        self.revocations
-            .put(revocation.target.key(), value.into())
-            .await
-            .map_err(|err| Error::Revocation(err.to_string()))?;
-        Ok(())
+        let written = match write {
+            RevocationWrite::IfAbsent => self.revocations.create(target.key(), value).await,
+            RevocationWrite::Replace => self
+                .revocations
+                .put(target.key(), value)
+                .await
+                .map_err(Into::into),
+        };
+        match written {
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == CreateErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(Error::Revocation(err.to_string())),
+        }
+    }
+
+    /// The bucket value of a revocation; `None` once every token it could concern has
+    /// expired, when there is nothing left to deny.
+    fn revocation(
+        &self,
+        target: &RevocationTarget,
+        revoked_at: i64,
+    ) -> Result<Option<bytes::Bytes>, Error> {
+        let until = revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS;
+        if until < clock::now() {
+            return Ok(None);
+        }
+        let revocation = Revocation {
+            target: target.clone(),
+            revoked_at,
+            until,
+        };
+        serde_json::to_vec(&revocation)
+            .map(|value| Some(value.into()))
+            .map_err(|err| Error::Revocation(err.to_string()))
     }
 }

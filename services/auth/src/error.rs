@@ -15,6 +15,8 @@ pub enum Error {
     PasswordHash(String),
     #[error("revocation could not be published: {0}")]
     Revocation(String),
+    #[error("too many sign-ins at once; retry shortly")]
+    Busy,
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("too many failed logins; retry in {retry_after} s")]
@@ -44,6 +46,10 @@ impl From<Error> for ServiceError {
                 tracing::error!(error = %error, "auth request failed");
                 ServiceError::internal()
             }
+            Error::Busy => ServiceError {
+                retry_after: Some(1),
+                ..ServiceError::new(ErrorCode::Unavailable, error.to_string())
+            },
             Error::InvalidCredentials => ServiceError::unauthorized(error.to_string()),
             Error::LockedOut { retry_after } => {
                 ServiceError::too_many_requests(error.to_string(), retry_after)

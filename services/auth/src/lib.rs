@@ -26,7 +26,7 @@ use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
 
 pub use at_rest::{AtRest, KeyEncryptionKey};
-pub use config::{AdminBootstrap, LoginPolicy, Settings, TokenSettings};
+pub use config::{AdminBootstrap, HashingPolicy, LoginPolicy, Settings, TokenSettings};
 pub use error::Error;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,6 +48,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         keys: Arc::new(RwLock::new(keys)),
         tokens: settings.tokens,
         login: settings.login,
+        hasher: passwords::Hasher::new(settings.hashing),
         at_rest: settings.key_encryption,
         revocations,
         client: client.clone(),

@@ -1,80 +1,124 @@
 //! Sign-in: login, refresh-token rotation with reuse detection, logout.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use verdict_contracts::auth::{LoginRequest, RefreshRequest, RevocationTarget, TokenPair};
+use verdict_contracts::auth::{LoginAttempt, RefreshRequest, RevocationTarget, TokenPair};
 
 use crate::config::LoginPolicy;
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::keys::AccessClaims;
 use crate::store::{self, UserRow};
-use crate::{clock, passwords, secrets, Error};
+use crate::{clock, secrets, Error};
 
-/// The longest an account stays locked after failed logins.
+/// The longest a source of failed logins stays locked.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 
-pub async fn login(auth: &Auth, request: LoginRequest) -> Result<TokenPair, Error> {
-    let email = request.email.as_str().to_owned();
-    let user = auth
-        .store
-        .read(move |conn| Ok::<_, Error>(store::user_by_email(conn, &email)?))
-        .await?;
-    let password = request.password.expose().to_owned();
-    let Some(user) = user else {
-        tokio::task::spawn_blocking(move || passwords::verify_nothing(&password))
-            .await
-            .map_err(|err| Error::PasswordHash(err.to_string()))?;
-        return Err(Error::InvalidCredentials);
+/// How long failed logins are remembered after the last one.
+const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub async fn login(auth: &Auth, attempt: LoginAttempt) -> Result<TokenPair, Error> {
+    let credentials = attempt.credentials;
+    let source = Source {
+        email: credentials.email.as_str().to_owned(),
+        client: client_key(attempt.client_address),
     };
+    let looked_up = source.clone();
+    let (locked_until, user) = auth
+        .store
+        .read(move |conn| {
+            let locked_until =
+                store::login_locked_until(conn, &looked_up.email, &looked_up.client)?;
+            let user = store::user_by_email(conn, &looked_up.email)?;
+            Ok::<_, Error>((locked_until, user))
+        })
+        .await?;
     let now = clock::now();
-    if let Some(locked_until) = user.locked_until.filter(|until| *until > now) {
+    if let Some(locked_until) = locked_until.filter(|until| *until > now) {
         return Err(Error::LockedOut {
             retry_after: (locked_until - now) as u64,
         });
     }
-    let phc = user.password_hash.clone();
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&password, &phc))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))?;
-    if !matches {
-        let (failures, locked_until) = after_failure(auth.login, user.failed_logins, now);
-        let id = user.id.clone();
-        auth.store
-            .write(move |conn| {
-                Ok::<_, Error>(store::record_login_failure(
-                    conn,
-                    &id,
-                    failures,
-                    locked_until,
-                )?)
-            })
-            .await?;
+    // An unknown e-mail costs a hash too, and counts as a failure like a wrong password:
+    // neither the answer nor its timing tells whether the account exists.
+    let password = credentials.password.expose().to_owned();
+    let verified = match user {
+        Some(user) => auth
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await?
+            .then_some(user),
+        None => {
+            auth.hasher.verify_nothing(password).await?;
+            None
+        }
+    };
+    let Some(user) = verified else {
+        record_failure(auth, source).await?;
         return Err(Error::InvalidCredentials);
-    }
+    };
     if user.disabled {
         return Err(Error::Unauthorized("the account is disabled"));
     }
-    start_session(auth, user).await
+    start_session(auth, user, source).await
 }
 
-/// Failures in a row after one more, and until when the account is then locked: from
-/// `max_failures` on, `lockout` doubled for each further failure, at most 15 minutes.
-/// `now` is truncated to the second, so the lock ends a second later than `now + lock`:
-/// otherwise a lock set late in a second would be up to a second short.
-fn after_failure(policy: LoginPolicy, failures: u32, now: i64) -> (u32, Option<i64>) {
-    let failures = failures.saturating_add(1);
+/// Where a login comes from: the e-mail it names and the client's address key.
+#[derive(Debug, Clone)]
+struct Source {
+    email: String,
+    client: String,
+}
+
+/// The key failed logins from `address` are counted under. An IPv6 client counts by
+/// its /64, the block one subscriber is usually given, so hopping between its addresses
+/// gains nothing; logins relayed by an older gateway, which names no address, share one.
+fn client_key(address: Option<IpAddr>) -> String {
+    match address.map(|address| address.to_canonical()) {
+        Some(IpAddr::V6(v6)) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        Some(v4) => v4.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Counts a failed login and locks its source when that makes too many in a row.
+async fn record_failure(auth: &Auth, source: Source) -> Result<(), Error> {
+    let policy = auth.login;
+    auth.store
+        .write(move |conn| {
+            let now = clock::now();
+            let tx = conn.transaction()?;
+            let failures = store::count_login_failure(&tx, &source.email, &source.client, now)?;
+            if let Some(until) = lock_after(policy, failures, now) {
+                store::lock_login(&tx, &source.email, &source.client, until)?;
+            }
+            store::forget_login_failures_before(&tx, now - FAILURE_MEMORY.as_secs() as i64)?;
+            tx.commit()?;
+            Ok::<_, Error>(())
+        })
+        .await
+}
+
+/// Until when a source with `failures` in a row is locked: from `max_failures` on,
+/// `lockout` doubled for each further failure, at most 15 minutes. `now` is truncated
+/// to the second, so the lock ends a second later than `now + lock`: otherwise a lock
+/// set late in a second would be up to a second short.
+fn lock_after(policy: LoginPolicy, failures: u32, now: i64) -> Option<i64> {
     if failures < policy.max_failures {
-        return (failures, None);
+        return None;
     }
     let doublings = (failures - policy.max_failures).min(16);
     let lock = policy
         .lockout
         .saturating_mul(1 << doublings)
         .min(MAX_LOCKOUT);
-    (failures, Some(now + lock.as_secs().max(1) as i64 + 1))
+    Some(now + lock.as_secs().max(1) as i64 + 1)
 }
 
-async fn start_session(auth: &Auth, user: UserRow) -> Result<TokenPair, Error> {
+async fn start_session(auth: &Auth, user: UserRow, source: Source) -> Result<TokenPair, Error> {
     let now = clock::now();
     let session_id = uuid::Uuid::now_v7().to_string();
     let refresh = secrets::new_secret(secrets::REFRESH_PREFIX);
@@ -83,7 +127,7 @@ async fn start_session(auth: &Auth, user: UserRow) -> Result<TokenPair, Error> {
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            store::clear_login_failures(&tx, &user_id)?;
+            store::clear_login_failures(&tx, &source.email, &source.client)?;
             store::insert_session(&tx, &sid, &user_id, now, expires_at)?;
             store::insert_refresh_token(&tx, &hash, &sid, now, expires_at)?;
             tx.commit()?;
@@ -130,9 +174,11 @@ enum Rotation {
         user_id: String,
         session_id: String,
     },
-    /// A spent token came back: someone holds a copy. The whole session is revoked.
+    /// A spent token came back: someone holds a copy. The whole session is revoked
+    /// (at `revoked_at`, earlier when it already was).
     ReuseDetected {
         session_id: String,
+        revoked_at: i64,
     },
     Refused,
 }
@@ -141,7 +187,6 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
     let presented = secrets::hash(&request.refresh_token);
     let next = secrets::new_secret(secrets::REFRESH_PREFIX);
     let next_hash = next.hash.clone();
-    let refresh_ttl = auth.tokens.refresh_ttl.as_secs() as i64;
     let now = clock::now();
     let rotation = auth
         .store
@@ -151,24 +196,28 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
                 return Ok(Rotation::Refused);
             };
             if token.spent {
-                store::revoke_session(&tx, &token.session_id, now)?;
+                let revoked_at = store::revoke_session(&tx, &token.session_id, now)?;
                 tx.commit()?;
                 return Ok(Rotation::ReuseDetected {
                     session_id: token.session_id,
+                    revoked_at: revoked_at.unwrap_or(now),
                 });
             }
             let user_ok =
                 store::user_by_id(&tx, &token.user_id)?.is_some_and(|user| !user.disabled);
-            if token.session_revoked || token.expires_at <= now || !user_ok {
+            let expired = token.expires_at <= now || token.session_expires_at <= now;
+            if token.session_revoked || expired || !user_ok {
                 return Ok(Rotation::Refused);
             }
             store::spend_refresh_token(&tx, &presented, now)?;
+            // A sign-in lasts the refresh token lifetime from the login, however often
+            // it is refreshed: the successor expires with the session.
             store::insert_refresh_token(
                 &tx,
                 &next_hash,
                 &token.session_id,
                 now,
-                now + refresh_ttl,
+                token.session_expires_at,
             )?;
             tx.commit()?;
             Ok::<_, Error>(Rotation::Rotated {
@@ -182,10 +231,17 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             user_id,
             session_id,
         } => token_pair(auth, &user_id, &session_id, next.plain, now),
-        Rotation::ReuseDetected { session_id } => {
+        Rotation::ReuseDetected {
+            session_id,
+            revoked_at,
+        } => {
             tracing::warn!(%session_id, "refresh token reused; session revoked");
-            auth.publish_revocation(RevocationTarget::Session(session_id), now)
-                .await?;
+            auth.publish_revocation(
+                RevocationTarget::Session(session_id),
+                revoked_at,
+                RevocationWrite::IfAbsent,
+            )
+            .await?;
             Err(Error::Unauthorized("refresh token is no longer valid"))
         }
         Rotation::Refused => Err(Error::Unauthorized("refresh token is no longer valid")),
@@ -197,19 +253,23 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
 pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
     let presented = secrets::hash(&request.refresh_token);
     let now = clock::now();
-    let session = auth
+    let revoked = auth
         .store
         .write(move |conn| {
             let Some(token) = store::refresh_token(conn, &presented)? else {
                 return Ok(None);
             };
-            store::revoke_session(conn, &token.session_id, now)?;
-            Ok::<_, Error>(Some(token.session_id))
+            let revoked_at = store::revoke_session(conn, &token.session_id, now)?;
+            Ok::<_, Error>(revoked_at.map(|at| (token.session_id, at)))
         })
         .await?;
-    if let Some(session_id) = session {
-        auth.publish_revocation(RevocationTarget::Session(session_id), now)
-            .await?;
+    if let Some((session_id, revoked_at)) = revoked {
+        auth.publish_revocation(
+            RevocationTarget::Session(session_id),
+            revoked_at,
+            RevocationWrite::IfAbsent,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -225,19 +285,30 @@ mod tests {
 
     #[test]
     fn failures_below_the_threshold_do_not_lock() {
-        assert_eq!(after_failure(POLICY, 0, 100), (1, None));
-        assert_eq!(after_failure(POLICY, 1, 100), (2, None));
+        assert_eq!(lock_after(POLICY, 1, 100), None);
+        assert_eq!(lock_after(POLICY, 2, 100), None);
     }
 
     #[test]
     fn the_threshold_locks_and_each_further_failure_doubles_the_lock() {
-        assert_eq!(after_failure(POLICY, 2, 100), (3, Some(111)));
-        assert_eq!(after_failure(POLICY, 3, 100), (4, Some(121)));
-        assert_eq!(after_failure(POLICY, 4, 100), (5, Some(141)));
+        assert_eq!(lock_after(POLICY, 3, 100), Some(111));
+        assert_eq!(lock_after(POLICY, 4, 100), Some(121));
+        assert_eq!(lock_after(POLICY, 5, 100), Some(141));
     }
 
     #[test]
     fn the_lock_never_exceeds_fifteen_minutes() {
-        assert_eq!(after_failure(POLICY, 1000, 0), (1001, Some(901)));
+        assert_eq!(lock_after(POLICY, 1001, 0), Some(901));
+    }
+
+    #[test]
+    fn ipv4_clients_count_by_address_and_ipv6_clients_by_their_64() {
+        let key = |text: &str| client_key(Some(text.parse().unwrap()));
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(client_key(None), "");
     }
 }

@@ -7,7 +7,8 @@ use verdict_store::Migrations;
 
 use crate::keys::SigningKey;
 
-pub const MIGRATIONS: Migrations = Migrations(&[r#"
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -67,7 +68,23 @@ CREATE TABLE signing_keys (
     created_at INTEGER NOT NULL,
     retired_at INTEGER
 );
-"#]);
+"#,
+    r#"
+-- Failed logins per e-mail (known or not) and client address: an attacker elsewhere
+-- cannot lock the owner out, and an unknown e-mail locks like a known one.
+-- users.failed_logins and users.locked_until are no longer used; they stay so that an
+-- older process still running during an upgrade can read users.
+CREATE TABLE login_failures (
+    email TEXT NOT NULL,
+    client TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    locked_until INTEGER,
+    last_failed_at INTEGER NOT NULL,
+    PRIMARY KEY (email, client)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_by_age ON login_failures (last_failed_at);
+"#,
+]);
 
 fn role_from_sql(text: String) -> rusqlite::Result<Role> {
     text.parse().map_err(|err: String| {
@@ -85,8 +102,6 @@ pub struct UserRow {
     pub password_hash: String,
     pub is_admin: bool,
     pub disabled: bool,
-    pub failed_logins: u32,
-    pub locked_until: Option<i64>,
     pub created_at: i64,
 }
 
@@ -106,15 +121,12 @@ impl UserRow {
             password_hash,
             is_admin,
             disabled: false,
-            failed_logins: 0,
-            locked_until: None,
             created_at,
         }
     }
 }
 
-const USER_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, disabled, failed_logins, locked_until, created_at";
+const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, disabled, created_at";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -124,9 +136,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
         password_hash: row.get(3)?,
         is_admin: row.get(4)?,
         disabled: row.get(5)?,
-        failed_logins: row.get(6)?,
-        locked_until: row.get(7)?,
-        created_at: row.get(8)?,
+        created_at: row.get(6)?,
     })
 }
 
@@ -165,32 +175,71 @@ pub fn insert_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<bool> 
     Ok(inserted == 1)
 }
 
+/// Disables or enables a user; `true` when that changed anything.
 pub fn set_user_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE users SET disabled = ?2 WHERE id = ?1",
+        "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled <> ?2",
         params![id, disabled],
     )? == 1)
 }
 
-pub fn record_login_failure(
+// ---- failed logins ---------------------------------------------------------------------
+
+/// Until when logins of `email` from `client` are refused, if they ever were.
+pub fn login_locked_until(
     conn: &Connection,
-    id: &str,
-    failed_logins: u32,
-    locked_until: Option<i64>,
+    email: &str,
+    client: &str,
+) -> rusqlite::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT locked_until FROM login_failures WHERE email = ?1 AND client = ?2")?
+        .query_row([email, client], |row| row.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Counts one more failed login of `email` from `client`, in one statement, so that
+/// failures racing each other all count; returns the failures in a row so far.
+pub fn count_login_failure(
+    conn: &Connection,
+    email: &str,
+    client: &str,
+    now: i64,
+) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "INSERT INTO login_failures (email, client, failures, last_failed_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT (email, client) DO UPDATE SET failures = failures + 1, last_failed_at = ?3
+         RETURNING failures",
+    )?
+    .query_row(params![email, client, now], |row| row.get(0))
+}
+
+/// Refuses logins of `email` from `client` until `until` (or a later lock already set).
+pub fn lock_login(
+    conn: &Connection,
+    email: &str,
+    client: &str,
+    until: i64,
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
-        params![id, failed_logins, locked_until],
-    )?;
+    conn.prepare_cached(
+        "UPDATE login_failures SET locked_until = max(coalesce(locked_until, 0), ?3)
+         WHERE email = ?1 AND client = ?2",
+    )?
+    .execute(params![email, client, until])?;
     Ok(())
 }
 
-pub fn clear_login_failures(conn: &Connection, id: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1 AND failed_logins > 0",
-        [id],
-    )?;
+pub fn clear_login_failures(conn: &Connection, email: &str, client: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE email = ?1 AND client = ?2")?
+        .execute([email, client])?;
     Ok(())
+}
+
+/// Forgets failures whose last one was before `cutoff`, so guesses at many e-mails from
+/// many addresses cannot grow the table without bound.
+pub fn forget_login_failures_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM login_failures WHERE last_failed_at < ?1")?
+        .execute([cutoff])
 }
 
 // ---- sessions and refresh tokens -------------------------------------------------------
@@ -231,11 +280,14 @@ pub struct RefreshRow {
     pub expires_at: i64,
     pub spent: bool,
     pub session_revoked: bool,
+    /// The end of the session's lifetime, which no rotation extends.
+    pub session_expires_at: i64,
 }
 
 pub fn refresh_token(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<RefreshRow>> {
     conn.prepare_cached(
-        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL, s.revoked_at IS NOT NULL
+        "SELECT r.session_id, s.user_id, r.expires_at, r.spent_at IS NOT NULL, s.revoked_at IS NOT NULL,
+                s.expires_at
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = ?1",
     )?
     .query_row([hash], |row| {
@@ -245,6 +297,7 @@ pub fn refresh_token(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Option<
             expires_at: row.get(2)?,
             spent: row.get(3)?,
             session_revoked: row.get(4)?,
+            session_expires_at: row.get(5)?,
         })
     })
     .optional()
@@ -258,12 +311,14 @@ pub fn spend_refresh_token(conn: &Connection, hash: &[u8], now: i64) -> rusqlite
     Ok(())
 }
 
-pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
-    )?;
-    Ok(())
+/// Revokes a session unless it already is; returns when it was revoked (`None`: no such
+/// session).
+pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
+    )?
+    .query_row(params![id, now], |row| row.get(0))
+    .optional()
 }
 
 pub fn session_is_active(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
@@ -484,12 +539,14 @@ pub fn api_tokens_of_project(
     rows.collect()
 }
 
-pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now],
-    )?;
-    Ok(())
+/// Revokes an API token unless it already is; returns when it was revoked (`None`: no
+/// such token).
+pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
+    )?
+    .query_row(params![id, now], |row| row.get(0))
+    .optional()
 }
 
 pub fn touch_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
@@ -594,6 +651,66 @@ mod tests {
             }
         )
         .unwrap());
+    }
+
+    #[test]
+    fn old_login_failures_are_forgotten_from_their_index() {
+        let plan = plan(
+            &conn(),
+            "DELETE FROM login_failures WHERE last_failed_at < 100",
+        );
+        assert!(plan.contains("login_failures_by_age"), "{plan}");
+    }
+
+    #[test]
+    fn login_failures_count_per_email_and_client() {
+        let conn = conn();
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 10).unwrap(),
+            1
+        );
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 11).unwrap(),
+            2
+        );
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "5.6.7.8", 12).unwrap(),
+            1
+        );
+        lock_login(&conn, "a@b.c", "1.2.3.4", 100).unwrap();
+        lock_login(&conn, "a@b.c", "1.2.3.4", 50).unwrap();
+        assert_eq!(
+            login_locked_until(&conn, "a@b.c", "1.2.3.4").unwrap(),
+            Some(100)
+        );
+        assert_eq!(login_locked_until(&conn, "a@b.c", "5.6.7.8").unwrap(), None);
+        clear_login_failures(&conn, "a@b.c", "1.2.3.4").unwrap();
+        assert_eq!(
+            count_login_failure(&conn, "a@b.c", "1.2.3.4", 13).unwrap(),
+            1
+        );
+        assert_eq!(forget_login_failures_before(&conn, 13).unwrap(), 1);
+    }
+
+    #[test]
+    fn revoking_a_session_twice_keeps_the_first_revocation_time() {
+        let conn = conn();
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
+        insert_user(&conn, &user).unwrap();
+        insert_session(&conn, "s", &user.id, 0, 1000).unwrap();
+        assert_eq!(revoke_session(&conn, "s", 10).unwrap(), Some(10));
+        assert_eq!(revoke_session(&conn, "s", 20).unwrap(), Some(10));
+        assert_eq!(revoke_session(&conn, "unknown", 20).unwrap(), None);
+    }
+
+    #[test]
+    fn disabling_a_user_changes_something_only_once() {
+        let conn = conn();
+        let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
+        insert_user(&conn, &user).unwrap();
+        assert!(!set_user_disabled(&conn, &user.id, false).unwrap());
+        assert!(set_user_disabled(&conn, &user.id, true).unwrap());
+        assert!(!set_user_disabled(&conn, &user.id, true).unwrap());
     }
 
     #[test]

@@ -4,9 +4,9 @@ use verdict_contracts::auth::{CreateUser, Me, ProjectRole, RevocationTarget, Upd
 
 use crate::access::Caller;
 use crate::config::AdminBootstrap;
-use crate::context::Auth;
+use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, UserRow};
-use crate::{clock, passwords, secrets, Error};
+use crate::{clock, secrets, Error};
 
 fn user_out(user: UserRow) -> User {
     User {
@@ -59,10 +59,10 @@ pub async fn me(auth: &Auth, caller: Caller) -> Result<Me, Error> {
 
 pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Result<User, Error> {
     require_admin(&caller)?;
-    let password = request.password.expose().to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let password_hash = auth
+        .hasher
+        .hash(request.password.expose().to_owned())
+        .await?;
     let user = UserRow::new(
         request.email.as_str().to_owned(),
         request.name.as_str().to_owned(),
@@ -90,23 +90,32 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
     }
     let now = clock::now();
     let id = request.user_id.clone();
-    let user = auth
+    let (user, changed) = auth
         .store
         .write(move |conn| {
-            if !store::set_user_disabled(conn, &id, request.disabled)? {
-                return Err(Error::NotFound("user"));
-            }
-            store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))
+            let changed = store::set_user_disabled(conn, &id, request.disabled)?;
+            let user = store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))?;
+            Ok::<_, Error>((user, changed))
         })
         .await?;
+    // A change is told to the gateways; a repeated disable only fills in a revocation
+    // the bucket lacks (its first publication failed), and a repeated enable does nothing.
     let target = RevocationTarget::User(user.id.clone());
-    if user.disabled {
-        auth.publish_revocation(target, now).await?;
-    } else {
-        auth.revocations
+    match (user.disabled, changed) {
+        (true, true) => {
+            auth.publish_revocation(target, now, RevocationWrite::Replace)
+                .await?
+        }
+        (true, false) => {
+            auth.publish_revocation(target, now, RevocationWrite::IfAbsent)
+                .await?
+        }
+        (false, true) => auth
+            .revocations
             .delete(target.key())
             .await
-            .map_err(|err| Error::Revocation(err.to_string()))?;
+            .map_err(|err| Error::Revocation(err.to_string()))?,
+        (false, false) => {}
     }
     Ok(user_out(user))
 }
@@ -127,9 +136,7 @@ pub async fn bootstrap_admin(auth: &Auth, admin: &AdminBootstrap) -> Result<Opti
         .clone()
         .or_else(|| generated.clone())
         .unwrap_or_default();
-    let password_hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
-        .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))??;
+    let password_hash = auth.hasher.hash(password).await?;
     let user = UserRow::new(
         admin.email.trim().to_lowercase(),
         "Administrator".into(),

@@ -6,6 +6,7 @@ mod jwt;
 mod revocations;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use verdict_bus::{Bus, BusError, RequestError};
@@ -16,6 +17,10 @@ use verdict_contracts::streams;
 use verdict_contracts::ErrorCode;
 
 pub use jwt::JwtError;
+
+/// How long a starting gateway waits for the revocation list before it serves anyway
+/// (with a warning): services still check sessions and users themselves.
+const REVOCATIONS_LOAD_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why a request is not authenticated. The detail is for logs; clients get one message.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +67,7 @@ impl Authenticator {
         });
         let grants = authenticator.grants.clone();
         let revoked = authenticator.revoked.clone();
+        let (caught_up, mut loaded) = tokio::sync::watch::channel(false);
         tokio::spawn(revocations::watch(
             bucket,
             authenticator.deny.clone(),
@@ -71,8 +77,16 @@ impl Authenticator {
                 }
                 revoked.send_modify(|count| *count += 1);
             },
+            caught_up,
             shutdown.clone(),
         ));
+        // Serving before the revocations are loaded would let revoked tokens in here.
+        let loading = tokio::time::timeout(REVOCATIONS_LOAD_LIMIT, loaded.wait_for(|done| *done));
+        if !matches!(loading.await, Ok(Ok(_))) {
+            tracing::warn!(
+                "the revocation list did not load within {REVOCATIONS_LOAD_LIMIT:?}; serving while it loads"
+            );
+        }
         let mut key_changes =
             bus.client()
                 .subscribe(KEYS_CHANGED_SUBJECT)

@@ -1,6 +1,7 @@
 //! The deny list: revoked sessions, users and API tokens, kept until every token they
 //! concern has expired. Fed by a watch on the revocation bucket, so every gateway learns
-//! of a revocation within milliseconds and a new gateway starts with the current list.
+//! of a revocation within milliseconds, and a new gateway loads the current list before
+//! it serves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -42,15 +43,24 @@ impl DenyList {
 }
 
 /// Follows the bucket until `shutdown`, calling `on_revoked` for each new revocation
-/// (to drop cached grants). Restarts the watch if it ends.
+/// (to drop cached grants). Starts from the last value of every key, so a gateway that
+/// starts after a revocation still honours it, and says so on `caught_up` once those
+/// are loaded. A watch that ends is resumed after the last revision seen, so nothing is
+/// missed and nothing replayed.
 pub async fn watch(
     bucket: KvStore,
     deny: Arc<DenyList>,
     on_revoked: impl Fn(&Revocation) + Send + 'static,
+    caught_up: tokio::sync::watch::Sender<bool>,
     shutdown: CancellationToken,
 ) {
+    let mut next_revision = None;
     while !shutdown.is_cancelled() {
-        let mut entries = match bucket.watch_all().await {
+        let watched = match next_revision {
+            None => bucket.watch_with_history(ALL_KEYS).await,
+            Some(revision) => bucket.watch_all_from_revision(revision).await,
+        };
+        let mut entries = match watched {
             Ok(entries) => entries,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot watch revocations; retrying");
@@ -58,12 +68,17 @@ pub async fn watch(
                 continue;
             }
         };
+        // An empty bucket replays nothing: there is nothing to wait for.
+        if next_revision.is_none() && is_empty(&bucket).await {
+            caught_up.send_replace(true);
+        }
         loop {
             let entry = tokio::select! {
                 () = shutdown.cancelled() => return,
                 entry = entries.next() => entry,
             };
             let Some(Ok(entry)) = entry else { break };
+            next_revision = Some(entry.revision + 1);
             deny.prune(now());
             match entry.operation {
                 KvOperation::Put => match serde_json::from_slice::<Revocation>(&entry.value) {
@@ -78,6 +93,22 @@ pub async fn watch(
                 },
                 KvOperation::Delete | KvOperation::Purge => deny.apply(&entry.key, None),
             }
+            if entry.delta == 0 {
+                caught_up.send_replace(true);
+            }
+        }
+    }
+}
+
+/// Every key of the bucket, as a watch filter.
+const ALL_KEYS: &str = ">";
+
+async fn is_empty(bucket: &KvStore) -> bool {
+    match bucket.status().await {
+        Ok(status) => status.values() == 0,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the revocation bucket's status");
+            false
         }
     }
 }

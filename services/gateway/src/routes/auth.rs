@@ -1,9 +1,13 @@
 //! Sign-in and the caller's profile.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use verdict_contracts::auth::{self, Jwks, LoginRequest, Me, RefreshRequest, TokenPair};
+use verdict_contracts::auth::{
+    self, Jwks, LoginAttempt, LoginRequest, Me, RefreshRequest, TokenPair,
+};
 use verdict_contracts::system::Empty;
 
 use crate::extract::{ApiJson, Authenticated};
@@ -14,14 +18,24 @@ use crate::state::AppState;
 #[utoipa::path(operation_id = "login", post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "OK", body = TokenPair),
+        (status = 400, description = "Not an e-mail address, or a password over 1024 bytes (never hashed)", body = Problem),
         (status = 401, description = "Wrong e-mail or password", body = Problem),
-        (status = 429, description = "Too many attempts; see Retry-After", body = Problem),
+        (status = 429, description = "Too many attempts from this address, or too many failed ones for this e-mail from it; see Retry-After", body = Problem),
+        (status = 503, description = "Too many sign-ins at once; see Retry-After", body = Problem),
     ))]
 pub async fn login(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<LoginRequest>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(credentials): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
-    Ok(Json(state.bus.request(&auth::LOGIN, &body).await?))
+    // Failed logins count per account and client address: an attacker elsewhere cannot
+    // lock the owner out.
+    let attempt = LoginAttempt {
+        credentials,
+        client_address: Some(state.settings.trusted_proxies.client(peer.ip(), &headers)),
+    };
+    Ok(Json(state.bus.request(&auth::LOGIN, &attempt).await?))
 }
 
 /// Exchange a refresh token for new tokens; the presented one is spent. Presenting a
