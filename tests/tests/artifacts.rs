@@ -45,6 +45,10 @@ on_both_stores!(
     the_sweeper_removes_abandoned_uploads_and_stray_blobs,
     run_deletions_wait_for_a_stopped_artifacts_service,
     a_deletion_cut_short_by_a_crash_is_finished_at_restart,
+    names_are_relative_paths_and_downloads_offer_the_last_segment,
+    names_that_are_not_normalised_relative_paths_are_refused,
+    a_runs_artifacts_are_listed_by_name_prefix,
+    an_invalid_prefix_is_refused_naming_it,
 );
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -162,6 +166,30 @@ impl World {
             .unwrap();
         assert_eq!(redirect.status(), 302);
         redirect.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// `GET /artifacts/{id}` as the owner, answered 200.
+    async fn artifact(&self, id: &str) -> Value {
+        let response = self
+            .app
+            .get_as(&self.owner, &format!("/api/v1/artifacts/{id}"))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /runs/{run}/artifacts` with the query parameters `query`, URL-encoded.
+    async fn list(&self, run: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        let mut url =
+            reqwest::Url::parse(&self.app.url(&format!("/api/v1/runs/{run}/artifacts"))).unwrap();
+        url.query_pairs_mut().extend_pairs(query);
+        self.app
+            .http
+            .get(url)
+            .bearer_auth(&self.owner)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Deletes the run through the API; the runs service announces it with
@@ -811,4 +839,168 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), 200);
     assert!(downloaded.bytes().await.unwrap() == bytes);
+}
+
+async fn names_are_relative_paths_and_downloads_offer_the_last_segment(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let bytes = content(1000, 3);
+    let name = "screenshots/login.cy.ts/lögin \"1\".png";
+    let stored = world.store(&run, name, &bytes).await;
+    let id = stored["id"].as_str().unwrap();
+    assert_eq!(world.artifact(id).await["name"], name);
+
+    // The last segment, as a safe ASCII fallback and in RFC 6266 UTF-8 form.
+    let expected =
+        "attachment; filename=\"l_gin _1_.png\"; filename*=UTF-8''l%C3%B6gin%20%221%22.png";
+    let location = world.download_location(&world.owner, id).await;
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    match store {
+        BlobStoreKind::Disk => {
+            assert_eq!(downloaded.headers()["content-disposition"], expected);
+        }
+        // s3s-fs ignores the override; the signed URL asks for it.
+        BlobStoreKind::S3 => {
+            let url = reqwest::Url::parse(&location).unwrap();
+            let asked = url
+                .query_pairs()
+                .find(|(key, _)| key == "response-content-disposition")
+                .map(|(_, value)| value.into_owned());
+            assert_eq!(asked.as_deref(), Some(expected), "{location}");
+        }
+    }
+    assert!(downloaded.bytes().await.unwrap() == bytes);
+}
+
+async fn names_that_are_not_normalised_relative_paths_are_refused(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let deep = vec!["d"; 17].join("/");
+    for bad in [
+        "../escape.png",
+        "screens/../../escape.png",
+        "./login.png",
+        "/etc/passwd",
+        "screens//login.png",
+        "screens/",
+        "screens\\login.png",
+        "screens/login\u{7}.png",
+        deep.as_str(),
+    ] {
+        let refused = world.declare(&world.owner, &run, bad, b"x").await;
+        assert_eq!(refused.status(), 400, "{bad:?}");
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "name", "{bad:?}: {problem}");
+    }
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+}
+
+/// Names of the artifacts in a list page.
+fn names(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect()
+}
+
+async fn a_runs_artifacts_are_listed_by_name_prefix(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let other_run = world.run().await;
+    for name in [
+        "screens/b.png",
+        "screens/a.png",
+        "screensaver.png",
+        "logs/screens/x.txt",
+        "screens/sub/c.png",
+        "screens/a.png",
+    ] {
+        assert_eq!(
+            world.declare(&world.owner, &run, name, b"x").await.status(),
+            201
+        );
+    }
+    assert_eq!(
+        world
+            .declare(&world.owner, &other_run, "screens/0.png", b"x")
+            .await
+            .status(),
+        201
+    );
+
+    let first: Value = world
+        .list(&run, &[("prefix", "screens/"), ("limit", "2")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&first), ["screens/a.png", "screens/a.png"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = world
+        .list(
+            &run,
+            &[("prefix", "screens/"), ("limit", "2"), ("cursor", cursor)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["screens/b.png", "screens/sub/c.png"]);
+    assert!(second["next_cursor"].is_null());
+
+    let partial: Value = world
+        .list(&run, &[("prefix", "screens")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(partial["items"].as_array().unwrap().len(), 5);
+    let all: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
+}
+
+async fn an_invalid_prefix_is_refused_naming_it(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let long = "p".repeat(1025);
+    for bad in [
+        "",
+        "/screens",
+        "../",
+        "screens//",
+        "a\\b",
+        "a\nb",
+        long.as_str(),
+    ] {
+        let refused = world.list(&run, &[("prefix", bad)]).await;
+        assert_eq!(refused.status(), 400, "{bad:?}");
+        assert_eq!(
+            refused.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], "prefix",
+            "{bad:?}: {problem}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_prefix_filter() {
+    let app = TestApp::spawn().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let parameters = document["paths"]["/api/v1/runs/{run}/artifacts"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let prefix = parameters
+        .iter()
+        .find(|parameter| parameter["name"] == "prefix")
+        .expect("a prefix parameter");
+    assert_eq!(prefix["in"], "query");
+    assert_eq!(prefix["required"], false);
 }

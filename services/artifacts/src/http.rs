@@ -201,7 +201,7 @@ async fn download(
             (header::CONTENT_LENGTH, HeaderValue::from(length)),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&content_disposition(&row.name))
+                HeaderValue::from_str(&content_disposition(row.name.file_name()))
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
             (

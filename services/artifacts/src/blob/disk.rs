@@ -184,7 +184,7 @@ impl BlobStore for DiskStore {
     fn download_url(
         &self,
         key: String,
-        _name: String,
+        _file_name: String,
         _content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>> {

@@ -63,11 +63,12 @@ pub trait BlobStore: Send + Sync + 'static {
         declared_size: u64,
     ) -> BoxFuture<'_, Result<Option<Uploaded>, Error>>;
 
-    /// A signed URL to download the blob, offering `name` as the file name.
+    /// A signed URL to download the blob, offering `file_name` (the last segment of the
+    /// artifact's name) as the file name.
     fn download_url(
         &self,
         key: String,
-        name: String,
+        file_name: String,
         content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>>;
@@ -83,9 +84,10 @@ pub trait BlobStore: Send + Sync + 'static {
     fn http_base(&self) -> Option<String>;
 }
 
-/// `attachment` with the name as a quoted ASCII fallback and RFC 5987 UTF-8 form.
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
+/// `attachment` with the file name as a quoted ASCII fallback (anything else, `"` and
+/// `\` become `_`) and in the RFC 6266 `filename*` UTF-8 form.
+pub fn content_disposition(file_name: &str) -> String {
+    let fallback: String = file_name
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
@@ -96,7 +98,7 @@ pub fn content_disposition(name: &str) -> String {
         })
         .collect();
     let mut encoded = String::new();
-    for byte in name.bytes() {
+    for byte in file_name.bytes() {
         if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
             encoded.push(byte as char);
         } else {

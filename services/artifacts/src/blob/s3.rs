@@ -336,7 +336,7 @@ impl BlobStore for S3Store {
     fn download_url(
         &self,
         key: String,
-        name: String,
+        file_name: String,
         content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>> {
@@ -346,7 +346,7 @@ impl BlobStore for S3Store {
                 .get_object()
                 .bucket(&self.bucket)
                 .key(&key)
-                .response_content_disposition(super::content_disposition(&name))
+                .response_content_disposition(super::content_disposition(&file_name))
                 .response_content_type(super::served_content_type(&content_type))
                 .presigned(presigning(ttl)?)
                 .await
