@@ -14,6 +14,7 @@ use verdict_contracts::ServiceName;
 use verdict_testkit::{BlobStoreKind, Component, TestApp};
 
 const ARTIFACTS: Component = Component::Service(ServiceName::Artifacts);
+const RUNS: Component = Component::Service(ServiceName::Runs);
 
 /// Runs every listed scenario once per blob store.
 macro_rules! on_both_stores {
@@ -49,6 +50,8 @@ on_both_stores!(
     names_that_are_not_normalised_relative_paths_are_refused,
     a_runs_artifacts_are_listed_by_name_prefix,
     an_invalid_prefix_is_refused_naming_it,
+    artifacts_of_a_run_that_runs_no_longer_has_are_not_served,
+    artifact_reads_answer_503_while_runs_is_unavailable,
 );
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -988,6 +991,79 @@ async fn an_invalid_prefix_is_refused_naming_it(store: BlobStoreKind) {
             "{bad:?}: {problem}"
         );
     }
+}
+
+/// What a lost `run.deleted` leaves behind: rows of a run the runs service no longer
+/// has. Made here without any stream: the rows are moved, while the artifacts service is
+/// stopped, to a run id the runs service never had.
+async fn artifacts_of_a_run_that_runs_no_longer_has_are_not_served(store: BlobStoreKind) {
+    let mut world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "screens/a.png", &content(100, 1)).await;
+    let pending: Value = world
+        .declare(&world.owner, &run, "screens/b.png", &content(10, 2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(upload(&pending["upload"], &content(10, 2)).await, 200);
+    let kept_run = world.run().await;
+    let kept = world.store(&kept_run, "kept.png", &content(10, 3)).await;
+    let (stored_id, pending_id, kept_id) = (
+        stored["id"].as_str().unwrap(),
+        pending["id"].as_str().unwrap(),
+        kept["id"].as_str().unwrap(),
+    );
+
+    world.app.stop(ARTIFACTS).await;
+    let gone_run = "0196a000-0000-7000-8000-0000000000aa";
+    let conn = rusqlite::Connection::open(world.app.data_dir().join("artifacts.db")).unwrap();
+    let moved = conn
+        .execute(
+            "UPDATE artifacts SET run_id = ?1 WHERE run_id = ?2",
+            [gone_run, run.as_str()],
+        )
+        .unwrap();
+    assert_eq!(moved, 2);
+    drop(conn);
+    world.app.start(ARTIFACTS).await;
+
+    for path in [
+        format!("/api/v1/artifacts/{stored_id}"),
+        format!("/api/v1/artifacts/{stored_id}/download"),
+        format!("/api/v1/artifacts/{pending_id}"),
+        format!("/api/v1/runs/{gone_run}/artifacts"),
+        format!("/api/v1/runs/{gone_run}/artifacts?prefix=screens/"),
+    ] {
+        let response = world.app.get_as(&world.owner, &path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    assert_eq!(world.complete(pending_id).await.status(), 404);
+    // Artifacts of runs that exist are served as before.
+    assert_eq!(world.artifact(kept_id).await["state"], "stored");
+    world.download_location(&world.owner, kept_id).await;
+}
+
+async fn artifact_reads_answer_503_while_runs_is_unavailable(store: BlobStoreKind) {
+    let mut world = World::new(store, &[("VERDICT_BUS_RETRY_BUDGET", "300ms")]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "a.png", &content(100, 1)).await;
+    let id = stored["id"].as_str().unwrap();
+    world.app.stop(RUNS).await;
+    for path in [
+        format!("/api/v1/artifacts/{id}"),
+        format!("/api/v1/artifacts/{id}/download"),
+    ] {
+        let response = world.app.get_as(&world.owner, &path).await;
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+    }
+    world.app.start(RUNS).await;
+    assert_eq!(world.artifact(id).await["state"], "stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::headers;
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
+use verdict_contracts::ErrorCode;
 use verdict_store::Store;
 
 use crate::blob::{BlobStore, DoomedBlob, NewBlob};
@@ -83,7 +84,9 @@ impl Artifacts {
             .ok_or(Error::NotFound("artifact"))
     }
 
-    /// The artifact, when the caller holds at least `needed` in its project.
+    /// The artifact, when the caller holds at least `needed` in its project and the runs
+    /// service still has its run. Artifacts of a run deleted without this service
+    /// hearing of it (a lost `run.deleted`) are as gone as the run.
     async fn visible_row(
         &self,
         principal: &Principal,
@@ -91,7 +94,17 @@ impl Artifacts {
         needed: Role,
     ) -> Result<ArtifactRow, Error> {
         let row = self.row(id).await?;
-        self.authorize(principal, &row.project_id, needed).await?;
+        let (authorized, run) = tokio::join!(
+            self.authorize(principal, &row.project_id, needed),
+            self.run_project(&row.run_id)
+        );
+        authorized?;
+        run.map_err(|err| match err {
+            Error::Dependency(error) if error.code == ErrorCode::NotFound => {
+                Error::NotFound("artifact")
+            }
+            other => other,
+        })?;
         Ok(row)
     }
 
