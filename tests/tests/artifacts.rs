@@ -1066,6 +1066,59 @@ async fn artifact_reads_answer_503_while_runs_is_unavailable(store: BlobStoreKin
     assert_eq!(world.artifact(id).await["state"], "stored");
 }
 
+/// Each presigned part URL binds its part's size (a signed `Content-Length`), so a
+/// client cannot store more than it declared (and was charged to its quota for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_part_urls_refuse_parts_of_another_size() {
+    let world = World::new(
+        BlobStoreKind::S3,
+        &[
+            ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
+            ("VERDICT_S3_PART_SIZE", "5242880"),
+        ],
+    )
+    .await;
+    let run = world.run().await;
+    let bytes = content(11 << 20, 5);
+    let declared: Value = world
+        .declare(&world.owner, &run, "video.webm", &bytes)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let parts = declared["upload"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    for part in parts {
+        let url = part["url"].as_str().unwrap();
+        assert!(url.contains("X-Amz-SignedHeaders=content-length"), "{url}");
+    }
+    assert!(!declared["upload"]["headers"]
+        .as_object()
+        .unwrap()
+        .contains_key("content-length"));
+    let http = reqwest::Client::new();
+    let send = |url: &str, size: usize| {
+        let mut request = http.put(url);
+        for (name, value) in declared["upload"]["headers"].as_object().unwrap() {
+            request = request.header(name, value.as_str().unwrap());
+        }
+        request.body(content(size, 6)).send()
+    };
+    for (part, size) in [(0, 6 << 20), (0, 4 << 20), (2, 5 << 20), (2, 0), (2, 1000)] {
+        // Refused with 403, or, for a large body, by closing the connection while the
+        // client is still sending it.
+        match send(parts[part]["url"].as_str().unwrap(), size).await {
+            Ok(refused) => assert_eq!(refused.status(), 403, "part {part} with {size} bytes"),
+            Err(err) => assert!(size > 1 << 20, "part {part} with {size} bytes: {err}"),
+        }
+    }
+    // No part was stored.
+    let id = declared["id"].as_str().unwrap();
+    assert_eq!(world.complete(id).await.status(), 409);
+    assert_eq!(upload(&declared["upload"], &bytes).await, 200);
+    assert_eq!(world.complete(id).await.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_prefix_filter() {
     let app = TestApp::spawn().await;

@@ -147,6 +147,7 @@ impl S3Store {
                 .key(&blob.key)
                 .upload_id(&upload_id)
                 .part_number(number)
+                .content_length(size as i64)
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(|err| s3_error("presigning a part", err))?;
@@ -159,10 +160,13 @@ impl S3Store {
                 },
             ));
         }
-        let headers = parts
+        // Every part's URL signs its own Content-Length, which any client sends for a
+        // body of `size` bytes; the headers all parts share leave it out.
+        let mut headers = parts
             .first()
             .map(|(request, _)| headers_of(request))
             .unwrap_or_default();
+        headers.remove("content-length");
         let parts: Vec<UploadPart> = parts
             .into_iter()
             .map(|(request, part)| UploadPart {
