@@ -16,6 +16,12 @@ use verdict_testkit::{BlobStoreKind, Component, TestApp};
 const ARTIFACTS: Component = Component::Service(ServiceName::Artifacts);
 const RUNS: Component = Component::Service(ServiceName::Runs);
 
+/// S3 uploads above 6 MiB in parts of 5 MiB (the smallest S3 allows).
+const SMALL_PARTS: [(&str, &str); 2] = [
+    ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
+    ("VERDICT_S3_PART_SIZE", "5242880"),
+];
+
 /// Runs every listed scenario once per blob store.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {$(
@@ -128,11 +134,18 @@ impl World {
             .await
     }
 
+    /// Declares as the owner; returns the declaration.
+    async fn declared(&self, run: &str, name: &str, bytes: &[u8]) -> Value {
+        let response = self.declare(&self.owner, run, name, bytes).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// Declares, uploads and completes; returns the declaration.
     async fn store(&self, run: &str, name: &str, bytes: &[u8]) -> Value {
-        let declared = self.declare(&self.owner, run, name, bytes).await;
-        assert_eq!(declared.status(), 201);
-        let declared: Value = declared.json().await.unwrap();
+        let declared = self.declared(run, name, bytes).await;
         assert_eq!(upload(&declared["upload"], bytes).await, 200);
         let completed = self
             .app
@@ -348,14 +361,7 @@ async fn round_trip(store: BlobStoreKind) {
 }
 
 async fn large_artifacts_round_trip_in_parts(store: BlobStoreKind) {
-    let world = World::new(
-        store,
-        &[
-            ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
-            ("VERDICT_S3_PART_SIZE", "5242880"),
-        ],
-    )
-    .await;
+    let world = World::new(store, &SMALL_PARTS).await;
     let run = world.run().await;
     let bytes = content(11 << 20, 3);
     let declared = world
@@ -401,12 +407,7 @@ async fn tampered_or_other_object_urls_are_refused(store: BlobStoreKind) {
     let world = World::new(store, &[]).await;
     let run = world.run().await;
     let bytes = content(1000, 1);
-    let first: Value = world
-        .declare(&world.owner, &run, "a.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = world.declared(&run, "a.png", &bytes).await;
     let second = world.store(&run, "b.png", &content(10, 2)).await;
     let (first_id, second_id) = (
         first["id"].as_str().unwrap(),
@@ -451,12 +452,7 @@ async fn expired_urls_are_refused(store: BlobStoreKind) {
     let world = World::new(store, &[("VERDICT_ARTIFACTS_URL_TTL", "1s")]).await;
     let run = world.run().await;
     let bytes = content(100, 4);
-    let declared: Value = world
-        .declare(&world.owner, &run, "late.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let declared = world.declared(&run, "late.png", &bytes).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(upload(&declared["upload"], &bytes).await, 403);
     assert_eq!(
@@ -474,12 +470,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     let bytes = content(4096, 5);
 
     // Fewer bytes than declared.
-    let short: Value = world
-        .declare(&world.owner, &run, "short.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let short = world.declared(&run, "short.png", &bytes).await;
     let short_id = short["id"].as_str().unwrap();
     let sent = upload(&short["upload"], &bytes[..4000]).await;
     // The S3 server already refuses bytes whose checksum is not the signed one.
@@ -495,12 +486,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     );
 
     // The right size, other bytes.
-    let forged: Value = world
-        .declare(&world.owner, &run, "forged.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let forged = world.declared(&run, "forged.png", &bytes).await;
     let forged_id = forged["id"].as_str().unwrap();
     let sent = upload(&forged["upload"], &content(4096, 6)).await;
     assert!(
@@ -510,12 +496,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     assert_refused(sent, world.complete(forged_id).await.status().as_u16());
 
     // More bytes than declared.
-    let long: Value = world
-        .declare(&world.owner, &run, "long.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let long = world.declared(&run, "long.png", &bytes).await;
     let mut more = bytes.clone();
     more.extend_from_slice(b"extra");
     let sent = upload(&long["upload"], &more).await;
@@ -658,12 +639,7 @@ async fn deleting_a_run_removes_its_blobs(store: BlobStoreKind) {
     let a = world.store(&doomed_run, "a.png", &content(100, 1)).await;
     let b = world.store(&doomed_run, "b.png", &content(200, 2)).await;
     let kept = world.store(&kept_run, "c.png", &content(300, 3)).await;
-    let pending: Value = world
-        .declare(&world.owner, &doomed_run, "d.png", &content(10, 4))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending = world.declared(&doomed_run, "d.png", &content(10, 4)).await;
     assert_eq!(upload(&pending["upload"], &content(10, 4)).await, 200);
     let kept_id = kept["id"].as_str().unwrap().to_owned();
     assert_eq!(world.app.blob_keys().len(), 4);
@@ -704,12 +680,7 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
     .await;
     let run = world.run().await;
     let bytes = content(500, 8);
-    let abandoned: Value = world
-        .declare(&world.owner, &run, "abandoned.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let abandoned = world.declared(&run, "abandoned.png", &bytes).await;
     assert_eq!(upload(&abandoned["upload"], &bytes).await, 200);
     // A blob no row knows (left by a crash between the two deletions, or a restore).
     let stray_dir = match &world.app.s3 {
@@ -1000,12 +971,7 @@ async fn artifacts_of_a_run_that_runs_no_longer_has_are_not_served(store: BlobSt
     let mut world = World::new(store, &[]).await;
     let run = world.run().await;
     let stored = world.store(&run, "screens/a.png", &content(100, 1)).await;
-    let pending: Value = world
-        .declare(&world.owner, &run, "screens/b.png", &content(10, 2))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending = world.declared(&run, "screens/b.png", &content(10, 2)).await;
     assert_eq!(upload(&pending["upload"], &content(10, 2)).await, 200);
     let kept_run = world.run().await;
     let kept = world.store(&kept_run, "kept.png", &content(10, 3)).await;
@@ -1070,22 +1036,10 @@ async fn artifact_reads_answer_503_while_runs_is_unavailable(store: BlobStoreKin
 /// client cannot store more than it declared (and was charged to its quota for).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_part_urls_refuse_parts_of_another_size() {
-    let world = World::new(
-        BlobStoreKind::S3,
-        &[
-            ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
-            ("VERDICT_S3_PART_SIZE", "5242880"),
-        ],
-    )
-    .await;
+    let world = World::new(BlobStoreKind::S3, &SMALL_PARTS).await;
     let run = world.run().await;
     let bytes = content(11 << 20, 5);
-    let declared: Value = world
-        .declare(&world.owner, &run, "video.webm", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let declared = world.declared(&run, "video.webm", &bytes).await;
     let parts = declared["upload"]["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 3);
     for part in parts {
