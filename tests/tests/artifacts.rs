@@ -683,15 +683,13 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
     let abandoned = world.declared(&run, "abandoned.png", &bytes).await;
     assert_eq!(upload(&abandoned["upload"], &bytes).await, 200);
     // A blob no row knows (left by a crash between the two deletions, or a restore).
-    let stray_dir = match &world.app.s3 {
-        Some(s3) => s3.bucket_dir(),
-        None => world.app.data_dir().join("artifacts/objects"),
-    };
-    std::fs::write(
-        stray_dir.join("0196a000-0000-7000-8000-00000000dead"),
+    write_object(
+        &world
+            .app
+            .blob_dir()
+            .join("0196a000-0000-7000-8000-00000000dead"),
         b"stray",
-    )
-    .unwrap();
+    );
     let id = abandoned["id"].as_str().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     loop {
@@ -1071,6 +1069,93 @@ async fn s3_part_urls_refuse_parts_of_another_size() {
     assert_eq!(world.complete(id).await.status(), 409);
     assert_eq!(upload(&declared["upload"], &bytes).await, 200);
     assert_eq!(world.complete(id).await.status(), 200);
+}
+
+/// Puts a file where the blob store keeps an object, as other software (or a crash)
+/// would leave it.
+fn write_object(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Buckets are shared: the sweeper lists and removes only below Verdict's key prefix,
+/// even objects named like Verdict's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_leaves_objects_outside_its_prefix_alone() {
+    let world = World::new(
+        BlobStoreKind::S3,
+        &[
+            ("VERDICT_ARTIFACTS_UPLOAD_GRACE", "1s"),
+            ("VERDICT_ARTIFACTS_SWEEP_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    let run = world.run().await;
+    let stored = world.store(&run, "a.png", &content(100, 1)).await;
+    let id = stored["id"].as_str().unwrap();
+    assert_eq!(world.app.blob_keys(), vec![id.to_owned()]);
+    let bucket = world.app.s3.as_ref().unwrap().bucket_dir();
+    let foreign = [
+        bucket.join("other-app/report.pdf"),
+        bucket.join("0196a000-0000-7000-8000-00000000beef"),
+        // Below the prefix, but no id Verdict would generate.
+        world.app.blob_dir().join("README.txt"),
+    ];
+    for path in &foreign {
+        write_object(path, b"not Verdict's");
+    }
+    let stray = world
+        .app
+        .blob_dir()
+        .join("0196a000-0000-7000-8000-00000000dead");
+    write_object(&stray, b"stray");
+
+    // Once the sweeper has removed the stray below the prefix, it has seen the rest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while stray.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "no sweep");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in &foreign {
+        assert!(path.exists(), "{} was deleted", path.display());
+    }
+    assert!(world.app.blob_dir().join(id).exists());
+}
+
+/// Objects stored before the key prefix existed keep their keys (in their rows): they
+/// are still served and still deleted with their run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_stored_before_the_prefix_are_still_served_and_deleted() {
+    let mut world = World::new(BlobStoreKind::S3, &[]).await;
+    let run = world.run().await;
+    let bytes = content(1000, 4);
+    let stored = world.store(&run, "old.png", &bytes).await;
+    let id = stored["id"].as_str().unwrap();
+    // What an older version left: the object at the bucket's root, its key in the row.
+    world.app.stop(ARTIFACTS).await;
+    let legacy = world.app.s3.as_ref().unwrap().bucket_dir().join(id);
+    std::fs::rename(world.app.blob_dir().join(id), &legacy).unwrap();
+    let conn = rusqlite::Connection::open(world.app.data_dir().join("artifacts.db")).unwrap();
+    let moved = conn
+        .execute("UPDATE artifacts SET object_key = ?1 WHERE id = ?1", [id])
+        .unwrap();
+    assert_eq!(moved, 1);
+    drop(conn);
+    world.app.start(ARTIFACTS).await;
+
+    let location = world.download_location(&world.owner, id).await;
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert!(downloaded.bytes().await.unwrap() == bytes);
+    world.delete_run(&run).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while legacy.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old object stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

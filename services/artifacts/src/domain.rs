@@ -143,7 +143,7 @@ impl Artifacts {
             sha256: artifact.sha256.as_str().to_owned(),
             state: ArtifactState::Pending.as_str().to_owned(),
             // Generated, never derived from the name.
-            object_key: id.clone(),
+            object_key: self.blobs.object_key(&id),
             upload_id: None,
             created_at: now,
             completed_at: None,

@@ -76,12 +76,25 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes blobs (and aborts their multipart uploads).
     fn delete(&self, blobs: Vec<DoomedBlob>) -> BoxFuture<'_, Result<(), Error>>;
 
-    /// Keys of blobs last written before `before` (the sweeper compares them with the
-    /// rows). Also clears stray temporary data older than that.
+    /// Keys of this service's blobs last written before `before` (the sweeper compares
+    /// them with the rows and deletes the ones no row knows): in S3, only generated ids
+    /// below the key prefix. Also clears stray temporary data older than that.
     fn list_keys(&self, before: SystemTime) -> BoxFuture<'_, Result<Vec<String>, Error>>;
+
+    /// The object key of a new artifact with the generated `id`: the store's own
+    /// layout, kept in the artifact's row (so a change of layout leaves old objects
+    /// readable).
+    fn object_key(&self, id: &str) -> String;
 
     /// Where this service's own blob HTTP server is, when the store needs one.
     fn http_base(&self) -> Option<String>;
+}
+
+/// Whether `text` looks like an id this service generates (a UUID): only such names
+/// become file names on disk, and only such keys below its prefix does the S3 sweeper
+/// take for its own.
+pub fn is_generated_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// `attachment` with the file name as a quoted ASCII fallback (anything else, `"` and
@@ -120,6 +133,14 @@ pub fn served_content_type(content_type: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_generated_ids_are_taken_for_keys() {
+        assert!(is_generated_id("0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b"));
+        for bad in ["", "..", "../x", "a/b", "a b", "x".repeat(65).as_str()] {
+            assert!(!is_generated_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn dispositions_are_attachments_with_a_safe_fallback_name() {

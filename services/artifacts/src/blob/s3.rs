@@ -38,6 +38,8 @@ pub struct S3Store {
     bucket: String,
     multipart_threshold: u64,
     part_size: u64,
+    /// Where new objects go, and the only part of the bucket the sweeper lists.
+    key_prefix: String,
 }
 
 fn s3_error(what: &str, error: impl std::error::Error) -> Error {
@@ -96,6 +98,7 @@ impl S3Store {
             bucket: settings.bucket.clone(),
             multipart_threshold: settings.multipart_threshold,
             part_size: settings.part_size,
+            key_prefix: settings.key_prefix.clone(),
         }
     }
 
@@ -422,6 +425,7 @@ impl BlobStore for S3Store {
                     .client
                     .list_objects_v2()
                     .bucket(&self.bucket)
+                    .prefix(&self.key_prefix)
                     .set_continuation_token(token.clone())
                     .send()
                     .await
@@ -431,7 +435,12 @@ impl BlobStore for S3Store {
                         .last_modified()
                         .and_then(|at| SystemTime::try_from(*at).ok())
                         .is_some_and(|at| at < before);
-                    if let (true, Some(key)) = (old, object.key()) {
+                    // Other software's objects may share the bucket, even below the prefix.
+                    let ours = object.key().filter(|key| {
+                        key.strip_prefix(self.key_prefix.as_str())
+                            .is_some_and(super::is_generated_id)
+                    });
+                    if let (true, Some(key)) = (old, ours) {
                         keys.push(key.to_owned());
                     }
                 }
@@ -443,6 +452,10 @@ impl BlobStore for S3Store {
             Ok(keys)
         }
         .boxed()
+    }
+
+    fn object_key(&self, id: &str) -> String {
+        format!("{}{id}", self.key_prefix)
     }
 
     fn http_base(&self) -> Option<String> {
