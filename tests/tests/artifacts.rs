@@ -711,7 +711,15 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
     }
 }
 
-/// Polls until the store holds exactly `expected` (sorted keys), for up to 6 s.
+/// Starts the artifacts service again and waits until it answers (a command sent
+/// before would find no responder).
+async fn start_artifacts(app: &mut TestApp) {
+    app.start(ARTIFACTS).await;
+    app.wait_for_status("/readyz", 200, Duration::from_secs(10))
+        .await;
+}
+
+/// Polls until the store holds exactly `expected` (sorted keys), for up to 20 s.
 async fn wait_for_blobs(app: &TestApp, expected: &[String]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while app.blob_keys() != expected {
@@ -736,7 +744,7 @@ async fn run_deletions_wait_for_a_stopped_artifacts_service(store: BlobStoreKind
         world.app.blob_keys(),
         vec![stored["id"].as_str().unwrap().to_owned()]
     );
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
     wait_for_blobs(&world.app, &[]).await;
 }
 
@@ -766,7 +774,7 @@ async fn a_deletion_cut_short_by_a_crash_is_finished_at_restart(store: BlobStore
     assert_eq!(marked, 1);
     drop(conn);
     assert_eq!(world.app.blob_keys().len(), 2);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
     wait_for_blobs(&world.app, &[kept["id"].as_str().unwrap().to_owned()]).await;
     // The row goes right after its blob, in a step of its own.
     let conn = rusqlite::Connection::open(&database).unwrap();
@@ -795,7 +803,7 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
     let public = internal.replace("127.0.0.1", "localhost");
     world.app.stop(ARTIFACTS).await;
     world.app.set("VERDICT_S3_PUBLIC_ENDPOINT", &public);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
 
     let run = world.run().await;
     let bytes = content(10_000, 3);
@@ -990,7 +998,7 @@ async fn artifacts_of_a_run_that_runs_no_longer_has_are_not_served(store: BlobSt
         .unwrap();
     assert_eq!(moved, 2);
     drop(conn);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
 
     for path in [
         format!("/api/v1/artifacts/{stored_id}"),
@@ -1141,7 +1149,7 @@ async fn objects_stored_before_the_prefix_are_still_served_and_deleted() {
         .unwrap();
     assert_eq!(moved, 1);
     drop(conn);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
 
     let location = world.download_location(&world.owner, id).await;
     let downloaded = reqwest::get(&location).await.unwrap();
