@@ -64,3 +64,23 @@ fn a_backup_refuses_to_overwrite_a_file() {
     assert!(String::from_utf8_lossy(&backup.stderr).contains("never overwrites"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
 }
+
+/// A backup holds everything the service does (password hashes, token hashes, signing
+/// keys): only its owner may read it, whatever the umask.
+#[test]
+fn a_backup_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = tempfile::tempdir().unwrap();
+    Connection::open(source.path().join("runs.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let out = source.path().join("runs-backup.db");
+
+    let backup = on_runs(source.path(), "backup", "--out", &out);
+
+    assert!(backup.status.success(), "{backup:?}");
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    assert_eq!(rows(&out), 1);
+}

@@ -14,6 +14,13 @@ use verdict_contracts::ServiceName;
 use verdict_testkit::{BlobStoreKind, Component, TestApp};
 
 const ARTIFACTS: Component = Component::Service(ServiceName::Artifacts);
+const RUNS: Component = Component::Service(ServiceName::Runs);
+
+/// S3 uploads above 6 MiB in parts of 5 MiB (the smallest S3 allows).
+const SMALL_PARTS: [(&str, &str); 2] = [
+    ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
+    ("VERDICT_S3_PART_SIZE", "5242880"),
+];
 
 /// Runs every listed scenario once per blob store.
 macro_rules! on_both_stores {
@@ -45,6 +52,12 @@ on_both_stores!(
     the_sweeper_removes_abandoned_uploads_and_stray_blobs,
     run_deletions_wait_for_a_stopped_artifacts_service,
     a_deletion_cut_short_by_a_crash_is_finished_at_restart,
+    names_are_relative_paths_and_downloads_offer_the_last_segment,
+    names_that_are_not_normalised_relative_paths_are_refused,
+    a_runs_artifacts_are_listed_by_name_prefix,
+    an_invalid_prefix_is_refused_naming_it,
+    artifacts_of_a_run_that_runs_no_longer_has_are_not_served,
+    artifact_reads_answer_503_while_runs_is_unavailable,
 );
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -121,11 +134,18 @@ impl World {
             .await
     }
 
+    /// Declares as the owner; returns the declaration.
+    async fn declared(&self, run: &str, name: &str, bytes: &[u8]) -> Value {
+        let response = self.declare(&self.owner, run, name, bytes).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     /// Declares, uploads and completes; returns the declaration.
     async fn store(&self, run: &str, name: &str, bytes: &[u8]) -> Value {
-        let declared = self.declare(&self.owner, run, name, bytes).await;
-        assert_eq!(declared.status(), 201);
-        let declared: Value = declared.json().await.unwrap();
+        let declared = self.declared(run, name, bytes).await;
         assert_eq!(upload(&declared["upload"], bytes).await, 200);
         let completed = self
             .app
@@ -162,6 +182,30 @@ impl World {
             .unwrap();
         assert_eq!(redirect.status(), 302);
         redirect.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// `GET /artifacts/{id}` as the owner, answered 200.
+    async fn artifact(&self, id: &str) -> Value {
+        let response = self
+            .app
+            .get_as(&self.owner, &format!("/api/v1/artifacts/{id}"))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// `GET /runs/{run}/artifacts` with the query parameters `query`, URL-encoded.
+    async fn list(&self, run: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        let mut url =
+            reqwest::Url::parse(&self.app.url(&format!("/api/v1/runs/{run}/artifacts"))).unwrap();
+        url.query_pairs_mut().extend_pairs(query);
+        self.app
+            .http
+            .get(url)
+            .bearer_auth(&self.owner)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Deletes the run through the API; the runs service announces it with
@@ -317,14 +361,7 @@ async fn round_trip(store: BlobStoreKind) {
 }
 
 async fn large_artifacts_round_trip_in_parts(store: BlobStoreKind) {
-    let world = World::new(
-        store,
-        &[
-            ("VERDICT_S3_MULTIPART_THRESHOLD", "6291456"),
-            ("VERDICT_S3_PART_SIZE", "5242880"),
-        ],
-    )
-    .await;
+    let world = World::new(store, &SMALL_PARTS).await;
     let run = world.run().await;
     let bytes = content(11 << 20, 3);
     let declared = world
@@ -370,12 +407,7 @@ async fn tampered_or_other_object_urls_are_refused(store: BlobStoreKind) {
     let world = World::new(store, &[]).await;
     let run = world.run().await;
     let bytes = content(1000, 1);
-    let first: Value = world
-        .declare(&world.owner, &run, "a.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = world.declared(&run, "a.png", &bytes).await;
     let second = world.store(&run, "b.png", &content(10, 2)).await;
     let (first_id, second_id) = (
         first["id"].as_str().unwrap(),
@@ -420,12 +452,7 @@ async fn expired_urls_are_refused(store: BlobStoreKind) {
     let world = World::new(store, &[("VERDICT_ARTIFACTS_URL_TTL", "1s")]).await;
     let run = world.run().await;
     let bytes = content(100, 4);
-    let declared: Value = world
-        .declare(&world.owner, &run, "late.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let declared = world.declared(&run, "late.png", &bytes).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(upload(&declared["upload"], &bytes).await, 403);
     assert_eq!(
@@ -443,12 +470,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     let bytes = content(4096, 5);
 
     // Fewer bytes than declared.
-    let short: Value = world
-        .declare(&world.owner, &run, "short.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let short = world.declared(&run, "short.png", &bytes).await;
     let short_id = short["id"].as_str().unwrap();
     let sent = upload(&short["upload"], &bytes[..4000]).await;
     // The S3 server already refuses bytes whose checksum is not the signed one.
@@ -464,12 +486,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     );
 
     // The right size, other bytes.
-    let forged: Value = world
-        .declare(&world.owner, &run, "forged.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let forged = world.declared(&run, "forged.png", &bytes).await;
     let forged_id = forged["id"].as_str().unwrap();
     let sent = upload(&forged["upload"], &content(4096, 6)).await;
     assert!(
@@ -479,12 +496,7 @@ async fn wrong_size_or_checksum_is_refused_at_complete(store: BlobStoreKind) {
     assert_refused(sent, world.complete(forged_id).await.status().as_u16());
 
     // More bytes than declared.
-    let long: Value = world
-        .declare(&world.owner, &run, "long.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let long = world.declared(&run, "long.png", &bytes).await;
     let mut more = bytes.clone();
     more.extend_from_slice(b"extra");
     let sent = upload(&long["upload"], &more).await;
@@ -627,12 +639,7 @@ async fn deleting_a_run_removes_its_blobs(store: BlobStoreKind) {
     let a = world.store(&doomed_run, "a.png", &content(100, 1)).await;
     let b = world.store(&doomed_run, "b.png", &content(200, 2)).await;
     let kept = world.store(&kept_run, "c.png", &content(300, 3)).await;
-    let pending: Value = world
-        .declare(&world.owner, &doomed_run, "d.png", &content(10, 4))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let pending = world.declared(&doomed_run, "d.png", &content(10, 4)).await;
     assert_eq!(upload(&pending["upload"], &content(10, 4)).await, 200);
     let kept_id = kept["id"].as_str().unwrap().to_owned();
     assert_eq!(world.app.blob_keys().len(), 4);
@@ -673,23 +680,16 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
     .await;
     let run = world.run().await;
     let bytes = content(500, 8);
-    let abandoned: Value = world
-        .declare(&world.owner, &run, "abandoned.png", &bytes)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let abandoned = world.declared(&run, "abandoned.png", &bytes).await;
     assert_eq!(upload(&abandoned["upload"], &bytes).await, 200);
     // A blob no row knows (left by a crash between the two deletions, or a restore).
-    let stray_dir = match &world.app.s3 {
-        Some(s3) => s3.bucket_dir(),
-        None => world.app.data_dir().join("artifacts/objects"),
-    };
-    std::fs::write(
-        stray_dir.join("0196a000-0000-7000-8000-00000000dead"),
+    write_object(
+        &world
+            .app
+            .blob_dir()
+            .join("0196a000-0000-7000-8000-00000000dead"),
         b"stray",
-    )
-    .unwrap();
+    );
     let id = abandoned["id"].as_str().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     loop {
@@ -711,7 +711,15 @@ async fn the_sweeper_removes_abandoned_uploads_and_stray_blobs(store: BlobStoreK
     }
 }
 
-/// Polls until the store holds exactly `expected` (sorted keys), for up to 6 s.
+/// Starts the artifacts service again and waits until it answers (a command sent
+/// before would find no responder).
+async fn start_artifacts(app: &mut TestApp) {
+    app.start(ARTIFACTS).await;
+    app.wait_for_status("/readyz", 200, Duration::from_secs(10))
+        .await;
+}
+
+/// Polls until the store holds exactly `expected` (sorted keys), for up to 20 s.
 async fn wait_for_blobs(app: &TestApp, expected: &[String]) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while app.blob_keys() != expected {
@@ -736,7 +744,7 @@ async fn run_deletions_wait_for_a_stopped_artifacts_service(store: BlobStoreKind
         world.app.blob_keys(),
         vec![stored["id"].as_str().unwrap().to_owned()]
     );
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
     wait_for_blobs(&world.app, &[]).await;
 }
 
@@ -766,7 +774,7 @@ async fn a_deletion_cut_short_by_a_crash_is_finished_at_restart(store: BlobStore
     assert_eq!(marked, 1);
     drop(conn);
     assert_eq!(world.app.blob_keys().len(), 2);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
     wait_for_blobs(&world.app, &[kept["id"].as_str().unwrap().to_owned()]).await;
     // The row goes right after its blob, in a step of its own.
     let conn = rusqlite::Connection::open(&database).unwrap();
@@ -795,7 +803,7 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
     let public = internal.replace("127.0.0.1", "localhost");
     world.app.stop(ARTIFACTS).await;
     world.app.set("VERDICT_S3_PUBLIC_ENDPOINT", &public);
-    world.app.start(ARTIFACTS).await;
+    start_artifacts(&mut world.app).await;
 
     let run = world.run().await;
     let bytes = content(10_000, 3);
@@ -811,4 +819,364 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
     let downloaded = reqwest::get(&location).await.unwrap();
     assert_eq!(downloaded.status(), 200);
     assert!(downloaded.bytes().await.unwrap() == bytes);
+}
+
+async fn names_are_relative_paths_and_downloads_offer_the_last_segment(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let bytes = content(1000, 3);
+    let name = "screenshots/login.cy.ts/lögin \"1\".png";
+    let stored = world.store(&run, name, &bytes).await;
+    let id = stored["id"].as_str().unwrap();
+    assert_eq!(world.artifact(id).await["name"], name);
+
+    // The last segment, as a safe ASCII fallback and in RFC 6266 UTF-8 form.
+    let expected =
+        "attachment; filename=\"l_gin _1_.png\"; filename*=UTF-8''l%C3%B6gin%20%221%22.png";
+    let location = world.download_location(&world.owner, id).await;
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    match store {
+        BlobStoreKind::Disk => {
+            assert_eq!(downloaded.headers()["content-disposition"], expected);
+        }
+        // s3s-fs ignores the override; the signed URL asks for it.
+        BlobStoreKind::S3 => {
+            let url = reqwest::Url::parse(&location).unwrap();
+            let asked = url
+                .query_pairs()
+                .find(|(key, _)| key == "response-content-disposition")
+                .map(|(_, value)| value.into_owned());
+            assert_eq!(asked.as_deref(), Some(expected), "{location}");
+        }
+    }
+    assert!(downloaded.bytes().await.unwrap() == bytes);
+}
+
+async fn names_that_are_not_normalised_relative_paths_are_refused(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let deep = vec!["d"; 17].join("/");
+    for bad in [
+        "../escape.png",
+        "screens/../../escape.png",
+        "./login.png",
+        "/etc/passwd",
+        "screens//login.png",
+        "screens/",
+        "screens\\login.png",
+        "screens/login\u{7}.png",
+        deep.as_str(),
+    ] {
+        let refused = world.declare(&world.owner, &run, bad, b"x").await;
+        assert_eq!(refused.status(), 400, "{bad:?}");
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "name", "{bad:?}: {problem}");
+    }
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+}
+
+/// Names of the artifacts in a list page.
+fn names(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect()
+}
+
+async fn a_runs_artifacts_are_listed_by_name_prefix(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let other_run = world.run().await;
+    for name in [
+        "screens/b.png",
+        "screens/a.png",
+        "screensaver.png",
+        "logs/screens/x.txt",
+        "screens/sub/c.png",
+        "screens/a.png",
+    ] {
+        assert_eq!(
+            world.declare(&world.owner, &run, name, b"x").await.status(),
+            201
+        );
+    }
+    assert_eq!(
+        world
+            .declare(&world.owner, &other_run, "screens/0.png", b"x")
+            .await
+            .status(),
+        201
+    );
+
+    let first: Value = world
+        .list(&run, &[("prefix", "screens/"), ("limit", "2")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&first), ["screens/a.png", "screens/a.png"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second: Value = world
+        .list(
+            &run,
+            &[("prefix", "screens/"), ("limit", "2"), ("cursor", cursor)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&second), ["screens/b.png", "screens/sub/c.png"]);
+    assert!(second["next_cursor"].is_null());
+
+    let partial: Value = world
+        .list(&run, &[("prefix", "screens")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(partial["items"].as_array().unwrap().len(), 5);
+    let all: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
+}
+
+async fn an_invalid_prefix_is_refused_naming_it(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let long = "p".repeat(1025);
+    for bad in [
+        "",
+        "/screens",
+        "../",
+        "screens//",
+        "a\\b",
+        "a\nb",
+        long.as_str(),
+    ] {
+        let refused = world.list(&run, &[("prefix", bad)]).await;
+        assert_eq!(refused.status(), 400, "{bad:?}");
+        assert_eq!(
+            refused.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: Value = refused.json().await.unwrap();
+        assert_eq!(
+            problem["errors"][0]["field"], "prefix",
+            "{bad:?}: {problem}"
+        );
+    }
+}
+
+/// What a lost `run.deleted` leaves behind: rows of a run the runs service no longer
+/// has. Made here without any stream: the rows are moved, while the artifacts service is
+/// stopped, to a run id the runs service never had.
+async fn artifacts_of_a_run_that_runs_no_longer_has_are_not_served(store: BlobStoreKind) {
+    let mut world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "screens/a.png", &content(100, 1)).await;
+    let pending = world.declared(&run, "screens/b.png", &content(10, 2)).await;
+    assert_eq!(upload(&pending["upload"], &content(10, 2)).await, 200);
+    let kept_run = world.run().await;
+    let kept = world.store(&kept_run, "kept.png", &content(10, 3)).await;
+    let (stored_id, pending_id, kept_id) = (
+        stored["id"].as_str().unwrap(),
+        pending["id"].as_str().unwrap(),
+        kept["id"].as_str().unwrap(),
+    );
+
+    world.app.stop(ARTIFACTS).await;
+    let gone_run = "0196a000-0000-7000-8000-0000000000aa";
+    let conn = rusqlite::Connection::open(world.app.data_dir().join("artifacts.db")).unwrap();
+    let moved = conn
+        .execute(
+            "UPDATE artifacts SET run_id = ?1 WHERE run_id = ?2",
+            [gone_run, run.as_str()],
+        )
+        .unwrap();
+    assert_eq!(moved, 2);
+    drop(conn);
+    start_artifacts(&mut world.app).await;
+
+    for path in [
+        format!("/api/v1/artifacts/{stored_id}"),
+        format!("/api/v1/artifacts/{stored_id}/download"),
+        format!("/api/v1/artifacts/{pending_id}"),
+        format!("/api/v1/runs/{gone_run}/artifacts"),
+        format!("/api/v1/runs/{gone_run}/artifacts?prefix=screens/"),
+    ] {
+        let response = world.app.get_as(&world.owner, &path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    assert_eq!(world.complete(pending_id).await.status(), 404);
+    // Artifacts of runs that exist are served as before.
+    assert_eq!(world.artifact(kept_id).await["state"], "stored");
+    world.download_location(&world.owner, kept_id).await;
+}
+
+async fn artifact_reads_answer_503_while_runs_is_unavailable(store: BlobStoreKind) {
+    let mut world = World::new(store, &[("VERDICT_BUS_RETRY_BUDGET", "300ms")]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "a.png", &content(100, 1)).await;
+    let id = stored["id"].as_str().unwrap();
+    world.app.stop(RUNS).await;
+    for path in [
+        format!("/api/v1/artifacts/{id}"),
+        format!("/api/v1/artifacts/{id}/download"),
+    ] {
+        let response = world.app.get_as(&world.owner, &path).await;
+        assert_eq!(response.status(), 503, "{path}");
+        assert!(response.headers().contains_key("retry-after"), "{path}");
+    }
+    world.app.start(RUNS).await;
+    assert_eq!(world.artifact(id).await["state"], "stored");
+}
+
+/// Each presigned part URL binds its part's size (a signed `Content-Length`), so a
+/// client cannot store more than it declared (and was charged to its quota for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_part_urls_refuse_parts_of_another_size() {
+    let world = World::new(BlobStoreKind::S3, &SMALL_PARTS).await;
+    let run = world.run().await;
+    let bytes = content(11 << 20, 5);
+    let declared = world.declared(&run, "video.webm", &bytes).await;
+    let parts = declared["upload"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    for part in parts {
+        let url = part["url"].as_str().unwrap();
+        assert!(url.contains("X-Amz-SignedHeaders=content-length"), "{url}");
+    }
+    assert!(!declared["upload"]["headers"]
+        .as_object()
+        .unwrap()
+        .contains_key("content-length"));
+    let http = reqwest::Client::new();
+    let send = |url: &str, size: usize| {
+        let mut request = http.put(url);
+        for (name, value) in declared["upload"]["headers"].as_object().unwrap() {
+            request = request.header(name, value.as_str().unwrap());
+        }
+        request.body(content(size, 6)).send()
+    };
+    for (part, size) in [(0, 6 << 20), (0, 4 << 20), (2, 5 << 20), (2, 0), (2, 1000)] {
+        // Refused with 403, or, for a large body, by closing the connection while the
+        // client is still sending it.
+        match send(parts[part]["url"].as_str().unwrap(), size).await {
+            Ok(refused) => assert_eq!(refused.status(), 403, "part {part} with {size} bytes"),
+            Err(err) => assert!(size > 1 << 20, "part {part} with {size} bytes: {err}"),
+        }
+    }
+    // No part was stored.
+    let id = declared["id"].as_str().unwrap();
+    assert_eq!(world.complete(id).await.status(), 409);
+    assert_eq!(upload(&declared["upload"], &bytes).await, 200);
+    assert_eq!(world.complete(id).await.status(), 200);
+}
+
+/// Puts a file where the blob store keeps an object, as other software (or a crash)
+/// would leave it.
+fn write_object(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Buckets are shared: the sweeper lists and removes only below Verdict's key prefix,
+/// even objects named like Verdict's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_leaves_objects_outside_its_prefix_alone() {
+    let world = World::new(
+        BlobStoreKind::S3,
+        &[
+            ("VERDICT_ARTIFACTS_UPLOAD_GRACE", "1s"),
+            ("VERDICT_ARTIFACTS_SWEEP_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    let run = world.run().await;
+    let stored = world.store(&run, "a.png", &content(100, 1)).await;
+    let id = stored["id"].as_str().unwrap();
+    assert_eq!(world.app.blob_keys(), vec![id.to_owned()]);
+    let bucket = world.app.s3.as_ref().unwrap().bucket_dir();
+    let foreign = [
+        bucket.join("other-app/report.pdf"),
+        bucket.join("0196a000-0000-7000-8000-00000000beef"),
+        // Below the prefix, but no id Verdict would generate.
+        world.app.blob_dir().join("README.txt"),
+    ];
+    for path in &foreign {
+        write_object(path, b"not Verdict's");
+    }
+    let stray = world
+        .app
+        .blob_dir()
+        .join("0196a000-0000-7000-8000-00000000dead");
+    write_object(&stray, b"stray");
+
+    // Once the sweeper has removed the stray below the prefix, it has seen the rest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while stray.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "no sweep");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in &foreign {
+        assert!(path.exists(), "{} was deleted", path.display());
+    }
+    assert!(world.app.blob_dir().join(id).exists());
+}
+
+/// Objects stored before the key prefix existed keep their keys (in their rows): they
+/// are still served and still deleted with their run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_stored_before_the_prefix_are_still_served_and_deleted() {
+    let mut world = World::new(BlobStoreKind::S3, &[]).await;
+    let run = world.run().await;
+    let bytes = content(1000, 4);
+    let stored = world.store(&run, "old.png", &bytes).await;
+    let id = stored["id"].as_str().unwrap();
+    // What an older version left: the object at the bucket's root, its key in the row.
+    world.app.stop(ARTIFACTS).await;
+    let legacy = world.app.s3.as_ref().unwrap().bucket_dir().join(id);
+    std::fs::rename(world.app.blob_dir().join(id), &legacy).unwrap();
+    let conn = rusqlite::Connection::open(world.app.data_dir().join("artifacts.db")).unwrap();
+    let moved = conn
+        .execute("UPDATE artifacts SET object_key = ?1 WHERE id = ?1", [id])
+        .unwrap();
+    assert_eq!(moved, 1);
+    drop(conn);
+    start_artifacts(&mut world.app).await;
+
+    let location = world.download_location(&world.owner, id).await;
+    let downloaded = reqwest::get(&location).await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert!(downloaded.bytes().await.unwrap() == bytes);
+    world.delete_run(&run).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while legacy.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the old object stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_prefix_filter() {
+    let app = TestApp::spawn().await;
+    let document: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let parameters = document["paths"]["/api/v1/runs/{run}/artifacts"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let prefix = parameters
+        .iter()
+        .find(|parameter| parameter["name"] == "prefix")
+        .expect("a prefix parameter");
+    assert_eq!(prefix["in"], "query");
+    assert_eq!(prefix["required"], false);
 }

@@ -1,8 +1,10 @@
 //! The artifacts service's operations and messages: files attached to a run (or one of
 //! its results) whose bytes live in a blob store, never on the bus.
 //!
-//! An artifact's `name` is a label shown to people and offered as the download's file
-//! name; it never becomes a path or an object key (those are generated).
+//! An artifact's `name` is a relative path (`screens/login.png`) shown to people and
+//! used to filter a run's artifacts by directory; its last segment is offered as the
+//! download's file name. It never becomes a file system path or an object key (those are
+//! generated).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,13 +15,60 @@ use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
 
-/// Longest artifact name, content type and result id, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+/// Longest artifact name (a whole relative path), in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+/// Longest segment of a name (one directory or the file name), in bytes.
+pub const MAX_NAME_SEGMENT_BYTES: usize = 255;
+/// Most segments of a name (`a/b/c.png` has three).
+pub const MAX_NAME_SEGMENTS: usize = 16;
 pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
 pub const MAX_RESULT_ID_BYTES: usize = 255;
 
-/// An artifact's label: 1 to 255 bytes, no control characters, no `/` or `\`, and not
-/// `.` or `..`. It is shown and offered as a file name, never used as a path.
+/// What names and name prefixes share: a length bound, no control characters, `/` as
+/// the only separator, and no absolute paths.
+fn check_path_text(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > MAX_NAME_BYTES {
+        return Err(format!("must be 1 to {MAX_NAME_BYTES} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if value.contains('\\') {
+        return Err("must separate directories with /, not \\".into());
+    }
+    if value.starts_with('/') {
+        return Err("must be a relative path (no leading /)".into());
+    }
+    if value.split('/').count() > MAX_NAME_SEGMENTS {
+        return Err(format!("must have at most {MAX_NAME_SEGMENTS} segments"));
+    }
+    Ok(())
+}
+
+/// One complete segment: non-empty, not `.` or `..`, at most 255 bytes.
+fn check_segment(segment: &str) -> Result<(), String> {
+    if segment.is_empty() {
+        return Err("must not have empty segments (// or a trailing /)".into());
+    }
+    if segment == "." || segment == ".." {
+        return Err("must not have . or .. segments".into());
+    }
+    check_segment_length(segment)
+}
+
+fn check_segment_length(segment: &str) -> Result<(), String> {
+    if segment.len() > MAX_NAME_SEGMENT_BYTES {
+        return Err(format!(
+            "must have segments of at most {MAX_NAME_SEGMENT_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// An artifact's name: a normalised relative path of 1 to [`MAX_NAME_BYTES`] bytes and
+/// at most [`MAX_NAME_SEGMENTS`] segments separated by `/`, each segment 1 to
+/// [`MAX_NAME_SEGMENT_BYTES`] bytes and neither `.` nor `..`; no leading `/`, no `\`,
+/// no control characters. A name without `/` is a plain file name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
@@ -29,24 +78,19 @@ impl ArtifactName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The last segment: the name offered when the artifact is downloaded.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
 }
 
 impl TryFrom<String> for ArtifactName {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.is_empty() || value.len() > MAX_NAME_BYTES {
-            return Err(format!("must be 1 to {MAX_NAME_BYTES} bytes"));
-        }
-        if value.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        if value.contains(['/', '\\']) {
-            return Err("must not contain / or \\ (a name is a label, not a path)".into());
-        }
-        if value == "." || value == ".." {
-            return Err("must not be . or ..".into());
-        }
+        check_path_text(&value)?;
+        value.split('/').try_for_each(check_segment)?;
         Ok(ArtifactName(value))
     }
 }
@@ -60,6 +104,60 @@ impl From<ArtifactName> for String {
 impl fmt::Display for ArtifactName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The start of artifact names (`screens/`, `screens/log`): what a run's artifacts are
+/// filtered by. It is a prefix of some valid [`ArtifactName`]: the same rules, except
+/// that the last segment may be incomplete (empty after a trailing `/`, or `.`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ArtifactNamePrefix(String);
+
+impl ArtifactNamePrefix {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The least string greater than every name that starts with this prefix, so that
+    /// those names are exactly the range `[prefix, upper_bound)` in byte (and code
+    /// point) order, which an index can scan.
+    pub fn upper_bound(&self) -> String {
+        let mut bound = self.0.clone();
+        while let Some(last) = bound.pop() {
+            let next = match last as u32 + 1 {
+                0xD800 => Some('\u{E000}'),
+                code => char::from_u32(code),
+            };
+            if let Some(next) = next {
+                bound.push(next);
+                return bound;
+            }
+        }
+        // Only U+10FFFF characters: every name at or after the prefix starts with it,
+        // and this string, longer than any name, sorts after all of them.
+        char::MAX
+            .to_string()
+            .repeat(MAX_NAME_BYTES / char::MAX.len_utf8() + 1)
+    }
+}
+
+impl TryFrom<String> for ArtifactNamePrefix {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        check_path_text(&value)?;
+        let mut segments = value.split('/').collect::<Vec<_>>();
+        let last = segments.pop().unwrap_or_default();
+        segments.into_iter().try_for_each(check_segment)?;
+        check_segment_length(last)?;
+        Ok(ArtifactNamePrefix(value))
+    }
+}
+
+impl From<ArtifactNamePrefix> for String {
+    fn from(prefix: ArtifactNamePrefix) -> Self {
+        prefix.0
     }
 }
 
@@ -238,7 +336,7 @@ pub struct Artifact {
     pub id: String,
     pub run_id: String,
     pub result_id: Option<String>,
-    pub name: String,
+    pub name: ArtifactName,
     pub content_type: String,
     pub size: u64,
     pub sha256: String,
@@ -310,6 +408,10 @@ pub struct ListArtifacts {
     pub run_id: String,
     #[serde(flatten)]
     pub page: PageRequest,
+    /// Only names starting with this, listed in name order (then id) instead of
+    /// creation order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<ArtifactNamePrefix>,
 }
 
 /// A short-lived signed URL to fetch an artifact's bytes (relative for the local-disk
@@ -352,7 +454,8 @@ pub const DECLARE: Operation<DeclareArtifact, DeclaredArtifact> =
 pub const COMPLETE: Operation<ArtifactRef, Artifact> = Operation::new(ARTIFACTS, "complete");
 /// Viewer.
 pub const GET: Operation<ArtifactRef, Artifact> = Operation::query(ARTIFACTS, "get");
-/// Viewer: the run's artifacts, oldest first.
+/// Viewer: the run's artifacts, oldest first; with a prefix, those whose names start
+/// with it, in name order.
 pub const LIST: Operation<ListArtifacts, Page<Artifact>> = Operation::query(ARTIFACTS, "list");
 /// Viewer: a signed download URL of a stored artifact.
 pub const DOWNLOAD: Operation<ArtifactRef, DownloadTarget> =
@@ -373,25 +476,162 @@ mod tests {
         ArtifactName::try_from(value.to_owned())
     }
 
+    fn prefix(value: &str) -> Result<ArtifactNamePrefix, String> {
+        ArtifactNamePrefix::try_from(value.to_owned())
+    }
+
     #[test]
-    fn names_are_labels_never_paths() {
-        assert!(name("screenshot 1.png").is_ok());
-        assert!(name("résumé ✓.txt").is_ok());
-        assert!(name("..hidden").is_ok());
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "../etc/passwd",
-            "a\\b",
-            "a\nb",
-            "a\0b",
+    fn names_are_file_names_or_relative_paths() {
+        for good in [
+            "screenshot 1.png",
+            "résumé ✓.txt",
+            "..hidden",
+            ".env",
+            "screens/login.png",
+            "test-results/login-should-work-chromium/trace.zip",
+            "a/.b/c..d/e",
         ] {
-            assert!(name(bad).is_err(), "{bad:?}");
+            assert_eq!(name(good).unwrap().as_str(), good);
         }
-        assert!(name(&"n".repeat(255)).is_ok());
-        assert!(name(&"n".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_normalised_relative_paths_are_refused() {
+        for (bad, reason) in [
+            ("", "1 to 1024 bytes"),
+            (".", ". or .."),
+            ("..", ". or .."),
+            ("../etc/passwd", ". or .."),
+            ("a/../b", ". or .."),
+            ("./a", ". or .."),
+            ("a/./b", ". or .."),
+            ("/etc/passwd", "no leading /"),
+            ("a//b", "empty segments"),
+            ("a/", "empty segments"),
+            ("a\\b", "not \\"),
+            ("a\nb", "control characters"),
+            ("a/\u{7f}", "control characters"),
+            ("a\0b", "control characters"),
+        ] {
+            let err = name(bad).unwrap_err();
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn names_are_bounded_in_length_depth_and_segment_length() {
+        let segment = "s".repeat(MAX_NAME_SEGMENT_BYTES);
+        assert!(name(&segment).is_ok());
+        assert!(name(&format!("{segment}s"))
+            .unwrap_err()
+            .contains("at most 255 bytes"));
+        let deep = vec!["d"; MAX_NAME_SEGMENTS].join("/");
+        assert!(name(&deep).is_ok());
+        assert!(name(&format!("{deep}/d"))
+            .unwrap_err()
+            .contains("at most 16 segments"));
+        let long = [&segment[..200]; 5].join("/");
+        assert!(long.len() <= MAX_NAME_BYTES);
+        assert!(name(&long).is_ok());
+        let longer = format!("{long}/{}", "x".repeat(MAX_NAME_BYTES - long.len()));
+        assert!(name(&longer).unwrap_err().contains("1 to 1024 bytes"));
+    }
+
+    #[test]
+    fn the_file_name_is_the_last_segment() {
+        assert_eq!(
+            name("screenshots/login.cy.ts/fails (failed).png")
+                .unwrap()
+                .file_name(),
+            "fails (failed).png"
+        );
+        assert_eq!(name("trace.zip").unwrap().file_name(), "trace.zip");
+    }
+
+    #[test]
+    fn prefixes_are_starts_of_valid_names() {
+        for good in ["screens/", "screens/lo", "a/b/", ".", "a/.", "a/..", "s"] {
+            assert_eq!(prefix(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "/", "/a", "a//", "../", "a/../", "./", "a\\b", "a\tb"] {
+            assert!(prefix(bad).is_err(), "{bad:?}");
+        }
+        assert!(prefix(&"p".repeat(MAX_NAME_BYTES + 1)).is_err());
+        assert!(prefix(&"p/".repeat(MAX_NAME_SEGMENTS)).is_err());
+        assert!(prefix(&"p/".repeat(MAX_NAME_SEGMENTS - 1)).is_ok());
+    }
+
+    #[test]
+    fn a_prefix_bounds_the_names_that_start_with_it() {
+        assert_eq!(prefix("screens/").unwrap().upper_bound(), "screens0");
+        assert_eq!(prefix("a\u{D7FF}").unwrap().upper_bound(), "a\u{E000}");
+        assert_eq!(prefix("a\u{10FFFF}").unwrap().upper_bound(), "b");
+        let top = prefix("\u{10FFFF}").unwrap().upper_bound();
+        assert!(top.len() > MAX_NAME_BYTES);
+        assert!(top.as_str() > "\u{10FFFF}".repeat(MAX_NAME_BYTES / 4).as_str());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn segment() -> impl Strategy<Value = String> {
+            "[^/\\\\\\p{Cc}]{1,40}".prop_filter("not . or ..", |s| s != "." && s != "..")
+        }
+
+        fn valid_name() -> impl Strategy<Value = String> {
+            proptest::collection::vec(segment(), 1..=MAX_NAME_SEGMENTS)
+                .prop_map(|segments| segments.join("/"))
+                .prop_filter("short enough", |name| name.len() <= MAX_NAME_BYTES)
+        }
+
+        proptest! {
+            #[test]
+            fn valid_names_parse_unchanged_and_keep_their_last_segment(name in valid_name()) {
+                let parsed = ArtifactName::try_from(name.clone()).unwrap();
+                prop_assert_eq!(parsed.as_str(), name.as_str());
+                prop_assert_eq!(parsed.file_name(), name.rsplit('/').next().unwrap());
+                let json = serde_json::to_string(&parsed).unwrap();
+                prop_assert_eq!(serde_json::from_str::<ArtifactName>(&json).unwrap(), parsed);
+            }
+
+            #[test]
+            fn whatever_parses_is_a_normalised_relative_path(text in "[a./\\\\\\n]{0,12}") {
+                if let Ok(parsed) = ArtifactName::try_from(text) {
+                    let name = parsed.as_str();
+                    prop_assert!(!name.starts_with('/') && !name.contains('\\') && !name.contains('\n'));
+                    for segment in name.split('/') {
+                        prop_assert!(!segment.is_empty() && segment != "." && segment != "..");
+                    }
+                }
+            }
+
+            #[test]
+            fn every_start_of_a_name_is_a_prefix_whose_range_holds_it(
+                name in valid_name(),
+                cut in any::<proptest::sample::Index>(),
+            ) {
+                let boundaries: Vec<usize> =
+                    (1..=name.len()).filter(|&i| name.is_char_boundary(i)).collect();
+                let start = &name[..boundaries[cut.index(boundaries.len())]];
+                let prefix = ArtifactNamePrefix::try_from(start.to_owned()).unwrap();
+                prop_assert!(prefix.as_str() <= name.as_str());
+                prop_assert!(name.as_str() < prefix.upper_bound().as_str());
+            }
+
+            #[test]
+            fn the_range_of_a_prefix_holds_exactly_the_names_starting_with_it(
+                start in "[ab/\u{10FFFF}]{1,4}",
+                name in "[ab/\u{10FFFF}]{0,6}",
+            ) {
+                if let Ok(prefix) = ArtifactNamePrefix::try_from(start) {
+                    let upper = prefix.upper_bound();
+                    let in_range = prefix.as_str() <= name.as_str() && name.as_str() < upper.as_str();
+                    prop_assert_eq!(in_range, name.starts_with(prefix.as_str()));
+                }
+            }
+        }
     }
 
     #[test]

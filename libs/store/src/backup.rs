@@ -1,5 +1,6 @@
 //! Copies of a live database, and putting one back.
 //!
+//! A backup is readable by its owner only (0600): it holds everything the service does.
 //! A backup is `VACUUM INTO` on a read connection: one read transaction, so the copy is
 //! exactly the database as of one commit, taken while the service keeps writing (WAL
 //! readers do not block the writer). A restore goes through SQLite's online backup
@@ -26,16 +27,19 @@ pub fn backup(database: &Path, out: &Path) -> Result<u64, StoreError> {
     }
     let partial = out.with_extension("partial");
     remove_if_present(&partial)?;
+    let io = |source| StoreError::Io {
+        path: partial.display().to_string(),
+        source,
+    };
+    // The copy holds everything the service keeps (hashes, keys): it is created empty
+    // and private first, and VACUUM INTO fills it in place.
+    create_private(&partial).map_err(io)?;
     let source = open(database, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let target = partial.to_str().ok_or_else(|| StoreError::Path {
         path: partial.display().to_string(),
     })?;
     source.execute("VACUUM INTO ?1", [target])?;
     drop(source);
-    let io = |source| StoreError::Io {
-        path: partial.display().to_string(),
-        source,
-    };
     File::open(&partial)
         .and_then(|file| file.sync_all())
         .map_err(io)?;
@@ -45,6 +49,22 @@ pub fn backup(database: &Path, out: &Path) -> Result<u64, StoreError> {
         File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
     }
     std::fs::metadata(out).map(|meta| meta.len()).map_err(io)
+}
+
+/// Creates an empty file only its owner may read and write (0600 on Unix, whatever the
+/// umask).
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 /// Replaces the content of the database at `database` (created if missing) with the

@@ -120,14 +120,19 @@ impl TestApp {
         self.data_dir.path()
     }
 
-    /// The keys of the artifact blobs in the app's blob store, sorted (files in the
-    /// bucket directory of the S3 server, or in the local-disk store's directory).
-    pub fn blob_keys(&self) -> Vec<String> {
-        let dir = match &self.s3 {
-            Some(s3) => s3.bucket_dir(),
+    /// The directory holding the artifact blobs: below the default key prefix in the
+    /// bucket directory of the S3 server, or the local-disk store's objects.
+    pub fn blob_dir(&self) -> std::path::PathBuf {
+        match &self.s3 {
+            Some(s3) => s3.bucket_dir().join(verdict_artifacts::DEFAULT_S3_PREFIX),
             None => self.data_dir.path().join("artifacts").join("objects"),
-        };
-        crate::s3::file_names(&dir)
+        }
+    }
+
+    /// The keys of the artifact blobs in the app's blob store (the names of the files in
+    /// [`TestApp::blob_dir`]), sorted.
+    pub fn blob_keys(&self) -> Vec<String> {
+        crate::s3::file_names(&self.blob_dir())
     }
 
     /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.

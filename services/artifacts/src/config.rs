@@ -9,6 +9,11 @@ use verdict_store::StoreSettings;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
+/// Where new objects go in the bucket unless `VERDICT_S3_PREFIX` says otherwise.
+pub const DEFAULT_S3_PREFIX: &str = "verdict-artifacts/";
+/// Longest key prefix: S3 keys have at most 1024 bytes, and the generated part needs 36.
+const MAX_S3_PREFIX_BYTES: usize = 512;
+
 /// Everything the artifacts service is configured with, read once at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -88,6 +93,10 @@ pub struct S3Settings {
     pub multipart_threshold: u64,
     /// `VERDICT_S3_PART_SIZE`, default 64 MiB (at least 5 MiB, S3's minimum).
     pub part_size: u64,
+    /// `VERDICT_S3_PREFIX`, default [`DEFAULT_S3_PREFIX`]: new objects' keys start with
+    /// it, and the sweeper lists (and deletes strays) only below it, so a bucket can be
+    /// shared with other software.
+    pub key_prefix: String,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -102,6 +111,7 @@ impl std::fmt::Debug for S3Settings {
             .field("path_style", &self.path_style)
             .field("multipart_threshold", &self.multipart_threshold)
             .field("part_size", &self.part_size)
+            .field("key_prefix", &self.key_prefix)
             .finish()
     }
 }
@@ -158,6 +168,17 @@ impl Settings {
                         ));
                     }
                 }
+                let key_prefix = env.string("VERDICT_S3_PREFIX", DEFAULT_S3_PREFIX);
+                if key_prefix.len() > MAX_S3_PREFIX_BYTES
+                    || key_prefix.starts_with('/')
+                    || key_prefix.chars().any(char::is_control)
+                {
+                    return Err(invalid(
+                        "VERDICT_S3_PREFIX",
+                        key_prefix,
+                        "must be at most 512 bytes, without control characters or a leading /",
+                    ));
+                }
                 BlobSettings::S3(S3Settings {
                     endpoint: env.get("VERDICT_S3_ENDPOINT"),
                     public_endpoint,
@@ -168,6 +189,7 @@ impl Settings {
                     path_style: env.flag("VERDICT_S3_PATH_STYLE", true)?,
                     multipart_threshold: env.parse("VERDICT_S3_MULTIPART_THRESHOLD", 64 * MIB)?,
                     part_size,
+                    key_prefix,
                 })
             }
             other => {
@@ -251,6 +273,27 @@ mod tests {
                 )
             }
             BlobSettings::Disk(_) => panic!("s3 expected"),
+        }
+    }
+
+    #[test]
+    fn new_objects_go_below_a_prefix_unless_told_otherwise() {
+        let env = Env::from_pairs([
+            ("VERDICT_ARTIFACTS_STORE", "s3"),
+            ("VERDICT_S3_ACCESS_KEY", "ak"),
+            ("VERDICT_S3_SECRET_KEY", "sk"),
+        ]);
+        let prefix = |env: &Env| match Settings::from_env(env).map(|s| s.blobs) {
+            Ok(BlobSettings::S3(s3)) => Ok(s3.key_prefix),
+            Ok(BlobSettings::Disk(_)) => panic!("s3 expected"),
+            Err(err) => Err(err.name),
+        };
+        assert_eq!(prefix(&env).unwrap(), "verdict-artifacts/");
+        let env = env.with([("VERDICT_S3_PREFIX", "ci/verdict/")]);
+        assert_eq!(prefix(&env).unwrap(), "ci/verdict/");
+        for bad in ["/abs/", "a\nb", &"p".repeat(513)] {
+            let env = env.clone().with([("VERDICT_S3_PREFIX", bad)]);
+            assert_eq!(prefix(&env).unwrap_err(), "VERDICT_S3_PREFIX", "{bad:?}");
         }
     }
 

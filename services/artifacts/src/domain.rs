@@ -14,6 +14,7 @@ use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::headers;
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
+use verdict_contracts::ErrorCode;
 use verdict_store::Store;
 
 use crate::blob::{BlobStore, DoomedBlob, NewBlob};
@@ -83,7 +84,9 @@ impl Artifacts {
             .ok_or(Error::NotFound("artifact"))
     }
 
-    /// The artifact, when the caller holds at least `needed` in its project.
+    /// The artifact, when the caller holds at least `needed` in its project and the runs
+    /// service still has its run. Artifacts of a run deleted without this service
+    /// hearing of it (a lost `run.deleted`) are as gone as the run.
     async fn visible_row(
         &self,
         principal: &Principal,
@@ -91,7 +94,17 @@ impl Artifacts {
         needed: Role,
     ) -> Result<ArtifactRow, Error> {
         let row = self.row(id).await?;
-        self.authorize(principal, &row.project_id, needed).await?;
+        let (authorized, run) = tokio::join!(
+            self.authorize(principal, &row.project_id, needed),
+            self.run_project(&row.run_id)
+        );
+        authorized?;
+        run.map_err(|err| match err {
+            Error::Dependency(error) if error.code == ErrorCode::NotFound => {
+                Error::NotFound("artifact")
+            }
+            other => other,
+        })?;
         Ok(row)
     }
 
@@ -124,13 +137,13 @@ impl Artifacts {
             project_id: project_id.clone(),
             run_id: request.run_id,
             result_id: artifact.result_id,
-            name: artifact.name.to_string(),
+            name: artifact.name,
             content_type: artifact.content_type.as_str().to_owned(),
             size: artifact.size,
             sha256: artifact.sha256.as_str().to_owned(),
             state: ArtifactState::Pending.as_str().to_owned(),
             // Generated, never derived from the name.
-            object_key: id.clone(),
+            object_key: self.blobs.object_key(&id),
             upload_id: None,
             created_at: now,
             completed_at: None,
@@ -224,7 +237,7 @@ impl Artifacts {
             project_id: row.project_id.clone(),
             run_id: row.run_id.clone(),
             artifact_id: row.id.clone(),
-            name: row.name.clone(),
+            name: row.name.to_string(),
             size: row.size,
         };
         let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.to_string()))?;
@@ -257,24 +270,35 @@ impl Artifacts {
     ) -> Result<Page<Artifact>, Error> {
         let project_id = self.run_project(&request.run_id).await?;
         self.authorize(principal, &project_id, Role::Viewer).await?;
+        // Keyset: the id in creation order; name and id in name order (with a prefix).
+        let by_name = request.prefix.is_some();
         let after = match &request.page.cursor {
-            Some(cursor) => decode_cursor(cursor, 1)
-                .map_err(|err| Error::BadRequest(err.to_string()))?
-                .remove(0),
-            None => String::new(),
+            Some(cursor) => decode_cursor(cursor, if by_name { 2 } else { 1 })
+                .map_err(|err| Error::BadRequest(err.to_string()))?,
+            None => Vec::new(),
         };
         let limit = request.page.effective_limit();
-        let run_id = request.run_id;
+        let (run_id, prefix) = (request.run_id, request.prefix);
         let rows = self
             .store
             .read(move |conn| {
-                store::list_by_run(conn, &run_id, &after, limit + 1).map_err(Error::from)
+                let key = |index: usize| after.get(index).map_or("", String::as_str);
+                match &prefix {
+                    None => store::list_by_run(conn, &run_id, key(0), limit + 1),
+                    Some(prefix) => {
+                        store::list_by_prefix(conn, &run_id, prefix, (key(0), key(1)), limit + 1)
+                    }
+                }
+                .map_err(Error::from)
             })
             .await?;
         Ok(Page::from_overfetched(
             rows,
             limit,
-            |row| encode_cursor(&[&row.id]),
+            |row| match by_name {
+                true => encode_cursor(&[row.name.as_str(), &row.id]),
+                false => encode_cursor(&[&row.id]),
+            },
             to_artifact,
         ))
     }
@@ -292,7 +316,12 @@ impl Artifacts {
         }
         let url = self
             .blobs
-            .download_url(row.object_key, row.name, row.content_type, self.url_ttl)
+            .download_url(
+                row.object_key,
+                row.name.file_name().to_owned(),
+                row.content_type,
+                self.url_ttl,
+            )
             .await?;
         Ok(DownloadTarget {
             url,

@@ -20,7 +20,8 @@ use verdict_contracts::artifacts::{ArtifactState, Sha256Hex};
 use verdict_contracts::ServiceError;
 use verdict_store::Store;
 
-use crate::blob::disk::{is_valid_key, DiskStore};
+use crate::blob::disk::DiskStore;
+use crate::blob::is_generated_id;
 use crate::blob::{content_disposition, served_content_type};
 use crate::signing::SignatureError;
 use crate::store::{self, ArtifactRow};
@@ -97,7 +98,7 @@ impl BlobServer {
                 }
                 SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             })?;
-        if !is_valid_key(key) {
+        if !is_generated_id(key) {
             return Err(Error::NotFound("blob"));
         }
         let id = key.to_owned();
@@ -201,7 +202,7 @@ async fn download(
             (header::CONTENT_LENGTH, HeaderValue::from(length)),
             (
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&content_disposition(&row.name))
+                HeaderValue::from_str(&content_disposition(row.name.file_name()))
                     .unwrap_or(HeaderValue::from_static("attachment")),
             ),
             (

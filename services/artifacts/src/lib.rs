@@ -22,7 +22,7 @@ use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::ServiceName;
 use verdict_store::Store;
 
-pub use config::{BlobSettings, DiskSettings, S3Settings, Settings};
+pub use config::{BlobSettings, DiskSettings, S3Settings, Settings, DEFAULT_S3_PREFIX};
 pub use error::Error;
 
 use blob::disk::DiskStore;

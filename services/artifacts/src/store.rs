@@ -1,10 +1,13 @@
 //! All SQL of the artifacts service. Functions take a connection so callers choose the
 //! transaction; times are Unix milliseconds.
 
+use verdict_contracts::artifacts::{ArtifactName, ArtifactNamePrefix};
+use verdict_store::rusqlite::types::Type;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
 
-pub const MIGRATIONS: Migrations = Migrations(&[r#"
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
 CREATE TABLE artifacts (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL,
@@ -31,7 +34,10 @@ CREATE TABLE service_secrets (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
-"#]);
+"#,
+    // Names became relative paths; a run's artifacts are listed by name prefix.
+    "CREATE INDEX artifacts_by_run_name ON artifacts (run_id, name, id);",
+]);
 
 /// One artifact as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +46,7 @@ pub struct ArtifactRow {
     pub project_id: String,
     pub run_id: String,
     pub result_id: Option<String>,
-    pub name: String,
+    pub name: ArtifactName,
     pub content_type: String,
     pub size: u64,
     pub sha256: String,
@@ -59,7 +65,8 @@ fn artifact_row(row: &Row<'_>) -> rusqlite::Result<ArtifactRow> {
         project_id: row.get(1)?,
         run_id: row.get(2)?,
         result_id: row.get(3)?,
-        name: row.get(4)?,
+        name: ArtifactName::try_from(row.get::<_, String>(4)?)
+            .map_err(|err| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, err.into()))?,
         content_type: row.get(5)?,
         size: row.get::<_, i64>(6)?.max(0) as u64,
         sha256: row.get(7)?,
@@ -137,7 +144,7 @@ pub fn insert(conn: &Connection, row: &ArtifactRow) -> rusqlite::Result<()> {
             row.project_id,
             row.run_id,
             row.result_id,
-            row.name,
+            row.name.as_str(),
             row.content_type,
             row.size as i64,
             row.sha256,
@@ -172,6 +179,34 @@ pub fn list_by_run(
          WHERE run_id = ?1 AND id > ?2 AND state != 'deleted' ORDER BY id LIMIT ?3"
     ))?;
     let rows = statement.query_map(params![run_id, after, limit], artifact_row)?;
+    rows.collect()
+}
+
+/// One range of `artifacts_by_run_name`: a run's artifacts after `(?2, ?3)` (name,
+/// id) and before the name `?4`, in name and id order.
+fn list_by_prefix_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM artifacts
+         WHERE run_id = ?1 AND (name, id) > (?2, ?3) AND name < ?4 AND state != 'deleted'
+         ORDER BY name, id LIMIT ?5"
+    )
+}
+
+/// A run's artifacts whose names start with `prefix`, after the cursor `after` (name
+/// and id of the last one seen; the prefix itself to start), in name and id order.
+pub fn list_by_prefix(
+    conn: &Connection,
+    run_id: &str,
+    prefix: &ArtifactNamePrefix,
+    after: (&str, &str),
+    limit: u32,
+) -> rusqlite::Result<Vec<ArtifactRow>> {
+    let (after_name, after_id) = after.max((prefix.as_str(), ""));
+    let mut statement = conn.prepare_cached(&list_by_prefix_sql())?;
+    let rows = statement.query_map(
+        params![run_id, after_name, after_id, prefix.upper_bound(), limit],
+        artifact_row,
+    )?;
     rows.collect()
 }
 
@@ -291,12 +326,16 @@ mod tests {
     }
 
     fn row(id: &str, run: &str, size: u64, created_at: i64) -> ArtifactRow {
+        named(id, run, "a.txt", size, created_at)
+    }
+
+    fn named(id: &str, run: &str, name: &str, size: u64, created_at: i64) -> ArtifactRow {
         ArtifactRow {
             id: id.into(),
             project_id: "p".into(),
             run_id: run.into(),
             result_id: None,
-            name: "a.txt".into(),
+            name: ArtifactName::try_from(name.to_owned()).unwrap(),
             content_type: "text/plain".into(),
             size,
             sha256: "0".repeat(64),
@@ -316,6 +355,41 @@ mod tests {
         );
         assert!(plan.contains("artifacts_by_run"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn a_runs_artifacts_under_a_prefix_are_one_range_of_the_name_index() {
+        let plan = plan(&conn(), &list_by_prefix_sql());
+        assert!(plan.contains("artifacts_by_run_name"), "{plan}");
+        assert!(plan.contains("(name,id)>(?,?) AND name<?"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn prefix_lists_page_by_name_and_id_and_keep_to_the_prefix() {
+        let mut conn = conn();
+        for (id, name) in [
+            ("a1", "screens/b.png"),
+            ("a2", "screens/a.png"),
+            ("a3", "screensaver.png"),
+            ("a4", "screens/a.png"),
+            ("a5", "logs/screens/x.png"),
+            ("a6", "screens/sub/c.png"),
+        ] {
+            insert(&conn, &named(id, "r", name, 1, 1)).unwrap();
+        }
+        insert(&conn, &named("b1", "other", "screens/a.png", 1, 1)).unwrap();
+        let prefix = ArtifactNamePrefix::try_from("screens/".to_owned()).unwrap();
+        let ids = |rows: Vec<ArtifactRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let first = list_by_prefix(&conn, "r", &prefix, ("", ""), 2).unwrap();
+        assert_eq!(ids(first.clone()), ["a2", "a4"]);
+        let last = first.last().unwrap();
+        let rest = list_by_prefix(&conn, "r", &prefix, (last.name.as_str(), &last.id), 10);
+        assert_eq!(ids(rest.unwrap()), ["a1", "a6"]);
+        mark_run_deleted(&mut conn, "r", 5).unwrap();
+        assert!(list_by_prefix(&conn, "r", &prefix, ("", ""), 10)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -63,11 +63,12 @@ pub trait BlobStore: Send + Sync + 'static {
         declared_size: u64,
     ) -> BoxFuture<'_, Result<Option<Uploaded>, Error>>;
 
-    /// A signed URL to download the blob, offering `name` as the file name.
+    /// A signed URL to download the blob, offering `file_name` (the last segment of the
+    /// artifact's name) as the file name.
     fn download_url(
         &self,
         key: String,
-        name: String,
+        file_name: String,
         content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>>;
@@ -75,17 +76,31 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes blobs (and aborts their multipart uploads).
     fn delete(&self, blobs: Vec<DoomedBlob>) -> BoxFuture<'_, Result<(), Error>>;
 
-    /// Keys of blobs last written before `before` (the sweeper compares them with the
-    /// rows). Also clears stray temporary data older than that.
+    /// Keys of this service's blobs last written before `before` (the sweeper compares
+    /// them with the rows and deletes the ones no row knows): in S3, only generated ids
+    /// below the key prefix. Also clears stray temporary data older than that.
     fn list_keys(&self, before: SystemTime) -> BoxFuture<'_, Result<Vec<String>, Error>>;
+
+    /// The object key of a new artifact with the generated `id`: the store's own
+    /// layout, kept in the artifact's row (so a change of layout leaves old objects
+    /// readable).
+    fn object_key(&self, id: &str) -> String;
 
     /// Where this service's own blob HTTP server is, when the store needs one.
     fn http_base(&self) -> Option<String>;
 }
 
-/// `attachment` with the name as a quoted ASCII fallback and RFC 5987 UTF-8 form.
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
+/// Whether `text` looks like an id this service generates (a UUID): only such names
+/// become file names on disk, and only such keys below its prefix does the S3 sweeper
+/// take for its own.
+pub fn is_generated_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// `attachment` with the file name as a quoted ASCII fallback (anything else, `"` and
+/// `\` become `_`) and in the RFC 6266 `filename*` UTF-8 form.
+pub fn content_disposition(file_name: &str) -> String {
+    let fallback: String = file_name
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
@@ -96,7 +111,7 @@ pub fn content_disposition(name: &str) -> String {
         })
         .collect();
     let mut encoded = String::new();
-    for byte in name.bytes() {
+    for byte in file_name.bytes() {
         if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
             encoded.push(byte as char);
         } else {
@@ -118,6 +133,14 @@ pub fn served_content_type(content_type: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_generated_ids_are_taken_for_keys() {
+        assert!(is_generated_id("0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b"));
+        for bad in ["", "..", "../x", "a/b", "a b", "x".repeat(65).as_str()] {
+            assert!(!is_generated_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn dispositions_are_attachments_with_a_safe_fallback_name() {

@@ -38,6 +38,8 @@ pub struct S3Store {
     bucket: String,
     multipart_threshold: u64,
     part_size: u64,
+    /// Where new objects go, and the only part of the bucket the sweeper lists.
+    key_prefix: String,
 }
 
 fn s3_error(what: &str, error: impl std::error::Error) -> Error {
@@ -96,6 +98,7 @@ impl S3Store {
             bucket: settings.bucket.clone(),
             multipart_threshold: settings.multipart_threshold,
             part_size: settings.part_size,
+            key_prefix: settings.key_prefix.clone(),
         }
     }
 
@@ -147,6 +150,7 @@ impl S3Store {
                 .key(&blob.key)
                 .upload_id(&upload_id)
                 .part_number(number)
+                .content_length(size as i64)
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(|err| s3_error("presigning a part", err))?;
@@ -159,10 +163,13 @@ impl S3Store {
                 },
             ));
         }
-        let headers = parts
+        // Every part's URL signs its own Content-Length, which any client sends for a
+        // body of `size` bytes; the headers all parts share leave it out.
+        let mut headers = parts
             .first()
             .map(|(request, _)| headers_of(request))
             .unwrap_or_default();
+        headers.remove("content-length");
         let parts: Vec<UploadPart> = parts
             .into_iter()
             .map(|(request, part)| UploadPart {
@@ -336,7 +343,7 @@ impl BlobStore for S3Store {
     fn download_url(
         &self,
         key: String,
-        name: String,
+        file_name: String,
         content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>> {
@@ -346,7 +353,7 @@ impl BlobStore for S3Store {
                 .get_object()
                 .bucket(&self.bucket)
                 .key(&key)
-                .response_content_disposition(super::content_disposition(&name))
+                .response_content_disposition(super::content_disposition(&file_name))
                 .response_content_type(super::served_content_type(&content_type))
                 .presigned(presigning(ttl)?)
                 .await
@@ -418,6 +425,7 @@ impl BlobStore for S3Store {
                     .client
                     .list_objects_v2()
                     .bucket(&self.bucket)
+                    .prefix(&self.key_prefix)
                     .set_continuation_token(token.clone())
                     .send()
                     .await
@@ -427,7 +435,12 @@ impl BlobStore for S3Store {
                         .last_modified()
                         .and_then(|at| SystemTime::try_from(*at).ok())
                         .is_some_and(|at| at < before);
-                    if let (true, Some(key)) = (old, object.key()) {
+                    // Other software's objects may share the bucket, even below the prefix.
+                    let ours = object.key().filter(|key| {
+                        key.strip_prefix(self.key_prefix.as_str())
+                            .is_some_and(super::is_generated_id)
+                    });
+                    if let (true, Some(key)) = (old, ours) {
                         keys.push(key.to_owned());
                     }
                 }
@@ -439,6 +452,10 @@ impl BlobStore for S3Store {
             Ok(keys)
         }
         .boxed()
+    }
+
+    fn object_key(&self, id: &str) -> String {
+        format!("{}{id}", self.key_prefix)
     }
 
     fn http_base(&self) -> Option<String> {

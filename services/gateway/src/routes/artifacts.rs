@@ -3,14 +3,16 @@
 //! proxies to the artifacts service, streaming both ways, so clients see one origin.
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::TryStreamExt;
+use serde::Deserialize;
 use verdict_contracts::artifacts::{
-    self, Artifact, ArtifactRef, DeclareArtifact, DeclaredArtifact, ListArtifacts, NewArtifact,
-    UploadTarget, BLOB_PATH_PREFIX,
+    self, Artifact, ArtifactNamePrefix, ArtifactRef, DeclareArtifact, DeclaredArtifact,
+    ListArtifacts, NewArtifact, UploadTarget, BLOB_PATH_PREFIX,
 };
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
@@ -120,22 +122,48 @@ pub async fn complete(
     ))
 }
 
-/// A run's artifacts, oldest first (viewer).
+/// The query of a run's artifact list.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+    prefix: Option<String>,
+}
+
+/// A run's artifacts, oldest first; with `prefix`, those whose names start with it, in
+/// name order (viewer).
 #[utoipa::path(operation_id = "list_artifacts", get, path = "/api/v1/runs/{run}/artifacts", tag = "artifacts", security(("bearer" = [])),
-    params(("run" = String, Path), PageRequest),
-    responses((status = 200, description = "OK", body = Page<Artifact>), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+    params(("run" = String, Path), PageRequest,
+        ("prefix" = Option<String>, Query, description = "only names starting with this (`screens/`), listed in name order; a start of a valid name, at most 1024 bytes")),
+    responses((status = 200, description = "OK", body = Page<Artifact>),
+        (status = 400, description = "Invalid `prefix`, `limit` or `cursor`", body = Problem),
+        (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(run_id): Path<String>,
-    Query(page): Query<PageRequest>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Page<Artifact>>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let prefix = query
+        .prefix
+        .map(ArtifactNamePrefix::try_from)
+        .transpose()
+        .map_err(|message| ApiError::invalid("prefix", &message))?;
+    let page = PageRequest {
+        cursor: query.cursor,
+        limit: query.limit.unwrap_or(PageRequest::default().limit),
+    };
     Ok(Json(
         state
             .bus
             .request_as(
                 &artifacts::LIST,
-                &ListArtifacts { run_id, page },
+                &ListArtifacts {
+                    run_id,
+                    page,
+                    prefix,
+                },
                 &principal,
             )
             .await?,
