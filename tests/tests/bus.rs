@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
+use verdict_contracts::streams;
 use verdict_testkit::TestApp;
 
 #[tokio::test]
@@ -56,13 +57,21 @@ async fn every_service_reports_its_version_through_the_gateway() {
 async fn the_gateway_creates_the_jetstream_streams() {
     let app = TestApp::spawn().await;
     let js = async_nats::jetstream::new(app.nats.client().await);
-    for name in ["VERDICT_INGEST", "VERDICT_EVENTS"] {
+    for spec in streams::ALL {
         let mut stream = js
-            .get_stream(name)
+            .get_stream(spec.name)
             .await
-            .unwrap_or_else(|err| panic!("{name}: {err}"));
+            .unwrap_or_else(|err| panic!("{}: {err}", spec.name));
         let info = stream.info().await.unwrap();
-        assert!(info.config.max_bytes > 0, "{name} is bounded in bytes");
-        assert!(!info.config.max_age.is_zero(), "{name} is bounded in age");
+        assert!(
+            info.config.max_bytes > 0,
+            "{} is bounded in bytes",
+            spec.name
+        );
+        match spec.discard {
+            // Data held nowhere else is refused when full, never dropped for its age.
+            streams::Discard::New => assert!(info.config.max_age.is_zero(), "{}", spec.name),
+            streams::Discard::Old => assert!(!info.config.max_age.is_zero(), "{}", spec.name),
+        }
     }
 }

@@ -480,3 +480,270 @@ async fn deleting_a_run_removes_it_and_its_results() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_full_backlog_refuses_posts_with_503_and_every_accepted_result_is_applied_once_later() {
+    let mut ci = Ci::new(&[("VERDICT_INGEST_MAX_BYTES", "65536")]).await;
+    let run = ci.run("backlog").await;
+    // The gateway learns the run's project (from runs) with its first batch.
+    assert_eq!(
+        ci.post(&run, json!([result("first", "first", "passed")]))
+            .await
+            .status(),
+        202
+    );
+    ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+    let runs = Component::Service(ServiceName::Runs);
+    ci.app.stop(runs).await;
+    let mut accepted = std::collections::HashSet::from(["first".to_owned()]);
+    let mut refusal = None;
+    for batch in 0..200 {
+        let results: Vec<Value> = (0..20)
+            .map(|i| result(&format!("{batch}-{i}"), &format!("t{batch}-{i}"), "passed"))
+            .collect();
+        let started = Instant::now();
+        let response = ci.post(&run, Value::Array(results)).await;
+        match response.status().as_u16() {
+            202 => accepted.extend((0..20).map(|i| format!("{batch}-{i}"))),
+            503 => {
+                refusal = Some((response, started.elapsed()));
+                break;
+            }
+            other => panic!("batch {batch} got {other}"),
+        }
+    }
+    let (refusal, waited) = refusal.expect("the backlog never filled");
+    assert!(
+        waited < Duration::from_secs(2),
+        "a full backlog is refused at once, not after retries ({waited:?})"
+    );
+    assert!(refusal.headers().contains_key("retry-after"));
+    let problem: Value = refusal.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+    assert!(
+        accepted.len() > 1,
+        "batches were accepted while runs was down"
+    );
+
+    ci.app.start(runs).await;
+    let total = accepted.len();
+    ci.run_when(&run, |r| r["counts"]["total"] == total).await;
+    let stored = ci.all_results(&run, "").await;
+    let ids: Vec<&str> = stored.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids.len(),
+        total,
+        "every accepted result is stored exactly once"
+    );
+    assert!(ids.iter().all(|id| accepted.contains(*id)));
+    // Applied messages leave the stream, so posting works again.
+    assert_eq!(
+        ci.post(&run, json!([result("after", "after", "passed")]))
+            .await
+            .status(),
+        202
+    );
+}
+
+#[tokio::test]
+async fn applied_messages_leave_the_ingest_stream() {
+    let ci = Ci::new(&[]).await;
+    let run = ci.run("drained").await;
+    for batch in 0..5 {
+        let results: Vec<Value> = (0..100)
+            .map(|i| result(&format!("{batch}-{i}"), &format!("t{batch}-{i}"), "passed"))
+            .collect();
+        assert_eq!(ci.post(&run, Value::Array(results)).await.status(), 202);
+    }
+    ci.run_when(&run, |r| r["counts"]["total"] == 500).await;
+    let js = async_nats::jetstream::new(ci.app.nats.client().await);
+    let started = Instant::now();
+    loop {
+        let mut stream = js.get_stream(streams::INGEST.name).await.unwrap();
+        let messages = stream.info().await.unwrap().state.messages;
+        if messages == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{messages} applied messages are still kept"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_runs_artifacts_go_even_when_the_bus_refused_the_deletion_at_first() {
+    let ci = Ci::new(&[]).await;
+    let admin = ci.app.admin_token().await;
+    let run = ci.run("doomed").await;
+    let declared = ci
+        .app
+        .post(
+            &ci.token,
+            &format!("/api/v1/runs/{run}/artifacts"),
+            json!({ "name": "log.txt", "content_type": "text/plain", "size": 5,
+                    "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" }),
+        )
+        .await;
+    assert_eq!(declared.status(), 201);
+    let declared: Value = declared.json().await.unwrap();
+    let upload = &declared["upload"];
+    let mut put = ci.app.http.put(upload["url"].as_str().unwrap());
+    for (name, value) in upload["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    assert!(put
+        .body("hello")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let artifact = declared["id"].as_str().unwrap();
+    let completed = ci
+        .app
+        .post(
+            &ci.token,
+            &format!("/api/v1/artifacts/{artifact}/complete"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(completed.status(), 200);
+    assert_eq!(ci.app.blob_keys().len(), 1);
+
+    // No stream takes events or tasks: telling the others of the deletion fails.
+    let client = ci.app.nats.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    for stream in ["VERDICT_EVENTS", "VERDICT_TASKS"] {
+        let _ = js.delete_stream(stream).await;
+    }
+    let deleted = ci
+        .app
+        .send(Method::DELETE, &admin, &format!("/api/v1/runs/{run}"), None)
+        .await;
+    assert_eq!(
+        deleted.status(),
+        204,
+        "the deletion is committed and told later"
+    );
+    assert_eq!(
+        ci.app
+            .get_as(&admin, &format!("/api/v1/runs/{run}"))
+            .await
+            .status(),
+        404
+    );
+
+    // The streams come back (an operator, or any service's next start): the deletion
+    // reaches the artifacts service and the blob goes.
+    verdict_bus::streams::ensure(&client, &streams::ALL, 1)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while !ci.app.blob_keys().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the deleted run's blob is still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ci.app
+            .get_as(&admin, &format!("/api/v1/artifacts/{artifact}"))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn an_ingest_consumer_that_makes_no_progress_shows_in_the_oldest_message_age() {
+    let ci = Ci::new(&[("VERDICT_INGEST_ACK_WAIT", "2s")]).await;
+    let run = ci.run("stalled").await;
+    // Another connection holds the runs database's write lock: applying waits, fails
+    // after the busy timeout and is retried, and nothing moves meanwhile.
+    let db = ci.app.data_dir().join("runs.db");
+    let blocker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_secs(12));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        ci.post(&run, json!([result("1", "a", "passed")]))
+            .await
+            .status(),
+        202
+    );
+    let started = Instant::now();
+    let age = loop {
+        let metrics = ci.app.get("/metrics").await.text().await.unwrap();
+        let age = metrics
+            .lines()
+            .filter(|line| line.starts_with("verdict_work_queue_oldest_message_age_seconds"))
+            .filter(|line| line.contains("VERDICT_INGEST"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .next()
+            .unwrap_or(0.0);
+        if age >= 5.0 {
+            break age;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(11),
+            "the age never reached 5 s: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(age < 30.0);
+    blocker.join().unwrap();
+    ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+}
+
+#[tokio::test]
+async fn batches_waiting_behind_a_slow_apply_are_never_delivered_again() {
+    let mut ci = Ci::new(&[("VERDICT_INGEST_ACK_WAIT", "1s")]).await;
+    let run = ci.run("backlog").await;
+    assert_eq!(
+        ci.post(&run, json!([result("first", "first", "passed")]))
+            .await
+            .status(),
+        202
+    );
+    ci.run_when(&run, |r| r["counts"]["total"] == 1).await;
+    let runs = Component::Service(ServiceName::Runs);
+    ci.app.stop(runs).await;
+    for batch in 0..100 {
+        let results: Vec<Value> = (0..50)
+            .map(|i| result(&format!("{batch}-{i}"), &format!("t{batch}-{i}"), "passed"))
+            .collect();
+        assert_eq!(ci.post(&run, Value::Array(results)).await.status(), 202);
+    }
+    // The first apply after the restart waits 3 s for the database (three ack waits)
+    // while the backlog is there to be delivered.
+    let db = ci.app.data_dir().join("runs.db");
+    let (locked, lock) = std::sync::mpsc::channel();
+    let blocker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(db).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    lock.recv().unwrap();
+    ci.app.start(runs).await;
+    ci.run_when(&run, |r| r["counts"]["total"] == 5_001).await;
+    blocker.join().unwrap();
+
+    let js = async_nats::jetstream::new(ci.app.nats.client().await);
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream(streams::INGEST_CONSUMER, streams::INGEST.name)
+        .await
+        .unwrap();
+    let delivered = consumer.info().await.unwrap().delivered;
+    assert_eq!(
+        delivered.consumer_sequence, delivered.stream_sequence,
+        "every message was delivered once"
+    );
+}

@@ -56,7 +56,9 @@ pub async fn authorize(
 pub fn service_error(error: RequestError) -> ServiceError {
     match error {
         RequestError::Service(error) => error,
-        RequestError::NoResponders { .. } | RequestError::TimedOut { .. } => {
+        RequestError::NoResponders { .. }
+        | RequestError::TimedOut { .. }
+        | RequestError::StreamFull { .. } => {
             tracing::warn!(error = %error, "a service this one depends on is unavailable");
             ServiceError {
                 retry_after: Some(1),

@@ -9,6 +9,7 @@
 
 pub mod access;
 mod connect;
+pub mod consume;
 mod error;
 pub mod process;
 mod request;

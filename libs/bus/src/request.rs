@@ -30,6 +30,10 @@ pub enum RequestError {
     /// The connection failed while sending.
     #[error("request on {subject} failed: {reason}")]
     Transport { subject: String, reason: String },
+    /// The stream that captures `subject` holds all it may (its byte limit, or the
+    /// server's storage): it refuses new messages until its consumer catches up.
+    #[error("the stream of {subject} is full: {reason}")]
+    StreamFull { subject: String, reason: String },
 }
 
 /// A NATS client with the request defaults of this process.
@@ -76,7 +80,8 @@ impl Bus {
     /// again is harmless: while the stream cannot take the message (its leader is being
     /// elected after a node died, or an earlier attempt with the same id, from a client's
     /// retry, is still being stored) it is sent again, with growing pauses, within the
-    /// retry budget.
+    /// retry budget. A full stream is reported at once: it empties only as fast as its
+    /// consumer works, which no short retry outwaits.
     pub async fn publish_durable(
         &self,
         subject: &str,
@@ -94,17 +99,23 @@ impl Bus {
                 .send_publish(subject.to_owned(), message)
                 .await
             {
-                Ok(ack) => ack.await.map(drop).map_err(|err| err.to_string()),
-                Err(err) => Err(err.to_string()),
+                Ok(ack) => ack.await.map(drop),
+                Err(err) => Err(err),
             };
-            match outcome {
+            match outcome.map_err(|err| (stream_is_full(&err), err.to_string())) {
                 Ok(()) => return Ok(()),
-                Err(reason) if Instant::now() + pause < retry_until => {
+                Err((true, reason)) => {
+                    return Err(RequestError::StreamFull {
+                        subject: subject.to_owned(),
+                        reason,
+                    })
+                }
+                Err((false, reason)) if Instant::now() + pause < retry_until => {
                     tracing::debug!(%subject, %reason, ?pause, "stream did not take the message, retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
-                Err(reason) => {
+                Err((false, reason)) => {
                     return Err(RequestError::Transport {
                         subject: subject.to_owned(),
                         reason,
@@ -222,6 +233,20 @@ impl Bus {
                 },
             })
     }
+}
+
+/// Whether JetStream refused a message because its stream is full (a byte or message
+/// limit with `DiscardNew`, or no storage left).
+fn stream_is_full(error: &async_nats::jetstream::context::PublishError) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|error| {
+            matches!(
+                error.error_code(),
+                ErrorCode::STREAM_STORE_FAILED | ErrorCode::INSUFFICIENT_RESOURCES
+            )
+        })
 }
 
 /// The error a service put in the standard micro-service headers, if any.

@@ -5,7 +5,7 @@ use async_nats::jetstream::{self, stream};
 use std::time::{Duration, Instant};
 
 use async_nats::Client;
-use verdict_contracts::streams::{BucketSpec, Storage, StreamSpec};
+use verdict_contracts::streams::{BucketSpec, Discard, Retention, Storage, StreamSpec};
 
 use crate::BusError;
 
@@ -39,8 +39,8 @@ async fn retrying<T, E: std::fmt::Display, Fut: std::future::Future<Output = Res
     }
 }
 
-/// Creates each stream, or updates it to `spec` when it exists with other limits.
-/// Safe to call from every process at every start.
+/// Creates each stream, or updates it to `spec` when it exists with other settings,
+/// and its keepers: what the service that owns a stream calls at every start.
 pub async fn ensure(
     client: &Client,
     specs: &[&StreamSpec],
@@ -50,6 +50,47 @@ pub async fn ensure(
     for spec in specs {
         retrying(spec.name, || {
             js.create_or_update_stream(config(spec, replicas))
+        })
+        .await?;
+        ensure_keepers(&js, spec).await?;
+    }
+    Ok(())
+}
+
+/// Creates each stream that does not exist yet, as `spec` says, and its keepers; leaves
+/// existing streams as their owners set them. What a process that only publishes to a
+/// stream calls, so that its owner's settings (limits an operator chose) stand.
+pub async fn ensure_exists(
+    client: &Client,
+    specs: &[&StreamSpec],
+    replicas: usize,
+) -> Result<(), BusError> {
+    let js = jetstream::new(client.clone());
+    for spec in specs {
+        retrying(spec.name, || {
+            js.get_or_create_stream(config(spec, replicas))
+        })
+        .await?;
+        ensure_keepers(&js, spec).await?;
+    }
+    Ok(())
+}
+
+/// Creates the stream's keepers that do not exist; existing ones keep the settings
+/// their service gave them.
+async fn ensure_keepers(js: &jetstream::Context, spec: &StreamSpec) -> Result<(), BusError> {
+    if spec.keepers.is_empty() {
+        return Ok(());
+    }
+    let stream = retrying(spec.name, || js.get_stream(spec.name)).await?;
+    for keeper in spec.keepers {
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some((*keeper).to_owned()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        };
+        retrying(spec.name, || {
+            stream.get_or_create_consumer(keeper, config.clone())
         })
         .await?;
     }
@@ -144,6 +185,15 @@ fn config(spec: &StreamSpec, replicas: usize) -> stream::Config {
         subjects: spec.subjects.iter().map(|s| (*s).to_owned()).collect(),
         max_age: spec.max_age,
         max_bytes: spec.max_bytes,
+        retention: match spec.retention {
+            Retention::Limits => stream::RetentionPolicy::Limits,
+            Retention::Interest => stream::RetentionPolicy::Interest,
+            Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+        },
+        discard: match spec.discard {
+            Discard::Old => stream::DiscardPolicy::Old,
+            Discard::New => stream::DiscardPolicy::New,
+        },
         storage: match spec.storage {
             Storage::File => stream::StorageType::File,
             Storage::Memory => stream::StorageType::Memory,

@@ -141,3 +141,34 @@ async fn a_durable_publish_waits_for_its_stream_and_is_stored_once_however_often
         .unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, 1);
 }
+
+#[tokio::test]
+async fn a_durable_publish_into_a_full_stream_is_refused_at_once_as_full() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5)).await;
+    let spec = verdict_contracts::streams::INGEST.with_max_bytes(4096);
+    verdict_bus::streams::ensure(bus.client(), &[&spec], 1)
+        .await
+        .unwrap();
+    let payload = bytes::Bytes::from(vec![b'x'; 1000]);
+    let mut refused = None;
+    for n in 0..10 {
+        let started = Instant::now();
+        match bus
+            .publish_durable("verdict.ingest.p.r", payload.clone(), &format!("m-{n}"))
+            .await
+        {
+            Ok(()) => {}
+            Err(err) => {
+                refused = Some((err, started.elapsed()));
+                break;
+            }
+        }
+    }
+    let (err, waited) = refused.expect("the stream filled up");
+    assert!(
+        matches!(err, RequestError::StreamFull { .. }),
+        "refused as full: {err}"
+    );
+    assert!(waited < Duration::from_secs(1), "not retried: {waited:?}");
+}

@@ -16,6 +16,7 @@ pub mod runs;
 pub mod service;
 pub mod streams;
 pub mod system;
+pub mod tasks;
 
 pub use error::{ErrorCode, FieldError, ServiceError};
 pub use operation::Operation;

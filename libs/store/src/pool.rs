@@ -95,6 +95,11 @@ impl Store {
             })?;
         }
         let mut writer = open_connection(settings, false)?;
+        // The writer's transactions take the write lock when they begin, where SQLite
+        // waits `busy_timeout` for another process (a second instance during an
+        // upgrade) to release it. A deferred transaction that reads first and then
+        // writes gets SQLITE_BUSY at once instead, and its work is retried for nothing.
+        writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations.apply(&mut writer)?;
         let readers = (0..settings.readers.max(1))
             .map(|_| open_connection(settings, true).map(Mutex::new))
@@ -236,6 +241,33 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(fk, 1);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_reads_then_writes_waits_for_another_processs_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let path = dir.path().join("db/test.db");
+        let (locked, lock) = std::sync::mpsc::channel();
+        let other_process = std::thread::spawn(move || {
+            let conn = Connection::open(path).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            locked.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            conn.execute_batch("COMMIT").unwrap();
+        });
+        lock.recv().unwrap();
+        let written = store
+            .write(|conn| {
+                let tx = conn.transaction()?;
+                let parents: i64 = tx.query_row("SELECT count(*) FROM parent", [], |r| r.get(0))?;
+                tx.execute("INSERT INTO parent (id) VALUES (?1)", [parents + 1])?;
+                tx.commit()?;
+                Ok::<_, StoreError>(())
+            })
+            .await;
+        other_process.join().unwrap();
+        assert!(written.is_ok(), "{written:?}");
     }
 
     #[tokio::test]

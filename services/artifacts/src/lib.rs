@@ -110,10 +110,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut host = ServiceHost::start(client, ServiceName::Artifacts, VERSION).await?;
     api::register(&mut host, artifacts.clone()).await?;
     {
-        let (artifacts, stop) = (artifacts.clone(), shutdown.clone());
+        let (artifacts, stop, replicas) = (artifacts.clone(), shutdown.clone(), settings.replicas);
         tasks.spawn(async move {
-            if let Err(err) = lifecycle::consume_run_deletions(artifacts, stop).await {
-                tracing::error!(error = %err, "the run.deleted consumer stopped");
+            if let Err(err) = lifecycle::do_tasks(artifacts, replicas, stop).await {
+                tracing::error!(error = %err, "the tasks consumer stopped");
             }
         });
     }

@@ -1,81 +1,75 @@
-//! Work that outlives requests: deleting artifacts of deleted runs (a durable JetStream
-//! consumer of `run.deleted`) and the periodic sweeper.
+//! Work that outlives requests: deleting artifacts of deleted runs (tasks from the
+//! durable `VERDICT_TASKS` stream) and the periodic sweeper.
 
 use std::time::Duration;
 
-use async_nats::jetstream::{consumer, AckKind};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use verdict_contracts::events::{kind_filter, Event, EventKind};
+use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_contracts::streams;
+use verdict_contracts::tasks::{Task, ARTIFACTS_TASKS};
 
 use crate::domain::Artifacts;
 use crate::Error;
 
 /// The durable consumer's name: one per service, shared by its instances.
-pub const RUN_DELETED_CONSUMER: &str = "verdict-artifacts-run-deleted";
+pub const TASKS_CONSUMER: &str = "verdict-artifacts-tasks";
+/// How long a task that failed waits before it is tried again.
+const RETRY_FAILED_TASK: Duration = Duration::from_secs(5);
+/// Tasks handed over at once (each is a run's worth of deletions).
+const TASKS_PER_BATCH: usize = 16;
 
-/// Consumes `run.deleted` until `shutdown`; a deletion that fails is redelivered.
-pub async fn consume_run_deletions(
+/// Does the artifacts service's tasks until `shutdown`; a task that fails is tried
+/// again later, however long it keeps failing.
+pub async fn do_tasks(
     artifacts: Artifacts,
+    replicas: usize,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let stream = artifacts
-        .jetstream
-        .get_stream(streams::EVENTS.name)
-        .await
-        .map_err(|err| Error::Consumer(err.to_string()))?;
-    let consumer = stream
-        .get_or_create_consumer(
-            RUN_DELETED_CONSUMER,
-            consumer::pull::Config {
-                durable_name: Some(RUN_DELETED_CONSUMER.to_owned()),
-                filter_subject: kind_filter(EventKind::RunDeleted),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(120),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|err| Error::Consumer(err.to_string()))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|err| Error::Consumer(err.to_string()))?;
-    loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            next = messages.next() => next,
-        };
-        let message = match next {
-            Some(Ok(message)) => message,
-            Some(Err(err)) => {
-                tracing::warn!(error = %err, "run.deleted consumer error; continuing");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            None => return Ok(()),
-        };
-        let ack = match serde_json::from_slice::<Event>(&message.payload) {
-            Ok(Event::RunDeleted { run_id, .. }) => match artifacts.purge_run(run_id.clone()).await
-            {
+    let queue = WorkQueue {
+        stream: streams::TASKS,
+        consumer: TASKS_CONSUMER,
+        filter: Some(ARTIFACTS_TASKS.to_owned()),
+        // Deleting a large run's blobs can take a while.
+        ack_wait: Duration::from_secs(120),
+        max_batch: TASKS_PER_BATCH,
+        replicas,
+    };
+    let client = artifacts.bus.client().clone();
+    consume::consume(
+        &client,
+        queue,
+        |deliveries| do_batch(artifacts.clone(), deliveries),
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn do_batch(artifacts: Artifacts, deliveries: Vec<Delivery>) -> Vec<Verdict> {
+    let mut verdicts = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        verdicts.push(do_task(&artifacts, &delivery).await);
+    }
+    verdicts
+}
+
+async fn do_task(artifacts: &Artifacts, delivery: &Delivery) -> Verdict {
+    match serde_json::from_slice::<Task>(&delivery.payload) {
+        Ok(Task::DeleteRunArtifacts { run_id, .. }) => {
+            match artifacts.purge_run(run_id.clone()).await {
                 Ok(deleted) => {
                     tracing::info!(%run_id, deleted, "deleted the artifacts of a deleted run");
-                    AckKind::Ack
+                    Verdict::Done
                 }
                 Err(err) => {
                     tracing::error!(%run_id, error = %err, "could not delete a run's artifacts; will retry");
-                    AckKind::Nak(Some(Duration::from_secs(5)))
+                    Verdict::Retry(RETRY_FAILED_TASK)
                 }
-            },
-            Ok(_) => AckKind::Ack,
-            Err(err) => {
-                tracing::warn!(error = %err, subject = %message.subject, "malformed run.deleted event dropped");
-                AckKind::Term
             }
-        };
-        if let Err(err) = message.ack_with(ack).await {
-            tracing::warn!(error = %err, "could not acknowledge a run.deleted event");
+        }
+        Err(err) => {
+            tracing::error!(error = %err, subject = %delivery.subject, "malformed task dropped");
+            Verdict::Reject
         }
     }
 }
@@ -102,8 +96,9 @@ pub async fn sweep_periodically(
     }
 }
 
-/// Creates the events stream if this service starts first.
+/// Creates the streams this service writes to and reads from if it starts first.
 pub async fn ensure_streams(client: &async_nats::Client, replicas: usize) -> Result<(), Error> {
-    verdict_bus::streams::ensure(client, &[&streams::EVENTS], replicas).await?;
+    verdict_bus::streams::ensure_exists(client, &[&streams::EVENTS, &streams::TASKS], replicas)
+        .await?;
     Ok(())
 }

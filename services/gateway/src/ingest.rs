@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use sha2::{Digest, Sha256};
-use verdict_bus::{access, Bus};
+use verdict_bus::{access, Bus, RequestError};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::runs::{self, IngestMessage, ResultInput, RunRef};
 
@@ -170,9 +170,15 @@ impl Ingest {
         self.bus
             .publish_durable(subject, payload.into(), id)
             .await
-            .map_err(|err| {
-                tracing::error!(%subject, error = %err, "JetStream did not accept an ingest message");
-                ApiError::IngestUnavailable
+            .map_err(|err| match err {
+                RequestError::StreamFull { .. } => {
+                    tracing::warn!(%subject, error = %err, "the ingest backlog is full");
+                    ApiError::IngestFull
+                }
+                err => {
+                    tracing::error!(%subject, error = %err, "JetStream did not accept an ingest message");
+                    ApiError::IngestUnavailable
+                }
             })
     }
 }

@@ -59,7 +59,10 @@ impl Gateway {
     pub async fn bind(settings: Settings) -> Result<Self, Error> {
         verdict_telemetry::install_metrics();
         let client = verdict_bus::connect(&settings.bus).await?;
-        verdict_bus::streams::ensure(&client, &streams::ALL, settings.stream_replicas).await?;
+        // The streams' owners (runs, realtime) set them up as their settings say; the
+        // gateway only makes sure they exist before it accepts anything for them.
+        verdict_bus::streams::ensure_exists(&client, &streams::ALL, settings.stream_replicas)
+            .await?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await

@@ -14,6 +14,10 @@ use crate::auth::AuthError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// Seconds a client waits before posting again into a full ingest backlog: it drains at
+/// the runs service's pace, so an immediate retry would only be refused again.
+const INGEST_FULL_RETRY_AFTER: u64 = 5;
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -85,6 +89,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the ingest stream did not accept the data")]
     IngestUnavailable,
+    /// Accepted data waits in the ingest stream up to its limit; the runs service has
+    /// fallen that far behind (or is down).
+    #[error("the ingest backlog is full")]
+    IngestFull,
     #[error("unsupported content type")]
     UnsupportedMediaType(&'static str),
     #[error("{0}")]
@@ -165,6 +173,13 @@ impl IntoResponse for ApiError {
                 ),
                 Some(1),
             ),
+            ApiError::IngestFull => (
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too much accepted data is waiting to be stored; retry later",
+                ),
+                Some(INGEST_FULL_RETRY_AFTER),
+            ),
             ApiError::PayloadTooLarge => (
                 Problem::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -235,6 +250,16 @@ fn bus_problem(error: RequestError) -> (Problem, Option<u64>) {
             tracing::warn!(%subject, ?timeout, "backend request timed out");
             let detail = "a backend service did not answer in time";
             (Problem::new(StatusCode::GATEWAY_TIMEOUT, detail), None)
+        }
+        RequestError::StreamFull { subject, reason } => {
+            tracing::warn!(%subject, %reason, "a stream is full");
+            (
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the service is overloaded; retry later",
+                ),
+                Some(INGEST_FULL_RETRY_AFTER),
+            )
         }
         RequestError::Codec { subject, reason } | RequestError::Transport { subject, reason } => {
             tracing::error!(%subject, %reason, "backend request failed");

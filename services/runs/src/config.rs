@@ -18,6 +18,9 @@ pub struct Settings {
     /// `VERDICT_INGEST_ACK_WAIT`, default 10s: how long a delivered ingest message may
     /// stay unacknowledged before JetStream delivers it again (after a crash, say).
     pub ingest_ack_wait: Duration,
+    /// `VERDICT_INGEST_MAX_BYTES`, default 8 GiB: the most accepted-but-unapplied data
+    /// the ingest stream holds; beyond it the gateway answers 503 until runs catches up.
+    pub ingest_max_bytes: i64,
     /// `VERDICT_STREAM_REPLICAS`, default 1.
     pub replicas: usize,
     /// `VERDICT_HOUSEKEEPING_EVERY`, default 60s: how often timeouts and retention run.
@@ -32,6 +35,10 @@ impl Settings {
             run_timeout: env.duration("VERDICT_RUN_TIMEOUT", Duration::from_secs(6 * 3600))?,
             retention: env.duration("VERDICT_RETENTION", Duration::from_secs(90 * 86_400))?,
             ingest_ack_wait: env.duration("VERDICT_INGEST_ACK_WAIT", Duration::from_secs(10))?,
+            ingest_max_bytes: env.parse(
+                "VERDICT_INGEST_MAX_BYTES",
+                verdict_contracts::streams::INGEST.max_bytes,
+            )?,
             replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
             housekeeping_every: env
                 .duration("VERDICT_HOUSEKEEPING_EVERY", Duration::from_secs(60))?,

@@ -6,6 +6,7 @@ use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
 use verdict_store::Store;
 
+use crate::outbox::Outbox;
 use crate::store::{self, RunRow};
 use crate::Error;
 
@@ -14,6 +15,7 @@ use crate::Error;
 pub struct Runs {
     pub store: Store,
     pub bus: Bus,
+    pub outbox: Outbox,
 }
 
 impl Runs {
@@ -61,17 +63,5 @@ impl Runs {
             }
             Err(err) => tracing::error!(error = %err, "could not encode an event"),
         }
-    }
-
-    /// Publishes an event other services act on, and waits until JetStream has it.
-    pub async fn publish_durably(&self, event: &Event) -> Result<(), Error> {
-        let payload = serde_json::to_vec(event).map_err(|err| Error::JetStream(err.to_string()))?;
-        let js = verdict_bus::jetstream(self.client().clone());
-        js.publish(event.subject(), payload.into())
-            .await
-            .map_err(|err| Error::JetStream(err.to_string()))?
-            .await
-            .map_err(|err| Error::JetStream(err.to_string()))?;
-        Ok(())
     }
 }

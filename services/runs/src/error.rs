@@ -11,6 +11,10 @@ pub enum Error {
     Sqlite(#[from] verdict_store::rusqlite::Error),
     #[error("JetStream error: {0}")]
     JetStream(String),
+    #[error("could not encode a message: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("JetStream did not take a message: {0}")]
+    Publish(#[from] verdict_bus::RequestError),
     /// A check by another service (scope, role) said no, or could not be made.
     #[error("{0}")]
     Refused(ServiceError),
@@ -24,7 +28,12 @@ impl From<Error> for ServiceError {
     /// The one place runs errors become answers; internal detail is logged, not sent.
     fn from(error: Error) -> Self {
         match error {
-            Error::Bus(_) | Error::Store(_) | Error::Sqlite(_) | Error::JetStream(_) => {
+            Error::Bus(_)
+            | Error::Store(_)
+            | Error::Sqlite(_)
+            | Error::JetStream(_)
+            | Error::Encode(_)
+            | Error::Publish(_) => {
                 tracing::error!(error = %error, "runs request failed");
                 ServiceError::internal()
             }

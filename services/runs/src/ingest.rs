@@ -6,11 +6,8 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use verdict_bus::jetstream_api::consumer::pull::{MessagesError, MessagesErrorKind};
-use verdict_bus::jetstream_api::message::Message;
-use verdict_bus::jetstream_api::AckKind;
+use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_contracts::events::{Event, FinishedTest};
 use verdict_contracts::runs::{FinishRun, IngestMessage, ResultInput, RunStatus};
 use verdict_contracts::streams;
@@ -24,102 +21,60 @@ use crate::Error;
 
 /// Most messages applied in one transaction.
 const MAX_MESSAGES_PER_TRANSACTION: usize = 64;
+/// How long a batch whose transaction failed waits before it is delivered again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// Applies ingest messages until `shutdown`; the batch in hand when it fires is finished
 /// and acknowledged first.
 pub async fn consume(
     runs: Runs,
+    stream: streams::StreamSpec,
     ack_wait: Duration,
+    replicas: usize,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let consumer = verdict_bus::streams::durable_consumer(
-        runs.client(),
-        &streams::INGEST,
-        streams::INGEST_CONSUMER,
-        None,
+    let queue = WorkQueue {
+        stream,
+        consumer: streams::INGEST_CONSUMER,
+        filter: None,
         ack_wait,
+        max_batch: MAX_MESSAGES_PER_TRANSACTION,
+        replicas,
+    };
+    let client = runs.client().clone();
+    consume::consume(
+        &client,
+        queue,
+        |deliveries| apply_batch(runs.clone(), deliveries),
+        shutdown,
     )
     .await?;
-    // A pull that met no responders (a consumer leader moving to another node) is not
-    // pulled again until a heartbeat is missed; pulling afresh resumes at once.
-    while !shutdown.is_cancelled() {
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(MAX_MESSAGES_PER_TRANSACTION)
-            .messages()
-            .await
-            .map_err(|err| Error::JetStream(err.to_string()))?;
-        let chunks = messages.ready_chunks(MAX_MESSAGES_PER_TRANSACTION);
-        if follow(&runs, chunks, &shutdown).await? == Followed::PullAgain {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
     Ok(())
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Followed {
-    Shutdown,
-    PullAgain,
-}
-
-async fn follow(
-    runs: &Runs,
-    mut chunks: impl futures::Stream<Item = Vec<Result<Message, MessagesError>>> + Unpin,
-    shutdown: &CancellationToken,
-) -> Result<Followed, Error> {
-    loop {
-        let chunk = tokio::select! {
-            () = shutdown.cancelled() => return Ok(Followed::Shutdown),
-            chunk = chunks.next() => match chunk {
-                Some(chunk) => chunk,
-                None => return Err(Error::JetStream("the ingest consumer stopped".into())),
-            },
-        };
-        let mut pull_again = false;
-        let messages: Vec<Message> = chunk
-            .into_iter()
-            .filter_map(|message| match message {
-                Ok(message) => Some(message),
-                Err(err) => {
-                    tracing::warn!(error = %err, "ingest delivery failed");
-                    pull_again |= matches!(
-                        err.kind(),
-                        MessagesErrorKind::NoResponders | MessagesErrorKind::ConsumerDeleted
-                    );
-                    None
-                }
-            })
-            .collect();
-        if !messages.is_empty() {
-            if let Err(err) = apply_and_ack(runs, messages).await {
-                // Nothing was acknowledged: JetStream delivers the batch again after ack_wait.
-                tracing::error!(error = %err, "applying an ingest batch failed; it will be redelivered");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-        if pull_again {
-            return Ok(Followed::PullAgain);
-        }
-    }
-}
-
-async fn apply_and_ack(runs: &Runs, messages: Vec<Message>) -> Result<(), Error> {
-    let payloads: Vec<_> = messages
-        .iter()
-        .map(|message| message.payload.clone())
-        .collect();
+/// Applies every message of one delivery in one transaction, then publishes the events
+/// it made; the verdicts say what to acknowledge.
+async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
+    let count = deliveries.len();
     // Decoding tens of thousands of results is CPU work: it happens with the apply, on
     // the blocking pool, rather than stalling an async thread.
-    let (events, malformed) = runs
+    let applied = runs
         .store
         .write(move |conn| {
-            let mut decoded = Vec::with_capacity(payloads.len());
-            let mut malformed = Vec::new();
-            for (index, payload) in payloads.iter().enumerate() {
-                match serde_json::from_slice::<IngestMessage>(payload) {
-                    Ok(ingest) => decoded.push(ingest),
-                    Err(err) => malformed.push((index, err.to_string())),
+            let mut decoded = Vec::with_capacity(deliveries.len());
+            let mut verdicts = Vec::with_capacity(deliveries.len());
+            for delivery in &deliveries {
+                match serde_json::from_slice::<IngestMessage>(&delivery.payload) {
+                    Ok(ingest) => {
+                        decoded.push(ingest);
+                        verdicts.push(Verdict::Done);
+                    }
+                    Err(err) => {
+                        // The gateway only publishes what it validated; this is not
+                        // ours to retry.
+                        tracing::error!(error = %err, subject = %delivery.subject, "dropping a malformed ingest message");
+                        verdicts.push(Verdict::Reject);
+                    }
                 }
             }
             let events = if decoded.is_empty() {
@@ -127,26 +82,21 @@ async fn apply_and_ack(runs: &Runs, messages: Vec<Message>) -> Result<(), Error>
             } else {
                 apply_all(conn, decoded, now_ms())?
             };
-            Ok::<_, Error>((events, malformed))
+            Ok::<_, Error>((events, verdicts))
         })
-        .await?;
-    let mut malformed = malformed.into_iter().peekable();
-    for (index, message) in messages.into_iter().enumerate() {
-        if let Some((_, error)) = malformed.next_if(|(bad, _)| *bad == index) {
-            // The gateway only publishes what it validated; this is not ours to retry.
-            tracing::error!(%error, subject = %message.subject, "dropping a malformed ingest message");
-            if let Err(err) = message.ack_with(AckKind::Term).await {
-                tracing::warn!(error = %err, "could not terminate a malformed message");
+        .await;
+    match applied {
+        Ok((events, verdicts)) => {
+            for event in &events {
+                runs.publish(event).await;
             }
-        } else if let Err(err) = message.ack().await {
-            // Harmless: a redelivery of an applied batch changes nothing.
-            tracing::warn!(error = %err, "could not acknowledge an applied message");
+            verdicts
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "applying an ingest batch failed; it will be delivered again");
+            vec![Verdict::Retry(RETRY_AFTER_FAILURE); count]
         }
     }
-    for event in &events {
-        runs.publish(event).await;
-    }
-    Ok(())
 }
 
 /// Applies every message in one transaction; returns the events to publish.

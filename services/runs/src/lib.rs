@@ -12,6 +12,7 @@ mod housekeeping;
 pub mod import;
 mod imports;
 mod ingest;
+mod outbox;
 mod queries;
 mod run_commands;
 mod store;
@@ -32,25 +33,34 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
-    // The streams runs reads and writes; live frames belong to realtime.
+    // The streams runs owns; live frames belong to realtime.
+    let ingest_stream = streams::INGEST.with_max_bytes(settings.ingest_max_bytes);
     verdict_bus::streams::ensure(
         &client,
-        &[&streams::INGEST, &streams::EVENTS],
+        &[&ingest_stream, &streams::EVENTS, &streams::TASKS],
         settings.replicas,
     )
     .await?;
     let runs = context::Runs {
         store: store.clone(),
         bus: Bus::new(client.clone(), &settings.bus),
+        outbox: outbox::Outbox::default(),
     };
     let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
     let wakeup = imports::Wakeup::default();
     api::register(&mut host, runs.clone(), wakeup.clone()).await?;
     let work = CancellationToken::new();
     let importer = tokio::spawn(imports::work(runs.clone(), wakeup, work.clone()));
+    let relay = tokio::spawn(outbox::relay(
+        runs.clone(),
+        runs.outbox.clone(),
+        work.clone(),
+    ));
     let ingest = tokio::spawn(ingest::consume(
         runs.clone(),
+        ingest_stream,
         settings.ingest_ack_wait,
+        settings.replicas,
         work.clone(),
     ));
     let upkeep = tokio::spawn(housekeeping::run(
@@ -71,6 +81,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     work.cancel();
     let _ = upkeep.await;
     let _ = importer.await;
+    let _ = relay.await;
     served?;
     store.close().await?;
     Ok(())

@@ -5,10 +5,12 @@ use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
 use verdict_contracts::runs::{limits, Attributes, CreateRun, Run, RunRef, RunStatus};
 use verdict_contracts::system::Empty;
+use verdict_contracts::tasks::Task;
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms, parse_rfc3339, run_out};
 use crate::domain::Counts;
+use crate::outbox::Outbox;
 use crate::store::{self, RunRow};
 use crate::Error;
 
@@ -81,18 +83,26 @@ pub async fn delete(runs: Runs, principal: Principal, request: RunRef) -> Result
     Ok(Empty {})
 }
 
-/// Deletes a run with everything stored of it, then tells the other services (the
-/// artifacts service deletes its blobs) through the durable events stream.
+/// Deletes a run with everything stored of it and, in the same transaction, tells the
+/// other services through the outbox: live viewers get `run.deleted`, the artifacts
+/// service a task to delete the run's artifacts.
 pub async fn remove(runs: &Runs, run_id: String, project_id: String) -> Result<(), Error> {
-    let id = run_id.clone();
     runs.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            store::delete_run(&tx, &id)?;
+            if store::delete_run(&tx, &run_id)? {
+                let now = now_ms();
+                let task = Task::DeleteRunArtifacts {
+                    project_id: project_id.clone(),
+                    run_id: run_id.clone(),
+                };
+                Outbox::task(&tx, &task, now)?;
+                Outbox::event(&tx, &Event::RunDeleted { project_id, run_id }, now)?;
+            }
             tx.commit()?;
             Ok::<_, Error>(())
         })
         .await?;
-    runs.publish_durably(&Event::RunDeleted { project_id, run_id })
-        .await
+    runs.outbox.wake();
+    Ok(())
 }

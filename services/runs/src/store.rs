@@ -217,6 +217,19 @@ CREATE INDEX results_by_suite ON results (suite) WHERE suite IS NOT NULL;
 CREATE VIRTUAL TABLE results_text USING fts5 (name, message, content='', contentless_delete=1, tokenize='unicode61');
 INSERT INTO results_text (rowid, name, message) SELECT seq, name, message FROM results;
 "#,
+    // Version 4: the outbox. A message other services must get about a change is
+    // written in the change's transaction and relayed to JetStream afterwards
+    // (`outbox.rs`), so a change is never committed without its message, nor told
+    // before it is committed. `message_id` is JetStream's de-duplication id.
+    r#"
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -632,6 +645,53 @@ pub fn runs_older_than(
     )?;
     let rows = statement.query_map(params![before, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
+}
+
+/// A message waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub message_id: String,
+    pub subject: String,
+    pub payload: Vec<u8>,
+}
+
+/// Adds a message to the outbox, in the transaction of the change it tells of.
+pub fn enqueue(
+    tx: &Transaction<'_>,
+    message_id: &str,
+    subject: &str,
+    payload: &[u8],
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (message_id, subject, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![message_id, subject, payload, now])?;
+    Ok(())
+}
+
+/// The oldest messages of the outbox, in the order they were written.
+pub fn outbox(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<OutboxRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, message_id, subject, payload FROM outbox ORDER BY id LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit], |row| {
+        Ok(OutboxRow {
+            id: row.get(0)?,
+            message_id: row.get(1)?,
+            subject: row.get(2)?,
+            payload: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Removes a relayed message from the outbox.
+pub fn relayed(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// Removes a run with its results, outcomes, attributes and text index entries.

@@ -1,0 +1,387 @@
+//! The one way Verdict consumes a JetStream work queue: a durable pull consumer read
+//! in explicit batches, each message acknowledged after its handler returns, by the
+//! handler's verdict.
+//!
+//! A round waits for one message, then takes what else is ready at once (up to
+//! `max_batch`), hands all of it to the handler and settles it before the next round
+//! pulls again. So the consumer never holds a message that is not being handled: one
+//! that keeps pulls open while it works (async-nats's `messages()` keeps up to one and
+//! a half batches waiting in the client) has messages whose ack wait runs out while
+//! they wait behind a slow batch, JetStream delivers them again, handling the
+//! duplicates delays the next messages past their ack wait in turn, and the consumer
+//! spends its time on duplicates while new results wait (issue #20).
+//!
+//! A watchdog reads the stream while the consumer runs: the age of the oldest message
+//! not yet handled is a gauge, and a consumer that makes no progress while messages
+//! wait is logged at warn level.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::message::Message;
+use async_nats::jetstream::AckKind;
+use async_nats::Client;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use verdict_contracts::streams::StreamSpec;
+
+use crate::BusError;
+
+/// How long one pull waits for messages before the server closes it. Short, so a
+/// consumer whose pull was lost (a leader moved) pulls again soon.
+const PULL_EXPIRY: Duration = Duration::from_secs(2);
+/// Pause after a failed pull before the next one.
+const PULL_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// How often the watchdog reads the stream.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// Messages waiting with no progress for this long make the consumer "stalled".
+pub const STALL_AFTER: Duration = Duration::from_secs(5);
+
+/// A durable consumer of a work-queue stream.
+#[derive(Debug, Clone)]
+pub struct WorkQueue {
+    pub stream: StreamSpec,
+    /// The durable consumer's name, shared by every instance of the consuming service.
+    pub consumer: &'static str,
+    /// Only these subjects, when given.
+    pub filter: Option<String>,
+    /// A message not acknowledged this long after delivery is delivered again.
+    pub ack_wait: Duration,
+    /// Most messages handed to the handler at once.
+    pub max_batch: usize,
+    /// Replicas of the stream, should it have to be created again.
+    pub replicas: usize,
+}
+
+/// One delivered message as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub subject: String,
+    pub payload: Bytes,
+    /// How often JetStream has delivered this message (1 the first time).
+    pub delivered: i64,
+}
+
+/// What becomes of a message once its handler returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Handled: removed from the queue.
+    Done,
+    /// Not handled now: delivered again after the pause.
+    Retry(Duration),
+    /// Can never be handled (malformed): removed, and the handler has logged why.
+    Reject,
+}
+
+impl From<Verdict> for AckKind {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Done => AckKind::Ack,
+            Verdict::Retry(pause) => AckKind::Nak(Some(pause)),
+            Verdict::Reject => AckKind::Term,
+        }
+    }
+}
+
+/// Consumes `queue` until `shutdown`: each batch of messages that are ready together
+/// goes to `handle`, which answers one verdict per message, in order. The batch in
+/// hand when `shutdown` fires is finished and acknowledged first.
+pub async fn consume<H, Fut>(
+    client: &Client,
+    queue: WorkQueue,
+    mut handle: H,
+    shutdown: CancellationToken,
+) -> Result<(), BusError>
+where
+    H: FnMut(Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Vec<Verdict>>,
+{
+    let mut consumer = Some(open(client, &queue).await?);
+    let watchdog = tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone()));
+    while !shutdown.is_cancelled() {
+        let pulled = match &consumer {
+            Some(consumer) => pull_once(consumer, &queue, &mut handle, &shutdown).await,
+            // The consumer (or its stream) went away, or its leader moved: open it
+            // again, which creates whatever is missing.
+            None => open(client, &queue)
+                .await
+                .map(|opened| {
+                    consumer = Some(opened);
+                })
+                .map_err(|err| err.to_string()),
+        };
+        if let Err(err) = pulled {
+            tracing::warn!(stream = queue.stream.name, consumer = queue.consumer, error = %err, "pull failed; pulling again");
+            consumer = None;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(PULL_RETRY_PAUSE) => {}
+            }
+        }
+    }
+    watchdog.abort();
+    Ok(())
+}
+
+async fn open(client: &Client, queue: &WorkQueue) -> Result<PullConsumer, BusError> {
+    crate::streams::ensure_exists(client, &[&queue.stream], queue.replicas).await?;
+    crate::streams::durable_consumer(
+        client,
+        &queue.stream,
+        queue.consumer,
+        queue.filter.clone(),
+        queue.ack_wait,
+    )
+    .await
+}
+
+/// One round: waits (up to [`PULL_EXPIRY`]) for a first message, takes whatever else
+/// is ready at once (up to `max_batch` in all), and handles them together. Every message
+/// the consumer holds is in the handler's hands.
+async fn pull_once<H, Fut>(
+    consumer: &PullConsumer,
+    queue: &WorkQueue,
+    handle: &mut H,
+    shutdown: &CancellationToken,
+) -> Result<(), String>
+where
+    H: FnMut(Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Vec<Verdict>>,
+{
+    let mut first = consumer
+        .batch()
+        .max_messages(1)
+        .expires(PULL_EXPIRY)
+        .messages()
+        .await
+        .map_err(|err| err.to_string())?;
+    let first = tokio::select! {
+        () = shutdown.cancelled() => return Ok(()),
+        first = first.next() => match first {
+            Some(first) => first.map_err(|err| err.to_string())?,
+            // The pull expired: nothing arrived meanwhile.
+            None => return Ok(()),
+        },
+    };
+    let mut messages = vec![first];
+    let mut failure = None;
+    if queue.max_batch > 1 {
+        // No waiting: the server sends what it has and closes the request.
+        match consumer
+            .fetch()
+            .max_messages(queue.max_batch - 1)
+            .messages()
+            .await
+        {
+            Ok(mut rest) => {
+                while let Some(message) = rest.next().await {
+                    match message {
+                        Ok(message) => messages.push(message),
+                        Err(err) => {
+                            failure = Some(err.to_string());
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(err) => failure = Some(err.to_string()),
+        }
+    }
+    settle(messages, queue.ack_wait, handle).await;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Runs the handler over `messages` and acknowledges each by its verdict. While the
+/// handler works, the messages are reported in progress every half `ack_wait`, so a
+/// slow batch is never delivered again behind the handler's back (a redelivered batch
+/// is handled twice, which slows the next one, until the consumer spends its time on
+/// duplicates while new messages wait: issue #20).
+async fn settle<H, Fut>(messages: Vec<Message>, ack_wait: Duration, handle: &mut H)
+where
+    H: FnMut(Vec<Delivery>) -> Fut,
+    Fut: Future<Output = Vec<Verdict>>,
+{
+    let deliveries = messages
+        .iter()
+        .map(|message| Delivery {
+            subject: message.subject.to_string(),
+            payload: message.payload.clone(),
+            delivered: message.info().map(|info| info.delivered).unwrap_or(1),
+        })
+        .collect();
+    let handled = handle(deliveries);
+    tokio::pin!(handled);
+    let mut in_progress = tokio::time::interval_at(
+        tokio::time::Instant::now() + ack_wait / 2,
+        (ack_wait / 2).max(Duration::from_millis(100)),
+    );
+    let verdicts = loop {
+        tokio::select! {
+            verdicts = &mut handled => break verdicts,
+            _ = in_progress.tick() => {
+                for message in &messages {
+                    if let Err(err) = message.ack_with(AckKind::Progress).await {
+                        tracing::debug!(error = %err, "could not report a message in progress");
+                    }
+                }
+            }
+        }
+    };
+    debug_assert_eq!(verdicts.len(), messages.len(), "one verdict per message");
+    for (message, verdict) in messages.iter().zip(verdicts) {
+        if let Err(err) = message.ack_with(verdict.into()).await {
+            // Harmless: the message is delivered again, and handlers are idempotent.
+            tracing::warn!(error = %err, subject = %message.subject, "could not settle a message");
+        }
+    }
+}
+
+/// Reads the stream's state every [`WATCH_EVERY`]: publishes the age of the oldest
+/// waiting message and warns when no message has been handled for [`STALL_AFTER`]
+/// while some wait. (In a work queue, the stream's first message is the oldest one not
+/// yet handled.)
+async fn watch(client: Client, queue: WorkQueue, shutdown: CancellationToken) {
+    let js = async_nats::jetstream::new(client);
+    let labels = [
+        ("stream", queue.stream.name.to_owned()),
+        ("consumer", queue.consumer.to_owned()),
+    ];
+    let age = metrics::gauge!("verdict_work_queue_oldest_message_age_seconds", &labels);
+    let waiting = metrics::gauge!("verdict_work_queue_messages", &labels);
+    let mut progress = Progress::default();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+        let state = match js.get_stream(queue.stream.name).await {
+            Ok(mut stream) => match stream.info().await {
+                Ok(info) => info.state.clone(),
+                Err(err) => {
+                    tracing::debug!(error = %err, "could not read the stream state");
+                    continue;
+                }
+            },
+            Err(err) => {
+                tracing::debug!(error = %err, "could not read the stream state");
+                continue;
+            }
+        };
+        let oldest = (state.messages > 0).then(|| {
+            let now = time::OffsetDateTime::now_utc();
+            (now - state.first_timestamp)
+                .try_into()
+                .unwrap_or(Duration::ZERO)
+        });
+        age.set(oldest.unwrap_or_default().as_secs_f64());
+        waiting.set(state.messages as f64);
+        match progress.observe(state.first_sequence, state.messages, Instant::now()) {
+            Observation::Stalled(since) => tracing::warn!(
+                stream = queue.stream.name,
+                consumer = queue.consumer,
+                waiting = state.messages,
+                oldest_age_s = oldest.unwrap_or_default().as_secs(),
+                stalled_s = since.as_secs(),
+                "work queue consumer is making no progress while messages wait"
+            ),
+            Observation::Resumed => tracing::info!(
+                stream = queue.stream.name,
+                consumer = queue.consumer,
+                "work queue consumer is making progress again"
+            ),
+            Observation::Steady => {}
+        }
+    }
+}
+
+/// Whether a work queue moves: its first sequence grows as messages are handled.
+#[derive(Debug, Default)]
+struct Progress {
+    first_sequence: u64,
+    /// When the first sequence last moved, or messages were last absent.
+    moved_at: Option<Instant>,
+    stalled: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Observation {
+    Steady,
+    /// No progress for this long while messages wait (reported once per stall).
+    Stalled(Duration),
+    Resumed,
+}
+
+impl Progress {
+    fn observe(&mut self, first_sequence: u64, waiting: u64, now: Instant) -> Observation {
+        let moved = waiting == 0 || first_sequence != self.first_sequence;
+        self.first_sequence = first_sequence;
+        if moved || self.moved_at.is_none() {
+            self.moved_at = Some(now);
+            return if std::mem::take(&mut self.stalled) {
+                Observation::Resumed
+            } else {
+                Observation::Steady
+            };
+        }
+        let since = now - self.moved_at.unwrap_or(now);
+        if since >= STALL_AFTER && !self.stalled {
+            self.stalled = true;
+            return Observation::Stalled(since);
+        }
+        Observation::Steady
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_whose_first_message_stays_put_is_reported_stalled_once() {
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        assert_eq!(progress.observe(10, 5, start), Observation::Steady);
+        assert_eq!(
+            progress.observe(10, 5, start + Duration::from_secs(2)),
+            Observation::Steady
+        );
+        assert_eq!(
+            progress.observe(10, 5, start + STALL_AFTER),
+            Observation::Stalled(STALL_AFTER)
+        );
+        assert_eq!(
+            progress.observe(10, 5, start + STALL_AFTER * 2),
+            Observation::Steady
+        );
+        assert_eq!(
+            progress.observe(11, 4, start + STALL_AFTER * 3),
+            Observation::Resumed
+        );
+    }
+
+    #[test]
+    fn an_empty_queue_never_stalls() {
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        for second in 0..60 {
+            assert_eq!(
+                progress.observe(10, 0, start + Duration::from_secs(second)),
+                Observation::Steady
+            );
+        }
+    }
+
+    #[test]
+    fn a_moving_queue_never_stalls() {
+        let start = Instant::now();
+        let mut progress = Progress::default();
+        for second in 0..60 {
+            assert_eq!(
+                progress.observe(second, 100, start + Duration::from_secs(second)),
+                Observation::Steady
+            );
+        }
+    }
+}
