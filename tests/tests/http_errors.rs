@@ -134,3 +134,31 @@ async fn a_json_endpoint_refuses_other_content_types() {
     assert_eq!(response.status(), 415);
     assert_eq!(problem(response).await["status"], 415);
 }
+
+/// An administrator's token and a fresh run in project `web`.
+async fn admin_and_run(app: &TestApp) -> (String, String) {
+    let token = app.admin_token().await;
+    app.project(&token, "web").await;
+    let created = app
+        .post(
+            &token,
+            "/api/v1/projects/web/runs",
+            serde_json::json!({ "name": "nightly" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let run: serde_json::Value = created.json().await.unwrap();
+    (token, run["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_text_search_for_a_nul_byte_is_refused_naming_q_instead_of_failing() {
+    let app = TestApp::spawn().await;
+    let (token, run) = admin_and_run(&app).await;
+    let response = app
+        .get_as(&token, &format!("/api/v1/runs/{run}/results?q=%00"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(body["detail"].as_str().unwrap().starts_with("q:"), "{body}");
+}

@@ -4,8 +4,8 @@
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{
-    FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope, TestHistory,
-    TestKey, TestResult,
+    limits, FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope,
+    TestHistory, TestKey, TestResult,
 };
 
 use crate::context::Runs;
@@ -15,6 +15,8 @@ use crate::{flaky, Error};
 
 /// The longest text search accepted, in bytes.
 const MAX_QUERY_BYTES: usize = 256;
+/// The most words a text search may hold: each is a phrase the index has to intersect.
+const MAX_QUERY_WORDS: usize = 16;
 /// The most runs a flakiness window spans.
 const MAX_WINDOW: u32 = 500;
 
@@ -116,18 +118,25 @@ pub async fn list_runs(
     ))
 }
 
-/// A client's words as an FTS5 query: each word quoted (so no operator syntax gets
-/// through), all of them required, the last one as a prefix.
+/// A client's words as an FTS5 query: each word a quoted phrase (`"` doubled, so no
+/// operator syntax gets through), all of them required, the last one as a prefix.
+/// Control characters other than whitespace are refused: FTS5 reads its query as a C
+/// string, so a NUL would cut a phrase open.
 fn text_query(q: &str) -> Result<Option<String>, Error> {
+    let refuse = |reason: String| Err(Error::BadRequest(format!("q: {reason}")));
     if q.len() > MAX_QUERY_BYTES {
-        return Err(Error::BadRequest(format!(
-            "q: must be at most {MAX_QUERY_BYTES} bytes"
-        )));
+        return refuse(format!("must be at most {MAX_QUERY_BYTES} bytes"));
+    }
+    if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return refuse("must not contain control characters".to_owned());
     }
     let words: Vec<String> = q
         .split_whitespace()
         .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
         .collect();
+    if words.len() > MAX_QUERY_WORDS {
+        return refuse(format!("must hold at most {MAX_QUERY_WORDS} words"));
+    }
     Ok((!words.is_empty()).then(|| format!("{}*", words.join(" "))))
 }
 
@@ -143,6 +152,16 @@ pub async fn list_results(
         Some(parts) => parts[0].parse().map_err(|_| not_ours())?,
         None => 0,
     };
+    if request
+        .suite
+        .as_ref()
+        .is_some_and(|suite| suite.len() > limits::MAX_SUITE_BYTES)
+    {
+        return Err(Error::BadRequest(format!(
+            "suite: must be at most {} bytes",
+            limits::MAX_SUITE_BYTES
+        )));
+    }
     let filter = ResultFilter {
         status: request.status,
         suite: request.suite,
@@ -263,5 +282,67 @@ mod tests {
     fn an_overlong_search_is_refused_naming_q() {
         let err = text_query(&"x".repeat(300)).unwrap_err();
         assert!(err.to_string().starts_with("q:"));
+    }
+
+    #[test]
+    fn a_search_with_too_many_words_is_refused_naming_the_limit() {
+        let err = text_query(&"w ".repeat(MAX_QUERY_WORDS + 1)).unwrap_err();
+        assert_eq!(err.to_string(), "q: must hold at most 16 words");
+        assert!(text_query(&"w ".repeat(MAX_QUERY_WORDS)).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_whitespace_separates_words() {
+        for text in ["\0", "a\0b", "x\u{1b}[31m", "\u{7f}"] {
+            let err = text_query(text).unwrap_err();
+            assert_eq!(err.to_string(), "q: must not contain control characters");
+        }
+        assert_eq!(
+            text_query("time\tout\nnow").unwrap().unwrap(),
+            "\"time\" \"out\" \"now\"*"
+        );
+    }
+
+    #[test]
+    fn a_nul_inside_a_phrase_breaks_the_index_which_is_why_it_is_refused() {
+        assert!(search("\"a\0b\"*".to_owned()).is_err());
+    }
+
+    /// Searches `query` in the real schema's text index, as `list_results` does.
+    fn search(query: String) -> verdict_store::rusqlite::Result<Vec<store::StoredResult>> {
+        let mut conn = verdict_store::rusqlite::Connection::open_in_memory().unwrap();
+        store::MIGRATIONS.apply(&mut conn).unwrap();
+        let filter = ResultFilter {
+            text: Some(query),
+            ..ResultFilter::default()
+        };
+        store::list_results(&conn, 1, &filter, 10)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_search_text_makes_the_index_fail(
+            q in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                // FTS5's own syntax, and the bytes a C string parser trips over.
+                "(\\PC|\\s|[\\x00-\\x1f\\x7f\"*^():{}+.-]|AND|OR|NOT|NEAR){0,24}",
+            ]
+        ) {
+            if let Ok(Some(query)) = text_query(&q) {
+                proptest::prop_assert!(search(query.clone()).is_ok(), "{query:?}");
+            }
+        }
+
+        #[test]
+        fn printable_search_text_within_the_limits_is_accepted_and_searched(
+            q in "[^\\p{Cc}]{0,64}"
+        ) {
+            proptest::prop_assume!(
+                q.len() <= MAX_QUERY_BYTES && q.split_whitespace().count() <= MAX_QUERY_WORDS
+            );
+            if let Some(query) = text_query(&q).unwrap() {
+                proptest::prop_assert!(search(query.clone()).is_ok(), "{query:?}");
+            }
+        }
     }
 }

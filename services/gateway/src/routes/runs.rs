@@ -271,8 +271,8 @@ pub async fn finish(
 #[utoipa::path(get, path = "/api/v1/runs/{run}/results", operation_id = "list_results", tag = "runs",
     security(("bearer" = [])),
     params(("run" = String, Path), ("status" = Option<runs::ResultStatus>, Query),
-        ("q" = Option<String>, Query, description = "words in the test name or message"),
-        ("suite" = Option<String>, Query), PageRequest),
+        ("q" = Option<String>, Query, description = "words in the test name or message, all required, the last as a prefix; at most 256 bytes and 16 words, no control characters"),
+        ("suite" = Option<String>, Query, description = "at most 1024 bytes"), PageRequest),
     responses((status = 200, description = "OK", body = Page<TestResult>), (status = 404, description = "No such run", body = Problem)))]
 pub async fn list_results(
     State(state): State<AppState>,
