@@ -162,3 +162,25 @@ async fn a_text_search_for_a_nul_byte_is_refused_naming_q_instead_of_failing() {
     let body = problem(response).await;
     assert!(body["detail"].as_str().unwrap().starts_with("q:"), "{body}");
 }
+
+#[tokio::test]
+async fn a_run_attribute_that_cannot_be_a_header_is_refused_at_once_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    app.project(&token, "web").await;
+    let started = std::time::Instant::now();
+    let response = app
+        .post(
+            &token,
+            "/api/v1/projects/web/runs",
+            serde_json::json!({ "name": "nightly", "attributes": { "a\nb": "v".repeat(1025) } }),
+        )
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("attributes.a\nb"),
+        "{body}"
+    );
+}
