@@ -184,3 +184,39 @@ async fn a_run_attribute_that_cannot_be_a_header_is_refused_at_once_naming_the_f
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn more_attribute_filters_than_the_limit_are_refused_naming_it() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    let filters: Vec<String> = (0..1000).map(|i| format!("attr.k{i}=v")).collect();
+    let response = app
+        .get_as(
+            &token,
+            &format!("/api/v1/projects/web/runs?{}", filters.join("&")),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(body["detail"].as_str().unwrap().contains("16"), "{body}");
+}
+
+#[tokio::test]
+async fn an_attribute_filter_longer_than_an_attribute_may_be_is_refused() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    for filter in [
+        format!("attr.{}=v", "k".repeat(129)),
+        format!("attr.k={}", "v".repeat(1025)),
+    ] {
+        let response = app
+            .get_as(&token, &format!("/api/v1/projects/web/runs?{filter}"))
+            .await;
+        assert_eq!(response.status(), 400, "{filter}");
+        let body = problem(response).await;
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("attr."),
+            "{body}"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Reading runs, results, test history and flakiness. Every list is a keyset scan of
 //! an index (checked by the store's query plan tests).
 
+use std::collections::BTreeMap;
+
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{
@@ -83,6 +85,7 @@ pub async fn list_runs(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
+    check_attribute_filters(&request.attributes)?;
     let filter = RunFilter {
         status: request.status,
         attributes: request.attributes,
@@ -116,6 +119,35 @@ pub async fn list_runs(
         |run| encode_cursor(&[&run.started_at.to_string(), &run.id]),
         run_out,
     ))
+}
+
+/// `attr.<key>=<value>` filters: few enough for one query, and no longer than a stored
+/// attribute may be (a longer one could match nothing anyway).
+fn check_attribute_filters(filters: &BTreeMap<String, String>) -> Result<(), Error> {
+    if filters.len() > limits::MAX_ATTRIBUTE_FILTERS {
+        return Err(Error::BadRequest(format!(
+            "attr: at most {} attribute filters may be given, got {}",
+            limits::MAX_ATTRIBUTE_FILTERS,
+            filters.len()
+        )));
+    }
+    for (key, value) in filters {
+        if key.len() > limits::MAX_ATTRIBUTE_KEY_BYTES {
+            return Err(Error::BadRequest(format!(
+                "attr.<key>: keys must be at most {} bytes, got one of {}",
+                limits::MAX_ATTRIBUTE_KEY_BYTES,
+                key.len()
+            )));
+        }
+        if value.len() > limits::MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(Error::BadRequest(format!(
+                "attr.{key}: must be at most {} bytes, got {}",
+                limits::MAX_ATTRIBUTE_VALUE_BYTES,
+                value.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A client's words as an FTS5 query: each word a quoted phrase (`"` doubled, so no
@@ -306,6 +338,42 @@ mod tests {
     #[test]
     fn a_nul_inside_a_phrase_breaks_the_index_which_is_why_it_is_refused() {
         assert!(search("\"a\0b\"*".to_owned()).is_err());
+    }
+
+    fn filters(count: usize, key: &str, value: &str) -> BTreeMap<String, String> {
+        (0..count)
+            .map(|i| (format!("{key}{i}"), value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn attribute_filters_up_to_the_limit_are_accepted() {
+        let at_limit = filters(limits::MAX_ATTRIBUTE_FILTERS, "k", "v");
+        assert!(check_attribute_filters(&at_limit).is_ok());
+    }
+
+    #[test]
+    fn more_attribute_filters_than_the_limit_are_refused_naming_it() {
+        let err = check_attribute_filters(&filters(1000, "k", "v")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "attr: at most 16 attribute filters may be given, got 1000"
+        );
+    }
+
+    #[test]
+    fn an_attribute_filter_longer_than_an_attribute_is_refused_naming_the_limit() {
+        let long_key = filters(1, &"k".repeat(limits::MAX_ATTRIBUTE_KEY_BYTES), "v");
+        let err = check_attribute_filters(&long_key).unwrap_err().to_string();
+        assert!(
+            err.starts_with("attr.<key>: keys must be at most 128 bytes"),
+            "{err}"
+        );
+        let long_value = filters(1, "k", &"v".repeat(limits::MAX_ATTRIBUTE_VALUE_BYTES + 1));
+        let err = check_attribute_filters(&long_value)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "attr.k0: must be at most 1024 bytes, got 1025");
     }
 
     /// Searches `query` in the real schema's text index, as `list_results` does.

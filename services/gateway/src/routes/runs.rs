@@ -85,7 +85,7 @@ fn no_more(pairs: Pairs) -> Result<(), ApiError> {
     params(("project" = String, Path, description = "id or slug"),
         ("status" = Option<RunStatus>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
         ("until" = Option<String>, Query, description = "RFC 3339"), PageRequest,
-        ("attr.{key}" = Option<String>, Query, description = "attribute equals value; repeat for more")),
+        ("attr.{key}" = Option<String>, Query, description = "attribute equals value; repeat for more, at most 16 filters (keys up to 128 bytes, values up to 1024)")),
     responses((status = 200, description = "OK", body = Page<Run>), (status = 404, description = "No such project", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
