@@ -14,7 +14,7 @@ use verdict_contracts::runs::{
 };
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, RunReporter};
 use crate::ingest::dedupe_id;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -186,15 +186,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     security(("bearer" = [])), request_body = ResultBatchInput, params(("run" = String, Path)),
     responses((status = 202, description = "Accepted", body = Accepted),
         (status = 400, description = "Invalid; `errors` names each field", body = Problem),
+        (status = 403, description = "Role too low; checked before the body is read", body = Problem),
         (status = 404, description = "No such run", body = Problem)))]
 pub async fn post_results(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(run_id): Path<String>,
+    RunReporter {
+        principal,
+        run_id,
+        project_id,
+    }: RunReporter,
     headers: HeaderMap,
     ApiJson(batch): ApiJson<ResultBatchInput>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let project_id = state.ingest.authorize(&principal, &run_id).await?;
     let checked = batch
         .validate()
         .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
@@ -225,11 +228,15 @@ pub async fn post_results(
 #[utoipa::path(post, path = "/api/v1/runs/{run}/finish", operation_id = "finish_run", tag = "runs",
     security(("bearer" = [])), request_body = FinishRun, params(("run" = String, Path)),
     responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid", body = Problem),
+        (status = 403, description = "Role too low; checked before the body is read", body = Problem),
         (status = 404, description = "No such run", body = Problem)))]
 pub async fn finish(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(run_id): Path<String>,
+    RunReporter {
+        principal,
+        run_id,
+        project_id,
+    }: RunReporter,
     headers: HeaderMap,
     ApiJson(finish): ApiJson<FinishRun>,
 ) -> Result<StatusCode, ApiError> {
@@ -246,7 +253,6 @@ pub async fn finish(
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
             .map_err(|_| ApiError::invalid("finished_at", "must be an RFC 3339 time"))?;
     }
-    let project_id = state.ingest.authorize(&principal, &run_id).await?;
     let accepted_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
