@@ -199,6 +199,9 @@ async fn a_request_in_flight_when_the_gateway_stops_is_still_answered() {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(first).await.unwrap();
+    // Time for the gateway to take the connection and start on the request: one still
+    // waiting in the listen queue at the stop would be refused.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let finish_sending = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
