@@ -186,6 +186,14 @@ async fn a_viewer_finishing_a_run_is_refused_before_the_body_is_read() {
 }
 
 #[tokio::test]
+async fn a_viewer_importing_a_large_report_is_refused_before_it_is_read() {
+    let app = TestApp::spawn().await;
+    let (_, viewer) = run_and_token(&app, "viewer").await;
+    let status = post_announcing(&app, &viewer, "/api/v1/projects/web/imports", 20 << 20).await;
+    assert_eq!(status, "HTTP/1.1 403 Forbidden");
+}
+
+#[tokio::test]
 async fn a_request_in_flight_when_the_gateway_stops_is_still_answered() {
     let mut app = TestApp::spawn().await;
     let (run, reporter) = run_and_token(&app, "reporter").await;
