@@ -796,6 +796,11 @@ async fn presigned_urls_name_the_public_endpoint_when_one_is_set() {
     world.app.stop(ARTIFACTS).await;
     world.app.set("VERDICT_S3_PUBLIC_ENDPOINT", &public);
     world.app.start(ARTIFACTS).await;
+    // A declaration is a command, never retried: the restarted service must answer.
+    world
+        .app
+        .wait_for_status("/readyz", 200, Duration::from_secs(10))
+        .await;
 
     let run = world.run().await;
     let bytes = content(10_000, 3);
