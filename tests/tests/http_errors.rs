@@ -134,3 +134,89 @@ async fn a_json_endpoint_refuses_other_content_types() {
     assert_eq!(response.status(), 415);
     assert_eq!(problem(response).await["status"], 415);
 }
+
+/// An administrator's token and a fresh run in project `web`.
+async fn admin_and_run(app: &TestApp) -> (String, String) {
+    let token = app.admin_token().await;
+    app.project(&token, "web").await;
+    let created = app
+        .post(
+            &token,
+            "/api/v1/projects/web/runs",
+            serde_json::json!({ "name": "nightly" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let run: serde_json::Value = created.json().await.unwrap();
+    (token, run["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_text_search_for_a_nul_byte_is_refused_naming_q_instead_of_failing() {
+    let app = TestApp::spawn().await;
+    let (token, run) = admin_and_run(&app).await;
+    let response = app
+        .get_as(&token, &format!("/api/v1/runs/{run}/results?q=%00"))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(body["detail"].as_str().unwrap().starts_with("q:"), "{body}");
+}
+
+#[tokio::test]
+async fn a_run_attribute_that_cannot_be_a_header_is_refused_at_once_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    app.project(&token, "web").await;
+    let started = std::time::Instant::now();
+    let response = app
+        .post(
+            &token,
+            "/api/v1/projects/web/runs",
+            serde_json::json!({ "name": "nightly", "attributes": { "a\nb": "v".repeat(1025) } }),
+        )
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("attributes.a\nb"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn more_attribute_filters_than_the_limit_are_refused_naming_it() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    let filters: Vec<String> = (0..1000).map(|i| format!("attr.k{i}=v")).collect();
+    let response = app
+        .get_as(
+            &token,
+            &format!("/api/v1/projects/web/runs?{}", filters.join("&")),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body = problem(response).await;
+    assert!(body["detail"].as_str().unwrap().contains("16"), "{body}");
+}
+
+#[tokio::test]
+async fn an_attribute_filter_longer_than_an_attribute_may_be_is_refused() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    for filter in [
+        format!("attr.{}=v", "k".repeat(129)),
+        format!("attr.k={}", "v".repeat(1025)),
+    ] {
+        let response = app
+            .get_as(&token, &format!("/api/v1/projects/web/runs?{filter}"))
+            .await;
+        assert_eq!(response.status(), 400, "{filter}");
+        let body = problem(response).await;
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("attr."),
+            "{body}"
+        );
+    }
+}

@@ -74,6 +74,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         .env("VERDICT_RATE_READ", "1000000/s")
         .env("VERDICT_LIVE_SOCKETS_PER_PRINCIPAL", unlimited)
         .env("VERDICT_LIVE_SOCKETS_PER_IP", unlimited)
+        .env("VERDICT_MAX_CONNECTIONS", unlimited)
+        .env("VERDICT_MAX_CONNECTIONS_PER_IP", unlimited)
         .env("VERDICT_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

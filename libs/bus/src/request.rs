@@ -195,7 +195,7 @@ impl Bus {
                 outcome => break outcome?,
             }
         };
-        if let Some(error) = service_error(reply.headers.as_ref()) {
+        if let Some(error) = service_error(reply.headers.as_ref(), &reply.payload) {
             return Err(RequestError::Service(error));
         }
         serde_json::from_slice(&reply.payload).map_err(|err| RequestError::Codec {
@@ -249,10 +249,15 @@ fn stream_is_full(error: &async_nats::jetstream::context::PublishError) -> bool 
         })
 }
 
-/// The error a service put in the standard micro-service headers, if any.
-fn service_error(headers: Option<&HeaderMap>) -> Option<ServiceError> {
+/// The error a reply carries, if any: a reply is an error when it has the standard
+/// `Nats-Service-Error-Code` header, and the error itself is its JSON body. A reply of
+/// an older service has no body and the message in the `Nats-Service-Error` header.
+fn service_error(headers: Option<&HeaderMap>, payload: &[u8]) -> Option<ServiceError> {
     let headers = headers?;
     let code = headers.get(headers::SERVICE_ERROR_CODE)?;
+    if let Ok(error) = serde_json::from_slice::<ServiceError>(payload) {
+        return Some(error);
+    }
     let status = code.as_str().parse::<u16>().unwrap_or(500);
     let message = headers
         .get(headers::SERVICE_ERROR)
@@ -271,12 +276,38 @@ fn service_error(headers: Option<&HeaderMap>) -> Option<ServiceError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn error_headers_decode_into_the_service_error() {
+    fn error_headers(code: &str, summary: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(headers::SERVICE_ERROR_CODE, "404");
-        headers.insert(headers::SERVICE_ERROR, "run not found");
-        let error = service_error(Some(&headers)).unwrap();
+        headers.insert(headers::SERVICE_ERROR_CODE, code);
+        headers.insert(headers::SERVICE_ERROR, summary);
+        headers
+    }
+
+    #[test]
+    fn an_error_reply_decodes_from_its_body_whatever_its_message_holds() {
+        let error = ServiceError {
+            retry_after: Some(2),
+            ..ServiceError::bad_request(format!("attributes.a\nb: {}", "v".repeat(2000)))
+        };
+        let body = serde_json::to_vec(&error).unwrap();
+        let headers = error_headers("400", "attributes.a b: vvv");
+        assert_eq!(service_error(Some(&headers), &body), Some(error));
+    }
+
+    #[test]
+    fn an_older_services_error_decodes_from_its_headers() {
+        let mut headers = error_headers("429", "slow down");
+        headers.insert(headers::RETRY_AFTER, "3");
+        let error = service_error(Some(&headers), b"").unwrap();
+        assert_eq!(error.code, ErrorCode::TooManyRequests);
+        assert_eq!(error.message, "slow down");
+        assert_eq!(error.retry_after, Some(3));
+    }
+
+    #[test]
+    fn an_error_whose_body_is_not_an_error_document_falls_back_to_its_headers() {
+        let headers = error_headers("404", "run not found");
+        let error = service_error(Some(&headers), b"not json").unwrap();
         assert_eq!(error.code, ErrorCode::NotFound);
         assert_eq!(error.message, "run not found");
     }
@@ -285,7 +316,8 @@ mod tests {
     fn a_reply_without_error_headers_is_a_success() {
         let mut headers = HeaderMap::new();
         headers.insert(headers::TRACEPARENT, "00-00-00-00");
-        assert!(service_error(Some(&headers)).is_none());
-        assert!(service_error(None).is_none());
+        let body = serde_json::to_vec(&ServiceError::bad_request("looks like one")).unwrap();
+        assert!(service_error(Some(&headers), &body).is_none());
+        assert!(service_error(None, &body).is_none());
     }
 }

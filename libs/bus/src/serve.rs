@@ -2,7 +2,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::service::{self, Service, ServiceExt};
+use async_nats::service::{Service, ServiceExt};
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -23,6 +23,8 @@ use crate::BusError;
 const MAX_IN_FLIGHT_PER_ENDPOINT: usize = 256;
 /// How long shutdown waits for in-flight handlers before draining the connection.
 const HANDLER_GRACE: Duration = Duration::from_secs(10);
+/// The longest `Nats-Service-Error` summary, in bytes; the whole message is in the body.
+const ERROR_SUMMARY_BYTES: usize = 256;
 
 /// One decoded request as a handler sees it.
 #[derive(Debug)]
@@ -145,18 +147,14 @@ impl ServiceHost {
                             }
                             Err(error) => Err(error),
                         };
-                        let mut reply_headers = HeaderMap::new();
-                        let answer = answer.map_err(|error| {
-                            tracing::debug!(code = error.code.status(), error = %error.message, "request refused");
-                            if let Some(seconds) = error.retry_after {
-                                reply_headers.insert(headers::RETRY_AFTER, seconds.to_string().as_str());
+                        let (payload, reply_headers) = match answer {
+                            Ok(payload) => (payload, HeaderMap::new()),
+                            Err(error) => {
+                                tracing::debug!(code = error.code.status(), error = %error.message, "request refused");
+                                error_reply(&error)
                             }
-                            service::error::Error {
-                                status: error.message,
-                                code: error.code.status().into(),
-                            }
-                        });
-                        if let Err(err) = request.respond_with_headers(answer, reply_headers).await {
+                        };
+                        if let Err(err) = request.respond_with_headers(Ok(payload), reply_headers).await {
                             tracing::warn!(error = %err, "could not send the reply");
                         }
                         drop(permit);
@@ -219,6 +217,43 @@ impl ServiceHost {
     }
 }
 
+/// An error reply: the whole error as JSON in the body, where any message fits, and the
+/// standard micro-service headers (the code, and a summary made safe for a header) so
+/// that other NATS tools see an error. The body goes out on the success path of
+/// async-nats, whose error path sends headers only; so `$SRV.STATS` counts these replies
+/// as requests but not as errors.
+fn error_reply(error: &ServiceError) -> (Bytes, HeaderMap) {
+    let mut reply_headers = HeaderMap::new();
+    reply_headers.insert(
+        headers::SERVICE_ERROR_CODE,
+        error.code.status().to_string().as_str(),
+    );
+    reply_headers.insert(headers::SERVICE_ERROR, header_text(&error.message).as_str());
+    if let Some(seconds) = error.retry_after {
+        reply_headers.insert(headers::RETRY_AFTER, seconds.to_string().as_str());
+    }
+    let body = serde_json::to_vec(error).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "could not encode an error reply");
+        Vec::new()
+    });
+    (Bytes::from(body), reply_headers)
+}
+
+/// `text` as one line a header can carry: control characters (line breaks above all,
+/// which would end the header) become spaces, and it is cut to [`ERROR_SUMMARY_BYTES`]
+/// on a character boundary.
+fn header_text(text: &str) -> String {
+    let mut line = String::with_capacity(text.len().min(ERROR_SUMMARY_BYTES));
+    for c in text.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if line.len() + c.len_utf8() > ERROR_SUMMARY_BYTES {
+            break;
+        }
+        line.push(c);
+    }
+    line
+}
+
 fn decode<Req: DeserializeOwned>(payload: &Bytes) -> Result<Req, ServiceError> {
     // An empty payload is an empty object, so requests without a body stay cheap.
     let payload: &[u8] = if payload.is_empty() { b"{}" } else { payload };
@@ -233,4 +268,53 @@ fn encode<Resp: Serialize>(response: Resp) -> Result<Bytes, ServiceError> {
             tracing::error!(error = %err, "could not encode a response");
             ServiceError::internal()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::header::HeaderValue;
+    use verdict_contracts::ErrorCode;
+
+    use super::*;
+
+    fn header<'a>(reply_headers: &'a HeaderMap, name: &str) -> &'a str {
+        reply_headers
+            .get(name)
+            .map(HeaderValue::as_str)
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn an_error_reply_carries_the_whole_error_in_its_body() {
+        let error = ServiceError::too_many_requests("slow down\nplease", 3);
+        let (body, _) = error_reply(&error);
+        let sent: ServiceError = serde_json::from_slice(&body).unwrap();
+        assert_eq!(sent, error);
+    }
+
+    #[test]
+    fn an_error_reply_sets_the_standard_headers_with_a_one_line_summary() {
+        let message = format!("attributes.a\r\nb: {}", "v".repeat(2000));
+        let (_, reply_headers) = error_reply(&ServiceError::bad_request(message));
+        assert_eq!(header(&reply_headers, headers::SERVICE_ERROR_CODE), "400");
+        let summary = header(&reply_headers, headers::SERVICE_ERROR);
+        assert!(summary.starts_with("attributes.a  b: vvv"), "{summary}");
+        assert_eq!(summary.len(), ERROR_SUMMARY_BYTES);
+    }
+
+    #[test]
+    fn a_header_summary_has_no_control_characters_and_cuts_on_a_character_boundary() {
+        let text = format!("{}é\0\u{7f}\t", "x".repeat(ERROR_SUMMARY_BYTES - 1));
+        let summary = header_text(&text);
+        assert_eq!(summary, "x".repeat(ERROR_SUMMARY_BYTES - 1));
+        assert_eq!(header_text("a\0b\u{1b}c\td"), "a b c d");
+    }
+
+    #[test]
+    fn a_retry_after_travels_in_its_header_too_for_older_callers() {
+        let (_, reply_headers) = error_reply(&ServiceError::too_many_requests("wait", 7));
+        assert_eq!(header(&reply_headers, headers::RETRY_AFTER), "7");
+        let (_, reply_headers) = error_reply(&ServiceError::new(ErrorCode::NotFound, "gone"));
+        assert!(reply_headers.get(headers::RETRY_AFTER).is_none());
+    }
 }

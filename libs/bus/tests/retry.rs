@@ -1,12 +1,13 @@
 //! A service that restarts is invisible to callers of its queries: the bus retries
 //! them on "no responders" within its budget, and never repeats a command.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
+use common::nats;
 use tokio_util::sync::CancellationToken;
-use verdict_bus::server::{NatsServer, ServerOptions};
+use verdict_bus::server::NatsServer;
 use verdict_bus::{Bus, BusSettings, RequestError, ServiceHost};
 use verdict_contracts::system::{self, Empty, VersionInfo};
 use verdict_contracts::{Operation, ServiceName};
@@ -14,20 +15,6 @@ use verdict_contracts::{Operation, ServiceName};
 const SERVICE: ServiceName = ServiceName::Runs;
 /// A command the test service would serve; nobody does, so it meets no responders.
 const COMMAND: Operation<Empty, Empty> = Operation::new(SERVICE, "create_run");
-
-async fn nats() -> (NatsServer, TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let server = NatsServer::start(ServerOptions {
-        binary: None,
-        data_dir: dir.path().to_path_buf(),
-        port: None,
-        search_dirs: vec![root.join(".tools/bin")],
-    })
-    .await
-    .expect("nats-server starts");
-    (server, dir)
-}
 
 async fn bus(server: &NatsServer, retry_budget: Duration) -> Bus {
     let settings = BusSettings {

@@ -1,6 +1,8 @@
-//! Errors that cross the bus. They travel in the standard `Nats-Service-Error` and
-//! `Nats-Service-Error-Code` headers; the code is the HTTP status the gateway answers
-//! with, so the mapping is 1:1 and lives in one place.
+//! Errors that cross the bus. An error reply carries the whole [`ServiceError`] as JSON
+//! in its body (the message may quote client input, which a header could not hold), and
+//! the standard `Nats-Service-Error-Code` and `Nats-Service-Error` headers (a one-line
+//! summary) so that any NATS tool sees an error. The code is the HTTP status the gateway
+//! answers with, so the mapping is 1:1 and lives in one place.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,14 +57,16 @@ impl ErrorCode {
     }
 }
 
-/// An error answer from a service endpoint. `message` is safe to show a client: services
-/// log internals themselves and send only a generic message for `Internal`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An error answer from a service endpoint, and the body of an error reply. `message` is
+/// safe to show a client: services log internals themselves and send only a generic
+/// message for `Internal`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{message}")]
 pub struct ServiceError {
     pub code: ErrorCode,
     pub message: String,
     /// Seconds to wait before retrying (429, 503); becomes `Retry-After` at the edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
 

@@ -81,6 +81,10 @@ impl TestApp {
             nats,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // Shorter than the gateway's header read timeout (10 s), which also
+                // closes idle keep-alive connections: a request sent on a connection
+                // the gateway is just closing would fail.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build()
                 .expect("HTTP client"),
             address: SocketAddr::from(([127, 0, 0, 1], 0)),

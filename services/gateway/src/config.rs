@@ -43,6 +43,34 @@ pub struct Settings {
     /// `VERDICT_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the client
     /// (for rate limits per client address).
     pub trusted_proxies: TrustedProxies,
+    pub connections: ConnectionSettings,
+}
+
+/// Limits on HTTP connections: against clients that hold connections open without
+/// finishing a request (slowloris), and against one client taking every socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `VERDICT_HEADER_READ_TIMEOUT`, default 10s: time a connection has to send a
+    /// complete request head, from its opening or from its previous response (so it
+    /// also closes keep-alive connections idle for that long).
+    pub header_read_timeout: Duration,
+    /// `VERDICT_MAX_CONNECTIONS`, default 20000: open connections (live sockets
+    /// included); beyond, new ones get a 503 and are closed.
+    pub max_connections: usize,
+    /// `VERDICT_MAX_CONNECTIONS_PER_IP`, default 2000: open connections from one peer
+    /// address; connections from a trusted proxy count against the total only.
+    pub max_connections_per_ip: usize,
+}
+
+impl ConnectionSettings {
+    fn from_env(env: &Env) -> Result<Self, SettingError> {
+        Ok(Self {
+            header_read_timeout: env
+                .duration("VERDICT_HEADER_READ_TIMEOUT", Duration::from_secs(10))?,
+            max_connections: env.parse("VERDICT_MAX_CONNECTIONS", 20_000)?,
+            max_connections_per_ip: env.parse("VERDICT_MAX_CONNECTIONS_PER_IP", 2_000)?,
+        })
+    }
 }
 
 /// Limits and timings of the live WebSocket (`GET /api/v1/live`).
@@ -179,6 +207,7 @@ impl Settings {
             public_url: env.get("VERDICT_PUBLIC_URL"),
             live: LiveSettings::from_env(env)?,
             trusted_proxies: env.parse("VERDICT_TRUSTED_PROXIES", TrustedProxies::default())?,
+            connections: ConnectionSettings::from_env(env)?,
         })
     }
 }

@@ -1,8 +1,8 @@
-//! Request extractors that fail with problem documents: strict JSON bodies and the
-//! authenticated principal.
+//! Request extractors that fail with problem documents: strict JSON bodies, the
+//! authenticated principal, and a run's reporter.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
@@ -110,6 +110,35 @@ impl FromRequestParts<AppState> for Authenticated {
             .check_principal(key, spend)
             .map_err(ApiError::RateLimited)?;
         Ok(Authenticated(principal))
+    }
+}
+
+/// A caller allowed to report to the run its path names (the reporter role in the run's
+/// project), with that project. Checked from the request head alone, so a caller who may
+/// not write never gets to make the gateway read (or buffer) a body.
+pub struct RunReporter {
+    pub principal: Principal,
+    pub run_id: String,
+    pub project_id: String,
+}
+
+impl FromRequestParts<AppState> for RunReporter {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
+        let Path(run_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        let project_id = state.ingest.authorize(&principal, &run_id).await?;
+        Ok(Self {
+            principal,
+            run_id,
+            project_id,
+        })
     }
 }
 

@@ -6,6 +6,7 @@ mod client_ip;
 mod config;
 mod extract;
 mod ingest;
+mod listener;
 mod live;
 mod middleware;
 mod problem;
@@ -22,7 +23,7 @@ use verdict_bus::{Bus, BusError};
 use verdict_contracts::streams;
 
 pub use client_ip::TrustedProxies;
-pub use config::{Budget, RateLimits, Settings};
+pub use config::{Budget, ConnectionSettings, RateLimits, Settings};
 pub use middleware::{REQUEST_ID, TRACE_RESPONSE};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,8 +38,6 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
 }
@@ -127,19 +126,23 @@ impl Gateway {
             stop.cancelled().await;
             live.close_all().await;
         });
+        let connections = self.state.settings.connections;
+        let trusted_proxies = self.state.settings.trusted_proxies.clone();
         let app = routes::router(self.state);
         tracing::info!(%addr, "gateway listening");
-        let server = axum::serve(
+        let server = listener::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+            app,
+            connections,
+            trusted_proxies,
+            shutdown.clone(),
+        );
         let forced = async {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = server => served.map_err(Error::Serve)?,
+            () = server => {}
             () = forced => tracing::warn!(?grace, "requests still running after the grace period; closing them"),
         }
         if tokio::time::timeout(grace, goodbyes).await.is_err() {

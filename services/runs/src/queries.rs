@@ -1,11 +1,13 @@
 //! Reading runs, results, test history and flakiness. Every list is a keyset scan of
 //! an index (checked by the store's query plan tests).
 
+use std::collections::BTreeMap;
+
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{
-    FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope, TestHistory,
-    TestKey, TestResult,
+    limits, FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope,
+    TestHistory, TestKey, TestResult,
 };
 
 use crate::context::Runs;
@@ -15,6 +17,8 @@ use crate::{flaky, Error};
 
 /// The longest text search accepted, in bytes.
 const MAX_QUERY_BYTES: usize = 256;
+/// The most words a text search may hold: each is a phrase the index has to intersect.
+const MAX_QUERY_WORDS: usize = 16;
 /// The most runs a flakiness window spans.
 const MAX_WINDOW: u32 = 500;
 
@@ -81,6 +85,7 @@ pub async fn list_runs(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
+    check_attribute_filters(&request.attributes)?;
     let filter = RunFilter {
         status: request.status,
         attributes: request.attributes,
@@ -116,18 +121,54 @@ pub async fn list_runs(
     ))
 }
 
-/// A client's words as an FTS5 query: each word quoted (so no operator syntax gets
-/// through), all of them required, the last one as a prefix.
-fn text_query(q: &str) -> Result<Option<String>, Error> {
-    if q.len() > MAX_QUERY_BYTES {
+/// `attr.<key>=<value>` filters: few enough for one query, and no longer than a stored
+/// attribute may be (a longer one could match nothing anyway).
+fn check_attribute_filters(filters: &BTreeMap<String, String>) -> Result<(), Error> {
+    if filters.len() > limits::MAX_ATTRIBUTE_FILTERS {
         return Err(Error::BadRequest(format!(
-            "q: must be at most {MAX_QUERY_BYTES} bytes"
+            "attr: at most {} attribute filters may be given, got {}",
+            limits::MAX_ATTRIBUTE_FILTERS,
+            filters.len()
         )));
+    }
+    for (key, value) in filters {
+        if key.len() > limits::MAX_ATTRIBUTE_KEY_BYTES {
+            return Err(Error::BadRequest(format!(
+                "attr.<key>: keys must be at most {} bytes, got one of {}",
+                limits::MAX_ATTRIBUTE_KEY_BYTES,
+                key.len()
+            )));
+        }
+        if value.len() > limits::MAX_ATTRIBUTE_VALUE_BYTES {
+            return Err(Error::BadRequest(format!(
+                "attr.{key}: must be at most {} bytes, got {}",
+                limits::MAX_ATTRIBUTE_VALUE_BYTES,
+                value.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A client's words as an FTS5 query: each word a quoted phrase (`"` doubled, so no
+/// operator syntax gets through), all of them required, the last one as a prefix.
+/// Control characters other than whitespace are refused: FTS5 reads its query as a C
+/// string, so a NUL would cut a phrase open.
+fn text_query(q: &str) -> Result<Option<String>, Error> {
+    let refuse = |reason: String| Err(Error::BadRequest(format!("q: {reason}")));
+    if q.len() > MAX_QUERY_BYTES {
+        return refuse(format!("must be at most {MAX_QUERY_BYTES} bytes"));
+    }
+    if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
+        return refuse("must not contain control characters".to_owned());
     }
     let words: Vec<String> = q
         .split_whitespace()
         .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
         .collect();
+    if words.len() > MAX_QUERY_WORDS {
+        return refuse(format!("must hold at most {MAX_QUERY_WORDS} words"));
+    }
     Ok((!words.is_empty()).then(|| format!("{}*", words.join(" "))))
 }
 
@@ -143,6 +184,16 @@ pub async fn list_results(
         Some(parts) => parts[0].parse().map_err(|_| not_ours())?,
         None => 0,
     };
+    if request
+        .suite
+        .as_ref()
+        .is_some_and(|suite| suite.len() > limits::MAX_SUITE_BYTES)
+    {
+        return Err(Error::BadRequest(format!(
+            "suite: must be at most {} bytes",
+            limits::MAX_SUITE_BYTES
+        )));
+    }
     let filter = ResultFilter {
         status: request.status,
         suite: request.suite,
@@ -263,5 +314,103 @@ mod tests {
     fn an_overlong_search_is_refused_naming_q() {
         let err = text_query(&"x".repeat(300)).unwrap_err();
         assert!(err.to_string().starts_with("q:"));
+    }
+
+    #[test]
+    fn a_search_with_too_many_words_is_refused_naming_the_limit() {
+        let err = text_query(&"w ".repeat(MAX_QUERY_WORDS + 1)).unwrap_err();
+        assert_eq!(err.to_string(), "q: must hold at most 16 words");
+        assert!(text_query(&"w ".repeat(MAX_QUERY_WORDS)).is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_whitespace_separates_words() {
+        for text in ["\0", "a\0b", "x\u{1b}[31m", "\u{7f}"] {
+            let err = text_query(text).unwrap_err();
+            assert_eq!(err.to_string(), "q: must not contain control characters");
+        }
+        assert_eq!(
+            text_query("time\tout\nnow").unwrap().unwrap(),
+            "\"time\" \"out\" \"now\"*"
+        );
+    }
+
+    #[test]
+    fn a_nul_inside_a_phrase_breaks_the_index_which_is_why_it_is_refused() {
+        assert!(search("\"a\0b\"*".to_owned()).is_err());
+    }
+
+    fn filters(count: usize, key: &str, value: &str) -> BTreeMap<String, String> {
+        (0..count)
+            .map(|i| (format!("{key}{i}"), value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn attribute_filters_up_to_the_limit_are_accepted() {
+        let at_limit = filters(limits::MAX_ATTRIBUTE_FILTERS, "k", "v");
+        assert!(check_attribute_filters(&at_limit).is_ok());
+    }
+
+    #[test]
+    fn more_attribute_filters_than_the_limit_are_refused_naming_it() {
+        let err = check_attribute_filters(&filters(1000, "k", "v")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "attr: at most 16 attribute filters may be given, got 1000"
+        );
+    }
+
+    #[test]
+    fn an_attribute_filter_longer_than_an_attribute_is_refused_naming_the_limit() {
+        let long_key = filters(1, &"k".repeat(limits::MAX_ATTRIBUTE_KEY_BYTES), "v");
+        let err = check_attribute_filters(&long_key).unwrap_err().to_string();
+        assert!(
+            err.starts_with("attr.<key>: keys must be at most 128 bytes"),
+            "{err}"
+        );
+        let long_value = filters(1, "k", &"v".repeat(limits::MAX_ATTRIBUTE_VALUE_BYTES + 1));
+        let err = check_attribute_filters(&long_value)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "attr.k0: must be at most 1024 bytes, got 1025");
+    }
+
+    /// Searches `query` in the real schema's text index, as `list_results` does.
+    fn search(query: String) -> verdict_store::rusqlite::Result<Vec<store::StoredResult>> {
+        let mut conn = verdict_store::rusqlite::Connection::open_in_memory().unwrap();
+        store::MIGRATIONS.apply(&mut conn).unwrap();
+        let filter = ResultFilter {
+            text: Some(query),
+            ..ResultFilter::default()
+        };
+        store::list_results(&conn, 1, &filter, 10)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_search_text_makes_the_index_fail(
+            q in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                // FTS5's own syntax, and the bytes a C string parser trips over.
+                "(\\PC|\\s|[\\x00-\\x1f\\x7f\"*^():{}+.-]|AND|OR|NOT|NEAR){0,24}",
+            ]
+        ) {
+            if let Ok(Some(query)) = text_query(&q) {
+                proptest::prop_assert!(search(query.clone()).is_ok(), "{query:?}");
+            }
+        }
+
+        #[test]
+        fn printable_search_text_within_the_limits_is_accepted_and_searched(
+            q in "[^\\p{Cc}]{0,64}"
+        ) {
+            proptest::prop_assume!(
+                q.len() <= MAX_QUERY_BYTES && q.split_whitespace().count() <= MAX_QUERY_WORDS
+            );
+            if let Some(query) = text_query(&q).unwrap() {
+                proptest::prop_assert!(search(query.clone()).is_ok(), "{query:?}");
+            }
+        }
     }
 }

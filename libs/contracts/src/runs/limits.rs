@@ -25,6 +25,10 @@ pub const MAX_ATTRIBUTES: usize = 64;
 pub const MAX_ATTRIBUTE_KEY_BYTES: usize = 128;
 /// An attribute value, in bytes.
 pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 1024;
+/// `attr.<key>=<value>` filters in one query of a project's runs; each one is a join,
+/// and the bound keeps the query small for SQLite to plan (1 000 of them overflowed its
+/// expression tree).
+pub const MAX_ATTRIBUTE_FILTERS: usize = 16;
 
 /// Results in one `POST /runs/{run}/results` batch.
 pub const MAX_RESULTS_PER_BATCH: usize = 1000;

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use verdict_contracts::artifacts::{
     self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex,
 };
+use verdict_contracts::auth::Role;
 use verdict_contracts::runs::{self, CreateImport, Import, ImportRef, ReportKind, StartImport};
 
 use crate::extract::Authenticated;
@@ -55,6 +56,11 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Import>), ApiError> {
+    // Before the report is read: a caller who may not import never makes the gateway
+    // spool up to VERDICT_REPORT_LIMIT bytes.
+    verdict_bus::access::authorize(&state.bus, &principal, &project, Role::Reporter)
+        .await
+        .map_err(|error| ApiError::Bus(verdict_bus::RequestError::Service(error)))?;
     let (format, content_type) = kind(&headers)?;
     let mut name = None;
     let mut attributes = BTreeMap::new();

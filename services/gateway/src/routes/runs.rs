@@ -14,7 +14,7 @@ use verdict_contracts::runs::{
 };
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, RunReporter};
 use crate::ingest::dedupe_id;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -85,7 +85,7 @@ fn no_more(pairs: Pairs) -> Result<(), ApiError> {
     params(("project" = String, Path, description = "id or slug"),
         ("status" = Option<RunStatus>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
         ("until" = Option<String>, Query, description = "RFC 3339"), PageRequest,
-        ("attr.{key}" = Option<String>, Query, description = "attribute equals value; repeat for more")),
+        ("attr.{key}" = Option<String>, Query, description = "attribute equals value; repeat for more, at most 16 filters (keys up to 128 bytes, values up to 1024)")),
     responses((status = 200, description = "OK", body = Page<Run>), (status = 404, description = "No such project", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -186,15 +186,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     security(("bearer" = [])), request_body = ResultBatchInput, params(("run" = String, Path)),
     responses((status = 202, description = "Accepted", body = Accepted),
         (status = 400, description = "Invalid; `errors` names each field", body = Problem),
+        (status = 403, description = "Role too low; checked before the body is read", body = Problem),
         (status = 404, description = "No such run", body = Problem)))]
 pub async fn post_results(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(run_id): Path<String>,
+    RunReporter {
+        principal,
+        run_id,
+        project_id,
+    }: RunReporter,
     headers: HeaderMap,
     ApiJson(batch): ApiJson<ResultBatchInput>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let project_id = state.ingest.authorize(&principal, &run_id).await?;
     let checked = batch
         .validate()
         .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
@@ -225,11 +228,15 @@ pub async fn post_results(
 #[utoipa::path(post, path = "/api/v1/runs/{run}/finish", operation_id = "finish_run", tag = "runs",
     security(("bearer" = [])), request_body = FinishRun, params(("run" = String, Path)),
     responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid", body = Problem),
+        (status = 403, description = "Role too low; checked before the body is read", body = Problem),
         (status = 404, description = "No such run", body = Problem)))]
 pub async fn finish(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
-    Path(run_id): Path<String>,
+    RunReporter {
+        principal,
+        run_id,
+        project_id,
+    }: RunReporter,
     headers: HeaderMap,
     ApiJson(finish): ApiJson<FinishRun>,
 ) -> Result<StatusCode, ApiError> {
@@ -246,7 +253,6 @@ pub async fn finish(
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
             .map_err(|_| ApiError::invalid("finished_at", "must be an RFC 3339 time"))?;
     }
-    let project_id = state.ingest.authorize(&principal, &run_id).await?;
     let accepted_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -271,8 +277,8 @@ pub async fn finish(
 #[utoipa::path(get, path = "/api/v1/runs/{run}/results", operation_id = "list_results", tag = "runs",
     security(("bearer" = [])),
     params(("run" = String, Path), ("status" = Option<runs::ResultStatus>, Query),
-        ("q" = Option<String>, Query, description = "words in the test name or message"),
-        ("suite" = Option<String>, Query), PageRequest),
+        ("q" = Option<String>, Query, description = "words in the test name or message, all required, the last as a prefix; at most 256 bytes and 16 words, no control characters"),
+        ("suite" = Option<String>, Query, description = "at most 1024 bytes"), PageRequest),
     responses((status = 200, description = "OK", body = Page<TestResult>), (status = 404, description = "No such run", body = Problem)))]
 pub async fn list_results(
     State(state): State<AppState>,
