@@ -1,7 +1,7 @@
 //! Importing JUnit XML and CTRF JSON reports, on both blob stores' default (local disk).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use verdict_testkit::TestApp;
@@ -56,46 +56,13 @@ impl Importer {
     }
 
     async fn import(&self, content_type: &str, body: Vec<u8>) -> Value {
-        let response = self
+        let import = self
             .app
-            .http
-            .post(
-                self.app
-                    .url("/api/v1/projects/web/imports?name=imported&attr.ci=true"),
-            )
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+            .submit_import(&self.token, "web", content_type, body)
+            .await;
+        self.app
+            .import_settled(&self.token, &import, Duration::from_secs(20))
             .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            202,
-            "{}",
-            response.text().await.unwrap_or_default()
-        );
-        let import: Value = response.json().await.unwrap();
-        assert_eq!(import["status"], "pending");
-        let path = format!("/api/v1/imports/{}", import["id"].as_str().unwrap());
-        let started = Instant::now();
-        loop {
-            let current: Value = self
-                .app
-                .get_as(&self.token, &path)
-                .await
-                .json()
-                .await
-                .unwrap();
-            if current["status"] != "pending" {
-                return current;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "import still pending"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     async fn run(&self, id: &str) -> Value {

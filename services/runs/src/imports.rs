@@ -1,9 +1,12 @@
 //! Imported reports. The gateway stores the report as an artifact of a new run, then
-//! queues the import here; a worker fetches the report from the blob store and applies
-//! it in one transaction while it parses, so a malformed report leaves no result
-//! behind. The queue is a table, so a restart resumes what was queued.
+//! queues the import here; a worker fetches the report from the blob store, reads it
+//! whole once without writing (so a malformed report leaves no result behind), then
+//! writes it in chunks, releasing the database writer between them (so an import of any
+//! size never holds up live ingest or run creation). The queue is a table, so a
+//! restart resumes what was queued.
 
 use std::io::BufReader;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +24,7 @@ use verdict_contracts::system::Empty;
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, FinishReason};
+use crate::domain::{finished_status, FinishReason, NewResult};
 use crate::import::{parse_ctrf, ImportError, JunitReader, ReportItem};
 use crate::ingest::Batch;
 use crate::run_commands;
@@ -177,7 +180,7 @@ enum Failure {
 async fn process(runs: &Runs, http: &reqwest::Client, import: ImportRow) {
     let id = import.id.clone();
     let outcome = match fetch(runs, http, &import).await {
-        Ok(file) => apply(runs, import.clone(), file).await,
+        Ok(file) => apply(runs, &import, file).await,
         Err(failure) => Err(failure),
     };
     let (status, error, counts) = match outcome {
@@ -273,80 +276,144 @@ async fn fetch(
     Ok(file)
 }
 
-/// Parses and applies the report in one transaction, finishing the run and the import.
+/// Results written per transaction. The writer is released between chunks, so live
+/// ingest and run creation wait for one chunk at most, never for a whole import.
+const CHUNK: usize = 500;
+
+/// Chunks read ahead of the writer.
+const CHUNKS_AHEAD: usize = 2;
+
+/// Applies the report, finishing the run and the import. The report is first read whole
+/// without writing, so a malformed one fails and leaves nothing behind; then it is
+/// written in chunks of [`CHUNK`] results, each in its own transaction, its events
+/// published once it commits. An attempt starts by emptying the run, so one that was
+/// cut short (a crash, a store error) is done again from the start.
 async fn apply(
     runs: &Runs,
-    import: ImportRow,
-    file: tempfile::NamedTempFile,
+    import: &ImportRow,
+    report: tempfile::NamedTempFile,
 ) -> Result<Vec<Event>, Failure> {
-    let outcome = runs
-        .store
+    let report = Arc::new(report);
+    let format = import.format.clone();
+    let checked = {
+        let (report, format) = (report.clone(), format.clone());
+        tokio::task::spawn_blocking(move || read_results(&format, report.path(), |_| true))
+            .await
+            .map_err(|err| Failure::Transient(Error::JetStream(err.to_string())))?
+    };
+    if let Err(error) = checked {
+        return Err(Failure::Report(error.to_string()));
+    }
+    let run_id = import.run_id.clone();
+    runs.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(run) = store::run(&tx, &run_id)? {
+                store::clear_run(&tx, &run)?;
+            }
+            tx.commit()?;
+            Ok::<_, Error>(())
+        })
+        .await
+        .map_err(Failure::Transient)?;
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<NewResult>>(CHUNKS_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        read_results(&format, report.path(), |result| {
+            chunk.push(result);
+            chunk.len() < CHUNK
+                || chunks
+                    .blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                    .is_ok()
+        })?;
+        if !chunk.is_empty() {
+            // The writer only stops listening when it gave up.
+            let _ = chunks.blocking_send(chunk);
+        }
+        Ok::<_, ImportError>(())
+    });
+    while let Some(chunk) = received.recv().await {
+        let run_id = import.run_id.clone();
+        let events = runs
+            .store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+                let events = {
+                    let mut writer = ResultWriter::new(&tx)?;
+                    let mut batch = Batch::new(&run, chunk.len());
+                    for result in chunk {
+                        batch.apply(&mut writer, result)?;
+                    }
+                    batch.finish(&tx, now_ms())?
+                };
+                tx.commit()?;
+                Ok::<_, Error>(events)
+            })
+            .await
+            .map_err(Failure::Transient)?;
+        for event in &events {
+            runs.publish(event).await;
+        }
+    }
+    match reader.await {
+        Ok(Ok(())) => {}
+        // The report was read once already; reading it again cannot disagree.
+        Ok(Err(error)) => return Err(Failure::Report(error.to_string())),
+        Err(err) => return Err(Failure::Transient(Error::JetStream(err.to_string()))),
+    }
+    let import = import.clone();
+    runs.store
         .write(move |conn| {
             let now = now_ms();
-            let tx = conn.transaction().map_err(Error::from)?;
-            let run = store::run(&tx, &import.run_id)
-                .map_err(Error::from)?
-                .ok_or(Error::NotFound("run"))?;
-            let reader = BufReader::new(
-                file.reopen()
-                    .map_err(|err| Error::BadRequest(err.to_string()))?,
-            );
-            let mut events = {
-                let mut writer = ResultWriter::new(&tx).map_err(Error::from)?;
-                let mut batch = Batch::new(&run, 0);
-                // A report error fails the import; a store error leaves it queued.
-                let mut stored: Result<(), Error> = Ok(());
-                let mut store_each = |result| {
-                    if stored.is_ok() {
-                        stored = batch.apply(&mut writer, result);
-                    }
-                };
-                let parsed: Result<(), ImportError> = (|| {
-                    if import.format == "ctrf" {
-                        parse_ctrf(reader)?
-                            .results
-                            .into_iter()
-                            .for_each(&mut store_each);
-                    } else {
-                        for item in JunitReader::new(reader) {
-                            if let ReportItem::Result(result) = item? {
-                                store_each(result);
-                            }
-                        }
-                    }
-                    Ok(())
-                })();
-                stored?;
-                if let Err(error) = parsed {
-                    return Ok(Err(error.to_string()));
-                }
-                batch.finish(&tx, now)?
-            };
+            let tx = conn.transaction()?;
             let run = store::run(&tx, &import.run_id)?.ok_or(Error::NotFound("run"))?;
             let status = finished_status(&run.counts, FinishReason::Completed);
             store::finish_run(&tx, &run.id, status, now)?;
             let counts = serde_json::to_string(&run.counts).unwrap_or_default();
             store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
             tx.commit()?;
-            events.push(Event::RunFinished {
-                project_id: run.project_id.clone(),
-                run_id: run.id.clone(),
-                status,
-                counts: run.counts,
-                finished_at: convert::rfc3339(now),
-            });
-            events.push(Event::ImportDone {
-                project_id: run.project_id,
-                run_id: run.id,
-                import_id: import.id,
-                status: "done".into(),
-            });
-            Ok::<_, Error>(Ok(events))
+            Ok::<_, Error>(vec![
+                Event::RunFinished {
+                    project_id: run.project_id.clone(),
+                    run_id: run.id.clone(),
+                    status,
+                    counts: run.counts,
+                    finished_at: convert::rfc3339(now),
+                },
+                Event::ImportDone {
+                    project_id: run.project_id,
+                    run_id: run.id,
+                    import_id: import.id,
+                    status: "done".into(),
+                },
+            ])
         })
-        .await;
-    match outcome {
-        Ok(Ok(events)) => Ok(events),
-        Ok(Err(message)) => Err(Failure::Report(message)),
-        Err(err) => Err(Failure::Transient(err)),
+        .await
+        .map_err(Failure::Transient)
+}
+
+/// Calls `each` with every result of the report, in order, until it returns `false`.
+fn read_results(
+    format: &str,
+    report: &Path,
+    mut each: impl FnMut(NewResult) -> bool,
+) -> Result<(), ImportError> {
+    let reader = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
+    if format == "ctrf" {
+        for result in parse_ctrf(reader)?.results {
+            if !each(result) {
+                break;
+            }
+        }
+    } else {
+        for item in JunitReader::new(reader) {
+            if let ReportItem::Result(result) = item? {
+                if !each(result) {
+                    break;
+                }
+            }
+        }
     }
+    Ok(())
 }

@@ -644,6 +644,14 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
     let Some(rid) = rid else {
         return Ok(false);
     };
+    delete_results(tx, rid)?;
+    tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
+    Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
+}
+
+/// Removes a run's results, outcomes and text index entries (not its counters).
+fn delete_results(tx: &Transaction<'_>, rid: i64) -> rusqlite::Result<()> {
     let (first, last) = seq_range(rid);
     tx.execute(
         "DELETE FROM results_text WHERE rowid BETWEEN ?1 AND ?2",
@@ -654,9 +662,18 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
         [first, last],
     )?;
     tx.execute("DELETE FROM test_outcomes WHERE run = ?1", [rid])?;
-    tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
-    tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
-    Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
+    Ok(())
+}
+
+/// Empties a run: its results, outcomes and text go, its counters return to zero.
+pub fn clear_run(tx: &Transaction<'_>, run: &RunRow) -> rusqlite::Result<()> {
+    delete_results(tx, run.rid)?;
+    tx.execute(
+        "UPDATE runs SET total = 0, passed = 0, failed = 0, skipped = 0, errored = 0, flaky = 0
+         WHERE rid = ?1",
+        [run.rid],
+    )?;
+    Ok(())
 }
 
 /// How a run's results are filtered.
