@@ -123,11 +123,22 @@ impl TestApp {
     /// The keys of the artifact blobs in the app's blob store, sorted (files in the
     /// bucket directory of the S3 server, or in the local-disk store's directory).
     pub fn blob_keys(&self) -> Vec<String> {
-        let dir = match &self.s3 {
+        crate::s3::file_names(&self.blob_dir())
+    }
+
+    /// Deletes one blob behind the services' back, as a lost disk or a bucket emptied
+    /// by hand would.
+    pub fn remove_blob(&self, key: &str) {
+        let path = self.blob_dir().join(key);
+        std::fs::remove_file(&path)
+            .unwrap_or_else(|err| panic!("removing {}: {err}", path.display()));
+    }
+
+    fn blob_dir(&self) -> std::path::PathBuf {
+        match &self.s3 {
             Some(s3) => s3.bucket_dir(),
             None => self.data_dir.path().join("artifacts").join("objects"),
-        };
-        crate::s3::file_names(&dir)
+        }
     }
 
     /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.

@@ -4,7 +4,8 @@
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
 
-pub const MIGRATIONS: Migrations = Migrations(&[r#"
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
 CREATE TABLE artifacts (
     id TEXT PRIMARY KEY,
     project_id TEXT NOT NULL,
@@ -31,7 +32,15 @@ CREATE TABLE service_secrets (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 ) WITHOUT ROWID;
-"#]);
+"#,
+    // Artifacts of kind report: the raw reports of imports, which services read without
+    // a principal. A row goes with its artifact.
+    r#"
+CREATE TABLE reports (
+    artifact_id TEXT PRIMARY KEY REFERENCES artifacts(id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#,
+]);
 
 /// One artifact as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +161,17 @@ pub fn insert(conn: &Connection, row: &ArtifactRow) -> rusqlite::Result<()> {
 }
 
 /// An artifact that is not being deleted.
+/// Makes the artifact one of kind report.
+pub fn mark_report(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute("INSERT INTO reports (artifact_id) VALUES (?1)", [id])?;
+    Ok(())
+}
+
+pub fn is_report(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM reports WHERE artifact_id = ?1")?
+        .exists([id])
+}
+
 pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<ArtifactRow>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM artifacts WHERE id = ?1 AND state != 'deleted'"

@@ -47,7 +47,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let wakeup = imports::Wakeup::default();
     api::register(&mut host, runs.clone(), wakeup.clone()).await?;
     let work = CancellationToken::new();
-    let importer = tokio::spawn(imports::work(runs.clone(), wakeup, work.clone()));
+    let importer = tokio::spawn(imports::work(
+        runs.clone(),
+        settings.import_retries,
+        wakeup,
+        work.clone(),
+    ));
     let ingest = tokio::spawn(ingest::consume(
         runs.clone(),
         settings.ingest_ack_wait,

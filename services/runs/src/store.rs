@@ -217,6 +217,17 @@ CREATE INDEX results_by_suite ON results (suite) WHERE suite IS NOT NULL;
 CREATE VIRTUAL TABLE results_text USING fts5 (name, message, content='', contentless_delete=1, tokenize='unicode61');
 INSERT INTO results_text (rowid, name, message) SELECT seq, name, message FROM results;
 "#,
+    // The import queue retries with backoff: each import counts its attempts and is
+    // taken again only at its next attempt time, earliest first. The report is read
+    // without a principal, so none is kept.
+    r#"
+ALTER TABLE imports ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imports ADD COLUMN next_attempt_at INTEGER;
+UPDATE imports SET next_attempt_at = queued_at;
+DROP INDEX imports_queue;
+ALTER TABLE imports DROP COLUMN principal;
+CREATE INDEX imports_due ON imports (status, next_attempt_at) WHERE artifact_id IS NOT NULL;
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -893,12 +904,14 @@ pub struct ImportRow {
     /// JSON of the counts, once done.
     pub counts: Option<String>,
     pub artifact_id: Option<String>,
-    /// JSON of the principal that started it, to fetch the report as.
-    pub principal: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When a queued import is to be tried (again).
+    pub next_attempt_at: Option<i64>,
 }
 
 const IMPORT_COLUMNS: &str =
-    "id, run_id, project_id, format, status, error, counts, artifact_id, principal";
+    "id, run_id, project_id, format, status, error, counts, artifact_id, attempts, next_attempt_at";
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
@@ -910,7 +923,8 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         error: row.get(5)?,
         counts: row.get(6)?,
         artifact_id: row.get(7)?,
-        principal: row.get(8)?,
+        attempts: row.get(8)?,
+        next_attempt_at: row.get(9)?,
     })
 }
 
@@ -930,29 +944,38 @@ pub fn import(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportRow>
     .optional()
 }
 
-/// Queues a pending import: its report is stored as `artifact_id`.
+/// Queues a pending import, due at once: its report is stored as `artifact_id`.
 pub fn queue_import(
     conn: &Connection,
     id: &str,
     artifact_id: &str,
-    principal: &str,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE imports SET artifact_id = ?2, principal = ?3, queued_at = ?4
+        "UPDATE imports SET artifact_id = ?2, queued_at = ?3, next_attempt_at = ?3
          WHERE id = ?1 AND status = 'pending' AND artifact_id IS NULL",
-        params![id, artifact_id, principal, now],
+        params![id, artifact_id, now],
     )? == 1)
 }
 
-/// The oldest queued import.
+/// The queued import due first (possibly not yet due).
 pub fn next_queued_import(conn: &Connection) -> rusqlite::Result<Option<ImportRow>> {
     conn.prepare_cached(&format!(
         "SELECT {IMPORT_COLUMNS} FROM imports
-         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"
+         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"
     ))?
     .query_row([], import_row)
     .optional()
+}
+
+/// Counts an attempt of a pending import and schedules the next one, should this one
+/// not end it; `false` when the import is no longer pending.
+pub fn begin_import_attempt(conn: &Connection, id: &str, retry_at: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE imports SET attempts = attempts + 1, next_attempt_at = ?2
+         WHERE id = ?1 AND status = 'pending'",
+        params![id, retry_at],
+    )? == 1)
 }
 
 pub fn end_import(
@@ -1102,8 +1125,8 @@ mod tests {
     #[test]
     fn the_import_queue_is_read_from_its_index() {
         assert_index_scan(
-            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"),
-            "imports_queue",
+            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"),
+            "imports_due",
         );
     }
 
@@ -1372,6 +1395,24 @@ mod tests {
         assert!(delete_run(&tx, "run-b").unwrap());
         assert!(ids(&tx, b.rid, &ResultFilter::default()).is_empty());
         assert!(ids(&tx, b.rid, &text("timeout")).is_empty());
+    }
+
+    #[test]
+    fn an_import_queued_before_retries_existed_is_due_when_it_was_queued() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
+               VALUES ('i', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
+        )
+        .unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+
+        let queued = next_queued_import(&conn).unwrap().unwrap();
+        assert_eq!(
+            (queued.id.as_str(), queued.attempts, queued.next_attempt_at),
+            ("i", 0, Some(1234))
+        );
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub trait BlobStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>>;
 
+    /// A signed URL a service inside the deployment reads the blob from: absolute, and
+    /// naming the store's internal endpoint, never the public one clients are given.
+    fn service_url(&self, key: String, ttl: Duration) -> BoxFuture<'_, Result<String, Error>>;
+
     /// Removes blobs (and aborts their multipart uploads).
     fn delete(&self, blobs: Vec<DoomedBlob>) -> BoxFuture<'_, Result<(), Error>>;
 

@@ -32,6 +32,7 @@ use crate::Error;
 const DELETE_BATCH: usize = 1000;
 
 pub struct S3Store {
+    /// Talks to the store at its internal endpoint, and signs the URLs services use.
     client: Client,
     /// Signs the URLs clients use: the same store, under its public endpoint.
     presigner: Client,
@@ -348,6 +349,21 @@ impl BlobStore for S3Store {
                 .key(&key)
                 .response_content_disposition(super::content_disposition(&name))
                 .response_content_type(super::served_content_type(&content_type))
+                .presigned(presigning(ttl)?)
+                .await
+                .map_err(|err| s3_error("presigning a GET", err))?;
+            Ok(request.uri().to_owned())
+        }
+        .boxed()
+    }
+
+    fn service_url(&self, key: String, ttl: Duration) -> BoxFuture<'_, Result<String, Error>> {
+        async move {
+            let request = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(|err| s3_error("presigning a GET", err))?;

@@ -99,7 +99,7 @@ pub async fn create(
     let declared = state
         .bus
         .request_as(
-            &artifacts::DECLARE,
+            &artifacts::DECLARE_REPORT,
             &DeclareArtifact {
                 run_id: import.run_id.clone(),
                 artifact,
