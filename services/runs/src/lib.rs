@@ -12,6 +12,7 @@ mod housekeeping;
 pub mod import;
 mod imports;
 mod ingest;
+mod live_events;
 mod queries;
 mod run_commands;
 mod store;
