@@ -1,6 +1,7 @@
 //! The import queue: an accepted import does not depend on its submitter's session, and
 //! an import that cannot be done fails on its own after bounded retries instead of
-//! holding up every import behind it.
+//! holding up every import behind it. On both blob stores; on S3 with a public endpoint
+//! nothing resolves, since reports move only inside the deployment.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 use verdict_bus::RequestError;
 use verdict_contracts::artifacts::{self, ReportRef};
 use verdict_contracts::ErrorCode;
-use verdict_testkit::{junit_report, TestApp};
+use verdict_testkit::{junit_report, BlobStoreKind, TestApp};
 
 const XML: &str = "application/xml";
 
@@ -34,7 +35,16 @@ async fn assert_still_busy(app: &TestApp, token: &str, busy: &Value) {
 
 #[tokio::test]
 async fn an_accepted_import_completes_after_its_submitter_is_disabled() {
-    let app = TestApp::spawn().await;
+    completes_after_its_submitter_is_disabled(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn an_accepted_import_completes_after_its_submitter_is_disabled_on_s3() {
+    completes_after_its_submitter_is_disabled(BlobStoreKind::S3).await;
+}
+
+async fn completes_after_its_submitter_is_disabled(store: BlobStoreKind) {
+    let app = TestApp::spawn_internal_only(store, &[]).await;
     let admin = app.admin_token().await;
     app.project(&admin, "web").await;
     let (user_id, user_token) = app.user(&admin, "ci-user@verdict.test").await;
@@ -73,10 +83,22 @@ async fn an_accepted_import_completes_after_its_submitter_is_disabled() {
 
 #[tokio::test]
 async fn an_import_whose_report_is_gone_fails_after_bounded_retries_and_holds_up_no_other() {
-    let app = TestApp::spawn_with(&[
-        ("VERDICT_IMPORT_ATTEMPTS", "3"),
-        ("VERDICT_IMPORT_BACKOFF", "500ms"),
-    ])
+    fails_when_its_report_is_gone_and_holds_up_no_other(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn an_import_whose_report_is_gone_fails_after_bounded_retries_and_holds_up_no_other_on_s3() {
+    fails_when_its_report_is_gone_and_holds_up_no_other(BlobStoreKind::S3).await;
+}
+
+async fn fails_when_its_report_is_gone_and_holds_up_no_other(store: BlobStoreKind) {
+    let app = TestApp::spawn_internal_only(
+        store,
+        &[
+            ("VERDICT_IMPORT_ATTEMPTS", "3"),
+            ("VERDICT_IMPORT_BACKOFF", "500ms"),
+        ],
+    )
     .await;
     let admin = app.admin_token().await;
     app.project(&admin, "web").await;
@@ -138,7 +160,17 @@ async fn an_import_whose_report_is_gone_fails_after_bounded_retries_and_holds_up
 
 #[tokio::test]
 async fn the_report_source_answers_only_for_the_report_of_the_named_run() {
-    let app = TestApp::spawn().await;
+    report_source_answers_only_for_the_report_of_the_named_run(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn the_report_source_answers_only_for_the_report_of_the_named_run_on_s3() {
+    report_source_answers_only_for_the_report_of_the_named_run(BlobStoreKind::S3).await;
+}
+
+/// The answer is a URL the services reach: the store's internal endpoint.
+async fn report_source_answers_only_for_the_report_of_the_named_run(store: BlobStoreKind) {
+    let app = TestApp::spawn_internal_only(store, &[]).await;
     let admin = app.admin_token().await;
     app.project(&admin, "web").await;
     let import = app

@@ -25,3 +25,4 @@ pub use imports::{junit_report, LiveReporter};
 pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;
+pub use verdict_telemetry::install_tls_provider;

@@ -171,6 +171,7 @@ impl Artifacts {
                     size: row.size,
                     sha256: artifact.sha256,
                     content_type: row.content_type.clone(),
+                    by_service: kind == ArtifactKind::Report,
                 },
                 self.url_ttl,
             )

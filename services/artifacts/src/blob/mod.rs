@@ -35,6 +35,9 @@ pub struct NewBlob {
     pub size: u64,
     pub sha256: verdict_contracts::artifacts::Sha256Hex,
     pub content_type: String,
+    /// Uploaded by a service inside the deployment (an import's report, by the gateway),
+    /// not a client: its URLs name the store's internal endpoint.
+    pub by_service: bool,
 }
 
 /// A blob to remove, with its unfinished multipart upload if any.

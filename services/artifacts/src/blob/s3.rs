@@ -100,9 +100,18 @@ impl S3Store {
         }
     }
 
+    /// The client whose endpoint the upload URLs of `blob` name.
+    fn upload_signer(&self, blob: &NewBlob) -> &Client {
+        if blob.by_service {
+            &self.client
+        } else {
+            &self.presigner
+        }
+    }
+
     async fn single_put(&self, blob: &NewBlob, ttl: Duration) -> Result<UploadPlan, Error> {
         let request = self
-            .presigner
+            .upload_signer(blob)
             .put_object()
             .bucket(&self.bucket)
             .key(&blob.key)
@@ -142,7 +151,7 @@ impl S3Store {
             let number = (index + 1) as i32;
             let size = (blob.size - index * self.part_size).min(self.part_size);
             let request = self
-                .presigner
+                .upload_signer(blob)
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(&blob.key)
