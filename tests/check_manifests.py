@@ -82,6 +82,35 @@ for policy in policies.values():
             expect(open_to_all in (("gateway", [3003]), ("minio", [9000]), ("nats", [8222])),
                    f"NetworkPolicy {policy['metadata']['name']} opens {open_to_all} to everyone")
 
+
+
+def selects(policy, name):
+    selector = policy["spec"]["podSelector"]
+    if selector == {} or selector.get("matchLabels", {}).get("app.kubernetes.io/name") == name:
+        return True
+    return any(
+        term["key"] == "app.kubernetes.io/name" and term["operator"] == "In" and name in term["values"]
+        for term in selector.get("matchExpressions", [])
+    )
+
+
+def egress_ports(name):
+    return {
+        port["port"]
+        for policy in policies.values()
+        if selects(policy, name)
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+# Blob bytes: artifacts checks and deletes them, the gateways upload imported reports,
+# runs reads them; all through the store's internal endpoint.
+for name in ("artifacts", "gateway", "runs"):
+    expect(443 in egress_ports(name), f"{name} reaches S3 over HTTPS")
+    if "minio" in by_kind.get("StatefulSet", {}):
+        expect(9000 in egress_ports(name), f"{name} reaches the in-cluster MinIO")
+
 for problem in problems:
     print(problem)
 sys.exit(1 if problems else 0)

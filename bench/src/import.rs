@@ -1,10 +1,14 @@
 //! Parsing a large JUnit report: time and peak memory of the streaming reader, in this
-//! process alone (nothing else runs in it while it parses).
+//! process alone (nothing else runs in it while it parses); and live reporting while a
+//! large report is imported by a whole system.
 
 use std::io::{BufWriter, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use verdict_runs::import::{JunitReader, ReportItem};
+use verdict_testkit::LiveReporter;
+
+use crate::stats::{ms, Summary};
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in KiB.
 fn peak_rss_kib() -> u64 {
@@ -90,5 +94,95 @@ pub fn run(megabytes: usize) -> anyhow::Result<()> {
         "| peak RSS of the process after parsing | {:.1} MiB |",
         after as f64 / 1024.0
     );
+    Ok(())
+}
+
+/// What the availability benchmark does.
+pub struct Availability {
+    pub megabytes: usize,
+    /// Results per live batch.
+    pub batch: usize,
+    /// Pause between live batches.
+    pub pause: Duration,
+}
+
+/// Imports a generated report of `megabytes` MB while a reporter posts small batches to
+/// another run, each timed from its 202 until `GET /runs/{run}` counts it.
+pub async fn availability(plan: Availability) -> anyhow::Result<()> {
+    let crate::fixture::Reporting {
+        app,
+        project,
+        reporter: token,
+        ..
+    } = crate::fixture::Reporting::start().await;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("report.xml");
+    let cases = write_report(&path, plan.megabytes)?;
+    let report = std::fs::read(&path)?;
+    let size = report.len();
+    let mut reporter = LiveReporter::start(&app, &token, &project).await;
+    let idle: Vec<Duration> = {
+        let mut idle = Vec::new();
+        for _ in 0..50 {
+            idle.push(reporter.post_timed(&app, plan.batch).await);
+            tokio::time::sleep(plan.pause).await;
+        }
+        idle
+    };
+
+    let submitted = Instant::now();
+    let import = app
+        .submit_import(&token, &project, "application/xml", report)
+        .await;
+    let accepted = submitted.elapsed();
+    let imported_run = import["run_id"].as_str().unwrap_or_default().to_owned();
+    let (mut pending, mut writing) = (Vec::new(), Vec::new());
+    let mut first_write = None;
+    loop {
+        let written_before = app.run_total(&token, &imported_run).await;
+        let took = reporter.post_timed(&app, plan.batch).await;
+        if app.import_status(&token, &import).await["status"] != "pending" {
+            break;
+        }
+        pending.push(took);
+        if written_before > 0 {
+            first_write.get_or_insert_with(Instant::now);
+            writing.push(took);
+        }
+        tokio::time::sleep(plan.pause).await;
+    }
+    let done = submitted.elapsed();
+    let import = app.import_status(&token, &import).await;
+    anyhow::ensure!(import["status"] == "done", "the import ended {import}");
+    anyhow::ensure!(
+        !writing.is_empty(),
+        "no batch was posted while the import was written"
+    );
+    let write_phase = first_write.map(|at| at.elapsed()).unwrap_or_default();
+
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| import | {:.1} MB, {cases} test cases; accepted (uploaded and stored) after {:.1} s, done after {:.1} s ({:.0} results/s while written) |",
+        size as f64 / 1e6,
+        accepted.as_secs_f64(),
+        done.as_secs_f64(),
+        cases as f64 / write_phase.as_secs_f64().max(f64::EPSILON)
+    );
+    for (label, samples) in [
+        ("idle system", idle),
+        ("while the import was read and written", pending),
+        ("while the import was written", writing),
+    ] {
+        let summary = Summary::of(samples);
+        println!(
+            "| 202 to queryable, {label} ({} batches of {}) | p50 {}, p99 {}, max {} |",
+            summary.count,
+            plan.batch,
+            ms(summary.p50),
+            ms(summary.p99),
+            ms(summary.max)
+        );
+    }
     Ok(())
 }

@@ -153,13 +153,40 @@ enum Benchmark {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
     },
+    /// Live reporting during a large import: 202-to-queryable latency of small batches
+    /// posted to one run while a generated JUnit report is imported into another.
+    ImportAvailability {
+        /// Size of the report, in MB; the default is just under the default import
+        /// limit, 256 MiB.
+        #[arg(long, default_value_t = 266)]
+        megabytes: usize,
+        /// Results per live batch.
+        #[arg(long, default_value_t = 10)]
+        batch: usize,
+        /// Pause between live batches, in milliseconds.
+        #[arg(long, default_value_t = 50)]
+        pause_ms: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    verdict_testkit::install_tls_provider();
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
         Benchmark::Import { megabytes } => import::run(megabytes),
+        Benchmark::ImportAvailability {
+            megabytes,
+            batch,
+            pause_ms,
+        } => {
+            import::availability(import::Availability {
+                megabytes,
+                batch,
+                pause: std::time::Duration::from_millis(pause_ms),
+            })
+            .await
+        }
         Benchmark::Live {
             viewers,
             rate,

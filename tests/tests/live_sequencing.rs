@@ -135,3 +135,33 @@ async fn a_restarted_sequencer_resumes_without_repeating_or_missing_events() {
     assert_eq!(frames(&nats, 100).await, expected(100));
     replica.stop().await;
 }
+
+#[tokio::test]
+async fn a_frame_too_large_for_the_bus_is_skipped_and_the_channel_goes_on() {
+    let nats = bus().await;
+    let client = nats.client().await;
+    let max_payload = client.server_info().max_payload;
+    let event = |name: &str| {
+        json!({
+            "kind": "test.finished", "project_id": "p1", "run_id": "r1",
+            "tests": [{ "id": "huge", "test_key": "k", "suite": null, "name": name,
+                        "status": "passed", "attempt": 1, "duration_ms": null }],
+        })
+        .to_string()
+    };
+    // The events stream takes it; its frame (the event in an envelope, with headers)
+    // is larger than the server carries.
+    let huge = event(&"n".repeat(max_payload - 16 - event("").len()));
+    assert!(huge.len() < max_payload);
+    async_nats::jetstream::new(client)
+        .publish(subject("p1", "r1", EventKind::TestFinished), huge.into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let replica = Replica::start(&nats);
+    publish_tests(&nats, 0, 3).await;
+
+    assert_eq!(frames(&nats, 3).await, expected(3));
+    replica.stop().await;
+}

@@ -1,10 +1,11 @@
-//! Importing JUnit XML and CTRF JSON reports, on both blob stores' default (local disk).
+//! Importing JUnit XML and CTRF JSON reports, on both blob stores (S3 with a public
+//! endpoint nothing resolves: reports move only inside the deployment).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use verdict_testkit::TestApp;
+use verdict_testkit::{BlobStoreKind, TestApp};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,8 +48,8 @@ struct Importer {
 }
 
 impl Importer {
-    async fn new() -> Self {
-        let app = TestApp::spawn().await;
+    async fn new(store: BlobStoreKind) -> Self {
+        let app = TestApp::spawn_internal_only(store, &[]).await;
         let admin = app.admin_token().await;
         app.project(&admin, "web").await;
         let (_, token) = app.api_token(&admin, "web", "reporter").await;
@@ -56,46 +57,13 @@ impl Importer {
     }
 
     async fn import(&self, content_type: &str, body: Vec<u8>) -> Value {
-        let response = self
+        let import = self
             .app
-            .http
-            .post(
-                self.app
-                    .url("/api/v1/projects/web/imports?name=imported&attr.ci=true"),
-            )
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+            .submit_import(&self.token, "web", content_type, body)
+            .await;
+        self.app
+            .import_settled(&self.token, &import, Duration::from_secs(20))
             .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            202,
-            "{}",
-            response.text().await.unwrap_or_default()
-        );
-        let import: Value = response.json().await.unwrap();
-        assert_eq!(import["status"], "pending");
-        let path = format!("/api/v1/imports/{}", import["id"].as_str().unwrap());
-        let started = Instant::now();
-        loop {
-            let current: Value = self
-                .app
-                .get_as(&self.token, &path)
-                .await
-                .json()
-                .await
-                .unwrap();
-            if current["status"] != "pending" {
-                return current;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "import still pending"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
     }
 
     async fn run(&self, id: &str) -> Value {
@@ -110,7 +78,16 @@ impl Importer {
 
 #[tokio::test]
 async fn junit_reports_of_each_dialect_import_with_the_counts_they_declare() {
-    let importer = Importer::new().await;
+    junit_dialects(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn junit_reports_of_each_dialect_import_with_the_counts_they_declare_on_s3() {
+    junit_dialects(BlobStoreKind::S3).await;
+}
+
+async fn junit_dialects(store: BlobStoreKind) {
+    let importer = Importer::new(store).await;
     for name in [
         "pytest.xml",
         "jest-junit.xml",
@@ -141,7 +118,16 @@ async fn junit_reports_of_each_dialect_import_with_the_counts_they_declare() {
 
 #[tokio::test]
 async fn a_ctrf_report_imports_with_the_counts_of_its_summary() {
-    let importer = Importer::new().await;
+    ctrf_summary(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn a_ctrf_report_imports_with_the_counts_of_its_summary_on_s3() {
+    ctrf_summary(BlobStoreKind::S3).await;
+}
+
+async fn ctrf_summary(store: BlobStoreKind) {
+    let importer = Importer::new(store).await;
     let json = fixture("ctrf.json");
     let summary: Value =
         serde_json::from_slice::<Value>(&json).unwrap()["results"]["summary"].clone();
@@ -159,7 +145,16 @@ async fn a_ctrf_report_imports_with_the_counts_of_its_summary() {
 
 #[tokio::test]
 async fn a_malformed_report_fails_naming_line_and_column_and_leaves_no_results() {
-    let importer = Importer::new().await;
+    malformed_report(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn a_malformed_report_fails_naming_line_and_column_and_leaves_no_results_on_s3() {
+    malformed_report(BlobStoreKind::S3).await;
+}
+
+async fn malformed_report(store: BlobStoreKind) {
+    let importer = Importer::new(store).await;
     let broken = b"<testsuites>\n  <testsuite name=\"a\">\n    <testcase name=\"x\"></testsuite>\n</testsuites>\n".to_vec();
     let import = importer.import("application/xml", broken).await;
     assert_eq!(import["status"], "failed");
@@ -188,7 +183,16 @@ async fn a_malformed_report_fails_naming_line_and_column_and_leaves_no_results()
 
 #[tokio::test]
 async fn the_raw_report_is_kept_as_an_artifact_of_the_run() {
-    let importer = Importer::new().await;
+    raw_report_kept(BlobStoreKind::Disk).await;
+}
+
+#[tokio::test]
+async fn the_raw_report_is_kept_as_an_artifact_of_the_run_on_s3() {
+    raw_report_kept(BlobStoreKind::S3).await;
+}
+
+async fn raw_report_kept(store: BlobStoreKind) {
+    let importer = Importer::new(store).await;
     let xml = fixture("pytest.xml");
     let import = importer.import("application/xml", xml.clone()).await;
     let run_id = import["run_id"].as_str().unwrap();
@@ -207,7 +211,7 @@ async fn the_raw_report_is_kept_as_an_artifact_of_the_run() {
 
 #[tokio::test]
 async fn other_content_types_are_refused() {
-    let importer = Importer::new().await;
+    let importer = Importer::new(BlobStoreKind::Disk).await;
     let response = importer
         .app
         .http

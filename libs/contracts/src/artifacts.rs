@@ -468,6 +468,31 @@ pub const DELETE_RUN: Operation<RunArtifacts, DeletedArtifacts> =
 pub const BLOB_ENDPOINT: Operation<Empty, BlobEndpoint> =
     Operation::query(ARTIFACTS, "blob_endpoint");
 
+/// An import's report: an artifact of kind report of the import's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRef {
+    pub run_id: String,
+    pub artifact_id: String,
+}
+
+/// Where a service reads a report's bytes: an absolute signed URL naming the store's
+/// internal endpoint, valid for the artifacts URL lifetime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportSource {
+    pub url: String,
+}
+
+/// Reporter (the gateway, for an import): declares the raw report of an import, an
+/// artifact of kind report. Only services move a report's bytes, so its upload URLs name
+/// the store's internal endpoint.
+pub const DECLARE_REPORT: Operation<DeclareArtifact, DeclaredArtifact> =
+    Operation::new(ARTIFACTS, "declare_report");
+/// Internal, no principal (runs' import worker): where to read a stored report of the
+/// given run. Answers only for artifacts of kind report that belong to that run, so an
+/// accepted import never depends on its submitter's session.
+pub const REPORT_SOURCE: Operation<ReportRef, ReportSource> =
+    Operation::query(ARTIFACTS, "report_source");
+
 #[cfg(test)]
 mod tests {
     use super::*;

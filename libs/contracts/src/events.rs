@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::runs::{Counts, ResultStatus, RunStatus};
 
+/// The largest event a producer publishes, in bytes of JSON. nats-server's default
+/// `max_payload` is 1 MiB (`verdict up` sets 8 MiB) and realtime wraps each event in a
+/// frame with headers, so producers split larger ones (a `test.finished` of many tests
+/// becomes several) well below either.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 /// What happened. The names are the `<kind>` part of the subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {

@@ -64,6 +64,7 @@ impl TestApp {
 
     /// Like [`TestApp::spawn_with`], with artifacts in the given kind of blob store.
     pub async fn spawn_with_store(store: BlobStoreKind, overrides: &[(&str, &str)]) -> Self {
+        verdict_telemetry::install_tls_provider();
         let s3 = match store {
             BlobStoreKind::Disk => None,
             BlobStoreKind::S3 => Some(TestS3::start().await),
@@ -103,6 +104,18 @@ impl TestApp {
         app
     }
 
+    /// Like [`TestApp::spawn_with_store`], with the S3 store's public endpoint named
+    /// `s3.invalid` (a name nothing resolves, RFC 6761): only transfers that stay inside
+    /// the deployment, through the internal endpoint, can work. On local disk, the same
+    /// as `spawn_with_store`.
+    pub async fn spawn_internal_only(store: BlobStoreKind, overrides: &[(&str, &str)]) -> Self {
+        let mut settings = overrides.to_vec();
+        if store == BlobStoreKind::S3 {
+            settings.push(("VERDICT_S3_PUBLIC_ENDPOINT", "http://s3.invalid:9"));
+        }
+        Self::spawn_with_store(store, &settings).await
+    }
+
     /// The settings every component reads: this test's NATS and data directory.
     pub fn env(&self) -> Env {
         Env::from_pairs([
@@ -137,6 +150,14 @@ impl TestApp {
     /// [`TestApp::blob_dir`]), sorted.
     pub fn blob_keys(&self) -> Vec<String> {
         crate::s3::file_names(&self.blob_dir())
+    }
+
+    /// Deletes one blob behind the services' back, as a lost disk or a bucket emptied
+    /// by hand would.
+    pub fn remove_blob(&self, key: &str) {
+        let path = self.blob_dir().join(key);
+        std::fs::remove_file(&path)
+            .unwrap_or_else(|err| panic!("removing {}: {err}", path.display()));
     }
 
     /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.

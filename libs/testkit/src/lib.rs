@@ -11,6 +11,7 @@
 mod app;
 mod client;
 mod cluster;
+mod imports;
 mod live;
 mod nats;
 pub mod ports;
@@ -20,6 +21,8 @@ pub mod spans;
 pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 pub use client::access_token;
 pub use cluster::TestCluster;
+pub use imports::{junit_report, LiveReporter};
 pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;
+pub use verdict_telemetry::install_tls_provider;

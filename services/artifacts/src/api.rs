@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use verdict_bus::{BusError, Call, ServiceHost};
-use verdict_contracts::artifacts::{self, BlobEndpoint, DeletedArtifacts};
+use verdict_contracts::artifacts::{self, BlobEndpoint, DeletedArtifacts, ReportRef};
 use verdict_contracts::auth::Principal;
 use verdict_contracts::{Operation, ServiceError};
 
-use crate::domain::Artifacts;
+use crate::domain::{ArtifactKind, Artifacts};
 use crate::Error;
 
 pub async fn register(host: &mut ServiceHost, artifacts: Artifacts) -> Result<(), BusError> {
@@ -17,7 +17,14 @@ pub async fn register(host: &mut ServiceHost, artifacts: Artifacts) -> Result<()
         host,
         &artifacts,
         artifacts::DECLARE,
-        |a, p, body| async move { a.declare(&p, body).await },
+        |a, p, body| async move { a.declare(&p, body, ArtifactKind::Attachment).await },
+    )
+    .await?;
+    authenticated(
+        host,
+        &artifacts,
+        artifacts::DECLARE_REPORT,
+        |a, p, body| async move { a.declare(&p, body, ArtifactKind::Report).await },
     )
     .await?;
     authenticated(
@@ -52,6 +59,17 @@ pub async fn register(host: &mut ServiceHost, artifacts: Artifacts) -> Result<()
                 .map(|deleted| DeletedArtifacts { deleted })
         },
     )
+    .await?;
+    let reports = artifacts.clone();
+    host.endpoint(artifacts::REPORT_SOURCE, move |call: Call<ReportRef>| {
+        let artifacts = reports.clone();
+        async move {
+            artifacts
+                .report_source(call.body)
+                .await
+                .map_err(ServiceError::from)
+        }
+    })
     .await?;
     let base_url = artifacts.blobs.http_base();
     host.endpoint(artifacts::BLOB_ENDPOINT, move |_call| {

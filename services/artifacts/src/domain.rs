@@ -7,7 +7,7 @@ use std::time::Duration;
 use verdict_bus::{access, Bus};
 use verdict_contracts::artifacts::{
     Artifact, ArtifactState, DeclareArtifact, DeclaredArtifact, DownloadTarget, ListArtifacts,
-    MAX_RESULT_ID_BYTES,
+    ReportRef, ReportSource, MAX_RESULT_ID_BYTES,
 };
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::{self, Event, EventKind};
@@ -23,6 +23,15 @@ use crate::{clock, Error};
 
 /// Rows handled per step when deleting.
 const DELETE_BATCH: u32 = 500;
+
+/// What an artifact holds, as far as who may read it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// Anything a reporter attaches; read by principals with a role in the project.
+    Attachment,
+    /// The raw report of an import, also read by the runs service without a principal.
+    Report,
+}
 
 /// The artifacts service's state. Cheap to clone.
 #[derive(Clone)]
@@ -112,6 +121,7 @@ impl Artifacts {
         &self,
         principal: &Principal,
         request: DeclareArtifact,
+        kind: ArtifactKind,
     ) -> Result<DeclaredArtifact, Error> {
         let project_id = self.run_project(&request.run_id).await?;
         self.authorize(principal, &project_id, Role::Reporter)
@@ -159,6 +169,9 @@ impl Artifacts {
                     ));
                 }
                 store::insert(&tx, &inserted)?;
+                if kind == ArtifactKind::Report {
+                    store::mark_report(&tx, &inserted.id)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
@@ -171,6 +184,7 @@ impl Artifacts {
                     size: row.size,
                     sha256: artifact.sha256,
                     content_type: row.content_type.clone(),
+                    by_service: kind == ArtifactKind::Report,
                 },
                 self.url_ttl,
             )
@@ -327,6 +341,27 @@ impl Artifacts {
             url,
             expires_at: clock::rfc3339_ms(clock::now_ms() + self.url_ttl.as_millis() as i64),
         })
+    }
+
+    /// Where a service reads an import's stored report. No principal: the report must be
+    /// an artifact of kind report of the named run, which only an import declares.
+    pub async fn report_source(&self, request: ReportRef) -> Result<ReportSource, Error> {
+        let row = self.row(request.artifact_id).await?;
+        let id = row.id.clone();
+        let is_report = self
+            .store
+            .read(move |conn| store::is_report(conn, &id).map_err(Error::from))
+            .await?;
+        if !is_report || row.run_id != request.run_id {
+            return Err(Error::NotFound("report"));
+        }
+        if row.state != ArtifactState::Stored.as_str() {
+            return Err(Error::Conflict(
+                "the report's upload has not been completed".into(),
+            ));
+        }
+        let url = self.blobs.service_url(row.object_key, self.url_ttl).await?;
+        Ok(ReportSource { url })
     }
 
     /// Deletes a run's artifacts on a maintainer's request.

@@ -37,6 +37,13 @@ CREATE TABLE service_secrets (
 "#,
     // Names became relative paths; a run's artifacts are listed by name prefix.
     "CREATE INDEX artifacts_by_run_name ON artifacts (run_id, name, id);",
+    // Artifacts of kind report: the raw reports of imports, which services read without
+    // a principal. A row goes with its artifact.
+    r#"
+CREATE TABLE reports (
+    artifact_id TEXT PRIMARY KEY REFERENCES artifacts(id) ON DELETE CASCADE
+) WITHOUT ROWID;
+"#,
 ]);
 
 /// One artifact as stored.
@@ -159,6 +166,17 @@ pub fn insert(conn: &Connection, row: &ArtifactRow) -> rusqlite::Result<()> {
 }
 
 /// An artifact that is not being deleted.
+/// Makes the artifact one of kind report.
+pub fn mark_report(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute("INSERT INTO reports (artifact_id) VALUES (?1)", [id])?;
+    Ok(())
+}
+
+pub fn is_report(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM reports WHERE artifact_id = ?1")?
+        .exists([id])
+}
+
 pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<ArtifactRow>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM artifacts WHERE id = ?1 AND state != 'deleted'"

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer;
-use async_nats::jetstream::context::{Context, PublishErrorKind};
+use async_nats::jetstream::context::{Context, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
+use async_nats::jetstream::Error as JetStreamError;
 use futures::StreamExt;
 use verdict_contracts::live::{self, Channel};
 
@@ -28,12 +29,15 @@ pub struct Head {
 }
 
 /// The outcome of an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
     /// Stored as the channel's new head.
     Stored(Head),
     /// The channel moved on since `expected` was read; re-read the head.
     Stale,
+    /// The bus refused this frame for good (too large for it, or the stream said no to
+    /// it): sending it again can never succeed.
+    Refused(String),
 }
 
 /// Frames after a viewer's `since`, or the reason to send a snapshot instead.
@@ -122,6 +126,7 @@ impl ChannelLog {
                 source_seq,
             })),
             Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Ok(Appended::Stale),
+            Err(err) if is_refusal(&err) => Ok(Appended::Refused(err.to_string())),
             Err(err) => Err(Error::JetStream(err.to_string())),
         }
     }
@@ -254,6 +259,15 @@ impl ChannelLog {
 }
 
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether a failed publish is a definite "no" to this message: larger than the
+/// server's `max_payload` (the client checks before sending), or an error answer of the
+/// stream itself. Timeouts, lost connections and missing stream leaders are not: those
+/// pass.
+fn is_refusal(error: &PublishError) -> bool {
+    error.kind() == PublishErrorKind::MaxPayloadExceeded
+        || std::error::Error::source(error).is_some_and(|source| source.is::<JetStreamError>())
+}
 
 fn live_stream_name() -> &'static str {
     verdict_contracts::streams::LIVE.name

@@ -177,6 +177,7 @@ impl Sequencer {
             };
             let bytes =
                 serde_json::to_vec(&frame).map_err(|err| Error::JetStream(err.to_string()))?;
+            let frame_bytes = bytes.len();
             match self.log.append(channel, head, source_seq, bytes).await? {
                 Appended::Stored(head) => {
                     self.heads.insert(channel.clone(), head);
@@ -184,6 +185,12 @@ impl Sequencer {
                 }
                 Appended::Stale => {
                     self.heads.remove(channel);
+                }
+                Appended::Refused(reason) => {
+                    // Retrying would stop this channel, and every other one behind it,
+                    // for good; its viewers miss this frame (snapshots have the truth).
+                    tracing::error!(%channel, source_seq, frame_bytes, %reason, "a live frame the bus refuses was skipped");
+                    return Ok(());
                 }
             }
         }

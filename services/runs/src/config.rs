@@ -25,6 +25,31 @@ pub struct Settings {
     pub replicas: usize,
     /// `VERDICT_HOUSEKEEPING_EVERY`, default 60s: how often timeouts and retention run.
     pub housekeeping_every: Duration,
+    /// `VERDICT_IMPORT_ATTEMPTS` and `VERDICT_IMPORT_BACKOFF`: how often an import whose
+    /// report cannot be read or stored is tried before it fails.
+    pub import_retries: ImportRetries,
+}
+
+/// Bounded retries of an import, with pauses doubling from `backoff` up to
+/// [`ImportRetries::MAX_PAUSE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportRetries {
+    /// Attempts before the import fails, default 10.
+    pub attempts: u32,
+    /// The pause after the first attempt, default 2s.
+    pub backoff: Duration,
+}
+
+impl ImportRetries {
+    pub const MAX_PAUSE: Duration = Duration::from_secs(300);
+
+    /// The pause after attempt `attempt` (from 1).
+    pub fn pause_after(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        doubled.min(Self::MAX_PAUSE)
+    }
 }
 
 impl Settings {
@@ -42,6 +67,19 @@ impl Settings {
             replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
             housekeeping_every: env
                 .duration("VERDICT_HOUSEKEEPING_EVERY", Duration::from_secs(60))?,
+            import_retries: ImportRetries {
+                attempts: match env.parse::<u32>("VERDICT_IMPORT_ATTEMPTS", 10)? {
+                    0 => {
+                        return Err(SettingError {
+                            name: "VERDICT_IMPORT_ATTEMPTS".into(),
+                            value: "0".into(),
+                            reason: "an import is tried at least once".into(),
+                        })
+                    }
+                    attempts => attempts,
+                },
+                backoff: env.duration("VERDICT_IMPORT_BACKOFF", Duration::from_secs(2))?,
+            },
         })
     }
 }
@@ -55,5 +93,17 @@ mod tests {
         let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
         assert_eq!(settings.run_timeout, Duration::from_secs(21_600));
         assert_eq!(settings.retention, Duration::from_secs(7_776_000));
+    }
+
+    #[test]
+    fn import_retries_pause_twice_as_long_each_time_up_to_five_minutes() {
+        let retries = Settings::from_env(&Env::from_pairs::<&str, &str>([]))
+            .unwrap()
+            .import_retries;
+        assert_eq!(retries.attempts, 10);
+        let pauses: Vec<u64> = (1..=10)
+            .map(|attempt| retries.pause_after(attempt).as_secs())
+            .collect();
+        assert_eq!(pauses, [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
     }
 }

@@ -1,27 +1,30 @@
 //! Imported reports. The gateway stores the report as an artifact of a new run, then
-//! queues the import here; a worker fetches the report from the blob store and applies
-//! it in one transaction while it parses, so a malformed report leaves no result
-//! behind. The queue is a table, so a restart resumes what was queued.
+//! queues the import here; a worker fetches the report from the blob store, reads it
+//! whole once without writing (so a malformed report leaves no result behind), then
+//! writes it in chunks, releasing the database writer between them (so an import of any
+//! size never holds up live ingest or run creation). The queue is a table, so a
+//! restart resumes what was queued.
 
 use std::io::BufReader;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use verdict_contracts::artifacts::{self, ArtifactRef};
+use verdict_contracts::artifacts::{self, ReportRef};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
 use verdict_contracts::runs::{
-    CreateImport, CreateRun, Import, ImportRef, ImportState, NewRun, ReportKind, RunStatus,
+    Counts, CreateImport, CreateRun, Import, ImportRef, ImportState, NewRun, ReportKind, RunStatus,
     StartImport,
 };
-use verdict_contracts::system::Empty;
 
+use crate::config::ImportRetries;
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, FinishReason};
+use crate::domain::{finished_status, FinishReason, NewResult};
 use crate::import::{parse_ctrf, ImportError, JunitReader, ReportItem};
 use crate::ingest::Batch;
 use crate::run_commands;
@@ -80,7 +83,8 @@ pub async fn create(
         error: None,
         counts: None,
         artifact_id: None,
-        principal: None,
+        attempts: 0,
+        next_attempt_at: None,
     };
     let stored = row.clone();
     runs.store
@@ -111,8 +115,6 @@ pub async fn start(
     wakeup: Wakeup,
 ) -> Result<Import, Error> {
     let row = visible(&runs, &principal, request.import_id, Role::Reporter).await?;
-    let who =
-        serde_json::to_string(&principal).map_err(|err| Error::BadRequest(err.to_string()))?;
     let id = row.id.clone();
     let queued = runs
         .store
@@ -121,7 +123,6 @@ pub async fn start(
                 conn,
                 &id,
                 &request.artifact_id,
-                &who,
                 now_ms(),
             )?)
         })
@@ -139,214 +140,369 @@ pub async fn get(runs: Runs, principal: Principal, request: ImportRef) -> Result
     ))
 }
 
-/// Works through the queue until `shutdown`: at start (to resume after a restart), when
-/// woken, and every few seconds.
-pub async fn work(runs: Runs, wakeup: Wakeup, shutdown: CancellationToken) {
-    let http = reqwest::Client::new();
-    loop {
-        loop {
-            let next = runs
-                .store
-                .read(|conn| Ok::<_, Error>(store::next_queued_import(conn)?))
-                .await;
-            match next {
-                Ok(Some(import)) => process(&runs, &http, import).await,
-                Ok(None) => break,
-                Err(err) => {
-                    tracing::error!(error = %err, "reading the import queue failed");
-                    break;
-                }
-            }
+/// The longest the worker sleeps without looking at the queue.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+/// A blob store that accepts no connection within this long is down for this attempt.
+const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A report download that stalls this long is given up for this attempt.
+const FETCH_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Works through the queue until `shutdown`, taking the import due first: at start (to
+/// resume after a restart), when woken, when the next retry is due, and every few
+/// seconds. An import that cannot be done now is retried later, so it never holds up
+/// the imports behind it.
+pub async fn work(runs: Runs, retries: ImportRetries, wakeup: Wakeup, shutdown: CancellationToken) {
+    let http = match reqwest::Client::builder()
+        .connect_timeout(FETCH_CONNECT_TIMEOUT)
+        .read_timeout(FETCH_READ_TIMEOUT)
+        .build()
+    {
+        Ok(http) => http,
+        Err(err) => {
+            tracing::error!(error = %err, "no HTTP client for imports; imports stay queued");
+            return;
         }
+    };
+    while !shutdown.is_cancelled() {
+        let next = runs
+            .store
+            .read(|conn| Ok::<_, Error>(store::next_queued_import(conn)?))
+            .await;
+        let pause = match next {
+            Ok(Some(import)) => {
+                let due_in = import.next_attempt_at.unwrap_or_default() - now_ms();
+                if due_in <= 0 {
+                    attempt(&runs, &http, retries, import, &shutdown).await;
+                    continue;
+                }
+                Duration::from_millis(due_in as u64).min(IDLE_POLL)
+            }
+            Ok(None) => IDLE_POLL,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the import queue failed");
+                IDLE_POLL
+            }
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = wakeup.notified() => {}
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(pause) => {}
         }
     }
 }
 
-/// What ended an import that did not complete.
+/// What ended an attempt that did not complete the import.
+#[derive(Debug)]
 enum Failure {
     /// The report itself is at fault; the import fails with this message.
     Report(String),
-    /// Fetching or storing failed; the import stays queued and is tried again.
-    Transient(Error),
+    /// Reading or storing failed; tried again later, up to the bounded attempts. The
+    /// message is shown on the import should it fail for good, so it names no URL.
+    Transient(String),
+    /// The run was deleted meanwhile (and the import with it).
+    RunGone,
+    /// The service is stopping; the attempt is made again after the restart.
+    Stopped,
 }
 
-async fn process(runs: &Runs, http: &reqwest::Client, import: ImportRow) {
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::NotFound("run") => Failure::RunGone,
+            error => {
+                tracing::error!(error = %error, "storing an import failed");
+                Failure::Transient("storing the results failed".into())
+            }
+        }
+    }
+}
+
+/// One attempt at an import. It is counted, and the next one scheduled, before it
+/// starts, so an attempt cut short by a crash counts too.
+async fn attempt(
+    runs: &Runs,
+    http: &reqwest::Client,
+    retries: ImportRetries,
+    import: ImportRow,
+    shutdown: &CancellationToken,
+) {
+    let attempt = import.attempts + 1;
+    let retry_at = now_ms() + retries.pause_after(attempt).as_millis() as i64;
     let id = import.id.clone();
+    let claimed = runs
+        .store
+        .write(move |conn| Ok::<_, Error>(store::begin_import_attempt(conn, &id, retry_at)?))
+        .await;
+    match claimed {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(err) => {
+            tracing::error!(error = %err, "could not start an import attempt");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        }
+    }
     let outcome = match fetch(runs, http, &import).await {
-        Ok(file) => apply(runs, import.clone(), file).await,
+        Ok(report) => apply(runs, &import, report, shutdown).await,
         Err(failure) => Err(failure),
     };
-    let (status, error, counts) = match outcome {
+    let reason = match outcome {
         Ok(events) => {
             for event in &events {
                 runs.publish(event).await;
             }
             return;
         }
-        Err(Failure::Report(message)) => ("failed", Some(message), None::<String>),
-        Err(Failure::Transient(err)) => {
-            tracing::warn!(import = %id, error = %err, "import failed for now; retrying shortly");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        Err(Failure::Report(message)) => message,
+        Err(Failure::Transient(reason)) if attempt >= retries.attempts => {
+            format!(
+                "the report could not be imported in {attempt} attempts; the last failed: {reason}"
+            )
+        }
+        Err(Failure::Transient(reason)) => {
+            tracing::warn!(import = %import.id, attempt, %reason, "import attempt failed; it will be retried");
             return;
         }
+        Err(Failure::RunGone) => {
+            tracing::debug!(import = %import.id, "the import's run was deleted");
+            return;
+        }
+        Err(Failure::Stopped) => return,
     };
-    let now = now_ms();
-    let run_id = import.run_id.clone();
-    let ended = runs
-        .store
-        .write(move |conn| {
-            let tx = conn.transaction()?;
-            store::end_import(&tx, &id, status, error.as_deref(), counts.as_deref())?;
-            store::finish_run(&tx, &run_id, RunStatus::Interrupted, now)?;
-            tx.commit()?;
-            Ok::<_, Error>(())
-        })
-        .await;
-    if let Err(err) = ended {
-        tracing::error!(error = %err, "could not record a failed import");
+    if let Err(err) = fail(runs, &import, reason).await {
+        tracing::error!(error = %err, import = %import.id, "could not record a failed import");
     }
-    runs.publish(&Event::ImportDone {
-        project_id: import.project_id,
-        run_id: import.run_id,
-        import_id: import.id,
-        status: "failed".into(),
-    })
-    .await;
 }
 
-/// Downloads the stored report to a temporary file.
+/// Ends the import as failed and its run as interrupted, leaving no result of it.
+async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Error> {
+    let (id, run_id) = (import.id.clone(), import.run_id.clone());
+    let finished = runs
+        .store
+        .write(move |conn| {
+            let now = now_ms();
+            let tx = conn.transaction()?;
+            let Some(run) = store::run(&tx, &run_id)? else {
+                return Ok(None);
+            };
+            store::clear_run(&tx, &run)?;
+            store::end_import(&tx, &id, "failed", Some(&reason), None)?;
+            store::finish_run(&tx, &run.id, RunStatus::Interrupted, now)?;
+            tx.commit()?;
+            Ok::<_, Error>(Some(now))
+        })
+        .await?;
+    let Some(finished_at) = finished else {
+        return Ok(());
+    };
+    for event in [
+        Event::RunFinished {
+            project_id: import.project_id.clone(),
+            run_id: import.run_id.clone(),
+            status: RunStatus::Interrupted,
+            counts: Counts::default(),
+            finished_at: convert::rfc3339(finished_at),
+        },
+        Event::ImportDone {
+            project_id: import.project_id.clone(),
+            run_id: import.run_id.clone(),
+            import_id: import.id.clone(),
+            status: "failed".into(),
+        },
+    ] {
+        runs.publish(&event).await;
+    }
+    Ok(())
+}
+
+/// Downloads the stored report to a temporary file. The artifacts service says where it
+/// is (an import's report needs no principal), so an accepted import does not depend on
+/// its submitter still being signed in, enabled or a member.
 async fn fetch(
     runs: &Runs,
     http: &reqwest::Client,
     import: &ImportRow,
 ) -> Result<tempfile::NamedTempFile, Failure> {
-    let transient = |reason: String| Failure::Transient(Error::JetStream(reason));
-    let principal: Principal =
-        serde_json::from_str(import.principal.as_deref().unwrap_or_default())
-            .map_err(|err| Failure::Report(format!("the import has no valid requester: {err}")))?;
-    let reference = ArtifactRef {
+    let reference = ReportRef {
+        run_id: import.run_id.clone(),
         artifact_id: import.artifact_id.clone().unwrap_or_default(),
     };
-    let target = runs
+    let source = runs
         .bus
-        .request_as(&artifacts::DOWNLOAD, &reference, &principal)
+        .request(&artifacts::REPORT_SOURCE, &reference)
         .await
-        .map_err(|err| transient(format!("download URL: {err}")))?;
-    let url = if target.url.starts_with('/') {
-        let endpoint = runs
-            .bus
-            .request(&artifacts::BLOB_ENDPOINT, &Empty {})
-            .await
-            .map_err(|err| transient(format!("blob endpoint: {err}")))?;
-        let base = endpoint.base_url.ok_or_else(|| {
-            transient("the blob store gave a relative URL but no endpoint".into())
-        })?;
-        format!("{}{}", base.trim_end_matches('/'), target.url)
-    } else {
-        target.url
+        .map_err(|err| Failure::Transient(format!("the stored report is unavailable: {err}")))?;
+    // reqwest's errors name the URL, whose query is a signature: never shown or logged.
+    let unreadable = |err: reqwest::Error| {
+        Failure::Transient(format!(
+            "reading the stored report failed: {}",
+            err.without_url()
+        ))
     };
-    let mut response = http
-        .get(&url)
-        .send()
-        .await
-        .and_then(reqwest::Response::error_for_status)
-        .map_err(|err| transient(format!("fetching the report: {err}")))?;
-    let file = tempfile::NamedTempFile::new().map_err(|err| transient(err.to_string()))?;
-    let mut out =
-        tokio::fs::File::from_std(file.reopen().map_err(|err| transient(err.to_string()))?);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|err| transient(err.to_string()))?
-    {
-        out.write_all(&chunk)
-            .await
-            .map_err(|err| transient(err.to_string()))?;
+    let mut response = http.get(&source.url).send().await.map_err(unreadable)?;
+    if !response.status().is_success() {
+        return Err(Failure::Transient(format!(
+            "the blob store answered {} for the stored report",
+            response.status()
+        )));
     }
-    out.flush()
-        .await
-        .map_err(|err| transient(err.to_string()))?;
+    let spool_failed = |err: std::io::Error| {
+        tracing::error!(error = %err, "spooling a report to a temporary file failed");
+        Failure::Transient("spooling the report to a temporary file failed".into())
+    };
+    let file = tempfile::NamedTempFile::new().map_err(spool_failed)?;
+    let mut out = tokio::fs::File::from_std(file.reopen().map_err(spool_failed)?);
+    while let Some(chunk) = response.chunk().await.map_err(unreadable)? {
+        out.write_all(&chunk).await.map_err(spool_failed)?;
+    }
+    out.flush().await.map_err(spool_failed)?;
     Ok(file)
 }
 
-/// Parses and applies the report in one transaction, finishing the run and the import.
+/// Results written per transaction. The writer is released between chunks, so live
+/// ingest and run creation wait for one chunk at most, never for a whole import.
+const CHUNK: usize = 500;
+
+/// Chunks read ahead of the writer.
+const CHUNKS_AHEAD: usize = 2;
+
+/// Applies the report, finishing the run and the import. The report is first read whole
+/// without writing, so a malformed one fails and leaves nothing behind; then it is
+/// written in chunks of [`CHUNK`] results, each in its own transaction, its events
+/// published once it commits. An attempt starts by emptying the run, so one that was
+/// cut short (a crash, a store error) is done again from the start.
 async fn apply(
     runs: &Runs,
-    import: ImportRow,
-    file: tempfile::NamedTempFile,
+    import: &ImportRow,
+    report: tempfile::NamedTempFile,
+    shutdown: &CancellationToken,
 ) -> Result<Vec<Event>, Failure> {
-    let outcome = runs
-        .store
+    let report = Arc::new(report);
+    let format = import.format.clone();
+    let checked = {
+        let (report, format) = (report.clone(), format.clone());
+        tokio::task::spawn_blocking(move || read_results(&format, report.path(), |_| true))
+            .await
+            .map_err(reader_failed)?
+    };
+    if let Err(error) = checked {
+        return Err(Failure::Report(error.to_string()));
+    }
+    let run_id = import.run_id.clone();
+    runs.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+            store::clear_run(&tx, &run)?;
+            tx.commit()?;
+            Ok::<_, Error>(())
+        })
+        .await?;
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<NewResult>>(CHUNKS_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        read_results(&format, report.path(), |result| {
+            chunk.push(result);
+            chunk.len() < CHUNK
+                || chunks
+                    .blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                    .is_ok()
+        })?;
+        if !chunk.is_empty() {
+            // The writer only stops listening when it gave up.
+            let _ = chunks.blocking_send(chunk);
+        }
+        Ok::<_, ImportError>(())
+    });
+    while let Some(chunk) = received.recv().await {
+        if shutdown.is_cancelled() {
+            return Err(Failure::Stopped);
+        }
+        let run_id = import.run_id.clone();
+        let events = runs
+            .store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+                let events = {
+                    let mut writer = ResultWriter::new(&tx)?;
+                    let mut batch = Batch::new(&run, chunk.len());
+                    for result in chunk {
+                        batch.apply(&mut writer, result)?;
+                    }
+                    batch.finish(&tx, now_ms())?
+                };
+                tx.commit()?;
+                Ok::<_, Error>(events)
+            })
+            .await?;
+        for event in &events {
+            runs.publish(event).await;
+        }
+    }
+    match reader.await {
+        Ok(Ok(())) => {}
+        // The report was read once already; reading it again cannot disagree.
+        Ok(Err(error)) => return Err(Failure::Report(error.to_string())),
+        Err(err) => return Err(reader_failed(err)),
+    }
+    let import = import.clone();
+    runs.store
         .write(move |conn| {
             let now = now_ms();
-            let tx = conn.transaction().map_err(Error::from)?;
-            let run = store::run(&tx, &import.run_id)
-                .map_err(Error::from)?
-                .ok_or(Error::NotFound("run"))?;
-            let reader = BufReader::new(
-                file.reopen()
-                    .map_err(|err| Error::BadRequest(err.to_string()))?,
-            );
-            let mut events = {
-                let mut writer = ResultWriter::new(&tx).map_err(Error::from)?;
-                let mut batch = Batch::new(&run, 0);
-                // A report error fails the import; a store error leaves it queued.
-                let mut stored: Result<(), Error> = Ok(());
-                let mut store_each = |result| {
-                    if stored.is_ok() {
-                        stored = batch.apply(&mut writer, result);
-                    }
-                };
-                let parsed: Result<(), ImportError> = (|| {
-                    if import.format == "ctrf" {
-                        parse_ctrf(reader)?
-                            .results
-                            .into_iter()
-                            .for_each(&mut store_each);
-                    } else {
-                        for item in JunitReader::new(reader) {
-                            if let ReportItem::Result(result) = item? {
-                                store_each(result);
-                            }
-                        }
-                    }
-                    Ok(())
-                })();
-                stored?;
-                if let Err(error) = parsed {
-                    return Ok(Err(error.to_string()));
-                }
-                batch.finish(&tx, now)?
-            };
+            let tx = conn.transaction()?;
             let run = store::run(&tx, &import.run_id)?.ok_or(Error::NotFound("run"))?;
             let status = finished_status(&run.counts, FinishReason::Completed);
             store::finish_run(&tx, &run.id, status, now)?;
             let counts = serde_json::to_string(&run.counts).unwrap_or_default();
             store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
             tx.commit()?;
-            events.push(Event::RunFinished {
-                project_id: run.project_id.clone(),
-                run_id: run.id.clone(),
-                status,
-                counts: run.counts,
-                finished_at: convert::rfc3339(now),
-            });
-            events.push(Event::ImportDone {
-                project_id: run.project_id,
-                run_id: run.id,
-                import_id: import.id,
-                status: "done".into(),
-            });
-            Ok::<_, Error>(Ok(events))
+            Ok::<_, Error>(vec![
+                Event::RunFinished {
+                    project_id: run.project_id.clone(),
+                    run_id: run.id.clone(),
+                    status,
+                    counts: run.counts,
+                    finished_at: convert::rfc3339(now),
+                },
+                Event::ImportDone {
+                    project_id: run.project_id,
+                    run_id: run.id,
+                    import_id: import.id,
+                    status: "done".into(),
+                },
+            ])
         })
-        .await;
-    match outcome {
-        Ok(Ok(events)) => Ok(events),
-        Ok(Err(message)) => Err(Failure::Report(message)),
-        Err(err) => Err(Failure::Transient(err)),
+        .await
+        .map_err(Failure::from)
+}
+
+fn reader_failed(err: tokio::task::JoinError) -> Failure {
+    tracing::error!(error = %err, "the report reader stopped");
+    Failure::Transient("reading the report failed".into())
+}
+
+/// Calls `each` with every result of the report, in order, until it returns `false`.
+fn read_results(
+    format: &str,
+    report: &Path,
+    mut each: impl FnMut(NewResult) -> bool,
+) -> Result<(), ImportError> {
+    let reader = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
+    if format == "ctrf" {
+        for result in parse_ctrf(reader)?.results {
+            if !each(result) {
+                break;
+            }
+        }
+    } else {
+        for item in JunitReader::new(reader) {
+            if let ReportItem::Result(result) = item? {
+                if !each(result) {
+                    break;
+                }
+            }
+        }
     }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use crate::context::Runs;
 use crate::convert::{self, now_ms};
 use crate::domain::{finished_status, CountsDelta, FinishReason, NewResult, TestOutcome};
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
-use crate::Error;
+use crate::{live_events, Error};
 
 /// Most messages applied in one transaction.
 const MAX_MESSAGES_PER_TRANSACTION: usize = 64;
@@ -258,19 +258,14 @@ impl<'run> Batch<'run> {
         store::add_counts(tx, run, &self.delta, now)?;
         let mut counts = run.counts;
         counts.apply(self.delta);
-        Ok(vec![
-            Event::TestFinished {
-                project_id: run.project_id.clone(),
-                run_id: run.id.clone(),
-                tests: self.tests,
-            },
-            Event::RunProgress {
-                project_id: run.project_id.clone(),
-                run_id: run.id.clone(),
-                status: run.status,
-                counts,
-            },
-        ])
+        let mut events = live_events::test_finished(&run.project_id, &run.id, self.tests);
+        events.push(Event::RunProgress {
+            project_id: run.project_id.clone(),
+            run_id: run.id.clone(),
+            status: run.status,
+            counts,
+        });
+        Ok(events)
     }
 }
 

@@ -12,6 +12,7 @@ mod housekeeping;
 pub mod import;
 mod imports;
 mod ingest;
+mod live_events;
 mod outbox;
 mod queries;
 mod run_commands;
@@ -50,7 +51,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let wakeup = imports::Wakeup::default();
     api::register(&mut host, runs.clone(), wakeup.clone()).await?;
     let work = CancellationToken::new();
-    let importer = tokio::spawn(imports::work(runs.clone(), wakeup, work.clone()));
+    let importer = tokio::spawn(imports::work(
+        runs.clone(),
+        settings.import_retries,
+        wakeup,
+        work.clone(),
+    ));
     let relay = tokio::spawn(outbox::relay(
         runs.clone(),
         runs.outbox.clone(),

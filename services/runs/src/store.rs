@@ -230,6 +230,17 @@ CREATE TABLE outbox (
     created_at INTEGER NOT NULL
 );
 "#,
+    // The import queue retries with backoff: each import counts its attempts and is
+    // taken again only at its next attempt time, earliest first. The report is read
+    // without a principal, so none is kept.
+    r#"
+ALTER TABLE imports ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE imports ADD COLUMN next_attempt_at INTEGER;
+UPDATE imports SET next_attempt_at = queued_at;
+DROP INDEX imports_queue;
+ALTER TABLE imports DROP COLUMN principal;
+CREATE INDEX imports_due ON imports (status, next_attempt_at) WHERE artifact_id IS NOT NULL;
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -704,6 +715,14 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
     let Some(rid) = rid else {
         return Ok(false);
     };
+    delete_results(tx, rid)?;
+    tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
+    Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
+}
+
+/// Removes a run's results, outcomes and text index entries (not its counters).
+fn delete_results(tx: &Transaction<'_>, rid: i64) -> rusqlite::Result<()> {
     let (first, last) = seq_range(rid);
     tx.execute(
         "DELETE FROM results_text WHERE rowid BETWEEN ?1 AND ?2",
@@ -714,9 +733,18 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
         [first, last],
     )?;
     tx.execute("DELETE FROM test_outcomes WHERE run = ?1", [rid])?;
-    tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
-    tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
-    Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
+    Ok(())
+}
+
+/// Empties a run: its results, outcomes and text go, its counters return to zero.
+pub fn clear_run(tx: &Transaction<'_>, run: &RunRow) -> rusqlite::Result<()> {
+    delete_results(tx, run.rid)?;
+    tx.execute(
+        "UPDATE runs SET total = 0, passed = 0, failed = 0, skipped = 0, errored = 0, flaky = 0
+         WHERE rid = ?1",
+        [run.rid],
+    )?;
+    Ok(())
 }
 
 /// How a run's results are filtered.
@@ -936,12 +964,14 @@ pub struct ImportRow {
     /// JSON of the counts, once done.
     pub counts: Option<String>,
     pub artifact_id: Option<String>,
-    /// JSON of the principal that started it, to fetch the report as.
-    pub principal: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When a queued import is to be tried (again).
+    pub next_attempt_at: Option<i64>,
 }
 
 const IMPORT_COLUMNS: &str =
-    "id, run_id, project_id, format, status, error, counts, artifact_id, principal";
+    "id, run_id, project_id, format, status, error, counts, artifact_id, attempts, next_attempt_at";
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
@@ -953,7 +983,8 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         error: row.get(5)?,
         counts: row.get(6)?,
         artifact_id: row.get(7)?,
-        principal: row.get(8)?,
+        attempts: row.get(8)?,
+        next_attempt_at: row.get(9)?,
     })
 }
 
@@ -973,29 +1004,38 @@ pub fn import(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportRow>
     .optional()
 }
 
-/// Queues a pending import: its report is stored as `artifact_id`.
+/// Queues a pending import, due at once: its report is stored as `artifact_id`.
 pub fn queue_import(
     conn: &Connection,
     id: &str,
     artifact_id: &str,
-    principal: &str,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE imports SET artifact_id = ?2, principal = ?3, queued_at = ?4
+        "UPDATE imports SET artifact_id = ?2, queued_at = ?3, next_attempt_at = ?3
          WHERE id = ?1 AND status = 'pending' AND artifact_id IS NULL",
-        params![id, artifact_id, principal, now],
+        params![id, artifact_id, now],
     )? == 1)
 }
 
-/// The oldest queued import.
+/// The queued import due first (possibly not yet due).
 pub fn next_queued_import(conn: &Connection) -> rusqlite::Result<Option<ImportRow>> {
     conn.prepare_cached(&format!(
         "SELECT {IMPORT_COLUMNS} FROM imports
-         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"
+         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"
     ))?
     .query_row([], import_row)
     .optional()
+}
+
+/// Counts an attempt of a pending import and schedules the next one, should this one
+/// not end it; `false` when the import is no longer pending.
+pub fn begin_import_attempt(conn: &Connection, id: &str, retry_at: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE imports SET attempts = attempts + 1, next_attempt_at = ?2
+         WHERE id = ?1 AND status = 'pending'",
+        params![id, retry_at],
+    )? == 1)
 }
 
 pub fn end_import(
@@ -1145,8 +1185,8 @@ mod tests {
     #[test]
     fn the_import_queue_is_read_from_its_index() {
         assert_index_scan(
-            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY queued_at LIMIT 1"),
-            "imports_queue",
+            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"),
+            "imports_due",
         );
     }
 
@@ -1415,6 +1455,24 @@ mod tests {
         assert!(delete_run(&tx, "run-b").unwrap());
         assert!(ids(&tx, b.rid, &ResultFilter::default()).is_empty());
         assert!(ids(&tx, b.rid, &text("timeout")).is_empty());
+    }
+
+    #[test]
+    fn an_import_queued_before_retries_existed_is_due_when_it_was_queued() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
+               VALUES ('i', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
+        )
+        .unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+
+        let queued = next_queued_import(&conn).unwrap().unwrap();
+        assert_eq!(
+            (queued.id.as_str(), queued.attempts, queued.next_attempt_at),
+            ("i", 0, Some(1234))
+        );
     }
 
     #[test]

@@ -188,6 +188,15 @@ impl BlobStore for DiskStore {
         async move { Ok(url) }.boxed()
     }
 
+    fn service_url(&self, key: String, ttl: Duration) -> BoxFuture<'_, Result<String, Error>> {
+        let url = format!(
+            "{}{}",
+            self.http_base.trim_end_matches('/'),
+            self.signer.url("GET", &key, Self::expiry(ttl))
+        );
+        async move { Ok(url) }.boxed()
+    }
+
     fn delete(&self, blobs: Vec<DoomedBlob>) -> BoxFuture<'_, Result<(), Error>> {
         let paths: Vec<PathBuf> = blobs
             .iter()

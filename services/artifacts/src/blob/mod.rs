@@ -35,6 +35,9 @@ pub struct NewBlob {
     pub size: u64,
     pub sha256: verdict_contracts::artifacts::Sha256Hex,
     pub content_type: String,
+    /// Uploaded by a service inside the deployment (an import's report, by the gateway),
+    /// not a client: its URLs name the store's internal endpoint.
+    pub by_service: bool,
 }
 
 /// A blob to remove, with its unfinished multipart upload if any.
@@ -72,6 +75,10 @@ pub trait BlobStore: Send + Sync + 'static {
         content_type: String,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<String, Error>>;
+
+    /// A signed URL a service inside the deployment reads the blob from: absolute, and
+    /// naming the store's internal endpoint, never the public one clients are given.
+    fn service_url(&self, key: String, ttl: Duration) -> BoxFuture<'_, Result<String, Error>>;
 
     /// Removes blobs (and aborts their multipart uploads).
     fn delete(&self, blobs: Vec<DoomedBlob>) -> BoxFuture<'_, Result<(), Error>>;

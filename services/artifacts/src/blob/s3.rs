@@ -32,6 +32,7 @@ use crate::Error;
 const DELETE_BATCH: usize = 1000;
 
 pub struct S3Store {
+    /// Talks to the store at its internal endpoint, and signs the URLs services use.
     client: Client,
     /// Signs the URLs clients use: the same store, under its public endpoint.
     presigner: Client,
@@ -102,9 +103,18 @@ impl S3Store {
         }
     }
 
+    /// The client whose endpoint the upload URLs of `blob` name.
+    fn upload_signer(&self, blob: &NewBlob) -> &Client {
+        if blob.by_service {
+            &self.client
+        } else {
+            &self.presigner
+        }
+    }
+
     async fn single_put(&self, blob: &NewBlob, ttl: Duration) -> Result<UploadPlan, Error> {
         let request = self
-            .presigner
+            .upload_signer(blob)
             .put_object()
             .bucket(&self.bucket)
             .key(&blob.key)
@@ -144,7 +154,7 @@ impl S3Store {
             let number = (index + 1) as i32;
             let size = (blob.size - index * self.part_size).min(self.part_size);
             let request = self
-                .presigner
+                .upload_signer(blob)
                 .upload_part()
                 .bucket(&self.bucket)
                 .key(&blob.key)
@@ -355,6 +365,21 @@ impl BlobStore for S3Store {
                 .key(&key)
                 .response_content_disposition(super::content_disposition(&file_name))
                 .response_content_type(super::served_content_type(&content_type))
+                .presigned(presigning(ttl)?)
+                .await
+                .map_err(|err| s3_error("presigning a GET", err))?;
+            Ok(request.uri().to_owned())
+        }
+        .boxed()
+    }
+
+    fn service_url(&self, key: String, ttl: Duration) -> BoxFuture<'_, Result<String, Error>> {
+        async move {
+            let request = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(|err| s3_error("presigning a GET", err))?;

@@ -10,9 +10,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use verdict_contracts::artifacts::{
-    self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex,
+    self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex, UploadPart,
+    UploadTarget,
 };
 use verdict_contracts::auth::Role;
 use verdict_contracts::runs::{self, CreateImport, Import, ImportRef, ReportKind, StartImport};
@@ -105,7 +106,7 @@ pub async fn create(
     let declared = state
         .bus
         .request_as(
-            &artifacts::DECLARE,
+            &artifacts::DECLARE_REPORT,
             &DeclareArtifact {
                 run_id: import.run_id.clone(),
                 artifact,
@@ -113,39 +114,7 @@ pub async fn create(
             &principal,
         )
         .await?;
-    if declared.upload.parts.is_some() {
-        return Err(ApiError::BadRequest(
-            "reports above the store's multipart threshold cannot be imported yet".into(),
-        ));
-    }
-    let url = if declared.upload.url.starts_with('/') {
-        format!("{}{}", blob_base(&state).await?, declared.upload.url)
-    } else {
-        declared.upload.url.clone()
-    };
-    let file_for_upload = tokio::fs::File::open(file.path())
-        .await
-        .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
-    let mut upload = state
-        .blob_client
-        .put(url)
-        .header(header::CONTENT_LENGTH.as_str(), size)
-        .body(reqwest::Body::wrap_stream(
-            tokio_util::io::ReaderStream::new(file_for_upload),
-        ));
-    for (name, value) in &declared.upload.headers {
-        upload = upload.header(name.as_str(), value.as_str());
-    }
-    let uploaded = upload
-        .send()
-        .await
-        .map_err(|err| ApiError::Upstream(format!("storing the report: {err}")))?;
-    if !uploaded.status().is_success() {
-        return Err(ApiError::Upstream(format!(
-            "the blob store answered {}",
-            uploaded.status()
-        )));
-    }
+    upload(&state, file.path(), size, &declared.upload).await?;
     let artifact_id = declared.id;
     state
         .bus
@@ -166,6 +135,61 @@ pub async fn create(
         .request_as(&runs::START_IMPORT, &start, &principal)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+/// Sends the spooled report to the blob store: in one PUT, or above the store's
+/// multipart threshold in its parts, each the next `size` bytes of the file. The URLs
+/// name the store's internal endpoint (the artifacts service signs them so for reports),
+/// or the artifacts service's own blob server for the local-disk store.
+async fn upload(
+    state: &AppState,
+    report: &std::path::Path,
+    size: u64,
+    target: &UploadTarget,
+) -> Result<(), ApiError> {
+    let whole = [UploadPart {
+        number: 1,
+        url: target.url.clone(),
+        size,
+    }];
+    let parts = target.parts.as_deref().unwrap_or(&whole);
+    let mut offset = 0;
+    for part in parts {
+        let url = if part.url.starts_with('/') {
+            format!("{}{}", blob_base(state).await?, part.url)
+        } else {
+            part.url.clone()
+        };
+        let mut file = tokio::fs::File::open(report)
+            .await
+            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
+        let mut request = state
+            .blob_client
+            .put(url)
+            .header(header::CONTENT_LENGTH.as_str(), part.size)
+            .body(reqwest::Body::wrap_stream(
+                tokio_util::io::ReaderStream::new(file.take(part.size)),
+            ));
+        for (name, value) in &target.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        // reqwest's errors name the URL, whose query is a signature: never shown.
+        let stored = request.send().await.map_err(|err| {
+            ApiError::Upstream(format!("storing the report: {}", err.without_url()))
+        })?;
+        if !stored.status().is_success() {
+            return Err(ApiError::Upstream(format!(
+                "the blob store answered {} to part {} of the report",
+                stored.status(),
+                part.number
+            )));
+        }
+        offset += part.size;
+    }
+    Ok(())
 }
 
 /// Streams the body to a temporary file, measuring and hashing it on the way; the route's
