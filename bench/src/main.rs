@@ -157,6 +157,7 @@ enum Benchmark {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    verdict_testkit::install_tls_provider();
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
         Benchmark::Import { megabytes } => import::run(megabytes),

@@ -73,6 +73,7 @@ impl Drop for Up {
 }
 
 async fn wait_until_ready(up: &Up, within: Duration) -> Duration {
+    verdict_testkit::install_tls_provider();
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {

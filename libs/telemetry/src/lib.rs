@@ -83,8 +83,19 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Makes rustls with ring this process's TLS provider; calls after the first do nothing.
+/// reqwest is built without a provider of its own (no aws-lc-rs next to the ring that
+/// async-nats brings), and panics building a client when none is installed: every
+/// process calls this before it builds one. [`init`] does, and so do the test harness
+/// and the benchmarks, which run services in-process.
+pub fn install_tls_provider() {
+    // An error only says a provider is installed already: ring, by an earlier call.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Installs the global subscriber, exporting spans over OTLP when configured.
 pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    install_tls_provider();
     let provider = SdkTracerProvider::builder().with_resource(resource(settings));
     let provider = match &settings.otlp_endpoint {
         Some(endpoint) => {

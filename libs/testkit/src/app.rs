@@ -64,6 +64,7 @@ impl TestApp {
 
     /// Like [`TestApp::spawn_with`], with artifacts in the given kind of blob store.
     pub async fn spawn_with_store(store: BlobStoreKind, overrides: &[(&str, &str)]) -> Self {
+        verdict_telemetry::install_tls_provider();
         let s3 = match store {
             BlobStoreKind::Disk => None,
             BlobStoreKind::S3 => Some(TestS3::start().await),

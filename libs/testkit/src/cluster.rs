@@ -146,6 +146,7 @@ impl TestCluster {
     /// run, e.g. `env!("CARGO_BIN_EXE_verdict-cluster-node")`), and returns once haproxy
     /// answers `/readyz` with 200.
     pub async fn start(verdict: impl Into<PathBuf>) -> Self {
+        verdict_telemetry::install_tls_provider();
         let verdict = verdict.into();
         let dir = tempfile::tempdir().expect("cluster directory");
         std::fs::create_dir_all(dir.path().join("logs")).expect("log directory");

@@ -23,3 +23,4 @@ pub use cluster::TestCluster;
 pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;
+pub use verdict_telemetry::install_tls_provider;
