@@ -60,11 +60,7 @@ impl Client {
 
     /// `PATCH /users/{id}` (administrators): a disabled user's tokens stop working.
     pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<User, Error> {
-        let mut call = self.call(
-            Method::PATCH,
-            self.api(&["users", user_id]),
-            Repeat::Never,
-        );
+        let mut call = self.call(Method::PATCH, self.api(&["users", user_id]), Repeat::Never);
         call.payload = Payload::json(&UserChange { disabled })?;
         self.json(call).await
     }

@@ -80,7 +80,9 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         return value.parse().ok().map(Duration::from_secs);
     }
-    let at = PrimitiveDateTime::parse(value, HTTP_DATE).ok()?.assume_utc();
+    let at = PrimitiveDateTime::parse(value, HTTP_DATE)
+        .ok()?
+        .assume_utc();
     let now = OffsetDateTime::from(now);
     Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
 }

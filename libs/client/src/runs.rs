@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::{
-    FinishRun, FlakyTest, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput,
-    ResultStatus, Run, RunStatus, TestResult,
+    FinishRun, FlakyTest, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus,
+    Run, RunStatus, TestResult,
 };
 
 use crate::client::{Payload, Repeat};
