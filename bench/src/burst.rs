@@ -78,9 +78,8 @@ impl Bodies {
         };
         Ok(match plan.workload {
             Workload::NewTests => {
-                let template = batch(
-                    &mut (0..plan.batch).map(|i| (i, format!("test {placeholder} {i:04}"))),
-                )?;
+                let template =
+                    batch(&mut (0..plan.batch).map(|i| (i, format!("test {placeholder} {i:04}"))))?;
                 let offsets = memchr::memmem::find_iter(&template, placeholder.as_bytes())
                     .collect::<Vec<_>>();
                 ensure!(offsets.len() == plan.batch, "placeholder collides");
@@ -175,10 +174,7 @@ impl Target {
         let mut total = 0;
         let mut cursor: Option<String> = None;
         loop {
-            let mut url = self.url(&format!(
-                "/api/v1/projects/{}/runs?limit=500",
-                self.project
-            ));
+            let mut url = self.url(&format!("/api/v1/projects/{}/runs?limit=500", self.project));
             if let Some(cursor) = &cursor {
                 url.push_str(&format!("&cursor={cursor}"));
             }
@@ -210,7 +206,11 @@ const MAX_RUNS: u64 = 400;
 
 /// Posts the burst, then waits until every accepted result is counted (at most
 /// `drain_limit` after the last post).
-pub async fn run(target: Arc<Target>, plan: Plan, drain_limit: Duration) -> anyhow::Result<Outcome> {
+pub async fn run(
+    target: Arc<Target>,
+    plan: Plan,
+    drain_limit: Duration,
+) -> anyhow::Result<Outcome> {
     let bodies = Arc::new(Bodies::new(plan)?);
     let run_count = match plan.workload {
         Workload::NewTests => 1,
@@ -263,9 +263,13 @@ pub async fn run(target: Arc<Target>, plan: Plan, drain_limit: Duration) -> anyh
     let total = accepted.load(Ordering::Relaxed);
     let watched = tokio::time::timeout(posting + drain_limit, watcher)
         .await
-        .with_context(|| format!("not every accepted result was counted within {drain_limit:?} of the last post"))???;
+        .with_context(|| {
+            format!("not every accepted result was counted within {drain_limit:?} of the last post")
+        })???;
     Ok(Outcome {
-        batches: next_batch.load(Ordering::Relaxed).min(total / plan.batch as u64),
+        batches: next_batch
+            .load(Ordering::Relaxed)
+            .min(total / plan.batch as u64),
         accepted: total,
         posting,
         queryable: watched.done,
