@@ -447,6 +447,58 @@ async fn ci_attributes_come_from_the_environment_and_explicit_ones_win() {
     assert_eq!(attributes, expected);
 }
 
+/// A JUnit report of `tests` passing tests.
+fn large_report(tests: usize) -> String {
+    let mut xml = format!("<testsuite name=\"big\" tests=\"{tests}\">\n");
+    for i in 0..tests {
+        xml.push_str(&format!(
+            "<testcase classname=\"big.Suite{}\" name=\"test_{i}\" time=\"0.001\"/>\n",
+            i % 50
+        ));
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restart_while_results_are_posted_loses_and_doubles_nothing() {
+    let mut world = World::new().await;
+    let tests = 20_000;
+    world.write("big.xml", large_report(tests).as_bytes());
+    let command = {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_verdict"));
+        command
+            .args(["report", "--project", "web", "big.xml"])
+            .current_dir(world.dir.path())
+            .env("VERDICT_URL", world.app.url(""))
+            .env("VERDICT_TOKEN", &world.token)
+            .stdin(std::process::Stdio::null());
+        for marker in CI_MARKERS {
+            command.env_remove(marker);
+        }
+        command.output()
+    };
+    let reporting = tokio::spawn(command);
+    // Once the run exists, its results are being posted: restart the gateway then.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while world.runs().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no run was created");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    world.app.stop(verdict_testkit::Component::Gateway).await;
+    assert!(
+        !reporting.is_finished(),
+        "the command was still at work when the gateway stopped"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    world.app.start(verdict_testkit::Component::Gateway).await;
+    let output = reporting.await.unwrap().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = world.only_run().await;
+    assert_eq!(run.counts.total, tests as u64);
+    assert_eq!(run.counts.passed, tests as u64);
+}
+
 #[tokio::test]
 async fn the_help_reads_like_a_manual() {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_verdict"))
