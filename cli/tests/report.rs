@@ -447,6 +447,89 @@ async fn ci_attributes_come_from_the_environment_and_explicit_ones_win() {
     assert_eq!(attributes, expected);
 }
 
+/// A pytest module with each kind of outcome pytest reports.
+const PYTEST_MODULE: &str = r#"
+import pytest
+
+@pytest.fixture
+def database():
+    raise ConnectionError("database unreachable")
+
+def test_adds():
+    assert 1 + 1 == 2
+
+def test_divides():
+    assert 1 / 2 == 0
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_is_positive(n):
+    assert n > 0
+
+@pytest.mark.skip(reason="not on this platform")
+def test_windows_paths():
+    pass
+
+@pytest.mark.xfail(reason="known bug")
+def test_rounding():
+    assert round(2.675, 2) == 2.68
+
+def test_queries(database):
+    pass
+"#;
+
+/// A count attribute of the first `<testsuite>` element.
+fn suite_count(xml: &str, attribute: &str) -> u64 {
+    let suite = &xml[xml.find("<testsuite ").expect("a testsuite element")..];
+    let suite = &suite[..suite.find('>').unwrap()];
+    let start = suite
+        .find(&format!(" {attribute}=\""))
+        .unwrap_or_else(|| panic!("{attribute} missing in {suite}"))
+        + attribute.len()
+        + 3;
+    suite[start..start + suite[start..].find('"').unwrap()]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_pytest_writes_at_test_time_keeps_its_own_counts() {
+    let world = World::new().await;
+    world.write("test_shop.py", PYTEST_MODULE.as_bytes());
+    let pytest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/pytest");
+    let ran = tokio::process::Command::new(&pytest)
+        .args([
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml=reports/pytest.xml",
+            "test_shop.py",
+        ])
+        .current_dir(world.dir.path())
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("{} (run deploy/install-deps.sh): {err}", pytest.display()));
+    assert_eq!(ran.status.code(), Some(1), "pytest reports failures");
+    let xml = std::fs::read_to_string(world.dir.path().join("reports/pytest.xml")).unwrap();
+    let (tests, failures, errors, skipped) = (
+        suite_count(&xml, "tests"),
+        suite_count(&xml, "failures"),
+        suite_count(&xml, "errors"),
+        suite_count(&xml, "skipped"),
+    );
+    assert_eq!((tests, failures, errors, skipped), (8, 1, 1, 2), "{xml}");
+
+    let output = world
+        .report(&["--project", "web", "reports/*.xml"], &[])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = world.only_run().await;
+    let passed = tests - failures - errors - skipped;
+    assert_eq!(
+        run.counts,
+        counts(tests, passed, failures, errors, skipped, 0)
+    );
+}
+
 /// A JUnit report of `tests` passing tests.
 fn large_report(tests: usize) -> String {
     let mut xml = format!("<testsuite name=\"big\" tests=\"{tests}\">\n");
