@@ -40,7 +40,11 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let app = TestApp::spawn().await;
+        Self::with_settings(&[]).await
+    }
+
+    async fn with_settings(settings: &[(&str, &str)]) -> Self {
+        let app = TestApp::spawn_with(settings).await;
         let admin = Client::builder(app.url(""))
             .token(app.admin_token().await)
             .build()
@@ -399,6 +403,31 @@ async fn exit_codes_tell_failed_runs_bad_input_and_unreachable_servers_apart() {
         1,
         "only the first command made a run"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_results_the_server_refuses_is_marked_interrupted() {
+    let world = World::with_settings(&[("VERDICT_RESULTS_BODY_LIMIT", "1024")]).await;
+    world.copy("jest-junit.xml");
+    let output = world
+        .report(&["--project", "web", "jest-junit.xml"], &[])
+        .await;
+    assert_eq!(output.status.code(), Some(3));
+    let message = stderr(&output);
+    assert!(message.contains("413"), "{message}");
+    assert!(
+        message.contains("the run was marked interrupted"),
+        "{message}"
+    );
+    let mut run = world.only_run().await;
+    for _ in 0..100 {
+        if run.status != RunStatus::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        run = world.only_run().await;
+    }
+    assert_eq!(run.status, RunStatus::Interrupted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

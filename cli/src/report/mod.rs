@@ -266,13 +266,13 @@ pub fn main(args: ReportArgs) -> ExitCode {
 
 /// Results and attachments of every report, results with ids of this invocation
 /// (`<UUIDv7>.<n>`), unique even among several reporters of one run.
-fn collect(reports: &[Report]) -> (Vec<ResultInput>, Vec<Attachment>) {
+fn collect(reports: Vec<Report>) -> (Vec<ResultInput>, Vec<Attachment>) {
     let prefix = uuid::Uuid::now_v7().simple().to_string();
     let mut results = Vec::new();
     let mut attachments = Vec::new();
     for report in reports {
         let report_dir = report.path.parent().map(PathBuf::from).unwrap_or_default();
-        for result in &report.parsed.results {
+        for result in report.parsed.results {
             let id = format!("{prefix}.{}", results.len());
             for output in [&result.stdout, &result.stderr].into_iter().flatten() {
                 for path in artifacts::attachment_paths(output.as_str()) {
@@ -283,7 +283,7 @@ fn collect(reports: &[Report]) -> (Vec<ResultInput>, Vec<Attachment>) {
                     });
                 }
             }
-            let mut wire = result.clone().into_input();
+            let mut wire = result.into_input();
             wire.id = Some(id);
             results.push(wire);
         }
@@ -320,34 +320,50 @@ async fn report(args: ReportArgs) -> Outcome<()> {
         .map_err(|err| Failure::input(format!("cannot tell the working directory: {err}")))?;
     let files = inputs::resolve(&args.reports)?;
     let reports = inputs::parse_all(files).await?;
-    let (results, attachments) = collect(&reports);
+    let new_run = new_run(&args.run, &reports);
+    let report_count = reports.len();
+    let (results, attachments) = collect(reports);
     let plan = artifacts::plan(&cwd, &attachments, &args.run.artifacts)?;
     for warning in &plan.warnings {
         progress.line(&format!("warning: {warning}"));
     }
     progress.line(&format!(
-        "read {} report(s): {} results, {} artifacts to upload",
-        reports.len(),
+        "read {report_count} report(s): {} results, {} artifacts to upload",
         results.len(),
         plan.files.len()
     ));
     let client = args.server.client()?;
-    let new_run = new_run(&args.run, &reports);
     let mut session = Session::open(client, &args.run.project, &new_run, progress).await?;
-    let posted = results.len();
-    session.post(results).await?;
-    let uploaded = plan.files.len();
-    let failures = session.upload(plan.files).await;
+    let (posted, uploaded) = (results.len(), plan.files.len());
+    let sent = async {
+        session.post(results).await?;
+        let failures = session.upload(plan.files).await;
+        let run = session.finish().await?.clone();
+        Ok::<_, Failure>((run, failures))
+    }
+    .await;
     let url = session.url();
-    let run = session.finish().await?.clone();
+    let (run, failures) = match sent {
+        Ok(sent) => sent,
+        Err(failure) => {
+            let marked = match session.interrupt().await {
+                Ok(()) => "marked interrupted",
+                Err(_) => "left running (the server will mark it interrupted)",
+            };
+            return Err(Failure {
+                message: format!("{}\nthe run was {marked}: {url}", failure.message),
+                ..failure
+            });
+        }
+    };
+    print_outcome(&run, &url, args.run.json, posted, uploaded - failures.len());
     if !failures.is_empty() {
         return Err(Failure::server(format!(
-            "{} of {uploaded} artifacts were not uploaded (the run holds every result: {url}):\n  {}",
+            "{} of {uploaded} artifacts were not uploaded (the run holds every result):\n  {}",
             failures.len(),
             failures.join("\n  ")
         )));
     }
-    print_outcome(&run, &url, args.run.json, posted, uploaded);
     if args.run.fail_on_failures && matches!(run.status, RunStatus::Failed | RunStatus::Interrupted)
     {
         return Err(Failure {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use verdict_client::{ArtifactFile, Client};
+use verdict_client::{ArtifactFile, Client, RetryPolicy};
 use verdict_contracts::runs::limits::MAX_RESULTS_PER_BATCH;
 use verdict_contracts::runs::{FinishRun, NewRun, ResultBatchInput, ResultInput, Run, RunStatus};
 
@@ -118,6 +118,20 @@ impl Session {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
+    }
+
+    /// Marks the run interrupted after a failure, so that it does not show as running;
+    /// one attempt, as whatever stopped the report may still stand in the way.
+    pub async fn interrupt(&self) -> Outcome<()> {
+        let finish = FinishRun {
+            finished_at: None,
+            status: Some(RunStatus::Interrupted),
+        };
+        self.client
+            .with_retry(RetryPolicy::none())
+            .finish_run(&self.run.id, &finish)
+            .await?;
+        Ok(())
     }
 }
 

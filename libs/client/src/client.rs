@@ -224,6 +224,14 @@ impl Client {
         }
     }
 
+    /// The same client (connections included) with another retry policy.
+    pub fn with_retry(&self, policy: RetryPolicy) -> Client {
+        Client {
+            retry: policy,
+            ..self.clone()
+        }
+    }
+
     /// The server's base URL, as given.
     pub fn base_url(&self) -> &Url {
         &self.base
