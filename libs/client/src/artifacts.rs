@@ -250,16 +250,7 @@ impl Client {
         let url = self.download_url(artifact_id).await?;
         let mut call = self.call(Method::GET, url, Repeat::Idempotent);
         call.authenticated = false;
-        let path = call.url.path().to_owned();
-        self.send(call)
-            .await?
-            .bytes()
-            .await
-            .map_err(|err| Error::Decode {
-                method: "GET".into(),
-                path,
-                reason: err.to_string(),
-            })
+        self.bytes(call).await
     }
 }
 

@@ -267,13 +267,19 @@ impl Client {
     /// Sends a call and decodes its JSON answer.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, Error> {
         let (method, path) = (call.method.to_string(), call.url.path().to_owned());
-        let response = self.send(call).await?;
-        let body = response.bytes().await.map_err(|err| Error::Decode {
-            method: method.clone(),
-            path: path.clone(),
-            reason: err.to_string(),
-        })?;
+        let body = self.bytes(call).await?;
         serde_json::from_slice(&body).map_err(|err| Error::Decode {
+            method,
+            path,
+            reason: err.to_string(),
+        })
+    }
+
+    /// Sends a call and answers the body of its answer.
+    pub(crate) async fn bytes(&self, call: Call) -> Result<Bytes, Error> {
+        let (method, path) = (call.method.to_string(), call.url.path().to_owned());
+        let response = self.send(call).await?;
+        response.bytes().await.map_err(|err| Error::Decode {
             method,
             path,
             reason: err.to_string(),

@@ -40,17 +40,12 @@ impl Client {
 
     /// `GET /metrics`: Prometheus text.
     pub async fn metrics(&self) -> Result<String, Error> {
-        let call = self.probe(&["metrics"]);
-        let path = call.url.path().to_owned();
-        self.send(call)
-            .await?
-            .text()
-            .await
-            .map_err(|err| Error::Decode {
-                method: "GET".into(),
-                path,
-                reason: err.to_string(),
-            })
+        let body = self.bytes(self.probe(&["metrics"])).await?;
+        String::from_utf8(body.to_vec()).map_err(|err| Error::Decode {
+            method: "GET".into(),
+            path: "/metrics".into(),
+            reason: err.to_string(),
+        })
     }
 
     /// `GET /api/v1/openapi.json`: the OpenAPI document of this server.

@@ -59,6 +59,19 @@ fn result(name: &str, status: &str) -> ResultInput {
     }
 }
 
+async fn run_named(client: &Client, name: &str, attributes: &[(&str, &str)]) -> Run {
+    let attributes = attributes
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let run = NewRun {
+        name: name.to_owned(),
+        attributes,
+        started_at: None,
+    };
+    client.create_run("web", &run).await.unwrap()
+}
+
 async fn finished(client: &Client, run_id: &str) -> Run {
     for _ in 0..200 {
         let run = client.run(run_id).await.unwrap();
@@ -205,17 +218,7 @@ async fn projects_members_and_tokens() {
 async fn runs_results_history_and_flaky_tests() {
     let (_app, admin) = admin().await;
     project(&admin, "web").await;
-    let run = admin
-        .create_run(
-            "web",
-            &NewRun {
-                name: "nightly".into(),
-                attributes: BTreeMap::from([("branch".to_owned(), "main".to_owned())]),
-                started_at: None,
-            },
-        )
-        .await
-        .unwrap();
+    let run = run_named(&admin, "nightly", &[("branch", "main")]).await;
     let refused = admin
         .post_results(
             &run.id,
@@ -340,17 +343,7 @@ async fn imports_become_runs() {
 async fn artifacts_upload_list_and_download() {
     let (_app, admin) = admin().await;
     project(&admin, "web").await;
-    let run = admin
-        .create_run(
-            "web",
-            &NewRun {
-                name: "e2e".into(),
-                attributes: BTreeMap::new(),
-                started_at: None,
-            },
-        )
-        .await
-        .unwrap();
+    let run = run_named(&admin, "e2e", &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let screenshot = dir.path().join("login.png");
     std::fs::write(&screenshot, b"\x89PNG pretend").unwrap();
