@@ -299,7 +299,10 @@ fn new_run(args: &RunArgs, reports: &[Report]) -> NewRun {
         .clone()
         .or_else(|| reports.iter().find_map(|r| r.parsed.summary.name.clone()))
         .unwrap_or_else(|| "verdict report".to_owned());
-    let env: BTreeMap<String, String> = std::env::vars().collect();
+    // `vars()` would panic on a variable that is not UTF-8; such a one is no CI's.
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
     let mut attributes = ci::attributes(&env);
     attributes.extend(args.attributes.iter().cloned());
     let started_at = reports
