@@ -1,9 +1,11 @@
 //! `verdict`: run the whole system on one machine (`up`) or one service (`serve`);
-//! back up and restore a service's database (`backup`, `restore`). A library, so that
+//! back up and restore a service's database (`backup`, `restore`); send test reports
+//! to a server (`report`). A library, so that
 //! the end-to-end tests build the same command as a binary of their own (see
 //! `tests/cluster_node.rs`).
 
 mod backup;
+pub mod report;
 mod up;
 
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    #[command(about = report::ABOUT, long_about = report::LONG_ABOUT, after_long_help = report::EXAMPLES)]
+    Report(report::ReportArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +83,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Backup { service, out } => backup::backup(service, &out),
         Command::Restore { service, from } => backup::restore(service, &from),
+        Command::Report(args) => report::main(args),
         Command::Serve { service } => match service {
             Service::Gateway => process::main(
                 "verdict-gateway",

@@ -122,7 +122,8 @@ impl Env {
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Parses a duration written as an integer with a unit: `250ms`, `30s`, `15m`, `2h`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

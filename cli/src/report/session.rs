@@ -1,0 +1,194 @@
+//! One run being reported: created, fed results in batches and artifacts in parallel,
+//! finished. `verdict report` drives it from files; a command that streams results
+//! while tests run would drive the same steps.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use verdict_client::{ArtifactFile, Client, RetryPolicy};
+use verdict_contracts::runs::limits::MAX_RESULTS_PER_BATCH;
+use verdict_contracts::runs::{FinishRun, NewRun, ResultBatchInput, ResultInput, Run, RunStatus};
+
+use super::progress::Progress;
+use super::{Failure, Outcome};
+
+/// The most JSON one results batch carries, well below the server's default body limit
+/// (32 MiB): a result with long output can weigh megabytes.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Artifacts uploaded at once.
+const PARALLEL_UPLOADS: usize = 8;
+/// How long a finished run may take to show its final status.
+const FINISH_WAIT: Duration = Duration::from_secs(120);
+
+pub struct Session {
+    client: Client,
+    run: Run,
+    progress: Progress,
+}
+
+impl Session {
+    /// Creates the run.
+    pub async fn open(
+        client: Client,
+        project: &str,
+        run: &NewRun,
+        progress: Progress,
+    ) -> Outcome<Session> {
+        let run = client.create_run(project, run).await?;
+        let session = Session {
+            client,
+            run,
+            progress,
+        };
+        session.progress.line(&format!(
+            "created run {} ({})",
+            session.run.id,
+            session.url()
+        ));
+        Ok(session)
+    }
+
+    /// Where people see the run: the dashboard's page of it.
+    pub fn url(&self) -> String {
+        let base = self.client.base_url().as_str().trim_end_matches('/');
+        format!("{base}/runs/{}", self.run.id)
+    }
+
+    /// Posts results in batches of at most 1000 and 8 MiB, in order, each batch with
+    /// its own Idempotency-Key kept across its retries.
+    pub async fn post(&self, results: Vec<ResultInput>) -> Outcome<()> {
+        let mut step = self
+            .progress
+            .step("results", results.len() as u64, "results");
+        for batch in batches(results)? {
+            let count = batch.len() as u64;
+            self.client
+                .post_results(&self.run.id, &ResultBatchInput { results: batch })
+                .await?;
+            step.advance(count);
+        }
+        step.finish(&self.progress);
+        Ok(())
+    }
+
+    /// Uploads the files, several at once; answers the failures, one line each.
+    pub async fn upload(&self, files: Vec<ArtifactFile>) -> Vec<String> {
+        let mut step = self
+            .progress
+            .step("artifacts", files.len() as u64, "artifacts");
+        let mut failures = Vec::new();
+        let mut uploads = futures::stream::iter(files)
+            .map(|file| async move {
+                let uploaded = self.client.upload_file(&self.run.id, &file).await;
+                (file, uploaded)
+            })
+            .buffer_unordered(PARALLEL_UPLOADS);
+        while let Some((file, uploaded)) = uploads.next().await {
+            match uploaded {
+                Ok(_) => step.advance(1),
+                Err(err) => failures.push(format!("{}: {err}", file.name)),
+            }
+        }
+        step.finish(&self.progress);
+        failures
+    }
+
+    /// Finishes the run and waits until the server has applied it; answers the run as
+    /// it ends.
+    pub async fn finish(&mut self) -> Outcome<&Run> {
+        let finish = FinishRun {
+            finished_at: None,
+            status: None,
+        };
+        self.client.finish_run(&self.run.id, &finish).await?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            self.run = self.client.run(&self.run.id).await?;
+            if self.run.status != RunStatus::Running {
+                return Ok(&self.run);
+            }
+            if started.elapsed() > FINISH_WAIT {
+                return Err(Failure::server(format!(
+                    "the run was finished but still shows as running after {}s: {}",
+                    FINISH_WAIT.as_secs(),
+                    self.url()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Marks the run interrupted after a failure, so that it does not show as running;
+    /// one attempt, as whatever stopped the report may still stand in the way.
+    pub async fn interrupt(&self) -> Outcome<()> {
+        let finish = FinishRun {
+            finished_at: None,
+            status: Some(RunStatus::Interrupted),
+        };
+        self.client
+            .with_retry(RetryPolicy::none())
+            .finish_run(&self.run.id, &finish)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Splits results into batches the API takes: 1 to 1000 results and at most
+/// [`MAX_BATCH_BYTES`] of JSON each (a single larger result goes alone).
+pub fn batches(results: Vec<ResultInput>) -> Outcome<Vec<Vec<ResultInput>>> {
+    let mut batches = Vec::new();
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for result in results {
+        let size = serde_json::to_vec(&result)
+            .map_err(|err| Failure::internal(format!("encoding a result: {err}")))?
+            .len();
+        if !batch.is_empty()
+            && (batch.len() == MAX_RESULTS_PER_BATCH || bytes + size > MAX_BATCH_BYTES)
+        {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += size;
+        batch.push(result);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, stdout_bytes: usize) -> ResultInput {
+        ResultInput {
+            name: name.to_owned(),
+            status: "passed".to_owned(),
+            stdout: (stdout_bytes > 0).then(|| "o".repeat(stdout_bytes)),
+            ..ResultInput::default()
+        }
+    }
+
+    #[test]
+    fn batches_hold_at_most_a_thousand_results() {
+        let results = (0..2500).map(|i| result(&i.to_string(), 0)).collect();
+        let sizes: Vec<usize> = batches(results).unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1000, 1000, 500]);
+    }
+
+    #[test]
+    fn batches_hold_at_most_eight_mebibytes_of_json() {
+        let results = (0..10).map(|i| result(&i.to_string(), 3 << 20)).collect();
+        let sizes: Vec<usize> = batches(results).unwrap().iter().map(Vec::len).collect();
+        assert_eq!(sizes, [2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn no_results_make_no_batch() {
+        assert!(batches(Vec::new()).unwrap().is_empty());
+    }
+}

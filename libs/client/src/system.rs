@@ -1,0 +1,66 @@
+//! Probes and documents: no authentication.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::Deserialize;
+
+use crate::client::Repeat;
+use crate::{Client, Error};
+
+/// What `GET /readyz` answers when every dependency answers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Readiness {
+    pub status: String,
+    /// Each dependency with `ok`.
+    pub checks: BTreeMap<String, String>,
+}
+
+/// What `GET /api/v1/version` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Versions {
+    pub gateway: String,
+    /// Each backend service's version; `None` for one that did not answer.
+    pub services: BTreeMap<String, Option<String>>,
+}
+
+impl Client {
+    /// `GET /healthz`: the gateway process is up.
+    pub async fn healthz(&self) -> Result<(), Error> {
+        self.empty(self.probe(&["healthz"])).await
+    }
+
+    /// `GET /readyz`: a 503 problem names in `unavailable` what is down. Sent once, so
+    /// that the answer says how things are now.
+    pub async fn readyz(&self) -> Result<Readiness, Error> {
+        let mut call = self.probe(&["readyz"]);
+        call.repeat = Repeat::Never;
+        self.json(call).await
+    }
+
+    /// `GET /metrics`: Prometheus text.
+    pub async fn metrics(&self) -> Result<String, Error> {
+        let body = self.bytes(self.probe(&["metrics"])).await?;
+        String::from_utf8(body.to_vec()).map_err(|err| Error::Decode {
+            method: "GET".into(),
+            path: "/metrics".into(),
+            reason: err.to_string(),
+        })
+    }
+
+    /// `GET /api/v1/openapi.json`: the OpenAPI document of this server.
+    pub async fn openapi(&self) -> Result<serde_json::Value, Error> {
+        self.json(self.probe(&["api", "v1", "openapi.json"])).await
+    }
+
+    /// `GET /api/v1/version`.
+    pub async fn version(&self) -> Result<Versions, Error> {
+        self.json(self.probe(&["api", "v1", "version"])).await
+    }
+
+    fn probe(&self, segments: &[&str]) -> crate::client::Call {
+        let mut call = self.call(Method::GET, self.url(segments), Repeat::Idempotent);
+        call.authenticated = false;
+        call
+    }
+}
