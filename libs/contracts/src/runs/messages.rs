@@ -48,6 +48,27 @@ pub struct RunRef {
     pub run_id: String,
 }
 
+/// Which run to snapshot, and how many of its latest failures to include.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRun {
+    pub run_id: String,
+    pub failures: u32,
+}
+
+/// A run and its latest failures, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunWithFailures {
+    pub run: Run,
+    pub failures: Vec<TestResult>,
+}
+
+/// A project's running runs, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningRuns {
+    pub project_id: String,
+    pub limit: u32,
+}
+
 /// Which project a run belongs to, for the gateway's and other services' scope checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunScope {
@@ -187,7 +208,14 @@ pub const CREATE_RUN: Operation<CreateRun, Run> = Operation::new(RUNS, "create_r
 pub const GET_RUN: Operation<RunRef, Run> = Operation::query(RUNS, "get_run");
 /// Internal: a run's project, without a principal (for scope checks by the gateway and
 /// other services).
-pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::query(RUNS, "run_scope");
+pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::service_query(RUNS, "run_scope");
+/// Internal: a run with its latest failures, newest first, for a live snapshot (the
+/// caller checked the viewer's role).
+pub const RUN_SNAPSHOT: Operation<SnapshotRun, RunWithFailures> =
+    Operation::service_query(RUNS, "run_snapshot");
+/// Internal: a project's running runs, newest first, for a live snapshot.
+pub const RUNNING_RUNS: Operation<RunningRuns, Vec<Run>> =
+    Operation::service_query(RUNS, "running_runs");
 pub const LIST_RUNS: Operation<ListRuns, Page<Run>> = Operation::query(RUNS, "list_runs");
 pub const LIST_RESULTS: Operation<ListResults, Page<TestResult>> =
     Operation::query(RUNS, "list_results");
