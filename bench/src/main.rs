@@ -7,6 +7,7 @@ mod auth;
 mod burst;
 mod fixture;
 mod import;
+mod ingest;
 mod live;
 mod loopback;
 mod pauses;
@@ -131,6 +132,25 @@ enum Benchmark {
         #[arg(long)]
         rounds: usize,
     },
+    /// End-to-end ingest side by side with the reference implementation of the same API
+    /// (Express + better-sqlite3): runs of a repeating suite, then one run of new tests,
+    /// each against a fresh `verdict up` (needs `cargo build --release -p verdict-cli`)
+    /// and a fresh reference.
+    Ingest {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Tests in the repeating suite.
+        #[arg(long, default_value_t = 20_000)]
+        suite: usize,
+        /// A copy of `shared/peers/node-reference` (after `npm ci`) to measure in the same
+        /// run; without it only Verdict is measured.
+        #[arg(long)]
+        reference: Option<std::path::PathBuf>,
+    },
     /// Ingest pauses: the same burst repeated, each on a fresh `verdict up` (needs
     /// `cargo build --release -p verdict-cli`), and for each the longest time in which no
     /// result became visible while accepted ones waited.
@@ -243,6 +263,22 @@ async fn main() -> anyhow::Result<()> {
                 batch,
                 connections,
                 queries,
+            })
+            .await
+        }
+        Benchmark::Ingest {
+            seconds,
+            batch,
+            connections,
+            suite,
+            reference,
+        } => {
+            ingest::run(ingest::Settings {
+                connections,
+                batch,
+                duration: std::time::Duration::from_secs(seconds),
+                suite,
+                reference,
             })
             .await
         }

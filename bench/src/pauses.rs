@@ -34,6 +34,7 @@ pub async fn run(repeat: usize, plan: Plan) -> anyhow::Result<()> {
             base_url: system.base_url.clone(),
             project,
             token,
+            counting: burst::Counting::ProjectRuns,
         });
         let outcome = burst::run(target, plan, Duration::from_secs(600)).await?;
         let redelivered = system.ingest_redeliveries().await?;
