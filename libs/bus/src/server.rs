@@ -38,6 +38,12 @@ pub enum ServerError {
     },
 }
 
+/// The JetStream storage the servers we start allow. Every stream Verdict declares bounds
+/// its own bytes; left unset, nats-server allows 75% of the disk free at start and refuses
+/// to create streams whose limits add up to more, so a machine with less free space than
+/// the streams may one day hold could not start at all.
+const MAX_FILE_STORE: &str = "1TB";
+
 /// One password per bus user ([`BusUser`]) for a nats-server this process starts: the
 /// server requires them, and each process connects as its own user, within the
 /// permissions `bus_access` gives it.
@@ -123,7 +129,9 @@ impl NatsServer {
         std::fs::create_dir_all(&store_dir).map_err(io_error(&store_dir))?;
         let log = options.data_dir.join("nats-server.log");
         // Result batches with captured output need more than the 1 MiB default.
-        let mut conf = format!("max_payload: {MAX_PAYLOAD}\n");
+        let mut conf = format!(
+            "max_payload: {MAX_PAYLOAD}\njetstream {{ max_file_store: {MAX_FILE_STORE} }}\n"
+        );
         if let Some(passwords) = &options.passwords {
             conf.push_str(&passwords.authorization());
         }
