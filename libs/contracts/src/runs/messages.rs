@@ -266,6 +266,11 @@ pub struct Import {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// What the import noticed in the report without refusing it, each naming its line
+    /// and column: a test case without a name, counts without test cases, an unknown
+    /// outcome. At most 100, the last saying how many more there were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 /// The report is stored (as the artifact); parse it.

@@ -105,6 +105,7 @@ pub fn assert_located(err: &ImportError) {
             Location::Path(path) => assert!(path.starts_with("results"), "{err}"),
         },
         ImportError::TooLarge { .. } => {}
+        ImportError::UnknownFormat(found) => assert!(!found.is_empty(), "{err}"),
         ImportError::Read(io) => panic!("reading from memory failed: {io}"),
     }
 }
