@@ -399,6 +399,33 @@ fn attempt_results(
         .collect()
 }
 
+/// Tells apart consecutive results a report names alike: NUnit and xUnit.net name each
+/// case of a parameterized test after its arguments, and arguments that print the same
+/// (an object without its own `ToString`) give one name to several cases. Each such
+/// case is its own test, so the second is named `<name> #2`, the third `<name> #3`.
+#[derive(Default)]
+struct RepeatedNames {
+    last: Option<(Option<SuiteName>, TestName)>,
+    repeats: u32,
+}
+
+impl RepeatedNames {
+    fn distinct(&mut self, suite: &Option<SuiteName>, name: TestName) -> TestName {
+        match &self.last {
+            Some((last_suite, last_name)) if last_suite == suite && *last_name == name => {
+                self.repeats += 1;
+                // A name at the length limit keeps its name, and counts once.
+                TestName::parse(format!("{} #{}", name.as_str(), self.repeats + 1)).unwrap_or(name)
+            }
+            _ => {
+                self.repeats = 0;
+                self.last = Some((suite.clone(), name.clone()));
+                name
+            }
+        }
+    }
+}
+
 /// A short label from a report (a report or tool name), cut to a name's length.
 fn cap_label(text: &str) -> String {
     let mut label = CappedTextBuilder::with_limit(MAX_NAME_BYTES);

@@ -11,7 +11,10 @@
 //!   `Cancelled` and `NotRunnable` (a test that cannot run, counted `invalid`) errored;
 //!   `Ignored`, `Skipped` and `Inconclusive` skipped; without `result` (before 2.5),
 //!   `executed="False"` skipped, `success="False"` failed, else passed;
-//! * an unknown `result` is read as skipped, with a warning;
+//! * an unknown `result` is read as skipped, with a warning; a case with a `<failure>`
+//!   and no `result` failed whatever its `success` says;
+//! * cases named alike one after the other (parameterized cases whose arguments print
+//!   the same) are told apart as `<name> #2`, `<name> #3`;
 //! * suite: NUnit 3, the `fullname` of the innermost `TestFixture` (so the instances of
 //!   a parameterized fixture stay apart), else the case's `classname`; NUnit 2, the
 //!   case's qualified name up to its last `.` outside parentheses and brackets, else
@@ -39,7 +42,7 @@ use crate::domain::{
 use super::xml_reader::{invalid, Collected, Dialect, Tag, TagAttributes};
 use super::{
     attempt_results, cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed,
-    AttemptReport, DeclaredCounts, ImportError, Location, ReportFormat, ReportItem,
+    AttemptReport, DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat, ReportItem,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,7 @@ pub struct Nunit {
     frames: Vec<Frame>,
     suites: Vec<SuiteState>,
     case: Option<CaseState>,
+    repeated: RepeatedNames,
 }
 
 impl Nunit {
@@ -63,6 +67,7 @@ impl Nunit {
             frames: Vec::new(),
             suites: Vec::new(),
             case: None,
+            repeated: RepeatedNames::default(),
         }
     }
 }
@@ -122,6 +127,10 @@ struct CaseState {
     name: TestName,
     suite: Option<SuiteName>,
     status: ResultStatus,
+    /// Whether `result` states the status (NUnit 2 before 2.5 says only `success`,
+    /// sometimes not even that, for a case with a `<failure>`).
+    result_stated: bool,
+    has_failure: bool,
     duration_ms: Option<DurationMs>,
     started_at: Option<time::OffsetDateTime>,
     failure_message: Option<CappedText>,
@@ -267,9 +276,14 @@ impl Dialect for Nunit {
                     case.stdout = Some(text.finish()).filter(|text| !text.is_blank());
                 }
             }
+            Frame::Failure { on_case: true } => {
+                if let Some(case) = &mut self.case {
+                    case.has_failure = true;
+                }
+            }
             Frame::Root
             | Frame::Results
-            | Frame::Failure { .. }
+            | Frame::Failure { on_case: false }
             | Frame::Reason { .. }
             | Frame::Properties
             | Frame::Categories
@@ -444,9 +458,11 @@ impl Nunit {
             suite.lists_cases = true;
         }
         self.case = Some(CaseState {
-            name,
+            name: self.repeated.distinct(&suite, name),
             suite,
             status,
+            result_stated: attributes.get("result").is_some(),
+            has_failure: false,
             duration_ms: duration.and_then(parse_seconds),
             started_at: attributes.get("start-time").and_then(parse_timestamp),
             failure_message: None,
@@ -478,13 +494,17 @@ impl Nunit {
         if let Some(categories) = case.categories {
             attributes.insert_lenient("category", &categories.finish_string());
         }
+        let status = match case.status {
+            ResultStatus::Passed if case.has_failure && !case.result_stated => ResultStatus::Failed,
+            status => status,
+        };
         let report = AttemptReport {
             duration_ms: case.duration_ms,
             started_at: case.started_at,
             message: case.failure_message.or(case.reason),
             trace: case.trace,
             stdout: case.stdout,
-            ..AttemptReport::bare(case.status)
+            ..AttemptReport::bare(status)
         };
         let results = attempt_results(case.suite, case.name, attributes, vec![report])
             .map_err(|err| invalid(self.format(), case.at, err.to_string()))?;

@@ -20,6 +20,9 @@
 //! * message and trace: `<ErrorInfo>`'s `<Message>` and `<StackTrace>`; stdout and
 //!   stderr: `<StdOut>` and `<StdErr>`; duration: `duration` (`hh:mm:ss.fffffff`);
 //!   start: `startTime`;
+//! * a run whose own outcome is a failure (`<ResultSummary outcome>`, the test host
+//!   crashed or the run was aborted) while no result failed is named in a warning, with
+//!   its first `<RunInfo>` error;
 //! * report summary: `<ResultSummary><Counters>` (`total`, `passed`, `failed`, and
 //!   `error` + `timeout` + `aborted` as errored), `<Times>` start and finish, the run's
 //!   `name`.
@@ -154,6 +157,12 @@ pub struct Trx {
     results: Vec<ResultState>,
     /// Results without a `testName` so far, to number them.
     unnamed: u64,
+    /// Whether any result failed or errored.
+    any_failure: bool,
+    /// The run's own `outcome` (`<ResultSummary outcome>`), and where it is.
+    run_outcome: Option<(String, Location)>,
+    /// The first error the run reports outside its results (`<RunInfo outcome="Error">`).
+    run_error: Option<CappedText>,
 }
 
 impl Trx {
@@ -163,6 +172,9 @@ impl Trx {
             frames: Vec::new(),
             results: Vec::new(),
             unnamed: 0,
+            any_failure: false,
+            run_outcome: None,
+            run_error: None,
         }
     }
 }
@@ -175,6 +187,9 @@ enum Frame {
     Output,
     ErrorInfo,
     ResultSummary,
+    RunInfos,
+    /// A `<RunInfo>`, and whether it reports an error.
+    RunInfo(bool),
     Text(TextSlot, CappedTextBuilder),
     Ignored,
 }
@@ -185,6 +200,7 @@ enum TextSlot {
     Stderr,
     Message,
     Trace,
+    RunError,
 }
 
 #[derive(Clone, Copy)]
@@ -196,6 +212,8 @@ enum Parent {
     Output,
     ErrorInfo,
     ResultSummary,
+    RunInfos,
+    ErrorRunInfo,
     Other,
 }
 
@@ -277,7 +295,20 @@ impl Dialect for Trx {
             (Parent::ErrorInfo, "StackTrace") => {
                 Frame::Text(TextSlot::Trace, CappedTextBuilder::new(TextField::Trace))
             }
-            (Parent::Root, "ResultSummary") => Frame::ResultSummary,
+            (Parent::Root, "ResultSummary") => {
+                if let Some(outcome) = tag.attributes()?.non_blank("outcome") {
+                    self.run_outcome = Some((outcome.to_owned(), tag.position()));
+                }
+                Frame::ResultSummary
+            }
+            (Parent::ResultSummary, "RunInfos") => Frame::RunInfos,
+            (Parent::RunInfos, "RunInfo") => {
+                Frame::RunInfo(tag.attributes()?.get("outcome") == Some("Error"))
+            }
+            (Parent::ErrorRunInfo, "Text") => Frame::Text(
+                TextSlot::RunError,
+                CappedTextBuilder::new(TextField::Message),
+            ),
             (Parent::ResultSummary, "Counters") => {
                 out.summary.declared = declared_counts(&tag.attributes()?);
                 Frame::Ignored
@@ -298,6 +329,13 @@ impl Dialect for Trx {
                     self.finish_result(result, out)?;
                 }
             }
+            Frame::Text(TextSlot::RunError, text) => {
+                if self.run_error.is_none() {
+                    self.run_error = trimmed(text.finish());
+                }
+            }
+            // The summary may come before the results (mstest.exe) or after them.
+            Frame::Root => self.close_run(out),
             Frame::Text(slot, text) => {
                 if let Some(result) = self.results.last_mut() {
                     let text = text.finish();
@@ -309,16 +347,17 @@ impl Dialect for Trx {
                             result.stderr = Some(text).filter(|text| !text.is_blank());
                         }
                         TextSlot::Message => result.message = trimmed(text),
-                        TextSlot::Trace => result.trace = trimmed(text),
+                        TextSlot::Trace | TextSlot::RunError => result.trace = trimmed(text),
                     }
                 }
             }
-            Frame::Root
-            | Frame::Results
+            Frame::Results
+            | Frame::ResultSummary
             | Frame::InnerResults
             | Frame::Output
             | Frame::ErrorInfo
-            | Frame::ResultSummary
+            | Frame::RunInfos
+            | Frame::RunInfo(_)
             | Frame::Ignored => {}
         }
         Ok(())
@@ -335,6 +374,8 @@ impl Trx {
             Some(Frame::Output) => Parent::Output,
             Some(Frame::ErrorInfo) => Parent::ErrorInfo,
             Some(Frame::ResultSummary) => Parent::ResultSummary,
+            Some(Frame::RunInfos) => Parent::RunInfos,
+            Some(Frame::RunInfo(true)) => Parent::ErrorRunInfo,
             Some(_) => Parent::Other,
         }
     }
@@ -451,6 +492,7 @@ impl Trx {
         }
         let attempt = Attempt::new(number)
             .map_err(|err| invalid(ReportFormat::Trx, result.at.clone(), err.to_string()))?;
+        self.any_failure |= result.status.is_failure();
         out.ready.push_back(ReportItem::Result(NewResult {
             id: None,
             suite: result.suite,
@@ -466,6 +508,27 @@ impl Trx {
             attributes: Attributes::default(),
         }));
         Ok(())
+    }
+}
+
+impl Trx {
+    /// Notes a run whose own outcome says it failed while none of its results did (the
+    /// test host crashed, the run was aborted): it must not look clean.
+    fn close_run(&mut self, out: &mut Collected) {
+        let Some((outcome, at)) = &self.run_outcome else {
+            return;
+        };
+        let failed = matches!(outcome.as_str(), "Failed" | "Error" | "Aborted" | "Timeout");
+        if failed && !self.any_failure {
+            let reason = self
+                .run_error
+                .as_ref()
+                .map_or(String::new(), |text| format!(": {}", text.as_str()));
+            out.warnings.push(
+                at,
+                &format!("the run's outcome is {outcome} though no test failed{reason}"),
+            );
+        }
     }
 }
 

@@ -6,7 +6,9 @@
 //! * status (`result`): `Pass` passed, `Fail` failed, `Skip` and `NotRun` skipped; an
 //!   unknown one skipped, with a warning;
 //! * suite: the test's class (`type`); name: its `name` without the class prefix
-//!   xUnit.net writes (a display name set in the test stays whole);
+//!   xUnit.net writes (a display name set in the test stays whole); tests named alike
+//!   one after the other (theory rows whose data print the same) are told apart as
+//!   `<name> #2`, `<name> #3`;
 //! * message: `<failure><message>`, or for a skipped test its `<reason>`; trace:
 //!   `<failure><stack-trace>`; stdout: `<output>`; duration: `time` in seconds;
 //! * properties: the `<traits>` (values of a repeated trait joined by `, `), and
@@ -28,7 +30,7 @@ use crate::domain::{
 use super::xml_reader::{invalid, Collected, Dialect, Tag};
 use super::{
     attempt_results, cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed,
-    AttemptReport, DeclaredCounts, ImportError, Location, ReportFormat, ReportItem,
+    AttemptReport, DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat, ReportItem,
 };
 
 /// What xUnit.net's elements mean.
@@ -40,6 +42,7 @@ pub struct Xunit {
     assembly: Option<AssemblyState>,
     /// The test, or the assembly-level error, being read.
     case: Option<CaseState>,
+    repeated: RepeatedNames,
 }
 
 enum Frame {
@@ -324,7 +327,7 @@ impl Xunit {
             assembly.lists_tests = true;
         }
         self.case = Some(CaseState {
-            name,
+            name: self.repeated.distinct(&suite, name),
             suite,
             status,
             duration_ms: attributes.get("time").and_then(parse_seconds),

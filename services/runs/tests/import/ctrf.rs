@@ -105,14 +105,7 @@ fn a_playwright_ctrf_report() {
 fn reading_in_tiny_pieces_gives_the_same_report() {
     let bytes = fixture("ctrf.json");
     let whole = parse_ctrf(&bytes[..]).unwrap();
-    assert_eq!(
-        parse_ctrf(Trickle {
-            bytes: &bytes,
-            step: 1
-        })
-        .unwrap(),
-        whole
-    );
+    assert_eq!(parse_ctrf(Trickle::new(&bytes, 1)).unwrap(), whole);
 }
 
 #[test]

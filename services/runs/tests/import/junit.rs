@@ -315,11 +315,7 @@ fn reading_in_tiny_pieces_gives_the_same_report() {
         let bytes = fixture(name);
         let whole = parse_junit(&bytes[..]).unwrap();
         for step in [1, 2, 3, 7] {
-            let pieces = parse_junit(Trickle {
-                bytes: &bytes,
-                step,
-            })
-            .unwrap();
+            let pieces = parse_junit(Trickle::new(&bytes, step)).unwrap();
             assert_eq!(pieces, whole, "{name} read {step} bytes at a time");
         }
     }
