@@ -228,7 +228,8 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportKind {
-    /// JUnit XML (`application/xml`, `text/xml`).
+    /// An XML report (`application/xml`, `text/xml`): JUnit, NUnit 2 or 3, xUnit.net
+    /// v2 or TRX, told apart by the runs service from the content.
     Junit,
     /// CTRF JSON (`application/json`).
     Ctrf,
