@@ -42,9 +42,9 @@ use crate::domain::{
 
 use super::xml_reader::{invalid, Collected, Dialect, Tag, TagAttributes, XmlReader};
 use super::{
-    attempt_results, cap_label, collect_items, first_line, parse_count, parse_seconds,
-    parse_timestamp, sum, trimmed, AttemptReport, DeclaredCounts, ImportError, Location,
-    ParsedReport, ParsedSuite, ReportFormat, ReportItem,
+    cap_label, collect_items, first_line, parse_count, parse_seconds, parse_timestamp, sum,
+    trimmed, AttemptReport, DeclaredCounts, ImportError, Location, ParsedReport, ParsedSuite,
+    ReportFormat, ReportItem,
 };
 
 /// Synthetic results recorded, per report, for suites that declare counts without
@@ -78,7 +78,6 @@ impl<R: Read> JunitReader<R> {
 /// What JUnit's elements mean.
 #[derive(Default)]
 pub struct Junit {
-    frames: Vec<Frame>,
     suites: Vec<SuiteState>,
     case: Option<CaseState>,
     /// Whether the root states the counts itself, so its suites' counts are not added.
@@ -91,7 +90,7 @@ pub struct Junit {
 }
 
 /// An open element, and what it collects.
-enum Frame {
+pub enum Frame {
     Testsuites,
     Testsuite,
     Testcase,
@@ -118,20 +117,8 @@ enum Frame {
     Ignored,
 }
 
-/// What an element's parent is, to decide what the element means.
 #[derive(Clone, Copy)]
-enum Parent {
-    Document,
-    Testsuites,
-    Testsuite,
-    Testcase,
-    Properties,
-    Retry,
-    Other,
-}
-
-#[derive(Clone, Copy)]
-enum OutputStream {
+pub enum OutputStream {
     Stdout,
     Stderr,
 }
@@ -172,7 +159,7 @@ struct Outcome {
     trace: Option<CappedText>,
 }
 
-struct RetryState {
+pub struct RetryState {
     after_outcome: bool,
     status: ResultStatus,
     message: Option<String>,
@@ -243,6 +230,8 @@ fn declared_counts(attributes: &TagAttributes) -> DeclaredCounts {
 }
 
 impl Dialect for Junit {
+    type Frame = Frame;
+
     fn format(&self) -> ReportFormat {
         ReportFormat::Junit
     }
@@ -251,33 +240,38 @@ impl Dialect for Junit {
         &["testsuites", "testsuite"]
     }
 
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder> {
-        self.frames.last_mut().and_then(Frame::text_mut)
+    fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
+        frame.text_mut()
     }
 
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, out: &mut Collected) -> Result<(), ImportError> {
-        let frame = match (self.parent(), tag.name) {
-            (Parent::Document, "testsuites") => {
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Frame, ImportError> {
+        Ok(match (parents.last(), tag.name) {
+            (None, "testsuites") => {
                 self.open_root(tag, out)?;
                 Frame::Testsuites
             }
             // The loop lets no other root through.
-            (Parent::Document, _) => {
+            (None, _) => {
                 self.open_root(tag, out)?;
-                self.open_suite(tag, out)?;
+                self.open_suite(parents, tag, out)?;
                 Frame::Testsuite
             }
-            (Parent::Testsuites | Parent::Testsuite, "testsuites") => Frame::Testsuites,
-            (Parent::Testsuites | Parent::Testsuite, "testsuite") => {
-                self.open_suite(tag, out)?;
+            (Some(Frame::Testsuites | Frame::Testsuite), "testsuites") => Frame::Testsuites,
+            (Some(Frame::Testsuites | Frame::Testsuite), "testsuite") => {
+                self.open_suite(parents, tag, out)?;
                 Frame::Testsuite
             }
-            (Parent::Testsuites | Parent::Testsuite, "testcase") => {
+            (Some(Frame::Testsuites | Frame::Testsuite), "testcase") => {
                 self.open_case(tag, out)?;
                 Frame::Testcase
             }
-            (Parent::Testsuite | Parent::Testcase, "properties") => Frame::Properties,
-            (Parent::Properties, "property") => {
+            (Some(Frame::Testsuite | Frame::Testcase), "properties") => Frame::Properties,
+            (Some(Frame::Properties), "property") => {
                 let attributes = tag.attributes()?;
                 Frame::Property {
                     name: attributes.get("name").map(str::to_owned),
@@ -285,15 +279,19 @@ impl Dialect for Junit {
                     text: CappedTextBuilder::with_limit(MAX_ATTRIBUTE_VALUE_BYTES),
                 }
             }
-            (Parent::Testsuite | Parent::Testcase | Parent::Retry, "system-out") => Frame::Output {
-                stream: OutputStream::Stdout,
-                text: CappedTextBuilder::new(TextField::Stdout),
-            },
-            (Parent::Testsuite | Parent::Testcase | Parent::Retry, "system-err") => Frame::Output {
-                stream: OutputStream::Stderr,
-                text: CappedTextBuilder::new(TextField::Stderr),
-            },
-            (Parent::Testcase, "failure" | "error" | "skipped") => Frame::Outcome {
+            (Some(Frame::Testsuite | Frame::Testcase | Frame::Retry(_)), "system-out") => {
+                Frame::Output {
+                    stream: OutputStream::Stdout,
+                    text: CappedTextBuilder::new(TextField::Stdout),
+                }
+            }
+            (Some(Frame::Testsuite | Frame::Testcase | Frame::Retry(_)), "system-err") => {
+                Frame::Output {
+                    stream: OutputStream::Stderr,
+                    text: CappedTextBuilder::new(TextField::Stderr),
+                }
+            }
+            (Some(Frame::Testcase), "failure" | "error" | "skipped") => Frame::Outcome {
                 status: match tag.name {
                     "failure" => ResultStatus::Failed,
                     "error" => ResultStatus::Errored,
@@ -302,7 +300,10 @@ impl Dialect for Junit {
                 message: tag.attributes()?.get("message").map(str::to_owned),
                 text: CappedTextBuilder::new(TextField::Trace),
             },
-            (Parent::Testcase, "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError") => {
+            (
+                Some(Frame::Testcase),
+                "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError",
+            ) => {
                 let attributes = tag.attributes()?;
                 Frame::Retry(Box::new(RetryState {
                     after_outcome: tag.name.starts_with("rerun"),
@@ -319,19 +320,19 @@ impl Dialect for Junit {
                     stderr: None,
                 }))
             }
-            (Parent::Retry, "stackTrace") => {
+            (Some(Frame::Retry(_)), "stackTrace") => {
                 Frame::StackTrace(CappedTextBuilder::new(TextField::Trace))
             }
             _ => Frame::Ignored,
-        };
-        self.frames.push(frame);
-        Ok(())
+        })
     }
 
-    fn close(&mut self, out: &mut Collected) -> Result<(), ImportError> {
-        let Some(frame) = self.frames.pop() else {
-            return Ok(());
-        };
+    fn close(
+        &mut self,
+        frame: Frame,
+        parents: &mut [Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
         match frame {
             Frame::Testsuites | Frame::Properties | Frame::Ignored => {}
             Frame::Testsuite => {
@@ -347,7 +348,7 @@ impl Dialect for Junit {
             Frame::Property { name, value, text } => {
                 let text = text.finish_string();
                 let value = value.unwrap_or_else(|| text.trim().to_owned());
-                let properties = match self.frames.iter().rev().nth(1) {
+                let properties = match parents.iter().rev().nth(1) {
                     Some(Frame::Testcase) => self.case.as_mut().map(|case| &mut case.properties),
                     Some(Frame::Testsuite) => {
                         self.suites.last_mut().map(|suite| &mut suite.properties)
@@ -381,7 +382,7 @@ impl Dialect for Junit {
             }
             Frame::Output { stream, text } => {
                 let text = Some(text.finish()).filter(|text| !text.is_blank());
-                let slot = match (self.frames.last_mut(), stream) {
+                let slot = match (parents.last_mut(), stream) {
                     (Some(Frame::Testcase), OutputStream::Stdout) => {
                         self.case.as_mut().map(|case| &mut case.stdout)
                     }
@@ -403,7 +404,7 @@ impl Dialect for Junit {
                 }
             }
             Frame::StackTrace(text) => {
-                if let Some(Frame::Retry(retry)) = self.frames.last_mut() {
+                if let Some(Frame::Retry(retry)) = parents.last_mut() {
                     retry.stack_trace = trimmed(text.finish());
                 }
             }
@@ -422,18 +423,6 @@ impl Dialect for Junit {
 }
 
 impl Junit {
-    fn parent(&self) -> Parent {
-        match self.frames.last() {
-            None => Parent::Document,
-            Some(Frame::Testsuites) => Parent::Testsuites,
-            Some(Frame::Testsuite) => Parent::Testsuite,
-            Some(Frame::Testcase) => Parent::Testcase,
-            Some(Frame::Properties) => Parent::Properties,
-            Some(Frame::Retry(_)) => Parent::Retry,
-            Some(_) => Parent::Other,
-        }
-    }
-
     /// Reads what the root element says about the whole report.
     fn open_root<R: Read>(
         &mut self,
@@ -452,12 +441,13 @@ impl Junit {
 
     fn open_suite<R: Read>(
         &mut self,
+        parents: &[Frame],
         tag: &Tag<'_, R>,
         out: &mut Collected,
     ) -> Result<(), ImportError> {
         let attributes = tag.attributes()?;
         let declared = declared_counts(&attributes);
-        let top_level = matches!(self.frames.as_slice(), [Frame::Testsuites]);
+        let top_level = matches!(parents, [Frame::Testsuites]);
         if top_level && !self.root_declares_counts {
             let summary = &mut out.summary;
             summary.declared.add(&declared);
@@ -687,11 +677,7 @@ fn finish_case(case: CaseState, out: &mut Collected) -> Result<(), ImportError> 
             ..retry.into_report()
         }))
         .collect();
-    let results = attempt_results(case.suite, case.name, case.properties, attempts)
-        .map_err(|err| invalid(ReportFormat::Junit, case.at, err.to_string()))?;
-    out.ready
-        .extend(results.into_iter().map(ReportItem::Result));
-    Ok(())
+    out.push_attempts(case.at, case.suite, case.name, case.properties, attempts)
 }
 
 impl Frame {

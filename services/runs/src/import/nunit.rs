@@ -39,10 +39,10 @@ use crate::domain::{
     TextField,
 };
 
-use super::xml_reader::{invalid, Collected, Dialect, Tag, TagAttributes};
+use super::xml_reader::{Collected, Dialect, Tag, TagAttributes};
 use super::{
-    attempt_results, cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed,
-    AttemptReport, DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat, ReportItem,
+    cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed, AttemptReport,
+    DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,6 @@ pub enum NunitVersion {
 /// What NUnit's elements mean.
 pub struct Nunit {
     version: NunitVersion,
-    frames: Vec<Frame>,
     suites: Vec<SuiteState>,
     case: Option<CaseState>,
     repeated: RepeatedNames,
@@ -64,7 +63,6 @@ impl Nunit {
     pub fn new(version: NunitVersion) -> Self {
         Self {
             version,
-            frames: Vec::new(),
             suites: Vec::new(),
             case: None,
             repeated: RepeatedNames::default(),
@@ -73,7 +71,7 @@ impl Nunit {
 }
 
 /// An open element, and what it collects.
-enum Frame {
+pub enum Frame {
     Root,
     Suite,
     /// NUnit 2's `<results>`, which holds a suite's children.
@@ -94,19 +92,6 @@ enum Frame {
     Categories,
     /// Anything this importer does not read; its text is dropped.
     Ignored,
-}
-
-#[derive(Clone, Copy)]
-enum Parent {
-    Document,
-    Root,
-    Suite,
-    Case,
-    Failure,
-    Reason,
-    Properties,
-    Categories,
-    Other,
 }
 
 struct SuiteState {
@@ -143,6 +128,8 @@ struct CaseState {
 }
 
 impl Dialect for Nunit {
+    type Frame = Frame;
+
     fn format(&self) -> ReportFormat {
         match self.version {
             NunitVersion::Two => ReportFormat::Nunit2,
@@ -157,53 +144,58 @@ impl Dialect for Nunit {
         }
     }
 
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder> {
-        match self.frames.last_mut() {
-            Some(Frame::Message(text) | Frame::StackTrace(text) | Frame::Output(text)) => {
-                Some(text)
-            }
+    fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
+        match frame {
+            Frame::Message(text) | Frame::StackTrace(text) | Frame::Output(text) => Some(text),
             _ => None,
         }
     }
 
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, out: &mut Collected) -> Result<(), ImportError> {
-        let parent = self.parent();
-        let frame = match (parent, tag.name) {
-            (Parent::Document, _) => {
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Frame, ImportError> {
+        let parent = parents.last();
+        Ok(match (parent, tag.name) {
+            (None, _) => {
                 self.open_root(tag, out)?;
                 Frame::Root
             }
-            (Parent::Root, "environment") => {
+            (Some(Frame::Root), "environment") => {
                 if let Some(version) = tag.attributes()?.non_blank("nunit-version") {
                     out.summary.tool = Some(cap_label(&format!("NUnit {version}")));
                 }
                 Frame::Ignored
             }
-            (Parent::Root | Parent::Suite, "test-suite") => {
+            (Some(Frame::Root | Frame::Suite | Frame::Results), "test-suite") => {
                 self.open_suite(tag, out)?;
                 Frame::Suite
             }
-            (Parent::Suite, "results") => Frame::Results,
-            (Parent::Root | Parent::Suite, "test-case") => {
+            (Some(Frame::Suite | Frame::Results), "results") => Frame::Results,
+            (Some(Frame::Root | Frame::Suite | Frame::Results), "test-case") => {
                 self.open_case(tag, out)?;
                 Frame::Case
             }
-            (Parent::Case | Parent::Suite, "failure") => Frame::Failure {
-                on_case: matches!(parent, Parent::Case),
+            (Some(Frame::Case | Frame::Suite | Frame::Results), "failure") => Frame::Failure {
+                on_case: matches!(parent, Some(Frame::Case)),
             },
-            (Parent::Case | Parent::Suite, "reason") => Frame::Reason {
-                on_case: matches!(parent, Parent::Case),
+            (Some(Frame::Case | Frame::Suite | Frame::Results), "reason") => Frame::Reason {
+                on_case: matches!(parent, Some(Frame::Case)),
             },
-            (Parent::Failure | Parent::Reason, "message") => {
+            (Some(Frame::Failure { .. } | Frame::Reason { .. }), "message") => {
                 Frame::Message(CappedTextBuilder::new(TextField::Message))
             }
-            (Parent::Failure, "stack-trace") => {
+            (Some(Frame::Failure { .. }), "stack-trace") => {
                 Frame::StackTrace(CappedTextBuilder::new(TextField::Trace))
             }
-            (Parent::Case, "output") => Frame::Output(CappedTextBuilder::new(TextField::Stdout)),
-            (Parent::Case, "properties") => Frame::Properties,
-            (Parent::Case, "categories") => Frame::Categories,
-            (Parent::Properties, "property") => {
+            (Some(Frame::Case), "output") => {
+                Frame::Output(CappedTextBuilder::new(TextField::Stdout))
+            }
+            (Some(Frame::Case), "properties") => Frame::Properties,
+            (Some(Frame::Case), "categories") => Frame::Categories,
+            (Some(Frame::Properties), "property") => {
                 let attributes = tag.attributes()?;
                 if let (Some(case), Some(name)) = (&mut self.case, attributes.non_blank("name")) {
                     let value = attributes.get("value").unwrap_or_default();
@@ -215,7 +207,7 @@ impl Dialect for Nunit {
                 }
                 Frame::Ignored
             }
-            (Parent::Categories, "category") => {
+            (Some(Frame::Categories), "category") => {
                 let attributes = tag.attributes()?;
                 if let (Some(case), Some(name)) = (&mut self.case, attributes.non_blank("name")) {
                     case.add_category(name);
@@ -223,15 +215,15 @@ impl Dialect for Nunit {
                 Frame::Ignored
             }
             _ => Frame::Ignored,
-        };
-        self.frames.push(frame);
-        Ok(())
+        })
     }
 
-    fn close(&mut self, out: &mut Collected) -> Result<(), ImportError> {
-        let Some(frame) = self.frames.pop() else {
-            return Ok(());
-        };
+    fn close(
+        &mut self,
+        frame: Frame,
+        parents: &mut [Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
         match frame {
             Frame::Suite => {
                 if let Some(suite) = self.suites.pop() {
@@ -240,12 +232,12 @@ impl Dialect for Nunit {
             }
             Frame::Case => {
                 if let Some(case) = self.case.take() {
-                    self.finish_case(case, out)?;
+                    Self::finish_case(case, out)?;
                 }
             }
             Frame::Message(text) => {
                 let text = trimmed(text.finish());
-                match self.frames.last() {
+                match parents.last() {
                     Some(Frame::Failure { on_case: true }) => {
                         if let Some(case) = &mut self.case {
                             case.failure_message = text;
@@ -266,7 +258,7 @@ impl Dialect for Nunit {
             }
             Frame::StackTrace(text) => {
                 if let (Some(Frame::Failure { on_case: true }), Some(case)) =
-                    (self.frames.last(), &mut self.case)
+                    (parents.last(), &mut self.case)
                 {
                     case.trace = trimmed(text.finish());
                 }
@@ -294,20 +286,6 @@ impl Dialect for Nunit {
 }
 
 impl Nunit {
-    fn parent(&self) -> Parent {
-        match self.frames.last() {
-            None => Parent::Document,
-            Some(Frame::Root) => Parent::Root,
-            Some(Frame::Suite | Frame::Results) => Parent::Suite,
-            Some(Frame::Case) => Parent::Case,
-            Some(Frame::Failure { .. }) => Parent::Failure,
-            Some(Frame::Reason { .. }) => Parent::Reason,
-            Some(Frame::Properties) => Parent::Properties,
-            Some(Frame::Categories) => Parent::Categories,
-            Some(_) => Parent::Other,
-        }
-    }
-
     /// Reads what the root says about the whole run.
     fn open_root<R: Read>(
         &mut self,
@@ -489,7 +467,7 @@ impl Nunit {
         }
     }
 
-    fn finish_case(&self, case: CaseState, out: &mut Collected) -> Result<(), ImportError> {
+    fn finish_case(case: CaseState, out: &mut Collected) -> Result<(), ImportError> {
         let mut attributes = case.attributes;
         if let Some(categories) = case.categories {
             attributes.insert_lenient("category", &categories.finish_string());
@@ -506,11 +484,7 @@ impl Nunit {
             stdout: case.stdout,
             ..AttemptReport::bare(status)
         };
-        let results = attempt_results(case.suite, case.name, attributes, vec![report])
-            .map_err(|err| invalid(self.format(), case.at, err.to_string()))?;
-        out.ready
-            .extend(results.into_iter().map(ReportItem::Result));
-        Ok(())
+        out.push_attempts(case.at, case.suite, case.name, attributes, vec![report])
     }
 
     /// Notes a suite that failed where no test case shows it, and tells its parent

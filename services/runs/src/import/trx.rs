@@ -94,12 +94,11 @@ pub fn read_classes(input: impl Read) -> Result<TestClasses, ImportError> {
 
 /// The first pass: `<TestDefinitions>` only.
 #[derive(Default)]
-struct Definitions {
-    frames: Vec<DefinitionFrame>,
+pub struct Definitions {
     classes: TestClasses,
 }
 
-enum DefinitionFrame {
+pub enum DefinitionFrame {
     Root,
     Definitions,
     /// A `<UnitTest>` (or another test type) and its id.
@@ -108,6 +107,8 @@ enum DefinitionFrame {
 }
 
 impl Dialect for Definitions {
+    type Frame = DefinitionFrame;
+
     fn format(&self) -> ReportFormat {
         ReportFormat::Trx
     }
@@ -116,12 +117,17 @@ impl Dialect for Definitions {
         &["TestRun"]
     }
 
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder> {
+    fn text_sink(_: &mut DefinitionFrame) -> Option<&mut CappedTextBuilder> {
         None
     }
 
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, _: &mut Collected) -> Result<(), ImportError> {
-        let frame = match (self.frames.last(), tag.name) {
+    fn open<R: Read>(
+        &mut self,
+        parents: &[DefinitionFrame],
+        tag: &Tag<'_, R>,
+        _: &mut Collected,
+    ) -> Result<DefinitionFrame, ImportError> {
+        Ok(match (parents.last(), tag.name) {
             (None, _) => DefinitionFrame::Root,
             (Some(DefinitionFrame::Root), "TestDefinitions") => DefinitionFrame::Definitions,
             (Some(DefinitionFrame::Definitions), _) => {
@@ -138,13 +144,15 @@ impl Dialect for Definitions {
                 DefinitionFrame::Ignored
             }
             _ => DefinitionFrame::Ignored,
-        };
-        self.frames.push(frame);
-        Ok(())
+        })
     }
 
-    fn close(&mut self, _: &mut Collected) -> Result<(), ImportError> {
-        self.frames.pop();
+    fn close(
+        &mut self,
+        _: DefinitionFrame,
+        _: &mut [DefinitionFrame],
+        _: &mut Collected,
+    ) -> Result<(), ImportError> {
         Ok(())
     }
 }
@@ -152,7 +160,6 @@ impl Dialect for Definitions {
 /// What TRX's elements mean, once the classes are known.
 pub struct Trx {
     classes: TestClasses,
-    frames: Vec<Frame>,
     /// Open results, innermost last.
     results: Vec<ResultState>,
     /// Results without a `testName` so far, to number them.
@@ -169,7 +176,6 @@ impl Trx {
     pub fn new(classes: TestClasses) -> Self {
         Self {
             classes,
-            frames: Vec::new(),
             results: Vec::new(),
             unnamed: 0,
             any_failure: false,
@@ -179,7 +185,7 @@ impl Trx {
     }
 }
 
-enum Frame {
+pub enum Frame {
     Root,
     Results,
     Result,
@@ -195,26 +201,12 @@ enum Frame {
 }
 
 #[derive(Clone, Copy)]
-enum TextSlot {
+pub enum TextSlot {
     Stdout,
     Stderr,
     Message,
     Trace,
     RunError,
-}
-
-#[derive(Clone, Copy)]
-enum Parent {
-    Document,
-    Root,
-    Results,
-    Result,
-    Output,
-    ErrorInfo,
-    ResultSummary,
-    RunInfos,
-    ErrorRunInfo,
-    Other,
 }
 
 struct ResultState {
@@ -235,6 +227,8 @@ struct ResultState {
 }
 
 impl Dialect for Trx {
+    type Frame = Frame;
+
     fn format(&self) -> ReportFormat {
         ReportFormat::Trx
     }
@@ -243,20 +237,25 @@ impl Dialect for Trx {
         &["TestRun"]
     }
 
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder> {
-        match self.frames.last_mut() {
-            Some(Frame::Text(_, text)) => Some(text),
+    fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
+        match frame {
+            Frame::Text(_, text) => Some(text),
             _ => None,
         }
     }
 
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, out: &mut Collected) -> Result<(), ImportError> {
-        let frame = match (self.parent(), tag.name) {
-            (Parent::Document, _) => {
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Frame, ImportError> {
+        Ok(match (parents.last(), tag.name) {
+            (None, _) => {
                 self.open_root(tag, out)?;
                 Frame::Root
             }
-            (Parent::Root, "Times") => {
+            (Some(Frame::Root), "Times") => {
                 let attributes = tag.attributes()?;
                 let start = attributes.get("start").and_then(parse_timestamp);
                 let finish = attributes.get("finish").and_then(parse_timestamp);
@@ -269,60 +268,60 @@ impl Dialect for Trx {
                 };
                 Frame::Ignored
             }
-            (Parent::Root, "Results") => Frame::Results,
-            (Parent::Results, _) => {
+            (Some(Frame::Root), "Results") => Frame::Results,
+            (Some(Frame::Results | Frame::InnerResults), _) => {
                 self.open_result(tag, out)?;
                 Frame::Result
             }
-            (Parent::Result, "InnerResults") => {
+            (Some(Frame::Result), "InnerResults") => {
                 if let Some(result) = self.results.last_mut() {
                     result.aggregate = true;
                 }
                 Frame::InnerResults
             }
-            (Parent::Result, "Output") => Frame::Output,
-            (Parent::Output, "StdOut") => {
+            (Some(Frame::Result), "Output") => Frame::Output,
+            (Some(Frame::Output), "StdOut") => {
                 Frame::Text(TextSlot::Stdout, CappedTextBuilder::new(TextField::Stdout))
             }
-            (Parent::Output, "StdErr") => {
+            (Some(Frame::Output), "StdErr") => {
                 Frame::Text(TextSlot::Stderr, CappedTextBuilder::new(TextField::Stderr))
             }
-            (Parent::Output, "ErrorInfo") => Frame::ErrorInfo,
-            (Parent::ErrorInfo, "Message") => Frame::Text(
+            (Some(Frame::Output), "ErrorInfo") => Frame::ErrorInfo,
+            (Some(Frame::ErrorInfo), "Message") => Frame::Text(
                 TextSlot::Message,
                 CappedTextBuilder::new(TextField::Message),
             ),
-            (Parent::ErrorInfo, "StackTrace") => {
+            (Some(Frame::ErrorInfo), "StackTrace") => {
                 Frame::Text(TextSlot::Trace, CappedTextBuilder::new(TextField::Trace))
             }
-            (Parent::Root, "ResultSummary") => {
+            (Some(Frame::Root), "ResultSummary") => {
                 if let Some(outcome) = tag.attributes()?.non_blank("outcome") {
                     self.run_outcome = Some((outcome.to_owned(), tag.position()));
                 }
                 Frame::ResultSummary
             }
-            (Parent::ResultSummary, "RunInfos") => Frame::RunInfos,
-            (Parent::RunInfos, "RunInfo") => {
+            (Some(Frame::ResultSummary), "RunInfos") => Frame::RunInfos,
+            (Some(Frame::RunInfos), "RunInfo") => {
                 Frame::RunInfo(tag.attributes()?.get("outcome") == Some("Error"))
             }
-            (Parent::ErrorRunInfo, "Text") => Frame::Text(
+            (Some(Frame::RunInfo(true)), "Text") => Frame::Text(
                 TextSlot::RunError,
                 CappedTextBuilder::new(TextField::Message),
             ),
-            (Parent::ResultSummary, "Counters") => {
+            (Some(Frame::ResultSummary), "Counters") => {
                 out.summary.declared = declared_counts(&tag.attributes()?);
                 Frame::Ignored
             }
             _ => Frame::Ignored,
-        };
-        self.frames.push(frame);
-        Ok(())
+        })
     }
 
-    fn close(&mut self, out: &mut Collected) -> Result<(), ImportError> {
-        let Some(frame) = self.frames.pop() else {
-            return Ok(());
-        };
+    fn close(
+        &mut self,
+        frame: Frame,
+        _: &mut [Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
         match frame {
             Frame::Result => {
                 if let Some(result) = self.results.pop() {
@@ -365,21 +364,6 @@ impl Dialect for Trx {
 }
 
 impl Trx {
-    fn parent(&self) -> Parent {
-        match self.frames.last() {
-            None => Parent::Document,
-            Some(Frame::Root) => Parent::Root,
-            Some(Frame::Results | Frame::InnerResults) => Parent::Results,
-            Some(Frame::Result) => Parent::Result,
-            Some(Frame::Output) => Parent::Output,
-            Some(Frame::ErrorInfo) => Parent::ErrorInfo,
-            Some(Frame::ResultSummary) => Parent::ResultSummary,
-            Some(Frame::RunInfos) => Parent::RunInfos,
-            Some(Frame::RunInfo(true)) => Parent::ErrorRunInfo,
-            Some(_) => Parent::Other,
-        }
-    }
-
     fn open_root<R: Read>(
         &mut self,
         tag: &Tag<'_, R>,

@@ -13,22 +13,39 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
 use crate::domain::limits::{MAX_XML_DEPTH, MAX_XML_MARKUP_BYTES};
-use crate::domain::CappedTextBuilder;
+use crate::domain::{Attributes, CappedTextBuilder, SuiteName, TestName};
 
 use super::xml_source::{read_char_data, CharDataError, XmlSource};
-use super::{ImportError, Location, ReportFormat, ReportItem, ReportSummary, Warnings};
+use super::{
+    attempt_results, AttemptReport, ImportError, Location, ReportFormat, ReportItem, ReportSummary,
+    Warnings,
+};
 
-/// What one report format makes of its elements. The loop calls [`Dialect::open`] for
-/// every start tag and [`Dialect::close`] for every end tag (an empty element gets
-/// both), so a dialect keeps one frame per open element, even for elements it ignores.
+/// What one report format makes of its elements. The loop keeps one frame per open
+/// element (even for elements the dialect ignores): [`Dialect::open`] makes it from the
+/// start tag and the frames around it, [`Dialect::close`] gets it back at the end tag
+/// (an empty element gets both).
 pub trait Dialect {
+    type Frame;
     fn format(&self) -> ReportFormat;
     /// The root elements this dialect reads.
     fn roots(&self) -> &'static [&'static str];
-    /// Where text inside the innermost open element goes, if it is kept.
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder>;
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, out: &mut Collected) -> Result<(), ImportError>;
-    fn close(&mut self, out: &mut Collected) -> Result<(), ImportError>;
+    /// Where text directly inside an element goes, if it is kept.
+    fn text_sink(frame: &mut Self::Frame) -> Option<&mut CappedTextBuilder>;
+    /// What a start tag means inside `parents` (innermost last).
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Self::Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Self::Frame, ImportError>;
+    /// An element ended inside `parents`.
+    fn close(
+        &mut self,
+        frame: Self::Frame,
+        parents: &mut [Self::Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError>;
 }
 
 /// What a dialect hands out: results as they are complete, the summary, warnings.
@@ -36,6 +53,25 @@ pub struct Collected {
     pub(super) ready: VecDeque<ReportItem>,
     pub(super) summary: ReportSummary,
     pub(super) warnings: Warnings,
+}
+
+impl Collected {
+    /// Hands out one result per attempt of a finished test (see [`attempt_results`]);
+    /// a test with more attempts than the limit is refused at `at`.
+    pub(super) fn push_attempts(
+        &mut self,
+        at: Location,
+        suite: Option<SuiteName>,
+        name: TestName,
+        attributes: Attributes,
+        attempts: Vec<AttemptReport>,
+    ) -> Result<(), ImportError> {
+        let results = attempt_results(suite, name, attributes, attempts)
+            .map_err(|err| invalid(self.summary.format, at, err.to_string()))?;
+        self.ready
+            .extend(results.into_iter().map(ReportItem::Result));
+        Ok(())
+    }
 }
 
 /// A start tag being read.
@@ -113,10 +149,11 @@ impl TagAttributes {
 
 /// Yields the results of an XML report as its dialect completes them. After an error it
 /// yields nothing more. The summary and warnings are complete once it is done.
-pub struct XmlReader<R, D> {
+pub struct XmlReader<R, D: Dialect> {
     reader: Reader<XmlSource<R>>,
     markup: Vec<u8>,
-    /// The names of the open elements, for error messages.
+    /// The open elements, innermost last, and their names for error messages.
+    frames: Vec<D::Frame>,
     open_names: Vec<String>,
     root_seen: bool,
     done: bool,
@@ -133,6 +170,7 @@ impl<R: Read, D: Dialect> XmlReader<R, D> {
         Self {
             reader,
             markup: Vec::new(),
+            frames: Vec::new(),
             open_names: Vec::new(),
             root_seen: false,
             done: false,
@@ -170,7 +208,7 @@ impl<R: Read, D: Dialect> XmlReader<R, D> {
     /// Reads the text before the next piece of markup, then that markup.
     fn advance(&mut self) -> Result<(), ImportError> {
         let format = self.dialect.format();
-        let sink = self.dialect.text_sink();
+        let sink = self.frames.last_mut().and_then(D::text_sink);
         read_char_data(&mut self.reader, sink).map_err(|err| match err {
             CharDataError::Io(err) => ImportError::Read(err),
             CharDataError::Syntax { at, reason } => malformed(format, at, reason),
@@ -230,17 +268,21 @@ impl<R: Read, D: Dialect> XmlReader<R, D> {
             }
             self.root_seen = true;
         }
-        self.dialect.open(&tag, &mut self.collected)?;
+        let frame = self.dialect.open(&self.frames, &tag, &mut self.collected)?;
+        self.frames.push(frame);
         self.open_names.push(tag.name.to_owned());
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), ImportError> {
         // quick-xml refuses unmatched end tags before they get here.
-        if self.open_names.pop().is_some() {
-            self.dialect.close(&mut self.collected)?;
+        self.open_names.pop();
+        match self.frames.pop() {
+            Some(frame) => self
+                .dialect
+                .close(frame, &mut self.frames, &mut self.collected),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), ImportError> {

@@ -27,16 +27,15 @@ use crate::domain::{
     TextField,
 };
 
-use super::xml_reader::{invalid, Collected, Dialect, Tag};
+use super::xml_reader::{Collected, Dialect, Tag};
 use super::{
-    attempt_results, cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed,
-    AttemptReport, DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat, ReportItem,
+    cap_label, parse_count, parse_seconds, parse_timestamp, sum, trimmed, AttemptReport,
+    DeclaredCounts, ImportError, Location, RepeatedNames, ReportFormat,
 };
 
 /// What xUnit.net's elements mean.
 #[derive(Default)]
 pub struct Xunit {
-    frames: Vec<Frame>,
     /// Assemblies seen so far; the first names the report.
     assemblies: u64,
     assembly: Option<AssemblyState>,
@@ -45,7 +44,7 @@ pub struct Xunit {
     repeated: RepeatedNames,
 }
 
-enum Frame {
+pub enum Frame {
     Root,
     Assembly,
     Errors,
@@ -59,20 +58,6 @@ enum Frame {
     Reason(CappedTextBuilder),
     Output(CappedTextBuilder),
     Ignored,
-}
-
-#[derive(Clone, Copy)]
-enum Parent {
-    Document,
-    Root,
-    Assembly,
-    Errors,
-    Error,
-    Collection,
-    Test,
-    Failure,
-    Traits,
-    Other,
 }
 
 struct AssemblyState {
@@ -96,6 +81,8 @@ struct CaseState {
 }
 
 impl Dialect for Xunit {
+    type Frame = Frame;
+
     fn format(&self) -> ReportFormat {
         ReportFormat::Xunit2
     }
@@ -104,46 +91,53 @@ impl Dialect for Xunit {
         &["assemblies"]
     }
 
-    fn text_sink(&mut self) -> Option<&mut CappedTextBuilder> {
-        match self.frames.last_mut() {
-            Some(
-                Frame::Message(text)
-                | Frame::StackTrace(text)
-                | Frame::Reason(text)
-                | Frame::Output(text),
-            ) => Some(text),
+    fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
+        match frame {
+            Frame::Message(text)
+            | Frame::StackTrace(text)
+            | Frame::Reason(text)
+            | Frame::Output(text) => Some(text),
             _ => None,
         }
     }
 
-    fn open<R: Read>(&mut self, tag: &Tag<'_, R>, out: &mut Collected) -> Result<(), ImportError> {
-        let frame = match (self.parent(), tag.name) {
-            (Parent::Document, _) => Frame::Root,
-            (Parent::Root, "assembly") => {
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Frame, ImportError> {
+        Ok(match (parents.last(), tag.name) {
+            (None, _) => Frame::Root,
+            (Some(Frame::Root), "assembly") => {
                 self.open_assembly(tag, out)?;
                 Frame::Assembly
             }
-            (Parent::Assembly, "errors") => Frame::Errors,
-            (Parent::Errors, "error") => {
+            (Some(Frame::Assembly), "errors") => Frame::Errors,
+            (Some(Frame::Errors), "error") => {
                 self.open_error(tag)?;
                 Frame::Error
             }
-            (Parent::Assembly, "collection") => Frame::Collection,
-            (Parent::Collection, "test") => {
+            (Some(Frame::Assembly), "collection") => Frame::Collection,
+            (Some(Frame::Collection), "test") => {
                 self.open_test(tag, out)?;
                 Frame::Test
             }
-            (Parent::Test | Parent::Error, "failure") => Frame::Failure,
-            (Parent::Failure, "message") => {
+            (Some(Frame::Test | Frame::Error), "failure") => Frame::Failure,
+            (Some(Frame::Failure), "message") => {
                 Frame::Message(CappedTextBuilder::new(TextField::Message))
             }
-            (Parent::Failure, "stack-trace") => {
+            (Some(Frame::Failure), "stack-trace") => {
                 Frame::StackTrace(CappedTextBuilder::new(TextField::Trace))
             }
-            (Parent::Test, "reason") => Frame::Reason(CappedTextBuilder::new(TextField::Message)),
-            (Parent::Test, "output") => Frame::Output(CappedTextBuilder::new(TextField::Stdout)),
-            (Parent::Test, "traits") => Frame::Traits,
-            (Parent::Traits, "trait") => {
+            (Some(Frame::Test), "reason") => {
+                Frame::Reason(CappedTextBuilder::new(TextField::Message))
+            }
+            (Some(Frame::Test), "output") => {
+                Frame::Output(CappedTextBuilder::new(TextField::Stdout))
+            }
+            (Some(Frame::Test), "traits") => Frame::Traits,
+            (Some(Frame::Traits), "trait") => {
                 let attributes = tag.attributes()?;
                 if let (Some(case), Some(name)) = (&mut self.case, attributes.non_blank("name")) {
                     let value = attributes.get("value").unwrap_or_default();
@@ -156,15 +150,15 @@ impl Dialect for Xunit {
                 Frame::Ignored
             }
             _ => Frame::Ignored,
-        };
-        self.frames.push(frame);
-        Ok(())
+        })
     }
 
-    fn close(&mut self, out: &mut Collected) -> Result<(), ImportError> {
-        let Some(frame) = self.frames.pop() else {
-            return Ok(());
-        };
+    fn close(
+        &mut self,
+        frame: Frame,
+        _: &mut [Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
         match frame {
             Frame::Assembly => {
                 if let Some(assembly) = self.assembly.take() {
@@ -179,7 +173,7 @@ impl Dialect for Xunit {
             }
             Frame::Test | Frame::Error => {
                 if let Some(case) = self.case.take() {
-                    self.finish_case(case, out)?;
+                    Self::finish_case(case, out)?;
                 }
             }
             Frame::Message(text) => {
@@ -214,21 +208,6 @@ impl Dialect for Xunit {
 }
 
 impl Xunit {
-    fn parent(&self) -> Parent {
-        match self.frames.last() {
-            None => Parent::Document,
-            Some(Frame::Root) => Parent::Root,
-            Some(Frame::Assembly) => Parent::Assembly,
-            Some(Frame::Errors) => Parent::Errors,
-            Some(Frame::Error) => Parent::Error,
-            Some(Frame::Collection) => Parent::Collection,
-            Some(Frame::Test) => Parent::Test,
-            Some(Frame::Failure) => Parent::Failure,
-            Some(Frame::Traits) => Parent::Traits,
-            Some(_) => Parent::Other,
-        }
-    }
-
     fn open_assembly<R: Read>(
         &mut self,
         tag: &Tag<'_, R>,
@@ -372,7 +351,7 @@ impl Xunit {
         Ok(())
     }
 
-    fn finish_case(&self, case: CaseState, out: &mut Collected) -> Result<(), ImportError> {
+    fn finish_case(case: CaseState, out: &mut Collected) -> Result<(), ImportError> {
         let report = AttemptReport {
             duration_ms: case.duration_ms,
             message: case.message.or(case.reason),
@@ -380,10 +359,12 @@ impl Xunit {
             stdout: case.stdout,
             ..AttemptReport::bare(case.status)
         };
-        let results = attempt_results(case.suite, case.name, case.attributes, vec![report])
-            .map_err(|err| invalid(ReportFormat::Xunit2, case.at, err.to_string()))?;
-        out.ready
-            .extend(results.into_iter().map(ReportItem::Result));
-        Ok(())
+        out.push_attempts(
+            case.at,
+            case.suite,
+            case.name,
+            case.attributes,
+            vec![report],
+        )
     }
 }
