@@ -204,10 +204,6 @@ impl Warnings {
         self.kept.push(warning.finish_string());
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.kept.is_empty()
-    }
-
     /// The warnings, the last saying how many more there were beyond the limit.
     pub fn to_vec(&self) -> Vec<String> {
         let mut list = self.kept.clone();
