@@ -168,10 +168,17 @@ enum Benchmark {
         #[arg(long)]
         suite: Option<usize>,
     },
-    /// Streaming parse of a large generated JUnit report: time and peak memory.
+    /// Streaming parse of a large generated report of each format (JUnit, NUnit 2 and 3,
+    /// xUnit.net, TRX), each in a process of its own: time and peak memory.
     Import {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
+        /// Only this format, in this process.
+        #[arg(long, value_enum)]
+        format: Option<import::Format>,
+        /// Print the table's row without its header.
+        #[arg(long, hide = true)]
+        row_only: bool,
     },
     /// Live reporting during a large import: 202-to-queryable latency of small batches
     /// posted to one run while a generated JUnit report is imported into another.
@@ -194,7 +201,11 @@ async fn main() -> anyhow::Result<()> {
     verdict_testkit::install_tls_provider();
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
-        Benchmark::Import { megabytes } => import::run(megabytes),
+        Benchmark::Import {
+            megabytes,
+            format,
+            row_only,
+        } => import::run(megabytes, format, row_only),
         Benchmark::ImportAvailability {
             megabytes,
             batch,

@@ -256,7 +256,8 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportKind {
-    /// JUnit XML (`application/xml`, `text/xml`).
+    /// An XML report (`application/xml`, `text/xml`): JUnit, NUnit 2 or 3, xUnit.net
+    /// v2 or TRX, told apart by the runs service from the content.
     Junit,
     /// CTRF JSON (`application/json`).
     Ctrf,
@@ -294,6 +295,11 @@ pub struct Import {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// What the import noticed in the report without refusing it, each naming its line
+    /// and column: a test case without a name, counts without test cases, an unknown
+    /// outcome. At most 100, the last saying how many more there were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 /// The report is stored (as the artifact); parse it.
