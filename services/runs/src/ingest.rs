@@ -1,10 +1,10 @@
 //! The durable ingest: result batches and finishes from the `VERDICT_INGEST` stream,
-//! applied in order. Messages that are ready together are applied in one transaction and
-//! acknowledged only after it commits, so a crash loses nothing (JetStream delivers the
+//! applied in order. Messages that are ready together are applied in a few short
+//! transactions and acknowledged only after they commit, so a crash loses nothing (JetStream delivers the
 //! unacknowledged ones again) and a redelivery changes nothing (results upsert by id,
 //! and a test's outcome only changes when an attempt says something new).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
@@ -19,8 +19,13 @@ use crate::domain::{finished_status, CountsDelta, FinishReason, NewResult, TestO
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
 use crate::{live_events, Error};
 
-/// Most messages applied in one transaction.
-const MAX_MESSAGES_PER_TRANSACTION: usize = 64;
+/// Most messages taken from the stream at once: they are acknowledged together once
+/// all are applied, which must take well under the stall warning's 5 s even on a busy
+/// machine.
+const MAX_MESSAGES_PER_ROUND: usize = 16;
+/// The most work in one transaction: results become visible at least this often while a
+/// backlog is applied (issue #20), and a commit in WAL mode costs little next to it.
+const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// How long a batch whose transaction failed waits before it is delivered again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
@@ -38,7 +43,7 @@ pub async fn consume(
         consumer: streams::INGEST_CONSUMER,
         filter: None,
         ack_wait,
-        max_batch: MAX_MESSAGES_PER_TRANSACTION,
+        max_batch: MAX_MESSAGES_PER_ROUND,
         replicas,
     };
     let client = runs.client().clone();
@@ -52,8 +57,8 @@ pub async fn consume(
     Ok(())
 }
 
-/// Applies every message of one delivery in one transaction, then publishes the events
-/// it made; the verdicts say what to acknowledge.
+/// Applies every message of one delivery, then publishes the events it made; the
+/// verdicts say what to acknowledge.
 async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     let count = deliveries.len();
     // Decoding tens of thousands of results is CPU work: it happens with the apply, on
@@ -61,32 +66,11 @@ async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     let applied = runs
         .store
         .write(move |conn| {
-            let mut decoded = Vec::with_capacity(deliveries.len());
-            let mut verdicts = Vec::with_capacity(deliveries.len());
-            for delivery in &deliveries {
-                match serde_json::from_slice::<IngestMessage>(&delivery.payload) {
-                    Ok(ingest) => {
-                        decoded.push(ingest);
-                        verdicts.push(Verdict::Done);
-                    }
-                    Err(err) => {
-                        // The gateway only publishes what it validated; this is not
-                        // ours to retry.
-                        tracing::error!(error = %err, subject = %delivery.subject, "dropping a malformed ingest message");
-                        verdicts.push(Verdict::Reject);
-                    }
-                }
-            }
-            let events = if decoded.is_empty() {
-                Vec::new()
-            } else {
-                apply_all(conn, decoded, now_ms())?
-            };
-            Ok::<_, Error>((events, verdicts))
+            Ok::<_, Error>(apply_deliveries(conn, &deliveries, now_ms(), COMMIT_EVERY))
         })
         .await;
     match applied {
-        Ok((events, verdicts)) => {
+        Ok(Applied { events, verdicts }) => {
             for event in &events {
                 runs.publish(event).await;
             }
@@ -99,42 +83,109 @@ async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     }
 }
 
-/// Applies every message in one transaction; returns the events to publish.
-pub fn apply_all(
+/// What applying a delivery did: the events to publish, and one verdict per message.
+struct Applied {
+    events: Vec<Event>,
+    verdicts: Vec<Verdict>,
+}
+
+/// Decodes and applies the messages in order, in transactions of at most `commit_every`
+/// of work each. A transaction that fails is rolled back, and its
+/// messages and every later one are delivered again; the ones committed before it are
+/// done, so they are never applied twice.
+fn apply_deliveries(
     conn: &mut Connection,
-    messages: Vec<IngestMessage>,
+    deliveries: &[Delivery],
     now: i64,
+    commit_every: Duration,
+) -> Applied {
+    let mut verdicts = Vec::with_capacity(deliveries.len());
+    let mut decoded = Vec::with_capacity(deliveries.len());
+    for (index, delivery) in deliveries.iter().enumerate() {
+        match serde_json::from_slice::<IngestMessage>(&delivery.payload) {
+            Ok(message) => {
+                decoded.push((index, message));
+                verdicts.push(Verdict::Done);
+            }
+            Err(err) => {
+                // The gateway only publishes what it validated; this is not ours to retry.
+                tracing::error!(error = %err, subject = %delivery.subject, "dropping a malformed ingest message");
+                verdicts.push(Verdict::Reject);
+            }
+        }
+    }
+    let mut events = Vec::new();
+    let mut pending = decoded.into_iter().peekable();
+    while pending.peek().is_some() {
+        let mut taken = Vec::new();
+        match apply_transaction(conn, &mut pending, &mut taken, now, commit_every) {
+            Ok(applied) => events.extend(applied),
+            Err(err) => {
+                tracing::error!(error = %err, "applying ingest messages failed; they will be delivered again");
+                for index in taken.into_iter().chain(pending.map(|(index, _)| index)) {
+                    verdicts[index] = Verdict::Retry(RETRY_AFTER_FAILURE);
+                }
+                break;
+            }
+        }
+    }
+    Applied { events, verdicts }
+}
+
+/// Applies messages from `pending` in one transaction until it holds `commit_every` of
+/// work or none are left; `taken` receives the index of each message it took.
+fn apply_transaction(
+    conn: &mut Connection,
+    pending: &mut impl Iterator<Item = (usize, IngestMessage)>,
+    taken: &mut Vec<usize>,
+    now: i64,
+    commit_every: Duration,
 ) -> Result<Vec<Event>, Error> {
+    let started = Instant::now();
     let tx = conn.transaction()?;
     let mut events = Vec::new();
     {
         let mut writer = ResultWriter::new(&tx)?;
-        for message in messages {
-            match message {
-                IngestMessage::Results {
-                    project_id,
-                    run_id,
-                    results,
-                } => {
-                    if let Some(run) = live_run(&tx, &project_id, &run_id)? {
-                        events.extend(apply_results(&tx, &mut writer, run, results, now)?);
-                    }
-                }
-                IngestMessage::Finish {
-                    project_id,
-                    run_id,
-                    finish,
-                    accepted_at,
-                } => {
-                    if let Some(run) = live_run(&tx, &project_id, &run_id)? {
-                        events.extend(apply_finish(&tx, run, &finish, &accepted_at)?);
-                    }
-                }
+        loop {
+            let Some((index, message)) = pending.next() else {
+                break;
+            };
+            taken.push(index);
+            events.extend(apply_message(&tx, &mut writer, message, now)?);
+            if started.elapsed() >= commit_every {
+                break;
             }
         }
     }
     tx.commit()?;
     Ok(events)
+}
+
+fn apply_message(
+    tx: &Transaction<'_>,
+    writer: &mut ResultWriter<'_>,
+    message: IngestMessage,
+    now: i64,
+) -> Result<Vec<Event>, Error> {
+    match message {
+        IngestMessage::Results {
+            project_id,
+            run_id,
+            results,
+        } => match live_run(tx, &project_id, &run_id)? {
+            Some(run) => apply_results(tx, writer, run, results, now),
+            None => Ok(Vec::new()),
+        },
+        IngestMessage::Finish {
+            project_id,
+            run_id,
+            finish,
+            accepted_at,
+        } => match live_run(tx, &project_id, &run_id)? {
+            Some(run) => apply_finish(tx, run, &finish, &accepted_at),
+            None => Ok(Vec::new()),
+        },
+    }
 }
 
 /// The run a message is for, unless it was deleted meanwhile (or the message names the
@@ -295,4 +346,94 @@ fn apply_finish(
         counts: run.counts,
         finished_at: convert::rfc3339(finished_at),
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const RUN: &str = "run-1";
+
+    fn conn_with_a_running_run() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        store::MIGRATIONS.apply(&mut conn).unwrap();
+        let mut run = RunRow {
+            rid: 0,
+            id: RUN.into(),
+            project_id: "project".into(),
+            name: "nightly".into(),
+            status: RunStatus::Running,
+            attributes: Default::default(),
+            started_at: 1,
+            finished_at: None,
+            counts: Default::default(),
+        };
+        let tx = conn.transaction().unwrap();
+        store::insert_run(&tx, &mut run).unwrap();
+        tx.commit().unwrap();
+        conn
+    }
+
+    fn delivery(message: serde_json::Value) -> Delivery {
+        Delivery {
+            subject: "ingest".into(),
+            payload: serde_json::to_vec(&message).unwrap().into(),
+            delivered: 1,
+        }
+    }
+
+    fn one_result(name: &str) -> Delivery {
+        delivery(json!({
+            "type": "results", "project_id": "project", "run_id": RUN,
+            "results": [{ "name": name, "status": "passed" }],
+        }))
+    }
+
+    /// A finish the gateway would never send: applying it fails.
+    fn unappliable_finish() -> Delivery {
+        delivery(json!({
+            "type": "finish", "project_id": "project", "run_id": RUN,
+            "finish": { "finished_at": "yesterday" }, "accepted_at": "2026-12-06T10:00:00Z",
+        }))
+    }
+
+    fn results_stored(conn: &Connection) -> u64 {
+        store::run(conn, RUN).unwrap().unwrap().counts.total
+    }
+
+    const RETRY: Verdict = Verdict::Retry(RETRY_AFTER_FAILURE);
+
+    #[test]
+    fn messages_before_a_failed_transaction_stay_applied_and_are_not_retried() {
+        let mut conn = conn_with_a_running_run();
+        let deliveries = [one_result("a"), unappliable_finish(), one_result("b")];
+
+        let applied = apply_deliveries(&mut conn, &deliveries, 1, Duration::ZERO);
+
+        assert_eq!(applied.verdicts, [Verdict::Done, RETRY, RETRY]);
+        assert_eq!(results_stored(&conn), 1);
+    }
+
+    #[test]
+    fn messages_in_the_failed_transaction_are_all_retried_and_none_stays_applied() {
+        let mut conn = conn_with_a_running_run();
+        let deliveries = [one_result("a"), unappliable_finish(), one_result("b")];
+
+        let applied = apply_deliveries(&mut conn, &deliveries, 1, Duration::from_secs(60));
+
+        assert_eq!(applied.verdicts, [RETRY, RETRY, RETRY]);
+        assert_eq!(results_stored(&conn), 0);
+    }
+
+    #[test]
+    fn a_malformed_message_is_rejected_and_the_others_applied() {
+        let mut conn = conn_with_a_running_run();
+        let deliveries = [one_result("a"), delivery(json!({ "type": "nonsense" }))];
+
+        let applied = apply_deliveries(&mut conn, &deliveries, 1, COMMIT_EVERY);
+
+        assert_eq!(applied.verdicts, [Verdict::Done, Verdict::Reject]);
+        assert_eq!(results_stored(&conn), 1);
+    }
 }
