@@ -61,7 +61,7 @@ enum Command {
         from: PathBuf,
     },
     #[command(about = report::ABOUT, long_about = report::LONG_ABOUT, after_long_help = report::EXAMPLES)]
-    Report(report::ReportArgs),
+    Report(Box<report::ReportArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Backup { service, out } => backup::backup(service, &out),
         Command::Restore { service, from } => backup::restore(service, &from),
-        Command::Report(args) => report::main(args),
+        Command::Report(args) => report::main(*args),
         Command::Serve { service } => match service {
             Service::Gateway => process::main(
                 "verdict-gateway",

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod headers;
+pub mod idempotency;
 pub mod live;
 pub mod operation;
 pub mod page;

@@ -7,6 +7,7 @@ mod context;
 mod convert;
 pub mod domain;
 mod error;
+mod finish;
 mod flaky;
 mod housekeeping;
 pub mod import;
