@@ -60,7 +60,6 @@ impl Session {
         self.shard.as_deref()
     }
 
-
     /// Where people see the run: the dashboard's page of it.
     pub fn url(&self) -> String {
         let base = self.client.base_url().as_str().trim_end_matches('/');
