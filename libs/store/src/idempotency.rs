@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::{scope, Keyed};
 use verdict_contracts::Operation;
@@ -195,6 +196,33 @@ pub fn forget_expired(conn: &Connection, now: i64, limit: u32) -> rusqlite::Resu
            (SELECT id FROM idempotency_keys WHERE created_at <= ?1 ORDER BY created_at LIMIT ?2)",
     )?
     .execute(params![now - RETENTION_MS, limit])
+}
+
+/// How often [`forget_expired_periodically`] runs, and how much it deletes per run: a
+/// day's keys of a busy service go over a few runs.
+const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+const FORGET_PER_RUN: u32 = 50_000;
+
+/// Deletes expired answers every few minutes until `shutdown`.
+pub async fn forget_expired_periodically(store: crate::Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(FORGET_EVERY);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis() as i64);
+        let forgotten = store
+            .write(move |conn| {
+                forget_expired(conn, now, FORGET_PER_RUN).map_err(crate::StoreError::from)
+            })
+            .await;
+        if let Err(err) = forgotten {
+            tracing::error!(error = %err, "forgetting expired idempotency keys failed");
+        }
+    }
 }
 
 #[cfg(test)]

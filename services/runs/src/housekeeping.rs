@@ -1,6 +1,5 @@
-//! Periodic upkeep: runs that went quiet become `interrupted`, runs past the retention
-//! period are deleted (with their artifacts, via `run.deleted`), and idempotency keys
-//! older than a day are forgotten.
+//! Periodic upkeep: runs that went quiet become `interrupted`, and runs past the
+//! retention period are deleted (with their artifacts, via `run.deleted`).
 
 use std::time::Duration;
 
@@ -32,9 +31,6 @@ pub async fn run(
         }
         if let Err(err) = interrupt_stale(&runs, run_timeout).await {
             tracing::error!(error = %err, "interrupting stale runs failed");
-        }
-        if let Err(err) = forget_idempotency_keys(&runs).await {
-            tracing::error!(error = %err, "forgetting expired idempotency keys failed");
         }
         if !retention.is_zero() {
             if let Err(err) = delete_expired(&runs, retention).await {
@@ -72,22 +68,6 @@ async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
     for event in &finished {
         runs.publish(event).await;
     }
-    Ok(())
-}
-
-/// Idempotency keys deleted per pass; a busy day's keys go over a few passes.
-const KEYS_PER_PASS: u32 = 10_000;
-
-async fn forget_idempotency_keys(runs: &Runs) -> Result<(), Error> {
-    runs.store
-        .write(|conn| {
-            Ok::<_, Error>(verdict_store::idempotency::forget_expired(
-                conn,
-                now_ms(),
-                KEYS_PER_PASS,
-            )?)
-        })
-        .await?;
     Ok(())
 }
 

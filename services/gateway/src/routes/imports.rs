@@ -200,10 +200,10 @@ async fn store_and_start(
         .bus
         .request_as(
             &artifacts::DECLARE_REPORT,
-            &DeclareArtifact {
+            &Keyed::plain(DeclareArtifact {
                 run_id: import.run_id.clone(),
                 artifact,
-            },
+            }),
             principal,
         )
         .await?;
