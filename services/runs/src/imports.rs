@@ -29,7 +29,7 @@ use crate::context::Runs;
 use crate::convert::{self, now_ms};
 use crate::domain::{finished_status, FinishReason, NewResult, Tally};
 use crate::finish;
-use crate::import::{parse_ctrf, ImportError, JunitReader, ReportItem};
+use crate::import::{ImportError, ReportItem, ReportReader};
 use crate::ingest::Batch;
 use crate::run_commands::{self, RunSpec};
 use crate::store::{self, ImportRow, ResultWriter, RunRow};
@@ -49,6 +49,9 @@ fn import_out(row: ImportRow) -> Import {
         },
         error: row.error,
         counts: row.counts.and_then(|json| serde_json::from_str(&json).ok()),
+        warnings: row
+            .warnings
+            .and_then(|json| serde_json::from_str(&json).ok()),
     }
 }
 
@@ -163,6 +166,7 @@ fn new_import(
         status: "pending".into(),
         error: None,
         counts: None,
+        warnings: None,
         artifact_id: None,
         attempts: 0,
         next_attempt_at: None,
@@ -468,16 +472,13 @@ async fn apply(
     shutdown: &CancellationToken,
 ) -> Result<Vec<Event>, Failure> {
     let report = Arc::new(report);
-    let format = import.format.clone();
     let checked = {
-        let (report, format) = (report.clone(), format.clone());
-        tokio::task::spawn_blocking(move || read_results(&format, report.path(), |_| true))
+        let report = report.clone();
+        tokio::task::spawn_blocking(move || read_results(report.path(), |_| true))
             .await
             .map_err(reader_failed)?
     };
-    if let Err(error) = checked {
-        return Err(Failure::Report(error.to_string()));
-    }
+    let warnings = checked.map_err(|error| Failure::Report(error.to_string()))?;
     if !import.into_run {
         let run_id = import.run_id.clone();
         runs.store
@@ -496,7 +497,7 @@ async fn apply(
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut tally = Tally::default();
         let mut count = 0usize;
-        read_results(&format, report.path(), |mut result| {
+        read_results(report.path(), |mut result| {
             tally.add(
                 &result.test_key().to_string(),
                 result.attempt,
@@ -574,6 +575,10 @@ async fn apply(
             };
             let counts = serde_json::to_string(&counts).unwrap_or_default();
             store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
+            if !warnings.is_empty() {
+                let warnings = serde_json::to_string(&warnings).unwrap_or_default();
+                store::set_import_warnings(&tx, &import.id, &warnings)?;
+            }
             if import.into_run {
                 events.extend(finish::settle(&tx, &run.id, now)?);
             }
@@ -595,27 +600,21 @@ fn reader_failed(err: tokio::task::JoinError) -> Failure {
     Failure::Transient("reading the report failed".into())
 }
 
-/// Calls `each` with every result of the report, in order, until it returns `false`.
+/// Calls `each` with every result of the report, in order, until it returns `false`;
+/// the report's format is told by its content. Returns what the reader noticed
+/// without refusing the report.
 fn read_results(
-    format: &str,
     report: &Path,
     mut each: impl FnMut(NewResult) -> bool,
-) -> Result<(), ImportError> {
-    let reader = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
-    if format == "ctrf" {
-        for result in parse_ctrf(reader)?.results {
+) -> Result<Vec<String>, ImportError> {
+    let file = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
+    let mut reader = ReportReader::open(file)?;
+    for item in reader.by_ref() {
+        if let ReportItem::Result(result) = item? {
             if !each(result) {
                 break;
             }
         }
-    } else {
-        for item in JunitReader::new(reader) {
-            if let ReportItem::Result(result) = item? {
-                if !each(result) {
-                    break;
-                }
-            }
-        }
     }
-    Ok(())
+    Ok(reader.warnings().to_vec())
 }

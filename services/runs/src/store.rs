@@ -241,6 +241,10 @@ DROP INDEX imports_queue;
 ALTER TABLE imports DROP COLUMN principal;
 CREATE INDEX imports_due ON imports (status, next_attempt_at) WHERE artifact_id IS NOT NULL;
 "#,
+    // What an import noticed in its report without refusing it (JSON array of strings).
+    r#"
+ALTER TABLE imports ADD COLUMN warnings TEXT;
+"#,
     // Runs of sharded CI builds: found by their build key, finished once their shards
     // have; a finish waits for the imports into its run. Imports may go into an
     // existing run.
@@ -1165,6 +1169,8 @@ pub struct ImportRow {
     pub error: Option<String>,
     /// JSON of the counts, once done.
     pub counts: Option<String>,
+    /// JSON array of what the import noticed without refusing the report.
+    pub warnings: Option<String>,
     pub artifact_id: Option<String>,
     /// Attempts made so far.
     pub attempts: u32,
@@ -1174,8 +1180,8 @@ pub struct ImportRow {
     pub into_run: bool,
 }
 
-const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status, error, counts, artifact_id, \
-     attempts, next_attempt_at, into_run";
+const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status, error, counts, \
+     artifact_id, attempts, next_attempt_at, warnings, into_run";
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
@@ -1189,7 +1195,8 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         artifact_id: row.get(7)?,
         attempts: row.get(8)?,
         next_attempt_at: row.get(9)?,
-        into_run: row.get(10)?,
+        warnings: row.get(10)?,
+        into_run: row.get(11)?,
     })
 }
 
@@ -1260,6 +1267,15 @@ pub fn end_import(
     conn.execute(
         "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
         params![id, status, error, counts],
+    )?;
+    Ok(())
+}
+
+/// Keeps what an import noticed in its report without refusing it.
+pub fn set_import_warnings(conn: &Connection, id: &str, warnings: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE imports SET warnings = ?2 WHERE id = ?1",
+        params![id, warnings],
     )?;
     Ok(())
 }

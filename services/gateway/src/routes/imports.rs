@@ -1,6 +1,6 @@
-//! Importing a JUnit XML or CTRF JSON report, as a new run or into an existing one. The
-//! report is kept as an artifact of that run (its bytes go to the blob store, never over
-//! the bus); the runs service parses it from there.
+//! Importing a report (JUnit, NUnit, xUnit.net or TRX XML, CTRF JSON), as a new run or
+//! into an existing one. The report is kept as an artifact of that run (its bytes go to
+//! the blob store, never over the bus); the runs service parses it from there.
 
 use std::collections::BTreeMap;
 
@@ -39,20 +39,22 @@ fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
         "application/xml" | "text/xml" => Ok((ReportKind::Junit, "application/xml")),
         "application/json" => Ok((ReportKind::Ctrf, "application/json")),
         _ => Err(ApiError::UnsupportedMediaType(
-            "application/xml (JUnit) or application/json (CTRF)",
+            "application/xml (JUnit, NUnit, xUnit.net, TRX) or application/json (CTRF)",
         )),
     }
 }
 
 /// Import a report as a new run: answered once it is stored and queued; poll
-/// `GET /imports/{id}`.
+/// `GET /imports/{id}`. The format is told by the content (the root element of XML:
+/// JUnit, NUnit 2 or 3, xUnit.net v2, TRX; a CTRF JSON object); a report of no known
+/// format fails the import, naming what the file holds.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/imports", operation_id = "create_import", tag = "runs",
     security(("bearer" = [])),
     params(("project" = String, Path, description = "id or slug"), ("name" = Option<String>, Query, description = "the run's name"),
         ("attr.{key}" = Option<String>, Query, description = "run attribute; repeat for more"),
         ("Content-Encoding" = Option<String>, Header, description = "`gzip`, or none; the size limit applies decompressed"),
         ("Idempotency-Key" = Option<String>, Header, description = "the same key, query and report within 24 h get the first answer (nothing is imported twice), another request 422")),
-    request_body(content = String, description = "JUnit XML or CTRF JSON", content_type = "application/xml"),
+    request_body(content = String, description = "JUnit, NUnit 2/3, xUnit.net v2 or TRX XML (application/xml), or CTRF JSON (application/json); the format is told by the content", content_type = "application/xml"),
     responses((status = 202, description = "Stored and queued", body = Import),
         (status = 400, description = "Invalid, or not valid gzip", body = Problem),
         (status = 413, description = "Over the report size limit", body = Problem),
@@ -119,7 +121,7 @@ pub async fn create(
     params(("run" = String, Path),
         ("Content-Encoding" = Option<String>, Header, description = "`gzip`, or none; the size limit applies decompressed"),
         ("Idempotency-Key" = Option<String>, Header, description = "the same key and report within 24 h get the first answer (nothing is imported twice), another request 422")),
-    request_body(content = String, description = "JUnit XML or CTRF JSON", content_type = "application/xml"),
+    request_body(content = String, description = "JUnit, NUnit 2/3, xUnit.net v2 or TRX XML (application/xml), or CTRF JSON (application/json); the format is told by the content", content_type = "application/xml"),
     responses((status = 202, description = "Stored and queued", body = Import),
         (status = 400, description = "Invalid, or not valid gzip", body = Problem),
         (status = 403, description = "Role too low; checked before the report is read", body = Problem),
@@ -324,8 +326,9 @@ async fn spool(body: Body) -> Result<Spooled, ApiError> {
     })
 }
 
-/// Where an import stands: pending, done (with the counts) or failed (with the line and
-/// column of the problem).
+/// Where an import stands: pending, done (with the counts, and the warnings: what the
+/// import noticed in the report without refusing it) or failed (with the line and
+/// column of the problem, or what the file holds instead of a report).
 #[utoipa::path(get, path = "/api/v1/imports/{id}", operation_id = "get_import", tag = "runs", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "OK", body = Import), (status = 404, description = "No such import", body = Problem)))]
