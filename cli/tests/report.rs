@@ -353,6 +353,19 @@ async fn five_hundred_artifacts_of_a_playwright_tree_keep_their_paths_as_names()
     }
     stored.sort();
     assert_eq!(stored, expected);
+    let listed = world
+        .admin
+        .list_artifacts(&run.id, None, &PageRequest::default())
+        .await
+        .unwrap();
+    for artifact in listed.items.iter().take(3) {
+        let name = artifact.name.as_str();
+        assert_eq!(
+            world.admin.download(&artifact.id).await.unwrap(),
+            format!("{name} bytes").as_bytes(),
+            "{name} holds what was uploaded"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,7 +381,7 @@ async fn a_malformed_report_is_named_by_file_line_and_column_and_nothing_is_sent
         .await;
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("broken.xml:3:"), "{message}");
+    assert!(message.contains("broken.xml:3:1: "), "line 3, column 1: {message}");
     assert!(message.contains("malformed JUnit XML"), "{message}");
     assert!(world.runs().await.is_empty(), "no run was created");
 }
