@@ -381,7 +381,10 @@ async fn a_malformed_report_is_named_by_file_line_and_column_and_nothing_is_sent
         .await;
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("broken.xml:3:1: "), "line 3, column 1: {message}");
+    assert!(
+        message.contains("broken.xml:3:1: "),
+        "line 3, column 1: {message}"
+    );
     assert!(message.contains("malformed JUnit XML"), "{message}");
     assert!(world.runs().await.is_empty(), "no run was created");
 }
@@ -837,5 +840,66 @@ async fn the_help_reads_like_a_manual() {
         "VERDICT_TOKEN",
     ] {
         assert!(help.contains(part), "{part} missing from:\n{help}");
+    }
+}
+
+/// Every string of a YAML file, read with the tools' Python (PyYAML comes with the
+/// OpenAPI validator that deploy/install-deps.sh installs).
+fn yaml_strings(file: &Path) -> Vec<String> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python3");
+    let output = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|err| panic!("{} (run deploy/install-deps.sh): {err}", python.display()));
+    assert!(
+        output.status.success(),
+        "{} is not YAML: {}",
+        file.display(),
+        stderr(&output)
+    );
+    fn strings(value: &serde_json::Value, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(text) => into.push(text.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| strings(item, into)),
+            serde_json::Value::Object(fields) => fields.values().for_each(|v| strings(v, into)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    strings(&serde_json::from_slice(&output.stdout).unwrap(), &mut found);
+    found
+}
+
+#[tokio::test]
+async fn the_example_pipelines_use_only_flags_the_command_has() {
+    let help = stdout(
+        &tokio::process::Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["report", "--help"])
+            .output()
+            .await
+            .unwrap(),
+    );
+    let pipelines = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ci");
+    for name in ["github-actions.yml", "gitlab-ci.yml"] {
+        let commands: Vec<String> = yaml_strings(&pipelines.join(name))
+            .into_iter()
+            .filter_map(|text| Some(text[text.find("verdict report")?..].to_owned()))
+            .collect();
+        assert!(!commands.is_empty(), "{name} runs no verdict report");
+        for command in commands {
+            for flag in command
+                .split_whitespace()
+                .filter(|word| word.starts_with("--"))
+            {
+                assert!(
+                    help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                    "{name}: {flag} is not a flag of verdict report"
+                );
+            }
+        }
     }
 }

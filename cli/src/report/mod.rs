@@ -254,7 +254,10 @@ before anything is sent: the message names the file, line and column (or what th
 holds), and no run is created. What a reader notices without refusing a report (a test
 case without a name, counts without test cases) is printed as a warning.
 
-Then one run is created in the project, every result is posted (in batches of at most
+Then one run is created in the project (or, with a build key, the build's run is found or
+created and joined as a shard: in CI the build id is the build key, so parallel jobs of
+one build make one run, finished once every shard that joined has finished, or no
+sooner than --shards N have), every result is posted (in batches of at most
 1000, each batch with an Idempotency-Key so a retried batch is stored once), the
 artifacts are uploaded (several at once; each file's SHA-256 is computed as it is read
 and checked by the server), and the run is finished. Files a report attaches to a test
@@ -294,6 +297,9 @@ Examples:
   # Several reports into one run, with attributes, for a script:
   verdict report --project api --attr suite=integration --attr os=linux --json \\
       reports/unit.xml reports/ctrf.json
+
+  # Shard 2 of a build of 4 parallel jobs, into the build's one run:
+  verdict report --project web --build-key \"$BUILD_ID\" --shard 2 --shards 4 junit.xml
 
   # A server with a certificate from a private CA:
   verdict report --url https://verdict.internal --ca-cert ca.pem --project web junit.xml";
