@@ -179,7 +179,7 @@ fn trx_definitions(out: &mut impl Write, suites: usize) -> std::io::Result<()> {
 
 /// Writes a report of about `megabytes` MB in `format`: suites of 100 cases, one in ten
 /// failing with a message, a trace and captured output. Returns the number of cases.
-fn write_report(format: Format, path: &Path, megabytes: usize) -> anyhow::Result<usize> {
+pub fn write_report(format: Format, path: &Path, megabytes: usize) -> anyhow::Result<usize> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, r#"<?xml version="1.0" encoding="utf-8"?>"#)?;
     writeln!(

@@ -12,6 +12,7 @@ mod live;
 mod loopback;
 mod pauses;
 mod process;
+mod report;
 mod runs;
 mod stats;
 mod up;
@@ -180,6 +181,20 @@ enum Benchmark {
         #[arg(long, hide = true)]
         row_only: bool,
     },
+    /// `verdict report` (the release binary) against a fresh `verdict up` (needs `cargo
+    /// build --release -p verdict-cli`): a generated JUnit report, and many small
+    /// artifacts, each from the command's start until the API shows it all.
+    Report {
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+        #[arg(long, default_value_t = 1000)]
+        artifacts: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Without rate limits (by default the system has the limits a CI job meets).
+        #[arg(long)]
+        unlimited_rates: bool,
+    },
     /// Live reporting during a large import: 202-to-queryable latency of small batches
     /// posted to one run while a generated JUnit report is imported into another.
     ImportAvailability {
@@ -313,6 +328,20 @@ async fn main() -> anyhow::Result<()> {
                     duration: std::time::Duration::from_secs(seconds),
                 },
             )
+            .await
+        }
+        Benchmark::Report {
+            megabytes,
+            artifacts,
+            repeat,
+            unlimited_rates,
+        } => {
+            report::run(report::Plan {
+                megabytes,
+                artifacts,
+                repeat,
+                unlimited_rates,
+            })
             .await
         }
         Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,

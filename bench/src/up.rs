@@ -28,6 +28,12 @@ impl UpSystem {
     /// Starts `verdict up` on a free port with rate limits out of the way and waits
     /// until `/readyz` answers 200. `VERDICT_LOG` is passed through (default `warn`).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&UNLIMITED_RATES).await
+    }
+
+    /// As [`UpSystem::start`], with these settings in the environment (and the default
+    /// rate limits unless they set others).
+    pub async fn start_with(settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         let data_dir = tempfile::tempdir()?;
         let port = free_port();
         let mut command = Command::new(verdict_binary()?);
@@ -44,7 +50,7 @@ impl UpSystem {
                 "VERDICT_LOG",
                 std::env::var("VERDICT_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .envs(UNLIMITED_RATES)
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .kill_on_drop(true);
         let child = command.spawn().context("starting verdict up")?;

@@ -61,7 +61,7 @@ enum Command {
         from: PathBuf,
     },
     #[command(about = report::ABOUT, long_about = report::LONG_ABOUT, after_long_help = report::EXAMPLES)]
-    Report(report::ReportArgs),
+    Report(Box<report::ReportArgs>),
     /// Print the `authorization` block of a nats-server configuration for Verdict: one
     /// NATS user per kind of process, each allowed only its own subjects, passwords read
     /// from $VERDICT_NATS_PASSWORD_<USER> (deploy/nats/nats.conf holds the same).
@@ -87,7 +87,7 @@ pub fn main() -> ExitCode {
         ),
         Command::Backup { service, out } => backup::backup(service, &out),
         Command::Restore { service, from } => backup::restore(service, &from),
-        Command::Report(args) => report::main(args),
+        Command::Report(args) => report::main(*args),
         Command::BusPermissions => {
             print!(
                 "{}",

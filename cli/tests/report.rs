@@ -10,7 +10,7 @@ use verdict_client::{Client, RunFilter};
 use verdict_contracts::artifacts::ArtifactState;
 use verdict_contracts::auth::CreateProject;
 use verdict_contracts::page::PageRequest;
-use verdict_contracts::runs::{Counts, Run, RunStatus};
+use verdict_contracts::runs::{Counts, Run, RunStatus, ShardCounts, TestResult};
 use verdict_testkit::TestApp;
 
 /// The CI systems whose variables the command reads; cleared so the tests do not pick
@@ -118,6 +118,27 @@ impl World {
             .await
             .unwrap()
             .items
+    }
+
+    /// Every stored result of the run, page by page.
+    async fn results(&self, run: &Run) -> Vec<TestResult> {
+        let mut results = Vec::new();
+        let mut page = PageRequest {
+            cursor: None,
+            limit: 500,
+        };
+        loop {
+            let listed = self
+                .admin
+                .list_results(&run.id, &verdict_client::ResultFilter::default(), &page)
+                .await
+                .unwrap();
+            results.extend(listed.items);
+            match listed.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => return results,
+            }
+        }
     }
 
     async fn only_run(&self) -> Run {
@@ -332,6 +353,19 @@ async fn five_hundred_artifacts_of_a_playwright_tree_keep_their_paths_as_names()
     }
     stored.sort();
     assert_eq!(stored, expected);
+    let listed = world
+        .admin
+        .list_artifacts(&run.id, None, &PageRequest::default())
+        .await
+        .unwrap();
+    for artifact in listed.items.iter().take(3) {
+        let name = artifact.name.as_str();
+        assert_eq!(
+            world.admin.download(&artifact.id).await.unwrap(),
+            format!("{name} bytes").as_bytes(),
+            "{name} holds what was uploaded"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +381,10 @@ async fn a_malformed_report_is_named_by_file_line_and_column_and_nothing_is_sent
         .await;
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("broken.xml:3:"), "{message}");
+    assert!(
+        message.contains("broken.xml:3:1: "),
+        "line 3, column 1: {message}"
+    );
     assert!(message.contains("malformed JUnit XML"), "{message}");
     assert!(world.runs().await.is_empty(), "no run was created");
 }
@@ -676,6 +713,114 @@ async fn a_gateway_restart_while_results_are_posted_loses_and_doubles_nothing() 
     let run = world.only_run().await;
     assert_eq!(run.counts.total, tests as u64);
     assert_eq!(run.counts.passed, tests as u64);
+    let mut stored: Vec<String> = world
+        .results(&run)
+        .await
+        .into_iter()
+        .map(|result| result.test_key)
+        .collect();
+    assert_eq!(stored.len(), tests, "every result stored exactly once");
+    stored.sort();
+    stored.dedup();
+    assert_eq!(stored.len(), tests, "no result stored twice");
+}
+
+/// The report of one shard of a build: five tests of its own, the first failing in
+/// shard 2.
+fn shard_report(shard: usize) -> String {
+    let mut xml = format!("<testsuite name=\"shard {shard}\" tests=\"5\">\n");
+    for test in 0..5 {
+        xml.push_str(&format!(
+            "<testcase classname=\"shard{shard}.Suite\" name=\"test_{test}\">"
+        ));
+        if shard == 2 && test == 0 {
+            xml.push_str("<failure message=\"expected 1, got 2\"/>");
+        }
+        xml.push_str("</testcase>\n");
+    }
+    xml.push_str("</testsuite>\n");
+    xml
+}
+
+/// Runs `verdict report` for the given shards of build `build-42` (announced as 4
+/// shards) at the same time; answers each command's JSON document.
+async fn report_shards(world: &World, shards: &[usize]) -> Vec<serde_json::Value> {
+    let commands = shards.iter().map(|shard| {
+        let file = format!("shard-{shard}.xml");
+        world.write(&file, shard_report(*shard).as_bytes());
+        async move {
+            let output = world
+                .report(
+                    &[
+                        "--project",
+                        "web",
+                        "--json",
+                        "--build-key",
+                        "build-42",
+                        "--shards",
+                        "4",
+                        &file,
+                    ],
+                    &[],
+                )
+                .await;
+            assert!(output.status.success(), "{}", stderr(&output));
+            serde_json::from_str::<serde_json::Value>(stdout(&output).trim()).unwrap()
+        }
+    });
+    futures::future::join_all(commands).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_parallel_shards_of_a_build_make_one_run_with_the_union_of_their_results() {
+    let world = World::new().await;
+    let documents = report_shards(&world, &[1, 2, 3, 4]).await;
+    let run = world.only_run().await;
+    for document in &documents {
+        assert_eq!(document["run_id"], run.id.as_str(), "{document}");
+    }
+    assert_eq!(run.build_key.as_deref(), Some("build-42"));
+    assert_eq!(run.counts, counts(20, 19, 1, 0, 0, 0));
+    assert_eq!(run.status, RunStatus::Failed, "finished: all 4 shards did");
+    assert_eq!(
+        run.shards,
+        Some(ShardCounts {
+            expected: Some(4),
+            joined: 4,
+            finished: 4
+        })
+    );
+    let mut names: Vec<String> = world
+        .results(&run)
+        .await
+        .into_iter()
+        .map(|result| format!("{} {}", result.suite.unwrap_or_default(), result.name))
+        .collect();
+    names.sort();
+    let expected: Vec<String> = (1..=4)
+        .flat_map(|shard| (0..5).map(move |test| format!("shard{shard}.Suite test_{test}")))
+        .collect();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_run_finishes_only_once_all_its_announced_shards_have() {
+    let world = World::new().await;
+    let documents = report_shards(&world, &[1, 2, 3]).await;
+    let run = world.only_run().await;
+    assert_eq!(run.status, RunStatus::Running, "one of 4 shards is missing");
+    assert_eq!(run.counts.total, 15);
+    for document in &documents {
+        assert_eq!(document["status"], "running", "{document}");
+    }
+    let last = report_shards(&world, &[4]).await;
+    let run = world.only_run().await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.counts.total, 20);
+    assert_eq!(
+        last[0]["status"], "failed",
+        "the last shard sees the run finished"
+    );
 }
 
 #[tokio::test]
@@ -695,5 +840,66 @@ async fn the_help_reads_like_a_manual() {
         "VERDICT_TOKEN",
     ] {
         assert!(help.contains(part), "{part} missing from:\n{help}");
+    }
+}
+
+/// Every string of a YAML file, read with the tools' Python (PyYAML comes with the
+/// OpenAPI validator that deploy/install-deps.sh installs).
+fn yaml_strings(file: &Path) -> Vec<String> {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python3");
+    let output = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(file)
+        .output()
+        .unwrap_or_else(|err| panic!("{} (run deploy/install-deps.sh): {err}", python.display()));
+    assert!(
+        output.status.success(),
+        "{} is not YAML: {}",
+        file.display(),
+        stderr(&output)
+    );
+    fn strings(value: &serde_json::Value, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(text) => into.push(text.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| strings(item, into)),
+            serde_json::Value::Object(fields) => fields.values().for_each(|v| strings(v, into)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    strings(&serde_json::from_slice(&output.stdout).unwrap(), &mut found);
+    found
+}
+
+#[tokio::test]
+async fn the_example_pipelines_use_only_flags_the_command_has() {
+    let help = stdout(
+        &tokio::process::Command::new(env!("CARGO_BIN_EXE_verdict"))
+            .args(["report", "--help"])
+            .output()
+            .await
+            .unwrap(),
+    );
+    let pipelines = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ci");
+    for name in ["github-actions.yml", "gitlab-ci.yml"] {
+        let commands: Vec<String> = yaml_strings(&pipelines.join(name))
+            .into_iter()
+            .filter_map(|text| Some(text[text.find("verdict report")?..].to_owned()))
+            .collect();
+        assert!(!commands.is_empty(), "{name} runs no verdict report");
+        for command in commands {
+            for flag in command
+                .split_whitespace()
+                .filter(|word| word.starts_with("--"))
+            {
+                assert!(
+                    help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                    "{name}: {flag} is not a flag of verdict report"
+                );
+            }
+        }
     }
 }

@@ -163,6 +163,69 @@ pub struct RunArgs {
     /// Exit with 1 when the run failed (a failed or errored test that no retry fixed).
     #[arg(long)]
     pub fail_on_failures: bool,
+    /// Report into the project's run of this CI build, created by whichever command
+    /// comes first: parallel jobs (shards) of one build make one run [default: the CI
+    /// build id (ci.build_id), when a CI system is detected].
+    #[arg(long, value_name = "KEY", conflicts_with = "no_build_key")]
+    pub build_key: Option<String>,
+    /// Make a run of its own, even in CI (no build key).
+    #[arg(long)]
+    pub no_build_key: bool,
+    /// With a build key: the name this command joins the build's run under; the run
+    /// finishes once every shard that joined has finished [default: a new id for each
+    /// command].
+    #[arg(long, value_name = "NAME")]
+    pub shard: Option<String>,
+    /// With a build key: how many shards the build has; the run finishes no sooner than
+    /// that many have finished (1 to 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub shards: Option<u32>,
+}
+
+impl RunArgs {
+    /// The run to create (or join): `name`, the CI attributes of `env` under the
+    /// explicit ones, the build key (given, or the CI build id) with this command's
+    /// shard, and `started_at`.
+    pub fn new_run(
+        &self,
+        name: String,
+        env: &BTreeMap<String, String>,
+        started_at: Option<String>,
+    ) -> Outcome<NewRun> {
+        let mut attributes = ci::attributes(env);
+        let build_key = match (&self.build_key, self.no_build_key) {
+            (Some(key), _) => Some(key.clone()),
+            (None, false) => attributes.get(ci::BUILD_ID).cloned(),
+            (None, true) => None,
+        };
+        attributes.extend(self.attributes.iter().cloned());
+        if build_key.is_none() && (self.shard.is_some() || self.shards.is_some()) {
+            return Err(Failure::input(
+                "--shard and --shards need a build key (--build-key, or a CI build id)",
+            ));
+        }
+        let shard = build_key.as_ref().map(|_| {
+            self.shard
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+        });
+        Ok(NewRun {
+            name,
+            attributes,
+            started_at,
+            shards: build_key.as_ref().and(self.shards),
+            build_key,
+            shard,
+        })
+    }
+}
+
+/// The process's environment; a variable that is not UTF-8 is no CI's, and is skipped
+/// (`vars()` would panic on it).
+pub fn environment() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
 }
 
 fn parse_attribute(text: &str) -> Result<(String, String), String> {
@@ -191,7 +254,10 @@ before anything is sent: the message names the file, line and column (or what th
 holds), and no run is created. What a reader notices without refusing a report (a test
 case without a name, counts without test cases) is printed as a warning.
 
-Then one run is created in the project, every result is posted (in batches of at most
+Then one run is created in the project (or, with a build key, the build's run is found or
+created and joined as a shard: in CI the build id is the build key, so parallel jobs of
+one build make one run, finished once every shard that joined has finished, or no
+sooner than --shards N have), every result is posted (in batches of at most
 1000, each batch with an Idempotency-Key so a retried batch is stored once), the
 artifacts are uploaded (several at once; each file's SHA-256 is computed as it is read
 and checked by the server), and the run is finished. Files a report attaches to a test
@@ -231,6 +297,9 @@ Examples:
   # Several reports into one run, with attributes, for a script:
   verdict report --project api --attr suite=integration --attr os=linux --json \\
       reports/unit.xml reports/ctrf.json
+
+  # Shard 2 of a build of 4 parallel jobs, into the build's one run:
+  verdict report --project web --build-key \"$BUILD_ID\" --shard 2 --shards 4 junit.xml
 
   # A server with a certificate from a private CA:
   verdict report --url https://verdict.internal --ca-cert ca.pem --project web junit.xml";
@@ -295,30 +364,20 @@ fn collect(reports: Vec<Report>) -> (Vec<ResultInput>, Vec<Attachment>) {
     (results, attachments)
 }
 
-/// The run to create: the given name or the first report's, the CI attributes of this
-/// environment under the explicit ones, and the earliest start any report states.
-fn new_run(args: &RunArgs, reports: &[Report]) -> NewRun {
+/// The run to create: the given name or the first report's, and the earliest start any
+/// report states.
+fn new_run(args: &RunArgs, reports: &[Report]) -> Outcome<NewRun> {
     let name = args
         .name
         .clone()
         .or_else(|| reports.iter().find_map(|r| r.parsed.summary.name.clone()))
         .unwrap_or_else(|| "verdict report".to_owned());
-    // `vars()` would panic on a variable that is not UTF-8; such a one is no CI's.
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
-    let mut attributes = ci::attributes(&env);
-    attributes.extend(args.attributes.iter().cloned());
     let started_at = reports
         .iter()
         .filter_map(|r| r.parsed.summary.started_at)
         .min()
         .and_then(|at| at.format(&Rfc3339).ok());
-    NewRun {
-        name,
-        attributes,
-        started_at,
-    }
+    args.new_run(name, &environment(), started_at)
 }
 
 async fn report(args: ReportArgs) -> Outcome<()> {
@@ -332,7 +391,7 @@ async fn report(args: ReportArgs) -> Outcome<()> {
             progress.line(&format!("warning: {}: {warning}", report.path.display()));
         }
     }
-    let new_run = new_run(&args.run, &reports);
+    let new_run = new_run(&args.run, &reports)?;
     let report_count = reports.len();
     let (results, attachments) = collect(reports);
     let plan = artifacts::plan(&cwd, &attachments, &args.run.artifacts)?;
@@ -368,7 +427,14 @@ async fn report(args: ReportArgs) -> Outcome<()> {
             });
         }
     };
-    print_outcome(&run, &url, args.run.json, posted, uploaded - failures.len());
+    let ending = Ending {
+        run: &run,
+        url: &url,
+        shard: session.shard(),
+        results: posted,
+        artifacts: uploaded - failures.len(),
+    };
+    println!("{}", ending.render(args.run.json));
     if !failures.is_empty() {
         return Err(Failure::server(format!(
             "{} of {uploaded} artifacts were not uploaded (the run holds every result):\n  {}",
@@ -376,31 +442,72 @@ async fn report(args: ReportArgs) -> Outcome<()> {
             failures.join("\n  ")
         )));
     }
-    if args.run.fail_on_failures && matches!(run.status, RunStatus::Failed | RunStatus::Interrupted)
-    {
+    if args.run.fail_on_failures && ending.failed() {
         return Err(Failure {
             exit: Exit::RunFailed,
-            message: format!("the run {} (--fail-on-failures)", run.status.as_str()),
+            message: format!("the run {} (--fail-on-failures)", ending.verdict()),
         });
     }
     Ok(())
 }
 
-fn print_outcome(run: &Run, url: &str, as_json: bool, results: usize, artifacts: usize) {
-    let counts = &run.counts;
-    if as_json {
-        let document = json!({
-            "run_id": run.id,
-            "url": url,
-            "status": run.status,
-            "counts": counts,
-            "results": results,
-            "artifacts": artifacts,
-        });
-        println!("{document}");
-    } else {
-        println!(
-            "{}: {} — {} tests: {} passed, {} failed, {} errored, {} skipped, {} flaky",
+/// What a command that reported says of the run at its end.
+pub struct Ending<'a> {
+    pub run: &'a Run,
+    pub url: &'a str,
+    /// The shard the command reported as; the run may still be running then.
+    pub shard: Option<&'a str>,
+    pub results: usize,
+    pub artifacts: usize,
+}
+
+impl Ending<'_> {
+    /// Whether the run failed; for a shard whose run still runs, whether a test failed
+    /// so far.
+    pub fn failed(&self) -> bool {
+        let counts = &self.run.counts;
+        match self.run.status {
+            RunStatus::Failed | RunStatus::Interrupted => true,
+            RunStatus::Running => counts.failed + counts.errored > 0,
+            RunStatus::Passed => false,
+        }
+    }
+
+    /// The run's status in words.
+    pub fn verdict(&self) -> String {
+        match (self.run.status, self.shard) {
+            (RunStatus::Running, Some(_)) if self.failed() => {
+                "has failed tests (other shards still run)".to_owned()
+            }
+            (RunStatus::Running, Some(_)) => "runs on (other shards still run)".to_owned(),
+            (status, _) => status.as_str().to_owned(),
+        }
+    }
+
+    /// One JSON document, or two lines of text: status and counts, then the URL.
+    pub fn render(&self, as_json: bool) -> String {
+        let run = self.run;
+        let counts = &run.counts;
+        if as_json {
+            let mut document = json!({
+                "run_id": run.id,
+                "url": self.url,
+                "status": run.status,
+                "counts": counts,
+                "results": self.results,
+                "artifacts": self.artifacts,
+            });
+            if let Some(shard) = self.shard {
+                document["shard"] = json!(shard);
+            }
+            return document.to_string();
+        }
+        let shard = self
+            .shard
+            .map(|shard| format!(" (shard {shard} finished)"))
+            .unwrap_or_default();
+        format!(
+            "{}: {}{shard} — {} tests: {} passed, {} failed, {} errored, {} skipped, {} flaky\n{}",
             run.name,
             run.status.as_str(),
             counts.total,
@@ -408,9 +515,9 @@ fn print_outcome(run: &Run, url: &str, as_json: bool, results: usize, artifacts:
             counts.failed,
             counts.errored,
             counts.skipped,
-            counts.flaky
-        );
-        println!("{url}");
+            counts.flaky,
+            self.url
+        )
     }
 }
 

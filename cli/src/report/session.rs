@@ -1,13 +1,15 @@
-//! One run being reported: created, fed results in batches and artifacts in parallel,
-//! finished. `verdict report` drives it from files; a command that streams results
-//! while tests run would drive the same steps.
+//! One run being reported: created (or joined, as a shard of a CI build's run), fed
+//! results in batches and artifacts in parallel, finished. `verdict report` drives it
+//! from files, `verdict run` from a test command's output as it runs.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use verdict_client::{ArtifactFile, Client, RetryPolicy};
 use verdict_contracts::runs::limits::MAX_RESULTS_PER_BATCH;
-use verdict_contracts::runs::{FinishRun, NewRun, ResultBatchInput, ResultInput, Run, RunStatus};
+use verdict_contracts::runs::{
+    FinishRun, NewRun, ResultBatchInput, ResultInput, Run, RunStatus, ShardStatus,
+};
 
 use super::progress::Progress;
 use super::{Failure, Outcome};
@@ -23,29 +25,39 @@ const FINISH_WAIT: Duration = Duration::from_secs(120);
 pub struct Session {
     client: Client,
     run: Run,
+    /// The shard this command joined the run as, when it reports into a build's run.
+    shard: Option<String>,
     progress: Progress,
 }
 
 impl Session {
-    /// Creates the run.
+    /// Creates the run (or, with a build key, finds the build's run and joins it).
     pub async fn open(
         client: Client,
         project: &str,
         run: &NewRun,
         progress: Progress,
     ) -> Outcome<Session> {
-        let run = client.create_run(project, run).await?;
+        let created = client.create_run(project, run).await?;
         let session = Session {
             client,
-            run,
+            run: created,
+            shard: run.shard.clone(),
             progress,
         };
-        session.progress.line(&format!(
-            "created run {} ({})",
-            session.run.id,
-            session.url()
-        ));
+        let what = match &session.shard {
+            Some(shard) => format!("joined run {} as shard {shard}", session.run.id),
+            None => format!("created run {}", session.run.id),
+        };
+        session
+            .progress
+            .line(&format!("{what} ({})", session.url()));
         Ok(session)
+    }
+
+    /// The shard this command reports as, if it joined a build's run.
+    pub fn shard(&self) -> Option<&str> {
+        self.shard.as_deref()
     }
 
     /// Where people see the run: the dashboard's page of it.
@@ -93,20 +105,34 @@ impl Session {
         failures
     }
 
-    /// Finishes the run and waits until the server has applied it; answers the run as
-    /// it ends.
+    /// Finishes the run (or this command's shard of it) and waits until the server has
+    /// applied that; answers the run as it is then (still running while other shards
+    /// are).
     pub async fn finish(&mut self) -> Outcome<&Run> {
+        self.end(None).await
+    }
+
+    async fn end(&mut self, status: Option<RunStatus>) -> Outcome<&Run> {
         let finish = FinishRun {
             finished_at: None,
-            status: None,
+            status,
+            shard: self.shard.clone(),
         };
         self.client.finish_run(&self.run.id, &finish).await?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
-            self.run = self.client.run(&self.run.id).await?;
-            if self.run.status != RunStatus::Running {
-                return Ok(&self.run);
+            let applied = match &self.shard {
+                Some(shard) => {
+                    self.client.shard(&self.run.id, shard).await?.status != ShardStatus::Running
+                }
+                None => true,
+            };
+            if applied {
+                self.run = self.client.run(&self.run.id).await?;
+                if self.shard.is_some() || self.run.status != RunStatus::Running {
+                    return Ok(&self.run);
+                }
             }
             if started.elapsed() > FINISH_WAIT {
                 return Err(Failure::server(format!(
@@ -120,12 +146,14 @@ impl Session {
         }
     }
 
-    /// Marks the run interrupted after a failure, so that it does not show as running;
-    /// one attempt, as whatever stopped the report may still stand in the way.
+    /// Marks the run (or this command's shard) interrupted after a failure, so that it
+    /// does not show as running; one attempt, as whatever stopped the report may still
+    /// stand in the way.
     pub async fn interrupt(&self) -> Outcome<()> {
         let finish = FinishRun {
             finished_at: None,
             status: Some(RunStatus::Interrupted),
+            shard: self.shard.clone(),
         };
         self.client
             .with_retry(RetryPolicy::none())

@@ -82,6 +82,7 @@ impl UploadSource {
                 Payload::Bytes {
                     bytes: bytes.slice(start..end),
                     content_type: None,
+                    content_encoding: None,
                 }
             }
             Content::Disk(path) => Payload::File {

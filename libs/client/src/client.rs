@@ -2,12 +2,15 @@
 //! retries and the decoding of answers and problems.
 
 use std::fmt;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::header::{HeaderMap, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -153,6 +156,8 @@ pub(crate) enum Payload {
     Bytes {
         bytes: Bytes,
         content_type: Option<&'static str>,
+        /// `gzip` when `bytes` are gzip-compressed.
+        content_encoding: Option<&'static str>,
     },
     /// `len` bytes of a file from `offset`, streamed from disk on each attempt.
     File {
@@ -169,7 +174,30 @@ impl Payload {
         Ok(Payload::Bytes {
             bytes: bytes.into(),
             content_type: Some("application/json"),
+            content_encoding: None,
         })
+    }
+
+    /// `bytes` of `content_type`, gzip-compressed for the wire (`Content-Encoding:
+    /// gzip`): test results and reports are text that shrinks to a fraction.
+    pub(crate) fn gzipped(bytes: &[u8], content_type: &'static str) -> Result<Self, Error> {
+        let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
+        encoder
+            .write_all(bytes)
+            .and_then(|()| encoder.finish())
+            .map(|compressed| Payload::Bytes {
+                bytes: compressed.into(),
+                content_type: Some(content_type),
+                content_encoding: Some("gzip"),
+            })
+            .map_err(|err| Error::Config(format!("cannot compress the request: {err}")))
+    }
+
+    /// A JSON document, gzip-compressed for the wire.
+    pub(crate) fn json_gzipped(value: &impl Serialize) -> Result<Self, Error> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|err| Error::Config(format!("cannot encode the request: {err}")))?;
+        Self::gzipped(&bytes, "application/json")
     }
 
     async fn body(&self) -> Result<Option<(reqwest::Body, u64)>, Error> {
@@ -343,11 +371,17 @@ impl Client {
             request = request.header(IDEMPOTENCY_KEY, key.as_str());
         }
         if let Payload::Bytes {
-            content_type: Some(content_type),
+            content_type,
+            content_encoding,
             ..
         } = &call.payload
         {
-            request = request.header(CONTENT_TYPE, *content_type);
+            if let Some(content_type) = content_type {
+                request = request.header(CONTENT_TYPE, *content_type);
+            }
+            if let Some(content_encoding) = content_encoding {
+                request = request.header(CONTENT_ENCODING, *content_encoding);
+            }
         }
         if let Some((body, len)) = call.payload.body().await? {
             request = request.header(CONTENT_LENGTH, len).body(body);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::{
     FinishRun, FlakyTest, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus,
-    Run, RunStatus, TestResult,
+    Run, RunShard, RunStatus, TestResult,
 };
 
 use crate::client::{Payload, Repeat};
@@ -111,7 +111,8 @@ impl Client {
         .await
     }
 
-    /// `POST /runs/{run}/results` (1 to 1000): answered once they are durable.
+    /// `POST /runs/{run}/results` (1 to 1000), gzip-compressed: answered once they are
+    /// durable.
     pub async fn post_results(
         &self,
         run_id: &str,
@@ -122,8 +123,18 @@ impl Client {
             self.api(&["runs", run_id, "results"]),
             Repeat::keyed(),
         );
-        call.payload = Payload::json(batch)?;
+        call.payload = Payload::json_gzipped(batch)?;
         self.json(call).await
+    }
+
+    /// `GET /runs/{run}/shards/{shard}`: whether a shard of the run has finished.
+    pub async fn shard(&self, run_id: &str, shard: &str) -> Result<RunShard, Error> {
+        self.json(self.call(
+            Method::GET,
+            self.api(&["runs", run_id, "shards", shard]),
+            Repeat::Idempotent,
+        ))
+        .await
     }
 
     /// `POST /runs/{run}/finish`: ordered after every result accepted before it.
@@ -222,13 +233,24 @@ impl Client {
                 query.append_pair(&format!("attr.{key}"), value);
             }
         }
-        call.payload = Payload::Bytes {
-            bytes: report.body.clone(),
-            content_type: Some(match report.kind {
-                ReportKind::Junit => "application/xml",
-                ReportKind::Ctrf => "application/json",
-            }),
-        };
+        call.payload = report_payload(report.kind, &report.body)?;
+        self.json(call).await
+    }
+
+    /// `POST /runs/{run}/imports`: the report's results are added to an existing run;
+    /// follow it with [`Client::import`].
+    pub async fn import_into_run(
+        &self,
+        run_id: &str,
+        kind: ReportKind,
+        body: &[u8],
+    ) -> Result<Import, Error> {
+        let mut call = self.call(
+            Method::POST,
+            self.api(&["runs", run_id, "imports"]),
+            Repeat::keyed(),
+        );
+        call.payload = report_payload(kind, body)?;
         self.json(call).await
     }
 
@@ -241,4 +263,15 @@ impl Client {
         ))
         .await
     }
+}
+
+/// A report as the imports take it: its format as the content type, gzip-compressed.
+fn report_payload(kind: ReportKind, body: &[u8]) -> Result<Payload, Error> {
+    Payload::gzipped(
+        body,
+        match kind {
+            ReportKind::Junit => "application/xml",
+            ReportKind::Ctrf => "application/json",
+        },
+    )
 }

@@ -68,6 +68,7 @@ async fn run_named(client: &Client, name: &str, attributes: &[(&str, &str)]) -> 
         name: name.to_owned(),
         attributes,
         started_at: None,
+        ..NewRun::default()
     };
     client.create_run("web", &run).await.unwrap()
 }
@@ -251,13 +252,7 @@ async fn runs_results_history_and_flaky_tests() {
         4
     );
     admin
-        .finish_run(
-            &run.id,
-            &FinishRun {
-                finished_at: None,
-                status: None,
-            },
-        )
+        .finish_run(&run.id, &FinishRun::default())
         .await
         .unwrap();
     let done = finished(&admin, &run.id).await;

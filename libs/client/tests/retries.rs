@@ -20,6 +20,7 @@ fn new_run(name: &str) -> NewRun {
         name: name.to_owned(),
         attributes: BTreeMap::new(),
         started_at: None,
+        ..NewRun::default()
     }
 }
 

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::Keyed;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -445,8 +446,9 @@ pub const BLOB_PATH_PREFIX: &str = "/blobs/";
 
 const ARTIFACTS: ServiceName = ServiceName::Artifacts;
 
-/// Reporter: declares an artifact of a run and answers where to upload it.
-pub const DECLARE: Operation<DeclareArtifact, DeclaredArtifact> =
+/// Reporter: declares an artifact of a run and answers where to upload it. A repeated
+/// `Idempotency-Key` gets the artifact it declared, with its upload signed anew.
+pub const DECLARE: Operation<Keyed<DeclareArtifact>, DeclaredArtifact> =
     Operation::new(ARTIFACTS, "declare");
 /// Reporter: verifies the uploaded bytes; 200 with the stored artifact, 422 when they do
 /// not match the declared size or sha256 (the blob is deleted, nothing is stored), 409
@@ -485,7 +487,7 @@ pub struct ReportSource {
 /// Reporter (the gateway, for an import): declares the raw report of an import, an
 /// artifact of kind report. Only services move a report's bytes, so its upload URLs name
 /// the store's internal endpoint.
-pub const DECLARE_REPORT: Operation<DeclareArtifact, DeclaredArtifact> =
+pub const DECLARE_REPORT: Operation<Keyed<DeclareArtifact>, DeclaredArtifact> =
     Operation::new(ARTIFACTS, "declare_report");
 /// Internal, no principal (runs' import worker): where to read a stored report of the
 /// given run. Answers only for artifacts of kind report that belong to that run, so an

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::idempotency::Keyed;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -467,16 +468,17 @@ pub const LOGIN: Operation<LoginAttempt, TokenPair> = Operation::new(AUTH, "logi
 pub const REFRESH: Operation<RefreshRequest, TokenPair> = Operation::new(AUTH, "refresh");
 pub const LOGOUT: Operation<RefreshRequest, Empty> = Operation::new(AUTH, "logout");
 pub const ME: Operation<Empty, Me> = Operation::query(AUTH, "me");
-pub const CREATE_USER: Operation<CreateUser, User> = Operation::new(AUTH, "create_user");
+pub const CREATE_USER: Operation<Keyed<CreateUser>, User> = Operation::new(AUTH, "create_user");
 pub const UPDATE_USER: Operation<UpdateUser, User> = Operation::new(AUTH, "update_user");
-pub const CREATE_PROJECT: Operation<CreateProject, Project> =
+pub const CREATE_PROJECT: Operation<Keyed<CreateProject>, Project> =
     Operation::new(AUTH, "create_project");
 pub const LIST_PROJECTS: Operation<ListProjects, Page<Project>> =
     Operation::query(AUTH, "list_projects");
 pub const GET_PROJECT: Operation<ProjectRef, Project> = Operation::query(AUTH, "get_project");
 pub const PUT_MEMBER: Operation<PutMember, Member> = Operation::new(AUTH, "put_member");
 pub const DELETE_MEMBER: Operation<DeleteMember, Empty> = Operation::new(AUTH, "delete_member");
-pub const CREATE_TOKEN: Operation<CreateToken, CreatedToken> = Operation::new(AUTH, "create_token");
+pub const CREATE_TOKEN: Operation<Keyed<CreateToken>, CreatedToken> =
+    Operation::new(AUTH, "create_token");
 pub const LIST_TOKENS: Operation<ListTokens, Page<TokenInfo>> =
     Operation::query(AUTH, "list_tokens");
 pub const REVOKE_TOKEN: Operation<RevokeToken, Empty> = Operation::new(AUTH, "revoke_token");

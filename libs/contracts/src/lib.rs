@@ -10,6 +10,7 @@ pub mod bus_access;
 pub mod error;
 pub mod events;
 pub mod headers;
+pub mod idempotency;
 pub mod live;
 pub mod operation;
 pub mod page;

@@ -5,6 +5,7 @@
 //! threads. Migrations are embedded in the owning crate and applied at open.
 
 pub mod backup;
+pub mod idempotency;
 mod migrate;
 mod pool;
 

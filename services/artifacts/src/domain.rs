@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use verdict_bus::{access, Bus};
 use verdict_contracts::artifacts::{
-    Artifact, ArtifactState, DeclareArtifact, DeclaredArtifact, DownloadTarget, ListArtifacts,
-    ReportRef, ReportSource, MAX_RESULT_ID_BYTES,
+    self, Artifact, ArtifactState, DeclareArtifact, DeclaredArtifact, DownloadTarget,
+    ListArtifacts, ReportRef, ReportSource, Sha256Hex, MAX_RESULT_ID_BYTES,
 };
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::headers;
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
 use verdict_contracts::ErrorCode;
+use verdict_store::idempotency::{keyed, Recall};
 use verdict_store::Store;
 
 use crate::blob::{BlobStore, DoomedBlob, NewBlob};
@@ -120,9 +122,14 @@ impl Artifacts {
     pub async fn declare(
         &self,
         principal: &Principal,
-        request: DeclareArtifact,
+        request: Keyed<DeclareArtifact>,
         kind: ArtifactKind,
     ) -> Result<DeclaredArtifact, Error> {
+        let keyed = match kind {
+            ArtifactKind::Attachment => keyed(principal, &artifacts::DECLARE, &request),
+            ArtifactKind::Report => keyed(principal, &artifacts::DECLARE_REPORT, &request),
+        };
+        let request = request.request;
         let project_id = self.run_project(&request.run_id).await?;
         self.authorize(principal, &project_id, Role::Reporter)
             .await?;
@@ -160,9 +167,17 @@ impl Artifacts {
         };
         let quota = self.project_quota;
         let inserted = row.clone();
-        self.store
+        let declared = self
+            .store
             .write(move |conn| {
                 let tx = conn.transaction()?;
+                if let Some(keyed) = &keyed {
+                    match keyed.recall::<String>(&tx, now)? {
+                        Recall::Repeat(declared) => return Ok(store::by_id(&tx, &declared)?),
+                        Recall::Conflict => return Err(Error::KeyReused),
+                        Recall::New => {}
+                    }
+                }
                 if !store::reserve(&tx, &inserted.project_id, inserted.size, quota)? {
                     return Err(Error::TooLarge(
                         "the project's artifact quota is used up".into(),
@@ -172,17 +187,23 @@ impl Artifacts {
                 if kind == ArtifactKind::Report {
                     store::mark_report(&tx, &inserted.id)?;
                 }
+                if let Some(keyed) = &keyed {
+                    keyed.remember(&tx, &inserted.id, now)?;
+                }
                 tx.commit()?;
-                Ok(())
+                Ok(Some(inserted))
             })
             .await?;
+        // A repeated declaration gets the artifact it declared, with upload URLs signed
+        // anew (the first ones may have expired).
+        let row = declared.ok_or(Error::NotFound("artifact"))?;
         let plan = self
             .blobs
             .prepare_upload(
                 NewBlob {
                     key: row.object_key.clone(),
                     size: row.size,
-                    sha256: artifact.sha256,
+                    sha256: Sha256Hex::try_from(row.sha256.clone()).map_err(Error::BadRequest)?,
                     content_type: row.content_type.clone(),
                     by_service: kind == ArtifactKind::Report,
                 },
@@ -190,15 +211,15 @@ impl Artifacts {
             )
             .await?;
         if let Some(upload_id) = plan.upload_id.clone() {
-            let id = id.clone();
+            let id = row.id.clone();
             self.store
                 .write(move |conn| store::set_upload_id(conn, &id, &upload_id).map_err(Error::from))
                 .await?;
         }
         Ok(DeclaredArtifact {
-            id,
+            id: row.id,
             upload: plan.target,
-            expires_at: clock::rfc3339_ms(now + self.url_ttl.as_millis() as i64),
+            expires_at: clock::rfc3339_ms(clock::now_ms() + self.url_ttl.as_millis() as i64),
         })
     }
 

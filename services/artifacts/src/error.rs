@@ -41,6 +41,11 @@ pub enum Error {
     TooLarge(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The `Idempotency-Key` was given before with another request.
+    #[error("the Idempotency-Key was used within the last 24 hours for another request")]
+    KeyReused,
+    #[error(transparent)]
+    Idempotency(#[from] verdict_store::idempotency::IdempotencyError),
 }
 
 impl Error {
@@ -63,7 +68,8 @@ impl From<Error> for ServiceError {
             | Error::Io { .. }
             | Error::Listen { .. }
             | Error::Publish(_)
-            | Error::Consumer(_) => {
+            | Error::Consumer(_)
+            | Error::Idempotency(_) => {
                 tracing::error!(error = %error, "artifacts request failed");
                 ServiceError::internal()
             }
@@ -74,6 +80,7 @@ impl From<Error> for ServiceError {
             Error::Mismatch(message) => ServiceError::new(ErrorCode::Unprocessable, message),
             Error::TooLarge(message) => ServiceError::new(ErrorCode::PayloadTooLarge, message),
             Error::BadRequest(message) => ServiceError::bad_request(message),
+            Error::KeyReused => ServiceError::new(ErrorCode::Unprocessable, error.to_string()),
         }
     }
 }

@@ -123,6 +123,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings.upload_grace,
         shutdown.clone(),
     ));
+    tasks.spawn(verdict_store::idempotency::forget_expired_periodically(
+        store.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "artifacts service ready");
     host.serve(shutdown).await?;
     while tasks.join_next().await.is_some() {}

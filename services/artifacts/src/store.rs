@@ -44,6 +44,7 @@ CREATE TABLE reports (
     artifact_id TEXT PRIMARY KEY REFERENCES artifacts(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 "#,
+    verdict_store::idempotency::MIGRATION,
 ]);
 
 /// One artifact as stored.

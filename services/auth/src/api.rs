@@ -4,10 +4,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::Serialize;
 use verdict_bus::{BusError, Call, ServiceHost};
 use verdict_contracts::auth::{self, Authorize, Principal, ProjectRef};
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::system::Empty;
 use verdict_contracts::{Operation, ServiceError};
+use verdict_store::idempotency::{keyed, KeyedRequest};
 
 use crate::access::Caller;
 use crate::context::Auth;
@@ -47,9 +50,13 @@ pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError
     .await?;
     host.endpoint_as(
         auth::CREATE_USER,
-        as_caller(a, |auth, caller, body| async move {
-            users::create_user(&auth, caller, body).await
-        }),
+        as_keyed_caller(
+            a,
+            auth::CREATE_USER,
+            |auth, caller, body, keyed| async move {
+                users::create_user(&auth, caller, body, keyed).await
+            },
+        ),
     )
     .await?;
     host.endpoint_as(
@@ -61,9 +68,13 @@ pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError
     .await?;
     host.endpoint_as(
         auth::CREATE_PROJECT,
-        as_caller(a, |auth, caller, body| async move {
-            projects::create(&auth, caller, body).await
-        }),
+        as_keyed_caller(
+            a,
+            auth::CREATE_PROJECT,
+            |auth, caller, body, keyed| async move {
+                projects::create(&auth, caller, body, keyed).await
+            },
+        ),
     )
     .await?;
     host.endpoint_as(
@@ -110,9 +121,13 @@ pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError
     .await?;
     host.endpoint_as(
         auth::CREATE_TOKEN,
-        as_caller(a, |auth, caller, body| async move {
-            api_tokens::create(&auth, caller, body).await
-        }),
+        as_keyed_caller(
+            a,
+            auth::CREATE_TOKEN,
+            |auth, caller, body, keyed| async move {
+                api_tokens::create(&auth, caller, body, keyed).await
+            },
+        ),
     )
     .await?;
     host.endpoint_as(
@@ -159,6 +174,30 @@ where
         async move { answer.await.map_err(ServiceError::from) }
     })
     .await
+}
+
+/// As [`as_caller`], for a creating request: the handler also gets what its
+/// `Idempotency-Key` stands for, if it carries one.
+fn as_keyed_caller<Req, Resp, F, Fut>(
+    auth: &Auth,
+    operation: Operation<Keyed<Req>, Resp>,
+    handler: F,
+) -> impl Fn(Principal, Keyed<Req>) -> Answer<Resp> + Send + Sync + 'static
+where
+    Req: Serialize + Send + 'static,
+    Resp: 'static,
+    F: Fn(Auth, Caller, Req, Option<KeyedRequest>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, Error>> + Send + 'static,
+{
+    let auth = auth.clone();
+    move |principal, request| {
+        let (auth, handler) = (auth.clone(), handler.clone());
+        let keyed = keyed(&principal, &operation, &request);
+        Box::pin(async move {
+            let caller = auth.caller(principal).await?;
+            handler(auth, caller, request.request, keyed).await
+        })
+    }
 }
 
 /// Turns the gateway's principal into the caller as the auth service knows it (user

@@ -9,7 +9,8 @@ use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use crate::access::{self, Caller};
 use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, ApiTokenRow};
-use crate::{clock, secrets, Error};
+use crate::{clock, keyed, secrets, Error};
+use verdict_store::idempotency::KeyedRequest;
 
 fn token_out(token: ApiTokenRow) -> TokenInfo {
     TokenInfo {
@@ -26,6 +27,7 @@ pub async fn create(
     auth: &Auth,
     caller: Caller,
     request: CreateToken,
+    keyed: Option<KeyedRequest>,
 ) -> Result<CreatedToken, Error> {
     let (project, role) = auth.project_for(&caller, request.project).await?;
     let own = access::require(role, Role::Maintainer)?;
@@ -60,17 +62,27 @@ pub async fn create(
         revoked_at: None,
         last_used_at: None,
     };
-    let stored = token.clone();
-    auth.store
-        .write(move |conn| Ok::<_, Error>(store::insert_api_token(conn, &stored, &secret.hash)?))
-        .await?;
-    Ok(CreatedToken {
-        id: token.id,
-        name: token.name,
+    let created = CreatedToken {
+        id: token.id.clone(),
+        name: token.name.clone(),
         role: token.role,
         token: secret.plain,
         expires_at: token.expires_at.map(clock::rfc3339),
-    })
+    };
+    auth.store
+        .write(move |conn| {
+            let tx = conn.transaction()?;
+            // A repeat gets the token it created, secret included: the remembered answer
+            // is sealed under a key only the request's Idempotency-Key derives.
+            if let Some(answer) = keyed::repeated(&tx, keyed.as_ref())? {
+                return Ok(answer);
+            }
+            store::insert_api_token(&tx, &token, &secret.hash)?;
+            keyed::remember(&tx, keyed.as_ref(), &created)?;
+            tx.commit()?;
+            Ok::<_, Error>(created)
+        })
+        .await
 }
 
 /// A token made by a credential that expires must expire no later than it: otherwise a

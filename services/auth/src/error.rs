@@ -31,6 +31,11 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The `Idempotency-Key` was given before with another request.
+    #[error("the Idempotency-Key was used within the last 24 hours for another request")]
+    KeyReused,
+    #[error(transparent)]
+    Idempotency(#[from] verdict_store::idempotency::IdempotencyError),
 }
 
 impl From<Error> for ServiceError {
@@ -42,7 +47,8 @@ impl From<Error> for ServiceError {
             | Error::Sqlite(_)
             | Error::Keys(_)
             | Error::PasswordHash(_)
-            | Error::Revocation(_) => {
+            | Error::Revocation(_)
+            | Error::Idempotency(_) => {
                 tracing::error!(error = %error, "auth request failed");
                 ServiceError::internal()
             }
@@ -58,6 +64,7 @@ impl From<Error> for ServiceError {
             Error::Forbidden(message) => ServiceError::forbidden(message),
             Error::NotFound(_) => ServiceError::new(ErrorCode::NotFound, error.to_string()),
             Error::Conflict(message) => ServiceError::conflict(message),
+            Error::KeyReused => ServiceError::new(ErrorCode::Unprocessable, error.to_string()),
             Error::BadRequest(message) => ServiceError::bad_request(message),
         }
     }

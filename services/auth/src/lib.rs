@@ -9,6 +9,7 @@ mod clock;
 mod config;
 mod context;
 mod error;
+mod keyed;
 mod keys;
 mod passwords;
 mod projects;
@@ -67,9 +68,14 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings.key_rotation,
         shutdown.clone(),
     ));
+    let forgetting = tokio::spawn(verdict_store::idempotency::forget_expired_periodically(
+        store.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "auth service ready");
     host.serve(shutdown).await?;
     let _ = rotation.await;
+    let _ = forgetting.await;
     store.close().await?;
     Ok(())
 }

@@ -9,7 +9,8 @@ use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use crate::access::{self, Caller};
 use crate::context::Auth;
 use crate::store::{self, ProjectRow};
-use crate::{clock, Error};
+use crate::{clock, keyed, Error};
+use verdict_store::idempotency::KeyedRequest;
 
 fn project_out(project: ProjectRow) -> Project {
     Project {
@@ -20,7 +21,12 @@ fn project_out(project: ProjectRow) -> Project {
     }
 }
 
-pub async fn create(auth: &Auth, caller: Caller, request: CreateProject) -> Result<Project, Error> {
+pub async fn create(
+    auth: &Auth,
+    caller: Caller,
+    request: CreateProject,
+    keyed: Option<KeyedRequest>,
+) -> Result<Project, Error> {
     let Some(owner) = caller.user_id().map(str::to_owned) else {
         return Err(Error::Forbidden("API tokens cannot create projects"));
     };
@@ -33,11 +39,16 @@ pub async fn create(auth: &Auth, caller: Caller, request: CreateProject) -> Resu
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
+            if let Some(answer) = keyed::repeated(&tx, keyed.as_ref())? {
+                return Ok(answer);
+            }
             if !store::insert_project(&tx, &project, &owner)? {
                 return Err(Error::Conflict("a project with this slug exists".into()));
             }
+            let answer = project_out(project);
+            keyed::remember(&tx, keyed.as_ref(), &answer)?;
             tx.commit()?;
-            Ok(project_out(project))
+            Ok(answer)
         })
         .await
 }

@@ -84,6 +84,7 @@ CREATE TABLE login_failures (
 ) WITHOUT ROWID;
 CREATE INDEX login_failures_by_age ON login_failures (last_failed_at);
 "#,
+    verdict_store::idempotency::MIGRATION,
 ]);
 
 fn role_from_sql(text: String) -> rusqlite::Result<Role> {

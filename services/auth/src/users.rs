@@ -6,7 +6,8 @@ use crate::access::Caller;
 use crate::config::AdminBootstrap;
 use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, UserRow};
-use crate::{clock, secrets, Error};
+use crate::{clock, keyed, secrets, Error};
+use verdict_store::idempotency::KeyedRequest;
 
 fn user_out(user: UserRow) -> User {
     User {
@@ -57,7 +58,12 @@ pub async fn me(auth: &Auth, caller: Caller) -> Result<Me, Error> {
         .await
 }
 
-pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Result<User, Error> {
+pub async fn create_user(
+    auth: &Auth,
+    caller: Caller,
+    request: CreateUser,
+    keyed: Option<KeyedRequest>,
+) -> Result<User, Error> {
     require_admin(&caller)?;
     let password_hash = auth
         .hasher
@@ -72,11 +78,17 @@ pub async fn create_user(auth: &Auth, caller: Caller, request: CreateUser) -> Re
     );
     auth.store
         .write(move |conn| {
-            if store::insert_user(conn, &user)? {
-                Ok(user_out(user))
-            } else {
-                Err(Error::Conflict("a user with this e-mail exists".into()))
+            let tx = conn.transaction()?;
+            if let Some(answer) = keyed::repeated(&tx, keyed.as_ref())? {
+                return Ok(answer);
             }
+            if !store::insert_user(&tx, &user)? {
+                return Err(Error::Conflict("a user with this e-mail exists".into()));
+            }
+            let answer = user_out(user);
+            keyed::remember(&tx, keyed.as_ref(), &answer)?;
+            tx.commit()?;
+            Ok(answer)
         })
         .await
 }

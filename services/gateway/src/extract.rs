@@ -1,13 +1,14 @@
 //! Request extractors that fail with problem documents: strict JSON bodies, the
 //! authenticated principal, and a run's reporter.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
 use verdict_contracts::auth::Principal;
+use verdict_contracts::idempotency::IdempotencyKey;
 
+use crate::content_encoding::body_error;
 use crate::problem::{ApiError, FieldError};
 use crate::ratelimit::Spend;
 use crate::state::AppState;
@@ -21,7 +22,7 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -34,9 +35,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType("application/json"));
         }
-        let bytes = Bytes::from_request(request, state)
+        let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+            .map_err(|err| body_error(&err))?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -79,6 +80,31 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             })
             .collect(),
     ))
+}
+
+/// The `Idempotency-Key` of a creating request, if it carries one (400 when it is not 1
+/// to 255 visible ASCII characters).
+pub struct IdempotencyKeyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(|key| IdempotencyKey::try_from(key.to_owned()).ok())
+            .map(|key| Self(Some(key)))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "Idempotency-Key",
+                    "must be 1 to 255 visible ASCII characters",
+                )
+            })
+    }
 }
 
 /// The caller, authenticated and within its principal's rate budget.

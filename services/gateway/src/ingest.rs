@@ -8,6 +8,7 @@ use std::sync::RwLock;
 use sha2::{Digest, Sha256};
 use verdict_bus::{access, Bus, RequestError};
 use verdict_contracts::auth::{Principal, Role};
+use verdict_contracts::idempotency::IdempotencyKey;
 use verdict_contracts::runs::{self, IngestMessage, ResultInput, RunRef};
 
 use crate::problem::ApiError;
@@ -185,8 +186,12 @@ impl Ingest {
 
 /// The id JetStream de-duplicates a request's messages by: from the client's
 /// `Idempotency-Key` when given (scoped to the principal and run), else unique.
-pub fn dedupe_id(principal: &Principal, run_id: &str, idempotency_key: Option<&str>) -> String {
-    match idempotency_key {
+pub fn dedupe_id(
+    principal: &Principal,
+    run_id: &str,
+    idempotency_key: Option<&IdempotencyKey>,
+) -> String {
+    match idempotency_key.map(IdempotencyKey::as_str) {
         Some(key) => {
             let who = serde_json::to_string(principal).unwrap_or_default();
             let digest = Sha256::digest(format!("{who}\n{run_id}\n{key}").as_bytes());

@@ -4,6 +4,7 @@
 mod auth;
 mod client_ip;
 mod config;
+mod content_encoding;
 mod extract;
 mod ingest;
 mod listener;

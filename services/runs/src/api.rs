@@ -29,6 +29,10 @@ pub async fn register(
         .await?;
     host.endpoint_as(runs::DELETE_RUN, with(&runs, run_commands::delete))
         .await?;
+    host.endpoint_as(runs::GET_SHARD, with(&runs, run_commands::get_shard))
+        .await?;
+    host.endpoint_as(runs::IMPORT_INTO_RUN, with(&runs, imports::into_run))
+        .await?;
     host.endpoint_as(runs::CREATE_IMPORT, with(&runs, imports::create))
         .await?;
     host.endpoint_as(runs::GET_IMPORT, with(&runs, imports::get))

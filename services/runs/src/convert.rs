@@ -2,9 +2,9 @@
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use verdict_contracts::runs::{HistoryEntry, Run, TestResult};
+use verdict_contracts::runs::{HistoryEntry, Run, RunShard, ShardCounts, ShardStatus, TestResult};
 
-use crate::store::{HistoryRow, RunRow, StoredResult};
+use crate::store::{HistoryRow, RunRow, ShardRow, StoredResult};
 
 pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -30,7 +30,17 @@ pub fn ms_of(at: OffsetDateTime) -> i64 {
 }
 
 pub fn run_out(run: RunRow) -> Run {
+    let finishing = &run.finishing;
+    let shards = (finishing.shards_joined > 0 || finishing.shards_expected.is_some()).then_some(
+        ShardCounts {
+            expected: finishing.shards_expected,
+            joined: finishing.shards_joined,
+            finished: finishing.shards_finished,
+        },
+    );
     Run {
+        build_key: run.build_key,
+        shards,
         duration_ms: run
             .finished_at
             .map(|end| end.saturating_sub(run.started_at).max(0) as u64),
@@ -42,6 +52,20 @@ pub fn run_out(run: RunRow) -> Run {
         started_at: rfc3339(run.started_at),
         finished_at: run.finished_at.map(rfc3339),
         counts: run.counts,
+    }
+}
+
+pub fn shard_out(run_id: String, row: ShardRow) -> RunShard {
+    RunShard {
+        run_id,
+        shard: row.shard,
+        status: match (row.finished_at, row.interrupted) {
+            (None, _) => ShardStatus::Running,
+            (Some(_), false) => ShardStatus::Finished,
+            (Some(_), true) => ShardStatus::Interrupted,
+        },
+        joined_at: rfc3339(row.joined_at),
+        finished_at: row.finished_at.map(rfc3339),
     }
 }
 

@@ -22,6 +22,13 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The `Idempotency-Key` was given before with another request.
+    #[error("the Idempotency-Key was used within the last 24 hours for another request")]
+    KeyReused,
+    #[error(transparent)]
+    Idempotency(#[from] verdict_store::idempotency::IdempotencyError),
 }
 
 impl From<Error> for ServiceError {
@@ -33,13 +40,16 @@ impl From<Error> for ServiceError {
             | Error::Sqlite(_)
             | Error::JetStream(_)
             | Error::Encode(_)
-            | Error::Publish(_) => {
+            | Error::Publish(_)
+            | Error::Idempotency(_) => {
                 tracing::error!(error = %error, "runs request failed");
                 ServiceError::internal()
             }
             Error::Refused(refusal) => refusal,
             Error::NotFound(_) => ServiceError::new(ErrorCode::NotFound, error.to_string()),
             Error::BadRequest(message) => ServiceError::bad_request(message),
+            Error::Conflict(message) => ServiceError::new(ErrorCode::Conflict, message),
+            Error::KeyReused => ServiceError::new(ErrorCode::Unprocessable, error.to_string()),
         }
     }
 }

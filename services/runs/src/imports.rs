@@ -16,19 +16,23 @@ use tokio_util::sync::CancellationToken;
 use verdict_contracts::artifacts::{self, ReportRef};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::runs::{
-    Counts, CreateImport, CreateRun, Import, ImportRef, ImportState, NewRun, ReportKind, RunStatus,
-    StartImport,
+    self, Counts, CreateImport, CreatedImport, Import, ImportIntoRun, ImportRef, ImportState,
+    NewRun, ReportKind, ResultId, RunStatus, StartImport,
 };
+use verdict_store::idempotency::{keyed, KeyedRequest, Recall};
+use verdict_store::rusqlite::Transaction;
 
 use crate::config::ImportRetries;
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, FinishReason, NewResult};
+use crate::domain::{finished_status, FinishReason, NewResult, Tally};
+use crate::finish;
 use crate::import::{ImportError, ReportItem, ReportReader};
 use crate::ingest::Batch;
-use crate::run_commands;
-use crate::store::{self, ImportRow, ResultWriter};
+use crate::run_commands::{self, RunSpec};
+use crate::store::{self, ImportRow, ResultWriter, RunRow};
 use crate::Error;
 
 /// Wakes the import worker when something is queued.
@@ -58,30 +62,107 @@ fn format_name(kind: ReportKind) -> &'static str {
     }
 }
 
+/// Creates a run and a pending import into it; its report is stored next, then the
+/// import is started. A repeated `Idempotency-Key` gets the import it created, and says
+/// whether its report is stored already.
 pub async fn create(
     runs: Runs,
     principal: Principal,
-    request: CreateImport,
-) -> Result<Import, Error> {
-    let new = NewRun {
-        name: request.name,
-        attributes: request.attributes,
-        started_at: None,
+    request: Keyed<CreateImport>,
+) -> Result<CreatedImport, Error> {
+    let access = runs
+        .authorize(&principal, &request.request.project, Role::Reporter)
+        .await?;
+    let keyed = keyed(&principal, &runs::CREATE_IMPORT, &request);
+    let format = request.request.format;
+    let spec = RunSpec::check(NewRun {
+        name: request.request.name,
+        attributes: request.request.attributes,
+        ..NewRun::default()
+    })?;
+    let (answer, started) = runs
+        .store
+        .write(move |conn| {
+            let now = now_ms();
+            let tx = conn.transaction()?;
+            if let Some(answer) = repeated(&tx, keyed.as_ref(), now)? {
+                return Ok((answer, None));
+            }
+            let (run, started) = run_commands::insert(&tx, access.project_id, &spec)?;
+            let answer = new_import(&tx, &run, format, false, keyed.as_ref(), now)?;
+            tx.commit()?;
+            Ok::<_, Error>((answer, Some(started)))
+        })
+        .await?;
+    if let Some(started) = started {
+        runs.publish(&started).await;
+    }
+    Ok(answer)
+}
+
+/// Creates a pending import into an existing run: its results are added to the run's,
+/// and a finish of the run waits for it.
+pub async fn into_run(
+    runs: Runs,
+    principal: Principal,
+    request: Keyed<ImportIntoRun>,
+) -> Result<CreatedImport, Error> {
+    let keyed = keyed(&principal, &runs::IMPORT_INTO_RUN, &request);
+    let run = runs
+        .run_for(&principal, request.request.run_id, Role::Reporter)
+        .await?;
+    let format = request.request.format;
+    runs.store
+        .write(move |conn| {
+            let now = now_ms();
+            let tx = conn.transaction()?;
+            if let Some(answer) = repeated(&tx, keyed.as_ref(), now)? {
+                return Ok(answer);
+            }
+            let run = store::run(&tx, &run.id)?.ok_or(Error::NotFound("run"))?;
+            let answer = new_import(&tx, &run, format, true, keyed.as_ref(), now)?;
+            tx.commit()?;
+            Ok::<_, Error>(answer)
+        })
+        .await
+}
+
+/// The answer a keyed request got before, with whether its report has been stored since.
+fn repeated(
+    tx: &Transaction<'_>,
+    keyed: Option<&KeyedRequest>,
+    now: i64,
+) -> Result<Option<CreatedImport>, Error> {
+    let Some(keyed) = keyed else {
+        return Ok(None);
     };
-    let run = run_commands::create(
-        runs.clone(),
-        principal,
-        CreateRun {
-            project: request.project,
-            run: new,
-        },
-    )
-    .await?;
+    match keyed.recall::<CreatedImport>(tx, now)? {
+        Recall::New => Ok(None),
+        Recall::Conflict => Err(Error::KeyReused),
+        Recall::Repeat(answer) => {
+            let row = store::import(tx, &answer.import.id)?.ok_or(Error::NotFound("import"))?;
+            Ok(Some(CreatedImport {
+                report_stored: row.artifact_id.is_some(),
+                ..answer
+            }))
+        }
+    }
+}
+
+/// Stores a pending import into `run` and remembers the answer for its key.
+fn new_import(
+    tx: &Transaction<'_>,
+    run: &RunRow,
+    format: ReportKind,
+    into_run: bool,
+    keyed: Option<&KeyedRequest>,
+    now: i64,
+) -> Result<CreatedImport, Error> {
     let row = ImportRow {
         id: uuid::Uuid::now_v7().to_string(),
-        run_id: run.id,
-        project_id: run.project_id,
-        format: format_name(request.format).to_owned(),
+        run_id: run.id.clone(),
+        project_id: run.project_id.clone(),
+        format: format_name(format).to_owned(),
         status: "pending".into(),
         error: None,
         counts: None,
@@ -89,12 +170,17 @@ pub async fn create(
         artifact_id: None,
         attempts: 0,
         next_attempt_at: None,
+        into_run,
     };
-    let stored = row.clone();
-    runs.store
-        .write(move |conn| Ok::<_, Error>(store::insert_import(conn, &stored)?))
-        .await?;
-    Ok(import_out(row))
+    store::insert_import(tx, &row)?;
+    let answer = CreatedImport {
+        import: import_out(row),
+        report_stored: false,
+    };
+    if let Some(keyed) = keyed {
+        keyed.remember(tx, &answer, now)?;
+    }
+    Ok(answer)
 }
 
 async fn visible(
@@ -278,43 +364,45 @@ async fn attempt(
     }
 }
 
-/// Ends the import as failed and its run as interrupted, leaving no result of it.
+/// Ends the import as failed. An import that made its own run leaves that run
+/// interrupted and empty; one into an existing run leaves the run's other results
+/// alone, and a finish of the run that waited for it goes ahead.
 async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Error> {
-    let (id, run_id) = (import.id.clone(), import.run_id.clone());
-    let finished = runs
+    let failed = import.clone();
+    let events = runs
         .store
         .write(move |conn| {
             let now = now_ms();
             let tx = conn.transaction()?;
-            let Some(run) = store::run(&tx, &run_id)? else {
-                return Ok(None);
+            let Some(run) = store::run(&tx, &failed.run_id)? else {
+                return Ok(Vec::new());
             };
-            store::clear_run(&tx, &run)?;
-            store::end_import(&tx, &id, "failed", Some(&reason), None)?;
-            store::finish_run(&tx, &run.id, RunStatus::Interrupted, now)?;
+            store::end_import(&tx, &failed.id, "failed", Some(&reason), None)?;
+            let finished = if failed.into_run {
+                finish::settle(&tx, &run.id, now)?
+            } else {
+                store::clear_run(&tx, &run)?;
+                store::finish_run(&tx, &run.id, RunStatus::Interrupted, now)?;
+                Some(Event::RunFinished {
+                    project_id: run.project_id.clone(),
+                    run_id: run.id.clone(),
+                    status: RunStatus::Interrupted,
+                    counts: Counts::default(),
+                    finished_at: convert::rfc3339(now),
+                })
+            };
             tx.commit()?;
-            Ok::<_, Error>(Some(now))
+            let done = Event::ImportDone {
+                project_id: failed.project_id,
+                run_id: failed.run_id,
+                import_id: failed.id,
+                status: "failed".into(),
+            };
+            Ok::<_, Error>(finished.into_iter().chain([done]).collect())
         })
         .await?;
-    let Some(finished_at) = finished else {
-        return Ok(());
-    };
-    for event in [
-        Event::RunFinished {
-            project_id: import.project_id.clone(),
-            run_id: import.run_id.clone(),
-            status: RunStatus::Interrupted,
-            counts: Counts::default(),
-            finished_at: convert::rfc3339(finished_at),
-        },
-        Event::ImportDone {
-            project_id: import.project_id.clone(),
-            run_id: import.run_id.clone(),
-            import_id: import.id.clone(),
-            status: "failed".into(),
-        },
-    ] {
-        runs.publish(&event).await;
+    for event in &events {
+        runs.publish(event).await;
     }
     Ok(())
 }
@@ -370,11 +458,13 @@ const CHUNK: usize = 500;
 /// Chunks read ahead of the writer.
 const CHUNKS_AHEAD: usize = 2;
 
-/// Applies the report, finishing the run and the import. The report is first read whole
-/// without writing, so a malformed one fails and leaves nothing behind; then it is
-/// written in chunks of [`CHUNK`] results, each in its own transaction, its events
-/// published once it commits. An attempt starts by emptying the run, so one that was
-/// cut short (a crash, a store error) is done again from the start.
+/// Applies the report, finishing the import (and the run it made). The report is first
+/// read whole without writing, so a malformed one fails and leaves nothing behind; then
+/// it is written in chunks of [`CHUNK`] results, each in its own transaction, its events
+/// published once it commits. An attempt at an import that made its own run starts by
+/// emptying it, so one that was cut short (a crash, a store error) is done again from the
+/// start; an import into an existing run gives its results ids of its own
+/// (`<import id>.<n>`), so a repeated attempt stores each once.
 async fn apply(
     runs: &Runs,
     import: &ImportRow,
@@ -389,20 +479,35 @@ async fn apply(
             .map_err(reader_failed)?
     };
     let warnings = checked.map_err(|error| Failure::Report(error.to_string()))?;
-    let run_id = import.run_id.clone();
-    runs.store
-        .write(move |conn| {
-            let tx = conn.transaction()?;
-            let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
-            store::clear_run(&tx, &run)?;
-            tx.commit()?;
-            Ok::<_, Error>(())
-        })
-        .await?;
+    if !import.into_run {
+        let run_id = import.run_id.clone();
+        runs.store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+                store::clear_run(&tx, &run)?;
+                tx.commit()?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+    }
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<NewResult>>(CHUNKS_AHEAD);
+    let id_prefix = import.into_run.then(|| import.id.clone());
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
-        read_results(report.path(), |result| {
+        let mut tally = Tally::default();
+        let mut count = 0usize;
+        read_results(report.path(), |mut result| {
+            tally.add(
+                &result.test_key().to_string(),
+                result.attempt,
+                result.status,
+            );
+            if let Some(prefix) = &id_prefix {
+                // A UUID and a number: always a valid id.
+                result.id = ResultId::parse(format!("{prefix}.{count}")).ok();
+            }
+            count += 1;
             chunk.push(result);
             chunk.len() < CHUNK
                 || chunks
@@ -413,7 +518,7 @@ async fn apply(
             // The writer only stops listening when it gave up.
             let _ = chunks.blocking_send(chunk);
         }
-        Ok::<_, ImportError>(())
+        Ok::<_, ImportError>(tally.counts())
     });
     while let Some(chunk) = received.recv().await {
         if shutdown.is_cancelled() {
@@ -441,42 +546,50 @@ async fn apply(
             runs.publish(event).await;
         }
     }
-    match reader.await {
-        Ok(Ok(())) => {}
+    let own_counts = match reader.await {
+        Ok(Ok(counts)) => counts,
         // The report was read once already; reading it again cannot disagree.
         Ok(Err(error)) => return Err(Failure::Report(error.to_string())),
         Err(err) => return Err(reader_failed(err)),
-    }
+    };
     let import = import.clone();
     runs.store
         .write(move |conn| {
             let now = now_ms();
             let tx = conn.transaction()?;
             let run = store::run(&tx, &import.run_id)?.ok_or(Error::NotFound("run"))?;
-            let status = finished_status(&run.counts, FinishReason::Completed);
-            store::finish_run(&tx, &run.id, status, now)?;
-            let counts = serde_json::to_string(&run.counts).unwrap_or_default();
-            store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
-            if !warnings.is_empty() {
-                let warnings = serde_json::to_string(&warnings).unwrap_or_default();
-                store::set_import_warnings(&tx, &import.id, &warnings)?;
-            }
-            tx.commit()?;
-            Ok::<_, Error>(vec![
-                Event::RunFinished {
+            let mut events = Vec::new();
+            let counts = if import.into_run {
+                own_counts
+            } else {
+                let status = finished_status(&run.counts, FinishReason::Completed);
+                store::finish_run(&tx, &run.id, status, now)?;
+                events.push(Event::RunFinished {
                     project_id: run.project_id.clone(),
                     run_id: run.id.clone(),
                     status,
                     counts: run.counts,
                     finished_at: convert::rfc3339(now),
-                },
-                Event::ImportDone {
-                    project_id: run.project_id,
-                    run_id: run.id,
-                    import_id: import.id,
-                    status: "done".into(),
-                },
-            ])
+                });
+                run.counts
+            };
+            let counts = serde_json::to_string(&counts).unwrap_or_default();
+            store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
+            if !warnings.is_empty() {
+                let warnings = serde_json::to_string(&warnings).unwrap_or_default();
+                store::set_import_warnings(&tx, &import.id, &warnings)?;
+            }
+            if import.into_run {
+                events.extend(finish::settle(&tx, &run.id, now)?);
+            }
+            tx.commit()?;
+            events.push(Event::ImportDone {
+                project_id: run.project_id,
+                run_id: run.id,
+                import_id: import.id,
+                status: "done".into(),
+            });
+            Ok::<_, Error>(events)
         })
         .await
         .map_err(Failure::from)

@@ -15,9 +15,9 @@ use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, CountsDelta, FinishReason, NewResult, TestOutcome};
+use crate::domain::{CountsDelta, NewResult, TestOutcome};
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
-use crate::{live_events, Error};
+use crate::{finish, live_events, Error};
 
 /// Most messages taken from the stream at once: they are acknowledged together once
 /// all are applied, which must take well under the stall warning's 5 s even on a busy
@@ -326,26 +326,13 @@ fn apply_finish(
     finish: &FinishRun,
     accepted_at: &str,
 ) -> Result<Vec<Event>, Error> {
-    if run.finished_at.is_some() {
-        return Ok(Vec::new());
-    }
-    let finished_at = match &finish.finished_at {
+    let at = match &finish.finished_at {
         Some(text) => convert::parse_rfc3339("finished_at", text)?,
         None => convert::parse_rfc3339("accepted_at", accepted_at)?,
     };
-    let reason = match finish.status {
-        Some(RunStatus::Interrupted) => FinishReason::Interrupted,
-        _ => FinishReason::Completed,
-    };
-    let status = finished_status(&run.counts, reason);
-    store::finish_run(tx, &run.id, status, finished_at)?;
-    Ok(vec![Event::RunFinished {
-        project_id: run.project_id,
-        run_id: run.id,
-        status,
-        counts: run.counts,
-        finished_at: convert::rfc3339(finished_at),
-    }])
+    let interrupted = finish.status == Some(RunStatus::Interrupted);
+    finish::record(tx, &run, finish.shard.as_deref(), at, interrupted)?;
+    Ok(finish::settle(tx, &run.id, at)?.into_iter().collect())
 }
 
 #[cfg(test)]

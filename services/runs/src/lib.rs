@@ -7,6 +7,7 @@ mod context;
 mod convert;
 pub mod domain;
 mod error;
+mod finish;
 mod flaky;
 mod housekeeping;
 pub mod import;
@@ -76,6 +77,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         settings.retention,
         work.clone(),
     ));
+    let forgetting = tokio::spawn(verdict_store::idempotency::forget_expired_periodically(
+        store.clone(),
+        work.clone(),
+    ));
     tracing::info!(database = %store.path().display(), "runs service ready");
     let served = tokio::select! {
         served = host.serve(shutdown.clone()) => served.map_err(Error::from),
@@ -88,6 +93,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let _ = upkeep.await;
     let _ = importer.await;
     let _ = relay.await;
+    let _ = forgetting.await;
     served?;
     store.close().await?;
     Ok(())

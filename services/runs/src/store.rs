@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 use verdict_store::Migrations;
 
-use crate::domain::{Counts, CountsDelta, ResultStatus, RunStatus, TestOutcome};
+use crate::domain::{Counts, CountsDelta, Finishing, ResultStatus, RunStatus, TestOutcome};
 
 pub const MIGRATIONS: Migrations = Migrations(&[
     r#"
@@ -245,6 +245,30 @@ CREATE INDEX imports_due ON imports (status, next_attempt_at) WHERE artifact_id 
     r#"
 ALTER TABLE imports ADD COLUMN warnings TEXT;
 "#,
+    // Runs of sharded CI builds: found by their build key, finished once their shards
+    // have; a finish waits for the imports into its run. Imports may go into an
+    // existing run.
+    r#"
+ALTER TABLE runs ADD COLUMN build_key TEXT;
+ALTER TABLE runs ADD COLUMN shards_expected INTEGER;
+ALTER TABLE runs ADD COLUMN shards_joined INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN shards_finished INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN finish_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN finish_interrupted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN last_finish_at INTEGER;
+CREATE UNIQUE INDEX runs_by_build_key ON runs (project_id, build_key) WHERE build_key IS NOT NULL;
+CREATE TABLE run_shards (
+    run INTEGER NOT NULL REFERENCES runs(rid) ON DELETE CASCADE,
+    shard TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    interrupted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, shard)
+) WITHOUT ROWID;
+ALTER TABLE imports ADD COLUMN into_run INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX imports_by_run ON imports (run_id, status);
+"#,
+    verdict_store::idempotency::MIGRATION,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -255,7 +279,8 @@ fn seq_range(run: i64) -> (i64, i64) {
 
 /// The columns of a run, in the order [`run_row`] reads them.
 const RUN_COLUMNS: &str = "id, project_id, name, status, attributes, started_at, finished_at, \
-     total, passed, failed, skipped, errored, flaky, rid";
+     total, passed, failed, skipped, errored, flaky, rid, build_key, shards_expected, \
+     shards_joined, shards_finished, finish_requested, finish_interrupted, last_finish_at";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
@@ -269,6 +294,9 @@ pub struct RunRow {
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub counts: Counts,
+    /// The CI build it stands for, if created with one.
+    pub build_key: Option<String>,
+    pub finishing: Finishing,
 }
 
 fn conversion(err: impl std::fmt::Display) -> rusqlite::Error {
@@ -299,6 +327,15 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
             errored: row.get(11)?,
             flaky: row.get(12)?,
         },
+        build_key: row.get(14)?,
+        finishing: Finishing {
+            shards_expected: row.get(15)?,
+            shards_joined: row.get(16)?,
+            shards_finished: row.get(17)?,
+            requested: row.get(18)?,
+            interrupted: row.get(19)?,
+            last_finish_at: row.get(20)?,
+        },
     })
 }
 
@@ -306,15 +343,18 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
 pub fn insert_run(tx: &Transaction<'_>, run: &mut RunRow) -> rusqlite::Result<()> {
     let attributes = serde_json::to_string(&run.attributes).map_err(conversion)?;
     run.rid = tx.query_row(
-        "INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING rid",
+        "INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity,
+                           build_key, shards_expected)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) RETURNING rid",
         params![
             run.id,
             run.project_id,
             run.name,
             run.status.as_str(),
             attributes,
-            run.started_at
+            run.started_at,
+            run.build_key,
+            run.finishing.shards_expected
         ],
         |row| row.get(0),
     )?;
@@ -331,6 +371,167 @@ pub fn run(conn: &Connection, id: &str) -> rusqlite::Result<Option<RunRow>> {
     conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?
         .query_row([id], run_row)
         .optional()
+}
+
+/// The project's run of a CI build.
+pub fn run_by_build_key(
+    conn: &Connection,
+    project_id: &str,
+    build_key: &str,
+) -> rusqlite::Result<Option<RunRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = ?1 AND build_key = ?2"
+    ))?
+    .query_row([project_id, build_key], run_row)
+    .optional()
+}
+
+// ---- shards and finishes -----------------------------------------------------------
+
+/// One shard of a run as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardRow {
+    pub shard: String,
+    pub joined_at: i64,
+    pub finished_at: Option<i64>,
+    pub interrupted: bool,
+}
+
+pub fn shard(conn: &Connection, rid: i64, shard: &str) -> rusqlite::Result<Option<ShardRow>> {
+    conn.prepare_cached(
+        "SELECT shard, joined_at, finished_at, interrupted FROM run_shards WHERE run = ?1 AND shard = ?2",
+    )?
+    .query_row(params![rid, shard], |row| {
+        Ok(ShardRow {
+            shard: row.get(0)?,
+            joined_at: row.get(1)?,
+            finished_at: row.get(2)?,
+            interrupted: row.get(3)?,
+        })
+    })
+    .optional()
+}
+
+/// Adds a shard to the run, running (a shard that had finished runs again); keeps the
+/// run's shard counters.
+pub fn join_shard(
+    tx: &Transaction<'_>,
+    run: &RunRow,
+    name: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    match shard(tx, run.rid, name)? {
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO run_shards (run, shard, joined_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![run.rid, name, now])?;
+            tx.prepare_cached("UPDATE runs SET shards_joined = shards_joined + 1 WHERE rid = ?1")?
+                .execute([run.rid])?;
+        }
+        Some(ShardRow {
+            finished_at: Some(_),
+            ..
+        }) => {
+            tx.prepare_cached(
+                "UPDATE run_shards SET finished_at = NULL, interrupted = 0 WHERE run = ?1 AND shard = ?2",
+            )?
+            .execute(params![run.rid, name])?;
+            tx.prepare_cached(
+                "UPDATE runs SET shards_finished = shards_finished - 1 WHERE rid = ?1",
+            )?
+            .execute([run.rid])?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Records that a shard finished (joining it first if it never joined); answers
+/// whether anything changed.
+pub fn finish_shard(
+    tx: &Transaction<'_>,
+    run: &RunRow,
+    name: &str,
+    at: i64,
+    interrupted: bool,
+) -> rusqlite::Result<bool> {
+    match shard(tx, run.rid, name)? {
+        Some(ShardRow {
+            finished_at: Some(_),
+            ..
+        }) => return Ok(false),
+        Some(_) => {
+            tx.prepare_cached(
+                "UPDATE run_shards SET finished_at = ?3, interrupted = ?4 WHERE run = ?1 AND shard = ?2",
+            )?
+            .execute(params![run.rid, name, at, interrupted])?;
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO run_shards (run, shard, joined_at, finished_at, interrupted)
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+            )?
+            .execute(params![run.rid, name, at, interrupted])?;
+            tx.prepare_cached("UPDATE runs SET shards_joined = shards_joined + 1 WHERE rid = ?1")?
+                .execute([run.rid])?;
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE runs SET shards_finished = shards_finished + 1,
+            last_finish_at = max(coalesce(last_finish_at, ?2), ?2) WHERE rid = ?1",
+    )?
+    .execute(params![run.rid, at])?;
+    Ok(true)
+}
+
+/// Whether any shard of the run finished interrupted.
+pub fn any_shard_interrupted(conn: &Connection, rid: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM run_shards WHERE run = ?1 AND interrupted)")?
+        .query_row([rid], |row| row.get(0))
+}
+
+/// Raises the number of shards the run waits for to at least `shards`.
+pub fn expect_shards(tx: &Transaction<'_>, run: &RunRow, shards: u32) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE runs SET shards_expected = max(coalesce(shards_expected, 0), ?2) WHERE rid = ?1",
+    )?
+    .execute(params![run.rid, shards])?;
+    Ok(())
+}
+
+/// Records a finish of the whole run, to be applied once nothing holds it up.
+pub fn request_finish(
+    tx: &Transaction<'_>,
+    run: &RunRow,
+    at: i64,
+    interrupted: bool,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE runs SET finish_requested = 1, finish_interrupted = finish_interrupted OR ?3,
+            last_finish_at = max(coalesce(last_finish_at, ?2), ?2) WHERE rid = ?1",
+    )?
+    .execute(params![run.rid, at, interrupted])?;
+    Ok(())
+}
+
+/// Makes a finished run running again (a shard joined it), forgetting the finish of the
+/// whole run it had been given.
+pub fn reopen(tx: &Transaction<'_>, run: &RunRow, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE runs SET status = 'running', finished_at = NULL, finish_requested = 0,
+            finish_interrupted = 0, last_activity = ?2 WHERE rid = ?1",
+    )?
+    .execute(params![run.rid, now])?;
+    Ok(())
+}
+
+/// Imports into the run (not the import that created it) still to be done.
+pub fn pending_imports_into(conn: &Connection, run_id: &str) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM imports WHERE run_id = ?1 AND status = 'pending' AND into_run",
+    )?
+    .query_row([run_id], |row| row.get(0))
 }
 
 /// How a project's runs are filtered.
@@ -720,6 +921,7 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
         return Ok(false);
     };
     delete_results(tx, rid)?;
+    tx.execute("DELETE FROM run_shards WHERE run = ?1", [rid])?;
     tx.execute("DELETE FROM run_attributes WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM imports WHERE run_id = ?1", [run_id])?;
     Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
@@ -974,10 +1176,12 @@ pub struct ImportRow {
     pub attempts: u32,
     /// When a queued import is to be tried (again).
     pub next_attempt_at: Option<i64>,
+    /// Into an existing run (whose other results stay), rather than into a run of its own.
+    pub into_run: bool,
 }
 
 const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status, error, counts, \
-     artifact_id, attempts, next_attempt_at, warnings";
+     artifact_id, attempts, next_attempt_at, warnings, into_run";
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
@@ -992,13 +1196,21 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         attempts: row.get(8)?,
         next_attempt_at: row.get(9)?,
         warnings: row.get(10)?,
+        into_run: row.get(11)?,
     })
 }
 
 pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO imports (id, run_id, project_id, format, status) VALUES (?1, ?2, ?3, ?4, 'pending')",
-        params![import.id, import.run_id, import.project_id, import.format],
+        "INSERT INTO imports (id, run_id, project_id, format, status, into_run)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+        params![
+            import.id,
+            import.run_id,
+            import.project_id,
+            import.format,
+            import.into_run
+        ],
     )?;
     Ok(())
 }
@@ -1268,6 +1480,8 @@ mod tests {
             started_at,
             finished_at: None,
             counts: Counts::default(),
+            build_key: None,
+            finishing: Finishing::default(),
         };
         let tx = conn.transaction().unwrap();
         insert_run(&tx, &mut run).unwrap();
@@ -1489,6 +1703,54 @@ mod tests {
             (queued.id.as_str(), queued.attempts, queued.next_attempt_at),
             ("i", 0, Some(1234))
         );
+    }
+
+    #[test]
+    fn a_builds_run_is_found_through_the_build_key_index() {
+        assert_index_scan(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE project_id = ?1 AND build_key = ?2"),
+            "runs_by_build_key",
+        );
+    }
+
+    #[test]
+    fn pending_imports_into_a_run_are_counted_from_the_run_index() {
+        assert_index_scan(
+            "SELECT count(*) FROM imports WHERE run_id = ?1 AND status = 'pending' AND into_run",
+            "imports_by_run",
+        );
+    }
+
+    #[test]
+    fn shards_are_counted_as_they_join_finish_and_join_again() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "build");
+        let tx = conn.transaction().unwrap();
+        let counts = |tx: &Transaction<'_>| {
+            let f = run_of(tx, "build").finishing;
+            (f.shards_joined, f.shards_finished, f.last_finish_at)
+        };
+        join_shard(&tx, &run, "a", 10).unwrap();
+        join_shard(&tx, &run, "a", 11).unwrap();
+        join_shard(&tx, &run, "b", 12).unwrap();
+        assert_eq!(counts(&tx), (2, 0, None));
+        assert!(finish_shard(&tx, &run, "a", 20, false).unwrap());
+        assert!(!finish_shard(&tx, &run, "a", 21, false).unwrap(), "once");
+        assert_eq!(counts(&tx), (2, 1, Some(20)));
+        assert!(
+            finish_shard(&tx, &run, "c", 30, true).unwrap(),
+            "joins as it finishes"
+        );
+        assert_eq!(counts(&tx), (3, 2, Some(30)));
+        assert!(any_shard_interrupted(&tx, run.rid).unwrap());
+        join_shard(&tx, &run, "c", 40).unwrap();
+        assert_eq!(counts(&tx), (3, 1, Some(30)));
+        assert!(!any_shard_interrupted(&tx, run.rid).unwrap());
+        assert_eq!(shard(&tx, run.rid, "c").unwrap().unwrap().finished_at, None);
+    }
+
+    fn run_of(conn: &Connection, id: &str) -> RunRow {
+        run(conn, id).unwrap().unwrap()
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Counts, ResultInput, ResultStatus, RunStatus};
+use super::{Counts, ResultInput, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
+use crate::idempotency::Keyed;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -22,10 +23,16 @@ pub struct Run {
     pub finished_at: Option<String>,
     pub duration_ms: Option<u64>,
     pub counts: Counts,
+    /// The CI build the run stands for, when it was created with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_key: Option<String>,
+    /// Its shards, once any joined or the build announced how many it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardCounts>,
 }
 
 /// The body of `POST /projects/{project}/runs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRun {
     pub name: String,
@@ -34,6 +41,22 @@ pub struct NewRun {
     /// RFC 3339; the time the service received the request when absent.
     #[serde(default)]
     pub started_at: Option<String>,
+    /// Find or create: the project's run with this build key is answered (200) if there
+    /// is one, else it is created (201) with this request's name, attributes and start.
+    /// Parallel shards of one CI build give the same key and get the same run.
+    /// 1 to 255 bytes, no control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_key: Option<String>,
+    /// With `build_key`: the shard that joins the run (a CI job's name or index), 1 to
+    /// 255 bytes. The run then finishes once every shard that joined has finished
+    /// (`POST /runs/{run}/finish` with this `shard`). Joining again changes nothing; a
+    /// shard that joins a finished run opens it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// With `build_key`: how many shards the build has (1 to 1000); the run finishes no
+    /// sooner than that many have finished. The largest number announced counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +64,14 @@ pub struct CreateRun {
     /// Project id or slug.
     pub project: String,
     pub run: NewRun,
+}
+
+/// The run a create (or a find by build key) answered with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedRun {
+    pub run: Run,
+    /// Whether this request created it (201) rather than found it (200).
+    pub created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +199,7 @@ pub struct FlakyTest {
 }
 
 /// The body of `POST /runs/{run}/finish`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FinishRun {
     /// RFC 3339; when the service applies the finish if absent.
@@ -177,6 +208,10 @@ pub struct FinishRun {
     /// Only `interrupted` may be given; otherwise the results decide.
     #[serde(default)]
     pub status: Option<RunStatus>,
+    /// The shard that finished (the name it joined with). Without it, the whole run
+    /// finishes, whatever its shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 /// What goes through the durable ingest stream, in order per run.
@@ -204,7 +239,7 @@ pub fn ingest_subject(project_id: &str, run_id: &str) -> String {
 
 const RUNS: ServiceName = ServiceName::Runs;
 
-pub const CREATE_RUN: Operation<CreateRun, Run> = Operation::new(RUNS, "create_run");
+pub const CREATE_RUN: Operation<Keyed<CreateRun>, CreatedRun> = Operation::new(RUNS, "create_run");
 pub const GET_RUN: Operation<RunRef, Run> = Operation::query(RUNS, "get_run");
 /// Internal: a run's project, without a principal (for scope checks by the gateway and
 /// other services).
@@ -224,6 +259,7 @@ pub const TEST_HISTORY: Operation<TestHistory, Page<HistoryEntry>> =
 pub const FLAKY_TESTS: Operation<FlakyTests, Page<FlakyTest>> =
     Operation::query(RUNS, "flaky_tests");
 pub const DELETE_RUN: Operation<RunRef, Empty> = Operation::new(RUNS, "delete_run");
+pub const GET_SHARD: Operation<ShardRef, RunShard> = Operation::query(RUNS, "get_shard");
 
 #[cfg(test)]
 mod tests {
@@ -244,6 +280,7 @@ mod tests {
             finish: FinishRun {
                 finished_at: None,
                 status: None,
+                shard: None,
             },
             accepted_at: "2026-11-25T00:00:00Z".into(),
         };
@@ -302,6 +339,22 @@ pub struct Import {
     pub warnings: Option<Vec<String>>,
 }
 
+/// A report to import into an existing run: its results are added to the run's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportIntoRun {
+    pub run_id: String,
+    pub format: ReportKind,
+}
+
+/// A created (or, for a repeated `Idempotency-Key`, remembered) import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedImport {
+    pub import: Import,
+    /// Its report is stored and queued already (a repeat of a request that got that
+    /// far): nothing is left to upload.
+    pub report_stored: bool,
+}
+
 /// The report is stored (as the artifact); parse it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartImport {
@@ -315,7 +368,11 @@ pub struct ImportRef {
 }
 
 /// Creates the run and a pending import, before the report is stored.
-pub const CREATE_IMPORT: Operation<CreateImport, Import> = Operation::new(RUNS, "create_import");
+pub const CREATE_IMPORT: Operation<Keyed<CreateImport>, CreatedImport> =
+    Operation::new(RUNS, "create_import");
+/// Creates a pending import into an existing run, before the report is stored.
+pub const IMPORT_INTO_RUN: Operation<Keyed<ImportIntoRun>, CreatedImport> =
+    Operation::new(RUNS, "import_into_run");
 /// Queues a pending import whose report is stored; answered once the queue entry is durable.
 pub const START_IMPORT: Operation<StartImport, Import> = Operation::new(RUNS, "start_import");
 pub const GET_IMPORT: Operation<ImportRef, Import> = Operation::query(RUNS, "get_import");

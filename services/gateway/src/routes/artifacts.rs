@@ -14,10 +14,11 @@ use verdict_contracts::artifacts::{
     self, Artifact, ArtifactNamePrefix, ArtifactRef, DeclareArtifact, DeclaredArtifact,
     ListArtifacts, NewArtifact, UploadTarget, BLOB_PATH_PREFIX,
 };
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -72,22 +73,28 @@ fn absolute_target(base: &str, mut target: UploadTarget) -> UploadTarget {
 
 /// Declare an artifact of a run (reporter); answers where and how to upload its bytes.
 #[utoipa::path(operation_id = "declare_artifact", post, path = "/api/v1/runs/{run}/artifacts", tag = "artifacts", security(("bearer" = [])), request_body = NewArtifact,
-    params(("run" = String, Path)),
+    params(("run" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key and body within 24 h get the artifact first declared (its upload signed anew), another body 422")),
     responses((status = 201, description = "Declared; upload to `upload.url` (or each of `upload.parts`) with `upload.method` and exactly `upload.headers`", body = DeclaredArtifact),
         (status = 403, description = "The caller's role does not allow this", body = Problem),
         (status = 404, description = "Not found, or not visible to the caller", body = Problem),
-        (status = 413, description = "Larger than the per-artifact limit, or over the project's quota", body = Problem)))]
+        (status = 413, description = "Larger than the per-artifact limit, or over the project's quota", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn declare(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(run_id): Path<String>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewArtifact>,
 ) -> Result<(StatusCode, Json<DeclaredArtifact>), ApiError> {
-    let request = DeclareArtifact {
-        run_id,
-        artifact: body,
-    };
+    let request = Keyed::new(
+        DeclareArtifact {
+            run_id,
+            artifact: body,
+        },
+        key,
+    );
     let mut declared = state
         .bus
         .request_as(&artifacts::DECLARE, &request, &principal)

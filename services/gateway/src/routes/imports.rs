@@ -1,6 +1,6 @@
-//! Importing a report (JUnit, NUnit, xUnit.net or TRX XML, CTRF JSON) as a new run. The report is kept as an
-//! artifact of that run (its bytes go to the blob store, never over the bus); the runs
-//! service parses it from there.
+//! Importing a report (JUnit, NUnit, xUnit.net or TRX XML, CTRF JSON), as a new run or
+//! into an existing one. The report is kept as an artifact of that run (its bytes go to
+//! the blob store, never over the bus); the runs service parses it from there.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +15,14 @@ use verdict_contracts::artifacts::{
     self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex, UploadPart,
     UploadTarget,
 };
-use verdict_contracts::auth::Role;
-use verdict_contracts::runs::{self, CreateImport, Import, ImportRef, ReportKind, StartImport};
+use verdict_contracts::auth::{Principal, Role};
+use verdict_contracts::idempotency::Keyed;
+use verdict_contracts::runs::{
+    self, CreateImport, CreatedImport, Import, ImportIntoRun, ImportRef, ReportKind, StartImport,
+};
 
-use crate::extract::Authenticated;
+use crate::content_encoding::body_error;
+use crate::extract::{Authenticated, IdempotencyKeyHeader, RunReporter};
 use crate::problem::{ApiError, Problem};
 use crate::routes::artifacts::blob_base;
 use crate::state::AppState;
@@ -40,23 +44,28 @@ fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
     }
 }
 
-/// Import a report: answered once it is stored and queued; poll `GET /imports/{id}`.
-/// The format is told by the content (the root element of XML: JUnit, NUnit 2 or 3,
-/// xUnit.net v2, TRX; a CTRF JSON object); a report of no known format fails the
-/// import, naming what the file holds.
+/// Import a report as a new run: answered once it is stored and queued; poll
+/// `GET /imports/{id}`. The format is told by the content (the root element of XML:
+/// JUnit, NUnit 2 or 3, xUnit.net v2, TRX; a CTRF JSON object); a report of no known
+/// format fails the import, naming what the file holds.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/imports", operation_id = "create_import", tag = "runs",
     security(("bearer" = [])),
     params(("project" = String, Path, description = "id or slug"), ("name" = Option<String>, Query, description = "the run's name"),
-        ("attr.{key}" = Option<String>, Query, description = "run attribute; repeat for more")),
+        ("attr.{key}" = Option<String>, Query, description = "run attribute; repeat for more"),
+        ("Content-Encoding" = Option<String>, Header, description = "`gzip`, or none; the size limit applies decompressed"),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key, query and report within 24 h get the first answer (nothing is imported twice), another request 422")),
     request_body(content = String, description = "JUnit, NUnit 2/3, xUnit.net v2 or TRX XML (application/xml), or CTRF JSON (application/json); the format is told by the content", content_type = "application/xml"),
     responses((status = 202, description = "Stored and queued", body = Import),
+        (status = 400, description = "Invalid, or not valid gzip", body = Problem),
         (status = 413, description = "Over the report size limit", body = Problem),
-        (status = 415, description = "Neither XML nor JSON", body = Problem)))]
+        (status = 415, description = "Neither XML nor JSON", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Import>), ApiError> {
@@ -77,47 +86,130 @@ pub async fn create(
             _ => return Err(ApiError::invalid(&key, "unknown query parameter")),
         }
     }
-    let (file, size, sha256) = spool(body).await?;
-    let name = name.unwrap_or_else(|| "imported report".to_owned());
-    let request = CreateImport {
-        project,
-        name,
-        attributes,
-        format,
+    let report = spool(body).await?;
+    let request = Keyed {
+        request: CreateImport {
+            project,
+            name: name.unwrap_or_else(|| "imported report".to_owned()),
+            attributes,
+            format,
+        },
+        idempotency_key: key,
+        body_sha256: Some(report.sha256.as_str().to_owned()),
     };
-    let import = state
+    let created = state
         .bus
         .request_as(&runs::CREATE_IMPORT, &request, &principal)
         .await?;
+    let artifact_name = format!("report.{}", extension(format));
+    let import = store_and_start(
+        &state,
+        &principal,
+        created,
+        report,
+        artifact_name,
+        content_type,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(import)))
+}
+
+/// Import a report into an existing run: its results are added to the run's (a finish
+/// of the run waits until they are); poll `GET /imports/{id}`.
+#[utoipa::path(post, path = "/api/v1/runs/{run}/imports", operation_id = "import_into_run", tag = "runs",
+    security(("bearer" = [])),
+    params(("run" = String, Path),
+        ("Content-Encoding" = Option<String>, Header, description = "`gzip`, or none; the size limit applies decompressed"),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key and report within 24 h get the first answer (nothing is imported twice), another request 422")),
+    request_body(content = String, description = "JUnit, NUnit 2/3, xUnit.net v2 or TRX XML (application/xml), or CTRF JSON (application/json); the format is told by the content", content_type = "application/xml"),
+    responses((status = 202, description = "Stored and queued", body = Import),
+        (status = 400, description = "Invalid, or not valid gzip", body = Problem),
+        (status = 403, description = "Role too low; checked before the report is read", body = Problem),
+        (status = 404, description = "No such run", body = Problem),
+        (status = 413, description = "Over the report size limit", body = Problem),
+        (status = 415, description = "Neither XML nor JSON", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
+pub async fn into_run(
+    State(state): State<AppState>,
+    RunReporter {
+        principal, run_id, ..
+    }: RunReporter,
+    Query(pairs): Query<Vec<(String, String)>>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Import>), ApiError> {
+    if let Some((name, _)) = pairs.first() {
+        return Err(ApiError::invalid(name, "unknown query parameter"));
+    }
+    let (format, content_type) = kind(&headers)?;
+    let report = spool(body).await?;
+    let request = Keyed {
+        request: ImportIntoRun { run_id, format },
+        idempotency_key: key,
+        body_sha256: Some(report.sha256.as_str().to_owned()),
+    };
+    let created = state
+        .bus
+        .request_as(&runs::IMPORT_INTO_RUN, &request, &principal)
+        .await?;
+    let artifact_name = format!("report-{}.{}", created.import.id, extension(format));
+    let import = store_and_start(
+        &state,
+        &principal,
+        created,
+        report,
+        artifact_name,
+        content_type,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(import)))
+}
+
+fn extension(format: ReportKind) -> &'static str {
+    match format {
+        ReportKind::Junit => "xml",
+        ReportKind::Ctrf => "json",
+    }
+}
+
+/// Stores the report as an artifact of the import's run (of kind report) and queues the
+/// import; an import whose report is stored already (a repeated request) is answered as
+/// it is.
+async fn store_and_start(
+    state: &AppState,
+    principal: &Principal,
+    created: CreatedImport,
+    report: Spooled,
+    artifact_name: String,
+    content_type: &'static str,
+) -> Result<Import, ApiError> {
+    if created.report_stored {
+        return Ok(created.import);
+    }
+    let import = created.import;
     let artifact = NewArtifact {
-        name: format!(
-            "report.{}",
-            if format == ReportKind::Junit {
-                "xml"
-            } else {
-                "json"
-            }
-        )
-        .try_into()
-        .map_err(|err: String| ApiError::BadRequest(err))?,
+        name: artifact_name
+            .try_into()
+            .map_err(|err: String| ApiError::BadRequest(err))?,
         content_type: ContentType::try_from(content_type.to_owned())
             .map_err(ApiError::BadRequest)?,
-        size,
-        sha256: Sha256Hex::from_digest(&sha256),
+        size: report.size,
+        sha256: report.sha256,
         result_id: None,
     };
     let declared = state
         .bus
         .request_as(
             &artifacts::DECLARE_REPORT,
-            &DeclareArtifact {
+            &Keyed::plain(DeclareArtifact {
                 run_id: import.run_id.clone(),
                 artifact,
-            },
-            &principal,
+            }),
+            principal,
         )
         .await?;
-    upload(&state, file.path(), size, &declared.upload).await?;
+    upload(state, report.file.path(), report.size, &declared.upload).await?;
     let artifact_id = declared.id;
     state
         .bus
@@ -126,18 +218,17 @@ pub async fn create(
             &ArtifactRef {
                 artifact_id: artifact_id.clone(),
             },
-            &principal,
+            principal,
         )
         .await?;
     let start = StartImport {
         import_id: import.id,
         artifact_id,
     };
-    let queued = state
+    Ok(state
         .bus
-        .request_as(&runs::START_IMPORT, &start, &principal)
-        .await?;
-    Ok((StatusCode::ACCEPTED, Json(queued)))
+        .request_as(&runs::START_IMPORT, &start, principal)
+        .await?)
 }
 
 /// Sends the spooled report to the blob store: in one PUT, or above the store's
@@ -195,9 +286,16 @@ async fn upload(
     Ok(())
 }
 
+/// A report spooled to a temporary file, measured and hashed.
+struct Spooled {
+    file: tempfile::NamedTempFile,
+    size: u64,
+    sha256: Sha256Hex,
+}
+
 /// Streams the body to a temporary file, measuring and hashing it on the way; the route's
-/// body limit bounds it.
-async fn spool(body: Body) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), ApiError> {
+/// body limit bounds it (decompressed, when it came gzipped).
+async fn spool(body: Body) -> Result<Spooled, ApiError> {
     let file = tempfile::NamedTempFile::new()
         .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
     let reopened = file
@@ -208,7 +306,7 @@ async fn spool(body: Body) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Ap
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| ApiError::PayloadTooLarge)?;
+        let chunk = chunk.map_err(|err| body_error(&err))?;
         hasher.update(&chunk);
         size += chunk.len() as u64;
         out.write_all(&chunk)
@@ -221,7 +319,11 @@ async fn spool(body: Body) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Ap
     if size == 0 {
         return Err(ApiError::BadRequest("the report is empty".into()));
     }
-    Ok((file, size, hasher.finalize().to_vec()))
+    Ok(Spooled {
+        file,
+        size,
+        sha256: Sha256Hex::from_digest(&hasher.finalize()),
+    })
 }
 
 /// Where an import stands: pending, done (with the counts, and the warnings: what the

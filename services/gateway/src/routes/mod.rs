@@ -21,8 +21,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::middleware;
 use crate::state::AppState;
+use crate::{content_encoding, middleware};
 
 /// Bodies of the auth and access API are a few small fields.
 const ACCESS_BODY_LIMIT: usize = 64 * 1024;
@@ -72,16 +72,27 @@ pub fn router(state: AppState) -> Router {
         "/blobs/{key}",
         get(artifacts::blob_get).put(artifacts::blob_put),
     );
+    // Gzip bodies are decompressed before the limit, which then bounds their
+    // decompressed size.
+    let report_limit = state.settings.report_limit;
     let reports = Router::new()
         .route("/api/v1/projects/{project}/imports", post(imports::create))
-        .layer(RequestBodyLimitLayer::new(state.settings.report_limit));
+        .route("/api/v1/runs/{run}/imports", post(imports::into_run))
+        .layer(RequestBodyLimitLayer::new(report_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            report_limit,
+            content_encoding::decompress,
+        ));
+    let results_limit = state.settings.results_body_limit;
     let results = Router::new()
         .route(
             "/api/v1/runs/{run}/results",
             post(runs::post_results).get(runs::list_results),
         )
-        .layer(RequestBodyLimitLayer::new(
-            state.settings.results_body_limit,
+        .layer(RequestBodyLimitLayer::new(results_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            results_limit,
+            content_encoding::decompress,
         ));
     let api = Router::new()
         .route(
@@ -90,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/runs/{run}", get(runs::get).delete(runs::delete))
         .route("/api/v1/runs/{run}/finish", post(runs::finish))
+        .route("/api/v1/runs/{run}/shards/{shard}", get(runs::shard))
         .route("/api/v1/projects/{project}/tests/flaky", get(runs::flaky))
         .route(
             "/api/v1/projects/{project}/tests/{test_key}/history",
@@ -167,6 +179,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 HeaderName::from_static("idempotency-key"),
+                header::CONTENT_ENCODING,
             ])
             .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER]),
     )

@@ -8,24 +8,28 @@ use utoipa::ToSchema;
 use verdict_contracts::auth::{
     self, CreateProject, DeleteMember, ListProjects, Member, Project, ProjectRef, PutMember, Role,
 };
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Create a project; the caller becomes its owner.
 #[utoipa::path(operation_id = "create_project", post, path = "/api/v1/projects", tag = "projects", security(("bearer" = [])), request_body = CreateProject,
-    responses((status = 201, description = "Created", body = Project), (status = 409, description = "Slug taken", body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body within 24 h get the first answer, another body 422")),
+    responses((status = 201, description = "Created", body = Project), (status = 409, description = "Slug taken", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     let project = state
         .bus
-        .request_as(&auth::CREATE_PROJECT, &body, &principal)
+        .request_as(&auth::CREATE_PROJECT, &Keyed::new(body, key), &principal)
         .await?;
     Ok((StatusCode::CREATED, Json(project)))
 }

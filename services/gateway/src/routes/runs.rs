@@ -3,38 +3,73 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
+use verdict_contracts::runs::shards::{check_label, MAX_SHARD_BYTES};
 use verdict_contracts::runs::{
     self, CreateRun, FinishRun, FlakyTest, FlakyTests, HistoryEntry, IngestMessage, ListResults,
-    ListRuns, NewRun, ResultBatchInput, Run, RunRef, RunStatus, TestHistory, TestResult,
+    ListRuns, NewRun, ResultBatchInput, Run, RunRef, RunShard, RunStatus, ShardRef, TestHistory,
+    TestResult,
 };
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, RunReporter};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader, RunReporter};
 use crate::ingest::dedupe_id;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
-/// Start a run.
+/// Start a run, or with `build_key` find the project's run of that CI build (creating it
+/// if there is none) and join `shard` to it.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/runs", operation_id = "create_run", tag = "runs",
-    security(("bearer" = [])), request_body = NewRun, params(("project" = String, Path, description = "id or slug")),
-    responses((status = 201, description = "Created", body = Run), (status = 400, description = "Invalid", body = Problem),
-        (status = 403, description = "Viewer", body = Problem), (status = 404, description = "No such project", body = Problem)))]
+    security(("bearer" = [])), request_body = NewRun,
+    params(("project" = String, Path, description = "id or slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key and body within 24 h get the first answer, another body 422")),
+    responses((status = 201, description = "Created", body = Run),
+        (status = 200, description = "Found by `build_key` (the shard, if any, joined it)", body = Run),
+        (status = 400, description = "Invalid", body = Problem),
+        (status = 403, description = "Viewer", body = Problem), (status = 404, description = "No such project", body = Problem),
+        (status = 409, description = "The run has as many shards as it takes (1000)", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(run): ApiJson<NewRun>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    let run = state
+    let request = Keyed::new(CreateRun { project, run }, key);
+    let created = state
         .bus
-        .request_as(&runs::CREATE_RUN, &CreateRun { project, run }, &principal)
+        .request_as(&runs::CREATE_RUN, &request, &principal)
         .await?;
-    Ok((StatusCode::CREATED, Json(run)))
+    let status = if created.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(created.run)))
+}
+
+/// One shard of a run: whether it finished.
+#[utoipa::path(get, path = "/api/v1/runs/{run}/shards/{shard}", operation_id = "get_shard", tag = "runs",
+    security(("bearer" = [])), params(("run" = String, Path), ("shard" = String, Path)),
+    responses((status = 200, description = "OK", body = RunShard),
+        (status = 404, description = "No such run, or no such shard of it", body = Problem)))]
+pub async fn shard(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((run_id, shard)): Path<(String, String)>,
+) -> Result<Json<RunShard>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&runs::GET_SHARD, &ShardRef { run_id, shard }, &principal)
+            .await?,
+    ))
 }
 
 /// Query parameters as pairs, so `attr.<key>` filters can be read.
@@ -162,30 +197,18 @@ pub struct Accepted {
     pub accepted: usize,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    headers
-        .get("idempotency-key")
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .filter(|key| !key.is_empty() && key.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "Idempotency-Key",
-                        "must be 1 to 255 visible ASCII characters",
-                    )
-                })
-        })
-        .transpose()
-}
-
 /// Report results (1 to 1000). Answered once they are durable; a resend with the same
-/// result ids (or the same `Idempotency-Key`) changes nothing.
+/// result ids (or the same `Idempotency-Key`, within two minutes) changes nothing. The
+/// body may be sent with `Content-Encoding: gzip`; the body limit applies to it
+/// decompressed.
 #[utoipa::path(post, path = "/api/v1/runs/{run}/results", operation_id = "post_results", tag = "runs",
-    security(("bearer" = [])), request_body = ResultBatchInput, params(("run" = String, Path)),
+    security(("bearer" = [])), request_body = ResultBatchInput,
+    params(("run" = String, Path),
+        ("Content-Encoding" = Option<String>, Header, description = "`gzip`, or none")),
     responses((status = 202, description = "Accepted", body = Accepted),
-        (status = 400, description = "Invalid; `errors` names each field", body = Problem),
+        (status = 400, description = "Invalid; `errors` names each field (or the body is not valid gzip)", body = Problem),
+        (status = 413, description = "Over the body limit (decompressed)", body = Problem),
+        (status = 415, description = "Not JSON, or another Content-Encoding", body = Problem),
         (status = 403, description = "Role too low; checked before the body is read", body = Problem),
         (status = 404, description = "No such run", body = Problem)))]
 pub async fn post_results(
@@ -195,13 +218,13 @@ pub async fn post_results(
         run_id,
         project_id,
     }: RunReporter,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(batch): ApiJson<ResultBatchInput>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let checked = batch
         .validate()
         .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
-    let dedupe = dedupe_id(&principal, &run_id, idempotency_key(&headers)?);
+    let dedupe = dedupe_id(&principal, &run_id, key.as_ref());
     let results: Vec<_> = checked
         .into_iter()
         .enumerate()
@@ -224,7 +247,9 @@ pub async fn post_results(
     ))
 }
 
-/// Finish a run. Ordered after every result accepted before it.
+/// Finish a run, or with `shard` one shard of it. Ordered after every result accepted
+/// before it; the run ends once no import into it is still being read and, when shards
+/// joined it, once every shard has finished (see `NewRun.shard`).
 #[utoipa::path(post, path = "/api/v1/runs/{run}/finish", operation_id = "finish_run", tag = "runs",
     security(("bearer" = [])), request_body = FinishRun, params(("run" = String, Path)),
     responses((status = 202, description = "Accepted"), (status = 400, description = "Invalid", body = Problem),
@@ -237,7 +262,7 @@ pub async fn finish(
         run_id,
         project_id,
     }: RunReporter,
-    headers: HeaderMap,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(finish): ApiJson<FinishRun>,
 ) -> Result<StatusCode, ApiError> {
     if finish
@@ -248,6 +273,10 @@ pub async fn finish(
             "status",
             "only interrupted may be given; results decide otherwise",
         ));
+    }
+    if let Some(shard) = &finish.shard {
+        check_label(shard, MAX_SHARD_BYTES)
+            .map_err(|reason| ApiError::invalid("shard", &reason))?;
     }
     if let Some(at) = &finish.finished_at {
         time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
@@ -262,10 +291,7 @@ pub async fn finish(
         finish,
         accepted_at,
     };
-    let id = format!(
-        "{}-finish",
-        dedupe_id(&principal, &run_id, idempotency_key(&headers)?)
-    );
+    let id = format!("{}-finish", dedupe_id(&principal, &run_id, key.as_ref()));
     state
         .ingest
         .message(&project_id, &run_id, &message, &id)

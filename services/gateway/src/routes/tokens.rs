@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use verdict_contracts::auth::{
     self, CreateToken, CreatedToken, DisplayName, ListTokens, RevokeToken, Role, TokenInfo,
 };
+use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -26,12 +27,15 @@ pub struct NewToken {
 
 /// Create an API token. The secret is in this response only.
 #[utoipa::path(operation_id = "create_token", post, path = "/api/v1/projects/{project}/tokens", tag = "tokens", security(("bearer" = [])), request_body = NewToken,
-    params(("project" = String, Path, description = "id or slug")),
-    responses((status = 201, description = "Created", body = CreatedToken), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+    params(("project" = String, Path, description = "id or slug"),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key and body within 24 h get the first answer (the same token), another body 422")),
+    responses((status = 201, description = "Created", body = CreatedToken), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(body): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let request = CreateToken {
@@ -42,7 +46,7 @@ pub async fn create(
     };
     let token = state
         .bus
-        .request_as(&auth::CREATE_TOKEN, &request, &principal)
+        .request_as(&auth::CREATE_TOKEN, &Keyed::new(request, key), &principal)
         .await?;
     Ok((StatusCode::CREATED, Json(token)))
 }

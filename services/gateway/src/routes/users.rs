@@ -6,22 +6,26 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use verdict_contracts::auth::{self, CreateUser, UpdateUser, User};
+use verdict_contracts::idempotency::Keyed;
 
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Create a user.
 #[utoipa::path(operation_id = "create_user", post, path = "/api/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUser,
-    responses((status = 201, description = "Created", body = User), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 409, description = "E-mail taken", body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "the same key and body within 24 h get the first answer, another body 422")),
+    responses((status = 201, description = "Created", body = User), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 409, description = "E-mail taken", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let user = state
         .bus
-        .request_as(&auth::CREATE_USER, &body, &principal)
+        .request_as(&auth::CREATE_USER, &Keyed::new(body, key), &principal)
         .await?;
     Ok((StatusCode::CREATED, Json(user)))
 }

@@ -65,6 +65,27 @@ impl TestOutcome {
     }
 }
 
+/// The counts of a set of results on their own (an import into a run that holds other
+/// results too), counted as a run counts them.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    outcomes: std::collections::HashMap<String, TestOutcome>,
+    counts: Counts,
+}
+
+impl Tally {
+    pub fn add(&mut self, test_key: &str, attempt: Attempt, status: ResultStatus) {
+        let previous = self.outcomes.get(test_key).copied();
+        let change = TestOutcome::record(previous, attempt, status);
+        self.outcomes.insert(test_key.to_owned(), change.outcome);
+        self.counts.apply(change.delta);
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
 /// What one test contributes to its run's counters.
 fn contribution(outcome: TestOutcome) -> Counts {
     let mut counts = Counts {
@@ -245,6 +266,24 @@ mod tests {
             Counts {
                 total: 1,
                 failed: 1,
+                ..Counts::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_tally_counts_its_own_results_as_a_run_would() {
+        let mut tally = Tally::default();
+        tally.add("a", attempt(1), Failed);
+        tally.add("a", attempt(2), Passed);
+        tally.add("b", attempt(1), Skipped);
+        assert_eq!(
+            tally.counts(),
+            Counts {
+                total: 2,
+                passed: 1,
+                skipped: 1,
+                flaky: 1,
                 ..Counts::default()
             }
         );

@@ -4,8 +4,10 @@
 //! rules are the runs service's own.
 
 mod counts;
+mod finishing;
 
-pub use counts::{finished_status, FinishReason, OutcomeChange, TestOutcome};
+pub use counts::{finished_status, FinishReason, OutcomeChange, Tally, TestOutcome};
+pub use finishing::Finishing;
 pub use verdict_contracts::runs::{
     limits, Attempt, AttributeProblem, Attributes, CappedText, CappedTextBuilder, Counts,
     CountsDelta, DurationMs, FieldError, InvalidTestKey, InvalidValue, NewResult, ResultBatchInput,
