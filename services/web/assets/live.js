@@ -222,6 +222,7 @@ function addResults(tests) {
   const slug = body.dataset.slug;
   const rows = document.createDocumentFragment();
   for (const test of tests.reverse()) {
+    body.querySelector(`tr[data-result="${CSS.escape(test.id)}"]`)?.remove();
     const row = element("tr", undefined, "new");
     row.dataset.result = test.id;
     const status = element("td");

@@ -16,6 +16,8 @@ use crate::format;
 use crate::Web;
 
 const RESULTS_PER_PAGE: u32 = 100;
+/// Newest results shown above the failures; live arrivals are added on top.
+const LATEST_SHOWN: u32 = 20;
 /// Failures shown at the top, per kind (failed, errored); the rest are in the list.
 const FAILURES_SHOWN: u32 = 50;
 const ARTIFACTS_SHOWN: u32 = 200;
@@ -74,6 +76,12 @@ pub async fn show(
         failures_of(ResultStatus::Errored),
     );
     let all = list(status, RESULTS_PER_PAGE, given(&filters.cursor));
+    let newest = ListResults {
+        q: None,
+        suite: None,
+        newest_first: true,
+        ..list(None, LATEST_SHOWN, None)
+    };
     let listed = ListArtifacts {
         run_id: run.id.clone(),
         page: PageRequest {
@@ -82,8 +90,9 @@ pub async fn show(
         },
         prefix: None,
     };
-    let (access, failed, errored, results, artifacts) = futures::try_join!(
+    let (access, latest, failed, errored, results, artifacts) = futures::try_join!(
         signed_in.project(&web, &run.project_id),
+        signed_in.request(&web, &runs::LIST_RESULTS, &newest),
         signed_in.request(&web, &runs::LIST_RESULTS, &failed),
         signed_in.request(&web, &runs::LIST_RESULTS, &errored),
         signed_in.request(&web, &runs::LIST_RESULTS, &all),
@@ -113,7 +122,9 @@ pub async fn show(
             div.scroll {
                 table.results {
                     thead { tr { th { "Status" } th { "Test" } th { "Suite" } th { "Attempt" } th { "Duration" } } }
-                    tbody data-live-results data-slug=(access.slug) {}
+                    tbody data-live-results data-slug=(access.slug) {
+                        @for result in &latest.items { (view.result_row(result)) }
+                    }
                 }
             }
         }
@@ -265,7 +276,7 @@ impl View<'_> {
 
     fn result_row(&self, result: &TestResult) -> Markup {
         html! {
-            tr {
+            tr data-result=(result.id) {
                 td { (format::status(result.status.as_str())) }
                 td { (self.test_link(result)) }
                 td { (result.suite.as_deref().unwrap_or("")) }
@@ -294,7 +305,10 @@ impl View<'_> {
                     @if let Some(suite) = &result.suite { span.muted { " in " (suite) } }
                     @if !headline.is_empty() { span.headline { " — " (headline) } }
                 }
-                p { (self.test_link(result)) " · history" " · " (attempt(result)) " · " (format::optional_duration(result.duration_ms)) }
+                p {
+                    a href={ "/projects/" (self.slug) "/tests/" (encode_component(&result.test_key)) } { "History of this test" }
+                    " · attempt " (result.attempt) " · " (format::optional_duration(result.duration_ms))
+                }
                 @if let Some(message) = &result.message { h3 { "Message" } pre.message { (message) } }
                 @if let Some(trace) = &result.trace { h3 { "Trace" } pre.trace { (trace) } }
                 @if let Some(stdout) = &result.stdout { h3 { "Standard output" } pre { (stdout) } }
