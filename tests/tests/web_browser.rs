@@ -10,7 +10,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use verdict_testkit::{Browser, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::{Browser, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// How soon a posted result must show on an open run page.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
@@ -39,7 +39,7 @@ async fn script(client: &Client, code: &str) -> Value {
 
 #[tokio::test]
 async fn a_person_follows_a_run_in_the_browser() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.project(&admin, "shop").await;
     let browser = Browser::start().await;
@@ -153,6 +153,20 @@ async fn a_person_follows_a_run_in_the_browser() {
     println!("202 -> visible on the page: {visible_after:?}");
     wait_for_text(client, "[data-count=total]", "3").await;
     assert_eq!(browser.text("header.run [data-count=failed]").await, "1");
+
+    // A dropped connection says so, then resumes where it left off.
+    app.stop(Component::Gateway).await;
+    wait_for_text(client, "[data-live-state]", "Reconnecting").await;
+    browser.screenshot("run-reconnecting").await;
+    app.start(Component::Gateway).await;
+    wait_for_text(client, "[data-live-state]", "Live").await;
+    let late = json!({ "results": [{ "id": "late", "name": "arrives after the drop", "status": "passed" }] });
+    let posted = app
+        .post(&secret, &format!("/api/v1/runs/{run_id}/results"), late)
+        .await;
+    assert_eq!(posted.status(), 202);
+    css(client, "[data-live-results] tr[data-result='late']").await;
+    wait_for_text(client, "[data-count=total]", "4").await;
     store_png(&app, &secret, &run_id).await;
 
     // A failure opens (from the keyboard) to its trace; the PNG is previewed.
@@ -207,8 +221,28 @@ async fn a_person_follows_a_run_in_the_browser() {
     assert_eq!(cells.len(), 1, "one run so far");
     assert!(browser.text("main").await.contains("checkout suite"));
     browser.screenshot("test-history").await;
+    // The project's runs page shows a new run as it starts.
+    client.goto(&app.url("/projects/shop")).await.unwrap();
+    wait_for_text(client, "[data-live-state]", "Live").await;
+    let started: Value = app
+        .post(
+            &secret,
+            "/api/v1/projects/shop/runs",
+            json!({ "name": "smoke" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = format!("tr[data-run='{}']", started["id"].as_str().unwrap());
+    assert!(css(client, &row)
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("smoke"));
+    browser.screenshot("project").await;
     for (page, name) in [
-        ("/projects/shop", "project"),
         ("/projects/shop/flaky", "flaky"),
         ("/admin/users", "admin-users"),
     ] {

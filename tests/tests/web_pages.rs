@@ -261,3 +261,25 @@ async fn the_live_socket_takes_the_session_cookie_from_its_own_origin_only() {
     );
     assert_eq!(status(open(None).await.map(drop)), 403);
 }
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_once_for_requests_that_arrive_together() {
+    let app = TestApp::spawn_with(&[("VERDICT_ACCESS_TOKEN_TTL", "1s")]).await;
+    let session = app.web_admin().await;
+    // Past the token's lifetime and the gateway's 5 s clock leeway.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let (first, second) = tokio::join!(session.get("/"), session.get("/"));
+    let renewed: Vec<String> = [first, second]
+        .into_iter()
+        .map(|response| {
+            assert_eq!(response.status(), 200, "still signed in");
+            let cookie = response.headers()["set-cookie"].to_str().unwrap();
+            cookie.split(';').next().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(renewed[0], renewed[1], "one refresh for both");
+    assert_ne!(renewed[0], session.cookie);
+    // The old csrf token stays valid: it belongs to the sign-in, not to the tokens.
+    let old = session.cookie.rsplit('~').next().unwrap();
+    assert_eq!(renewed[0].rsplit('~').next().unwrap(), old);
+}

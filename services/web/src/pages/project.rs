@@ -105,6 +105,7 @@ pub async fn show(
             label { "Until " input type="date" name="until" value=[until_value.as_deref()]; }
             button type="submit" { "Filter" }
         }
+        p.live-state data-live-state role="status" aria-live="polite" { "" }
         (runs_table(&page.items))
         nav.pager aria-label="Pages" {
             @if filters.cursor.is_some() { a href={ "/projects/" (access.slug) } { "Newest runs" } }
