@@ -14,6 +14,7 @@ mod process;
 mod runs;
 mod stats;
 mod up;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -148,6 +149,28 @@ enum Benchmark {
         #[arg(long)]
         suite: Option<usize>,
     },
+    /// The dashboard: server time to render a run page of 100 000 results among a
+    /// million, script and style shipped, first contentful paint in headless Chromium,
+    /// and 202-to-visible latency on several open pages of a run reported to live.
+    Web {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[arg(long, default_value_t = 100_000)]
+        results_per_run: usize,
+        #[arg(long, default_value_t = 200)]
+        renders: usize,
+        #[arg(long, default_value_t = 21)]
+        paints: usize,
+        #[arg(long, default_value_t = 20)]
+        pages: usize,
+        /// Results posted per second to the live run.
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Streaming parse of a large generated JUnit report: time and peak memory.
     Import {
         #[arg(long, default_value_t = 50)]
@@ -269,5 +292,27 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
+        Benchmark::Web {
+            runs,
+            results_per_run,
+            renders,
+            paints,
+            pages,
+            rate,
+            batch,
+            seconds,
+        } => {
+            web::run(web::Plan {
+                runs,
+                results_per_run,
+                renders,
+                paints,
+                pages,
+                rate,
+                batch,
+                seconds,
+            })
+            .await
+        }
     }
 }

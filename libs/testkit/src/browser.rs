@@ -36,6 +36,11 @@ impl Browser {
     /// Starts chromedriver (`VERDICT_CHROMEDRIVER`, default `chromedriver` on `PATH`)
     /// and a Chromium session (`VERDICT_CHROMIUM`, default `/usr/bin/chromium`).
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Browser::start`], with more Chromium flags.
+    pub async fn start_with(extra_flags: &[&str]) -> Self {
         let port = free_port();
         let driver =
             std::env::var("VERDICT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
@@ -50,6 +55,7 @@ impl Browser {
             });
         let profile = tempfile::tempdir().expect("browser profile directory");
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+        args.extend(extra_flags.iter().map(|flag| (*flag).to_owned()));
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let binary =
             std::env::var("VERDICT_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

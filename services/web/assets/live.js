@@ -1,10 +1,11 @@
 // Live updates of the run and project pages, over /api/v1/live. The socket is
 // authenticated by the session cookie; the page names its channel in <body data-live>.
-// Events are queued and applied once per animation frame, so a run reporting a thousand
-// results a second costs one DOM update per frame. After a drop the script says
+// Events are queued and applied once per animation frame (at least every 100 ms), so a
+// run reporting a thousand results a second costs one DOM update per frame. After a drop the script says
 // "reconnecting", checks the session (renewing its cookie), and resumes with `since`.
 
 const MAX_ROWS = 100;
+const FLUSH_AT_LEAST = 100;
 const channel = document.body.dataset.live;
 if (channel) follow(channel);
 
@@ -97,15 +98,19 @@ function follow(channel) {
     }
   };
 
+  // The next frame applies what arrived; a page the browser draws no frames for (not
+  // visible, throttled) is still brought up to date every FLUSH_AT_LEAST ms.
   const enqueue = (item) => {
     queue.push(item);
     if (!scheduled) {
       scheduled = true;
       requestAnimationFrame(flush);
+      setTimeout(flush, FLUSH_AT_LEAST);
     }
   };
 
   const flush = () => {
+    if (!scheduled) return;
     scheduled = false;
     const items = queue;
     queue = [];
@@ -223,7 +228,7 @@ function addResults(tests) {
   const rows = document.createDocumentFragment();
   for (const test of tests.reverse()) {
     body.querySelector(`tr[data-result="${CSS.escape(test.id)}"]`)?.remove();
-    const row = element("tr", undefined, "new");
+    const row = element("tr");
     row.dataset.result = test.id;
     const status = element("td");
     status.append(statusBadge(test.status));
@@ -244,7 +249,7 @@ function addRun(runId, name, startedAt) {
   const body = document.querySelector("[data-runs] tbody");
   if (!body || document.querySelector(`[data-run="${CSS.escape(runId)}"]`)) return;
   body.querySelector("tr.empty")?.remove();
-  const row = element("tr", undefined, "new");
+  const row = element("tr");
   row.dataset.run = runId;
   const nameCell = element("td");
   const link = element("a", name);
