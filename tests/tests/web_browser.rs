@@ -167,7 +167,17 @@ async fn a_person_follows_a_run_in_the_browser() {
     assert_eq!(posted.status(), 202);
     css(client, "[data-live-results] tr[data-result='late']").await;
     wait_for_text(client, "[data-count=total]", "4").await;
-    store_png(&app, &secret, &run_id).await;
+    let log = b"POST /pay 402 Payment Required\ncard declined by issuer\n".to_vec();
+    store_artifact(
+        &app,
+        &secret,
+        &run_id,
+        "screenshots/declined.png",
+        "image/png",
+        png(160, 90),
+    )
+    .await;
+    store_artifact(&app, &secret, &run_id, "logs/server.log", "text/plain", log).await;
 
     // A failure opens (from the keyboard) to its trace; the PNG is previewed.
     client.refresh().await.unwrap();
@@ -190,6 +200,8 @@ async fn a_person_follows_a_run_in_the_browser() {
     .await;
     let loaded = wait_for_image(client, loaded).await;
     assert_eq!(loaded, 160, "the PNG preview is displayed at its width");
+    let log = browser.text("pre.text-preview").await;
+    assert!(log.contains("card declined by issuer"), "{log}");
     browser.screenshot("run").await;
 
     // Readable at phone width: nothing wider than the screen.
@@ -323,18 +335,24 @@ async fn post_results(app: &TestApp, token: &str, run_id: &str) -> Instant {
     Instant::now()
 }
 
-/// Stores a PNG screenshot artifact of the failed result.
-async fn store_png(app: &TestApp, token: &str, run_id: &str) {
-    let png = png(160, 90);
+/// Stores an artifact of the failed result.
+async fn store_artifact(
+    app: &TestApp,
+    token: &str,
+    run_id: &str,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) {
     let declared: Value = app
         .post(
             token,
             &format!("/api/v1/runs/{run_id}/artifacts"),
             json!({
-                "name": "screenshots/declined.png",
-                "content_type": "image/png",
-                "size": png.len(),
-                "sha256": format!("{:x}", Sha256::digest(&png)),
+                "name": name,
+                "content_type": content_type,
+                "size": bytes.len(),
+                "sha256": format!("{:x}", Sha256::digest(&bytes)),
                 "result_id": "pay-declined",
             }),
         )
@@ -350,7 +368,7 @@ async fn store_png(app: &TestApp, token: &str, run_id: &str) {
     for (name, value) in upload["headers"].as_object().unwrap() {
         request = request.header(name, value.as_str().unwrap());
     }
-    assert_eq!(request.body(png).send().await.unwrap().status(), 200);
+    assert_eq!(request.body(bytes).send().await.unwrap().status(), 200);
     let id = declared["id"].as_str().unwrap();
     let completed = app
         .post(

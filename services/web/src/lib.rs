@@ -60,6 +60,8 @@ pub struct Web {
     edge: Arc<dyn Edge>,
     site: Arc<session::Site>,
     refreshes: Arc<session::Refreshes>,
+    /// Reads the head of text artifacts for their preview.
+    blobs: reqwest::Client,
 }
 
 impl Web {
@@ -69,6 +71,10 @@ impl Web {
             edge,
             site: Arc::new(session::Site::new(settings.public_url.as_deref())),
             refreshes: Arc::default(),
+            blobs: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()
+                .unwrap_or_default(),
         }
     }
 }

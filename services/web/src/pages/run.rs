@@ -23,6 +23,10 @@ const FAILURES_SHOWN: u32 = 50;
 const ARTIFACTS_SHOWN: u32 = 200;
 /// Images and videos previewed inline; each costs a signed URL.
 const PREVIEWS: usize = 24;
+/// Text artifacts previewed inline, and how much of each: their head is read from the
+/// blob store while the page is made.
+const TEXT_PREVIEWS: usize = 4;
+const TEXT_PREVIEW_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Filters {
@@ -98,13 +102,17 @@ pub async fn show(
         signed_in.request(&web, &runs::LIST_RESULTS, &all),
         signed_in.request(&web, &artifacts::LIST, &listed),
     )?;
-    let previews = previews(&web, &signed_in, &artifacts.items).await;
+    let (previews, texts) = futures::join!(
+        previews(&web, &signed_in, &artifacts.items),
+        texts(&web, &signed_in, &artifacts.items)
+    );
     let origins = media_origins(&previews);
     let failures: Vec<&TestResult> = failed.items.iter().chain(&errored.items).collect();
     let view = View {
         slug: &access.slug,
         artifacts: &artifacts.items,
         previews: &previews,
+        texts: &texts,
     };
     let next = results.next_cursor.as_deref().map(|cursor| {
         query(&[
@@ -202,7 +210,8 @@ fn result_filters(filters: &Filters) -> Markup {
     }
 }
 
-/// Signed URLs of the artifacts shown inline, by artifact id.
+/// What an artifact's inline preview shows, by artifact id: a signed URL of an image
+/// or video, or the head of a text.
 type Previews = Vec<(String, String)>;
 
 async fn previews(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Previews {
@@ -224,6 +233,71 @@ async fn previews(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Pr
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// The head of the first few stored text artifacts, by artifact id.
+async fn texts(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Previews {
+    let wanted = artifacts
+        .iter()
+        .filter(|a| a.state == ArtifactState::Stored && is_text(&a.content_type))
+        .take(TEXT_PREVIEWS);
+    join_all(wanted.map(|artifact| async move {
+        let reference = ArtifactRef {
+            artifact_id: artifact.id.clone(),
+        };
+        let target = signed_in
+            .request(web, &artifacts::DOWNLOAD, &reference)
+            .await
+            .ok()?;
+        let head = text_head(web, &target.url).await?;
+        Some((artifact.id.clone(), head))
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The first [`TEXT_PREVIEW_BYTES`] of a blob, as text. A relative URL is the local-disk
+/// store's, served by the artifacts service at the address it announces on the bus.
+async fn text_head(web: &Web, url: &str) -> Option<String> {
+    let url = if url.starts_with('/') {
+        let endpoint = web
+            .bus
+            .request(
+                &artifacts::BLOB_ENDPOINT,
+                &verdict_contracts::system::Empty {},
+            )
+            .await
+            .ok()?;
+        format!("{}{url}", endpoint.base_url?.trim_end_matches('/'))
+    } else {
+        url.to_owned()
+    };
+    let mut response = web
+        .blobs
+        .get(url)
+        .header("range", format!("bytes=0-{}", TEXT_PREVIEW_BYTES - 1))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let mut head = Vec::with_capacity(TEXT_PREVIEW_BYTES);
+    while head.len() < TEXT_PREVIEW_BYTES {
+        match response.chunk().await.ok()? {
+            Some(chunk) => head.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    head.truncate(TEXT_PREVIEW_BYTES);
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn is_text(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.starts_with("text/") || mime == "application/json" || mime == "application/x-ndjson"
 }
 
 /// Origins of absolute preview URLs (an S3 store's), for the page's CSP; relative ones
@@ -265,6 +339,8 @@ struct View<'a> {
     slug: &'a str,
     artifacts: &'a [Artifact],
     previews: &'a Previews,
+    /// Heads of text artifacts, shown as text (never as markup).
+    texts: &'a Previews,
 }
 
 impl View<'_> {
@@ -334,6 +410,9 @@ impl View<'_> {
                                 None => {}
                             }
                         }
+                        @if let Some(text) = self.text(&artifact.id) {
+                            pre.text-preview aria-label={ "Beginning of " (artifact.name.as_str()) } { (text) }
+                        }
                     }
                 }
             }
@@ -341,11 +420,19 @@ impl View<'_> {
     }
 
     fn preview(&self, artifact_id: &str) -> Option<&str> {
-        self.previews
-            .iter()
-            .find(|(id, _)| id == artifact_id)
-            .map(|(_, url)| url.as_str())
+        find(self.previews, artifact_id)
     }
+
+    fn text(&self, artifact_id: &str) -> Option<&str> {
+        find(self.texts, artifact_id)
+    }
+}
+
+fn find<'a>(previews: &'a Previews, artifact_id: &str) -> Option<&'a str> {
+    previews
+        .iter()
+        .find(|(id, _)| id == artifact_id)
+        .map(|(_, value)| value.as_str())
 }
 
 fn attempt(result: &TestResult) -> Markup {
