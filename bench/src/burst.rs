@@ -138,12 +138,23 @@ impl Bodies {
     }
 }
 
-/// Runs of a Verdict system reached over HTTP as a reporter.
+/// A server of the API reached over HTTP as a reporter.
 pub struct Target {
     pub http: reqwest::Client,
     pub base_url: String,
     pub project: String,
     pub token: String,
+    /// How the burst's results are counted.
+    pub counting: Counting,
+}
+
+/// How a server tells how many results it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// Verdict: one page of the project's runs, with their counts.
+    ProjectRuns,
+    /// A server without run lists (the reference): each run the burst used, one by one.
+    EachRun,
 }
 
 impl Target {
@@ -169,8 +180,31 @@ impl Target {
         Ok(runs)
     }
 
+    /// Results counted over the burst's runs, of which the first `used` took results.
+    async fn counted(&self, runs: &[String], used: usize) -> anyhow::Result<u64> {
+        match self.counting {
+            Counting::ProjectRuns => self.counted_in_project().await,
+            Counting::EachRun => {
+                let mut total = 0;
+                for run in runs.iter().take(used) {
+                    let run: Value = self
+                        .http
+                        .get(self.url(&format!("/api/v1/runs/{run}")))
+                        .bearer_auth(&self.token)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    total += run["counts"]["total"].as_u64().unwrap_or(0);
+                }
+                Ok(total)
+            }
+        }
+    }
+
     /// Results counted over every run of the project (the burst's runs are all of them).
-    async fn counted(&self) -> anyhow::Result<u64> {
+    async fn counted_in_project(&self) -> anyhow::Result<u64> {
         let mut total = 0;
         let mut cursor: Option<String> = None;
         loop {
@@ -225,6 +259,11 @@ pub async fn run(
     let posted = Arc::new(AtomicBool::new(false));
     let watcher = tokio::spawn(watch(
         target.clone(),
+        Used {
+            runs: runs.clone(),
+            next_batch: next_batch.clone(),
+            per_run: bodies.per_run(),
+        },
         accepted.clone(),
         posted.clone(),
         started,
@@ -277,6 +316,20 @@ pub async fn run(
     })
 }
 
+/// The runs a burst has posted to so far.
+struct Used {
+    runs: Arc<Vec<String>>,
+    next_batch: Arc<AtomicU64>,
+    per_run: u64,
+}
+
+impl Used {
+    fn count(&self) -> usize {
+        let batches = self.next_batch.load(Ordering::Relaxed);
+        (batches.div_ceil(self.per_run) as usize).min(self.runs.len())
+    }
+}
+
 struct Watched {
     done: Duration,
     longest_pause: Duration,
@@ -286,6 +339,7 @@ struct Watched {
 /// longest stretch without progress while results were waiting.
 async fn watch(
     target: Arc<Target>,
+    used: Used,
     accepted: Arc<AtomicU64>,
     posted: Arc<AtomicBool>,
     started: Instant,
@@ -297,7 +351,7 @@ async fn watch(
         tokio::time::sleep(WATCH_EVERY).await;
         let over = posted.load(Ordering::Acquire);
         let waiting = accepted.load(Ordering::Relaxed);
-        let counted = target.counted().await?;
+        let counted = target.counted(&used.runs, used.count()).await?;
         let now = Instant::now();
         if counted != last {
             last = counted;

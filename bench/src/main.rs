@@ -7,6 +7,7 @@ mod auth;
 mod burst;
 mod fixture;
 mod import;
+mod ingest;
 mod live;
 mod loopback;
 mod pauses;
@@ -132,6 +133,25 @@ enum Benchmark {
         #[arg(long)]
         rounds: usize,
     },
+    /// End-to-end ingest side by side with the reference implementation of the same API
+    /// (Express + better-sqlite3): runs of a repeating suite, then one run of new tests,
+    /// each against a fresh `verdict up` (needs `cargo build --release -p verdict-cli`)
+    /// and a fresh reference.
+    Ingest {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Tests in the repeating suite.
+        #[arg(long, default_value_t = 20_000)]
+        suite: usize,
+        /// A copy of `shared/peers/node-reference` (after `npm ci`) to measure in the same
+        /// run; without it only Verdict is measured.
+        #[arg(long)]
+        reference: Option<std::path::PathBuf>,
+    },
     /// Ingest pauses: the same burst repeated, each on a fresh `verdict up` (needs
     /// `cargo build --release -p verdict-cli`), and for each the longest time in which no
     /// result became visible while accepted ones waited.
@@ -171,10 +191,17 @@ enum Benchmark {
         #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
-    /// Streaming parse of a large generated JUnit report: time and peak memory.
+    /// Streaming parse of a large generated report of each format (JUnit, NUnit 2 and 3,
+    /// xUnit.net, TRX), each in a process of its own: time and peak memory.
     Import {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
+        /// Only this format, in this process.
+        #[arg(long, value_enum)]
+        format: Option<import::Format>,
+        /// Print the table's row without its header.
+        #[arg(long, hide = true)]
+        row_only: bool,
     },
     /// Live reporting during a large import: 202-to-queryable latency of small batches
     /// posted to one run while a generated JUnit report is imported into another.
@@ -197,7 +224,11 @@ async fn main() -> anyhow::Result<()> {
     verdict_testkit::install_tls_provider();
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
-        Benchmark::Import { megabytes } => import::run(megabytes),
+        Benchmark::Import {
+            megabytes,
+            format,
+            row_only,
+        } => import::run(megabytes, format, row_only),
         Benchmark::ImportAvailability {
             megabytes,
             batch,
@@ -266,6 +297,22 @@ async fn main() -> anyhow::Result<()> {
                 batch,
                 connections,
                 queries,
+            })
+            .await
+        }
+        Benchmark::Ingest {
+            seconds,
+            batch,
+            connections,
+            suite,
+            reference,
+        } => {
+            ingest::run(ingest::Settings {
+                connections,
+                batch,
+                duration: std::time::Duration::from_secs(seconds),
+                suite,
+                reference,
             })
             .await
         }

@@ -23,8 +23,8 @@ pub async fn run(repeat: usize, plan: Plan) -> anyhow::Result<()> {
         plan.duration.as_secs()
     );
     println!();
-    println!("| # | batches (all 202) | results | posting | all counted after | ingest | longest pause |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| # | batches (all 202) | results | posting | all counted after | ingest | longest pause | delivered again |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut longest = Duration::ZERO;
     for round in 1..=repeat {
         let system = UpSystem::start().await?;
@@ -34,12 +34,14 @@ pub async fn run(repeat: usize, plan: Plan) -> anyhow::Result<()> {
             base_url: system.base_url.clone(),
             project,
             token,
+            counting: burst::Counting::ProjectRuns,
         });
         let outcome = burst::run(target, plan, Duration::from_secs(600)).await?;
+        let redelivered = system.ingest_redeliveries().await?;
         system.stop().await?;
         longest = longest.max(outcome.longest_pause);
         println!(
-            "| {round} | {} | {} | {:.1} s | {:.1} s | {:.0} results/s | {:.2} s |",
+            "| {round} | {} | {} | {:.1} s | {:.1} s | {:.0} results/s | {:.2} s | {redelivered} |",
             outcome.batches,
             outcome.accepted,
             outcome.posting.as_secs_f64(),

@@ -21,7 +21,7 @@ pub struct UpSystem {
     child: Child,
     pub base_url: String,
     pub http: reqwest::Client,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
 }
 
 impl UpSystem {
@@ -54,7 +54,7 @@ impl UpSystem {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
                 .build()?,
-            _data_dir: data_dir,
+            data_dir,
         };
         system.wait_ready().await?;
         Ok(system)
@@ -115,6 +115,30 @@ impl UpSystem {
             .await?;
         let token = token["token"].as_str().context("token")?.to_owned();
         Ok((project, token))
+    }
+
+    /// How often the runs service's ingest consumer was handed a message it had been
+    /// handed before (JetStream delivers again what is not acknowledged in time).
+    pub async fn ingest_redeliveries(&self) -> anyhow::Result<u64> {
+        let path = self
+            .data_dir
+            .path()
+            .join("nats")
+            .join(verdict_cli::up::ADMIN_URL_FILE);
+        let url = std::fs::read_to_string(path)?;
+        let settings = verdict_bus::BusSettings::new(url.trim(), "verdict-bench");
+        let client = verdict_bus::connect(&settings).await?;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            async_nats::jetstream::new(client)
+                .get_consumer_from_stream(
+                    verdict_contracts::streams::INGEST_CONSUMER,
+                    verdict_contracts::streams::INGEST.name,
+                )
+                .await?;
+        let delivered = consumer.info().await?.delivered;
+        Ok(delivered
+            .consumer_sequence
+            .saturating_sub(delivered.stream_sequence))
     }
 
     /// SIGTERM, then waits for the process (and so its nats-server) to end.

@@ -6,7 +6,7 @@
 
 mod backup;
 pub mod report;
-mod up;
+pub mod up;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +62,10 @@ enum Command {
     },
     #[command(about = report::ABOUT, long_about = report::LONG_ABOUT, after_long_help = report::EXAMPLES)]
     Report(report::ReportArgs),
+    /// Print the `authorization` block of a nats-server configuration for Verdict: one
+    /// NATS user per kind of process, each allowed only its own subjects, passwords read
+    /// from $VERDICT_NATS_PASSWORD_<USER> (deploy/nats/nats.conf holds the same).
+    BusPermissions,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +88,13 @@ pub fn main() -> ExitCode {
         Command::Backup { service, out } => backup::backup(service, &out),
         Command::Restore { service, from } => backup::restore(service, &from),
         Command::Report(args) => report::main(args),
+        Command::BusPermissions => {
+            print!(
+                "{}",
+                verdict_contracts::bus_access::deployment_authorization()
+            );
+            ExitCode::SUCCESS
+        }
         Command::Serve { service } => match service {
             Service::Gateway => process::main(
                 "verdict-gateway",

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use verdict_bus::server::{NatsServer, ServerError, ServerOptions};
+use verdict_bus::server::{write_private, BusPasswords, NatsServer, ServerError, ServerOptions};
+use verdict_contracts::bus_access::BusUser;
+use verdict_contracts::ServiceName;
 use verdict_settings::{Env, SettingError};
 
 /// Settings of the whole single-machine system, read once.
@@ -68,6 +70,10 @@ pub enum UpError {
 /// Runs everything until `shutdown`; then stops the gateway first (so no request is cut
 /// off by a service going away), then the services, then nats-server.
 pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<(), UpError> {
+    // The nats-server started here requires a user per process (fresh passwords at
+    // every start), each allowed only its own subjects; an external one is the
+    // operator's to secure.
+    let passwords = BusPasswords::generate();
     let nats = match &settings.nats_url {
         Some(_) => None,
         None => Some(
@@ -76,17 +82,31 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
                 data_dir: settings.data_dir.join("nats"),
                 port: settings.nats_port,
                 search_dirs: tool_dirs(),
+                passwords: Some(passwords.clone()),
             })
             .await?,
         ),
     };
-    let env = match &nats {
-        Some(server) => {
-            tracing::info!(url = %server.url(), "started nats-server with JetStream");
-            settings.env.clone().with([("NATS_URL", server.url())])
-        }
+    let env_of = |user: BusUser| match &nats {
+        Some(server) => settings
+            .env
+            .clone()
+            .with([("NATS_URL", passwords.url(user, &server.url()))]),
         None => settings.env.clone(),
     };
+    if let Some(server) = &nats {
+        tracing::info!(url = %server.url(), "started nats-server with JetStream");
+        // For operators' tools (the nats CLI, stream backups): the administrator's URL,
+        // readable by this user only.
+        let admin = settings.data_dir.join("nats").join(ADMIN_URL_FILE);
+        write_private(&admin, &passwords.url(BusUser::Admin, &server.url())).map_err(|source| {
+            ServerError::Io {
+                path: admin.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    let service_env = |service| env_of(BusUser::Service(service));
 
     let services_stop = CancellationToken::new();
     let gateway_stop = CancellationToken::new();
@@ -95,7 +115,7 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         &mut services,
         "auth",
         verdict_auth::run(
-            verdict_auth::Settings::from_env(&env)?,
+            verdict_auth::Settings::from_env(&service_env(ServiceName::Auth))?,
             services_stop.clone(),
         ),
     );
@@ -103,7 +123,7 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         &mut services,
         "runs",
         verdict_runs::run(
-            verdict_runs::Settings::from_env(&env)?,
+            verdict_runs::Settings::from_env(&service_env(ServiceName::Runs))?,
             services_stop.clone(),
         ),
     );
@@ -111,7 +131,7 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         &mut services,
         "artifacts",
         verdict_artifacts::run(
-            verdict_artifacts::Settings::from_env(&env)?,
+            verdict_artifacts::Settings::from_env(&service_env(ServiceName::Artifacts))?,
             services_stop.clone(),
         ),
     );
@@ -119,7 +139,7 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         &mut services,
         "realtime",
         verdict_realtime::run(
-            verdict_realtime::Settings::from_env(&env)?,
+            verdict_realtime::Settings::from_env(&service_env(ServiceName::Realtime))?,
             services_stop.clone(),
         ),
     );
@@ -128,7 +148,7 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         &mut gateway,
         "gateway",
         verdict_gateway::run(
-            verdict_gateway::Settings::from_env(&env)?,
+            verdict_gateway::Settings::from_env(&env_of(BusUser::Gateway))?,
             gateway_stop.clone(),
         ),
     );
@@ -181,6 +201,10 @@ fn flatten(ended: Result<Result<(), UpError>, tokio::task::JoinError>) -> Result
         })
     })
 }
+
+/// The file under `<data dir>/nats` holding the nats-server administrator's URL, with
+/// its password.
+pub const ADMIN_URL_FILE: &str = "admin-url";
 
 /// Where `deploy/install-deps.sh` puts nats-server, seen from the working directory and
 /// from a binary under `target/<profile>/`.

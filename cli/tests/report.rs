@@ -476,6 +476,73 @@ async fn ci_attributes_come_from_the_environment_and_explicit_ones_win() {
     assert_eq!(attributes, expected);
 }
 
+/// Copies a report of the runs service's import fixtures (real NUnit, xUnit.net and TRX
+/// reports, described in services/runs/tests/fixtures/README.md) into the working
+/// directory of the command.
+fn copy_import_fixture(world: &World, name: &str, as_name: &str) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../services/runs/tests/fixtures")
+        .join(name);
+    std::fs::copy(&source, world.dir.path().join(as_name))
+        .unwrap_or_else(|err| panic!("{}: {err}", source.display()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nunit_xunit_and_trx_reports_are_told_by_content_and_counted_as_they_declare() {
+    let world = World::new().await;
+    // Names that say nothing of the format: the content tells it.
+    copy_import_fixture(&world, "nunit2/mock-assembly-2.6.2.xml", "a.xml");
+    copy_import_fixture(&world, "nunit3/dotnet-nunit.xml", "b.xml");
+    copy_import_fixture(&world, "xunit/Microbenchmarks.Output.xml", "c.xml");
+    copy_import_fixture(&world, "trx/MSTest-net8.0-sample.trx", "d.xml");
+    let output = world
+        .report(&["--project", "web", "--json", "*.xml"], &[])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = world.only_run().await;
+    // The reports' own summaries: NUnit 2 28 tests (18 passed, 1 failure, 1 error and 3
+    // not runnable, 5 ignored or inconclusive); NUnit 3 9 (3 passed, 5 failed of which 2
+    // errors, 1 skipped); xUnit.net 65 (61 passed, 2 failed, 2 skipped); TRX (MSTest) 7
+    // (3 passed, 3 failed, 1 not executed).
+    assert_eq!(run.counts, counts(109, 85, 9, 6, 9, 0));
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(
+        run.name, r"C:\Program Files\NUnit 2.6.2\bin\tests\mock-assembly.dll",
+        "the first report's own name"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_reader_notices_is_printed_and_a_file_of_no_known_format_stops_the_command() {
+    let world = World::new().await;
+    world.write(
+        "setup.xml",
+        b"<testsuite name=\"s\">\n  <testcase classname=\"pkg.Setup\"/>\n  <testcase name=\"ok\"/>\n</testsuite>\n",
+    );
+    let output = world.report(&["--project", "web", "setup.xml"], &[]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "warning: setup.xml: line 2, column 3: a <testcase> without a name is imported as \"pkg.Setup\""
+        ),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(world.only_run().await.counts.total, 2);
+
+    world.write("page.xml", b"<html><body/></html>");
+    let refused = world.report(&["--project", "web", "page.xml"], &[]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains(
+            "page.xml: not a report format Verdict reads: found XML whose root element is <html>"
+        ),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(world.runs().await.len(), 1, "no run for the refused file");
+}
+
 /// A pytest module with each kind of outcome pytest reports.
 const PYTEST_MODULE: &str = r#"
 import pytest

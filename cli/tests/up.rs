@@ -1,6 +1,7 @@
 //! `verdict up` as a user runs it: one process, its own nats-server, signals.
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ struct Up {
     child: Child,
     http_port: u16,
     nats_port: u16,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl Up {
@@ -38,8 +39,25 @@ impl Up {
             child,
             http_port,
             nats_port,
-            _data: data,
+            data,
         }
+    }
+
+    /// A NATS client signed in as the administrator `verdict up` made.
+    async fn nats_admin(&self) -> async_nats::Client {
+        let path = self
+            .data
+            .path()
+            .join("nats")
+            .join(verdict_cli::up::ADMIN_URL_FILE);
+        let url = std::fs::read_to_string(path).expect("the administrator's URL");
+        let (user, password) = verdict_bus::BusSettings::new(url.trim(), "test")
+            .credentials()
+            .expect("credentials in the URL");
+        async_nats::ConnectOptions::with_user_and_password(user, password)
+            .connect(format!("nats://127.0.0.1:{}", self.nats_port))
+            .await
+            .expect("the administrator signs in")
     }
 
     fn url(&self, path: &str) -> String {
@@ -96,9 +114,7 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
     let took = wait_until_ready(&up, Duration::from_secs(5)).await;
     eprintln!("ready after {took:?}");
 
-    let client = async_nats::connect(format!("nats://127.0.0.1:{}", up.nats_port))
-        .await
-        .unwrap();
+    let client = up.nats_admin().await;
     let inbox = client.new_inbox();
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
     client
@@ -120,6 +136,21 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
     ] {
         assert!(names.contains(service), "{service} missing from {names:?}");
     }
+}
+
+#[tokio::test]
+async fn the_nats_server_of_up_lets_nobody_in_without_a_password() {
+    let up = Up::start();
+    wait_until_ready(&up, Duration::from_secs(5)).await;
+    let anonymous = async_nats::connect(format!("nats://127.0.0.1:{}", up.nats_port)).await;
+    assert!(anonymous.is_err(), "an anonymous client got in");
+    let admin_url = up
+        .data
+        .path()
+        .join("nats")
+        .join(verdict_cli::up::ADMIN_URL_FILE);
+    let mode = std::fs::metadata(admin_url).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the administrator's URL is private");
 }
 
 #[tokio::test]

@@ -72,6 +72,16 @@ fn kubernetes_runs_the_same_nats_configuration_as_compose() {
 }
 
 #[test]
+fn the_nats_configuration_grants_exactly_the_bus_permissions_of_the_code() {
+    let deployed = std::fs::read_to_string(root().join("deploy/nats/nats.conf")).unwrap();
+    let generated = verdict_contracts::bus_access::deployment_authorization();
+    assert!(
+        deployed.ends_with(&generated),
+        "deploy/nats/nats.conf must end with what `verdict bus-permissions` prints:\n{generated}"
+    );
+}
+
+#[test]
 fn the_compose_file_is_valid() {
     run(Command::new("docker-compose")
         .arg("--file")

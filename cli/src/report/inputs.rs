@@ -3,10 +3,10 @@
 //! anything is sent, so that a malformed one stops the command with nothing uploaded.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use verdict_runs::import::{parse_report, ImportError, Location, ParsedReport, ReportFormat};
+use verdict_runs::import::{parse_report, ImportError, Location, ParsedReport};
 
 use super::{Failure, Outcome};
 
@@ -55,40 +55,17 @@ pub fn resolve(arguments: &[String]) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-/// How far into a file its format is looked for (past a BOM and white space).
-const SNIFF_BYTES: usize = 64 * 1024;
-
-/// A report's format from its first character: `<` for JUnit XML, `{` for CTRF JSON.
-pub fn detect(path: &Path) -> Result<ReportFormat, Failure> {
-    let file = File::open(path).map_err(|err| unreadable(path, &err))?;
-    let mut reader = BufReader::with_capacity(SNIFF_BYTES, file);
-    let head = reader.fill_buf().map_err(|err| unreadable(path, &err))?;
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'<') => Ok(ReportFormat::Junit),
-        Some(b'{') => Ok(ReportFormat::Ctrf),
-        Some(_) => Err(Failure::input(format!(
-            "{}: neither JUnit XML nor CTRF JSON (the first character is neither < nor {{)",
-            path.display()
-        ))),
-        None => Err(Failure::input(format!(
-            "{}: empty, not a report",
-            path.display()
-        ))),
-    }
-}
-
 fn unreadable(path: &Path, err: &std::io::Error) -> Failure {
     Failure::input(format!("{}: cannot read: {err}", path.display()))
 }
 
-/// Parses one report, blocking; a refusal names the file, and the line and column (or
-/// the JSON path) of the problem.
+/// Parses one report, blocking, its format told by its content as the server's import
+/// tells it; a refusal names the file, and the line and column (or the JSON path) of
+/// the problem, or what the file holds instead of a report.
 pub fn parse(path: &Path) -> Result<Report, Failure> {
-    let format = detect(path)?;
     let file = File::open(path).map_err(|err| unreadable(path, &err))?;
-    let parsed = parse_report(format, BufReader::new(file))
-        .map_err(|err| Failure::input(describe(path, &err)))?;
+    let parsed =
+        parse_report(BufReader::new(file)).map_err(|err| Failure::input(describe(path, &err)))?;
     Ok(Report {
         path: path.to_owned(),
         parsed,
@@ -102,7 +79,9 @@ pub fn describe(path: &Path, error: &ImportError) -> String {
     let (kind, format, at, reason) = match error {
         ImportError::Malformed { format, at, reason } => ("malformed", format, at, reason),
         ImportError::Invalid { format, at, reason } => ("invalid", format, at, reason),
-        ImportError::Read(_) | ImportError::TooLarge { .. } => return format!("{file}: {error}"),
+        ImportError::Read(_) | ImportError::TooLarge { .. } | ImportError::UnknownFormat(_) => {
+            return format!("{file}: {error}")
+        }
     };
     match at {
         Location::Position { line, column } => {
@@ -139,20 +118,40 @@ mod tests {
             std::fs::write(&path, text).unwrap();
             path
         };
-        let xml = write(
+        let junit = write(
             "results.json",
-            b"\xef\xbb\xbf\n  <?xml version=\"1.0\"?><testsuites/>",
+            b"\xef\xbb\xbf\n  <?xml version=\"1.0\"?><testsuites><testcase name=\"a\"/></testsuites>",
         );
-        let json = write("results.xml", b"\n{\"results\": {}}");
-        assert_eq!(detect(&xml).unwrap(), ReportFormat::Junit);
-        assert_eq!(detect(&json).unwrap(), ReportFormat::Ctrf);
+        let ctrf = write(
+            "results.xml",
+            b"\n{\"results\": {\"tests\": [{\"name\": \"b\", \"status\": \"passed\"}]}}",
+        );
+        let nunit = write(
+            "TestResult.json",
+            b"<test-run><test-case name=\"c\" result=\"Passed\"/></test-run>",
+        );
+        for (path, name) in [(junit, "a"), (ctrf, "b"), (nunit, "c")] {
+            let report = parse(&path).unwrap_or_else(|err| panic!("{}", err.message));
+            assert_eq!(report.parsed.results[0].name.as_str(), name);
+        }
+        let html = write("page.xml", b"<html/>");
+        let message = parse(&html).err().unwrap().message;
+        assert!(
+            message.ends_with("page.xml: not a report format Verdict reads: found XML whose root element is <html>; expected JUnit XML, NUnit 2 or 3 XML, xUnit.net v2 XML, TRX or CTRF JSON"),
+            "{message}"
+        );
         let text = write("notes.txt", b"hello");
-        assert!(detect(&text)
-            .unwrap_err()
+        assert!(parse(&text)
+            .err()
+            .unwrap()
             .message
-            .contains("neither JUnit XML nor CTRF JSON"));
+            .contains("found neither XML nor JSON"));
         let empty = write("empty.xml", b"  \n");
-        assert!(detect(&empty).unwrap_err().message.contains("empty"));
+        assert!(parse(&empty)
+            .err()
+            .unwrap()
+            .message
+            .contains("found an empty file"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `verdict report`: sends test reports (JUnit XML, CTRF JSON) and their artifacts to a
+//! `verdict report`: sends test reports (JUnit XML, NUnit, xUnit.net, TRX, CTRF JSON) and their artifacts to a
 //! Verdict server as one run. Every report is parsed here first, with the readers the
 //! server's import uses, so a malformed one stops the command before anything is sent.
 
@@ -174,18 +174,22 @@ fn parse_attribute(text: &str) -> Result<(String, String), String> {
     }
 }
 
-pub const ABOUT: &str =
-    "Send test reports (JUnit XML, CTRF JSON) and artifacts to Verdict as one run";
+pub const ABOUT: &str = "Send test reports (JUnit XML, NUnit, xUnit.net, TRX, CTRF JSON) and artifacts to Verdict as one run";
 
 pub const LONG_ABOUT: &str = "\
-Send test reports (JUnit XML, CTRF JSON) and artifacts to Verdict as one run.
+Send test reports (JUnit XML, NUnit 2 and 3 XML, xUnit.net v2 XML, Visual Studio TRX,
+CTRF JSON) and artifacts to Verdict as one run.
 
 Every FILE (or file a GLOB matches) is read and parsed here first, with the same readers
-the server's import uses; its format is told by its content (`<` starts JUnit XML, `{`
-starts CTRF JSON), so file names do not matter. JUnit dialects: Ant, Maven Surefire and
-Failsafe (including flaky and rerun elements), Gradle, pytest, jest-junit, gotestsum,
-Playwright. When any file is missing or malformed, the command stops before anything is
-sent: the message names the file, line and column, and no run is created.
+the server's import uses; its format is told by its content, as the import tells it (the
+root element of XML: <testsuites> or <testsuite> for JUnit, <test-results> for NUnit 2,
+<test-run> for NUnit 3, <assemblies> for xUnit.net, <TestRun> for TRX; a JSON object for
+CTRF), so file names do not matter. JUnit dialects: Ant, Maven Surefire and Failsafe
+(including flaky and rerun elements), Gradle, pytest, jest-junit, gotestsum, googletest,
+Playwright. When any file is missing, malformed or of no known format, the command stops
+before anything is sent: the message names the file, line and column (or what the file
+holds), and no run is created. What a reader notices without refusing a report (a test
+case without a name, counts without test cases) is printed as a warning.
 
 Then one run is created in the project, every result is posted (in batches of at most
 1000, each batch with an Idempotency-Key so a retried batch is stored once), the
@@ -323,6 +327,11 @@ async fn report(args: ReportArgs) -> Outcome<()> {
         .map_err(|err| Failure::input(format!("cannot tell the working directory: {err}")))?;
     let files = inputs::resolve(&args.reports)?;
     let reports = inputs::parse_all(files).await?;
+    for report in &reports {
+        for warning in &report.parsed.warnings {
+            progress.line(&format!("warning: {}: {warning}", report.path.display()));
+        }
+    }
     let new_run = new_run(&args.run, &reports);
     let report_count = reports.len();
     let (results, attachments) = collect(reports);

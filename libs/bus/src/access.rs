@@ -2,7 +2,7 @@
 //! authenticated the principal, but each service still asks whether it may act in the
 //! project at hand.
 
-use verdict_contracts::auth::{self, Principal, ProjectRef, Role};
+use verdict_contracts::auth::{self, Authorize, Principal, Role};
 use verdict_contracts::{ErrorCode, ServiceError};
 
 use crate::{Bus, RequestError};
@@ -31,11 +31,12 @@ pub async fn authorize(
             role: *role,
         },
         _ => {
-            let reference = ProjectRef {
+            let question = Authorize {
+                principal: principal.clone(),
                 project: project.to_owned(),
             };
             let granted = bus
-                .request_as(&auth::AUTHORIZE, &reference, principal)
+                .request(&auth::AUTHORIZE, &question)
                 .await
                 .map_err(service_error)?;
             Access {

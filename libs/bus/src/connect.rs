@@ -98,8 +98,11 @@ pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
         let mut options = ConnectOptions::new();
         // async-nats ignores credentials in server URLs; the first seed's are the
         // process's NATS user (every seed of a cluster takes the same user).
+        // Each user reads replies only under its own inbox prefix (bus_access).
         if let Some((user, password)) = settings.credentials() {
-            options = options.user_and_password(user, password);
+            options = options
+                .custom_inbox_prefix(verdict_contracts::bus_access::inbox_prefix(&user))
+                .user_and_password(user, password);
         }
         let options = options
             .name(&settings.connection_name)
@@ -133,6 +136,9 @@ fn log_event(connection: &str, event: Event) {
         Event::Connected => tracing::info!(connection, "NATS connected"),
         Event::Disconnected => tracing::warn!(connection, "NATS disconnected"),
         Event::LameDuckMode => tracing::warn!(connection, "NATS server entering lame duck mode"),
+        // A permissions violation: something this process does is not in its NATS
+        // user's permissions (bus_access), which is a bug to see at once.
+        Event::ServerError(error) => tracing::error!(connection, %error, "NATS server error"),
         other => tracing::debug!(connection, event = %other, "NATS event"),
     }
 }

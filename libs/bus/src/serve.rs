@@ -14,7 +14,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::system::{self, VersionInfo};
-use verdict_contracts::{headers, Operation, ServiceError, ServiceName};
+use verdict_contracts::{headers, Caller, Operation, ServiceError, ServiceName};
 
 use crate::BusError;
 
@@ -180,6 +180,13 @@ impl ServiceHost {
         H: Fn(Principal, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, E>> + Send + 'static,
     {
+        if operation.caller != Caller::Gateway {
+            // Only gateways may publish where a principal is trusted (bus_access).
+            return Err(BusError::Register {
+                what: operation.subject(),
+                reason: "a service operation never acts on behalf of a principal".into(),
+            });
+        }
         let handler = Arc::new(handler);
         self.endpoint(operation, move |call: Call<Req>| {
             let handler = handler.clone();

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use tokio::process::{Child, Command};
+use verdict_contracts::bus_access::{self, BusUser};
 
 /// The script that installs nats-server; named in every "not found" error.
 pub const INSTALL_HINT: &str =
@@ -35,6 +38,58 @@ pub enum ServerError {
     },
 }
 
+/// The JetStream storage the servers we start allow. Every stream Verdict declares bounds
+/// its own bytes; left unset, nats-server allows 75% of the disk free at start and refuses
+/// to create streams whose limits add up to more, so a machine with less free space than
+/// the streams may one day hold could not start at all.
+const MAX_FILE_STORE: &str = "1TB";
+
+/// One password per bus user ([`BusUser`]) for a nats-server this process starts: the
+/// server requires them, and each process connects as its own user, within the
+/// permissions `bus_access` gives it.
+#[derive(Clone)]
+pub struct BusPasswords(HashMap<BusUser, String>);
+
+impl BusPasswords {
+    /// Fresh random passwords (128 bits each).
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut rng = rand::rngs::OsRng;
+        Self(
+            BusUser::ALL
+                .into_iter()
+                .map(|user| {
+                    let mut bytes = [0u8; 16];
+                    rng.fill_bytes(&mut bytes);
+                    let password = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    (user, password)
+                })
+                .collect(),
+        )
+    }
+
+    pub fn password(&self, user: BusUser) -> &str {
+        self.0.get(&user).map(String::as_str).unwrap_or_default()
+    }
+
+    /// `server` (a `nats://host:port` URL) signed in as `user`.
+    pub fn url(&self, user: BusUser, server: &str) -> String {
+        let address = server.strip_prefix("nats://").unwrap_or(server);
+        format!("nats://{}:{}@{address}", user.name(), self.password(user))
+    }
+
+    /// The server configuration's `authorization` block.
+    fn authorization(&self) -> String {
+        bus_access::authorization(|user| format!("\"{}\"", self.password(user)))
+    }
+}
+
+impl std::fmt::Debug for BusPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusPasswords(..)")
+    }
+}
+
 /// Where to run the server and what to call it.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -46,6 +101,8 @@ pub struct ServerOptions {
     pub port: Option<u16>,
     /// Extra directories to look for `nats-server` in.
     pub search_dirs: Vec<PathBuf>,
+    /// The users the server requires; `None` lets anyone connect and do anything.
+    pub passwords: Option<BusPasswords>,
 }
 
 /// A running nats-server. Stopped (SIGTERM, then SIGKILL after a grace period) by
@@ -72,9 +129,14 @@ impl NatsServer {
         std::fs::create_dir_all(&store_dir).map_err(io_error(&store_dir))?;
         let log = options.data_dir.join("nats-server.log");
         // Result batches with captured output need more than the 1 MiB default.
+        let mut conf = format!(
+            "max_payload: {MAX_PAYLOAD}\njetstream {{ max_file_store: {MAX_FILE_STORE} }}\n"
+        );
+        if let Some(passwords) = &options.passwords {
+            conf.push_str(&passwords.authorization());
+        }
         let config = options.data_dir.join("nats.conf");
-        std::fs::write(&config, format!("max_payload: {MAX_PAYLOAD}\n"))
-            .map_err(io_error(&config))?;
+        write_private(&config, &conf).map_err(io_error(&config))?;
         let port = options.port.map_or("-1".to_owned(), |p| p.to_string());
         let mut command = Command::new(&binary);
         // SIGTERM lets it flush JetStream on the way out.
@@ -172,6 +234,19 @@ pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
             Ok(())
         });
     }
+}
+
+/// Writes a file only its owner may read (it may hold passwords).
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
 }
 
 fn read_client_port(ports_file: &Path) -> Option<u16> {

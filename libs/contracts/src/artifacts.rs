@@ -466,7 +466,7 @@ pub const DELETE_RUN: Operation<RunArtifacts, DeletedArtifacts> =
     Operation::new(ARTIFACTS, "delete_run");
 /// Internal, no principal: where the blob HTTP endpoint is.
 pub const BLOB_ENDPOINT: Operation<Empty, BlobEndpoint> =
-    Operation::query(ARTIFACTS, "blob_endpoint");
+    Operation::service_query(ARTIFACTS, "blob_endpoint");
 
 /// An import's report: an artifact of kind report of the import's run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -491,7 +491,7 @@ pub const DECLARE_REPORT: Operation<DeclareArtifact, DeclaredArtifact> =
 /// given run. Answers only for artifacts of kind report that belong to that run, so an
 /// accepted import never depends on its submitter's session.
 pub const REPORT_SOURCE: Operation<ReportRef, ReportSource> =
-    Operation::query(ARTIFACTS, "report_source");
+    Operation::service_query(ARTIFACTS, "report_source");
 
 #[cfg(test)]
 mod tests {

@@ -468,6 +468,13 @@ pub struct ApiTokenGrant {
 }
 
 /// The caller's access to one project, for services that check scope themselves.
+/// Whose role, in which project (an id or a slug).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorize {
+    pub principal: Principal,
+    pub project: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectAccess {
@@ -521,8 +528,11 @@ pub const REVOKE_TOKEN: Operation<RevokeToken, Empty> = Operation::new(AUTH, "re
 /// Gateway only: what an API token grants. No principal.
 pub const VERIFY_API_TOKEN: Operation<VerifyApiToken, ApiTokenGrant> =
     Operation::query(AUTH, "verify_api_token");
-/// The caller's role in a project (404 when none); for other services' scope checks.
-pub const AUTHORIZE: Operation<ProjectRef, ProjectAccess> = Operation::query(AUTH, "authorize");
+/// A principal's role in a project (404 when none): every service's own scope check.
+/// The principal travels in the body: the asking service learns a role, it does not
+/// act as the principal.
+pub const AUTHORIZE: Operation<Authorize, ProjectAccess> =
+    Operation::service_query(AUTH, "authorize");
 pub const JWKS: Operation<Empty, Jwks> = Operation::query(AUTH, "jwks");
 /// Admin only: retire the current signing key and sign with a new one.
 pub const ROTATE_KEYS: Operation<Empty, RotatedKey> = Operation::new(AUTH, "rotate_keys");

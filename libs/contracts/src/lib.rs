@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod auth;
+pub mod bus_access;
 pub mod error;
 pub mod events;
 pub mod headers;
@@ -19,5 +20,5 @@ pub mod system;
 pub mod tasks;
 
 pub use error::{ErrorCode, FieldError, ServiceError};
-pub use operation::Operation;
+pub use operation::{Caller, Operation};
 pub use service::ServiceName;

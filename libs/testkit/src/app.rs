@@ -6,6 +6,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use verdict_contracts::bus_access::BusUser;
 use verdict_contracts::ServiceName;
 use verdict_settings::Env;
 
@@ -116,10 +117,23 @@ impl TestApp {
         Self::spawn_with_store(store, &settings).await
     }
 
-    /// The settings every component reads: this test's NATS and data directory.
+    /// The settings every component reads: this test's NATS (as the administrator) and
+    /// data directory.
     pub fn env(&self) -> Env {
+        self.env_as(BusUser::Admin)
+    }
+
+    /// The settings `component` runs with: signed in to NATS as its own bus user.
+    pub fn env_of(&self, component: Component) -> Env {
+        self.env_as(match component {
+            Component::Gateway => BusUser::Gateway,
+            Component::Service(service) => BusUser::Service(service),
+        })
+    }
+
+    fn env_as(&self, user: BusUser) -> Env {
         Env::from_pairs([
-            ("NATS_URL", self.nats.url()),
+            ("NATS_URL", self.nats.url_as(user)),
             (
                 "VERDICT_DATA_DIR",
                 self.data_dir.path().display().to_string(),
@@ -162,7 +176,8 @@ impl TestApp {
 
     /// Starts one more gateway on the same bus; returns its base URL. It stops with the app.
     pub async fn spawn_gateway(&mut self) -> String {
-        let settings = verdict_gateway::Settings::from_env(&self.env()).expect("gateway settings");
+        let settings = verdict_gateway::Settings::from_env(&self.env_of(Component::Gateway))
+            .expect("gateway settings");
         let gateway = verdict_gateway::Gateway::bind(settings)
             .await
             .expect("the second gateway binds");
@@ -183,7 +198,7 @@ impl TestApp {
     /// Starts one component (again). The gateway keeps its port across restarts when it
     /// had one.
     pub async fn start(&mut self, component: Component) {
-        let env = self.env();
+        let env = self.env_of(component);
         let stop = CancellationToken::new();
         let task = match component {
             Component::Gateway => {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use verdict_bus::{BusError, Call, ServiceHost};
-use verdict_contracts::auth::{self, Principal};
+use verdict_contracts::auth::{self, Authorize, Principal, ProjectRef};
 use verdict_contracts::system::Empty;
 use verdict_contracts::{Operation, ServiceError};
 
@@ -80,13 +80,18 @@ pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError
         }),
     )
     .await?;
-    host.endpoint_as(
-        auth::AUTHORIZE,
-        as_caller(a, |auth, caller, body| async move {
-            projects::authorize(&auth, caller, body).await
-        }),
-    )
-    .await?;
+    {
+        let auth = a.clone();
+        host.endpoint(auth::AUTHORIZE, move |call| {
+            let auth = auth.clone();
+            async move {
+                let Authorize { principal, project } = call.body;
+                let caller = auth.caller(principal).await?;
+                Ok(projects::authorize(&auth, caller, ProjectRef { project }).await?)
+            }
+        })
+        .await?;
+    }
     host.endpoint_as(
         auth::PUT_MEMBER,
         as_caller(a, |auth, caller, body| async move {

@@ -1,8 +1,6 @@
 //! `realtime.subscribe`: where a viewer starts on a channel, after the same role check
 //! as the HTTP API (viewer in the project; a run outside it is "not found").
 
-use std::collections::BTreeMap;
-
 use verdict_bus::access;
 use verdict_bus::Bus;
 use verdict_contracts::auth::{Principal, Role};
@@ -10,9 +8,9 @@ use verdict_contracts::live::{
     Channel, ProjectSnapshot, RunSnapshot, Snapshot, Subscribe, Subscription, SNAPSHOT_FAILURES,
     SNAPSHOT_RUNS,
 };
-use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::{
-    ListResults, ListRuns, ResultStatus, RunRef, RunStatus, GET_RUN, LIST_RESULTS, LIST_RUNS,
+    RunRef, RunStatus, RunWithFailures, RunningRuns, SnapshotRun, RUNNING_RUNS, RUN_SCOPE,
+    RUN_SNAPSHOT,
 };
 
 use crate::log::{ChannelLog, Replay};
@@ -48,7 +46,7 @@ impl Subscriptions {
         // The head is read before the state, so the snapshot holds at least everything
         // up to `seq`; frames after it carry absolute counts, so overlap is harmless.
         let head = self.log.head(&request.channel).await?;
-        let snapshot = self.snapshot(&principal, &request.channel).await?;
+        let snapshot = self.snapshot(&request.channel).await?;
         Ok(Subscription {
             seq: head.seq,
             snapshot: Some(snapshot),
@@ -56,55 +54,43 @@ impl Subscriptions {
         })
     }
 
+    /// The viewer role in the channel's project, checked here: a run outside the
+    /// principal's projects is "not found", like one that does not exist.
     async fn authorize(&self, principal: &Principal, channel: &Channel) -> Result<(), Error> {
-        match channel {
-            // Runs checks the principal's role in the run's project itself.
-            Channel::Run(run_id) => self.run(principal, run_id).await.map(drop),
-            Channel::Project(project_id) => {
-                access::authorize(&self.bus, principal, project_id, Role::Viewer)
+        let refused = |err| Error::Refused(access::service_error(err));
+        let project = match channel {
+            Channel::Run(run_id) => {
+                let reference = RunRef {
+                    run_id: run_id.clone(),
+                };
+                self.bus
+                    .request(&RUN_SCOPE, &reference)
                     .await
-                    .map(drop)
-                    .map_err(Error::Refused)
+                    .map_err(refused)?
+                    .project_id
             }
-        }
-    }
-
-    async fn run(
-        &self,
-        principal: &Principal,
-        run_id: &str,
-    ) -> Result<verdict_contracts::runs::Run, Error> {
-        let reference = RunRef {
-            run_id: run_id.to_owned(),
+            Channel::Project(project_id) => project_id.clone(),
         };
-        self.bus
-            .request_as(&GET_RUN, &reference, principal)
+        access::authorize(&self.bus, principal, &project, Role::Viewer)
             .await
-            .map_err(|err| Error::Refused(access::service_error(err)))
+            .map(drop)
+            .map_err(Error::Refused)
     }
 
-    async fn snapshot(&self, principal: &Principal, channel: &Channel) -> Result<Snapshot, Error> {
+    /// What the channel shows now; the caller authorized the viewer.
+    async fn snapshot(&self, channel: &Channel) -> Result<Snapshot, Error> {
         let refused = |err| Error::Refused(access::service_error(err));
         match channel {
             Channel::Run(run_id) => {
-                let run = self.run(principal, run_id).await?;
-                let failed = ListResults {
+                let request = SnapshotRun {
                     run_id: run_id.clone(),
-                    status: Some(ResultStatus::Failed),
-                    q: None,
-                    suite: None,
-                    newest_first: true,
-                    page: PageRequest {
-                        cursor: None,
-                        limit: SNAPSHOT_FAILURES,
-                    },
+                    failures: SNAPSHOT_FAILURES,
                 };
-                let failures = self
+                let RunWithFailures { run, failures } = self
                     .bus
-                    .request_as(&LIST_RESULTS, &failed, principal)
+                    .request(&RUN_SNAPSHOT, &request)
                     .await
-                    .map_err(refused)?
-                    .items;
+                    .map_err(refused)?;
                 let elapsed_ms = (run.status == RunStatus::Running)
                     .then(|| elapsed_ms(&run.started_at))
                     .flatten();
@@ -115,23 +101,15 @@ impl Subscriptions {
                 })))
             }
             Channel::Project(project_id) => {
-                let running = ListRuns {
-                    project: project_id.clone(),
-                    status: Some(RunStatus::Running),
-                    attributes: BTreeMap::new(),
-                    since: None,
-                    until: None,
-                    page: PageRequest {
-                        cursor: None,
-                        limit: SNAPSHOT_RUNS,
-                    },
+                let request = RunningRuns {
+                    project_id: project_id.clone(),
+                    limit: SNAPSHOT_RUNS,
                 };
                 let running = self
                     .bus
-                    .request_as(&LIST_RUNS, &running, principal)
+                    .request(&RUNNING_RUNS, &request)
                     .await
-                    .map_err(refused)?
-                    .items;
+                    .map_err(refused)?;
                 Ok(Snapshot::Project(ProjectSnapshot { running }))
             }
         }

@@ -47,6 +47,25 @@ pub async fn register(
                 .map_err(ServiceError::from)
         }
     })
+    .await?;
+    let snapshots = runs.clone();
+    host.endpoint(runs::RUN_SNAPSHOT, move |call: Call<runs::SnapshotRun>| {
+        let runs = snapshots.clone();
+        async move {
+            queries::run_snapshot(&runs, call.body)
+                .await
+                .map_err(ServiceError::from)
+        }
+    })
+    .await?;
+    host.endpoint(runs::RUNNING_RUNS, move |call: Call<runs::RunningRuns>| {
+        let runs = runs.clone();
+        async move {
+            queries::running_runs(&runs, call.body)
+                .await
+                .map_err(ServiceError::from)
+        }
+    })
     .await
 }
 

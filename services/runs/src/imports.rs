@@ -25,7 +25,7 @@ use crate::config::ImportRetries;
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
 use crate::domain::{finished_status, FinishReason, NewResult};
-use crate::import::{parse_ctrf, ImportError, JunitReader, ReportItem};
+use crate::import::{ImportError, ReportItem, ReportReader};
 use crate::ingest::Batch;
 use crate::run_commands;
 use crate::store::{self, ImportRow, ResultWriter};
@@ -45,6 +45,9 @@ fn import_out(row: ImportRow) -> Import {
         },
         error: row.error,
         counts: row.counts.and_then(|json| serde_json::from_str(&json).ok()),
+        warnings: row
+            .warnings
+            .and_then(|json| serde_json::from_str(&json).ok()),
     }
 }
 
@@ -82,6 +85,7 @@ pub async fn create(
         status: "pending".into(),
         error: None,
         counts: None,
+        warnings: None,
         artifact_id: None,
         attempts: 0,
         next_attempt_at: None,
@@ -378,16 +382,13 @@ async fn apply(
     shutdown: &CancellationToken,
 ) -> Result<Vec<Event>, Failure> {
     let report = Arc::new(report);
-    let format = import.format.clone();
     let checked = {
-        let (report, format) = (report.clone(), format.clone());
-        tokio::task::spawn_blocking(move || read_results(&format, report.path(), |_| true))
+        let report = report.clone();
+        tokio::task::spawn_blocking(move || read_results(report.path(), |_| true))
             .await
             .map_err(reader_failed)?
     };
-    if let Err(error) = checked {
-        return Err(Failure::Report(error.to_string()));
-    }
+    let warnings = checked.map_err(|error| Failure::Report(error.to_string()))?;
     let run_id = import.run_id.clone();
     runs.store
         .write(move |conn| {
@@ -401,7 +402,7 @@ async fn apply(
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<NewResult>>(CHUNKS_AHEAD);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
-        read_results(&format, report.path(), |result| {
+        read_results(report.path(), |result| {
             chunk.push(result);
             chunk.len() < CHUNK
                 || chunks
@@ -456,6 +457,10 @@ async fn apply(
             store::finish_run(&tx, &run.id, status, now)?;
             let counts = serde_json::to_string(&run.counts).unwrap_or_default();
             store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
+            if !warnings.is_empty() {
+                let warnings = serde_json::to_string(&warnings).unwrap_or_default();
+                store::set_import_warnings(&tx, &import.id, &warnings)?;
+            }
             tx.commit()?;
             Ok::<_, Error>(vec![
                 Event::RunFinished {
@@ -482,27 +487,21 @@ fn reader_failed(err: tokio::task::JoinError) -> Failure {
     Failure::Transient("reading the report failed".into())
 }
 
-/// Calls `each` with every result of the report, in order, until it returns `false`.
+/// Calls `each` with every result of the report, in order, until it returns `false`;
+/// the report's format is told by its content. Returns what the reader noticed
+/// without refusing the report.
 fn read_results(
-    format: &str,
     report: &Path,
     mut each: impl FnMut(NewResult) -> bool,
-) -> Result<(), ImportError> {
-    let reader = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
-    if format == "ctrf" {
-        for result in parse_ctrf(reader)?.results {
+) -> Result<Vec<String>, ImportError> {
+    let file = BufReader::new(std::fs::File::open(report).map_err(ImportError::Read)?);
+    let mut reader = ReportReader::open(file)?;
+    for item in reader.by_ref() {
+        if let ReportItem::Result(result) = item? {
             if !each(result) {
                 break;
             }
         }
-    } else {
-        for item in JunitReader::new(reader) {
-            if let ReportItem::Result(result) = item? {
-                if !each(result) {
-                    break;
-                }
-            }
-        }
     }
-    Ok(())
+    Ok(reader.warnings().to_vec())
 }

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use verdict_contracts::auth::{Principal, Role};
-use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page, MAX_LIMIT};
 use verdict_contracts::runs::{
-    limits, FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, Run, RunRef, RunScope,
-    TestHistory, TestKey, TestResult,
+    limits, FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, ResultStatus, Run, RunRef,
+    RunScope, RunStatus, RunWithFailures, RunningRuns, SnapshotRun, TestHistory, TestKey,
+    TestResult,
 };
 
 use crate::context::Runs;
@@ -27,6 +28,55 @@ pub async fn get_run(runs: Runs, principal: Principal, request: RunRef) -> Resul
         runs.run_for(&principal, request.run_id, Role::Viewer)
             .await?,
     ))
+}
+
+/// A run and its latest failures, newest first: realtime's snapshot of a run channel
+/// (realtime checked the viewer's role itself).
+pub async fn run_snapshot(runs: &Runs, request: SnapshotRun) -> Result<RunWithFailures, Error> {
+    let limit = request.failures.min(MAX_LIMIT);
+    let run_id = request.run_id;
+    let (run, failed) = runs
+        .store
+        .read(move |conn| {
+            let run = store::run(conn, &run_id)?.ok_or(Error::NotFound("run"))?;
+            let failed = ResultFilter {
+                status: Some(ResultStatus::Failed),
+                suite: None,
+                text: None,
+                after: 0,
+                newest_first: true,
+            };
+            let rows = store::list_results(conn, run.rid, &failed, limit)?;
+            Ok::<_, Error>((run, rows))
+        })
+        .await?;
+    let failures = failed
+        .into_iter()
+        .map(|result| result_out(&run.id, result))
+        .collect();
+    Ok(RunWithFailures {
+        run: run_out(run),
+        failures,
+    })
+}
+
+/// A project's running runs, newest first: realtime's snapshot of a project channel.
+pub async fn running_runs(runs: &Runs, request: RunningRuns) -> Result<Vec<Run>, Error> {
+    let limit = request.limit.min(MAX_LIMIT);
+    let filter = RunFilter {
+        status: Some(RunStatus::Running),
+        attributes: BTreeMap::new(),
+        since: None,
+        until: None,
+        after: None,
+    };
+    let rows = runs
+        .store
+        .read(move |conn| {
+            Ok::<_, Error>(store::list_runs(conn, &request.project_id, &filter, limit)?)
+        })
+        .await?;
+    Ok(rows.into_iter().map(run_out).collect())
 }
 
 pub async fn run_scope(runs: &Runs, request: RunRef) -> Result<RunScope, Error> {

@@ -241,6 +241,10 @@ DROP INDEX imports_queue;
 ALTER TABLE imports DROP COLUMN principal;
 CREATE INDEX imports_due ON imports (status, next_attempt_at) WHERE artifact_id IS NOT NULL;
 "#,
+    // What an import noticed in its report without refusing it (JSON array of strings).
+    r#"
+ALTER TABLE imports ADD COLUMN warnings TEXT;
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -963,6 +967,8 @@ pub struct ImportRow {
     pub error: Option<String>,
     /// JSON of the counts, once done.
     pub counts: Option<String>,
+    /// JSON array of what the import noticed without refusing the report.
+    pub warnings: Option<String>,
     pub artifact_id: Option<String>,
     /// Attempts made so far.
     pub attempts: u32,
@@ -970,8 +976,8 @@ pub struct ImportRow {
     pub next_attempt_at: Option<i64>,
 }
 
-const IMPORT_COLUMNS: &str =
-    "id, run_id, project_id, format, status, error, counts, artifact_id, attempts, next_attempt_at";
+const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status, error, counts, \
+     artifact_id, attempts, next_attempt_at, warnings";
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
@@ -985,6 +991,7 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         artifact_id: row.get(7)?,
         attempts: row.get(8)?,
         next_attempt_at: row.get(9)?,
+        warnings: row.get(10)?,
     })
 }
 
@@ -1048,6 +1055,15 @@ pub fn end_import(
     conn.execute(
         "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
         params![id, status, error, counts],
+    )?;
+    Ok(())
+}
+
+/// Keeps what an import noticed in its report without refusing it.
+pub fn set_import_warnings(conn: &Connection, id: &str, warnings: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE imports SET warnings = ?2 WHERE id = ?1",
+        params![id, warnings],
     )?;
     Ok(())
 }

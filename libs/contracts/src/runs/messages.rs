@@ -48,6 +48,27 @@ pub struct RunRef {
     pub run_id: String,
 }
 
+/// Which run to snapshot, and how many of its latest failures to include.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRun {
+    pub run_id: String,
+    pub failures: u32,
+}
+
+/// A run and its latest failures, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunWithFailures {
+    pub run: Run,
+    pub failures: Vec<TestResult>,
+}
+
+/// A project's running runs, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningRuns {
+    pub project_id: String,
+    pub limit: u32,
+}
+
 /// Which project a run belongs to, for the gateway's and other services' scope checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunScope {
@@ -187,7 +208,14 @@ pub const CREATE_RUN: Operation<CreateRun, Run> = Operation::new(RUNS, "create_r
 pub const GET_RUN: Operation<RunRef, Run> = Operation::query(RUNS, "get_run");
 /// Internal: a run's project, without a principal (for scope checks by the gateway and
 /// other services).
-pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::query(RUNS, "run_scope");
+pub const RUN_SCOPE: Operation<RunRef, RunScope> = Operation::service_query(RUNS, "run_scope");
+/// Internal: a run with its latest failures, newest first, for a live snapshot (the
+/// caller checked the viewer's role).
+pub const RUN_SNAPSHOT: Operation<SnapshotRun, RunWithFailures> =
+    Operation::service_query(RUNS, "run_snapshot");
+/// Internal: a project's running runs, newest first, for a live snapshot.
+pub const RUNNING_RUNS: Operation<RunningRuns, Vec<Run>> =
+    Operation::service_query(RUNS, "running_runs");
 pub const LIST_RUNS: Operation<ListRuns, Page<Run>> = Operation::query(RUNS, "list_runs");
 pub const LIST_RESULTS: Operation<ListResults, Page<TestResult>> =
     Operation::query(RUNS, "list_results");
@@ -228,7 +256,8 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportKind {
-    /// JUnit XML (`application/xml`, `text/xml`).
+    /// An XML report (`application/xml`, `text/xml`): JUnit, NUnit 2 or 3, xUnit.net
+    /// v2 or TRX, told apart by the runs service from the content.
     Junit,
     /// CTRF JSON (`application/json`).
     Ctrf,
@@ -266,6 +295,11 @@ pub struct Import {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// What the import noticed in the report without refusing it, each naming its line
+    /// and column: a test case without a name, counts without test cases, an unknown
+    /// outcome. At most 100, the last saying how many more there were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 /// The report is stored (as the artifact); parse it.

@@ -1,4 +1,4 @@
-//! Importing a JUnit XML or CTRF JSON report as a new run. The report is kept as an
+//! Importing a report (JUnit, NUnit, xUnit.net or TRX XML, CTRF JSON) as a new run. The report is kept as an
 //! artifact of that run (its bytes go to the blob store, never over the bus); the runs
 //! service parses it from there.
 
@@ -35,17 +35,20 @@ fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
         "application/xml" | "text/xml" => Ok((ReportKind::Junit, "application/xml")),
         "application/json" => Ok((ReportKind::Ctrf, "application/json")),
         _ => Err(ApiError::UnsupportedMediaType(
-            "application/xml (JUnit) or application/json (CTRF)",
+            "application/xml (JUnit, NUnit, xUnit.net, TRX) or application/json (CTRF)",
         )),
     }
 }
 
 /// Import a report: answered once it is stored and queued; poll `GET /imports/{id}`.
+/// The format is told by the content (the root element of XML: JUnit, NUnit 2 or 3,
+/// xUnit.net v2, TRX; a CTRF JSON object); a report of no known format fails the
+/// import, naming what the file holds.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/imports", operation_id = "create_import", tag = "runs",
     security(("bearer" = [])),
     params(("project" = String, Path, description = "id or slug"), ("name" = Option<String>, Query, description = "the run's name"),
         ("attr.{key}" = Option<String>, Query, description = "run attribute; repeat for more")),
-    request_body(content = String, description = "JUnit XML or CTRF JSON", content_type = "application/xml"),
+    request_body(content = String, description = "JUnit, NUnit 2/3, xUnit.net v2 or TRX XML (application/xml), or CTRF JSON (application/json); the format is told by the content", content_type = "application/xml"),
     responses((status = 202, description = "Stored and queued", body = Import),
         (status = 413, description = "Over the report size limit", body = Problem),
         (status = 415, description = "Neither XML nor JSON", body = Problem)))]
@@ -221,8 +224,9 @@ async fn spool(body: Body) -> Result<(tempfile::NamedTempFile, u64, Vec<u8>), Ap
     Ok((file, size, hasher.finalize().to_vec()))
 }
 
-/// Where an import stands: pending, done (with the counts) or failed (with the line and
-/// column of the problem).
+/// Where an import stands: pending, done (with the counts, and the warnings: what the
+/// import noticed in the report without refusing it) or failed (with the line and
+/// column of the problem, or what the file holds instead of a report).
 #[utoipa::path(get, path = "/api/v1/imports/{id}", operation_id = "get_import", tag = "runs", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "OK", body = Import), (status = 404, description = "No such import", body = Problem)))]

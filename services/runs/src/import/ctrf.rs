@@ -50,6 +50,7 @@ pub fn parse_ctrf(input: impl Read) -> Result<ParsedReport, ImportError> {
     match parsed {
         Ok(summary) => Ok(ParsedReport {
             summary,
+            warnings: Vec::new(),
             results,
             suites: Vec::new(),
         }),

@@ -24,6 +24,10 @@ pub enum ImportError {
     },
     #[error("the {format} report is larger than the {limit} bytes accepted")]
     TooLarge { format: ReportFormat, limit: u64 },
+    /// What the file holds instead of a report, such as "XML whose root element is
+    /// <html>".
+    #[error("not a report format Verdict reads: found {0}; expected JUnit XML, NUnit 2 or 3 XML, xUnit.net v2 XML, TRX or CTRF JSON")]
+    UnknownFormat(String),
 }
 
 /// A place in a report.

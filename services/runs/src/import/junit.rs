@@ -1,14 +1,19 @@
-//! JUnit XML, streamed: quick-xml reads the markup, [`read_char_data`] the text, and
-//! each finished `<testcase>` becomes results at once, so memory stays bounded by one
-//! piece of markup and one test case whatever the report's size.
+//! JUnit XML, streamed on the shared [`XmlReader`] loop: each finished `<testcase>`
+//! becomes results at once, so memory stays bounded by one piece of markup and one test
+//! case whatever the report's size.
 //!
 //! Dialects: Ant/Surefire/Gradle (including Surefire's `flakyFailure`, `flakyError`,
 //! `rerunFailure` and `rerunError`, which Playwright writes too), pytest, jest-junit,
-//! gotestsum and Playwright; `<testsuites>` and `<testsuite>` nest freely.
+//! gotestsum, googletest and Playwright; `<testsuites>` and `<testsuite>` nest freely.
 //!
 //! Mapping:
 //! * suite: the case's `classname`, else the innermost `<testsuite name>`;
-//! * status: `<error>` errored, `<failure>` failed, `<skipped>` skipped, else passed;
+//! * name: the case's `name`; a case without one (some generators write them for setup
+//!   failures) is named by its `classname`, or `(unnamed N)` (the N-th such case of the
+//!   document) when it has none or repeats the previous unnamed case's, with a warning;
+//! * status: `<error>` errored, `<failure>` failed, `<skipped>` skipped; without any of
+//!   them skipped when the case says `status="disabled"` (or googletest's
+//!   `status="notrun"`), its `message` the reason, else passed;
 //! * message: the outcome's `message` attribute, else the first line of its text; trace:
 //!   the outcome's text;
 //! * attempts: each `flaky*` element is an earlier failed attempt before the case's own
@@ -16,44 +21,45 @@
 //!   category (failed or errored, as Surefire counts it), so a test that failed and
 //!   then passed comes out as failed attempts followed by a passed one;
 //! * properties: the case's `<properties>`, plus its `file` and `line` attributes;
-//! * report summary: the root's `name`, `tests`, `failures`, `errors`, `skipped`,
-//!   `time` and `timestamp`, or, when a `<testsuites>` root has no `tests`, the sums
-//!   over its top-level suites (and their earliest timestamp).
+//! * a `<testsuite>` that declares counts but lists no test case, itself or in a nested
+//!   suite (some runners write only the summary when a suite aborts), gets one
+//!   synthetic result per declared test, named `(unlisted failure N)`, `(unlisted error
+//!   N)`, `(unlisted skipped test N)` and `(unlisted passed test N)` (N counting through
+//!   the document), so the run counts what the report declares and does not look clean
+//!   when it is not; at most [`MAX_UNLISTED_RESULTS`] per report; each such suite is
+//!   named in a warning;
+//! * report summary: the root's `name`, `tests`, `failures`, `errors`, `skipped` (plus
+//!   `disabled`), `time` and `timestamp`, or, when a `<testsuites>` root has no `tests`,
+//!   the sums over its top-level suites (and their earliest timestamp).
 
-use std::collections::VecDeque;
 use std::io::Read;
 
-use quick_xml::events::attributes::AttrError;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
-
-use crate::domain::limits::{MAX_ATTRIBUTE_VALUE_BYTES, MAX_XML_DEPTH, MAX_XML_MARKUP_BYTES};
+use crate::domain::limits::MAX_ATTRIBUTE_VALUE_BYTES;
 use crate::domain::{
-    Attributes, CappedText, CappedTextBuilder, DurationMs, ResultStatus, SuiteName, TestName,
-    TextField,
+    Attempt, Attributes, CappedText, CappedTextBuilder, DurationMs, NewResult, ResultStatus,
+    SuiteName, TestName, TextField,
 };
 
-use super::xml_source::{read_char_data, CharDataError, XmlSource};
+use super::xml_reader::{invalid, Collected, Dialect, Tag, TagAttributes, XmlReader};
 use super::{
-    attempt_results, cap_label, parse_count, parse_seconds, parse_timestamp, AttemptReport,
-    DeclaredCounts, ImportError, Location, ParsedReport, ParsedSuite, ReportFormat, ReportItem,
-    ReportSummary,
+    cap_label, collect_items, first_line, parse_count, parse_seconds, parse_timestamp, sum,
+    trimmed, AttemptReport, DeclaredCounts, ImportError, Location, ParsedReport, ParsedSuite,
+    ReportFormat, ReportItem,
 };
+
+/// Synthetic results recorded, per report, for suites that declare counts without
+/// listing test cases: a report declaring billions of tests gets no billions of rows.
+pub const MAX_UNLISTED_RESULTS: u64 = 10_000;
 
 /// Parses a whole JUnit XML report into memory. Use [`JunitReader`] to handle results
 /// one at a time instead.
 pub fn parse_junit(input: impl Read) -> Result<ParsedReport, ImportError> {
     let mut reader = JunitReader::new(input);
-    let mut results = Vec::new();
-    let mut suites = Vec::new();
-    for item in reader.by_ref() {
-        match item? {
-            ReportItem::Result(result) => results.push(result),
-            ReportItem::Suite(suite) => suites.push(suite),
-        }
-    }
+    let (results, suites) = collect_items(&mut reader)?;
+    let (summary, warnings, _) = reader.into_parts();
     Ok(ParsedReport {
-        summary: reader.into_summary(),
+        summary,
+        warnings: warnings.to_vec(),
         results,
         suites,
     })
@@ -61,24 +67,30 @@ pub fn parse_junit(input: impl Read) -> Result<ParsedReport, ImportError> {
 
 /// Yields the results and suites of a JUnit XML report as they are read. After an
 /// error it yields nothing more. The summary is complete once the iterator is done.
-pub struct JunitReader<R> {
-    reader: Reader<XmlSource<R>>,
-    markup: Vec<u8>,
-    frames: Vec<Frame>,
-    /// The names of the open elements, alongside `frames`, for error messages.
-    open_names: Vec<String>,
+pub type JunitReader<R> = XmlReader<R, Junit>;
+
+impl<R: Read> JunitReader<R> {
+    pub fn new(input: R) -> Self {
+        XmlReader::with_dialect(input, Junit::default())
+    }
+}
+
+/// What JUnit's elements mean.
+#[derive(Default)]
+pub struct Junit {
     suites: Vec<SuiteState>,
     case: Option<CaseState>,
-    ready: VecDeque<ReportItem>,
-    summary: ReportSummary,
-    root_seen: bool,
     /// Whether the root states the counts itself, so its suites' counts are not added.
     root_declares_counts: bool,
-    done: bool,
+    /// Cases without a name so far, to number them.
+    unnamed: u64,
+    /// The class of the last case without a name that was named after it.
+    last_unnamed_class: Option<String>,
+    unlisted: Unlisted,
 }
 
 /// An open element, and what it collects.
-enum Frame {
+pub enum Frame {
     Testsuites,
     Testsuite,
     Testcase,
@@ -105,20 +117,8 @@ enum Frame {
     Ignored,
 }
 
-/// What an element's parent is, to decide what the element means.
 #[derive(Clone, Copy)]
-enum Parent {
-    Document,
-    Testsuites,
-    Testsuite,
-    Testcase,
-    Properties,
-    Retry,
-    Other,
-}
-
-#[derive(Clone, Copy)]
-enum OutputStream {
+pub enum OutputStream {
     Stdout,
     Stderr,
 }
@@ -128,6 +128,11 @@ struct SuiteState {
     properties: Attributes,
     stdout: Option<CappedText>,
     stderr: Option<CappedText>,
+    /// The suite's own `tests`, `failures`, `errors` and `skipped`.
+    declared: DeclaredCounts,
+    /// Whether a test case was found in it or in a nested suite.
+    lists_cases: bool,
+    at: Location,
 }
 
 struct CaseState {
@@ -142,6 +147,9 @@ struct CaseState {
     earlier: Vec<RetryState>,
     /// Failed attempts after it.
     later: Vec<RetryState>,
+    /// Set for a case marked as not run (`status="disabled"`), with the case's
+    /// `message`, if any, as the reason.
+    not_run: Option<Option<CappedText>>,
     at: Location,
 }
 
@@ -151,7 +159,7 @@ struct Outcome {
     trace: Option<CappedText>,
 }
 
-struct RetryState {
+pub struct RetryState {
     after_outcome: bool,
     status: ResultStatus,
     message: Option<String>,
@@ -165,7 +173,7 @@ struct RetryState {
 
 impl RetryState {
     fn into_report(self) -> AttemptReport {
-        let trace = self.stack_trace.or_else(|| trace_text(self.text.finish()));
+        let trace = self.stack_trace.or_else(|| trimmed(self.text.finish()));
         let message = self
             .message
             .filter(|message| !message.trim().is_empty())
@@ -182,192 +190,124 @@ impl RetryState {
     }
 }
 
-/// The attributes of one start tag, by local name.
-struct TagAttributes(Vec<(String, String)>);
+/// Synthetic results recorded so far, by status, to number them through the document.
+#[derive(Default)]
+struct Unlisted {
+    failed: u64,
+    errored: u64,
+    skipped: u64,
+    passed: u64,
+}
 
-impl TagAttributes {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value.as_str())
+impl Unlisted {
+    fn total(&self) -> u64 {
+        self.failed + self.errored + self.skipped + self.passed
     }
 
-    /// A value that says something: present and not blank.
-    fn non_blank(&self, key: &str) -> Option<&str> {
-        self.get(key).filter(|value| !value.trim().is_empty())
-    }
-
-    fn declared_counts(&self) -> DeclaredCounts {
-        DeclaredCounts {
-            tests: self.get("tests").and_then(parse_count),
-            failed: self.get("failures").and_then(parse_count),
-            errored: self.get("errors").and_then(parse_count),
-            skipped: self.get("skipped").and_then(parse_count),
-            ..DeclaredCounts::default()
-        }
+    /// The number of the next synthetic result of `status`.
+    fn next(&mut self, status: ResultStatus) -> u64 {
+        let counter = match status {
+            ResultStatus::Failed => &mut self.failed,
+            ResultStatus::Errored => &mut self.errored,
+            ResultStatus::Skipped => &mut self.skipped,
+            ResultStatus::Passed => &mut self.passed,
+        };
+        *counter += 1;
+        *counter
     }
 }
 
-impl<R: Read> JunitReader<R> {
-    pub fn new(input: R) -> Self {
-        let mut reader = Reader::from_reader(XmlSource::new(input));
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.expand_empty_elements = false;
-        Self {
-            reader,
-            markup: Vec::new(),
-            frames: Vec::new(),
-            open_names: Vec::new(),
-            suites: Vec::new(),
-            case: None,
-            ready: VecDeque::new(),
-            summary: ReportSummary::new(ReportFormat::Junit),
-            root_seen: false,
-            root_declares_counts: false,
-            done: false,
-        }
+/// The counts a suite or the root states; disabled tests count as skipped.
+fn declared_counts(attributes: &TagAttributes) -> DeclaredCounts {
+    let count = |key| attributes.get(key).and_then(parse_count);
+    DeclaredCounts {
+        tests: count("tests"),
+        failed: count("failures"),
+        errored: count("errors"),
+        skipped: sum(count("skipped"), count("disabled")),
+        ..DeclaredCounts::default()
+    }
+}
+
+impl Dialect for Junit {
+    type Frame = Frame;
+
+    fn format(&self) -> ReportFormat {
+        ReportFormat::Junit
     }
 
-    /// What the report says about itself; complete once the iterator has finished.
-    pub fn summary(&self) -> &ReportSummary {
-        &self.summary
+    fn roots(&self) -> &'static [&'static str] {
+        &["testsuites", "testsuite"]
     }
 
-    pub fn into_summary(self) -> ReportSummary {
-        self.summary
+    fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
+        frame.text_mut()
     }
 
-    /// Reads the text before the next piece of markup, then that markup.
-    fn advance(&mut self) -> Result<(), ImportError> {
-        let sink = self.frames.last_mut().and_then(Frame::text_mut);
-        read_char_data(&mut self.reader, sink).map_err(|err| match err {
-            CharDataError::Io(err) => ImportError::Read(err),
-            CharDataError::Syntax { at, reason } => malformed(at, reason),
-        })?;
-
-        let mut markup = std::mem::take(&mut self.markup);
-        markup.clear();
-        self.reader.get_mut().begin_markup();
-        let event = self.reader.read_event_into(&mut markup);
-        self.reader.get_mut().end_markup();
-        let handled = match event {
-            Err(err) => Err(self.xml_error(err)),
-            Ok(Event::Start(element)) => self.open(&element),
-            Ok(Event::Empty(element)) => self.open(&element).and_then(|()| self.close()),
-            Ok(Event::End(_)) => self.close(),
-            Ok(Event::Eof) => self.finish(),
-            // Declarations, comments, processing instructions and doctypes say nothing
-            // about tests; text never reaches quick-xml (see `read_char_data`).
-            Ok(_) => Ok(()),
-        };
-        self.markup = markup;
-        handled
-    }
-
-    fn finish(&mut self) -> Result<(), ImportError> {
-        self.done = true;
-        if let Some(open) = self.open_names.last() {
-            return Err(malformed(
-                self.reader.get_ref().position(),
-                format!("the document ends inside <{open}>"),
-            ));
-        }
-        if !self.root_seen {
-            return Err(invalid(
-                self.reader.get_ref().position(),
-                "there is no <testsuites> or <testsuite> element",
-            ));
-        }
-        Ok(())
-    }
-
-    fn parent(&self) -> Parent {
-        match self.frames.last() {
-            None => Parent::Document,
-            Some(Frame::Testsuites) => Parent::Testsuites,
-            Some(Frame::Testsuite) => Parent::Testsuite,
-            Some(Frame::Testcase) => Parent::Testcase,
-            Some(Frame::Properties) => Parent::Properties,
-            Some(Frame::Retry(_)) => Parent::Retry,
-            Some(_) => Parent::Other,
-        }
-    }
-
-    fn open(&mut self, element: &BytesStart<'_>) -> Result<(), ImportError> {
-        if self.frames.len() >= MAX_XML_DEPTH {
-            return Err(invalid(
-                self.tag_position(),
-                format!("elements nest deeper than {MAX_XML_DEPTH} levels"),
-            ));
-        }
-        let local_name = element.local_name();
-        let name: &str = local_name.as_ref();
-        let frame = match (self.parent(), name) {
-            (Parent::Document, _) if self.root_seen => {
-                return Err(malformed(
-                    self.tag_position(),
-                    format!("<{name}> follows the root element; a document has one root"),
-                ));
-            }
-            (Parent::Document, "testsuites") => {
-                self.root_seen = true;
-                self.open_root(element)?;
+    fn open<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<Frame, ImportError> {
+        Ok(match (parents.last(), tag.name) {
+            (None, "testsuites") => {
+                self.open_root(tag, out)?;
                 Frame::Testsuites
             }
-            (Parent::Document, "testsuite") => {
-                self.root_seen = true;
-                self.open_root(element)?;
-                self.open_suite(element)?;
+            // The loop lets no other root through.
+            (None, _) => {
+                self.open_root(tag, out)?;
+                self.open_suite(parents, tag, out)?;
                 Frame::Testsuite
             }
-            (Parent::Document, _) => {
-                return Err(invalid(
-                    self.tag_position(),
-                    format!("the root element is <{name}>, not <testsuites> or <testsuite>"),
-                ));
-            }
-            (Parent::Testsuites | Parent::Testsuite, "testsuites") => Frame::Testsuites,
-            (Parent::Testsuites | Parent::Testsuite, "testsuite") => {
-                self.open_suite(element)?;
+            (Some(Frame::Testsuites | Frame::Testsuite), "testsuites") => Frame::Testsuites,
+            (Some(Frame::Testsuites | Frame::Testsuite), "testsuite") => {
+                self.open_suite(parents, tag, out)?;
                 Frame::Testsuite
             }
-            (Parent::Testsuites | Parent::Testsuite, "testcase") => {
-                self.open_case(element)?;
+            (Some(Frame::Testsuites | Frame::Testsuite), "testcase") => {
+                self.open_case(tag, out)?;
                 Frame::Testcase
             }
-            (Parent::Testsuite | Parent::Testcase, "properties") => Frame::Properties,
-            (Parent::Properties, "property") => {
-                let attributes = self.attributes(element)?;
+            (Some(Frame::Testsuite | Frame::Testcase), "properties") => Frame::Properties,
+            (Some(Frame::Properties), "property") => {
+                let attributes = tag.attributes()?;
                 Frame::Property {
                     name: attributes.get("name").map(str::to_owned),
                     value: attributes.get("value").map(str::to_owned),
                     text: CappedTextBuilder::with_limit(MAX_ATTRIBUTE_VALUE_BYTES),
                 }
             }
-            (Parent::Testsuite | Parent::Testcase | Parent::Retry, "system-out") => Frame::Output {
-                stream: OutputStream::Stdout,
-                text: CappedTextBuilder::new(TextField::Stdout),
-            },
-            (Parent::Testsuite | Parent::Testcase | Parent::Retry, "system-err") => Frame::Output {
-                stream: OutputStream::Stderr,
-                text: CappedTextBuilder::new(TextField::Stderr),
-            },
-            (Parent::Testcase, "failure" | "error" | "skipped") => Frame::Outcome {
-                status: match name {
+            (Some(Frame::Testsuite | Frame::Testcase | Frame::Retry(_)), "system-out") => {
+                Frame::Output {
+                    stream: OutputStream::Stdout,
+                    text: CappedTextBuilder::new(TextField::Stdout),
+                }
+            }
+            (Some(Frame::Testsuite | Frame::Testcase | Frame::Retry(_)), "system-err") => {
+                Frame::Output {
+                    stream: OutputStream::Stderr,
+                    text: CappedTextBuilder::new(TextField::Stderr),
+                }
+            }
+            (Some(Frame::Testcase), "failure" | "error" | "skipped") => Frame::Outcome {
+                status: match tag.name {
                     "failure" => ResultStatus::Failed,
                     "error" => ResultStatus::Errored,
                     _ => ResultStatus::Skipped,
                 },
-                message: self.attributes(element)?.get("message").map(str::to_owned),
+                message: tag.attributes()?.get("message").map(str::to_owned),
                 text: CappedTextBuilder::new(TextField::Trace),
             },
-            (Parent::Testcase, "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError") => {
-                let attributes = self.attributes(element)?;
+            (
+                Some(Frame::Testcase),
+                "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError",
+            ) => {
+                let attributes = tag.attributes()?;
                 Frame::Retry(Box::new(RetryState {
-                    after_outcome: name.starts_with("rerun"),
-                    status: if name.ends_with("Error") {
+                    after_outcome: tag.name.starts_with("rerun"),
+                    status: if tag.name.ends_with("Error") {
                         ResultStatus::Errored
                     } else {
                         ResultStatus::Failed
@@ -380,118 +320,35 @@ impl<R: Read> JunitReader<R> {
                     stderr: None,
                 }))
             }
-            (Parent::Retry, "stackTrace") => {
+            (Some(Frame::Retry(_)), "stackTrace") => {
                 Frame::StackTrace(CappedTextBuilder::new(TextField::Trace))
             }
             _ => Frame::Ignored,
-        };
-        self.frames.push(frame);
-        self.open_names.push(name.to_owned());
-        Ok(())
+        })
     }
 
-    /// Reads what the root element says about the whole report.
-    fn open_root(&mut self, element: &BytesStart<'_>) -> Result<(), ImportError> {
-        let attributes = self.attributes(element)?;
-        self.summary.name = attributes.non_blank("name").map(cap_label);
-        self.summary.declared = attributes.declared_counts();
-        self.summary.started_at = attributes.get("timestamp").and_then(parse_timestamp);
-        self.summary.duration_ms = attributes.get("time").and_then(parse_seconds);
-        self.root_declares_counts = self.summary.declared.tests.is_some();
-        Ok(())
-    }
-
-    fn open_suite(&mut self, element: &BytesStart<'_>) -> Result<(), ImportError> {
-        let attributes = self.attributes(element)?;
-        let top_level = matches!(self.frames.as_slice(), [Frame::Testsuites]);
-        if top_level && !self.root_declares_counts {
-            self.summary.declared.add(&attributes.declared_counts());
-            let started_at = attributes.get("timestamp").and_then(parse_timestamp);
-            self.summary.started_at = match (self.summary.started_at, started_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if let Some(time) = attributes.get("time").and_then(parse_seconds) {
-                let total = self.summary.duration_ms.map_or(0, DurationMs::get) + time.get();
-                self.summary.duration_ms = DurationMs::new(total).ok();
-            }
-        }
-        let name = match attributes.non_blank("name") {
-            Some(name) => Some(
-                SuiteName::parse(name)
-                    .map_err(|err| invalid(self.tag_position(), format!("testsuite name {err}")))?,
-            ),
-            None => None,
-        };
-        self.suites.push(SuiteState {
-            name,
-            properties: Attributes::default(),
-            stdout: None,
-            stderr: None,
-        });
-        Ok(())
-    }
-
-    fn open_case(&mut self, element: &BytesStart<'_>) -> Result<(), ImportError> {
-        let attributes = self.attributes(element)?;
-        let at = self.tag_position();
-        let name = TestName::parse(attributes.get("name").unwrap_or_default())
-            .map_err(|err| invalid(at.clone(), format!("testcase name {err}")))?;
-        let suite = match attributes.non_blank("classname") {
-            Some(classname) => Some(
-                SuiteName::parse(classname)
-                    .map_err(|err| invalid(at.clone(), format!("testcase classname {err}")))?,
-            ),
-            None => self.suites.last().and_then(|suite| suite.name.clone()),
-        };
-        let mut properties = Attributes::default();
-        for key in ["file", "line"] {
-            if let Some(value) = attributes.non_blank(key) {
-                properties.insert_lenient(key, value);
-            }
-        }
-        self.case = Some(CaseState {
-            name,
-            suite,
-            duration_ms: attributes.get("time").and_then(parse_seconds),
-            properties,
-            outcome: None,
-            stdout: None,
-            stderr: None,
-            earlier: Vec::new(),
-            later: Vec::new(),
-            at,
-        });
-        Ok(())
-    }
-
-    fn close(&mut self) -> Result<(), ImportError> {
-        self.open_names.pop();
-        let Some(frame) = self.frames.pop() else {
-            // quick-xml refuses unmatched end tags before they get here.
-            return Ok(());
-        };
+    fn close(
+        &mut self,
+        frame: Frame,
+        parents: &mut [Frame],
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
         match frame {
             Frame::Testsuites | Frame::Properties | Frame::Ignored => {}
             Frame::Testsuite => {
                 if let Some(suite) = self.suites.pop() {
-                    self.ready.push_back(ReportItem::Suite(ParsedSuite {
-                        name: suite.name,
-                        properties: suite.properties,
-                        stdout: suite.stdout,
-                        stderr: suite.stderr,
-                    }));
+                    self.close_suite(suite, out)?;
                 }
             }
             Frame::Testcase => {
                 if let Some(case) = self.case.take() {
-                    self.finish_case(case)?;
+                    finish_case(case, out)?;
                 }
             }
             Frame::Property { name, value, text } => {
                 let text = text.finish_string();
                 let value = value.unwrap_or_else(|| text.trim().to_owned());
-                let properties = match self.frames.iter().rev().nth(1) {
+                let properties = match parents.iter().rev().nth(1) {
                     Some(Frame::Testcase) => self.case.as_mut().map(|case| &mut case.properties),
                     Some(Frame::Testsuite) => {
                         self.suites.last_mut().map(|suite| &mut suite.properties)
@@ -525,7 +382,7 @@ impl<R: Read> JunitReader<R> {
             }
             Frame::Output { stream, text } => {
                 let text = Some(text.finish()).filter(|text| !text.is_blank());
-                let slot = match (self.frames.last_mut(), stream) {
+                let slot = match (parents.last_mut(), stream) {
                     (Some(Frame::Testcase), OutputStream::Stdout) => {
                         self.case.as_mut().map(|case| &mut case.stdout)
                     }
@@ -547,8 +404,8 @@ impl<R: Read> JunitReader<R> {
                 }
             }
             Frame::StackTrace(text) => {
-                if let Some(Frame::Retry(retry)) = self.frames.last_mut() {
-                    retry.stack_trace = trace_text(text.finish());
+                if let Some(Frame::Retry(retry)) = parents.last_mut() {
+                    retry.stack_trace = trimmed(text.finish());
                 }
             }
             Frame::Retry(retry) => {
@@ -563,123 +420,264 @@ impl<R: Read> JunitReader<R> {
         }
         Ok(())
     }
+}
 
-    /// Turns a finished test case into one result per attempt.
-    fn finish_case(&mut self, case: CaseState) -> Result<(), ImportError> {
-        let own = match case.outcome {
-            Some(outcome) => AttemptReport {
-                message: outcome.message,
-                trace: outcome.trace,
-                ..AttemptReport::bare(outcome.status)
-            },
-            None => AttemptReport::bare(ResultStatus::Passed),
-        };
-        // Surefire counts a case by its own `<failure>` or `<error>`; its reruns only
-        // add attempts, so they take that category (a `rerunError` after a `<failure>`
-        // still leaves a failed test, as the report's own totals say).
-        let category = own.status;
-        let attempts = case
-            .earlier
-            .into_iter()
-            .map(RetryState::into_report)
-            .chain(std::iter::once(AttemptReport {
-                duration_ms: case.duration_ms,
-                stdout: case.stdout,
-                stderr: case.stderr,
-                ..own
-            }))
-            .chain(case.later.into_iter().map(|retry| AttemptReport {
-                status: category,
-                ..retry.into_report()
-            }))
-            .collect();
-        let results = attempt_results(case.suite, case.name, case.properties, attempts)
-            .map_err(|err| invalid(case.at, err.to_string()))?;
-        self.ready
-            .extend(results.into_iter().map(ReportItem::Result));
+impl Junit {
+    /// Reads what the root element says about the whole report.
+    fn open_root<R: Read>(
+        &mut self,
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
+        let attributes = tag.attributes()?;
+        let summary = &mut out.summary;
+        summary.name = attributes.non_blank("name").map(cap_label);
+        summary.declared = declared_counts(&attributes);
+        summary.started_at = attributes.get("timestamp").and_then(parse_timestamp);
+        summary.duration_ms = attributes.get("time").and_then(parse_seconds);
+        self.root_declares_counts = summary.declared.tests.is_some();
         Ok(())
     }
 
-    fn attributes(&self, element: &BytesStart<'_>) -> Result<TagAttributes, ImportError> {
-        let mut attributes = Vec::new();
-        for attribute in element.attributes() {
-            let attribute = attribute.map_err(|err| self.attribute_error(&err))?;
-            let key = attribute.key.local_name().as_ref().to_owned();
-            let value = attribute
-                .normalized_value(XmlVersion::Implicit1_0)
-                .map_err(|err| malformed(self.tag_position(), err.to_string()))?;
-            attributes.push((key, value.into_owned()));
-        }
-        Ok(TagAttributes(attributes))
-    }
-
-    /// Where the tag being handled starts.
-    fn tag_position(&self) -> Location {
-        let source = self.reader.get_ref();
-        source.markup_position(source.markup_offset())
-    }
-
-    fn attribute_error(&self, err: &AttrError) -> ImportError {
-        let within_tag = match *err {
-            AttrError::ExpectedEq(at)
-            | AttrError::ExpectedValue(at)
-            | AttrError::UnquotedValue(at)
-            | AttrError::ExpectedQuote(at, _)
-            | AttrError::Duplicated(at, _) => at,
-        };
-        let source = self.reader.get_ref();
-        let reason = err.to_string();
-        // quick-xml prefixes the reason with the offset inside the tag, which is of no
-        // use once the error has a line and column.
-        let reason = match reason.split_once(": ") {
-            Some((prefix, rest)) if prefix.starts_with("position ") => rest.to_owned(),
-            _ => reason,
-        };
-        // `within_tag` counts from the byte after `<`.
-        malformed(
-            source.markup_position(source.markup_offset() + 1 + within_tag as u64),
-            reason,
-        )
-    }
-
-    fn xml_error(&self, err: quick_xml::Error) -> ImportError {
-        let source = self.reader.get_ref();
-        if source.over_budget() {
-            return malformed(
-                source.markup_position(source.markup_offset()),
-                format!("one piece of markup is longer than {MAX_XML_MARKUP_BYTES} bytes"),
-            );
-        }
-        match err {
-            quick_xml::Error::Io(err) => {
-                ImportError::Read(std::io::Error::new(err.kind(), err.to_string()))
+    fn open_suite<R: Read>(
+        &mut self,
+        parents: &[Frame],
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
+        let attributes = tag.attributes()?;
+        let declared = declared_counts(&attributes);
+        let top_level = matches!(parents, [Frame::Testsuites]);
+        if top_level && !self.root_declares_counts {
+            let summary = &mut out.summary;
+            summary.declared.add(&declared);
+            let started_at = attributes.get("timestamp").and_then(parse_timestamp);
+            summary.started_at = match (summary.started_at, started_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(time) = attributes.get("time").and_then(parse_seconds) {
+                let total = summary.duration_ms.map_or(0, DurationMs::get) + time.get();
+                summary.duration_ms = DurationMs::new(total).ok();
             }
-            err => malformed(
-                source.markup_position(self.reader.error_position()),
-                err.to_string(),
-            ),
         }
+        let name = match attributes.non_blank("name") {
+            Some(name) => Some(
+                SuiteName::parse(name)
+                    .map_err(|err| tag.invalid(format!("testsuite name {err}")))?,
+            ),
+            None => None,
+        };
+        self.suites.push(SuiteState {
+            name,
+            properties: Attributes::default(),
+            stdout: None,
+            stderr: None,
+            declared,
+            lists_cases: false,
+            at: tag.position(),
+        });
+        Ok(())
+    }
+
+    fn open_case<R: Read>(
+        &mut self,
+        tag: &Tag<'_, R>,
+        out: &mut Collected,
+    ) -> Result<(), ImportError> {
+        let attributes = tag.attributes()?;
+        let at = tag.position();
+        let classname = attributes.non_blank("classname");
+        let suite = match classname {
+            Some(classname) => Some(
+                SuiteName::parse(classname)
+                    .map_err(|err| tag.invalid(format!("testcase classname {err}")))?,
+            ),
+            None => self.suites.last().and_then(|suite| suite.name.clone()),
+        };
+        let name = match attributes.non_blank("name") {
+            Some(name) => {
+                TestName::parse(name).map_err(|err| tag.invalid(format!("testcase name {err}")))?
+            }
+            None => {
+                let name = self.unnamed_case_name(classname);
+                out.warnings.push(
+                    &at,
+                    &format!("a <testcase> without a name is imported as {name:?}"),
+                );
+                TestName::parse(name).map_err(|err| tag.invalid(format!("testcase name {err}")))?
+            }
+        };
+        let not_run = matches!(attributes.get("status"), Some("disabled" | "notrun")).then(|| {
+            attributes
+                .non_blank("message")
+                .map(|message| TextField::Message.cap(message))
+        });
+        let mut properties = Attributes::default();
+        for key in ["file", "line"] {
+            if let Some(value) = attributes.non_blank(key) {
+                properties.insert_lenient(key, value);
+            }
+        }
+        if let Some(suite) = self.suites.last_mut() {
+            suite.lists_cases = true;
+        }
+        self.case = Some(CaseState {
+            name,
+            suite,
+            duration_ms: attributes.get("time").and_then(parse_seconds),
+            properties,
+            outcome: None,
+            stdout: None,
+            stderr: None,
+            earlier: Vec::new(),
+            later: Vec::new(),
+            not_run,
+            at,
+        });
+        Ok(())
+    }
+
+    /// The name of a case that has none: its class, unless the previous unnamed case
+    /// already took it, else `(unnamed N)`.
+    fn unnamed_case_name(&mut self, classname: Option<&str>) -> String {
+        self.unnamed += 1;
+        match classname {
+            Some(class) if self.last_unnamed_class.as_deref() != Some(class) => {
+                self.last_unnamed_class = Some(class.to_owned());
+                class.to_owned()
+            }
+            _ => format!("(unnamed {})", self.unnamed),
+        }
+    }
+
+    /// Hands out a finished suite, after recording what it declares when it listed no
+    /// test case, and tells its parent whether it held any.
+    fn close_suite(&mut self, suite: SuiteState, out: &mut Collected) -> Result<(), ImportError> {
+        let recorded = !suite.lists_cases && self.record_unlisted(&suite, out)?;
+        if let Some(parent) = self.suites.last_mut() {
+            parent.lists_cases |= suite.lists_cases || recorded;
+        }
+        out.ready.push_back(ReportItem::Suite(ParsedSuite {
+            name: suite.name,
+            properties: suite.properties,
+            stdout: suite.stdout,
+            stderr: suite.stderr,
+        }));
+        Ok(())
+    }
+
+    /// Records one synthetic result per test a suite declares without listing it;
+    /// whether it declared any.
+    fn record_unlisted(
+        &mut self,
+        suite: &SuiteState,
+        out: &mut Collected,
+    ) -> Result<bool, ImportError> {
+        let declared = suite.declared;
+        let failed = declared.failed.unwrap_or(0);
+        let errored = declared.errored.unwrap_or(0);
+        let skipped = declared.skipped.unwrap_or(0);
+        let not_passed = failed.saturating_add(errored).saturating_add(skipped);
+        let total = declared.tests.unwrap_or(0).max(not_passed);
+        if total == 0 {
+            return Ok(false);
+        }
+        let suite_label = suite.name.as_ref().map_or_else(
+            || "<testsuite>".to_owned(),
+            |name| format!("<testsuite> {:?}", name.as_str()),
+        );
+        out.warnings.push(
+            &suite.at,
+            &format!(
+                "{suite_label} declares {total} tests ({failed} failed, {errored} errored, {skipped} skipped) but lists none; they are recorded as unlisted results"
+            ),
+        );
+        for (status, count, label) in [
+            (ResultStatus::Failed, failed, "failure"),
+            (ResultStatus::Errored, errored, "error"),
+            (ResultStatus::Skipped, skipped, "skipped test"),
+            (ResultStatus::Passed, total - not_passed, "passed test"),
+        ] {
+            for _ in 0..count {
+                if self.unlisted.total() >= MAX_UNLISTED_RESULTS {
+                    out.warnings.push(
+                        &suite.at,
+                        &format!("only the first {MAX_UNLISTED_RESULTS} unlisted results of the report are recorded"),
+                    );
+                    return Ok(true);
+                }
+                let number = self.unlisted.next(status);
+                let name =
+                    TestName::parse(format!("(unlisted {label} {number})")).map_err(|err| {
+                        invalid(ReportFormat::Junit, suite.at.clone(), err.to_string())
+                    })?;
+                out.ready.push_back(ReportItem::Result(unlisted_result(
+                    suite.name.clone(),
+                    status,
+                    name,
+                )));
+            }
+        }
+        Ok(true)
     }
 }
 
-impl<R: Read> Iterator for JunitReader<R> {
-    type Item = Result<ReportItem, ImportError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.ready.pop_front() {
-                return Some(Ok(item));
-            }
-            if self.done {
-                return None;
-            }
-            if let Err(err) = self.advance() {
-                self.done = true;
-                self.ready.clear();
-                return Some(Err(err));
-            }
-        }
+/// A synthetic result standing for a test a suite counts but does not list.
+fn unlisted_result(suite: Option<SuiteName>, status: ResultStatus, name: TestName) -> NewResult {
+    NewResult {
+        id: None,
+        suite,
+        name,
+        status,
+        attempt: Attempt::FIRST,
+        duration_ms: None,
+        started_at: None,
+        message: Some(
+            TextField::Message
+                .cap("the report counts this test in its suite's summary but does not list it"),
+        ),
+        trace: None,
+        stdout: None,
+        stderr: None,
+        attributes: Attributes::default(),
     }
+}
+
+/// Turns a finished test case into one result per attempt.
+fn finish_case(case: CaseState, out: &mut Collected) -> Result<(), ImportError> {
+    let own = match (case.outcome, case.not_run) {
+        (Some(outcome), _) => AttemptReport {
+            message: outcome.message,
+            trace: outcome.trace,
+            ..AttemptReport::bare(outcome.status)
+        },
+        (None, Some(reason)) => AttemptReport {
+            message: reason,
+            ..AttemptReport::bare(ResultStatus::Skipped)
+        },
+        (None, None) => AttemptReport::bare(ResultStatus::Passed),
+    };
+    // Surefire counts a case by its own `<failure>` or `<error>`; its reruns only
+    // add attempts, so they take that category (a `rerunError` after a `<failure>`
+    // still leaves a failed test, as the report's own totals say).
+    let category = own.status;
+    let attempts = case
+        .earlier
+        .into_iter()
+        .map(RetryState::into_report)
+        .chain(std::iter::once(AttemptReport {
+            duration_ms: case.duration_ms,
+            stdout: case.stdout,
+            stderr: case.stderr,
+            ..own
+        }))
+        .chain(case.later.into_iter().map(|retry| AttemptReport {
+            status: category,
+            ..retry.into_report()
+        }))
+        .collect();
+    out.push_attempts(case.at, case.suite, case.name, case.properties, attempts)
 }
 
 impl Frame {
@@ -717,7 +715,7 @@ fn message_and_trace(
     message: Option<String>,
     text: CappedText,
 ) -> (Option<CappedText>, Option<CappedText>) {
-    let trace = trace_text(text);
+    let trace = trimmed(text);
     match message.filter(|message| !message.trim().is_empty()) {
         Some(message) => (Some(TextField::Message.cap(message)), trace),
         None => {
@@ -726,35 +724,5 @@ fn message_and_trace(
                 .filter(|trace| Some(trace.as_str()) != message.as_ref().map(CappedText::as_str));
             (message, trace)
         }
-    }
-}
-
-/// A trace without the blank lines report writers pad it with; none if it is blank.
-fn trace_text(text: CappedText) -> Option<CappedText> {
-    Some(text.trimmed()).filter(|text| !text.as_str().is_empty())
-}
-
-/// The first non-blank line, trimmed, as a message.
-fn first_line(text: &CappedText) -> Option<CappedText> {
-    text.as_str()
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .map(|line| TextField::Message.cap(line))
-}
-
-fn malformed(at: Location, reason: impl Into<String>) -> ImportError {
-    ImportError::Malformed {
-        format: ReportFormat::Junit,
-        at,
-        reason: reason.into(),
-    }
-}
-
-fn invalid(at: Location, reason: impl Into<String>) -> ImportError {
-    ImportError::Invalid {
-        format: ReportFormat::Junit,
-        at,
-        reason: reason.into(),
     }
 }

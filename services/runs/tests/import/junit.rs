@@ -2,6 +2,7 @@ use verdict_runs::domain::limits::{MAX_NAME_BYTES, MAX_XML_DEPTH, MAX_XML_MARKUP
 use verdict_runs::domain::{Counts, ResultStatus, SuiteName, TestKey, TestName};
 use verdict_runs::import::{
     parse_junit, DeclaredCounts, ImportError, JunitReader, Location, ParsedReport, ReportItem,
+    MAX_UNLISTED_RESULTS,
 };
 
 use crate::support::{attempts, fixture, malformed_at, result, text, Trickle};
@@ -314,11 +315,7 @@ fn reading_in_tiny_pieces_gives_the_same_report() {
         let bytes = fixture(name);
         let whole = parse_junit(&bytes[..]).unwrap();
         for step in [1, 2, 3, 7] {
-            let pieces = parse_junit(Trickle {
-                bytes: &bytes,
-                step,
-            })
-            .unwrap();
+            let pieces = parse_junit(Trickle::new(&bytes, step)).unwrap();
             assert_eq!(pieces, whole, "{name} read {step} bytes at a time");
         }
     }
@@ -416,12 +413,143 @@ fn huge_text_is_truncated_with_a_marker() {
 }
 
 #[test]
-fn an_empty_case_name_is_refused_at_its_tag() {
-    let err = parse_str("<testsuite>\n  <testcase classname=\"c\"/>\n</testsuite>").unwrap_err();
+fn a_case_without_a_name_gets_a_stable_name_and_every_other_result_is_kept() {
+    let xml = "<testsuite name=\"s\">\n  <testcase classname=\"pkg.Setup\"/>\n  \
+               <testcase classname=\"pkg.Setup\"><error message=\"boom\"/></testcase>\n  \
+               <testcase name=\" \"/>\n  <testcase name=\"kept\"><failure/></testcase>\n</testsuite>";
+    let report = parse_str(xml).unwrap();
+    let names: Vec<(&str, &str)> = report
+        .results
+        .iter()
+        .map(|r| (r.suite.as_ref().unwrap().as_str(), r.name.as_str()))
+        .collect();
     assert_eq!(
-        err.to_string(),
-        "invalid JUnit XML report at line 2, column 3: testcase name must not be empty"
+        names,
+        [
+            ("pkg.Setup", "pkg.Setup"),
+            ("pkg.Setup", "(unnamed 2)"),
+            ("s", "(unnamed 3)"),
+            ("s", "kept")
+        ]
     );
+    assert_eq!(result(&report, "(unnamed 2)").status, ResultStatus::Errored);
+    assert_eq!(
+        report.counts(),
+        Counts {
+            total: 4,
+            passed: 2,
+            failed: 1,
+            errored: 1,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        report.warnings,
+        [
+            "line 2, column 3: a <testcase> without a name is imported as \"pkg.Setup\"",
+            "line 3, column 3: a <testcase> without a name is imported as \"(unnamed 2)\"",
+            "line 4, column 3: a <testcase> without a name is imported as \"(unnamed 3)\""
+        ]
+    );
+    assert_eq!(
+        parse_str(xml).unwrap(),
+        report,
+        "the names are the same every time"
+    );
+}
+
+#[test]
+fn disabled_cases_are_skipped_with_their_message_as_the_reason() {
+    let report = parse_str(
+        "<testsuite name=\"s\" tests=\"3\" disabled=\"1\" skipped=\"1\">\
+         <testcase name=\"a\" status=\"disabled\" message=\"flaky on CI\"/>\
+         <testcase name=\"b\" status=\"notrun\" result=\"suppressed\"/>\
+         <testcase name=\"c\" status=\"run\"/></testsuite>",
+    )
+    .unwrap();
+    let disabled = result(&report, "a");
+    assert_eq!(disabled.status, ResultStatus::Skipped);
+    assert_eq!(text(&disabled.message), "flaky on CI");
+    let not_run = result(&report, "b");
+    assert_eq!(not_run.status, ResultStatus::Skipped);
+    assert_eq!(not_run.message, None);
+    assert_eq!(result(&report, "c").status, ResultStatus::Passed);
+    assert_eq!(
+        report.summary.declared.skipped,
+        Some(2),
+        "a suite's disabled tests count as skipped"
+    );
+}
+
+#[test]
+fn a_suite_with_counts_but_no_cases_records_them_as_unlisted_results() {
+    let report = parse_str(
+        "<testsuites>\n<testsuite name=\"aborted\" tests=\"6\" failures=\"1\" errors=\"1\" skipped=\"2\"/>\n\
+         <testsuite name=\"fine\" tests=\"1\"><testcase name=\"ok\"/></testsuite>\n</testsuites>",
+    )
+    .unwrap();
+    assert_eq!(
+        report.counts(),
+        Counts {
+            total: 7,
+            passed: 3,
+            failed: 1,
+            errored: 1,
+            skipped: 2,
+            flaky: 0
+        },
+        "the counts are those the report declares"
+    );
+    let failure = result(&report, "(unlisted failure 1)");
+    assert_eq!(failure.status, ResultStatus::Failed);
+    assert_eq!(
+        failure.suite.as_ref().map(SuiteName::as_str),
+        Some("aborted")
+    );
+    assert!(text(&failure.message).contains("does not list it"));
+    assert_eq!(
+        result(&report, "(unlisted error 1)").status,
+        ResultStatus::Errored
+    );
+    assert_eq!(attempts(&report, "(unlisted skipped test 2)").len(), 1);
+    assert_eq!(attempts(&report, "(unlisted passed test 2)").len(), 1);
+    assert_eq!(
+        report.warnings,
+        ["line 2, column 1: <testsuite> \"aborted\" declares 6 tests (1 failed, 1 errored, 2 skipped) but lists none; they are recorded as unlisted results"]
+    );
+}
+
+#[test]
+fn unlisted_results_are_numbered_through_the_document_and_counted_once() {
+    let report = parse_str(
+        "<testsuites><testsuite tests=\"1\" failures=\"1\"/>\
+         <testsuite name=\"outer\" tests=\"2\" failures=\"2\">\
+         <testsuite name=\"inner\" tests=\"2\" failures=\"2\"/></testsuite></testsuites>",
+    )
+    .unwrap();
+    let names: Vec<(Option<&str>, &str)> = report
+        .results
+        .iter()
+        .map(|r| (r.suite.as_ref().map(SuiteName::as_str), r.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (None, "(unlisted failure 1)"),
+            (Some("inner"), "(unlisted failure 2)"),
+            (Some("inner"), "(unlisted failure 3)")
+        ],
+        "the outer suite counts its nested one's tests, not more"
+    );
+}
+
+#[test]
+fn unlisted_results_are_capped_per_report() {
+    let report = parse_str("<testsuite name=\"huge\" tests=\"4000000000\"/>").unwrap();
+    assert_eq!(report.results.len() as u64, MAX_UNLISTED_RESULTS);
+    assert_eq!(report.warnings.len(), 2);
+    assert!(report.warnings[1]
+        .ends_with("only the first 10000 unlisted results of the report are recorded"));
 }
 
 #[test]

@@ -2,6 +2,10 @@
 //! for any input.
 
 mod ctrf;
+mod detect;
 mod junit;
+mod nunit;
 mod properties;
 mod support;
+mod trx;
+mod xunit;

@@ -1,11 +1,22 @@
-//! Whatever bytes arrive, the importers return a report within the limits or an error
-//! that says where; they never panic, and how the input is split into reads does not
-//! change the outcome.
+//! Whatever bytes arrive, every reader returns a report within the limits or an error
+//! that says where; none panics, and how the input is split into reads does not change
+//! the outcome.
+
+use std::io::Cursor;
 
 use proptest::prelude::*;
-use verdict_runs::import::{parse_ctrf, parse_junit, ImportError, ParsedReport};
+use verdict_runs::import::{parse_junit, parse_report, ImportError, ParsedReport, ReportFormat};
 
-use crate::support::{assert_located, assert_within_limits, fixture, Trickle, FIXTURES};
+use crate::support::{assert_located, assert_within_limits, fixture, parse_as, Trickle, FIXTURES};
+
+const FORMATS: [ReportFormat; 6] = [
+    ReportFormat::Junit,
+    ReportFormat::Nunit2,
+    ReportFormat::Nunit3,
+    ReportFormat::Xunit2,
+    ReportFormat::Trx,
+    ReportFormat::Ctrf,
+];
 
 fn check(outcome: &Result<ParsedReport, ImportError>) {
     match outcome {
@@ -20,14 +31,6 @@ fn same(a: &Result<ParsedReport, ImportError>, b: &Result<ParsedReport, ImportEr
         (Ok(a), Ok(b)) => a == b,
         (Err(a), Err(b)) => a.to_string() == b.to_string(),
         _ => false,
-    }
-}
-
-fn parse_either(name: &str, bytes: &[u8]) -> Result<ParsedReport, ImportError> {
-    if name.ends_with(".json") {
-        parse_ctrf(bytes)
-    } else {
-        parse_junit(bytes)
     }
 }
 
@@ -51,6 +54,12 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         b"<testcase name=\"x\">".to_vec(),
         b"</testsuite>".to_vec(),
         b"<flakyFailure>".to_vec(),
+        b"<test-case name=\"x\" result=\"Failed\" label=\"Error\">".to_vec(),
+        b"<test-suite type=\"TestFixture\" fullname=\"F\">".to_vec(),
+        b"<test name=\"t\" type=\"T\" result=\"Fail\">".to_vec(),
+        b"<UnitTestResult testName=\"x\" outcome=\"Failed\">".to_vec(),
+        b"<InnerResults>".to_vec(),
+        b"</Results>".to_vec(),
         b"{".to_vec(),
         b"[".to_vec(),
         b",".to_vec(),
@@ -164,11 +173,104 @@ fn junit_document() -> impl Strategy<Value = String> {
     tree.prop_map(|body| format!("<testsuites>{body}</testsuites>"))
 }
 
+/// A document from the vocabulary of the .NET formats (NUnit 2 and 3, xUnit.net, TRX),
+/// under one of their roots, with hostile text; the elements of each nest in any order.
+fn dotnet_document() -> impl Strategy<Value = (ReportFormat, String)> {
+    let text = prop::sample::select(vec![
+        "",
+        "plain",
+        "&lt;x&gt; &amp;",
+        "<![CDATA[a]]b]]>",
+        "00:00:01.5000000",
+        "\u{e9}\n",
+    ]);
+    let leaf = (
+        prop::sample::select(vec![
+            "test-case",
+            "failure",
+            "message",
+            "stack-trace",
+            "reason",
+            "output",
+            "property",
+            "category",
+            "test",
+            "trait",
+            "error",
+            "UnitTestResult",
+            "UnitTest",
+            "TestMethod",
+            "StdOut",
+            "ErrorInfo",
+            "Message",
+            "StackTrace",
+            "Counters",
+            "RunInfo",
+            "Text",
+        ]),
+        prop::sample::select(vec![
+            "",
+            " name=\"a\" result=\"Failed\" label=\"Error\"",
+            " name=\"N.C.M(1)\" result=\"Success\" executed=\"True\"",
+            " name=\"b\" type=\"T\" result=\"Skip\" time=\"0,5\"",
+            " testName=\"T.m\" testId=\"55ef2114-eb39-77d8-4031-3da68d0dc505\" outcome=\"Timeout\" duration=\"00:00:02\"",
+            " id=\"55ef2114-eb39-77d8-4031-3da68d0dc505\" className=\"T, A\"",
+            " outcome=\"Error\" total=\"3\"",
+            " name=\"Category\" value=\"v\"",
+        ]),
+        text,
+    )
+        .prop_map(|(tag, attributes, text)| format!("<{tag}{attributes}>{text}</{tag}>"));
+    let tree = leaf.prop_recursive(6, 64, 6, |inner| {
+        (
+            prop::sample::select(vec![
+                "test-suite",
+                "results",
+                "test-case",
+                "assembly",
+                "collection",
+                "errors",
+                "Results",
+                "UnitTestResult",
+                "InnerResults",
+                "Output",
+                "TestDefinitions",
+                "UnitTest",
+                "ResultSummary",
+                "RunInfos",
+            ]),
+            prop::sample::select(vec![
+                "",
+                " type=\"TestFixture\" fullname=\"F\" result=\"Failed\" site=\"TearDown\"",
+                " name=\"A.dll\" total=\"2\" errors=\"1\"",
+                " testName=\"T.m\" outcome=\"Passed\"",
+                " outcome=\"Failed\"",
+            ]),
+            prop::collection::vec(inner, 0..6),
+        )
+            .prop_map(|(tag, attributes, children)| {
+                format!("<{tag}{attributes}>{}</{tag}>", children.concat())
+            })
+    });
+    (
+        prop::sample::select(vec![
+            (ReportFormat::Nunit2, "test-results"),
+            (ReportFormat::Nunit3, "test-run"),
+            (ReportFormat::Xunit2, "assemblies"),
+            (ReportFormat::Trx, "TestRun"),
+        ]),
+        tree,
+    )
+        .prop_map(|((format, root), body)| (format, format!("<{root}>{body}</{root}>")))
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        check(&parse_junit(&bytes[..]));
-        check(&parse_ctrf(&bytes[..]));
+        for format in FORMATS {
+            check(&parse_as(format, Cursor::new(&bytes[..])));
+        }
+        check(&parse_report(Cursor::new(&bytes[..])));
     }
 
     #[test]
@@ -176,16 +278,13 @@ proptest! {
         which in 0..FIXTURES.len(),
         mutations in prop::collection::vec(mutation(), 1..6),
     ) {
-        let name = FIXTURES[which];
+        let (name, format) = FIXTURES[which];
         let bytes = mutate(fixture(name), &mutations);
-        check(&parse_junit(&bytes[..]));
-        check(&parse_ctrf(&bytes[..]));
-        let whole = parse_either(name, &bytes);
-        let pieces = if name.ends_with(".json") {
-            parse_ctrf(Trickle { bytes: &bytes, step: 3 })
-        } else {
-            parse_junit(Trickle { bytes: &bytes, step: 3 })
-        };
+        for other in FORMATS {
+            check(&parse_as(other, Cursor::new(&bytes[..])));
+        }
+        let whole = parse_as(format, Cursor::new(&bytes[..]));
+        let pieces = parse_as(format, Trickle::new(&bytes, 3));
         prop_assert!(same(&whole, &pieces), "splitting reads changed the outcome");
     }
 
@@ -196,7 +295,18 @@ proptest! {
     ) {
         let whole = parse_junit(document.as_bytes());
         check(&whole);
-        let pieces = parse_junit(Trickle { bytes: document.as_bytes(), step });
+        let pieces = parse_junit(Trickle::new(document.as_bytes(), step));
+        prop_assert!(same(&whole, &pieces), "splitting reads changed the outcome");
+    }
+
+    #[test]
+    fn generated_dotnet_documents_parse_the_same_in_any_pieces(
+        (format, document) in dotnet_document(),
+        step in 1usize..16,
+    ) {
+        let whole = parse_as(format, Cursor::new(document.as_bytes()));
+        check(&whole);
+        let pieces = parse_as(format, Trickle::new(document.as_bytes(), step));
         prop_assert!(same(&whole, &pieces), "splitting reads changed the outcome");
     }
 }

@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use verdict_contracts::auth::{self, ProjectAccess, ProjectRef};
+use verdict_contracts::auth::{self, Authorize, ProjectAccess};
 
 use crate::error::WebError;
 use crate::session::{visitor_of, Session, Visitor};
@@ -64,14 +64,11 @@ impl SignedIn {
 
     /// The caller's access to a project named by slug or id; 404 when it has none.
     pub async fn project(&self, web: &Web, project: &str) -> Result<ProjectAccess, WebError> {
-        self.request(
-            web,
-            &auth::AUTHORIZE,
-            &ProjectRef {
-                project: project.to_owned(),
-            },
-        )
-        .await
+        let request = Authorize {
+            principal: self.0.principal.clone(),
+            project: project.to_owned(),
+        };
+        Ok(web.bus.request(&auth::AUTHORIZE, &request).await?)
     }
 
     pub fn csrf(&self) -> &str {
