@@ -232,6 +232,8 @@ async fn a_person_follows_a_run_in_the_browser() {
         .unwrap();
     assert_eq!(cells.len(), 1, "one run so far");
     assert!(browser.text("main").await.contains("checkout suite"));
+    let message = browser.text(".recent-failures pre.message").await;
+    assert_eq!(message, "expected banner 'Card declined' to be visible");
     browser.screenshot("test-history").await;
     // The project's runs page shows a new run as it starts.
     client.goto(&app.url("/projects/shop")).await.unwrap();

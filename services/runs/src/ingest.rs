@@ -217,7 +217,8 @@ impl<'run> Batch<'run> {
         let change = TestOutcome::record(previous, checked.attempt, checked.status);
         if previous != Some(change.outcome) {
             let duration = checked.duration_ms.map(|d| d.get());
-            writer.save_outcome(run, test, &change.outcome, duration)?;
+            let message = checked.message.as_ref().map(|text| text.as_str());
+            writer.save_outcome(run, test, &change.outcome, duration, message)?;
         }
         self.delta.add(&change.delta);
         let row = ResultRow {

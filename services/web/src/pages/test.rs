@@ -63,14 +63,15 @@ pub async fn show(
         }
         section aria-labelledby="recent" {
             h2 #recent { "Recent failures" }
-            p.muted { "Each run's page shows the failure's message and trace." }
+            p.muted { "Each run's page shows the failure's trace and output." }
             @if failures.is_empty() { p.muted { "No failures in these runs." } }
-            ul {
+            ul.recent-failures {
                 @for entry in failures {
                     li {
                         (format::status(entry.status.as_str())) " "
                         a href={ "/runs/" (entry.run_id) } { (entry.run_name) } " · "
                         (format::time(&entry.started_at))
+                        @if let Some(message) = &entry.message { pre.message { (message) } }
                     }
                 }
             }
