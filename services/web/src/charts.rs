@@ -107,6 +107,7 @@ mod tests {
             duration_ms,
             started_at: "2026-11-25T10:00:00Z".into(),
             attributes: BTreeMap::new(),
+            message: None,
         }
     }
 
