@@ -9,6 +9,8 @@
 #   - kubectl (renders k8s/ with its built-in kustomize), kubernetes-validate (checks the
 #     rendered manifests against the Kubernetes schemas, offline) and docker-compose v1
 #     (`docker-compose config` checks docker-compose.yml without a Docker engine)
+#   - chromium and chromium-driver (Debian packages, installed with apt-get when missing):
+#     the headless browser the dashboard's browser tests drive over WebDriver
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -84,6 +86,8 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
 fi
 command -v kubectl >/dev/null 2>&1 || missing_packages+=(kubectl)
 command -v docker-compose >/dev/null 2>&1 || missing_packages+=(docker-compose)
+[ -x /usr/bin/chromium ] || missing_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   apt_install "${missing_packages[@]}"
 fi

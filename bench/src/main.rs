@@ -16,6 +16,7 @@ mod report;
 mod runs;
 mod stats;
 mod up;
+mod web;
 
 use clap::{Parser, Subcommand};
 
@@ -168,6 +169,28 @@ enum Benchmark {
         /// which every result is a new test).
         #[arg(long)]
         suite: Option<usize>,
+    },
+    /// The dashboard: server time to render a run page of 100 000 results among a
+    /// million, script and style shipped, first contentful paint in headless Chromium,
+    /// and 202-to-visible latency on several open pages of a run reported to live.
+    Web {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[arg(long, default_value_t = 100_000)]
+        results_per_run: usize,
+        #[arg(long, default_value_t = 200)]
+        renders: usize,
+        #[arg(long, default_value_t = 21)]
+        paints: usize,
+        #[arg(long, default_value_t = 20)]
+        pages: usize,
+        /// Results posted per second to the live run.
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
     },
     /// Streaming parse of a large generated report of each format (JUnit, NUnit 2 and 3,
     /// xUnit.net, TRX), each in a process of its own: time and peak memory.
@@ -345,5 +368,27 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Benchmark::Artifacts { size_mib, rss_mib } => artifacts::run(size_mib, rss_mib).await,
+        Benchmark::Web {
+            runs,
+            results_per_run,
+            renders,
+            paints,
+            pages,
+            rate,
+            batch,
+            seconds,
+        } => {
+            web::run(web::Plan {
+                runs,
+                results_per_run,
+                renders,
+                paints,
+                pages,
+                rate,
+                batch,
+                seconds,
+            })
+            .await
+        }
     }
 }

@@ -40,74 +40,18 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         ..
     } = crate::fixture::Reporting::start().await;
 
-    let mut run_ids = Vec::new();
-    for run in 0..plan.runs {
-        let created: Value = app
-            .post(
-                &token,
-                &format!("/api/v1/projects/{project}/runs"),
-                json!({ "name": format!("run {run}") }),
-            )
-            .await
-            .json()
-            .await?;
-        run_ids.push(created["id"].as_str().unwrap_or_default().to_owned());
-    }
-    // Bodies are made before the clock starts: the load generator shares the cores.
-    let mut bodies = Vec::new();
-    for (run, run_id) in run_ids.iter().enumerate() {
-        for start in (0..plan.results_per_run).step_by(plan.batch) {
-            let results: Vec<Value> = (start..(start + plan.batch).min(plan.results_per_run))
-                .map(|i| result(run, i))
-                .collect();
-            bodies.push((
-                run_id.clone(),
-                serde_json::to_vec(&json!({ "results": results }))?,
-            ));
-        }
-    }
+    let load = Load {
+        runs: plan.runs,
+        results_per_run: plan.results_per_run,
+        batch: plan.batch,
+        connections: plan.connections,
+    };
+    let Stored {
+        run_ids,
+        accepted_after,
+        queryable,
+    } = store(&app, &project, &token, &load).await?;
     let total = plan.runs * plan.results_per_run;
-
-    let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(plan.connections));
-    let mut posts = tokio::task::JoinSet::new();
-    for (run_id, body) in bodies {
-        let permit = permits.clone().acquire_owned().await?;
-        let (http, url, token) = (
-            app.http.clone(),
-            app.url(&format!("/api/v1/runs/{run_id}/results")),
-            token.clone(),
-        );
-        posts.spawn(async move {
-            let response = http
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            drop(permit);
-            response.map(|r| r.status().as_u16())
-        });
-    }
-    while let Some(done) = posts.join_next().await {
-        let status = done??;
-        anyhow::ensure!(status == 202, "a batch got {status}");
-    }
-    let accepted_after = started.elapsed();
-    let last = run_ids.last().cloned().unwrap_or_default();
-    loop {
-        let run: Value = app
-            .get_as(&token, &format!("/api/v1/runs/{last}"))
-            .await
-            .json()
-            .await?;
-        if run["counts"]["total"].as_u64() == Some(plan.results_per_run as u64) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let queryable = started.elapsed();
     let end_to_end = total as f64 / queryable.as_secs_f64();
 
     let raw = raw_insert(plan.runs, plan.results_per_run, plan.batch)?;
@@ -186,6 +130,104 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How many results to store, and how.
+pub struct Load {
+    pub runs: usize,
+    pub results_per_run: usize,
+    pub batch: usize,
+    pub connections: usize,
+}
+
+/// What [`store`] did: the runs it made, when every batch had its 202 and when every
+/// result was queryable (both from the first POST).
+pub struct Stored {
+    pub run_ids: Vec<String>,
+    pub accepted_after: Duration,
+    pub queryable: Duration,
+}
+
+/// Creates `load.runs` runs and posts their results through the API, in batches over
+/// keep-alive connections; returns once the last run counts all of its results.
+pub async fn store(
+    app: &verdict_testkit::TestApp,
+    project: &str,
+    token: &str,
+    load: &Load,
+) -> anyhow::Result<Stored> {
+    let mut run_ids = Vec::new();
+    for run in 0..load.runs {
+        let created: Value = app
+            .post(
+                token,
+                &format!("/api/v1/projects/{project}/runs"),
+                json!({ "name": format!("run {run}") }),
+            )
+            .await
+            .json()
+            .await?;
+        run_ids.push(created["id"].as_str().unwrap_or_default().to_owned());
+    }
+    // Bodies are made before the clock starts: the load generator shares the cores.
+    let mut bodies = Vec::new();
+    for (run, run_id) in run_ids.iter().enumerate() {
+        for start in (0..load.results_per_run).step_by(load.batch) {
+            let results: Vec<Value> = (start..(start + load.batch).min(load.results_per_run))
+                .map(|i| result(run, i))
+                .collect();
+            bodies.push((
+                run_id.clone(),
+                serde_json::to_vec(&json!({ "results": results }))?,
+            ));
+        }
+    }
+
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(load.connections));
+    let mut posts = tokio::task::JoinSet::new();
+    for (run_id, body) in bodies {
+        let permit = permits.clone().acquire_owned().await?;
+        let (http, url, token) = (
+            app.http.clone(),
+            app.url(&format!("/api/v1/runs/{run_id}/results")),
+            token.to_owned(),
+        );
+        posts.spawn(async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            drop(permit);
+            response.map(|r| r.status().as_u16())
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        let status = done??;
+        anyhow::ensure!(status == 202, "a batch got {status}");
+    }
+    let accepted_after = started.elapsed();
+    let last = run_ids.last().cloned().unwrap_or_default();
+    loop {
+        let run: Value = app
+            .get_as(token, &format!("/api/v1/runs/{last}"))
+            .await
+            .json()
+            .await?;
+        if run["counts"]["total"].as_u64() == Some(load.results_per_run as u64) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let queryable = started.elapsed();
+    Ok(Stored {
+        run_ids,
+        accepted_after,
+        queryable,
+    })
 }
 
 /// The same rows inserted with rusqlite directly: one prepared statement, one

@@ -6,6 +6,7 @@ use std::time::Duration;
 pub struct Summary {
     pub count: usize,
     pub p50: Duration,
+    pub p95: Duration,
     pub p99: Duration,
     pub max: Duration,
 }
@@ -21,6 +22,7 @@ impl Summary {
         Self {
             count: samples.len(),
             p50: at(0.50),
+            p95: at(0.95),
             p99: at(0.99),
             max: samples[samples.len() - 1],
         }

@@ -261,6 +261,31 @@ async fn a_tests_history_lists_each_run_newest_first() {
 }
 
 #[tokio::test]
+async fn a_tests_history_says_why_it_failed_after_a_retry() {
+    let project = Project::new().await;
+    let results = json!([
+        { "id": "1", "name": "checkout", "status": "failed", "message": "first try: timeout" },
+        { "id": "2", "name": "checkout", "status": "failed", "attempt": 2, "message": "card declined" },
+    ]);
+    let run = project
+        .finished_run("nightly", "2026-11-01T00:00:00Z", json!({}), results)
+        .await;
+    let results = project.get(&format!("/api/v1/runs/{run}/results")).await;
+    let key = results["items"][0]["test_key"].as_str().unwrap();
+    let history = project
+        .get(&format!(
+            "/api/v1/projects/{}/tests/{key}/history",
+            project.slug
+        ))
+        .await;
+    assert_eq!(history["items"][0]["status"], "failed");
+    assert_eq!(
+        history["items"][0]["message"], "card declined",
+        "the message of the attempt that settled the outcome"
+    );
+}
+
+#[tokio::test]
 async fn flaky_tests_are_those_that_flip_within_the_window() {
     let project = Project::new().await;
     let outcomes = [

@@ -358,6 +358,44 @@ pub struct Member {
     pub role: Role,
 }
 
+/// A member added by e-mail address (the body of `POST /projects/{project}/members`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewMember {
+    pub email: Email,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddMember {
+    pub project: String,
+    #[serde(flatten)]
+    pub member: NewMember,
+}
+
+/// A member with who they are, as maintainers see the member list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberInfo {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListMembers {
+    pub project: String,
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListUsers {
+    #[serde(flatten)]
+    pub page: PageRequest,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteMember {
@@ -477,6 +515,13 @@ pub const LIST_PROJECTS: Operation<ListProjects, Page<Project>> =
 pub const GET_PROJECT: Operation<ProjectRef, Project> = Operation::query(AUTH, "get_project");
 pub const PUT_MEMBER: Operation<PutMember, Member> = Operation::new(AUTH, "put_member");
 pub const DELETE_MEMBER: Operation<DeleteMember, Empty> = Operation::new(AUTH, "delete_member");
+/// Maintainer: adds (or changes) a member named by e-mail address; 404 when no user has it.
+pub const ADD_MEMBER: Operation<AddMember, Member> = Operation::new(AUTH, "add_member");
+/// Maintainer: a project's members with their e-mail addresses and names, by user id.
+pub const LIST_MEMBERS: Operation<ListMembers, Page<MemberInfo>> =
+    Operation::query(AUTH, "list_members");
+/// Admin only: every user, by id.
+pub const LIST_USERS: Operation<ListUsers, Page<User>> = Operation::query(AUTH, "list_users");
 pub const CREATE_TOKEN: Operation<Keyed<CreateToken>, CreatedToken> =
     Operation::new(AUTH, "create_token");
 pub const LIST_TOKENS: Operation<ListTokens, Page<TokenInfo>> =

@@ -9,6 +9,7 @@
 //! ```
 
 mod app;
+pub mod browser;
 mod client;
 mod cluster;
 mod imports;
@@ -17,8 +18,10 @@ mod nats;
 pub mod ports;
 pub mod s3;
 pub mod spans;
+mod web;
 
 pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+pub use browser::Browser;
 pub use client::access_token;
 pub use cluster::TestCluster;
 pub use imports::{junit_report, LiveReporter};
@@ -26,3 +29,4 @@ pub use live::{LiveClient, Received};
 pub use nats::TestNats;
 pub use s3::TestS3;
 pub use verdict_telemetry::install_tls_provider;
+pub use web::WebSession;

@@ -111,6 +111,27 @@ pub async fn register(host: &mut ServiceHost, auth: Auth) -> Result<(), BusError
     )
     .await?;
     host.endpoint_as(
+        auth::ADD_MEMBER,
+        as_caller(a, |auth, caller, body| async move {
+            projects::add_member(&auth, caller, body).await
+        }),
+    )
+    .await?;
+    host.endpoint_as(
+        auth::LIST_MEMBERS,
+        as_caller(a, |auth, caller, body| async move {
+            projects::list_members(&auth, caller, body).await
+        }),
+    )
+    .await?;
+    host.endpoint_as(
+        auth::LIST_USERS,
+        as_caller(a, |auth, caller, body| async move {
+            users::list_users(&auth, caller, body).await
+        }),
+    )
+    .await?;
+    host.endpoint_as(
         auth::DELETE_MEMBER,
         as_caller(a, |auth, caller, body| async move {
             projects::delete_member(&auth, caller, body)

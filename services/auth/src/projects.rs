@@ -1,8 +1,8 @@
 //! Projects and memberships.
 
 use verdict_contracts::auth::{
-    CreateProject, DeleteMember, ListProjects, Member, Project, ProjectAccess, ProjectRef,
-    PutMember, Role,
+    AddMember, CreateProject, DeleteMember, ListMembers, ListProjects, Member, MemberInfo, Project,
+    ProjectAccess, ProjectRef, PutMember, Role,
 };
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 
@@ -114,16 +114,43 @@ pub async fn authorize(
     })
 }
 
+/// Who a membership is for: a user id (the API's path) or an e-mail address (the
+/// dashboard's form).
+enum MemberRef {
+    Id(String),
+    Email(String),
+}
+
 pub async fn put_member(auth: &Auth, caller: Caller, request: PutMember) -> Result<Member, Error> {
-    let (project, role) = auth.project_for(&caller, request.project).await?;
+    let member = MemberRef::Id(request.user_id);
+    set_member(auth, caller, request.project, member, request.role).await
+}
+
+pub async fn add_member(auth: &Auth, caller: Caller, request: AddMember) -> Result<Member, Error> {
+    let member = MemberRef::Email(request.member.email.as_str().to_owned());
+    set_member(auth, caller, request.project, member, request.member.role).await
+}
+
+async fn set_member(
+    auth: &Auth,
+    caller: Caller,
+    project: String,
+    member: MemberRef,
+    wanted: Role,
+) -> Result<Member, Error> {
+    let (project, role) = auth.project_for(&caller, project).await?;
     let own = access::require(role, Role::Maintainer)?;
-    let (project_id, user_id, wanted) = (project.id, request.user_id, request.role);
+    let project_id = project.id;
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            if store::user_by_id(&tx, &user_id)?.is_none() {
+            let user = match &member {
+                MemberRef::Id(id) => store::user_by_id(&tx, id)?,
+                MemberRef::Email(email) => store::user_by_email(&tx, email)?,
+            };
+            let Some(user_id) = user.map(|user| user.id) else {
                 return Err(Error::NotFound("user"));
-            }
+            };
             let current = store::membership(&tx, &project_id, &user_id)?;
             access::may_assign(own, current, wanted)?;
             if current == Some(Role::Owner)
@@ -166,4 +193,43 @@ pub async fn delete_member(
             Ok(())
         })
         .await
+}
+
+/// The project's members with who they are (maintainers and owners).
+pub async fn list_members(
+    auth: &Auth,
+    caller: Caller,
+    request: ListMembers,
+) -> Result<Page<MemberInfo>, Error> {
+    let (project, role) = auth.project_for(&caller, request.project).await?;
+    access::require(role, Role::Maintainer)?;
+    let after = match &request.page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)
+            .map_err(|err| Error::BadRequest(err.to_string()))?
+            .remove(0),
+        None => String::new(),
+    };
+    let limit = request.page.effective_limit();
+    let members = auth
+        .store
+        .read(move |conn| {
+            Ok::<_, Error>(store::members_of_project(
+                conn,
+                &project.id,
+                &after,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_overfetched(
+        members,
+        limit,
+        |(user, _)| encode_cursor(&[&user.id]),
+        |(user, role)| MemberInfo {
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            role,
+        },
+    ))
 }

@@ -441,6 +441,35 @@ pub fn projects_of_user(
     rows.collect()
 }
 
+/// A project's members with their e-mail addresses and names, ordered by user id,
+/// after `after`.
+pub fn members_of_project(
+    conn: &Connection,
+    project_id: &str,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<(UserRow, Role)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled, u.created_at, m.role
+         FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.project_id = ?1 AND m.user_id > ?2
+         ORDER BY m.user_id LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![project_id, after, limit], |row| {
+        Ok((user_row(row)?, role_from_sql(row.get(7)?)?))
+    })?;
+    rows.collect()
+}
+
+/// Every user, ordered by id, after `after` (for admins).
+pub fn all_users(conn: &Connection, after: &str, limit: u32) -> rusqlite::Result<Vec<UserRow>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = statement.query_map(params![after, limit], user_row)?;
+    rows.collect()
+}
+
 /// Every project, ordered by id, after `after` (for admins).
 pub fn all_projects(
     conn: &Connection,

@@ -1,6 +1,9 @@
 //! Users: the profile of the caller, administration, and the first administrator.
 
-use verdict_contracts::auth::{CreateUser, Me, ProjectRole, RevocationTarget, UpdateUser, User};
+use verdict_contracts::auth::{
+    CreateUser, ListUsers, Me, ProjectRole, RevocationTarget, UpdateUser, User,
+};
+use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 
 use crate::access::Caller;
 use crate::config::AdminBootstrap;
@@ -91,6 +94,32 @@ pub async fn create_user(
             Ok(answer)
         })
         .await
+}
+
+/// Every user, for administrators.
+pub async fn list_users(
+    auth: &Auth,
+    caller: Caller,
+    request: ListUsers,
+) -> Result<Page<User>, Error> {
+    require_admin(&caller)?;
+    let after = match &request.page.cursor {
+        Some(cursor) => decode_cursor(cursor, 1)
+            .map_err(|err| Error::BadRequest(err.to_string()))?
+            .remove(0),
+        None => String::new(),
+    };
+    let limit = request.page.effective_limit();
+    let users = auth
+        .store
+        .read(move |conn| Ok::<_, Error>(store::all_users(conn, &after, limit + 1)?))
+        .await?;
+    Ok(Page::from_overfetched(
+        users,
+        limit,
+        |user| encode_cursor(&[&user.id]),
+        user_out,
+    ))
 }
 
 /// Disables or re-enables a user. Disabling revokes every token the user holds, on

@@ -14,6 +14,7 @@ mod problem;
 mod ratelimit;
 mod routes;
 mod state;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +88,16 @@ impl Gateway {
         let limiter = Arc::new(ratelimit::Limiter::new(&settings.limits));
         let settings_live = settings.live;
         tokio::spawn(forget_idle_clients(limiter.clone(), background.clone()));
+        let web = verdict_web::Web::new(
+            bus.clone(),
+            Arc::new(web::GatewayEdge {
+                auth: auth.clone(),
+                trusted_proxies: settings.trusted_proxies.clone(),
+            }),
+            &verdict_web::WebSettings {
+                public_url: settings.public_url.clone(),
+            },
+        );
         let state = state::AppState {
             bus: bus.clone(),
             settings: Arc::new(settings),
@@ -100,6 +111,7 @@ impl Gateway {
                 .map_err(|err| Error::HttpClient(err.to_string()))?,
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
             live: Arc::new(live::Live::new(settings_live, bus.clone(), auth.clone())),
+            web,
         };
         Ok(Self {
             listener,

@@ -50,7 +50,10 @@ pub async fn limit_by_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    let spend = if request.uri().path() == "/api/v1/auth/login" {
+    let path = request.uri().path();
+    let signs_in =
+        path == "/api/v1/auth/login" || (path == "/login" && request.method() == Method::POST);
+    let spend = if signs_in {
         Spend::Login
     } else if request.method() == Method::GET || request.method() == Method::HEAD {
         Spend::Read
@@ -129,11 +132,15 @@ pub async fn request_context(request: Request, next: Next) -> Response {
 /// or an extractor) into one, keeping their status and their short message.
 async fn problem_for_plain_errors(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
+    // Problem documents, and the dashboard's error pages, are answers already.
+    let is_answer = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(problem::CONTENT_TYPE.as_bytes())
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_answer {
         return response;
     }
     let (parts, body) = response.into_parts();

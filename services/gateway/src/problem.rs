@@ -98,6 +98,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
     TooManySockets(&'static str),
     /// A backend reached over HTTP (the artifacts service's blob server) failed.
     #[error("{0}")]
@@ -195,6 +197,7 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::NotFound(detail) => (Problem::new(StatusCode::NOT_FOUND, detail), None),
+            ApiError::Forbidden(detail) => (Problem::new(StatusCode::FORBIDDEN, detail), None),
             ApiError::TooManySockets(detail) => {
                 (Problem::new(StatusCode::TOO_MANY_REQUESTS, detail), Some(1))
             }

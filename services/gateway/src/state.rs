@@ -22,4 +22,6 @@ pub struct AppState {
     pub blob_client: reqwest::Client,
     pub ingest: Arc<Ingest>,
     pub live: Arc<Live>,
+    /// The dashboard's pages.
+    pub web: verdict_web::Web,
 }

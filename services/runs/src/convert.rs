@@ -100,6 +100,7 @@ pub fn history_out(row: HistoryRow) -> HistoryEntry {
         duration_ms: row.duration_ms,
         started_at: rfc3339(row.started_at),
         attributes: row.attributes,
+        message: row.message,
     }
 }
 

@@ -268,7 +268,8 @@ impl<'run> Batch<'run> {
         let change = TestOutcome::record(previous, checked.attempt, checked.status);
         if previous != Some(change.outcome) {
             let duration = checked.duration_ms.map(|d| d.get());
-            writer.save_outcome(run, test, &change.outcome, duration)?;
+            let message = checked.message.as_ref().map(|text| text.as_str());
+            writer.save_outcome(run, test, &change.outcome, duration, message)?;
         }
         self.delta.add(&change.delta);
         let row = ResultRow {
@@ -355,6 +356,8 @@ mod tests {
             started_at: 1,
             finished_at: None,
             counts: Default::default(),
+            build_key: None,
+            finishing: Default::default(),
         };
         let tx = conn.transaction().unwrap();
         store::insert_run(&tx, &mut run).unwrap();

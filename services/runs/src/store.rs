@@ -269,6 +269,11 @@ ALTER TABLE imports ADD COLUMN into_run INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX imports_by_run ON imports (run_id, status);
 "#,
     verdict_store::idempotency::MIGRATION,
+    // The message of the result that settled each outcome, so a test's history says why
+    // it failed without reading every result of its runs.
+    r#"
+ALTER TABLE test_outcomes ADD COLUMN message TEXT;
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -672,11 +677,12 @@ impl<'tx> ResultWriter<'tx> {
             )?,
             save_outcome: tx.prepare_cached(
                 "INSERT INTO test_outcomes
-                   (run, test, run_started_at, attempt, status, failed_earlier, duration_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                   (run, test, run_started_at, attempt, status, failed_earlier, duration_ms, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (run, test) DO UPDATE SET
                    attempt = excluded.attempt, status = excluded.status,
-                   failed_earlier = excluded.failed_earlier, duration_ms = excluded.duration_ms",
+                   failed_earlier = excluded.failed_earlier, duration_ms = excluded.duration_ms,
+                   message = excluded.message",
             )?,
             last_seq: tx
                 .prepare_cached("SELECT max(seq) FROM results WHERE seq BETWEEN ?1 AND ?2")?,
@@ -735,12 +741,15 @@ impl<'tx> ResultWriter<'tx> {
             .optional()
     }
 
+    /// Records the test's outcome in the run, with the duration and message of the
+    /// result that settled it.
     pub fn save_outcome(
         &mut self,
         run: &RunRow,
         test: i64,
         outcome: &TestOutcome,
         duration_ms: Option<u64>,
+        message: Option<&str>,
     ) -> rusqlite::Result<()> {
         self.save_outcome.execute(params![
             run.rid,
@@ -749,7 +758,8 @@ impl<'tx> ResultWriter<'tx> {
             outcome.attempt.get(),
             outcome.status.as_str(),
             outcome.failed_earlier,
-            duration_ms
+            duration_ms,
+            message
         ])?;
         Ok(())
     }
@@ -1059,6 +1069,7 @@ pub struct HistoryRow {
     pub duration_ms: Option<u64>,
     pub started_at: i64,
     pub attributes: BTreeMap<String, String>,
+    pub message: Option<String>,
 }
 
 /// A test's outcome in each run of the project, newest first. `after` is
@@ -1072,7 +1083,8 @@ pub fn test_history(
 ) -> rusqlite::Result<Vec<HistoryRow>> {
     let (after_started, after_rid) = after.unwrap_or((i64::MAX, i64::MAX));
     let mut statement = conn.prepare_cached(
-        "SELECT o.run, r.id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes
+        "SELECT o.run, r.id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes,
+                o.message
          FROM tests t JOIN test_outcomes o ON o.test = t.tid JOIN runs r ON r.rid = o.run
          WHERE t.project_id = ?1 AND t.test_key = ?2 AND (o.run_started_at, o.run) < (?3, ?4)
          ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?5",
@@ -1090,6 +1102,7 @@ pub fn test_history(
                 duration_ms: row.get(4)?,
                 started_at: row.get(5)?,
                 attributes: serde_json::from_str(&attributes).map_err(conversion)?,
+                message: row.get(7)?,
             })
         },
     )?;
@@ -1508,7 +1521,9 @@ mod tests {
                     status: ResultStatus::Passed,
                     failed_earlier: false,
                 };
-                writer.save_outcome(run, test, &outcome, None).unwrap();
+                writer
+                    .save_outcome(run, test, &outcome, None, None)
+                    .unwrap();
             }
         }
         tx.commit().unwrap();

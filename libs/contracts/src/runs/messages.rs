@@ -174,6 +174,9 @@ pub struct HistoryEntry {
     pub duration_ms: Option<u64>,
     pub started_at: String,
     pub attributes: BTreeMap<String, String>,
+    /// The message of the result that settled the test's outcome in that run (its
+    /// latest attempt), such as why it failed.
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,12 +31,18 @@ pub async fn upgrade(
     let ip = live.claim_ip(client).ok_or(ApiError::TooManySockets(
         "too many live sockets from this address",
     ))?;
-    let authenticated = match headers.get(header::AUTHORIZATION) {
+    let bearer = match headers.get(header::AUTHORIZATION) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("the Authorization header is not text".into()))?
+                .to_owned(),
+        ),
+        None => session_token(&state, &headers)?.map(|token| format!("Bearer {token}")),
+    };
+    let authenticated = match bearer.as_deref() {
         None => None,
         Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| ApiError::BadRequest("the Authorization header is not text".into()))?;
             let principal = state.auth.authenticate(Some(value)).await?;
             let slot = live
                 .claim_principal(&principal)
@@ -62,6 +68,33 @@ pub async fn upgrade(
         let session = Session::new(live.clone(), socket, encoding, authenticated, ip);
         live.track(session)
     }))
+}
+
+/// The access token of a dashboard session's cookie. A browser sends cookies with a
+/// WebSocket opened by any site's page, so the socket's `Origin` must be the API's own
+/// or one of `VERDICT_CORS_ORIGINS` (against cross-site WebSocket hijacking).
+fn session_token(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(token) = verdict_web::access_token_from_cookies(headers) else {
+        return Ok(None);
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(ApiError::Forbidden(
+            "a live socket authenticated by a session cookie needs an Origin",
+        ))?;
+    let allowed = state.web.is_own_origin(origin, headers)
+        || state
+            .settings
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin));
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "this origin may not open a live socket with a session cookie",
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// The `encoding` parameter, the only one this route takes.

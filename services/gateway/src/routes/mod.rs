@@ -26,6 +26,8 @@ use crate::{content_encoding, middleware};
 
 /// Bodies of the auth and access API are a few small fields.
 const ACCESS_BODY_LIMIT: usize = 64 * 1024;
+/// The dashboard's forms are a few small fields.
+const FORM_BODY_LIMIT: usize = 64 * 1024;
 /// Artifact declarations are a few small fields; the bytes go to the blob store.
 const ARTIFACT_BODY_LIMIT: usize = 16 * 1024;
 
@@ -36,13 +38,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/refresh", post(auth::refresh))
         .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/users", post(users::create))
+        .route("/api/v1/users", post(users::create).get(users::list))
         .route("/api/v1/users/{user_id}", patch(users::update))
         .route(
             "/api/v1/projects",
             post(projects::create).get(projects::list),
         )
         .route("/api/v1/projects/{project}", get(projects::get))
+        .route(
+            "/api/v1/projects/{project}/members",
+            get(projects::list_members).post(projects::add_member),
+        )
         .route(
             "/api/v1/projects/{project}/members/{user_id}",
             put(projects::put_member).delete(projects::delete_member),
@@ -117,6 +123,10 @@ pub fn router(state: AppState) -> Router {
         .merge(blobs)
         .merge(results)
         .merge(reports)
+        .merge(
+            verdict_web::router(state.web.clone())
+                .layer(RequestBodyLimitLayer::new(FORM_BODY_LIMIT)),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::limit_by_ip,

@@ -15,9 +15,10 @@ use crate::state::AppState;
     paths(
         super::probes::healthz, super::probes::readyz, super::probes::metrics, document, super::system::version,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me, super::auth::jwks,
-        super::users::create, super::users::update,
+        super::users::create, super::users::update, super::users::list,
         super::projects::create, super::projects::list, super::projects::get,
         super::projects::put_member, super::projects::delete_member,
+        super::projects::list_members, super::projects::add_member,
         super::tokens::create, super::tokens::list, super::tokens::revoke,
         super::admin::rotate_keys,
         super::artifacts::declare, super::artifacts::complete, super::artifacts::list,

@@ -6,7 +6,8 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use verdict_contracts::auth::{
-    self, CreateProject, DeleteMember, ListProjects, Member, Project, ProjectRef, PutMember, Role,
+    self, AddMember, CreateProject, DeleteMember, ListMembers, ListProjects, Member, MemberInfo,
+    NewMember, Project, ProjectRef, PutMember, Role,
 };
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
@@ -115,4 +116,50 @@ pub async fn delete_member(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A project's members with their e-mail addresses and names, by user id (maintainer or
+/// owner).
+#[utoipa::path(operation_id = "list_members", get, path = "/api/v1/projects/{project}/members", tag = "projects", security(("bearer" = [])),
+    params(("project" = String, Path, description = "id or slug"), PageRequest),
+    responses((status = 200, description = "OK", body = Page<MemberInfo>), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "Not found, or not visible to the caller", body = Problem)))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    Query(page): Query<PageRequest>,
+) -> Result<Json<Page<MemberInfo>>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(
+                &auth::LIST_MEMBERS,
+                &ListMembers { project, page },
+                &principal,
+            )
+            .await?,
+    ))
+}
+
+/// Add a member by e-mail address, or change their role (maintainer or owner); 404 when
+/// no user has that address.
+#[utoipa::path(operation_id = "add_member", post, path = "/api/v1/projects/{project}/members", tag = "projects", security(("bearer" = [])),
+    request_body = NewMember, params(("project" = String, Path, description = "id or slug")),
+    responses((status = 200, description = "OK", body = Member), (status = 403, description = "The caller's role does not allow this", body = Problem), (status = 404, description = "No such project or user, or not visible to the caller", body = Problem)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(project): Path<String>,
+    ApiJson(member): ApiJson<NewMember>,
+) -> Result<Json<Member>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(
+                &auth::ADD_MEMBER,
+                &AddMember { project, member },
+                &principal,
+            )
+            .await?,
+    ))
 }

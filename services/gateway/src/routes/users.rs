@@ -1,12 +1,13 @@
 //! User administration (administrators only).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use verdict_contracts::auth::{self, CreateUser, UpdateUser, User};
+use verdict_contracts::auth::{self, CreateUser, ListUsers, UpdateUser, User};
 use verdict_contracts::idempotency::Keyed;
+use verdict_contracts::page::{Page, PageRequest};
 
 use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
@@ -55,6 +56,23 @@ pub async fn update(
         state
             .bus
             .request_as(&auth::UPDATE_USER, &request, &principal)
+            .await?,
+    ))
+}
+
+/// Every user, by id (administrators).
+#[utoipa::path(operation_id = "list_users", get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(PageRequest),
+    responses((status = 200, description = "OK", body = Page<User>), (status = 403, description = "The caller's role does not allow this", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Query(page): Query<PageRequest>,
+) -> Result<Json<Page<User>>, ApiError> {
+    Ok(Json(
+        state
+            .bus
+            .request_as(&auth::LIST_USERS, &ListUsers { page }, &principal)
             .await?,
     ))
 }
