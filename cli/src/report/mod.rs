@@ -2,11 +2,11 @@
 //! Verdict server as one run. Every report is parsed here first, with the readers the
 //! server's import uses, so a malformed one stops the command before anything is sent.
 
-mod artifacts;
+pub(crate) mod artifacts;
 pub mod ci;
-mod inputs;
-mod progress;
-mod session;
+pub(crate) mod inputs;
+pub(crate) mod progress;
+pub(crate) mod session;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -386,7 +386,7 @@ async fn report(args: ReportArgs) -> Outcome<()> {
     Ok(())
 }
 
-fn print_outcome(run: &Run, url: &str, as_json: bool, results: usize, artifacts: usize) {
+pub(crate) fn print_outcome(run: &Run, url: &str, as_json: bool, results: usize, artifacts: usize) {
     let counts = &run.counts;
     if as_json {
         let document = json!({
