@@ -84,7 +84,8 @@ Exit status:
   as it would without verdict; when the command succeeded:
   1  the run failed and --fail-on-failures was given
   2  bad input: a flag, a command that cannot be started (the command did not run)
-  3  the server refused or could not be reached (the message says why)
+  3  the server refused or could not be reached (the message says why); when the run
+     could not even be created, the command did not run
 
 Examples:
   export VERDICT_URL=https://verdict.example.com VERDICT_TOKEN=vdt_...
@@ -107,6 +108,7 @@ Examples:
 
 /// `verdict run`'s arguments.
 #[derive(Debug, Args)]
+#[command(mut_arg("name", |arg| arg.help("The run's name [default: the command line]")))]
 pub struct RunCommandArgs {
     /// The format of the command's output.
     #[arg(long, value_enum, default_value = "auto")]

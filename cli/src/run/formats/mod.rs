@@ -29,7 +29,7 @@ pub enum Format {
     Libtest,
     /// pytest's `--report-log` JSON lines.
     PytestLog,
-    /// None: only --follow files and --junit-dir reports are read.
+    /// Nothing is read from the output: only --follow files and --junit-dir reports.
     None,
 }
 
@@ -130,8 +130,8 @@ pub trait Parser {
 }
 
 /// The reader of `--format`: one format, or each line sent to the reader its shape
-/// calls for (JSON lines by their keys, the rest to TAP, which takes only test lines
-/// that look like TAP).
+/// calls for (JSON lines by their keys; the rest to TAP, which takes only test lines
+/// that look like TAP, and to go test's reader, which takes only its build failures).
 pub struct Stream {
     format: Format,
     tap: tap::Tap,
@@ -163,6 +163,8 @@ impl Stream {
                     self.libtest.line(line, finished);
                     self.pytest_log.line(line, finished);
                 } else {
+                    // go test's build failures are text lines.
+                    self.go_test.line(line, finished);
                     self.tap.line(line, finished);
                 }
             }
@@ -229,6 +231,7 @@ mod tests {
             r#"{"Action":"pass","Package":"example.com/m","Test":"TestGo","Elapsed":0.5}"#,
             r#"{ "type": "test", "event": "ok", "name": "tests::libtest" }"#,
             "plain text the command printed",
+            "FAIL\texample.com/broken [build failed]",
             r#"{"not": "a known object"}"#,
         ];
         for line in lines {
@@ -236,7 +239,7 @@ mod tests {
         }
         stream.end(&mut finished);
         let names: Vec<&str> = finished.iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(names, ["tap test", "TestGo", "tests::libtest"]);
+        assert_eq!(names, ["tap test", "TestGo", "tests::libtest", "TestMain"]);
     }
 
     proptest! {
