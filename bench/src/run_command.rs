@@ -104,6 +104,18 @@ async fn alone(plan: &Plan, times: &Path) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
+async fn get(system: &UpSystem, token: &str, path: &str) -> anyhow::Result<Value> {
+    Ok(system
+        .http
+        .get(system.url(path))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 /// One `verdict run` of the stream: its wall time, and each result's print-to-
 /// queryable latency.
 async fn wrapped(plan: &Plan, times: &Path) -> anyhow::Result<(Duration, Vec<Duration>)> {
@@ -132,25 +144,12 @@ async fn wrapped(plan: &Plan, times: &Path) -> anyhow::Result<(Duration, Vec<Dur
         }
         match &run_id {
             None => {
-                let runs: Value = system
-                    .http
-                    .get(system.url(&format!("/api/v1/projects/{project}/runs")))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let runs =
+                    get(&system, &token, &format!("/api/v1/projects/{project}/runs")).await?;
                 run_id = runs["items"][0]["id"].as_str().map(str::to_owned);
             }
             Some(id) => {
-                let run: Value = system
-                    .http
-                    .get(system.url(&format!("/api/v1/runs/{id}")))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let run = get(&system, &token, &format!("/api/v1/runs/{id}")).await?;
                 let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
                 let total = run["counts"]["total"].as_u64().unwrap_or(0);
                 if seen.last().is_none_or(|(_, last)| total > *last) {
@@ -163,14 +162,7 @@ async fn wrapped(plan: &Plan, times: &Path) -> anyhow::Result<(Duration, Vec<Dur
     let wall = started.elapsed();
     ensure!(status.success(), "verdict run failed: {status}");
     let id = run_id.context("the run was never seen")?;
-    let run: Value = system
-        .http
-        .get(system.url(&format!("/api/v1/runs/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
+    let run = get(&system, &token, &format!("/api/v1/runs/{id}")).await?;
     ensure!(
         run["counts"]["total"].as_u64() == Some(plan.tests as u64),
         "the run holds {} results, not {}",

@@ -182,18 +182,13 @@ impl Parser for GoTest {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{read_all, statuses};
     use std::path::Path;
 
     use super::*;
 
     fn read(text: &str) -> Vec<TestOutcome> {
-        let mut go = GoTest::default();
-        let mut finished = Vec::new();
-        for line in text.lines() {
-            go.line(line, &mut finished);
-        }
-        go.end(&mut finished);
-        finished
+        read_all(&mut GoTest::default(), text)
     }
 
     fn fixture(name: &str) -> String {
@@ -233,12 +228,8 @@ mod tests {
     #[test]
     fn a_panic_fails_its_test_and_a_build_failure_errors_its_package() {
         let outcomes = read(&fixture("go-test-crash.jsonl"));
-        let summary: Vec<(&str, ResultStatus)> = outcomes
-            .iter()
-            .map(|t| (t.name.as_str(), t.status))
-            .collect();
         assert_eq!(
-            summary,
+            statuses(&outcomes),
             [
                 ("TestMain", ResultStatus::Errored),
                 ("TestFine", ResultStatus::Passed),

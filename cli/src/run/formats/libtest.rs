@@ -107,16 +107,11 @@ impl Parser for Libtest {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{read_all, statuses};
     use super::*;
 
     fn read(text: &str) -> Vec<TestOutcome> {
-        let mut libtest = Libtest::default();
-        let mut finished = Vec::new();
-        for line in text.lines() {
-            libtest.line(line, &mut finished);
-        }
-        libtest.end(&mut finished);
-        finished
+        read_all(&mut Libtest::default(), text)
     }
 
     /// `RUSTC_BOOTSTRAP=1 cargo test -- -Z unstable-options --format json --report-time`
@@ -135,13 +130,9 @@ mod tests {
     #[test]
     fn cargo_tests_json_gives_its_counts() {
         let outcomes = read(CARGO_TEST);
-        let summary: Vec<(&str, ResultStatus)> = outcomes
-            .iter()
-            .map(|t| (t.name.as_str(), t.status))
-            .collect();
         // libtest's own summary: 1 passed; 1 failed; 1 ignored.
         assert_eq!(
-            summary,
+            statuses(&outcomes),
             [
                 ("tests::adds", ResultStatus::Passed),
                 ("tests::later", ResultStatus::Skipped),

@@ -191,6 +191,26 @@ impl Stream {
     }
 }
 
+/// Every outcome a parser reads from `text`, to its end (for the parsers' tests).
+#[cfg(test)]
+pub fn read_all(parser: &mut impl Parser, text: &str) -> Vec<TestOutcome> {
+    let mut finished = Vec::new();
+    for line in text.lines() {
+        parser.line(line, &mut finished);
+    }
+    parser.end(&mut finished);
+    finished
+}
+
+/// Each outcome's name and status (for the parsers' tests).
+#[cfg(test)]
+pub fn statuses(outcomes: &[TestOutcome]) -> Vec<(&str, ResultStatus)> {
+    outcomes
+        .iter()
+        .map(|t| (t.name.as_str(), t.status))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

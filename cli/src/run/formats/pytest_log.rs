@@ -164,18 +164,13 @@ impl Parser for PytestLog {
 
 #[cfg(test)]
 mod tests {
+    use super::super::read_all;
     use std::path::Path;
 
     use super::*;
 
     fn read(text: &str) -> Vec<TestOutcome> {
-        let mut log = PytestLog::default();
-        let mut finished = Vec::new();
-        for line in text.lines() {
-            log.line(line, &mut finished);
-        }
-        log.end(&mut finished);
-        finished
+        read_all(&mut PytestLog::default(), text)
     }
 
     #[test]

@@ -250,23 +250,11 @@ fn split_directive(text: &str) -> (&str, Option<(Directive, &str)>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{read_all, statuses};
     use super::*;
 
     fn read(assume_tap: bool, text: &str) -> Vec<TestOutcome> {
-        let mut tap = Tap::new(assume_tap);
-        let mut finished = Vec::new();
-        for line in text.lines() {
-            tap.line(line, &mut finished);
-        }
-        tap.end(&mut finished);
-        finished
-    }
-
-    fn statuses(outcomes: &[TestOutcome]) -> Vec<(&str, ResultStatus)> {
-        outcomes
-            .iter()
-            .map(|t| (t.name.as_str(), t.status))
-            .collect()
+        read_all(&mut Tap::new(assume_tap), text)
     }
 
     /// `prove -v t/` of two Test::More files (one with skip, todo and a failure, one
