@@ -11,7 +11,7 @@ use verdict_client::{Client, RunFilter};
 use verdict_contracts::auth::CreateProject;
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::{Counts, Run, RunStatus};
-use verdict_testkit::{LiveClient, TestApp};
+use verdict_testkit::{Component, LiveClient, TestApp};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -92,6 +92,11 @@ impl World {
     /// Starts `verdict run <args>` in the working directory, with the server and the
     /// token in the environment as a CI job would set them.
     fn start(&self, args: &[&str]) -> Running {
+        self.start_with(&[], args)
+    }
+
+    /// [`World::start`] with more environment variables.
+    fn start_with(&self, env: &[(&str, &str)], args: &[&str]) -> Running {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_verdict"));
         command
             .arg("run")
@@ -109,6 +114,7 @@ impl World {
         for marker in CI_MARKERS {
             command.env_remove(marker);
         }
+        command.envs(env.iter().copied());
         Running {
             child: command.spawn().expect("verdict run starts"),
         }
@@ -522,4 +528,31 @@ async fn json_output_is_one_document_after_the_commands_output() {
     let document: Value = serde_json::from_str(last).unwrap();
     assert_eq!(document["status"], "passed");
     assert_eq!(document["results"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_that_cannot_be_sent_never_stop_the_command_and_a_success_exits_3() {
+    let mut world = World::new().await;
+    world.write(
+        "tests.sh",
+        "while [ ! -e release ]; do sleep 0.05; done\n\
+         echo 'ok 1 - during the outage'\n\
+         sleep 2\n\
+         touch finished\n",
+    );
+    let running = world.start_with(&[("VERDICT_RETRY_BUDGET", "1s")], &["--", "sh", "tests.sh"]);
+    world.created_run().await;
+    world.app.stop(Component::Gateway).await;
+    world.write("release", "");
+    let finished = running.finished().await;
+    assert!(
+        world.path("finished").exists(),
+        "the command ran to its end"
+    );
+    assert_eq!(finished.status.code(), Some(3), "{}", finished.stderr);
+    assert!(
+        finished.stderr.contains("left running"),
+        "{}",
+        finished.stderr
+    );
 }

@@ -62,7 +62,8 @@ What is read (--format, default auto: each line by its shape):
 Lines that are none of these pass through and are ignored: they never break the run.
 
 --follow FILE reads a file the command writes its results to (pytest --report-log=FILE)
-as it grows; a FILE left by an earlier run is removed before the command starts.
+as it grows, in any format above told line by line; a FILE left by an earlier run is
+removed before the command starts.
 --junit-dir DIR reads every JUnit (NUnit, xUnit.net) XML report that appears in DIR
 while the command runs, once it is complete, and the rest when the command ends.
 
