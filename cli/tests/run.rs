@@ -556,3 +556,30 @@ async fn results_that_cannot_be_sent_never_stop_the_command_and_a_success_exits_
         finished.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_the_command_wrote_are_uploaded_when_it_ends() {
+    let world = World::new().await;
+    let finished = world
+        .run(&[
+            "--artifacts",
+            "screens/*.png",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            "mkdir screens && printf png > screens/login.png && echo 'ok 1 - login'",
+        ])
+        .await;
+    assert!(finished.status.success(), "{}", finished.stderr);
+    let document: Value = serde_json::from_str(finished.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(document["artifacts"], 1);
+    let run = world.only_run().await;
+    let listed = world
+        .admin
+        .list_artifacts(&run.id, None, &PageRequest::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.items.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["screens/login.png"]);
+}

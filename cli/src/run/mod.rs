@@ -281,27 +281,28 @@ async fn run(args: RunCommandArgs) -> Outcome<u8> {
     let (ending, sent) = tokio::join!(supervised, send(&session, receiver, args.batch_interval));
     let ending = ending?;
 
-    let uploads = artifacts::plan(&cwd, &[], &args.run.artifacts)?;
-    for warning in &uploads.warnings {
-        progress.line(&format!("warning: {warning}"));
-    }
-    let failures = session.upload(uploads.files).await;
+    // The files exist only now; a pattern that fails is reported like a failed upload.
+    let (files, mut failures) = match artifacts::plan(&cwd, &[], &args.run.artifacts) {
+        Ok(plan) => {
+            for warning in &plan.warnings {
+                progress.line(&format!("warning: {warning}"));
+            }
+            (plan.files, Vec::new())
+        }
+        Err(failure) => (Vec::new(), vec![failure.message]),
+    };
+    let declared = files.len();
+    failures.extend(session.upload(files).await);
     let sent = match sent {
         Ok(count) => count,
         Err(failure) => {
-            let marked = match session.interrupt().await {
-                Ok(()) => "marked interrupted",
-                Err(_) => "left running (the server will mark it interrupted)",
-            };
+            let marked = mark_interrupted(&session).await;
             progress.line(&format!("{}\nthe run was {marked}: {url}", failure.message));
             return Ok(worst(ending.code(), Exit::Server));
         }
     };
     if ending.interrupted() {
-        let marked = match session.interrupt().await {
-            Ok(()) => "marked interrupted",
-            Err(_) => "left running (the server will mark it interrupted)",
-        };
+        let marked = mark_interrupted(&session).await;
         progress.line(&format!(
             "the command was stopped ({}); {sent} results sent; the run was {marked}: {url}",
             ending.status
@@ -315,11 +316,16 @@ async fn run(args: RunCommandArgs) -> Outcome<u8> {
             return Ok(worst(ending.code(), Exit::Server));
         }
     };
-    print_outcome(&run, &url, args.run.json, sent as usize, 0);
+    print_outcome(
+        &run,
+        &url,
+        args.run.json,
+        sent,
+        declared.saturating_sub(failures.len()),
+    );
     if !failures.is_empty() {
         progress.line(&format!(
-            "{} artifacts were not uploaded:\n  {}",
-            failures.len(),
+            "artifacts not uploaded:\n  {}",
             failures.join("\n  ")
         ));
         return Ok(worst(ending.code(), Exit::Server));
@@ -329,6 +335,14 @@ async fn run(args: RunCommandArgs) -> Outcome<u8> {
         return Ok(worst(ending.code(), Exit::RunFailed));
     }
     Ok(ending.code())
+}
+
+/// Marks the run interrupted; says how that went, for the user.
+async fn mark_interrupted(session: &Session) -> &'static str {
+    match session.interrupt().await {
+        Ok(()) => "marked interrupted",
+        Err(_) => "left running (the server will mark it interrupted)",
+    }
 }
 
 /// The command's exit code, unless the command succeeded and verdict did not.
@@ -426,10 +440,10 @@ async fn send(
     session: &Session,
     mut results: Receiver<ResultInput>,
     interval: Duration,
-) -> Outcome<u64> {
+) -> Outcome<usize> {
     let prefix = uuid::Uuid::now_v7().simple().to_string();
     let mut numbered = 0u64;
-    let mut sent = 0u64;
+    let mut sent = 0;
     let mut failure = None;
     while let Some(first) = results.recv().await {
         let mut batch = vec![first];
@@ -449,7 +463,7 @@ async fn send(
                 numbered += 1;
             }
         }
-        let count = batch.len() as u64;
+        let count = batch.len();
         match session.send(batch).await {
             Ok(()) => sent += count,
             Err(err) => failure = Some(err),
