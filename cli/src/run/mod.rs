@@ -292,7 +292,9 @@ async fn run(args: RunCommandArgs) -> Outcome<u8> {
         Err(failure) => (Vec::new(), vec![failure.message]),
     };
     let declared = files.len();
-    failures.extend(session.upload(files).await);
+    if declared > 0 {
+        failures.extend(session.upload(files).await);
+    }
     let sent = match sent {
         Ok(count) => count,
         Err(failure) => {
