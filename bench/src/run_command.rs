@@ -228,11 +228,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         added.as_secs_f64() / alone_wall.as_secs_f64() * 100.0
     );
     if latencies.is_empty() {
-        println!("| print → queryable | no result was seen while the command ran |");
+        println!("| print → queryable | no result was seen before `verdict run` exited |");
     } else {
         let summary = Summary::of(latencies);
         println!(
-            "| print → queryable ({} results seen while the command ran) | p50 {}, p99 {}, max {} |",
+            "| print → queryable ({} results seen before `verdict run` exited) | p50 {}, p99 {}, max {} |",
             summary.count,
             ms(summary.p50),
             ms(summary.p99),
