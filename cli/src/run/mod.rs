@@ -68,8 +68,9 @@ removed before the command starts.
 while the command runs, once it is complete, and the rest when the command ends.
 
 The command gets verdict's stdin and stderr; its stdout goes through verdict. It runs
-in a process group of its own: Ctrl-C (SIGINT), SIGTERM and SIGHUP sent to verdict are
-passed on to the whole group, and the run then ends interrupted.
+in a process group of its own (so it cannot read from a terminal): Ctrl-C (SIGINT),
+SIGTERM and SIGHUP sent to verdict are passed on to the whole group, and the run then
+ends interrupted.
 
 The run ends when the command exits: finished (passed or failed by its results) when it
 exited by itself, interrupted when a signal killed it or verdict was told to stop. If a
