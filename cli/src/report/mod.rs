@@ -2,11 +2,11 @@
 //! Verdict server as one run. Every report is parsed here first, with the readers the
 //! server's import uses, so a malformed one stops the command before anything is sent.
 
-mod artifacts;
+pub(crate) mod artifacts;
 pub mod ci;
-mod inputs;
-mod progress;
-mod session;
+pub(crate) mod inputs;
+pub(crate) mod progress;
+pub(crate) mod session;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -83,6 +83,17 @@ impl Session {
         Ok(())
     }
 
+    /// Posts results as a command prints them, in batches as [`Session::post`] does,
+    /// with no progress of its own.
+    pub async fn send(&self, results: Vec<ResultInput>) -> Outcome<()> {
+        for batch in batches(results)? {
+            self.client
+                .post_results(&self.run.id, &ResultBatchInput { results: batch })
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Uploads the files, several at once; answers the failures, one line each.
     pub async fn upload(&self, files: Vec<ArtifactFile>) -> Vec<String> {
         let mut step = self

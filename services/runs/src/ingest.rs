@@ -146,10 +146,7 @@ fn apply_transaction(
     let mut events = Vec::new();
     {
         let mut writer = ResultWriter::new(&tx)?;
-        loop {
-            let Some((index, message)) = pending.next() else {
-                break;
-            };
+        for (index, message) in pending.by_ref() {
             taken.push(index);
             events.extend(apply_message(&tx, &mut writer, message, now)?);
             if started.elapsed() >= commit_every {
