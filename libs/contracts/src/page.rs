@@ -64,6 +64,15 @@ impl PageRequest {
     pub fn effective_limit(&self) -> u32 {
         self.limit.clamp(1, MAX_LIMIT)
     }
+
+    /// For lists sorted by one key: the key the page starts after (empty for the first
+    /// page).
+    pub fn single_key_after(&self) -> Result<String, InvalidCursor> {
+        match &self.cursor {
+            Some(cursor) => Ok(decode_cursor(cursor, 1)?.remove(0)),
+            None => Ok(String::new()),
+        }
+    }
 }
 
 /// Encodes the sort key of the last item of a page as an opaque cursor.
@@ -89,6 +98,22 @@ pub struct InvalidCursor;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_key_page_starts_after_its_cursors_key_or_at_the_start() {
+        let first = PageRequest::default();
+        let next = PageRequest {
+            cursor: Some(encode_cursor(&["user-7"])),
+            ..PageRequest::default()
+        };
+        let two_keys = PageRequest {
+            cursor: Some(encode_cursor(&["a", "b"])),
+            ..PageRequest::default()
+        };
+        assert_eq!(first.single_key_after(), Ok(String::new()));
+        assert_eq!(next.single_key_after(), Ok("user-7".to_owned()));
+        assert_eq!(two_keys.single_key_after(), Err(InvalidCursor));
+    }
 
     #[test]
     fn a_full_page_points_to_the_next_one_and_the_last_does_not() {

@@ -4,7 +4,7 @@ use verdict_contracts::auth::{
     ApiTokenGrant, CreateToken, CreatedToken, ListTokens, RevocationTarget, RevokeToken, Role,
     TokenInfo, VerifyApiToken,
 };
-use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::page::{encode_cursor, Page};
 
 use crate::access::{self, Caller};
 use crate::context::{Auth, RevocationWrite};
@@ -108,12 +108,10 @@ pub async fn list(
 ) -> Result<Page<TokenInfo>, Error> {
     let (project, role) = auth.project_for(&caller, request.project).await?;
     access::require(role, Role::Maintainer)?;
-    let after = match &request.page.cursor {
-        Some(cursor) => decode_cursor(cursor, 1)
-            .map_err(|err| Error::BadRequest(err.to_string()))?
-            .remove(0),
-        None => String::new(),
-    };
+    let after = request
+        .page
+        .single_key_after()
+        .map_err(|err| Error::BadRequest(err.to_string()))?;
     let limit = request.page.effective_limit();
     let rows = auth
         .store

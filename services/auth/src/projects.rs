@@ -4,7 +4,7 @@ use verdict_contracts::auth::{
     AddMember, CreateProject, DeleteMember, ListMembers, ListProjects, Member, MemberInfo, Project,
     ProjectAccess, ProjectRef, PutMember, Role,
 };
-use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::page::{encode_cursor, Page};
 
 use crate::access::{self, Caller};
 use crate::context::Auth;
@@ -58,12 +58,10 @@ pub async fn list(
     caller: Caller,
     request: ListProjects,
 ) -> Result<Page<Project>, Error> {
-    let after = match &request.page.cursor {
-        Some(cursor) => decode_cursor(cursor, 1)
-            .map_err(|err| Error::BadRequest(err.to_string()))?
-            .remove(0),
-        None => String::new(),
-    };
+    let after = request
+        .page
+        .single_key_after()
+        .map_err(|err| Error::BadRequest(err.to_string()))?;
     let limit = request.page.effective_limit();
     let projects = auth
         .store
@@ -203,12 +201,10 @@ pub async fn list_members(
 ) -> Result<Page<MemberInfo>, Error> {
     let (project, role) = auth.project_for(&caller, request.project).await?;
     access::require(role, Role::Maintainer)?;
-    let after = match &request.page.cursor {
-        Some(cursor) => decode_cursor(cursor, 1)
-            .map_err(|err| Error::BadRequest(err.to_string()))?
-            .remove(0),
-        None => String::new(),
-    };
+    let after = request
+        .page
+        .single_key_after()
+        .map_err(|err| Error::BadRequest(err.to_string()))?;
     let limit = request.page.effective_limit();
     let members = auth
         .store

@@ -3,7 +3,7 @@
 use verdict_contracts::auth::{
     CreateUser, ListUsers, Me, ProjectRole, RevocationTarget, UpdateUser, User,
 };
-use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::page::{encode_cursor, Page};
 
 use crate::access::Caller;
 use crate::config::AdminBootstrap;
@@ -103,12 +103,10 @@ pub async fn list_users(
     request: ListUsers,
 ) -> Result<Page<User>, Error> {
     require_admin(&caller)?;
-    let after = match &request.page.cursor {
-        Some(cursor) => decode_cursor(cursor, 1)
-            .map_err(|err| Error::BadRequest(err.to_string()))?
-            .remove(0),
-        None => String::new(),
-    };
+    let after = request
+        .page
+        .single_key_after()
+        .map_err(|err| Error::BadRequest(err.to_string()))?;
     let limit = request.page.effective_limit();
     let users = auth
         .store
