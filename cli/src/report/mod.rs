@@ -356,7 +356,7 @@ fn collect(reports: Vec<Report>) -> (Vec<ResultInput>, Vec<Attachment>) {
                     });
                 }
             }
-            let mut wire = result.into_input();
+            let mut wire = ResultInput::from(result);
             wire.id = Some(id);
             results.push(wire);
         }

@@ -145,7 +145,7 @@ pub async fn watch(
             match parsed {
                 Ok(Ok(report)) => {
                     for (index, result) in report.parsed.results.into_iter().enumerate() {
-                        let mut input = result.into_input();
+                        let mut input = ResultInput::from(result);
                         input.id = Some(format!("{prefix}.{number}.{index}"));
                         if results.send(input).await.is_err() {
                             return;

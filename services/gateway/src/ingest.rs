@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use verdict_bus::{access, Bus, RequestError};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::idempotency::IdempotencyKey;
-use verdict_contracts::runs::{self, IngestMessage, ResultInput, RunRef};
+use verdict_contracts::runs::{self, IngestMessage, NewResult, RunRef};
 
 use crate::problem::ApiError;
 
@@ -73,7 +73,7 @@ impl Ingest {
         &self,
         project_id: &str,
         run_id: &str,
-        results: &[ResultInput],
+        results: &[NewResult],
         dedupe: &str,
     ) -> Result<(), ApiError> {
         let limit = self

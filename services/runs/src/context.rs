@@ -1,5 +1,7 @@
 //! What every runs operation works with.
 
+use std::sync::{Arc, Mutex};
+
 use verdict_bus::access::{self, Access};
 use verdict_bus::{Bus, Client};
 use verdict_contracts::auth::{Principal, Role};
@@ -7,7 +9,7 @@ use verdict_contracts::events::Event;
 use verdict_store::Store;
 
 use crate::outbox::Outbox;
-use crate::store::{self, RunRow};
+use crate::store::{self, KnownTests, RunRow};
 use crate::Error;
 
 /// The runs service's state. Cheap to clone.
@@ -16,6 +18,9 @@ pub struct Runs {
     pub store: Store,
     pub bus: Bus,
     pub outbox: Outbox,
+    /// Shared by every writer of results (ingest and imports); locked only inside
+    /// the store's single writer, so never contended.
+    pub known_tests: Arc<Mutex<KnownTests>>,
 }
 
 impl Runs {

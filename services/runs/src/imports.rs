@@ -525,20 +525,23 @@ async fn apply(
             return Err(Failure::Stopped);
         }
         let run_id = import.run_id.clone();
+        let known = runs.known_tests.clone();
         let events = runs
             .store
             .write(move |conn| {
+                let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
                 let tx = conn.transaction()?;
                 let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
-                let events = {
-                    let mut writer = ResultWriter::new(&tx)?;
+                let (events, learned) = {
+                    let mut writer = ResultWriter::new(&tx, &known)?;
                     let mut batch = Batch::new(&run, chunk.len());
                     for result in chunk {
                         batch.apply(&mut writer, result)?;
                     }
-                    batch.finish(&tx, now_ms())?
+                    (batch.finish(&tx, now_ms())?, writer.into_learned())
                 };
                 tx.commit()?;
+                known.learn(learned);
                 Ok::<_, Error>(events)
             })
             .await?;

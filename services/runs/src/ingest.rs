@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_contracts::events::{Event, FinishedTest};
-use verdict_contracts::runs::{FinishRun, IngestMessage, ResultInput, RunStatus};
+use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
 use verdict_contracts::streams;
 use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
 use crate::domain::{CountsDelta, NewResult, TestOutcome};
-use crate::store::{self, ResultRow, ResultWriter, RunRow};
+use crate::store::{self, KnownTests, ResultRow, ResultWriter, RunRow};
 use crate::{finish, live_events, Error};
 
 /// Most messages taken from the stream at once: they are acknowledged together once
@@ -63,10 +63,18 @@ async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     let count = deliveries.len();
     // Decoding tens of thousands of results is CPU work: it happens with the apply, on
     // the blocking pool, rather than stalling an async thread.
+    let known = runs.known_tests.clone();
     let applied = runs
         .store
         .write(move |conn| {
-            Ok::<_, Error>(apply_deliveries(conn, &deliveries, now_ms(), COMMIT_EVERY))
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            Ok::<_, Error>(apply_deliveries(
+                conn,
+                &mut known,
+                &deliveries,
+                now_ms(),
+                COMMIT_EVERY,
+            ))
         })
         .await;
     match applied {
@@ -95,6 +103,7 @@ struct Applied {
 /// done, so they are never applied twice.
 fn apply_deliveries(
     conn: &mut Connection,
+    known: &mut KnownTests,
     deliveries: &[Delivery],
     now: i64,
     commit_every: Duration,
@@ -118,7 +127,7 @@ fn apply_deliveries(
     let mut pending = decoded.into_iter().peekable();
     while pending.peek().is_some() {
         let mut taken = Vec::new();
-        match apply_transaction(conn, &mut pending, &mut taken, now, commit_every) {
+        match apply_transaction(conn, known, &mut pending, &mut taken, now, commit_every) {
             Ok(applied) => events.extend(applied),
             Err(err) => {
                 tracing::error!(error = %err, "applying ingest messages failed; they will be delivered again");
@@ -136,6 +145,7 @@ fn apply_deliveries(
 /// work or none are left; `taken` receives the index of each message it took.
 fn apply_transaction(
     conn: &mut Connection,
+    known: &mut KnownTests,
     pending: &mut impl Iterator<Item = (usize, IngestMessage)>,
     taken: &mut Vec<usize>,
     now: i64,
@@ -144,8 +154,8 @@ fn apply_transaction(
     let started = Instant::now();
     let tx = conn.transaction()?;
     let mut events = Vec::new();
-    {
-        let mut writer = ResultWriter::new(&tx)?;
+    let learned = {
+        let mut writer = ResultWriter::new(&tx, known)?;
         for (index, message) in pending.by_ref() {
             taken.push(index);
             events.extend(apply_message(&tx, &mut writer, message, now)?);
@@ -153,8 +163,10 @@ fn apply_transaction(
                 break;
             }
         }
-    }
+        writer.into_learned()
+    };
     tx.commit()?;
+    known.learn(learned);
     Ok(events)
 }
 
@@ -210,17 +222,12 @@ fn apply_results(
     tx: &Transaction<'_>,
     writer: &mut ResultWriter<'_>,
     run: RunRow,
-    results: Vec<ResultInput>,
+    results: Vec<NewResult>,
     now: i64,
 ) -> Result<Vec<Event>, Error> {
     let mut batch = Batch::new(&run, results.len());
-    for (index, input) in results.into_iter().enumerate() {
-        match input.validate(&format!("results[{index}]")) {
-            Ok(checked) => batch.apply(writer, checked)?,
-            Err(errors) => {
-                tracing::error!(run_id = %run.id, %errors, "dropping a result that fails validation")
-            }
-        }
+    for result in results {
+        batch.apply(writer, result)?;
     }
     batch.finish(tx, now)
 }
@@ -261,13 +268,20 @@ impl<'run> Batch<'run> {
             checked.suite.as_ref().map(|s| s.as_str()),
             checked.name.as_str(),
         )?;
-        let previous = writer.outcome(run, test)?;
-        let change = TestOutcome::record(previous, checked.attempt, checked.status);
-        if previous != Some(change.outcome) {
-            let duration = checked.duration_ms.map(|d| d.get());
-            let message = checked.message.as_ref().map(|text| text.as_str());
-            writer.save_outcome(run, test, &change.outcome, duration, message)?;
-        }
+        let duration = checked.duration_ms.map(|d| d.get());
+        let message = checked.message.as_ref().map(|text| text.as_str());
+        // Most results are their test's first in the run: one insert settles them.
+        let first = TestOutcome::record(None, checked.attempt, checked.status);
+        let change = if writer.first_outcome(run, test, &first.outcome, duration, message)? {
+            first
+        } else {
+            let previous = writer.outcome(run, test)?;
+            let change = TestOutcome::record(previous, checked.attempt, checked.status);
+            if previous != Some(change.outcome) {
+                writer.save_outcome(run, test, &change.outcome, duration, message)?;
+            }
+            change
+        };
         self.delta.add(&change.delta);
         let row = ResultRow {
             id,
@@ -396,7 +410,13 @@ mod tests {
         let mut conn = conn_with_a_running_run();
         let deliveries = [one_result("a"), unappliable_finish(), one_result("b")];
 
-        let applied = apply_deliveries(&mut conn, &deliveries, 1, Duration::ZERO);
+        let applied = apply_deliveries(
+            &mut conn,
+            &mut KnownTests::default(),
+            &deliveries,
+            1,
+            Duration::ZERO,
+        );
 
         assert_eq!(applied.verdicts, [Verdict::Done, RETRY, RETRY]);
         assert_eq!(results_stored(&conn), 1);
@@ -407,10 +427,44 @@ mod tests {
         let mut conn = conn_with_a_running_run();
         let deliveries = [one_result("a"), unappliable_finish(), one_result("b")];
 
-        let applied = apply_deliveries(&mut conn, &deliveries, 1, Duration::from_secs(60));
+        let applied = apply_deliveries(
+            &mut conn,
+            &mut KnownTests::default(),
+            &deliveries,
+            1,
+            Duration::from_secs(60),
+        );
 
         assert_eq!(applied.verdicts, [RETRY, RETRY, RETRY]);
         assert_eq!(results_stored(&conn), 0);
+    }
+
+    #[test]
+    fn a_test_first_seen_in_a_rolled_back_transaction_is_stored_when_applied_again() {
+        let mut conn = conn_with_a_running_run();
+        let mut known = KnownTests::default();
+        let failing = [one_result("a"), unappliable_finish()];
+        apply_deliveries(&mut conn, &mut known, &failing, 1, Duration::from_secs(60));
+
+        let applied = apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+
+        assert_eq!(applied.verdicts, [Verdict::Done]);
+        assert_eq!(results_stored(&conn), 1);
+    }
+
+    #[test]
+    fn a_test_seen_before_is_found_again_in_later_transactions() {
+        let mut conn = conn_with_a_running_run();
+        let mut known = KnownTests::default();
+        apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+
+        apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+
+        let tests: i64 = conn
+            .query_row("SELECT count(*) FROM tests", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(tests, 1);
+        assert_eq!(results_stored(&conn), 1);
     }
 
     #[test]
@@ -418,7 +472,13 @@ mod tests {
         let mut conn = conn_with_a_running_run();
         let deliveries = [one_result("a"), delivery(json!({ "type": "nonsense" }))];
 
-        let applied = apply_deliveries(&mut conn, &deliveries, 1, COMMIT_EVERY);
+        let applied = apply_deliveries(
+            &mut conn,
+            &mut KnownTests::default(),
+            &deliveries,
+            1,
+            COMMIT_EVERY,
+        );
 
         assert_eq!(applied.verdicts, [Verdict::Done, Verdict::Reject]);
         assert_eq!(results_stored(&conn), 1);

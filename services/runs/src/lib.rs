@@ -47,6 +47,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         store: store.clone(),
         bus: Bus::new(client.clone(), &settings.bus),
         outbox: outbox::Outbox::default(),
+        known_tests: Default::default(),
     };
     let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
     let wakeup = imports::Wakeup::default();

@@ -649,12 +649,52 @@ pub struct ResultRow {
     pub attributes: Option<String>,
 }
 
+/// Test keys the writer has found or stored, per project, with their integer keys.
+/// Tests are never deleted, so an entry stays true once its transaction committed;
+/// a full cache starts over.
+#[derive(Debug, Default)]
+pub struct KnownTests {
+    by_project: HashMap<String, HashMap<String, i64>>,
+    entries: usize,
+}
+
+impl KnownTests {
+    /// Entries kept: about 100 bytes each.
+    const MAX_ENTRIES: usize = 500_000;
+
+    fn get(&self, project_id: &str, test_key: &str) -> Option<i64> {
+        self.by_project.get(project_id)?.get(test_key).copied()
+    }
+
+    /// Keeps what a committed transaction learned.
+    pub fn learn(&mut self, learned: LearnedTests) {
+        for (project_id, test_key, test) in learned.0 {
+            if self.entries >= Self::MAX_ENTRIES {
+                self.by_project.clear();
+                self.entries = 0;
+            }
+            let tests = self.by_project.entry(project_id).or_default();
+            if tests.insert(test_key, test).is_none() {
+                self.entries += 1;
+            }
+        }
+    }
+}
+
+/// Tests a transaction looked up or stored, for [`KnownTests::learn`] once it commits;
+/// dropped with a transaction that rolled back.
+#[derive(Debug, Default)]
+pub struct LearnedTests(Vec<(String, String, i64)>);
+
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
 pub struct ResultWriter<'tx> {
+    known: &'tx KnownTests,
+    learned: HashMap<(String, String), i64>,
     find_test: rusqlite::CachedStatement<'tx>,
     insert_test: rusqlite::CachedStatement<'tx>,
     outcome: rusqlite::CachedStatement<'tx>,
+    first_outcome: rusqlite::CachedStatement<'tx>,
     save_outcome: rusqlite::CachedStatement<'tx>,
     last_seq: rusqlite::CachedStatement<'tx>,
     insert_result: rusqlite::CachedStatement<'tx>,
@@ -665,8 +705,10 @@ pub struct ResultWriter<'tx> {
 }
 
 impl<'tx> ResultWriter<'tx> {
-    pub fn new(tx: &'tx Transaction<'_>) -> rusqlite::Result<Self> {
+    pub fn new(tx: &'tx Transaction<'_>, known: &'tx KnownTests) -> rusqlite::Result<Self> {
         Ok(Self {
+            known,
+            learned: HashMap::new(),
             find_test: tx
                 .prepare_cached("SELECT tid FROM tests WHERE project_id = ?1 AND test_key = ?2")?,
             insert_test: tx.prepare_cached(
@@ -674,6 +716,12 @@ impl<'tx> ResultWriter<'tx> {
             )?,
             outcome: tx.prepare_cached(
                 "SELECT attempt, status, failed_earlier FROM test_outcomes WHERE run = ?1 AND test = ?2",
+            )?,
+            first_outcome: tx.prepare_cached(
+                "INSERT INTO test_outcomes
+                   (run, test, run_started_at, attempt, status, failed_earlier, duration_ms, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run, test) DO NOTHING",
             )?,
             save_outcome: tx.prepare_cached(
                 "INSERT INTO test_outcomes
@@ -712,18 +760,61 @@ impl<'tx> ResultWriter<'tx> {
         suite: Option<&str>,
         name: &str,
     ) -> rusqlite::Result<i64> {
+        if let Some(test) = self.known.get(&run.project_id, test_key) {
+            return Ok(test);
+        }
+        let key = (run.project_id.clone(), test_key.to_owned());
+        if let Some(&test) = self.learned.get(&key) {
+            return Ok(test);
+        }
         let found = self
             .find_test
             .query_row(params![run.project_id, test_key], |row| row.get(0))
             .optional()?;
-        match found {
-            Some(test) => Ok(test),
+        let test = match found {
+            Some(test) => test,
             None => self
                 .insert_test
                 .query_row(params![run.project_id, test_key, suite, name], |row| {
                     row.get(0)
-                }),
-        }
+                })?,
+        };
+        self.learned.insert(key, test);
+        Ok(test)
+    }
+
+    /// The tests this writer looked up or stored, to remember once the transaction
+    /// commits.
+    pub fn into_learned(self) -> LearnedTests {
+        LearnedTests(
+            self.learned
+                .into_iter()
+                .map(|((project_id, test_key), test)| (project_id, test_key, test))
+                .collect(),
+        )
+    }
+
+    /// Stores the test's first outcome in the run; false (and nothing written) when it
+    /// has one already.
+    pub fn first_outcome(
+        &mut self,
+        run: &RunRow,
+        test: i64,
+        outcome: &TestOutcome,
+        duration_ms: Option<u64>,
+        message: Option<&str>,
+    ) -> rusqlite::Result<bool> {
+        let stored = self.first_outcome.execute(params![
+            run.rid,
+            test,
+            run.started_at,
+            outcome.attempt.get(),
+            outcome.status.as_str(),
+            outcome.failed_earlier,
+            duration_ms,
+            message
+        ])?;
+        Ok(stored == 1)
     }
 
     /// The outcome a test has in the run so far.
@@ -1452,7 +1543,8 @@ mod tests {
     fn store_results(conn: &mut Connection, run: &RunRow, results: &[ResultRow]) {
         let tx = conn.transaction().unwrap();
         {
-            let mut writer = ResultWriter::new(&tx).unwrap();
+            let known = KnownTests::default();
+            let mut writer = ResultWriter::new(&tx, &known).unwrap();
             for result in results {
                 let test = writer
                     .test(run, &result.test_key, None, &result.name)
@@ -1513,7 +1605,8 @@ mod tests {
         ];
         let tx = conn.transaction().unwrap();
         {
-            let mut writer = ResultWriter::new(&tx).unwrap();
+            let known = KnownTests::default();
+            let mut writer = ResultWriter::new(&tx, &known).unwrap();
             for run in &runs {
                 let test = writer.test(run, "k", None, "a").unwrap();
                 let outcome = TestOutcome {
@@ -1556,7 +1649,8 @@ mod tests {
         .unwrap();
 
         let tx = conn.transaction().unwrap();
-        let mut writer = ResultWriter::new(&tx).unwrap();
+        let known = KnownTests::default();
+        let mut writer = ResultWriter::new(&tx, &known).unwrap();
         let refused = writer.upsert(
             &full,
             test,

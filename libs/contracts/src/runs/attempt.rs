@@ -27,6 +27,11 @@ impl Attempt {
     pub const fn get(self) -> u32 {
         self.0.get()
     }
+
+    /// An attempt the gateway already checked (see `wire.rs`); 0 cannot be one.
+    pub(super) fn checked(number: u32) -> Self {
+        NonZeroU32::new(number).map_or(Self::FIRST, Self)
+    }
 }
 
 #[cfg(test)]

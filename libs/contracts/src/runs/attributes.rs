@@ -23,6 +23,11 @@ pub struct AttributeProblem {
 }
 
 impl Attributes {
+    /// Attributes the gateway already checked (see `wire.rs`).
+    pub(super) fn checked(pairs: BTreeMap<String, String>) -> Self {
+        Self(pairs)
+    }
+
     /// The attributes a client sent, or every way they exceed the limits.
     pub fn parse(pairs: BTreeMap<String, String>) -> Result<Self, Vec<AttributeProblem>> {
         let mut problems = Vec::new();
@@ -86,6 +91,10 @@ impl Attributes {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
     }
 
     pub fn len(&self) -> usize {

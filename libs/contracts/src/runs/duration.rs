@@ -20,6 +20,11 @@ impl DurationMs {
         Ok(Self(millis))
     }
 
+    /// A duration the gateway already checked (see `wire.rs`).
+    pub(super) fn checked(millis: u64) -> Self {
+        Self(millis)
+    }
+
     /// Seconds as reports write them (JUnit `time="0.25"`), rounded to the millisecond;
     /// `None` for negative, non-finite or absurdly long values, which say nothing useful.
     pub fn from_seconds(seconds: f64) -> Option<Self> {

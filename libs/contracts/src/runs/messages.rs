@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Counts, ResultInput, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
+use super::{Counts, NewResult, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
 use crate::idempotency::Keyed;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
@@ -217,14 +217,17 @@ pub struct FinishRun {
     pub shard: Option<String>,
 }
 
-/// What goes through the durable ingest stream, in order per run.
+/// What goes through the durable ingest stream, in order per run. It is read through
+/// [`IngestEnvelope`], whose fields decode in any order without buffering the message
+/// (as an internally tagged enum would).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "IngestEnvelope")]
 pub enum IngestMessage {
+    /// Results the gateway checked; read back without checking again (see `wire.rs`).
     Results {
         project_id: String,
         run_id: String,
-        results: Vec<ResultInput>,
+        results: Vec<NewResult>,
     },
     Finish {
         project_id: String,
@@ -233,6 +236,53 @@ pub enum IngestMessage {
         /// When the gateway accepted the finish (RFC 3339).
         accepted_at: String,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum IngestKind {
+    Results,
+    Finish,
+}
+
+/// Every field an ingest message may have; [`IngestMessage`] is made from it.
+#[derive(Deserialize)]
+pub struct IngestEnvelope {
+    #[serde(rename = "type")]
+    kind: IngestKind,
+    project_id: String,
+    run_id: String,
+    results: Option<Vec<NewResult>>,
+    finish: Option<FinishRun>,
+    accepted_at: Option<String>,
+}
+
+impl TryFrom<IngestEnvelope> for IngestMessage {
+    type Error = &'static str;
+
+    fn try_from(envelope: IngestEnvelope) -> Result<Self, Self::Error> {
+        let IngestEnvelope {
+            kind,
+            project_id,
+            run_id,
+            results,
+            finish,
+            accepted_at,
+        } = envelope;
+        Ok(match kind {
+            IngestKind::Results => IngestMessage::Results {
+                project_id,
+                run_id,
+                results: results.ok_or("a results message without results")?,
+            },
+            IngestKind::Finish => IngestMessage::Finish {
+                project_id,
+                run_id,
+                finish: finish.ok_or("a finish message without finish")?,
+                accepted_at: accepted_at.ok_or("a finish message without accepted_at")?,
+            },
+        })
+    }
 }
 
 /// `verdict.ingest.<project>.<run>`: ordered per run, consumed by the runs service.

@@ -53,6 +53,11 @@ macro_rules! identity_string {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// A value the gateway already checked (see `wire.rs`).
+            pub(super) fn checked(value: String) -> Self {
+                Self(value)
+            }
         }
 
         impl fmt::Display for $name {

@@ -42,6 +42,11 @@ impl CappedText {
         &self.0
     }
 
+    /// A text the gateway already capped (see `wire.rs`).
+    pub(super) fn checked(text: String) -> Self {
+        Self(text)
+    }
+
     /// Whether the text holds nothing but whitespace; reports often wrap nothing in
     /// newlines.
     pub fn is_blank(&self) -> bool {

@@ -12,8 +12,8 @@ use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::shards::{check_label, MAX_SHARD_BYTES};
 use verdict_contracts::runs::{
     self, CreateRun, FinishRun, FlakyTest, FlakyTests, HistoryEntry, IngestMessage, ListResults,
-    ListRuns, NewRun, ResultBatchInput, Run, RunRef, RunShard, RunStatus, ShardRef, TestHistory,
-    TestResult,
+    ListRuns, NewRun, ResultBatchInput, ResultId, Run, RunRef, RunShard, RunStatus, ShardRef,
+    TestHistory, TestResult,
 };
 use verdict_contracts::system::Empty;
 
@@ -221,20 +221,19 @@ pub async fn post_results(
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     ApiJson(batch): ApiJson<ResultBatchInput>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let checked = batch
+    let mut results = batch
         .validate()
         .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
     let dedupe = dedupe_id(&principal, &run_id, key.as_ref());
-    let results: Vec<_> = checked
-        .into_iter()
-        .enumerate()
-        .map(|(index, result)| {
-            let mut wire = result.into_input();
-            // Ids are settled here so that a redelivery stores the same results.
-            wire.id.get_or_insert_with(|| format!("{dedupe}.{index}"));
-            wire
-        })
-        .collect();
+    for (index, result) in results.iter_mut().enumerate() {
+        // Ids are settled here so that a redelivery stores the same results.
+        if result.id.is_none() {
+            let id = ResultId::parse(format!("{dedupe}.{index}")).map_err(|err| {
+                ApiError::invalid(&format!("results[{index}].id"), &err.to_string())
+            })?;
+            result.id = Some(id);
+        }
+    }
     state
         .ingest
         .results(&project_id, &run_id, &results, &dedupe)
