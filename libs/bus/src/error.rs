@@ -19,4 +19,9 @@ pub enum BusError {
     Stream { stream: String, reason: String },
     #[error("could not drain the NATS connection: {0}")]
     Drain(String),
+    #[error("the {task} ended while the service ran: {source}")]
+    TaskEnded {
+        task: &'static str,
+        source: crate::tasks::TaskEnd,
+    },
 }

@@ -6,6 +6,8 @@
 //!   "timed out" errors.
 //! * [`trace`]: W3C trace context carried in message headers.
 //! * [`streams`]: idempotent creation of the JetStream streams.
+//! * [`consume`]: the one JetStream work-queue consumer loop.
+//! * [`tasks`]: the one rule for a service's background tasks.
 
 pub mod access;
 mod connect;
@@ -16,6 +18,7 @@ mod request;
 mod serve;
 pub mod server;
 pub mod streams;
+pub mod tasks;
 pub mod trace;
 
 pub use async_nats::connection::State as ConnectionState;
