@@ -28,4 +28,4 @@ pub use async_nats::{Client, HeaderMap, Subscriber};
 pub use connect::{connect, BusSettings};
 pub use error::BusError;
 pub use request::{Bus, RequestError};
-pub use serve::{Call, ServiceHost};
+pub use serve::{Endpoints, ServiceHost};

@@ -39,11 +39,14 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         replay_limit: settings.replay_limit,
     };
     let mut host = ServiceHost::start(client, ServiceName::Realtime, VERSION).await?;
-    host.endpoint_as(live::SUBSCRIBE, move |principal, request| {
-        let subscriptions = subscriptions.clone();
-        async move { subscriptions.start(principal, request).await }
-    })
-    .await?;
+    host.with_state(subscriptions)
+        .for_principal(
+            live::SUBSCRIBE,
+            |subscriptions, principal, request| async move {
+                subscriptions.start(principal, request).await
+            },
+        )
+        .await?;
     let stop = shutdown.child_token();
     let work = CancellationToken::new();
     let mut tasks = Tasks::new(stop.clone());
