@@ -26,6 +26,6 @@ pub use async_nats::jetstream::kv::{Operation as KvOperation, Store as KvStore};
 pub use async_nats::jetstream::{self as jetstream_api, new as jetstream};
 pub use async_nats::{Client, HeaderMap, Subscriber};
 pub use connect::{connect, BusSettings};
-pub use error::BusError;
+pub use error::{BoxError, BusError};
 pub use request::{Bus, RequestError};
 pub use serve::{Endpoints, ServiceHost};

@@ -70,7 +70,7 @@ impl ServiceHost {
             .await
             .map_err(|err| BusError::Register {
                 what: name.micro_name(),
-                reason: err.to_string(),
+                reason: err,
             })?;
         let mut host = Self {
             client,
@@ -122,7 +122,7 @@ impl ServiceHost {
             .await
             .map_err(|err| BusError::Register {
                 what: subject.clone(),
-                reason: err.to_string(),
+                reason: err,
             })?;
         let handler = Arc::new(handler);
         let handlers = self.handlers.clone();
@@ -190,10 +190,7 @@ impl ServiceHost {
         if tokio::time::timeout(HANDLER_GRACE, finished).await.is_err() {
             tracing::warn!(service = %self.name, "handlers still running after the grace period");
         }
-        self.client
-            .drain()
-            .await
-            .map_err(|err| BusError::Drain(err.to_string()))
+        self.client.drain().await.map_err(BusError::Drain)
     }
 }
 

@@ -9,9 +9,7 @@ use std::future::Future;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::BusError;
-
-type BoxError = Box<dyn StdError + Send + Sync>;
+use crate::{BoxError, BusError};
 
 /// What a background task's future may end with: nothing, or a result.
 pub trait TaskOutcome: Send + 'static {

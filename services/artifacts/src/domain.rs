@@ -275,7 +275,7 @@ impl Artifacts {
             name: row.name.to_string(),
             size: row.size,
         };
-        let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.to_string()))?;
+        let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.into()))?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             headers::MSG_ID,
@@ -286,9 +286,9 @@ impl Artifacts {
         self.jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
-            .map_err(|err| Error::Publish(err.to_string()))?
+            .map_err(|err| Error::Publish(err.into()))?
             .await
-            .map_err(|err| Error::Publish(err.to_string()))?;
+            .map_err(|err| Error::Publish(err.into()))?;
         Ok(())
     }
 

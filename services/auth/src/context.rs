@@ -133,7 +133,7 @@ impl Auth {
         match written {
             Ok(_) => Ok(()),
             Err(err) if err.kind() == CreateErrorKind::AlreadyExists => Ok(()),
-            Err(err) => Err(Error::Revocation(err.to_string())),
+            Err(err) => Err(Error::Revocation(err.into())),
         }
     }
 
@@ -155,6 +155,6 @@ impl Auth {
         };
         serde_json::to_vec(&revocation)
             .map(|value| Some(value.into()))
-            .map_err(|err| Error::Revocation(err.to_string()))
+            .map_err(|err| Error::Revocation(err.into()))
     }
 }

@@ -153,7 +153,7 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
             .revocations
             .delete(target.key())
             .await
-            .map_err(|err| Error::Revocation(err.to_string()))?,
+            .map_err(|err| Error::Revocation(err.into()))?,
         (false, false) => {}
     }
     Ok(user_out(user))

@@ -165,7 +165,7 @@ impl Gateway {
         client
             .drain()
             .await
-            .map_err(|err| Error::Bus(BusError::Drain(err.to_string())))?;
+            .map_err(|err| Error::Bus(BusError::Drain(err)))?;
         Ok(())
     }
 }

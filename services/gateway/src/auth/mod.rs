@@ -93,7 +93,7 @@ impl Authenticator {
                 .await
                 .map_err(|err| BusError::Register {
                     what: KEYS_CHANGED_SUBJECT.into(),
-                    reason: err.to_string(),
+                    reason: err.into(),
                 })?;
         let keys = authenticator.clone();
         tokio::spawn(async move {
