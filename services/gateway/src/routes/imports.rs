@@ -2,10 +2,8 @@
 //! into an existing one. The report is kept as an artifact of that run (its bytes go to
 //! the blob store, never over the bus); the runs service parses it from there.
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use futures::StreamExt;
@@ -22,7 +20,7 @@ use verdict_contracts::runs::{
 };
 
 use crate::content_encoding::body_error;
-use crate::extract::{Authenticated, IdempotencyKeyHeader, RunReporter};
+use crate::extract::{Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
 use crate::problem::{ApiError, Problem};
 use crate::routes::artifacts::blob_base;
 use crate::state::AppState;
@@ -64,7 +62,7 @@ pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    mut query: QueryParams,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
@@ -75,17 +73,9 @@ pub async fn create(
         .await
         .map_err(|error| ApiError::Bus(verdict_bus::RequestError::Service(error)))?;
     let (format, content_type) = kind(&headers)?;
-    let mut name = None;
-    let mut attributes = BTreeMap::new();
-    for (key, value) in pairs {
-        match key.strip_prefix("attr.") {
-            Some(attribute) if !attribute.is_empty() => {
-                attributes.insert(attribute.to_owned(), value);
-            }
-            _ if key == "name" => name = Some(value),
-            _ => return Err(ApiError::invalid(&key, "unknown query parameter")),
-        }
-    }
+    let name = query.take("name");
+    let attributes = query.attributes();
+    query.finish()?;
     let report = spool(body).await?;
     let request = Keyed {
         request: CreateImport {
@@ -134,14 +124,12 @@ pub async fn into_run(
     RunReporter {
         principal, run_id, ..
     }: RunReporter,
-    Query(pairs): Query<Vec<(String, String)>>,
+    query: QueryParams,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Import>), ApiError> {
-    if let Some((name, _)) = pairs.first() {
-        return Err(ApiError::invalid(name, "unknown query parameter"));
-    }
+    query.finish()?;
     let (format, content_type) = kind(&headers)?;
     let report = spool(body).await?;
     let request = Keyed {
