@@ -12,6 +12,7 @@ mod live;
 mod middleware;
 mod problem;
 mod ratelimit;
+mod report_import;
 mod routes;
 mod state;
 mod web;
