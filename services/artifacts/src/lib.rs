@@ -4,7 +4,6 @@
 
 mod api;
 pub mod blob;
-mod clock;
 mod config;
 mod domain;
 mod error;

@@ -5,7 +5,6 @@ mod access;
 mod api;
 mod api_tokens;
 mod at_rest;
-mod clock;
 mod config;
 mod context;
 mod error;
