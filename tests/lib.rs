@@ -1,1 +1,1 @@
-//! End-to-end tests live in `tests/`; each file is one capability.
+//! End-to-end tests live in `tests/e2e/`, one binary; each module is one capability.

@@ -124,7 +124,7 @@ pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
                     url: settings.redacted_url(),
                     attempts,
                     waited: started.elapsed(),
-                    reason: err.to_string(),
+                    reason: err.into(),
                 })
             }
         }

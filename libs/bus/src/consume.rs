@@ -27,7 +27,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::streams::StreamSpec;
 
-use crate::BusError;
+use crate::{BoxError, BusError};
 
 /// How long one pull waits for messages before the server closes it. Short, so a
 /// consumer whose pull was lost (a leader moved) pulls again soon.
@@ -110,7 +110,7 @@ where
                 .map(|opened| {
                     consumer = Some(opened);
                 })
-                .map_err(|err| err.to_string()),
+                .map_err(BoxError::from),
         };
         if let Err(err) = pulled {
             tracing::warn!(stream = queue.stream.name, consumer = queue.consumer, error = %err, "pull failed; pulling again");
@@ -145,7 +145,7 @@ async fn pull_once<H, Fut>(
     queue: &WorkQueue,
     handle: &mut H,
     shutdown: &CancellationToken,
-) -> Result<(), String>
+) -> Result<(), BoxError>
 where
     H: FnMut(Vec<Delivery>) -> Fut,
     Fut: Future<Output = Vec<Verdict>>,
@@ -156,11 +156,11 @@ where
         .expires(PULL_EXPIRY)
         .messages()
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(BoxError::from)?;
     let first = tokio::select! {
         () = shutdown.cancelled() => return Ok(()),
         first = first.next() => match first {
-            Some(first) => first.map_err(|err| err.to_string())?,
+            Some(first) => first?,
             // The pull expired: nothing arrived meanwhile.
             None => return Ok(()),
         },
@@ -180,13 +180,13 @@ where
                     match message {
                         Ok(message) => messages.push(message),
                         Err(err) => {
-                            failure = Some(err.to_string());
+                            failure = Some(BoxError::from(err));
                             break;
                         }
                     }
                 }
             }
-            Err(err) => failure = Some(err.to_string()),
+            Err(err) => failure = Some(BoxError::from(err)),
         }
     }
     settle(messages, queue.ack_wait, handle).await;

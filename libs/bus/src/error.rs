@@ -1,5 +1,8 @@
 use std::time::Duration;
 
+/// An internal error kept whole, for its message and its sources.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Failures of the bus plumbing itself (not of a request's outcome: see
 /// [`crate::RequestError`]).
 #[derive(Debug, thiserror::Error)]
@@ -11,12 +14,26 @@ pub enum BusError {
         url: String,
         attempts: u32,
         waited: Duration,
-        reason: String,
+        #[source]
+        reason: BoxError,
     },
     #[error("could not register `{what}` on the bus: {reason}")]
-    Register { what: String, reason: String },
+    Register {
+        what: String,
+        #[source]
+        reason: BoxError,
+    },
     #[error("JetStream stream `{stream}` could not be created or updated: {reason}")]
-    Stream { stream: String, reason: String },
+    Stream {
+        stream: String,
+        #[source]
+        reason: BoxError,
+    },
     #[error("could not drain the NATS connection: {0}")]
-    Drain(String),
+    Drain(#[source] async_nats::client::DrainError),
+    #[error("the {task} ended while the service ran: {source}")]
+    TaskEnded {
+        task: &'static str,
+        source: crate::tasks::TaskEnd,
+    },
 }

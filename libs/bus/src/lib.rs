@@ -6,6 +6,8 @@
 //!   "timed out" errors.
 //! * [`trace`]: W3C trace context carried in message headers.
 //! * [`streams`]: idempotent creation of the JetStream streams.
+//! * [`consume`]: the one JetStream work-queue consumer loop.
+//! * [`tasks`]: the one rule for a service's background tasks.
 
 pub mod access;
 mod connect;
@@ -16,6 +18,7 @@ mod request;
 mod serve;
 pub mod server;
 pub mod streams;
+pub mod tasks;
 pub mod trace;
 
 pub use async_nats::connection::State as ConnectionState;
@@ -23,6 +26,6 @@ pub use async_nats::jetstream::kv::{Operation as KvOperation, Store as KvStore};
 pub use async_nats::jetstream::{self as jetstream_api, new as jetstream};
 pub use async_nats::{Client, HeaderMap, Subscriber};
 pub use connect::{connect, BusSettings};
-pub use error::BusError;
+pub use error::{BoxError, BusError};
 pub use request::{Bus, RequestError};
-pub use serve::{Call, ServiceHost};
+pub use serve::{Endpoints, ServiceHost};

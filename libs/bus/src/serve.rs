@@ -26,16 +26,16 @@ const HANDLER_GRACE: Duration = Duration::from_secs(10);
 /// The longest `Nats-Service-Error` summary, in bytes; the whole message is in the body.
 const ERROR_SUMMARY_BYTES: usize = 256;
 
-/// One decoded request as a handler sees it.
+/// One decoded request.
 #[derive(Debug)]
-pub struct Call<Req> {
-    pub body: Req,
-    pub headers: Option<HeaderMap>,
+struct Call<Req> {
+    body: Req,
+    headers: Option<HeaderMap>,
 }
 
 impl<Req> Call<Req> {
     /// The caller the gateway authenticated; a request without one is refused.
-    pub fn principal(&self) -> Result<Principal, ServiceError> {
+    fn principal(&self) -> Result<Principal, ServiceError> {
         let value = self
             .headers
             .as_ref()
@@ -70,7 +70,7 @@ impl ServiceHost {
             .await
             .map_err(|err| BusError::Register {
                 what: name.micro_name(),
-                reason: err.to_string(),
+                reason: err,
             })?;
         let mut host = Self {
             client,
@@ -83,11 +83,11 @@ impl ServiceHost {
             service: name.as_str().to_owned(),
             version: version.to_owned(),
         };
-        host.endpoint(system::version(name), move |_call| {
-            let info = info.clone();
-            async move { Ok(info) }
-        })
-        .await?;
+        host.with_state(info)
+            .for_service(system::version(name), |info, _: system::Empty| async move {
+                Ok::<_, ServiceError>(info)
+            })
+            .await?;
         Ok(host)
     }
 
@@ -95,9 +95,14 @@ impl ServiceHost {
         &self.client
     }
 
+    /// The one way to add endpoints: each handler gets a clone of `state`.
+    pub fn with_state<S: Clone + Send + Sync + 'static>(&mut self, state: S) -> Endpoints<'_, S> {
+        Endpoints { host: self, state }
+    }
+
     /// Serves `operation` with `handler`. Each request runs in its own task inside a span
     /// whose parent is the caller's trace context.
-    pub async fn endpoint<Req, Resp, H, Fut>(
+    async fn register<Req, Resp, H, Fut>(
         &mut self,
         operation: Operation<Req, Resp>,
         handler: H,
@@ -117,7 +122,7 @@ impl ServiceHost {
             .await
             .map_err(|err| BusError::Register {
                 what: subject.clone(),
-                reason: err.to_string(),
+                reason: err,
             })?;
         let handler = Arc::new(handler);
         let handlers = self.handlers.clone();
@@ -166,38 +171,6 @@ impl ServiceHost {
         Ok(())
     }
 
-    /// Serves `operation` on behalf of the principal the gateway established; a request
-    /// without one is refused before `handler` runs.
-    pub async fn endpoint_as<Req, Resp, E, H, Fut>(
-        &mut self,
-        operation: Operation<Req, Resp>,
-        handler: H,
-    ) -> Result<(), BusError>
-    where
-        Req: DeserializeOwned + Send + 'static,
-        Resp: Serialize + Send + 'static,
-        E: Into<ServiceError>,
-        H: Fn(Principal, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Resp, E>> + Send + 'static,
-    {
-        if operation.caller != Caller::Gateway {
-            // Only gateways may publish where a principal is trusted (bus_access).
-            return Err(BusError::Register {
-                what: operation.subject(),
-                reason: "a service operation never acts on behalf of a principal".into(),
-            });
-        }
-        let handler = Arc::new(handler);
-        self.endpoint(operation, move |call: Call<Req>| {
-            let handler = handler.clone();
-            async move {
-                let principal = call.principal()?;
-                handler(principal, call.body).await.map_err(Into::into)
-            }
-        })
-        .await
-    }
-
     /// Serves until `shutdown` fires, then stops taking requests, lets the ones in
     /// flight finish (up to a grace period) and drains the connection.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<(), BusError> {
@@ -217,10 +190,73 @@ impl ServiceHost {
         if tokio::time::timeout(HANDLER_GRACE, finished).await.is_err() {
             tracing::warn!(service = %self.name, "handlers still running after the grace period");
         }
-        self.client
-            .drain()
+        self.client.drain().await.map_err(BusError::Drain)
+    }
+}
+
+/// Registers endpoints whose handlers share a service's state (see
+/// [`ServiceHost::with_state`]). Each request runs in its own task inside a span whose
+/// parent is the caller's trace context; the handler's error becomes the reply's
+/// service error through the crate's one mapping (`Into<ServiceError>`).
+pub struct Endpoints<'h, S> {
+    host: &'h mut ServiceHost,
+    state: S,
+}
+
+impl<S: Clone + Send + Sync + 'static> Endpoints<'_, S> {
+    /// Serves `operation` on behalf of the principal the gateway established; a
+    /// request without one is refused before `handler` runs.
+    pub async fn for_principal<Req, Resp, E, H, Fut>(
+        &mut self,
+        operation: Operation<Req, Resp>,
+        handler: H,
+    ) -> Result<(), BusError>
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        E: Into<ServiceError>,
+        H: Fn(S, Principal, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, E>> + Send + 'static,
+    {
+        if operation.caller != Caller::Gateway {
+            // Only gateways may publish where a principal is trusted (bus_access).
+            return Err(BusError::Register {
+                what: operation.subject(),
+                reason: "a service operation never acts on behalf of a principal".into(),
+            });
+        }
+        let state = self.state.clone();
+        self.host
+            .register(operation, move |call: Call<Req>| {
+                let principal = call.principal();
+                let answer =
+                    principal.map(|principal| handler(state.clone(), principal, call.body));
+                async move { answer?.await.map_err(Into::into) }
+            })
             .await
-            .map_err(|err| BusError::Drain(err.to_string()))
+    }
+
+    /// Serves `operation` for whoever may send it (another service, or a gateway
+    /// before anyone signed in).
+    pub async fn for_service<Req, Resp, E, H, Fut>(
+        &mut self,
+        operation: Operation<Req, Resp>,
+        handler: H,
+    ) -> Result<(), BusError>
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        E: Into<ServiceError>,
+        H: Fn(S, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, E>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        self.host
+            .register(operation, move |call: Call<Req>| {
+                let answer = handler(state.clone(), call.body);
+                async move { answer.await.map_err(Into::into) }
+            })
+            .await
     }
 }
 

@@ -15,10 +15,11 @@ use crate::BusError;
 const SETUP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs `setup` until it succeeds or [`SETUP_LIMIT`] has passed.
-async fn retrying<T, E: std::fmt::Display, Fut: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    mut setup: impl FnMut() -> Fut,
-) -> Result<T, BusError> {
+async fn retrying<T, E, Fut>(what: &str, mut setup: impl FnMut() -> Fut) -> Result<T, BusError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {
@@ -32,7 +33,7 @@ async fn retrying<T, E: std::fmt::Display, Fut: std::future::Future<Output = Res
             Err(err) => {
                 return Err(BusError::Stream {
                     stream: what.to_owned(),
-                    reason: err.to_string(),
+                    reason: err.into(),
                 })
             }
         }
@@ -128,12 +129,15 @@ pub async fn durable_consumer(
     filter: Option<String>,
     ack_wait: std::time::Duration,
 ) -> Result<jetstream::consumer::PullConsumer, BusError> {
-    let failed = |err: &dyn std::fmt::Display| BusError::Stream {
-        stream: spec.name.to_owned(),
-        reason: format!("consumer {name}: {err}"),
+    let failed = |reason: crate::BoxError| BusError::Stream {
+        stream: format!("{} (consumer {name})", spec.name),
+        reason,
     };
     let js = jetstream::new(client.clone());
-    let stream = js.get_stream(spec.name).await.map_err(|err| failed(&err))?;
+    let stream = js
+        .get_stream(spec.name)
+        .await
+        .map_err(|err| failed(err.into()))?;
     let config = jetstream::consumer::pull::Config {
         durable_name: Some(name.to_owned()),
         ack_policy: jetstream::consumer::AckPolicy::Explicit,
@@ -145,11 +149,11 @@ pub async fn durable_consumer(
     let consumer = stream
         .create_consumer(config)
         .await
-        .map_err(|err| failed(&err))?;
+        .map_err(|err| failed(err.into()))?;
     if stream.cached_info().config.num_replicas > 1 {
         wait_for_leader(consumer.clone())
             .await
-            .map_err(|err| failed(&err))?;
+            .map_err(|err| failed(err.into()))?;
     }
     Ok(consumer)
 }

@@ -18,12 +18,13 @@ async fn refusing_service(server: &NatsServer, error: ServiceError) -> Cancellat
     let mut host = ServiceHost::start(client, ServiceName::Runs, "1.0.0")
         .await
         .unwrap();
-    host.endpoint(REFUSE, move |_call| {
-        let error = error.clone();
-        async move { Err::<Empty, _>(error) }
-    })
-    .await
-    .unwrap();
+    host.with_state(error)
+        .for_service(
+            REFUSE,
+            |error, _: Empty| async move { Err::<Empty, _>(error) },
+        )
+        .await
+        .unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(host.serve(stop.clone()));
     stop

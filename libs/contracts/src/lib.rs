@@ -19,7 +19,9 @@ pub mod service;
 pub mod streams;
 pub mod system;
 pub mod tasks;
+pub mod timestamp;
 
 pub use error::{ErrorCode, FieldError, ServiceError};
 pub use operation::{Caller, Operation};
 pub use service::ServiceName;
+pub use timestamp::Timestamp;

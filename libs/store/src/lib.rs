@@ -58,5 +58,5 @@ pub enum StoreError {
     #[error("{path} is not valid UTF-8, which SQLite needs for a file name")]
     Path { path: String },
     #[error("a store task did not finish: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
 }

@@ -29,6 +29,15 @@ impl Migrations {
         }
         Ok(())
     }
+
+    /// A private in-memory database at the latest version, with foreign keys enforced
+    /// as in a service's own: the one way store tests and query-plan checks get one.
+    pub fn in_memory(&self) -> Result<Connection, StoreError> {
+        let mut conn = Connection::open_in_memory()?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        self.apply(&mut conn)?;
+        Ok(conn)
+    }
 }
 
 #[cfg(test)]
@@ -43,6 +52,18 @@ mod tests {
     fn version(conn: &Connection) -> i64 {
         conn.pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap()
+    }
+
+    #[test]
+    fn an_in_memory_database_is_migrated_and_enforces_foreign_keys() {
+        let conn = Migrations(&[
+            "CREATE TABLE a (id INTEGER PRIMARY KEY);",
+            "CREATE TABLE b (a_id INTEGER NOT NULL REFERENCES a (id));",
+        ])
+        .in_memory()
+        .unwrap();
+        assert_eq!(version(&conn), 2);
+        assert!(conn.execute("INSERT INTO b (a_id) VALUES (7)", []).is_err());
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Store {
     pub async fn open(settings: StoreSettings, migrations: Migrations) -> Result<Self, StoreError> {
         tokio::task::spawn_blocking(move || Self::open_blocking(&settings, migrations))
             .await
-            .map_err(|err| StoreError::Task(err.to_string()))?
+            .map_err(StoreError::Task)?
     }
 
     fn open_blocking(settings: &StoreSettings, migrations: Migrations) -> Result<Self, StoreError> {
@@ -132,7 +132,7 @@ impl Store {
             work(&mut conn)
         })
         .await
-        .map_err(|err| E::from(StoreError::Task(err.to_string())))?
+        .map_err(|err| E::from(StoreError::Task(err)))?
     }
 
     /// Runs `work` on one of the read connections, on the blocking pool.
@@ -151,7 +151,7 @@ impl Store {
             work(&conn)
         })
         .await
-        .map_err(|err| E::from(StoreError::Task(err.to_string())))?
+        .map_err(|err| E::from(StoreError::Task(err)))?
     }
 
     /// Checkpoints the WAL into the main file so the database is self-contained on disk.

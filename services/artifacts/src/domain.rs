@@ -16,12 +16,13 @@ use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
 use verdict_contracts::ErrorCode;
+use verdict_contracts::Timestamp;
 use verdict_store::idempotency::{keyed, Recall};
 use verdict_store::Store;
 
 use crate::blob::{BlobStore, DoomedBlob, NewBlob};
 use crate::store::{self, ArtifactRow};
-use crate::{clock, Error};
+use crate::Error;
 
 /// Rows handled per step when deleting.
 const DELETE_BATCH: u32 = 500;
@@ -57,7 +58,7 @@ fn to_artifact(row: ArtifactRow) -> Artifact {
         content_type: row.content_type,
         size: row.size,
         sha256: row.sha256,
-        created_at: clock::rfc3339_ms(row.created_at),
+        created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
     }
 }
 
@@ -148,7 +149,7 @@ impl Artifacts {
             }
         }
         let id = uuid::Uuid::now_v7().to_string();
-        let now = clock::now_ms();
+        let now = Timestamp::now().millis();
         let row = ArtifactRow {
             id: id.clone(),
             project_id: project_id.clone(),
@@ -219,7 +220,10 @@ impl Artifacts {
         Ok(DeclaredArtifact {
             id: row.id,
             upload: plan.target,
-            expires_at: clock::rfc3339_ms(clock::now_ms() + self.url_ttl.as_millis() as i64),
+            expires_at: Timestamp::from_millis(
+                Timestamp::now().millis() + self.url_ttl.as_millis() as i64,
+            )
+            .to_rfc3339(),
         })
     }
 
@@ -258,7 +262,7 @@ impl Artifacts {
             let id = row.id.clone();
             self.store
                 .write(move |conn| {
-                    store::mark_stored(conn, &id, clock::now_ms()).map_err(Error::from)
+                    store::mark_stored(conn, &id, Timestamp::now().millis()).map_err(Error::from)
                 })
                 .await?;
         }
@@ -275,7 +279,7 @@ impl Artifacts {
             name: row.name.to_string(),
             size: row.size,
         };
-        let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.to_string()))?;
+        let payload = serde_json::to_vec(&event).map_err(|err| Error::Publish(err.into()))?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(
             headers::MSG_ID,
@@ -286,9 +290,9 @@ impl Artifacts {
         self.jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
-            .map_err(|err| Error::Publish(err.to_string()))?
+            .map_err(|err| Error::Publish(err.into()))?
             .await
-            .map_err(|err| Error::Publish(err.to_string()))?;
+            .map_err(|err| Error::Publish(err.into()))?;
         Ok(())
     }
 
@@ -360,7 +364,10 @@ impl Artifacts {
             .await?;
         Ok(DownloadTarget {
             url,
-            expires_at: clock::rfc3339_ms(clock::now_ms() + self.url_ttl.as_millis() as i64),
+            expires_at: Timestamp::from_millis(
+                Timestamp::now().millis() + self.url_ttl.as_millis() as i64,
+            )
+            .to_rfc3339(),
         })
     }
 
@@ -407,7 +414,8 @@ impl Artifacts {
         let marked = self
             .store
             .write(move |conn| {
-                store::mark_run_deleted(conn, &run_id, clock::now_ms()).map_err(Error::from)
+                store::mark_run_deleted(conn, &run_id, Timestamp::now().millis())
+                    .map_err(Error::from)
             })
             .await?;
         self.drain_deleted().await?;
@@ -445,11 +453,11 @@ impl Artifacts {
     /// rows marked deleted lose their blobs, and blobs older than `grace` that no row
     /// knows are removed.
     pub async fn sweep(&self, grace: Duration) -> Result<SweepReport, Error> {
-        let cutoff = clock::now_ms() - grace.as_millis() as i64;
+        let cutoff = Timestamp::now().millis() - grace.as_millis() as i64;
         let expired = self
             .store
             .write(move |conn| {
-                store::expire_pending(conn, cutoff, clock::now_ms()).map_err(Error::from)
+                store::expire_pending(conn, cutoff, Timestamp::now().millis()).map_err(Error::from)
             })
             .await?;
         let removed = self.drain_deleted().await?;

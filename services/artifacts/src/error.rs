@@ -22,7 +22,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("event could not be published: {0}")]
-    Publish(String),
+    Publish(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("JetStream consumer error: {0}")]
     Consumer(String),
     /// A call to another service failed; already in the form to answer with.

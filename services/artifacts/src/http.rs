@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::artifacts::{ArtifactState, Sha256Hex};
 use verdict_contracts::ServiceError;
+use verdict_contracts::Timestamp;
 use verdict_store::Store;
 
 use crate::blob::disk::DiskStore;
@@ -25,7 +26,7 @@ use crate::blob::is_generated_id;
 use crate::blob::{content_disposition, served_content_type};
 use crate::signing::SignatureError;
 use crate::store::{self, ArtifactRow};
-use crate::{clock, Error};
+use crate::Error;
 
 /// Bytes gathered before each write to disk, and read per chunk when serving.
 const IO_BUFFER: usize = 1 << 20;
@@ -91,7 +92,13 @@ impl BlobServer {
     ) -> Result<ArtifactRow, Error> {
         self.disk
             .signer()
-            .verify(method, key, signed.expires, &signed.sig, clock::now_secs())
+            .verify(
+                method,
+                key,
+                signed.expires,
+                &signed.sig,
+                Timestamp::now().secs(),
+            )
             .map_err(|err| match err {
                 SignatureError::Invalid => {
                     Error::Forbidden("the URL's signature is not valid".into())

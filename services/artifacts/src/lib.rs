@@ -4,7 +4,6 @@
 
 mod api;
 pub mod blob;
-mod clock;
 mod config;
 mod domain;
 mod error;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use verdict_bus::tasks::Tasks;
 use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::ServiceName;
 use verdict_store::Store;
@@ -48,7 +48,9 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let store = Store::open(settings.store.clone(), store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
     lifecycle::ensure_streams(&client, settings.replicas).await?;
-    let mut tasks = tokio::task::JoinSet::new();
+    let stop = shutdown.child_token();
+    let work = CancellationToken::new();
+    let mut tasks = Tasks::new(stop.clone());
     let blobs: Arc<dyn BlobStore> = match &settings.blobs {
         BlobSettings::Disk(disk) => {
             let secret = match &disk.secret {
@@ -85,12 +87,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
                 .ok_or_else(|| Error::Blob("the URL signing secret is unusable".into()))?;
             let disk_store = Arc::new(DiskStore::open(&disk.dir, signer, base)?);
             tracing::info!(address = %bound, dir = %disk.dir.display(), "artifact blobs on local disk");
-            let (store, disk_store2, stop) = (store.clone(), disk_store.clone(), shutdown.clone());
-            tasks.spawn(async move {
-                if let Err(err) = http::serve(listener, store, disk_store2, stop).await {
-                    tracing::error!(error = %err, "the blob HTTP server failed");
-                }
-            });
+            tasks.critical(
+                "blob HTTP server",
+                http::serve(listener, store.clone(), disk_store.clone(), work.clone()),
+            );
             disk_store
         }
         BlobSettings::S3(s3) => {
@@ -109,27 +109,27 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     };
     let mut host = ServiceHost::start(client, ServiceName::Artifacts, VERSION).await?;
     api::register(&mut host, artifacts.clone()).await?;
-    {
-        let (artifacts, stop, replicas) = (artifacts.clone(), shutdown.clone(), settings.replicas);
-        tasks.spawn(async move {
-            if let Err(err) = lifecycle::do_tasks(artifacts, replicas, stop).await {
-                tracing::error!(error = %err, "the tasks consumer stopped");
-            }
-        });
-    }
-    tasks.spawn(lifecycle::sweep_periodically(
-        artifacts,
-        settings.sweep_interval,
-        settings.upload_grace,
-        shutdown.clone(),
-    ));
-    tasks.spawn(verdict_store::idempotency::forget_expired_periodically(
-        store.clone(),
-        shutdown.clone(),
-    ));
+    tasks.critical(
+        "run.deleted consumer",
+        lifecycle::do_tasks(artifacts.clone(), settings.replicas, work.clone()),
+    );
+    tasks.logged(
+        "sweeper",
+        lifecycle::sweep_periodically(
+            artifacts,
+            settings.sweep_interval,
+            settings.upload_grace,
+            work.clone(),
+        ),
+    );
+    tasks.logged(
+        "idempotency key expiry",
+        verdict_store::idempotency::forget_expired_periodically(store.clone(), work.clone()),
+    );
     tracing::info!(database = %store.path().display(), "artifacts service ready");
-    host.serve(shutdown).await?;
-    while tasks.join_next().await.is_some() {}
-    store.close().await?;
-    Ok(())
+    let (served, tasks_ended) = tasks.run_alongside(host.serve(stop), work).await;
+    let closed = store.close().await;
+    served?;
+    tasks_ended?;
+    Ok(closed?)
 }

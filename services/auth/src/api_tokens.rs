@@ -5,11 +5,12 @@ use verdict_contracts::auth::{
     TokenInfo, VerifyApiToken,
 };
 use verdict_contracts::page::{encode_cursor, Page};
+use verdict_contracts::Timestamp;
 
 use crate::access::{self, Caller};
 use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, ApiTokenRow};
-use crate::{clock, keyed, secrets, Error};
+use crate::{keyed, secrets, Error};
 use verdict_store::idempotency::KeyedRequest;
 
 fn token_out(token: ApiTokenRow) -> TokenInfo {
@@ -17,9 +18,13 @@ fn token_out(token: ApiTokenRow) -> TokenInfo {
         id: token.id,
         name: token.name,
         role: token.role,
-        created_at: clock::rfc3339(token.created_at),
-        expires_at: token.expires_at.map(clock::rfc3339),
-        last_used_at: token.last_used_at.map(clock::rfc3339),
+        created_at: Timestamp::from_secs(token.created_at).to_rfc3339(),
+        expires_at: token
+            .expires_at
+            .map(|at| Timestamp::from_secs(at).to_rfc3339()),
+        last_used_at: token
+            .last_used_at
+            .map(|at| Timestamp::from_secs(at).to_rfc3339()),
     }
 }
 
@@ -36,10 +41,11 @@ pub async fn create(
             "a token cannot have a role above your own",
         ));
     }
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let expires_at = match &request.expires_at {
         Some(text) => {
-            let at = clock::parse_rfc3339(text)
+            let at = Timestamp::parse_rfc3339(text)
+                .map(Timestamp::secs)
                 .ok_or_else(|| Error::BadRequest("expires_at: must be an RFC 3339 time".into()))?;
             if at <= now {
                 return Err(Error::BadRequest(
@@ -67,7 +73,9 @@ pub async fn create(
         name: token.name.clone(),
         role: token.role,
         token: secret.plain,
-        expires_at: token.expires_at.map(clock::rfc3339),
+        expires_at: token
+            .expires_at
+            .map(|at| Timestamp::from_secs(at).to_rfc3339()),
     };
     auth.store
         .write(move |conn| {
@@ -96,7 +104,7 @@ fn within_lifetime(creator_expires_at: Option<i64>, expires_at: Option<i64>) -> 
         Some(at) if at <= limit => Ok(()),
         _ => Err(Error::BadRequest(format!(
             "expires_at: a token created with an API token must expire no later than it does ({})",
-            clock::rfc3339(limit)
+            Timestamp::from_secs(limit).to_rfc3339()
         ))),
     }
 }
@@ -136,7 +144,7 @@ pub async fn list(
 pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result<(), Error> {
     let (project, role) = auth.project_for(&caller, request.project).await?;
     access::require(role, Role::Maintainer)?;
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let token_id = request.token_id.clone();
     let revoked_at = auth
         .store
@@ -160,7 +168,7 @@ pub async fn verify(auth: &Auth, request: VerifyApiToken) -> Result<ApiTokenGran
         return Err(Error::Unauthorized("invalid API token"));
     }
     let hash = secrets::hash(&request.token);
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     auth.store
         .write(move |conn| {
             let token = store::api_token_by_hash(conn, &hash)?

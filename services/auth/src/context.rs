@@ -7,6 +7,7 @@ use verdict_bus::{Client, KvStore};
 use verdict_contracts::auth::{
     Principal, Revocation, RevocationTarget, Role, API_TOKEN_CACHE_SECS,
 };
+use verdict_contracts::Timestamp;
 use verdict_store::Store;
 
 use crate::access::Caller;
@@ -15,7 +16,7 @@ use crate::config::{LoginPolicy, TokenSettings};
 use crate::keys::KeyRing;
 use crate::passwords::Hasher;
 use crate::store::{self, ProjectRow};
-use crate::{clock, Error};
+use crate::Error;
 
 /// How a revocation is written to the bucket gateways watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl Auth {
     pub async fn caller(&self, principal: Principal) -> Result<Caller, Error> {
         self.store
             .read(move |conn| {
-                let now = clock::now();
+                let now = Timestamp::now().secs();
                 match principal {
                     Principal::User {
                         user_id,
@@ -133,7 +134,7 @@ impl Auth {
         match written {
             Ok(_) => Ok(()),
             Err(err) if err.kind() == CreateErrorKind::AlreadyExists => Ok(()),
-            Err(err) => Err(Error::Revocation(err.to_string())),
+            Err(err) => Err(Error::Revocation(err.into())),
         }
     }
 
@@ -145,7 +146,7 @@ impl Auth {
         revoked_at: i64,
     ) -> Result<Option<bytes::Bytes>, Error> {
         let until = revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS;
-        if until < clock::now() {
+        if until < Timestamp::now().secs() {
             return Ok(None);
         }
         let revocation = Revocation {
@@ -155,6 +156,6 @@ impl Auth {
         };
         serde_json::to_vec(&revocation)
             .map(|value| Some(value.into()))
-            .map_err(|err| Error::Revocation(err.to_string()))
+            .map_err(|err| Error::Revocation(err.into()))
     }
 }

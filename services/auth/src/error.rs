@@ -14,7 +14,7 @@ pub enum Error {
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
     #[error("revocation could not be published: {0}")]
-    Revocation(String),
+    Revocation(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("too many sign-ins at once; retry shortly")]
     Busy,
     #[error("invalid email or password")]

@@ -8,11 +8,7 @@ use verdict_store::idempotency::{KeyedRequest, Recall};
 use verdict_store::rusqlite::Connection;
 
 use crate::Error;
-
-/// Milliseconds, as the remembered answers are timed.
-fn now_ms() -> i64 {
-    crate::clock::now().saturating_mul(1000)
-}
+use verdict_contracts::Timestamp;
 
 /// The answer a repeat of `keyed` gets, if it is one.
 pub fn repeated<A: DeserializeOwned>(
@@ -22,7 +18,7 @@ pub fn repeated<A: DeserializeOwned>(
     let Some(keyed) = keyed else {
         return Ok(None);
     };
-    match keyed.recall(conn, now_ms())? {
+    match keyed.recall(conn, Timestamp::now().millis())? {
         Recall::New => Ok(None),
         Recall::Repeat(answer) => Ok(Some(answer)),
         Recall::Conflict => Err(Error::KeyReused),
@@ -36,7 +32,7 @@ pub fn remember<A: Serialize>(
     answer: &A,
 ) -> Result<(), Error> {
     if let Some(keyed) = keyed {
-        keyed.remember(conn, answer, now_ms())?;
+        keyed.remember(conn, answer, Timestamp::now().millis())?;
     }
     Ok(())
 }

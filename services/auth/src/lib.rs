@@ -5,7 +5,6 @@ mod access;
 mod api;
 mod api_tokens;
 mod at_rest;
-mod clock;
 mod config;
 mod context;
 mod error;
@@ -22,6 +21,7 @@ mod users;
 use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
+use verdict_bus::tasks::Tasks;
 use verdict_bus::ServiceHost;
 use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
@@ -63,19 +63,21 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     }
     let mut host = ServiceHost::start(client, ServiceName::Auth, VERSION).await?;
     api::register(&mut host, auth.clone()).await?;
-    let rotation = tokio::spawn(signing::rotate_on_schedule(
-        auth,
-        settings.key_rotation,
-        shutdown.clone(),
-    ));
-    let forgetting = tokio::spawn(verdict_store::idempotency::forget_expired_periodically(
-        store.clone(),
-        shutdown.clone(),
-    ));
+    let stop = shutdown.child_token();
+    let work = CancellationToken::new();
+    let mut tasks = Tasks::new(stop.clone());
+    tasks.logged(
+        "signing key rotation",
+        signing::rotate_on_schedule(auth, settings.key_rotation, work.clone()),
+    );
+    tasks.logged(
+        "idempotency key expiry",
+        verdict_store::idempotency::forget_expired_periodically(store.clone(), work.clone()),
+    );
     tracing::info!(database = %store.path().display(), "auth service ready");
-    host.serve(shutdown).await?;
-    let _ = rotation.await;
-    let _ = forgetting.await;
-    store.close().await?;
-    Ok(())
+    let (served, tasks_ended) = tasks.run_alongside(host.serve(stop), work).await;
+    let closed = store.close().await;
+    served?;
+    tasks_ended?;
+    Ok(closed?)
 }

@@ -5,11 +5,12 @@ use verdict_contracts::auth::{
     ProjectAccess, ProjectRef, PutMember, Role,
 };
 use verdict_contracts::page::{encode_cursor, Page};
+use verdict_contracts::Timestamp;
 
 use crate::access::{self, Caller};
 use crate::context::Auth;
 use crate::store::{self, ProjectRow};
-use crate::{clock, keyed, Error};
+use crate::{keyed, Error};
 use verdict_store::idempotency::KeyedRequest;
 
 fn project_out(project: ProjectRow) -> Project {
@@ -17,7 +18,7 @@ fn project_out(project: ProjectRow) -> Project {
         id: project.id,
         slug: project.slug,
         name: project.name,
-        created_at: clock::rfc3339(project.created_at),
+        created_at: Timestamp::from_secs(project.created_at).to_rfc3339(),
     }
 }
 
@@ -34,7 +35,7 @@ pub async fn create(
         id: uuid::Uuid::now_v7().to_string(),
         slug: request.slug.as_str().to_owned(),
         name: request.name.as_str().to_owned(),
-        created_at: clock::now(),
+        created_at: Timestamp::now().secs(),
     };
     auth.store
         .write(move |conn| {

@@ -4,12 +4,13 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use verdict_contracts::auth::{LoginAttempt, RefreshRequest, RevocationTarget, TokenPair};
+use verdict_contracts::Timestamp;
 
 use crate::config::LoginPolicy;
 use crate::context::{Auth, RevocationWrite};
 use crate::keys::AccessClaims;
 use crate::store::{self, UserRow};
-use crate::{clock, secrets, Error};
+use crate::{secrets, Error};
 
 /// The longest a source of failed logins stays locked.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
@@ -33,7 +34,7 @@ pub async fn login(auth: &Auth, attempt: LoginAttempt) -> Result<TokenPair, Erro
             Ok::<_, Error>((locked_until, user))
         })
         .await?;
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     if let Some(locked_until) = locked_until.filter(|until| *until > now) {
         return Err(Error::LockedOut {
             retry_after: (locked_until - now) as u64,
@@ -89,7 +90,7 @@ async fn record_failure(auth: &Auth, source: Source) -> Result<(), Error> {
     let policy = auth.login;
     auth.store
         .write(move |conn| {
-            let now = clock::now();
+            let now = Timestamp::now().secs();
             let tx = conn.transaction()?;
             let failures = store::count_login_failure(&tx, &source.email, &source.client, now)?;
             if let Some(until) = lock_after(policy, failures, now) {
@@ -119,7 +120,7 @@ fn lock_after(policy: LoginPolicy, failures: u32, now: i64) -> Option<i64> {
 }
 
 async fn start_session(auth: &Auth, user: UserRow, source: Source) -> Result<TokenPair, Error> {
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let session_id = uuid::Uuid::now_v7().to_string();
     let refresh = secrets::new_secret(secrets::REFRESH_PREFIX);
     let expires_at = now + auth.tokens.refresh_ttl.as_secs() as i64;
@@ -187,7 +188,7 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
     let presented = secrets::hash(&request.refresh_token);
     let next = secrets::new_secret(secrets::REFRESH_PREFIX);
     let next_hash = next.hash.clone();
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let rotation = auth
         .store
         .write(move |conn| {
@@ -252,7 +253,7 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
 /// answer tells nothing about them.
 pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
     let presented = secrets::hash(&request.refresh_token);
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let revoked = auth
         .store
         .write(move |conn| {

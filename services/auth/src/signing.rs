@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::auth::{Jwks, RotatedKey, KEYS_CHANGED_SUBJECT};
+use verdict_contracts::Timestamp;
 
 use crate::access::Caller;
 use crate::at_rest::AtRest;
 use crate::context::Auth;
 use crate::keys::{KeyRing, SigningKey};
-use crate::{clock, store, Error};
+use crate::{store, Error};
 
 /// Loads the keys, creating the first one on an empty database and sealing those
 /// stored plain when a key encryption key is set.
@@ -21,7 +22,7 @@ pub async fn load(store: &verdict_store::Store, at_rest: &AtRest) -> Result<KeyR
             let tx = conn.transaction()?;
             let mut keys = store::signing_keys(&tx)?;
             if !keys.iter().any(|key| key.retired_at.is_none()) {
-                let now = clock::now();
+                let now = Timestamp::now().secs();
                 let key = as_stored(&at_rest, SigningKey::generate(now)?)?;
                 store::rotate_signing_key(&tx, &key, now)?;
                 keys = store::signing_keys(&tx)?;
@@ -67,7 +68,7 @@ pub fn jwks(auth: &Auth) -> Jwks {
     let access_ttl = auth.tokens.access_ttl.as_secs() as i64;
     Jwks {
         keys: ring
-            .published(clock::now(), access_ttl)
+            .published(Timestamp::now().secs(), access_ttl)
             .map(SigningKey::jwk)
             .collect(),
     }
@@ -76,7 +77,7 @@ pub fn jwks(auth: &Auth) -> Jwks {
 /// Retires the current key and signs with a new one from now on. Gateways are told to
 /// refetch the JWKS; the retired key stays published until its tokens have expired.
 pub async fn rotate(auth: &Auth) -> Result<RotatedKey, Error> {
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let key = as_stored(&auth.at_rest, SigningKey::generate(now)?)?;
     let kid = key.kid.clone();
     let forget_before = now - auth.tokens.access_ttl.as_secs() as i64;
@@ -124,7 +125,8 @@ pub async fn rotate_on_schedule(auth: Auth, every: Duration, shutdown: Cancellat
             let ring = auth.keys.read().unwrap_or_else(|p| p.into_inner());
             ring.current().map(|key| key.created_at)
         };
-        let due = created_at.is_none_or(|created| clock::now() - created >= every.as_secs() as i64);
+        let due = created_at
+            .is_none_or(|created| Timestamp::now().secs() - created >= every.as_secs() as i64);
         if due {
             if let Err(err) = rotate(&auth).await {
                 tracing::error!(error = %err, "scheduled key rotation failed; retrying in a minute");

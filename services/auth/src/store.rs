@@ -637,10 +637,7 @@ mod tests {
     use super::*;
 
     fn conn() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "foreign_keys", true).unwrap();
-        MIGRATIONS.apply(&mut conn).unwrap();
-        conn
+        MIGRATIONS.in_memory().unwrap()
     }
 
     fn plan(conn: &Connection, sql: &str) -> String {

@@ -4,12 +4,13 @@ use verdict_contracts::auth::{
     CreateUser, ListUsers, Me, ProjectRole, RevocationTarget, UpdateUser, User,
 };
 use verdict_contracts::page::{encode_cursor, Page};
+use verdict_contracts::Timestamp;
 
 use crate::access::Caller;
 use crate::config::AdminBootstrap;
 use crate::context::{Auth, RevocationWrite};
 use crate::store::{self, UserRow};
-use crate::{clock, keyed, secrets, Error};
+use crate::{keyed, secrets, Error};
 use verdict_store::idempotency::KeyedRequest;
 
 fn user_out(user: UserRow) -> User {
@@ -19,7 +20,7 @@ fn user_out(user: UserRow) -> User {
         name: user.name,
         is_admin: user.is_admin,
         disabled: user.disabled,
-        created_at: clock::rfc3339(user.created_at),
+        created_at: Timestamp::from_secs(user.created_at).to_rfc3339(),
     }
 }
 
@@ -77,7 +78,7 @@ pub async fn create_user(
         request.name.as_str().to_owned(),
         password_hash,
         false,
-        clock::now(),
+        Timestamp::now().secs(),
     );
     auth.store
         .write(move |conn| {
@@ -127,7 +128,7 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
     if caller.user_id() == Some(request.user_id.as_str()) && request.disabled {
         return Err(Error::Conflict("you cannot disable yourself".into()));
     }
-    let now = clock::now();
+    let now = Timestamp::now().secs();
     let id = request.user_id.clone();
     let (user, changed) = auth
         .store
@@ -153,7 +154,7 @@ pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Re
             .revocations
             .delete(target.key())
             .await
-            .map_err(|err| Error::Revocation(err.to_string()))?,
+            .map_err(|err| Error::Revocation(err.into()))?,
         (false, false) => {}
     }
     Ok(user_out(user))
@@ -181,7 +182,7 @@ pub async fn bootstrap_admin(auth: &Auth, admin: &AdminBootstrap) -> Result<Opti
         "Administrator".into(),
         password_hash,
         true,
-        clock::now(),
+        Timestamp::now().secs(),
     );
     let email = user.email.clone();
     auth.store

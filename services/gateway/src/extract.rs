@@ -1,12 +1,15 @@
 //! Request extractors that fail with problem documents: strict JSON bodies, the
 //! authenticated principal, and a run's reporter.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::IdempotencyKey;
+use verdict_contracts::page::PageRequest;
 
 use crate::content_encoding::body_error;
 use crate::problem::{ApiError, FieldError};
@@ -174,6 +177,48 @@ mod tests {
 
     use super::*;
 
+    fn query(pairs: &[(&str, &str)]) -> QueryParams {
+        QueryParams(
+            pairs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn field_of(error: ApiError) -> String {
+        match error {
+            ApiError::Validation(fields) => fields[0].field.clone(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_params_give_the_page_and_the_attributes_they_hold() {
+        let mut params = query(&[("attr.os", "linux"), ("limit", "20"), ("cursor", "c")]);
+        assert_eq!(params.page().unwrap().limit, 20);
+        assert_eq!(
+            params.attributes(),
+            BTreeMap::from([("os".to_owned(), "linux".to_owned())])
+        );
+        params.finish().unwrap();
+    }
+
+    #[test]
+    fn a_query_param_that_does_not_parse_is_refused_naming_it() {
+        assert_eq!(
+            field_of(query(&[("limit", "many")]).page().unwrap_err()),
+            "limit"
+        );
+    }
+
+    #[test]
+    fn a_query_param_the_route_does_not_take_is_refused_naming_it() {
+        let mut params = query(&[("cursor", "c"), ("lmit", "5")]);
+        params.page().unwrap();
+        assert_eq!(field_of(params.finish().unwrap_err()), "lmit");
+    }
+
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]
     struct Body {
@@ -232,6 +277,73 @@ mod tests {
         match parse::<Body>(b"{\n  \"name\": ") {
             Err(ApiError::BadRequest(detail)) => assert!(detail.contains("line 2"), "{detail}"),
             other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A route's query parameters, read one by one; what the route does not take is
+/// refused by [`QueryParams::finish`], so a typo is never silently ignored.
+#[derive(Debug, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+        Ok(Self(pairs))
+    }
+}
+
+impl QueryParams {
+    /// The value of `name`, taken out.
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let index = self.0.iter().position(|(key, _)| key == name)?;
+        Some(self.0.remove(index).1)
+    }
+
+    /// The value of `name` parsed, or a problem naming it and what it `must` be.
+    pub fn parse<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        must: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.take(name)
+            .map(|value| value.parse().map_err(|_| ApiError::invalid(name, must)))
+            .transpose()
+    }
+
+    /// `cursor` and `limit`.
+    pub fn page(&mut self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest {
+            cursor: self.take("cursor"),
+            limit: self
+                .parse("limit", "must be a whole number from 1 to 500")?
+                .unwrap_or(PageRequest::default().limit),
+        })
+    }
+
+    /// Every `attr.<key>=<value>`, taken out.
+    pub fn attributes(&mut self) -> BTreeMap<String, String> {
+        let mut attributes = BTreeMap::new();
+        self.0
+            .retain(|(name, value)| match name.strip_prefix("attr.") {
+                Some(key) if !key.is_empty() => {
+                    attributes.insert(key.to_owned(), value.clone());
+                    false
+                }
+                _ => true,
+            });
+        attributes
+    }
+
+    /// Refuses what is left: parameters the route does not know.
+    pub fn finish(self) -> Result<(), ApiError> {
+        match self.0.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(ApiError::invalid(name, "unknown query parameter")),
         }
     }
 }

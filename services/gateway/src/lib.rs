@@ -12,6 +12,7 @@ mod live;
 mod middleware;
 mod problem;
 mod ratelimit;
+mod report_import;
 mod routes;
 mod state;
 mod web;
@@ -165,7 +166,7 @@ impl Gateway {
         client
             .drain()
             .await
-            .map_err(|err| Error::Bus(BusError::Drain(err.to_string())))?;
+            .map_err(|err| Error::Bus(BusError::Drain(err)))?;
         Ok(())
     }
 }

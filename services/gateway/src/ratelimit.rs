@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{Budget, RateLimits};
 
@@ -58,6 +58,11 @@ fn quota(budget: Budget) -> Quota {
     Quota::with_period(interval)
         .expect("a positive interval")
         .allow_burst(count)
+}
+
+/// The budget of one thing that needs no key (one live socket's subscribes).
+pub fn single(budget: Budget) -> DefaultDirectRateLimiter {
+    RateLimiter::direct(quota(budget))
 }
 
 pub struct Limiter {
@@ -119,6 +124,17 @@ mod tests {
             wait > Duration::from_secs(10) && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn a_single_budget_allows_its_burst_then_refuses() {
+        let budget = single(Budget {
+            count: 2,
+            period: Duration::from_secs(60),
+        });
+        assert!(budget.check().is_ok());
+        assert!(budget.check().is_ok());
+        assert!(budget.check().is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ pub enum Error {
     #[error(transparent)]
     Bus(#[from] verdict_bus::BusError),
     #[error("JetStream error: {0}")]
-    JetStream(String),
+    JetStream(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A check by another service (scope, role) said no, or could not be made.
     #[error("{0}")]
     Refused(ServiceError),

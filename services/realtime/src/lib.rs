@@ -12,6 +12,7 @@ mod sequencer;
 mod subscribe;
 
 use tokio_util::sync::CancellationToken;
+use verdict_bus::tasks::Tasks;
 use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::{live, streams, ServiceName};
 
@@ -38,34 +39,23 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         replay_limit: settings.replay_limit,
     };
     let mut host = ServiceHost::start(client, ServiceName::Realtime, VERSION).await?;
-    host.endpoint_as(live::SUBSCRIBE, move |principal, request| {
-        let subscriptions = subscriptions.clone();
-        async move { subscriptions.start(principal, request).await }
-    })
-    .await?;
+    host.with_state(subscriptions)
+        .for_principal(
+            live::SUBSCRIBE,
+            |subscriptions, principal, request| async move {
+                subscriptions.start(principal, request).await
+            },
+        )
+        .await?;
+    let stop = shutdown.child_token();
     let work = CancellationToken::new();
-    let mut sequencer = tokio::spawn(
+    let mut tasks = Tasks::new(stop.clone());
+    tasks.critical(
+        "sequencer",
         sequencer::Sequencer::new(log, settings.progress_interval).run(js, work.clone()),
     );
     tracing::info!("realtime service ready");
-    tokio::select! {
-        served = host.serve(shutdown.clone()) => {
-            work.cancel();
-            joined(sequencer).await?;
-            served.map_err(Error::from)
-        }
-        sequenced = &mut sequencer => {
-            tracing::error!("the sequencer stopped; shutting down");
-            flatten(sequenced)?;
-            Err(Error::ConsumerStopped)
-        }
-    }
-}
-
-async fn joined(task: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
-    flatten(task.await)
-}
-
-fn flatten(joined: Result<Result<(), Error>, tokio::task::JoinError>) -> Result<(), Error> {
-    joined.map_err(|err| Error::JetStream(format!("sequencer task: {err}")))?
+    let (served, tasks_ended) = tasks.run_alongside(host.serve(stop), work).await;
+    served?;
+    Ok(tasks_ended?)
 }

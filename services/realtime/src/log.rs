@@ -61,7 +61,7 @@ impl ChannelLog {
         let stream = js
             .get_stream(live_stream_name())
             .await
-            .map_err(|err| Error::JetStream(err.to_string()))?;
+            .map_err(|err| Error::JetStream(err.into()))?;
         Ok(Self { js, stream })
     }
 
@@ -78,7 +78,7 @@ impl ChannelLog {
             Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => {
                 Ok(Head::default())
             }
-            Err(err) => Err(Error::JetStream(err.to_string())),
+            Err(err) => Err(Error::JetStream(err.into())),
         }
     }
 
@@ -88,7 +88,7 @@ impl ChannelLog {
         let last = stream
             .info()
             .await
-            .map_err(|err| Error::JetStream(err.to_string()))?
+            .map_err(|err| Error::JetStream(err.into()))?
             .state
             .last_sequence;
         if last == 0 {
@@ -97,7 +97,7 @@ impl ChannelLog {
         match stream.get_raw_message(last).await {
             Ok(message) => Ok(Some(head_of(&message).source_seq)),
             Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(err) => Err(Error::JetStream(err.to_string())),
+            Err(err) => Err(Error::JetStream(err.into())),
         }
     }
 
@@ -127,7 +127,7 @@ impl ChannelLog {
             })),
             Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => Ok(Appended::Stale),
             Err(err) if is_refusal(&err) => Ok(Appended::Refused(err.to_string())),
-            Err(err) => Err(Error::JetStream(err.to_string())),
+            Err(err) => Err(Error::JetStream(err.into())),
         }
     }
 
@@ -207,7 +207,7 @@ impl ChannelLog {
         match found {
             Ok(message) => Ok(Some(message)),
             Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(err) => Err(Error::JetStream(err.to_string())),
+            Err(err) => Err(Error::JetStream(err.into())),
         }
     }
 
@@ -219,7 +219,6 @@ impl ChannelLog {
         start: u64,
         head: Head,
     ) -> Result<Option<Vec<String>>, Error> {
-        let failed = |err: &dyn std::fmt::Display| Error::JetStream(err.to_string());
         let reader = self
             .stream
             .create_consumer(consumer::pull::OrderedConfig {
@@ -230,8 +229,11 @@ impl ChannelLog {
                 ..Default::default()
             })
             .await
-            .map_err(|err| failed(&err))?;
-        let mut messages = reader.messages().await.map_err(|err| failed(&err))?;
+            .map_err(|err| Error::JetStream(err.into()))?;
+        let mut messages = reader
+            .messages()
+            .await
+            .map_err(|err| Error::JetStream(err.into()))?;
         let mut frames = Vec::new();
         let mut bytes = 0;
         loop {
@@ -239,8 +241,8 @@ impl ChannelLog {
                 .await
                 .map_err(|_| Error::JetStream("replay read timed out".into()))?;
             let Some(message) = next else { break };
-            let message = message.map_err(|err| failed(&err))?;
-            let stream_seq = message.info().map_err(|err| failed(&err))?.stream_sequence;
+            let message = message.map_err(|err| Error::JetStream(err.into()))?;
+            let stream_seq = message.info().map_err(Error::JetStream)?.stream_sequence;
             // An ordered consumer that resets before its first message starts over at the
             // beginning of the stream (seen on a cluster): what precedes `start` is skipped.
             if stream_seq >= start {

@@ -62,12 +62,11 @@ impl Sequencer {
 
     /// Follows the events stream from where the log ends, until `shutdown` or an error.
     async fn follow(&mut self, js: &Context, shutdown: &CancellationToken) -> Result<(), Error> {
-        let failed = |err: &dyn std::fmt::Display| Error::JetStream(err.to_string());
         let resume = self.log.resume_point().await?;
         let events = js
             .get_stream(streams::EVENTS.name)
             .await
-            .map_err(|err| failed(&err))?;
+            .map_err(|err| Error::JetStream(err.into()))?;
         // Resuming at the newest frame's own event (not after it): a crash between the
         // frames of one event leaves some of its channels to do, and the log skips the rest.
         let deliver_policy = match resume {
@@ -80,8 +79,11 @@ impl Sequencer {
                 ..Default::default()
             })
             .await
-            .map_err(|err| failed(&err))?;
-        let mut messages = consumer.messages().await.map_err(|err| failed(&err))?;
+            .map_err(|err| Error::JetStream(err.into()))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|err| Error::JetStream(err.into()))?;
         let mut tick = tokio::time::interval(self.progress.tick());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(?resume, "sequencing live frames");
@@ -175,8 +177,7 @@ impl Sequencer {
                 seq: head.seq + 1,
                 event: event.clone(),
             };
-            let bytes =
-                serde_json::to_vec(&frame).map_err(|err| Error::JetStream(err.to_string()))?;
+            let bytes = serde_json::to_vec(&frame).map_err(|err| Error::JetStream(err.into()))?;
             let frame_bytes = bytes.len();
             match self.log.append(channel, head, source_seq, bytes).await? {
                 Appended::Stored(head) => {

@@ -1,86 +1,68 @@
 //! The runs service's bus endpoints: decode, check scope, call the domain, encode.
 
-use std::future::Future;
-
-use verdict_bus::{BusError, Call, ServiceHost};
-use verdict_contracts::auth::Principal;
+use verdict_bus::{BusError, ServiceHost};
 use verdict_contracts::runs;
-use verdict_contracts::ServiceError;
 
 use crate::context::Runs;
-use crate::{imports, queries, run_commands, Error};
+use crate::{imports, queries, run_commands};
 
 pub async fn register(
     host: &mut ServiceHost,
     runs: Runs,
     wakeup: imports::Wakeup,
 ) -> Result<(), BusError> {
-    host.endpoint_as(runs::CREATE_RUN, with(&runs, run_commands::create))
+    let mut endpoints = host.with_state(runs);
+    endpoints
+        .for_principal(runs::CREATE_RUN, run_commands::create)
         .await?;
-    host.endpoint_as(runs::GET_RUN, with(&runs, queries::get_run))
+    endpoints
+        .for_principal(runs::GET_RUN, queries::get_run)
         .await?;
-    host.endpoint_as(runs::LIST_RUNS, with(&runs, queries::list_runs))
+    endpoints
+        .for_principal(runs::LIST_RUNS, queries::list_runs)
         .await?;
-    host.endpoint_as(runs::LIST_RESULTS, with(&runs, queries::list_results))
+    endpoints
+        .for_principal(runs::LIST_RESULTS, queries::list_results)
         .await?;
-    host.endpoint_as(runs::TEST_HISTORY, with(&runs, queries::test_history))
+    endpoints
+        .for_principal(runs::TEST_HISTORY, queries::test_history)
         .await?;
-    host.endpoint_as(runs::FLAKY_TESTS, with(&runs, queries::flaky_tests))
+    endpoints
+        .for_principal(runs::FLAKY_TESTS, queries::flaky_tests)
         .await?;
-    host.endpoint_as(runs::DELETE_RUN, with(&runs, run_commands::delete))
+    endpoints
+        .for_principal(runs::DELETE_RUN, run_commands::delete)
         .await?;
-    host.endpoint_as(runs::GET_SHARD, with(&runs, run_commands::get_shard))
+    endpoints
+        .for_principal(runs::GET_SHARD, run_commands::get_shard)
         .await?;
-    host.endpoint_as(runs::IMPORT_INTO_RUN, with(&runs, imports::into_run))
+    endpoints
+        .for_principal(runs::IMPORT_INTO_RUN, imports::into_run)
         .await?;
-    host.endpoint_as(runs::CREATE_IMPORT, with(&runs, imports::create))
+    endpoints
+        .for_principal(runs::CREATE_IMPORT, imports::create)
         .await?;
-    host.endpoint_as(runs::GET_IMPORT, with(&runs, imports::get))
+    endpoints
+        .for_principal(runs::GET_IMPORT, imports::get)
         .await?;
-    let queue = runs.clone();
-    host.endpoint_as(runs::START_IMPORT, move |principal, body| {
-        imports::start(queue.clone(), principal, body, wakeup.clone())
-    })
-    .await?;
-    let scope = runs.clone();
-    host.endpoint(runs::RUN_SCOPE, move |call: Call<runs::RunRef>| {
-        let runs = scope.clone();
-        async move {
-            queries::run_scope(&runs, call.body)
-                .await
-                .map_err(ServiceError::from)
-        }
-    })
-    .await?;
-    let snapshots = runs.clone();
-    host.endpoint(runs::RUN_SNAPSHOT, move |call: Call<runs::SnapshotRun>| {
-        let runs = snapshots.clone();
-        async move {
-            queries::run_snapshot(&runs, call.body)
-                .await
-                .map_err(ServiceError::from)
-        }
-    })
-    .await?;
-    host.endpoint(runs::RUNNING_RUNS, move |call: Call<runs::RunningRuns>| {
-        let runs = runs.clone();
-        async move {
-            queries::running_runs(&runs, call.body)
-                .await
-                .map_err(ServiceError::from)
-        }
-    })
-    .await
-}
-
-/// Binds a domain function to the service's state.
-fn with<Req: 'static, Resp, Fut>(
-    runs: &Runs,
-    operation: fn(Runs, Principal, Req) -> Fut,
-) -> impl Fn(Principal, Req) -> Fut + Send + Sync + 'static
-where
-    Fut: Future<Output = Result<Resp, Error>> + 'static,
-{
-    let runs = runs.clone();
-    move |principal, body| operation(runs.clone(), principal, body)
+    endpoints
+        .for_principal(runs::START_IMPORT, move |runs, principal, body| {
+            imports::start(runs, principal, body, wakeup.clone())
+        })
+        .await?;
+    endpoints
+        .for_service(runs::RUN_SCOPE, |runs, body| async move {
+            queries::run_scope(&runs, body).await
+        })
+        .await?;
+    endpoints
+        .for_service(runs::RUN_SNAPSHOT, |runs, body| async move {
+            queries::run_snapshot(&runs, body).await
+        })
+        .await?;
+    endpoints
+        .for_service(runs::RUNNING_RUNS, |runs, body| async move {
+            queries::running_runs(&runs, body).await
+        })
+        .await
 }

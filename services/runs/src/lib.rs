@@ -20,6 +20,7 @@ mod run_commands;
 mod store;
 
 use tokio_util::sync::CancellationToken;
+use verdict_bus::tasks::Tasks;
 use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
@@ -52,55 +53,45 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
     let wakeup = imports::Wakeup::default();
     api::register(&mut host, runs.clone(), wakeup.clone()).await?;
+    let stop = shutdown.child_token();
     let work = CancellationToken::new();
-    let importer = tokio::spawn(imports::work(
-        runs.clone(),
-        settings.import_retries,
-        wakeup,
-        work.clone(),
-    ));
-    let relay = tokio::spawn(outbox::relay(
-        runs.clone(),
-        runs.outbox.clone(),
-        work.clone(),
-    ));
-    let ingest = tokio::spawn(ingest::consume(
-        runs.clone(),
-        ingest_stream,
-        settings.ingest_ack_wait,
-        settings.replicas,
-        work.clone(),
-    ));
-    let upkeep = tokio::spawn(housekeeping::run(
-        runs,
-        settings.housekeeping_every,
-        settings.run_timeout,
-        settings.retention,
-        work.clone(),
-    ));
-    let forgetting = tokio::spawn(verdict_store::idempotency::forget_expired_periodically(
-        store.clone(),
-        work.clone(),
-    ));
+    let mut tasks = Tasks::new(stop.clone());
+    tasks.critical(
+        "ingest consumer",
+        ingest::consume(
+            runs.clone(),
+            ingest_stream,
+            settings.ingest_ack_wait,
+            settings.replicas,
+            work.clone(),
+        ),
+    );
+    tasks.logged(
+        "import queue",
+        imports::work(runs.clone(), settings.import_retries, wakeup, work.clone()),
+    );
+    tasks.logged(
+        "outbox relay",
+        outbox::relay(runs.clone(), runs.outbox.clone(), work.clone()),
+    );
+    tasks.logged(
+        "housekeeping",
+        housekeeping::run(
+            runs,
+            settings.housekeeping_every,
+            settings.run_timeout,
+            settings.retention,
+            work.clone(),
+        ),
+    );
+    tasks.logged(
+        "idempotency key expiry",
+        verdict_store::idempotency::forget_expired_periodically(store.clone(), work.clone()),
+    );
     tracing::info!(database = %store.path().display(), "runs service ready");
-    let served = tokio::select! {
-        served = host.serve(shutdown.clone()) => served.map_err(Error::from),
-        consumed = flatten(ingest) => {
-            tracing::error!("the ingest consumer stopped; shutting down");
-            consumed.and(Err(Error::JetStream("ingest consumer stopped".into())))
-        }
-    };
-    work.cancel();
-    let _ = upkeep.await;
-    let _ = importer.await;
-    let _ = relay.await;
-    let _ = forgetting.await;
+    let (served, tasks_ended) = tasks.run_alongside(host.serve(stop), work).await;
+    let closed = store.close().await;
     served?;
-    store.close().await?;
-    Ok(())
-}
-
-async fn flatten(task: tokio::task::JoinHandle<Result<(), Error>>) -> Result<(), Error> {
-    task.await
-        .map_err(|err| Error::JetStream(format!("ingest task: {err}")))?
+    tasks_ended?;
+    Ok(closed?)
 }

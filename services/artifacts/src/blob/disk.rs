@@ -12,10 +12,11 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use verdict_contracts::artifacts::UploadTarget;
+use verdict_contracts::Timestamp;
 
 use super::{is_generated_id, BlobStore, DoomedBlob, NewBlob, UploadPlan, Uploaded};
 use crate::signing::UrlSigner;
-use crate::{clock, Error};
+use crate::Error;
 
 pub struct DiskStore {
     objects: PathBuf,
@@ -83,7 +84,7 @@ impl DiskStore {
     }
 
     fn expiry(ttl: Duration) -> i64 {
-        clock::now_secs() + ttl.as_secs() as i64
+        Timestamp::now().secs() + ttl.as_secs() as i64
     }
 }
 

@@ -15,6 +15,7 @@ use verdict_contracts::auth::{
 };
 use verdict_contracts::streams;
 use verdict_contracts::ErrorCode;
+use verdict_contracts::Timestamp;
 
 pub use jwt::JwtError;
 
@@ -93,7 +94,7 @@ impl Authenticator {
                 .await
                 .map_err(|err| BusError::Register {
                     what: KEYS_CHANGED_SUBJECT.into(),
-                    reason: err.to_string(),
+                    reason: err.into(),
                 })?;
         let keys = authenticator.clone();
         tokio::spawn(async move {
@@ -127,7 +128,7 @@ impl Authenticator {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or(AuthError::Missing)?;
-        let now = revocations::now();
+        let now = Timestamp::now().secs();
         if token.starts_with("vdt_") {
             let grant = self.api_token(token).await?;
             if self.deny.denies(

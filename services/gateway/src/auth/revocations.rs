@@ -10,6 +10,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use verdict_bus::{KvOperation, KvStore};
 use verdict_contracts::auth::{Revocation, RevocationTarget};
+use verdict_contracts::Timestamp;
 
 #[derive(Default)]
 pub struct DenyList {
@@ -79,7 +80,7 @@ pub async fn watch(
             };
             let Some(Ok(entry)) = entry else { break };
             next_revision = Some(entry.revision + 1);
-            deny.prune(now());
+            deny.prune(Timestamp::now().secs());
             match entry.operation {
                 KvOperation::Put => match serde_json::from_slice::<Revocation>(&entry.value) {
                     Ok(revocation) => {
@@ -111,13 +112,6 @@ async fn is_empty(bucket: &KvStore) -> bool {
             false
         }
     }
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ mod tests {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        // No hyper upgrade handle: only a real connection has one (tests/tests/live.rs).
+        // No hyper upgrade handle: only a real connection has one (tests/tests/e2e/live.rs).
         request.body(()).unwrap().into_parts().0
     }
 

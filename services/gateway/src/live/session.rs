@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use governor::DefaultDirectRateLimiter;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -22,7 +23,7 @@ use super::hub::{Lag, Outbound, Viewer};
 use super::wire::{self, WireMessage};
 use super::{Live, Slot};
 use crate::auth::AuthError;
-use crate::config::Budget;
+use crate::ratelimit;
 
 /// The bearer token a socket authenticated with, kept to check it again while the
 /// socket lives. Never logged.
@@ -216,7 +217,7 @@ struct Running<'a> {
     lag: Arc<Lag>,
     /// Each watched channel and the last `seq` the client has of it.
     channels: HashMap<Channel, u64>,
-    subscribe_budget: TokenBucket,
+    subscribe_budget: DefaultDirectRateLimiter,
 }
 
 impl<'a> Running<'a> {
@@ -236,7 +237,7 @@ impl<'a> Running<'a> {
             queue,
             lag,
             channels: HashMap::new(),
-            subscribe_budget: TokenBucket::new(live.settings.subscribe_rate),
+            subscribe_budget: ratelimit::single(live.settings.subscribe_rate),
         }
     }
 
@@ -437,7 +438,7 @@ impl<'a> Running<'a> {
         channel: Channel,
         since: Option<u64>,
     ) -> Result<(), Close> {
-        if !self.subscribe_budget.take(Instant::now()) {
+        if self.subscribe_budget.check().is_err() {
             return Err(Close::policy(
                 "too_many_requests",
                 "subscribing too fast; slow down",
@@ -589,55 +590,5 @@ async fn send(socket: &mut Socket, message: Message, timeout: Duration) -> Resul
     match tokio::time::timeout(timeout, socket.send(message)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
-    }
-}
-
-/// `count` subscribes per `period`, refilled continuously.
-struct TokenBucket {
-    budget: Budget,
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl TokenBucket {
-    fn new(budget: Budget) -> Self {
-        Self {
-            budget,
-            tokens: f64::from(budget.count),
-            refilled: Instant::now(),
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let rate = f64::from(self.budget.count) / self.budget.period.as_secs_f64();
-        let elapsed = now.duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(f64::from(self.budget.count));
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_subscribe_budget_allows_a_burst_then_refills() {
-        let budget = Budget {
-            count: 2,
-            period: Duration::from_secs(1),
-        };
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(budget);
-        assert!(bucket.take(start));
-        assert!(bucket.take(start));
-        assert!(!bucket.take(start));
-        assert!(bucket.take(start + Duration::from_millis(500)));
-        assert!(!bucket.take(start + Duration::from_millis(500)));
     }
 }

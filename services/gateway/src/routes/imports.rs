@@ -2,47 +2,17 @@
 //! into an existing one. The report is kept as an artifact of that run (its bytes go to
 //! the blob store, never over the bus); the runs service parses it from there.
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use verdict_contracts::artifacts::{
-    self, ArtifactRef, ContentType, DeclareArtifact, NewArtifact, Sha256Hex, UploadPart,
-    UploadTarget,
-};
-use verdict_contracts::auth::{Principal, Role};
-use verdict_contracts::idempotency::Keyed;
-use verdict_contracts::runs::{
-    self, CreateImport, CreatedImport, Import, ImportIntoRun, ImportRef, ReportKind, StartImport,
-};
+use verdict_contracts::auth::Role;
+use verdict_contracts::runs::{self, Import, ImportRef};
 
-use crate::content_encoding::body_error;
-use crate::extract::{Authenticated, IdempotencyKeyHeader, RunReporter};
+use crate::extract::{Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
 use crate::problem::{ApiError, Problem};
-use crate::routes::artifacts::blob_base;
+use crate::report_import::{self, Destination};
 use crate::state::AppState;
-
-/// The report format from `Content-Type`.
-fn kind(headers: &HeaderMap) -> Result<(ReportKind, &'static str), ApiError> {
-    let mime = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|mime| mime.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    match mime.as_str() {
-        "application/xml" | "text/xml" => Ok((ReportKind::Junit, "application/xml")),
-        "application/json" => Ok((ReportKind::Ctrf, "application/json")),
-        _ => Err(ApiError::UnsupportedMediaType(
-            "application/xml (JUnit, NUnit, xUnit.net, TRX) or application/json (CTRF)",
-        )),
-    }
-}
 
 /// Import a report as a new run: answered once it is stored and queued; poll
 /// `GET /imports/{id}`. The format is told by the content (the root element of XML:
@@ -64,7 +34,7 @@ pub async fn create(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    mut query: QueryParams,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
@@ -74,43 +44,16 @@ pub async fn create(
     verdict_bus::access::authorize(&state.bus, &principal, &project, Role::Reporter)
         .await
         .map_err(|error| ApiError::Bus(verdict_bus::RequestError::Service(error)))?;
-    let (format, content_type) = kind(&headers)?;
-    let mut name = None;
-    let mut attributes = BTreeMap::new();
-    for (key, value) in pairs {
-        match key.strip_prefix("attr.") {
-            Some(attribute) if !attribute.is_empty() => {
-                attributes.insert(attribute.to_owned(), value);
-            }
-            _ if key == "name" => name = Some(value),
-            _ => return Err(ApiError::invalid(&key, "unknown query parameter")),
-        }
-    }
-    let report = spool(body).await?;
-    let request = Keyed {
-        request: CreateImport {
-            project,
-            name: name.unwrap_or_else(|| "imported report".to_owned()),
-            attributes,
-            format,
-        },
-        idempotency_key: key,
-        body_sha256: Some(report.sha256.as_str().to_owned()),
+    let destination = Destination::NewRun {
+        project,
+        name: query
+            .take("name")
+            .unwrap_or_else(|| "imported report".to_owned()),
+        attributes: query.attributes(),
     };
-    let created = state
-        .bus
-        .request_as(&runs::CREATE_IMPORT, &request, &principal)
-        .await?;
-    let artifact_name = format!("report.{}", extension(format));
-    let import = store_and_start(
-        &state,
-        &principal,
-        created,
-        report,
-        artifact_name,
-        content_type,
-    )
-    .await?;
+    query.finish()?;
+    let import =
+        report_import::import(&state, &principal, destination, key, &headers, body).await?;
     Ok((StatusCode::ACCEPTED, Json(import)))
 }
 
@@ -134,196 +77,16 @@ pub async fn into_run(
     RunReporter {
         principal, run_id, ..
     }: RunReporter,
-    Query(pairs): Query<Vec<(String, String)>>,
+    query: QueryParams,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Import>), ApiError> {
-    if let Some((name, _)) = pairs.first() {
-        return Err(ApiError::invalid(name, "unknown query parameter"));
-    }
-    let (format, content_type) = kind(&headers)?;
-    let report = spool(body).await?;
-    let request = Keyed {
-        request: ImportIntoRun { run_id, format },
-        idempotency_key: key,
-        body_sha256: Some(report.sha256.as_str().to_owned()),
-    };
-    let created = state
-        .bus
-        .request_as(&runs::IMPORT_INTO_RUN, &request, &principal)
-        .await?;
-    let artifact_name = format!("report-{}.{}", created.import.id, extension(format));
-    let import = store_and_start(
-        &state,
-        &principal,
-        created,
-        report,
-        artifact_name,
-        content_type,
-    )
-    .await?;
+    query.finish()?;
+    let destination = Destination::Run { run_id };
+    let import =
+        report_import::import(&state, &principal, destination, key, &headers, body).await?;
     Ok((StatusCode::ACCEPTED, Json(import)))
-}
-
-fn extension(format: ReportKind) -> &'static str {
-    match format {
-        ReportKind::Junit => "xml",
-        ReportKind::Ctrf => "json",
-    }
-}
-
-/// Stores the report as an artifact of the import's run (of kind report) and queues the
-/// import; an import whose report is stored already (a repeated request) is answered as
-/// it is.
-async fn store_and_start(
-    state: &AppState,
-    principal: &Principal,
-    created: CreatedImport,
-    report: Spooled,
-    artifact_name: String,
-    content_type: &'static str,
-) -> Result<Import, ApiError> {
-    if created.report_stored {
-        return Ok(created.import);
-    }
-    let import = created.import;
-    let artifact = NewArtifact {
-        name: artifact_name
-            .try_into()
-            .map_err(|err: String| ApiError::BadRequest(err))?,
-        content_type: ContentType::try_from(content_type.to_owned())
-            .map_err(ApiError::BadRequest)?,
-        size: report.size,
-        sha256: report.sha256,
-        result_id: None,
-    };
-    let declared = state
-        .bus
-        .request_as(
-            &artifacts::DECLARE_REPORT,
-            &Keyed::plain(DeclareArtifact {
-                run_id: import.run_id.clone(),
-                artifact,
-            }),
-            principal,
-        )
-        .await?;
-    upload(state, report.file.path(), report.size, &declared.upload).await?;
-    let artifact_id = declared.id;
-    state
-        .bus
-        .request_as(
-            &artifacts::COMPLETE,
-            &ArtifactRef {
-                artifact_id: artifact_id.clone(),
-            },
-            principal,
-        )
-        .await?;
-    let start = StartImport {
-        import_id: import.id,
-        artifact_id,
-    };
-    Ok(state
-        .bus
-        .request_as(&runs::START_IMPORT, &start, principal)
-        .await?)
-}
-
-/// Sends the spooled report to the blob store: in one PUT, or above the store's
-/// multipart threshold in its parts, each the next `size` bytes of the file. The URLs
-/// name the store's internal endpoint (the artifacts service signs them so for reports),
-/// or the artifacts service's own blob server for the local-disk store.
-async fn upload(
-    state: &AppState,
-    report: &std::path::Path,
-    size: u64,
-    target: &UploadTarget,
-) -> Result<(), ApiError> {
-    let whole = [UploadPart {
-        number: 1,
-        url: target.url.clone(),
-        size,
-    }];
-    let parts = target.parts.as_deref().unwrap_or(&whole);
-    let mut offset = 0;
-    for part in parts {
-        let url = if part.url.starts_with('/') {
-            format!("{}{}", blob_base(state).await?, part.url)
-        } else {
-            part.url.clone()
-        };
-        let mut file = tokio::fs::File::open(report)
-            .await
-            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
-        let mut request = state
-            .blob_client
-            .put(url)
-            .header(header::CONTENT_LENGTH.as_str(), part.size)
-            .body(reqwest::Body::wrap_stream(
-                tokio_util::io::ReaderStream::new(file.take(part.size)),
-            ));
-        for (name, value) in &target.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        // reqwest's errors name the URL, whose query is a signature: never shown.
-        let stored = request.send().await.map_err(|err| {
-            ApiError::Upstream(format!("storing the report: {}", err.without_url()))
-        })?;
-        if !stored.status().is_success() {
-            return Err(ApiError::Upstream(format!(
-                "the blob store answered {} to part {} of the report",
-                stored.status(),
-                part.number
-            )));
-        }
-        offset += part.size;
-    }
-    Ok(())
-}
-
-/// A report spooled to a temporary file, measured and hashed.
-struct Spooled {
-    file: tempfile::NamedTempFile,
-    size: u64,
-    sha256: Sha256Hex,
-}
-
-/// Streams the body to a temporary file, measuring and hashing it on the way; the route's
-/// body limit bounds it (decompressed, when it came gzipped).
-async fn spool(body: Body) -> Result<Spooled, ApiError> {
-    let file = tempfile::NamedTempFile::new()
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
-    let reopened = file
-        .reopen()
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
-    let mut out = tokio::fs::File::from_std(reopened);
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| body_error(&err))?;
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-        out.write_all(&chunk)
-            .await
-            .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
-    }
-    out.flush()
-        .await
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
-    if size == 0 {
-        return Err(ApiError::BadRequest("the report is empty".into()));
-    }
-    Ok(Spooled {
-        file,
-        size,
-        sha256: Sha256Hex::from_digest(&hasher.finalize()),
-    })
 }
 
 /// Where an import stands: pending, done (with the counts, and the warnings: what the

@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::extract::QueryParams;
 use crate::live::{Encoding, Handshake, Session, Token};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -21,11 +22,11 @@ const WRITE_BUFFER: usize = 8 * 1024;
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(parameters): Query<Vec<(String, String)>>,
+    query: QueryParams,
     headers: HeaderMap,
     handshake: Handshake,
 ) -> Result<Response, ApiError> {
-    let encoding = encoding(parameters)?;
+    let encoding = encoding(query)?;
     let live = state.live.clone();
     let client = state.settings.trusted_proxies.client(peer.ip(), &headers);
     let ip = live.claim_ip(client).ok_or(ApiError::TooManySockets(
@@ -98,14 +99,12 @@ fn session_token(state: &AppState, headers: &HeaderMap) -> Result<Option<String>
 }
 
 /// The `encoding` parameter, the only one this route takes.
-fn encoding(parameters: Vec<(String, String)>) -> Result<Encoding, ApiError> {
-    let mut encoding = Encoding::default();
-    for (name, value) in parameters {
-        encoding = match (name.as_str(), Encoding::parse(&value)) {
-            ("encoding", Some(parsed)) => parsed,
-            ("encoding", None) => return Err(ApiError::invalid(&name, "must be text or deflate")),
-            _ => return Err(ApiError::invalid(&name, "unknown query parameter")),
-        };
-    }
+fn encoding(mut query: QueryParams) -> Result<Encoding, ApiError> {
+    let encoding = match query.take("encoding") {
+        Some(value) => Encoding::parse(&value)
+            .ok_or_else(|| ApiError::invalid("encoding", "must be text or deflate"))?,
+        None => Encoding::default(),
+    };
+    query.finish()?;
     Ok(encoding)
 }

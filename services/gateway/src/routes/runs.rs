@@ -1,8 +1,6 @@
 //! Runs and their results.
 
-use std::collections::BTreeMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
@@ -17,7 +15,7 @@ use verdict_contracts::runs::{
 };
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader, RunReporter};
+use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
 use crate::ingest::dedupe_id;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -72,48 +70,6 @@ pub async fn shard(
     ))
 }
 
-/// Query parameters as pairs, so `attr.<key>` filters can be read.
-type Pairs = Vec<(String, String)>;
-
-fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
-    let mut page = PageRequest {
-        cursor: take(pairs, "cursor"),
-        ..PageRequest::default()
-    };
-    if let Some(limit) = take(pairs, "limit") {
-        page.limit = limit
-            .parse()
-            .map_err(|_| ApiError::invalid("limit", "must be a whole number from 1 to 500"))?;
-    }
-    Ok(page)
-}
-
-fn take(pairs: &mut Pairs, name: &str) -> Option<String> {
-    let index = pairs.iter().position(|(key, _)| key == name)?;
-    Some(pairs.remove(index).1)
-}
-
-fn parse_status<T: std::str::FromStr>(
-    pairs: &mut Pairs,
-    accepted: &str,
-) -> Result<Option<T>, ApiError> {
-    take(pairs, "status")
-        .map(|status| {
-            status
-                .parse()
-                .map_err(|_| ApiError::invalid("status", &format!("must be one of {accepted}")))
-        })
-        .transpose()
-}
-
-/// Refuses parameters this route does not know, so a typo is not silently ignored.
-fn no_more(pairs: Pairs) -> Result<(), ApiError> {
-    match pairs.first() {
-        None => Ok(()),
-        Some((name, _)) => Err(ApiError::invalid(name, "unknown query parameter")),
-    }
-}
-
 /// A project's runs, newest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/runs", operation_id = "list_runs", tag = "runs",
     security(("bearer" = [])),
@@ -126,21 +82,17 @@ pub async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
-    Query(mut pairs): Query<Pairs>,
+    mut query: QueryParams,
 ) -> Result<Json<Page<Run>>, ApiError> {
-    let page = page_of(&mut pairs)?;
-    let status = parse_status(&mut pairs, "running, passed, failed, interrupted")?;
-    let since = take(&mut pairs, "since");
-    let until = take(&mut pairs, "until");
-    let mut attributes = BTreeMap::new();
-    pairs.retain(|(name, value)| match name.strip_prefix("attr.") {
-        Some(key) if !key.is_empty() => {
-            attributes.insert(key.to_owned(), value.clone());
-            false
-        }
-        _ => true,
-    });
-    no_more(pairs)?;
+    let page = query.page()?;
+    let status = query.parse(
+        "status",
+        "must be one of running, passed, failed, interrupted",
+    )?;
+    let since = query.take("since");
+    let until = query.take("until");
+    let attributes = query.attributes();
+    query.finish()?;
     let request = ListRuns {
         project,
         status,
@@ -309,13 +261,13 @@ pub async fn list_results(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(run_id): Path<String>,
-    Query(mut pairs): Query<Pairs>,
+    mut query: QueryParams,
 ) -> Result<Json<Page<TestResult>>, ApiError> {
-    let page = page_of(&mut pairs)?;
-    let status = parse_status(&mut pairs, "passed, failed, skipped, errored")?;
-    let q = take(&mut pairs, "q");
-    let suite = take(&mut pairs, "suite");
-    no_more(pairs)?;
+    let page = query.page()?;
+    let status = query.parse("status", "must be one of passed, failed, skipped, errored")?;
+    let q = query.take("q");
+    let suite = query.take("suite");
+    query.finish()?;
     let request = ListResults {
         run_id,
         status,
@@ -341,10 +293,10 @@ pub async fn history(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path((project, test_key)): Path<(String, String)>,
-    Query(mut pairs): Query<Pairs>,
+    mut query: QueryParams,
 ) -> Result<Json<Page<HistoryEntry>>, ApiError> {
-    let page = page_of(&mut pairs)?;
-    no_more(pairs)?;
+    let page = query.page()?;
+    query.finish()?;
     let request = TestHistory {
         project,
         test_key,
@@ -367,9 +319,9 @@ pub async fn flaky(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
-    Query(mut pairs): Query<Pairs>,
+    mut query: QueryParams,
 ) -> Result<Json<Page<FlakyTest>>, ApiError> {
-    let window = match take(&mut pairs, "window") {
+    let window = match query.take("window") {
         Some(window) => window
             .parse()
             .ok()
@@ -377,7 +329,7 @@ pub async fn flaky(
             .ok_or_else(|| ApiError::invalid("window", "must be a whole number from 1 to 500"))?,
         None => 50,
     };
-    no_more(pairs)?;
+    query.finish()?;
     Ok(Json(
         state
             .bus

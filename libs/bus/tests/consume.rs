@@ -1,0 +1,193 @@
+//! The work-queue consumer loop against a real nats-server: messages are settled by the
+//! handler's verdict, and the loop pulls again when its consumer or stream goes away.
+
+mod common;
+
+use std::time::Duration;
+
+use common::nats;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::consume::{consume, Delivery, Verdict, WorkQueue};
+use verdict_bus::server::NatsServer;
+use verdict_contracts::streams::{Discard, Retention, Storage, StreamSpec};
+
+const STREAM: StreamSpec = StreamSpec {
+    name: "TEST_WORK",
+    subjects: &["test.work.>"],
+    max_age: Duration::ZERO,
+    max_bytes: 1 << 20,
+    retention: Retention::WorkQueue,
+    discard: Discard::New,
+    keepers: &[],
+    storage: Storage::File,
+    duplicate_window: Duration::from_secs(1),
+    republish: None,
+};
+const CONSUMER: &str = "test-worker";
+/// Longer than any wait below: a message handled twice was retried, not redelivered.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+const PATIENCE: Duration = Duration::from_secs(15);
+
+fn queue() -> WorkQueue {
+    WorkQueue {
+        stream: STREAM,
+        consumer: CONSUMER,
+        filter: None,
+        ack_wait: ACK_WAIT,
+        max_batch: 8,
+        replicas: 1,
+    }
+}
+
+/// Runs the consumer loop with `decide` as the verdict of each delivery; every delivery
+/// is also sent to the returned channel.
+fn start(
+    server: &NatsServer,
+    decide: fn(&Delivery) -> Verdict,
+) -> (mpsc::UnboundedReceiver<Delivery>, CancellationToken) {
+    let (seen, deliveries) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let (url, token) = (server.url().to_owned(), stop.clone());
+    tokio::spawn(async move {
+        let client = async_nats::connect(url).await.unwrap();
+        consume(
+            &client,
+            queue(),
+            move |batch: Vec<Delivery>| {
+                let verdicts = batch.iter().map(decide).collect();
+                for delivery in batch {
+                    let _ = seen.send(delivery);
+                }
+                async move { verdicts }
+            },
+            token,
+        )
+        .await
+    });
+    (deliveries, stop)
+}
+
+async fn publish(server: &NatsServer, subject: &str) {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    // The stream may be on its way back (created again by the consumer loop).
+    loop {
+        match js.publish(subject.to_owned(), "x".into()).await {
+            Ok(ack) => match ack.await {
+                Ok(_) => return,
+                Err(err) if tokio::time::Instant::now() > deadline => panic!("{err}"),
+                Err(_) => {}
+            },
+            Err(err) if tokio::time::Instant::now() > deadline => panic!("{err}"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn next(deliveries: &mut mpsc::UnboundedReceiver<Delivery>) -> Delivery {
+    tokio::time::timeout(PATIENCE, deliveries.recv())
+        .await
+        .expect("a delivery in time")
+        .expect("the consumer runs")
+}
+
+async fn stream_messages(server: &NatsServer) -> u64 {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(STREAM.name)
+        .await
+        .unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
+fn done(_: &Delivery) -> Verdict {
+    Verdict::Done
+}
+
+#[tokio::test]
+async fn a_handled_message_is_acknowledged_and_leaves_the_queue() {
+    let (server, _dir) = nats().await;
+    let (mut deliveries, stop) = start(&server, done);
+    publish(&server, "test.work.a").await;
+    assert_eq!(next(&mut deliveries).await.subject, "test.work.a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stream_messages(&server).await, 0);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_message_to_retry_is_delivered_again_and_a_rejected_one_is_not() {
+    let (server, _dir) = nats().await;
+    let (mut deliveries, stop) = start(&server, |delivery| {
+        match (delivery.subject.as_str(), delivery.delivered) {
+            ("test.work.retry", 1) => Verdict::Retry(Duration::from_millis(100)),
+            ("test.work.reject", _) => Verdict::Reject,
+            _ => Verdict::Done,
+        }
+    });
+    publish(&server, "test.work.reject").await;
+    publish(&server, "test.work.retry").await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let delivery = next(&mut deliveries).await;
+        seen.push((delivery.subject, delivery.delivered));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("test.work.reject".to_owned(), 1),
+            ("test.work.retry".to_owned(), 1),
+            ("test.work.retry".to_owned(), 2),
+        ]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), deliveries.recv())
+            .await
+            .is_err(),
+        "nothing more is delivered"
+    );
+    assert_eq!(stream_messages(&server).await, 0);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_loop_pulls_again_after_its_consumer_is_deleted() {
+    let (server, _dir) = nats().await;
+    let (mut deliveries, stop) = start(&server, done);
+    publish(&server, "test.work.before").await;
+    assert_eq!(next(&mut deliveries).await.subject, "test.work.before");
+
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(STREAM.name)
+        .await
+        .unwrap();
+    stream.delete_consumer(CONSUMER).await.unwrap();
+    publish(&server, "test.work.after").await;
+
+    assert_eq!(next(&mut deliveries).await.subject, "test.work.after");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_loop_pulls_again_after_its_stream_is_deleted_and_created_again() {
+    let (server, _dir) = nats().await;
+    let (mut deliveries, stop) = start(&server, done);
+    publish(&server, "test.work.before").await;
+    assert_eq!(next(&mut deliveries).await.subject, "test.work.before");
+
+    let client = async_nats::connect(server.url()).await.unwrap();
+    async_nats::jetstream::new(client)
+        .delete_stream(STREAM.name)
+        .await
+        .unwrap();
+    // Publishing meets no responders until the loop has created the stream again.
+    publish(&server, "test.work.after").await;
+
+    assert_eq!(next(&mut deliveries).await.subject, "test.work.after");
+    stop.cancel();
+}
