@@ -5,10 +5,11 @@ use std::future::Future;
 use verdict_bus::{BusError, Call, ServiceHost};
 use verdict_contracts::auth::Principal;
 use verdict_contracts::runs;
+use verdict_contracts::runs::triage as triage_ops;
 use verdict_contracts::ServiceError;
 
 use crate::context::Runs;
-use crate::{imports, queries, run_commands, Error};
+use crate::{imports, queries, run_commands, triage, Error};
 
 pub async fn register(
     host: &mut ServiceHost,
@@ -25,8 +26,49 @@ pub async fn register(
         .await?;
     host.endpoint_as(runs::TEST_HISTORY, with(&runs, queries::test_history))
         .await?;
-    host.endpoint_as(runs::FLAKY_TESTS, with(&runs, queries::flaky_tests))
+    host.endpoint_as(runs::FLAKY_TESTS, with(&runs, triage::flaky_tests))
         .await?;
+    host.endpoint_as(
+        triage_ops::LIST_FAILURES,
+        with(&runs, triage::list_failures),
+    )
+    .await?;
+    host.endpoint_as(triage_ops::RUN_FAILURES, with(&runs, triage::run_failures))
+        .await?;
+    host.endpoint_as(
+        triage_ops::SIGNATURE_RESULTS,
+        with(&runs, triage::signature_results),
+    )
+    .await?;
+    host.endpoint_as(
+        triage_ops::SET_QUARANTINE,
+        with(&runs, triage::set_quarantine),
+    )
+    .await?;
+    host.endpoint_as(
+        triage_ops::RELEASE_QUARANTINE,
+        with(&runs, triage::release_quarantine),
+    )
+    .await?;
+    host.endpoint_as(
+        triage_ops::GET_QUARANTINE,
+        with(&runs, triage::get_quarantine),
+    )
+    .await?;
+    host.endpoint_as(triage_ops::LIST_TESTS, with(&runs, triage::list_tests))
+        .await?;
+    host.endpoint_as(
+        triage_ops::SLOWEST_TESTS,
+        with(&runs, triage::slowest_tests),
+    )
+    .await?;
+    host.endpoint_as(triage_ops::TEST_TREND, with(&runs, triage::test_trend))
+        .await?;
+    host.endpoint_as(
+        triage_ops::PROJECT_TREND,
+        with(&runs, triage::project_trend),
+    )
+    .await?;
     host.endpoint_as(runs::DELETE_RUN, with(&runs, run_commands::delete))
         .await?;
     host.endpoint_as(runs::GET_SHARD, with(&runs, run_commands::get_shard))

@@ -15,7 +15,7 @@ use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{CountsDelta, NewResult, TestOutcome};
+use crate::domain::{CountsDelta, NewResult, Signature, TestOutcome};
 use crate::store::{self, ResultRow, ResultWriter, RunRow};
 use crate::{finish, live_events, Error};
 
@@ -289,6 +289,14 @@ impl<'run> Batch<'run> {
             }),
         };
         writer.upsert(run, test, &row)?;
+        // Only a test seen before in the run can have a failure to forget.
+        if row.status.is_failure() || previous.is_some() {
+            let signature = row
+                .status
+                .is_failure()
+                .then(|| Signature::of(row.message.as_deref(), row.trace.as_deref()));
+            writer.record_failure(run, test, &row, signature.as_ref())?;
+        }
         self.tests.push(FinishedTest {
             id: row.id,
             test_key: row.test_key,
