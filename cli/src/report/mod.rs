@@ -506,8 +506,14 @@ impl Ending<'_> {
             .shard
             .map(|shard| format!(" (shard {shard} finished)"))
             .unwrap_or_default();
+        // Quarantined failures are counted among the failed and errored and do not
+        // fail the run: say so, so a passed run with failures explains itself.
+        let quarantined = match counts.quarantined {
+            0 => String::new(),
+            n => format!(" ({n} of them quarantined)"),
+        };
         format!(
-            "{}: {}{shard} — {} tests: {} passed, {} failed, {} errored, {} skipped, {} flaky\n{}",
+            "{}: {}{shard} — {} tests: {} passed, {} failed, {} errored{quarantined}, {} skipped, {} flaky\n{}",
             run.name,
             run.status.as_str(),
             counts.total,

@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::shards::{check_label, MAX_SHARD_BYTES};
+use verdict_contracts::runs::triage::{RunSelection, Window, BRANCH_ATTRIBUTE};
 use verdict_contracts::runs::{
     self, CreateRun, FinishRun, FlakyTest, FlakyTests, HistoryEntry, IngestMessage, ListResults,
     ListRuns, NewRun, ResultBatchInput, Run, RunRef, RunShard, RunStatus, ShardRef, TestHistory,
@@ -73,9 +74,9 @@ pub async fn shard(
 }
 
 /// Query parameters as pairs, so `attr.<key>` filters can be read.
-type Pairs = Vec<(String, String)>;
+pub(crate) type Pairs = Vec<(String, String)>;
 
-fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
+pub(crate) fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
     let mut page = PageRequest {
         cursor: take(pairs, "cursor"),
         ..PageRequest::default()
@@ -88,7 +89,7 @@ fn page_of(pairs: &mut Pairs) -> Result<PageRequest, ApiError> {
     Ok(page)
 }
 
-fn take(pairs: &mut Pairs, name: &str) -> Option<String> {
+pub(crate) fn take(pairs: &mut Pairs, name: &str) -> Option<String> {
     let index = pairs.iter().position(|(key, _)| key == name)?;
     Some(pairs.remove(index).1)
 }
@@ -106,8 +107,21 @@ fn parse_status<T: std::str::FromStr>(
         .transpose()
 }
 
+/// Takes the `attr.<key>=<value>` filters out of the parameters.
+pub(crate) fn attributes_of(pairs: &mut Pairs) -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::new();
+    pairs.retain(|(name, value)| match name.strip_prefix("attr.") {
+        Some(key) if !key.is_empty() => {
+            attributes.insert(key.to_owned(), value.clone());
+            false
+        }
+        _ => true,
+    });
+    attributes
+}
+
 /// Refuses parameters this route does not know, so a typo is not silently ignored.
-fn no_more(pairs: Pairs) -> Result<(), ApiError> {
+pub(crate) fn no_more(pairs: Pairs) -> Result<(), ApiError> {
     match pairs.first() {
         None => Ok(()),
         Some((name, _)) => Err(ApiError::invalid(name, "unknown query parameter")),
@@ -132,14 +146,7 @@ pub async fn list(
     let status = parse_status(&mut pairs, "running, passed, failed, interrupted")?;
     let since = take(&mut pairs, "since");
     let until = take(&mut pairs, "until");
-    let mut attributes = BTreeMap::new();
-    pairs.retain(|(name, value)| match name.strip_prefix("attr.") {
-        Some(key) if !key.is_empty() => {
-            attributes.insert(key.to_owned(), value.clone());
-            false
-        }
-        _ => true,
-    });
+    let attributes = attributes_of(&mut pairs);
     no_more(pairs)?;
     let request = ListRuns {
         project,
@@ -359,34 +366,51 @@ pub async fn history(
     ))
 }
 
-/// Tests whose outcome flips across the latest `window` finished runs, flakiest first.
+/// Tests whose outcome flips across a window of finished runs, flakiest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/tests/flaky", operation_id = "flaky_tests", tag = "runs",
     security(("bearer" = [])),
-    params(("project" = String, Path, description = "id or slug"), ("window" = Option<u32>, Query, description = "runs, default 50")),
-    responses((status = 200, description = "OK", body = Page<FlakyTest>), (status = 404, description = "No such project", body = Problem)))]
+    params(("project" = String, Path, description = "id or slug"),
+        ("window" = Option<String>, Query, description = "the latest N finished runs (1 to 500, default 50), or those of the last N days (`7d`, up to 366d)"),
+        ("branch" = Option<String>, Query, description = "only runs whose `git.branch` attribute is this"),
+        ("attr.{key}" = Option<String>, Query, description = "only runs with this attribute value; at most 16 filters"),
+        PageRequest),
+    responses((status = 200, description = "OK", body = Page<FlakyTest>), (status = 400, description = "Invalid", body = Problem),
+        (status = 404, description = "No such project", body = Problem)))]
 pub async fn flaky(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
     Query(mut pairs): Query<Pairs>,
 ) -> Result<Json<Page<FlakyTest>>, ApiError> {
-    let window = match take(&mut pairs, "window") {
-        Some(window) => window
-            .parse()
-            .ok()
-            .filter(|w| (1..=500).contains(w))
-            .ok_or_else(|| ApiError::invalid("window", "must be a whole number from 1 to 500"))?,
-        None => 50,
-    };
+    let page = page_of(&mut pairs)?;
+    let selection = selection_of(&mut pairs, Window::DEFAULT)?;
     no_more(pairs)?;
+    let request = FlakyTests {
+        project,
+        selection,
+        page,
+    };
     Ok(Json(
         state
             .bus
-            .request_as(
-                &runs::FLAKY_TESTS,
-                &FlakyTests { project, window },
-                &principal,
-            )
+            .request_as(&runs::FLAKY_TESTS, &request, &principal)
             .await?,
     ))
+}
+
+/// The window (`window`, default `default`) and the attribute filters (`attr.<key>`,
+/// `branch`) of a view over a project's runs.
+pub(crate) fn selection_of(pairs: &mut Pairs, default: Window) -> Result<RunSelection, ApiError> {
+    let window = match take(pairs, "window") {
+        Some(window) => window
+            .parse()
+            .map_err(|reason: String| ApiError::invalid("window", &reason))?,
+        None => default,
+    };
+    let branch = take(pairs, "branch");
+    let mut attributes = attributes_of(pairs);
+    if let Some(branch) = branch {
+        attributes.insert(BRANCH_ATTRIBUTE.to_owned(), branch);
+    }
+    Ok(RunSelection { window, attributes })
 }
