@@ -280,7 +280,8 @@ Requests that may be repeated are retried while the server is unreachable or ans
 
 pub const EXAMPLES: &str = "\
 Exit status:
-  0  the reports were sent (and, with --fail-on-failures, the run passed)
+  0  the reports were sent (and, with --fail-on-failures, the run passed; failures of
+     quarantined tests do not fail it)
   1  the run failed and --fail-on-failures was given
   2  bad input: a flag, a missing file, a malformed report (nothing was sent)
   3  the server refused or could not be reached (the message says why)
@@ -471,6 +472,11 @@ impl Ending<'_> {
             RunStatus::Running => counts.failed + counts.errored > 0,
             RunStatus::Passed => false,
         }
+    }
+
+    /// Whether the run passed only because its failures were of quarantined tests.
+    pub fn passed_by_quarantine(&self) -> bool {
+        self.run.status == RunStatus::Passed && self.run.counts.quarantined > 0
     }
 
     /// The run's status in words.

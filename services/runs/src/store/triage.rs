@@ -594,13 +594,13 @@ pub struct CatalogFilter {
 const CATALOG: &str = "SELECT t.tid, t.test_key, t.suite, t.name, q.reason, q.until, q.by, q.at
      FROM tests t LEFT JOIN quarantines q ON q.test = t.tid
      WHERE t.project_id = ?1 AND t.test_key > ?2
-       AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\' OR t.suite LIKE ?3 ESCAPE '\')
+       AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\\' OR t.suite LIKE ?3 ESCAPE '\\')
      ORDER BY t.test_key LIMIT ?4";
 const QUARANTINED_CATALOG: &str =
     "SELECT t.tid, t.test_key, t.suite, t.name, q.reason, q.until, q.by, q.at
      FROM quarantines q JOIN tests t ON t.tid = q.test
      WHERE q.project_id = ?1 AND q.test > ?2
-       AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\' OR t.suite LIKE ?3 ESCAPE '\')
+       AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\\' OR t.suite LIKE ?3 ESCAPE '\\')
      ORDER BY q.test LIMIT ?4";
 
 /// A page of the project's tests, by test key (quarantined ones by integer key).
@@ -649,6 +649,122 @@ mod tests {
 
     fn plan(conn: &Connection, sql: &str) -> String {
         verdict_store::query_plan(conn, sql).unwrap()
+    }
+
+    fn run(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
+        let mut run = RunRow {
+            rid: 0,
+            id: id.into(),
+            project_id: "p".into(),
+            name: "nightly".into(),
+            status: RunStatus::Running,
+            attributes: BTreeMap::new(),
+            started_at,
+            finished_at: None,
+            counts: Default::default(),
+            build_key: None,
+            finishing: Default::default(),
+        };
+        let tx = conn.transaction().unwrap();
+        super::super::insert_run(&tx, &mut run).unwrap();
+        tx.commit().unwrap();
+        run
+    }
+
+    /// Applies results to `run` as the ingest does.
+    fn apply(conn: &mut Connection, run: &RunRow, results: serde_json::Value) {
+        let inputs: Vec<crate::domain::ResultInput> = serde_json::from_value(results).unwrap();
+        let tx = conn.transaction().unwrap();
+        {
+            let mut writer = super::super::ResultWriter::new(&tx).unwrap();
+            let mut batch = crate::ingest::Batch::new(run, inputs.len());
+            for input in inputs {
+                batch
+                    .apply(&mut writer, input.validate("r").unwrap())
+                    .unwrap();
+            }
+            batch.finish(&tx, 0).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn applying_failures_records_one_signature_for_the_same_error_with_other_numbers() {
+        let mut conn = conn();
+        let first = run(&mut conn, "first", 10);
+        apply(
+            &mut conn,
+            &first,
+            serde_json::json!([
+                { "id": "a", "name": "a", "status": "failed", "message": "expected 3 got 4" },
+                { "id": "b", "name": "b", "status": "errored", "message": "expected 7 got 9" },
+                { "id": "c", "name": "c", "status": "passed" },
+            ]),
+        );
+        let failures = failures_of_run(&conn, first.rid).unwrap();
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[0].signature, failures[1].signature);
+        let signature = signature(&conn, failures[0].signature).unwrap().unwrap();
+        assert_eq!(signature.pattern, "expected {n} got {n}");
+        assert_eq!((signature.first_run, signature.first_seen), (first.rid, 10));
+        assert_eq!(signature.example.as_deref(), Some("expected 3 got 4"));
+
+        let second = run(&mut conn, "second", 20);
+        apply(
+            &mut conn,
+            &second,
+            serde_json::json!([{ "id": "a", "name": "a", "status": "failed", "message": "expected 1 got 2" }]),
+        );
+        let again = failures_of_run(&conn, second.rid).unwrap();
+        assert_eq!(
+            again[0].signature, failures[0].signature,
+            "first seen earlier"
+        );
+        let results = signature_results(&conn, again[0].signature, None, 10).unwrap();
+        let runs: Vec<_> = results.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(runs, ["second", "first", "first"], "newest run first");
+    }
+
+    #[test]
+    fn a_failure_resent_as_passed_is_forgotten() {
+        let mut conn = conn();
+        let run = run(&mut conn, "r", 10);
+        let result = |status: &str| serde_json::json!([{ "id": "x", "name": "x", "status": status, "message": "boom" }]);
+        apply(&mut conn, &run, result("failed"));
+        assert_eq!(failures_of_run(&conn, run.rid).unwrap().len(), 1);
+        apply(&mut conn, &run, result("passed"));
+        assert!(failures_of_run(&conn, run.rid).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_catalog_finds_tests_by_words_in_their_name_or_suite() {
+        let mut conn = conn();
+        let run = run(&mut conn, "r", 10);
+        apply(
+            &mut conn,
+            &run,
+            serde_json::json!([
+                { "name": "checkout applies coupon", "status": "passed" },
+                { "suite": "checkout", "name": "total", "status": "passed" },
+                { "name": "login", "status": "passed" },
+            ]),
+        );
+        let search = |pattern: &str| {
+            let filter = CatalogFilter {
+                pattern: Some(pattern.into()),
+                ..CatalogFilter::default()
+            };
+            let mut names: Vec<_> = catalog(&conn, "p", &filter, 10)
+                .unwrap()
+                .into_iter()
+                .map(|row| row.test.name)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(search("%checkout%"), ["checkout applies coupon", "total"]);
+        assert_eq!(search("%log%"), ["login"]);
+        assert!(search("%\\%%").is_empty());
     }
 
     fn assert_plan(sql: &str, expected: &[&str]) {
