@@ -46,8 +46,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             "name": format!("nightly {run}"),
             "started_at": started.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "attributes": {
-                "git.branch": if run % 5 == 0 { "feature" } else { "main" },
-                "env": if run % 2 == 0 { "prod" } else { "staging" },
+                "git.branch": if run.is_multiple_of(5) { "feature" } else { "main" },
+                "env": if run.is_multiple_of(2) { "prod" } else { "staging" },
             },
         })
     };
@@ -55,7 +55,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let result = |run: usize, index: usize| {
         let test = (run * per_run + index) % tests;
         let roll = mix(run, index);
-        let failed = roll % 20 == 0;
+        let failed = roll.is_multiple_of(20);
         let kind = (roll >> 8) % FAILURE_KINDS;
         json!({
             "id": index.to_string(),
