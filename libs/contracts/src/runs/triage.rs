@@ -183,7 +183,6 @@ pub struct SignatureResults {
 /// The body of `PUT /projects/{project}/tests/{test_key}/quarantine`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct QuarantineRequest {
     /// Why (1 to 1024 bytes).
     pub reason: String,
