@@ -16,6 +16,7 @@ mod report;
 mod run_command;
 mod runs;
 mod stats;
+mod triage;
 mod up;
 mod web;
 
@@ -65,6 +66,23 @@ enum Benchmark {
         #[arg(long, default_value_t = 8)]
         connections: usize,
         #[arg(long, default_value_t = 500)]
+        queries: usize,
+    },
+    /// Triage queries (failure signatures, new failures, trends, slowest tests, catalog
+    /// search, flaky list) over a generated history: p50/p99 through the gateway, and
+    /// the ingest rate with signatures computed on apply.
+    Triage {
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+        #[arg(long, default_value_t = 20_000)]
+        tests: usize,
+        #[arg(long, default_value_t = 2_000)]
+        results_per_run: usize,
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 300)]
         queries: usize,
     },
     /// Live fan-out: memory per viewer, frames per second per core and 202-to-viewer
@@ -357,6 +375,24 @@ async fn main() -> anyhow::Result<()> {
         } => {
             runs::run(runs::Plan {
                 runs,
+                results_per_run,
+                batch,
+                connections,
+                queries,
+            })
+            .await
+        }
+        Benchmark::Triage {
+            runs,
+            tests,
+            results_per_run,
+            batch,
+            connections,
+            queries,
+        } => {
+            triage::run(triage::Plan {
+                runs,
+                tests,
                 results_per_run,
                 batch,
                 connections,

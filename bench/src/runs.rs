@@ -110,18 +110,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     println!("| query | p50 | p99 | max |");
     println!("| --- | --- | --- | --- |");
     for (name, path) in queries {
-        for _ in 0..20 {
-            app.get_as(&token, &path).await.bytes().await?;
-        }
-        let mut times = Vec::with_capacity(plan.queries);
-        for _ in 0..plan.queries {
-            let started = Instant::now();
-            let response = app.get_as(&token, &path).await;
-            anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
-            response.bytes().await?;
-            times.push(started.elapsed());
-        }
-        let summary = Summary::of(times);
+        let summary = time_get(&app, &token, &path, plan.queries).await?;
         println!(
             "| {name} | {} | {} | {} |",
             ms(summary.p50),
@@ -130,6 +119,27 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Latencies of `times` GETs of `path` (after 20 untimed ones), each read to its end.
+pub async fn time_get(
+    app: &verdict_testkit::TestApp,
+    token: &str,
+    path: &str,
+    times: usize,
+) -> anyhow::Result<Summary> {
+    for _ in 0..20 {
+        app.get_as(token, path).await.bytes().await?;
+    }
+    let mut samples = Vec::with_capacity(times);
+    for _ in 0..times {
+        let started = Instant::now();
+        let response = app.get_as(token, path).await;
+        anyhow::ensure!(response.status() == 200, "{path}: {}", response.status());
+        response.bytes().await?;
+        samples.push(started.elapsed());
+    }
+    Ok(Summary::of(samples))
 }
 
 /// How many results to store, and how.
@@ -156,13 +166,33 @@ pub async fn store(
     token: &str,
     load: &Load,
 ) -> anyhow::Result<Stored> {
+    store_generated(
+        app,
+        project,
+        token,
+        load,
+        |run| json!({ "name": format!("run {run}") }),
+        result,
+    )
+    .await
+}
+
+/// [`store`] with runs made by `new_run(run)` and results by `result(run, index)`.
+pub async fn store_generated(
+    app: &verdict_testkit::TestApp,
+    project: &str,
+    token: &str,
+    load: &Load,
+    new_run: impl Fn(usize) -> Value,
+    result: impl Fn(usize, usize) -> Value,
+) -> anyhow::Result<Stored> {
     let mut run_ids = Vec::new();
     for run in 0..load.runs {
         let created: Value = app
             .post(
                 token,
                 &format!("/api/v1/projects/{project}/runs"),
-                json!({ "name": format!("run {run}") }),
+                new_run(run),
             )
             .await
             .json()

@@ -164,6 +164,7 @@ fn counts(total: u64, passed: u64, failed: u64, errored: u64, skipped: u64, flak
         skipped,
         errored,
         flaky,
+        quarantined: 0,
     }
 }
 

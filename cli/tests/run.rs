@@ -236,6 +236,7 @@ fn counts(total: u64, passed: u64, failed: u64, errored: u64, skipped: u64) -> C
         skipped,
         errored,
         flaky: 0,
+        quarantined: 0,
     }
 }
 

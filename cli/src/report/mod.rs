@@ -280,7 +280,8 @@ Requests that may be repeated are retried while the server is unreachable or ans
 
 pub const EXAMPLES: &str = "\
 Exit status:
-  0  the reports were sent (and, with --fail-on-failures, the run passed)
+  0  the reports were sent (and, with --fail-on-failures, the run passed; failures of
+     quarantined tests do not fail it)
   1  the run failed and --fail-on-failures was given
   2  bad input: a flag, a missing file, a malformed report (nothing was sent)
   3  the server refused or could not be reached (the message says why)
@@ -473,6 +474,11 @@ impl Ending<'_> {
         }
     }
 
+    /// Whether the run passed only because its failures were of quarantined tests.
+    pub fn passed_by_quarantine(&self) -> bool {
+        self.run.status == RunStatus::Passed && self.run.counts.quarantined > 0
+    }
+
     /// The run's status in words.
     pub fn verdict(&self) -> String {
         match (self.run.status, self.shard) {
@@ -506,8 +512,14 @@ impl Ending<'_> {
             .shard
             .map(|shard| format!(" (shard {shard} finished)"))
             .unwrap_or_default();
+        // Quarantined failures are counted among the failed and errored and do not
+        // fail the run: say so, so a passed run with failures explains itself.
+        let quarantined = match counts.quarantined {
+            0 => String::new(),
+            n => format!(" ({n} of them quarantined)"),
+        };
         format!(
-            "{}: {}{shard} — {} tests: {} passed, {} failed, {} errored, {} skipped, {} flaky\n{}",
+            "{}: {}{shard} — {} tests: {} passed, {} failed, {} errored{quarantined}, {} skipped, {} flaky\n{}",
             run.name,
             run.status.as_str(),
             counts.total,

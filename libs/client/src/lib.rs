@@ -31,6 +31,7 @@ pub mod retry;
 mod runs;
 mod system;
 mod tls;
+mod triage;
 
 pub use artifacts::{ArtifactFile, UploadSource};
 pub use client::{Client, ClientBuilder, IDEMPOTENCY_KEY};

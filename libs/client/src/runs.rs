@@ -1,4 +1,4 @@
-//! Runs, results, test history, flaky tests and imports.
+//! Runs, results, test history and imports.
 
 use std::collections::BTreeMap;
 
@@ -7,8 +7,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::{
-    FinishRun, FlakyTest, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus,
-    Run, RunShard, RunStatus, TestResult,
+    FinishRun, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus, Run,
+    RunShard, RunStatus, TestResult,
 };
 
 use crate::client::{Payload, Repeat};
@@ -189,26 +189,6 @@ impl Client {
             Repeat::Idempotent,
         );
         paged(&mut call.url, page);
-        self.json(call).await
-    }
-
-    /// `GET /projects/{project}/tests/flaky` over the latest `window` finished runs
-    /// (the server's default, 50, when `None`).
-    pub async fn flaky_tests(
-        &self,
-        project: &str,
-        window: Option<u32>,
-    ) -> Result<Page<FlakyTest>, Error> {
-        let mut call = self.call(
-            Method::GET,
-            self.api(&["projects", project, "tests", "flaky"]),
-            Repeat::Idempotent,
-        );
-        if let Some(window) = window {
-            call.url
-                .query_pairs_mut()
-                .append_pair("window", &window.to_string());
-        }
         self.json(call).await
     }
 

@@ -11,6 +11,7 @@ use verdict_client::{
 use verdict_contracts::artifacts::{ArtifactNamePrefix, ArtifactState, NewArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, Role};
 use verdict_contracts::page::PageRequest;
+use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{
     FinishRun, ImportState, NewRun, ReportKind, ResultBatchInput, ResultInput, ResultStatus, Run,
     RunStatus,
@@ -286,9 +287,19 @@ async fn runs_results_history_and_flaky_tests() {
         .await
         .unwrap();
     assert_eq!(history.items[0].run_id, run.id);
-    let flaky = admin.flaky_tests("web", Some(10)).await.unwrap();
+    let window = |runs| RunSelection {
+        window: Window::Runs(runs),
+        ..RunSelection::default()
+    };
+    let flaky = admin
+        .flaky_tests("web", &window(10), &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(flaky.items[0].name, "retries");
-    let bad_window = admin.flaky_tests("web", Some(0)).await.unwrap_err();
+    let bad_window = admin
+        .flaky_tests("web", &window(0), &PageRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(problem(&bad_window).errors[0].field, "window");
 
     admin.delete_run(&run.id).await.unwrap();

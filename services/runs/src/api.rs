@@ -2,9 +2,10 @@
 
 use verdict_bus::{BusError, ServiceHost};
 use verdict_contracts::runs;
+use verdict_contracts::runs::triage as triage_ops;
 
 use crate::context::Runs;
-use crate::{imports, queries, run_commands};
+use crate::{imports, queries, run_commands, triage};
 
 pub async fn register(
     host: &mut ServiceHost,
@@ -28,7 +29,37 @@ pub async fn register(
         .for_principal(runs::TEST_HISTORY, queries::test_history)
         .await?;
     endpoints
-        .for_principal(runs::FLAKY_TESTS, queries::flaky_tests)
+        .for_principal(runs::FLAKY_TESTS, triage::flaky_tests)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::LIST_FAILURES, triage::list_failures)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::RUN_FAILURES, triage::run_failures)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::SIGNATURE_RESULTS, triage::signature_results)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::SET_QUARANTINE, triage::set_quarantine)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::RELEASE_QUARANTINE, triage::release_quarantine)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::GET_QUARANTINE, triage::get_quarantine)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::LIST_TESTS, triage::list_tests)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::SLOWEST_TESTS, triage::slowest_tests)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::TEST_TREND, triage::test_trend)
+        .await?;
+    endpoints
+        .for_principal(triage_ops::PROJECT_TREND, triage::project_trend)
         .await?;
     endpoints
         .for_principal(runs::DELETE_RUN, run_commands::delete)

@@ -7,7 +7,7 @@ use verdict_contracts::runs::shards::MAX_SHARDS;
 use verdict_store::rusqlite::Transaction;
 
 use crate::convert;
-use crate::domain::Finishing;
+use crate::domain::{finished_status, Counts, FinishReason, Finishing};
 use crate::store::{self, RunRow};
 use crate::Error;
 
@@ -46,14 +46,29 @@ pub fn settle(tx: &Transaction<'_>, run_id: &str, now: i64) -> Result<Option<Eve
     if !finishing.is_complete(store::pending_imports_into(tx, &run.id)?) {
         return Ok(None);
     }
-    let status = finishing.status(&run.counts, store::any_shard_interrupted(tx, run.rid)?);
+    let reason = finishing.reason(store::any_shard_interrupted(tx, run.rid)?);
     let finished_at = finishing.last_finish_at.unwrap_or(now);
-    store::finish_run(tx, &run.id, status, finished_at)?;
-    Ok(Some(Event::RunFinished {
+    Ok(Some(end(tx, run, reason, finished_at)?.0))
+}
+
+/// Ends the run at `at`: its failures of quarantined tests are counted apart, and only
+/// the others fail it. Answers the event telling so, and the run's final counts.
+pub fn end(
+    tx: &Transaction<'_>,
+    run: RunRow,
+    reason: FinishReason,
+    at: i64,
+) -> Result<(Event, Counts), Error> {
+    let mut counts = run.counts;
+    counts.quarantined = store::triage::quarantined_failures(tx, &run, at)?;
+    let status = finished_status(&counts, reason);
+    store::finish_run(tx, &run.id, status, at, counts.quarantined)?;
+    let event = Event::RunFinished {
         project_id: run.project_id,
         run_id: run.id,
         status,
-        counts: run.counts,
-        finished_at: convert::rfc3339(finished_at),
-    }))
+        counts,
+        finished_at: convert::rfc3339(at),
+    };
+    Ok((event, counts))
 }

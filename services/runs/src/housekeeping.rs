@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use verdict_contracts::events::Event;
 
 use crate::context::Runs;
-use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, FinishReason};
-use crate::run_commands;
+use crate::convert::now_ms;
+use crate::domain::FinishReason;
 use crate::store;
 use crate::Error;
+use crate::{finish, run_commands};
 
 /// Runs handled per pass, so one pass never holds the writer for long.
 const PER_PASS: u32 = 100;
@@ -50,15 +49,7 @@ async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
             let mut events = Vec::new();
             for run_id in store::stale_runs(&tx, before, PER_PASS)? {
                 if let Some(run) = store::run(&tx, &run_id)? {
-                    let status = finished_status(&run.counts, FinishReason::Interrupted);
-                    store::finish_run(&tx, &run.id, status, now)?;
-                    events.push(Event::RunFinished {
-                        project_id: run.project_id,
-                        run_id: run.id,
-                        status,
-                        counts: run.counts,
-                        finished_at: convert::rfc3339(now),
-                    });
+                    events.push(finish::end(&tx, run, FinishReason::Interrupted, now)?.0);
                 }
             }
             tx.commit()?;

@@ -27,7 +27,7 @@ use verdict_store::rusqlite::Transaction;
 use crate::config::ImportRetries;
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{finished_status, FinishReason, NewResult, Tally};
+use crate::domain::{FinishReason, NewResult, Tally};
 use crate::finish;
 use crate::import::{ImportError, ReportItem, ReportReader};
 use crate::ingest::Batch;
@@ -382,7 +382,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
                 finish::settle(&tx, &run.id, now)?
             } else {
                 store::clear_run(&tx, &run)?;
-                store::finish_run(&tx, &run.id, RunStatus::Interrupted, now)?;
+                store::finish_run(&tx, &run.id, RunStatus::Interrupted, now, 0)?;
                 Some(Event::RunFinished {
                     project_id: run.project_id.clone(),
                     run_id: run.id.clone(),
@@ -565,16 +565,9 @@ async fn apply(
             let counts = if import.into_run {
                 own_counts
             } else {
-                let status = finished_status(&run.counts, FinishReason::Completed);
-                store::finish_run(&tx, &run.id, status, now)?;
-                events.push(Event::RunFinished {
-                    project_id: run.project_id.clone(),
-                    run_id: run.id.clone(),
-                    status,
-                    counts: run.counts,
-                    finished_at: convert::rfc3339(now),
-                });
-                run.counts
+                let (ended, counts) = finish::end(&tx, run.clone(), FinishReason::Completed, now)?;
+                events.push(ended);
+                counts
             };
             let counts = serde_json::to_string(&counts).unwrap_or_default();
             store::end_import(&tx, &import.id, "done", None, Some(&counts))?;

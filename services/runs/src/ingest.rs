@@ -15,7 +15,7 @@ use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
 use crate::convert::{self, now_ms};
-use crate::domain::{CountsDelta, NewResult, TestOutcome};
+use crate::domain::{CountsDelta, NewResult, Signature, TestOutcome};
 use crate::store::{self, KnownTests, ResultRow, ResultWriter, RunRow};
 use crate::{finish, live_events, Error};
 
@@ -272,7 +272,8 @@ impl<'run> Batch<'run> {
         let message = checked.message.as_ref().map(|text| text.as_str());
         // Most results are their test's first in the run: one insert settles them.
         let first = TestOutcome::record(None, checked.attempt, checked.status);
-        let change = if writer.first_outcome(run, test, &first.outcome, duration, message)? {
+        let seen_before = !writer.first_outcome(run, test, &first.outcome, duration, message)?;
+        let change = if !seen_before {
             first
         } else {
             let previous = writer.outcome(run, test)?;
@@ -303,6 +304,14 @@ impl<'run> Batch<'run> {
             }),
         };
         writer.upsert(run, test, &row)?;
+        // Only a test seen before in the run can have a failure to forget.
+        if row.status.is_failure() || seen_before {
+            let signature = row
+                .status
+                .is_failure()
+                .then(|| Signature::of(row.message.as_deref(), row.trace.as_deref()));
+            writer.record_failure(run, test, &row, signature.as_ref())?;
+        }
         self.tests.push(FinishedTest {
             id: row.id,
             test_key: row.test_key,

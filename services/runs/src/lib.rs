@@ -18,6 +18,7 @@ mod outbox;
 mod queries;
 mod run_commands;
 mod store;
+mod triage;
 
 use tokio_util::sync::CancellationToken;
 use verdict_bus::tasks::Tasks;

@@ -1,4 +1,4 @@
-//! Reading runs, results, test history and flakiness. Every list is a keyset scan of
+//! Reading runs, results and test history. Every list is a keyset scan of
 //! an index (checked by the store's query plan tests).
 
 use std::collections::BTreeMap;
@@ -6,22 +6,19 @@ use std::collections::BTreeMap;
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page, MAX_LIMIT};
 use verdict_contracts::runs::{
-    limits, FlakyTest, FlakyTests, HistoryEntry, ListResults, ListRuns, ResultStatus, Run, RunRef,
-    RunScope, RunStatus, RunWithFailures, RunningRuns, SnapshotRun, TestHistory, TestKey,
-    TestResult,
+    limits, HistoryEntry, ListResults, ListRuns, ResultStatus, Run, RunRef, RunScope, RunStatus,
+    RunWithFailures, RunningRuns, SnapshotRun, TestHistory, TestKey, TestResult,
 };
 
 use crate::context::Runs;
-use crate::convert::{self, history_out, parse_rfc3339, result_out, run_out};
+use crate::convert::{history_out, parse_rfc3339, result_out, run_out};
 use crate::store::{self, ResultFilter, RunFilter};
-use crate::{flaky, Error};
+use crate::Error;
 
 /// The longest text search accepted, in bytes.
 const MAX_QUERY_BYTES: usize = 256;
 /// The most words a text search may hold: each is a phrase the index has to intersect.
 const MAX_QUERY_WORDS: usize = 16;
-/// The most runs a flakiness window spans.
-const MAX_WINDOW: u32 = 500;
 
 pub async fn get_run(runs: Runs, principal: Principal, request: RunRef) -> Result<Run, Error> {
     Ok(run_out(
@@ -173,7 +170,7 @@ pub async fn list_runs(
 
 /// `attr.<key>=<value>` filters: few enough for one query, and no longer than a stored
 /// attribute may be (a longer one could match nothing anyway).
-fn check_attribute_filters(filters: &BTreeMap<String, String>) -> Result<(), Error> {
+pub(crate) fn check_attribute_filters(filters: &BTreeMap<String, String>) -> Result<(), Error> {
     if filters.len() > limits::MAX_ATTRIBUTE_FILTERS {
         return Err(Error::BadRequest(format!(
             "attr: at most {} attribute filters may be given, got {}",
@@ -297,50 +294,6 @@ pub async fn test_history(
         |row| encode_cursor(&[&row.started_at.to_string(), &row.rid.to_string()]),
         history_out,
     ))
-}
-
-pub async fn flaky_tests(
-    runs: Runs,
-    principal: Principal,
-    request: FlakyTests,
-) -> Result<Page<FlakyTest>, Error> {
-    let access = runs
-        .authorize(&principal, &request.project, Role::Viewer)
-        .await?;
-    let window = request.window.clamp(1, MAX_WINDOW);
-    let items = runs
-        .store
-        .read(move |conn| {
-            let latest = store::latest_finished_runs(conn, &access.project_id, window)?;
-            let outcomes = latest
-                .iter()
-                .map(|&(rid, _)| store::outcomes_of_run(conn, rid))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut items = Vec::new();
-            for found in flaky::flaky_tests(&outcomes) {
-                let Some(test) = store::test_identity(conn, found.test)? else {
-                    continue;
-                };
-                items.push(FlakyTest {
-                    last_seen: latest
-                        .get(found.last_seen)
-                        .map(|(_, started)| convert::rfc3339(*started))
-                        .unwrap_or_default(),
-                    test_key: test.test_key,
-                    name: test.name,
-                    suite: test.suite,
-                    flips: found.flips,
-                    runs: found.runs,
-                    flake_rate: found.flake_rate,
-                });
-            }
-            Ok::<_, Error>(items)
-        })
-        .await?;
-    Ok(Page {
-        items,
-        next_cursor: None,
-    })
 }
 
 #[cfg(test)]

@@ -109,6 +109,7 @@ mod tests {
             skipped: 1,
             errored: 1,
             flaky: 1,
+            quarantined: 0,
         };
         let shares = shares(&counts);
         assert_eq!(shares[0], ("passed", 50.0));

@@ -29,5 +29,6 @@ mod runs_import;
 mod runs_ingest;
 mod runs_queries;
 mod tracing;
+mod triage;
 mod web_browser;
 mod web_pages;

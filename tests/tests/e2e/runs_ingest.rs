@@ -123,7 +123,7 @@ async fn results_become_queryable_and_counted_and_the_finish_decides_the_status(
     assert_eq!(done["status"], "failed");
     assert_eq!(
         done["counts"],
-        json!({ "total": 3, "passed": 1, "failed": 1, "skipped": 1, "errored": 0, "flaky": 0 })
+        json!({ "total": 3, "passed": 1, "failed": 1, "skipped": 1, "errored": 0, "flaky": 0, "quarantined": 0 })
     );
     assert!(done["duration_ms"].is_u64());
     let results = ci.all_results(&run, "").await;

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// A run's counters: tests by the status of their latest attempt, plus the flaky ones
-/// (which are also counted as passed).
+/// (which are also counted as passed) and, once the run finished, the quarantined ones
+/// among the failed and errored (which then do not fail the run).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counts {
@@ -13,6 +14,9 @@ pub struct Counts {
     pub skipped: u64,
     pub errored: u64,
     pub flaky: u64,
+    /// Failed or errored tests that were quarantined when the run finished.
+    #[serde(default)]
+    pub quarantined: u64,
 }
 
 impl Counts {

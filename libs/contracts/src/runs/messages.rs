@@ -182,8 +182,11 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlakyTests {
     pub project: String,
-    /// How many of the project's latest finished runs to look at.
-    pub window: u32,
+    /// The window of finished runs to look at, and the attributes they must have.
+    #[serde(flatten)]
+    pub selection: super::triage::RunSelection,
+    #[serde(flatten)]
+    pub page: PageRequest,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

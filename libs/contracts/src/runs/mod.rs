@@ -14,6 +14,7 @@ pub mod shards;
 mod status;
 mod test_key;
 mod text;
+pub mod triage;
 mod wire;
 
 pub use attempt::Attempt;

@@ -12,6 +12,7 @@ pub mod projects;
 pub mod runs;
 pub mod system;
 pub mod tokens;
+pub mod triage;
 pub mod users;
 
 use axum::http::{header, HeaderName, HeaderValue, Method};
@@ -109,6 +110,34 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs/{run}/finish", post(runs::finish))
         .route("/api/v1/runs/{run}/shards/{shard}", get(runs::shard))
         .route("/api/v1/projects/{project}/tests/flaky", get(runs::flaky))
+        .route("/api/v1/projects/{project}/tests", get(triage::list_tests))
+        .route(
+            "/api/v1/projects/{project}/tests/slowest",
+            get(triage::slowest),
+        )
+        .route(
+            "/api/v1/projects/{project}/tests/{test_key}/quarantine",
+            put(triage::set_quarantine)
+                .delete(triage::release_quarantine)
+                .get(triage::get_quarantine),
+        )
+        .route(
+            "/api/v1/projects/{project}/tests/{test_key}/trend",
+            get(triage::test_trend),
+        )
+        .route(
+            "/api/v1/projects/{project}/trend",
+            get(triage::project_trend),
+        )
+        .route(
+            "/api/v1/projects/{project}/failures",
+            get(triage::list_failures),
+        )
+        .route(
+            "/api/v1/projects/{project}/failures/{signature}",
+            get(triage::signature_results),
+        )
+        .route("/api/v1/runs/{run}/failures", get(triage::run_failures))
         .route(
             "/api/v1/projects/{project}/tests/{test_key}/history",
             get(runs::history),

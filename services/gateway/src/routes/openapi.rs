@@ -27,6 +27,10 @@ use crate::state::AppState;
         super::runs::post_results, super::runs::finish, super::runs::list_results,
         super::runs::history, super::runs::flaky, super::runs::shard,
         super::imports::create, super::imports::into_run, super::imports::get,
+        super::triage::list_failures, super::triage::signature_results, super::triage::run_failures,
+        super::triage::set_quarantine, super::triage::release_quarantine, super::triage::get_quarantine,
+        super::triage::list_tests, super::triage::slowest, super::triage::test_trend,
+        super::triage::project_trend,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -40,6 +44,7 @@ use crate::state::AppState;
         (name = "admin", description = "Administration"),
         (name = "artifacts", description = "Files attached to runs; bytes go straight to the blob store"),
         (name = "runs", description = "Runs, results, test history and flakiness"),
+        (name = "triage", description = "Failures by signature, new failures, quarantine, the test catalog, trends and the slowest tests"),
     )
 )]
 pub struct ApiDoc;

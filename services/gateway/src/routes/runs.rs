@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::shards::{check_label, MAX_SHARD_BYTES};
+use verdict_contracts::runs::triage::{RunSelection, Window, BRANCH_ATTRIBUTE};
 use verdict_contracts::runs::{
     self, CreateRun, FinishRun, FlakyTest, FlakyTests, HistoryEntry, IngestMessage, ListResults,
     ListRuns, NewRun, ResultBatchInput, ResultId, Run, RunRef, RunShard, RunStatus, ShardRef,
@@ -310,34 +311,54 @@ pub async fn history(
     ))
 }
 
-/// Tests whose outcome flips across the latest `window` finished runs, flakiest first.
+/// Tests whose outcome flips across a window of finished runs, flakiest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/tests/flaky", operation_id = "flaky_tests", tag = "runs",
     security(("bearer" = [])),
-    params(("project" = String, Path, description = "id or slug"), ("window" = Option<u32>, Query, description = "runs, default 50")),
-    responses((status = 200, description = "OK", body = Page<FlakyTest>), (status = 404, description = "No such project", body = Problem)))]
+    params(("project" = String, Path, description = "id or slug"),
+        ("window" = Option<String>, Query, description = "the latest N finished runs (1 to 500, default 50), or those of the last N days (`7d`, up to 366d)"),
+        ("branch" = Option<String>, Query, description = "only runs whose `git.branch` attribute is this"),
+        ("attr.{key}" = Option<String>, Query, description = "only runs with this attribute value; at most 16 filters"),
+        PageRequest),
+    responses((status = 200, description = "OK", body = Page<FlakyTest>), (status = 400, description = "Invalid", body = Problem),
+        (status = 404, description = "No such project", body = Problem)))]
 pub async fn flaky(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
     mut query: QueryParams,
 ) -> Result<Json<Page<FlakyTest>>, ApiError> {
-    let window = match query.take("window") {
-        Some(window) => window
-            .parse()
-            .ok()
-            .filter(|w| (1..=500).contains(w))
-            .ok_or_else(|| ApiError::invalid("window", "must be a whole number from 1 to 500"))?,
-        None => 50,
-    };
+    let page = query.page()?;
+    let selection = selection_of(&mut query, Window::DEFAULT)?;
     query.finish()?;
+    let request = FlakyTests {
+        project,
+        selection,
+        page,
+    };
     Ok(Json(
         state
             .bus
-            .request_as(
-                &runs::FLAKY_TESTS,
-                &FlakyTests { project, window },
-                &principal,
-            )
+            .request_as(&runs::FLAKY_TESTS, &request, &principal)
             .await?,
     ))
+}
+
+/// The window (`window`, default `default`) and the attribute filters (`attr.<key>`,
+/// `branch`) of a view over a project's runs.
+pub(crate) fn selection_of(
+    query: &mut QueryParams,
+    default: Window,
+) -> Result<RunSelection, ApiError> {
+    let window = match query.take("window") {
+        Some(window) => window
+            .parse()
+            .map_err(|reason: String| ApiError::invalid("window", &reason))?,
+        None => default,
+    };
+    let branch = query.take("branch");
+    let mut attributes = query.attributes();
+    if let Some(branch) = branch {
+        attributes.insert(BRANCH_ATTRIBUTE.to_owned(), branch);
+    }
+    Ok(RunSelection { window, attributes })
 }

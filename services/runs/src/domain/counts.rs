@@ -112,11 +112,13 @@ pub enum FinishReason {
 }
 
 /// The status a run takes when it finishes: `failed` if any test's latest attempt
-/// failed or errored (a failure no retry recovered), else `interrupted` if it was cut
-/// short, else `passed`. A failure outranks the interruption because it is a definite
-/// finding, while an interruption only says the verdict is incomplete.
+/// failed or errored (a failure no retry recovered) and the test was not quarantined,
+/// else `interrupted` if it was cut short, else `passed`. A failure outranks the
+/// interruption because it is a definite finding, while an interruption only says the
+/// verdict is incomplete.
 pub fn finished_status(counts: &Counts, reason: FinishReason) -> RunStatus {
-    if counts.failed > 0 || counts.errored > 0 {
+    let failures = counts.failed + counts.errored;
+    if failures > counts.quarantined {
         RunStatus::Failed
     } else if reason == FinishReason::Interrupted {
         RunStatus::Interrupted
@@ -164,7 +166,8 @@ mod tests {
                 failed: 1,
                 skipped: 1,
                 errored: 1,
-                flaky: 0
+                flaky: 0,
+                quarantined: 0
             }
         );
     }
@@ -205,6 +208,30 @@ mod tests {
         );
         assert_eq!(
             finished_status(&counts, FinishReason::Interrupted),
+            RunStatus::Failed
+        );
+    }
+
+    #[test]
+    fn failures_of_quarantined_tests_alone_do_not_fail_the_run() {
+        let quarantined = Counts {
+            total: 3,
+            passed: 1,
+            failed: 1,
+            errored: 1,
+            quarantined: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            finished_status(&quarantined, FinishReason::Completed),
+            RunStatus::Passed
+        );
+        let one_more = Counts {
+            failed: 2,
+            ..quarantined
+        };
+        assert_eq!(
+            finished_status(&one_more, FinishReason::Completed),
             RunStatus::Failed
         );
     }

@@ -34,15 +34,20 @@ impl Finishing {
         self.requested || shards_done
     }
 
-    /// The status the run ends with; `shard_interrupted` tells whether any shard
-    /// finished interrupted.
-    pub fn status(&self, counts: &Counts, shard_interrupted: bool) -> RunStatus {
-        let reason = if self.interrupted || shard_interrupted {
+    /// Why the run ends; `shard_interrupted` tells whether any shard finished
+    /// interrupted.
+    pub fn reason(&self, shard_interrupted: bool) -> FinishReason {
+        if self.interrupted || shard_interrupted {
             FinishReason::Interrupted
         } else {
             FinishReason::Completed
-        };
-        finished_status(counts, reason)
+        }
+    }
+
+    /// The status the run ends with; `shard_interrupted` tells whether any shard
+    /// finished interrupted.
+    pub fn status(&self, counts: &Counts, shard_interrupted: bool) -> RunStatus {
+        finished_status(counts, self.reason(shard_interrupted))
     }
 }
 

@@ -5,9 +5,13 @@
 
 mod counts;
 mod finishing;
+mod signature;
+mod trends;
 
 pub use counts::{finished_status, FinishReason, OutcomeChange, Tally, TestOutcome};
 pub use finishing::Finishing;
+pub use signature::{is_signature_id, Signature};
+pub use trends::{percentile, rank_page, Rank, TestRecord};
 pub use verdict_contracts::runs::{
     limits, Attempt, AttributeProblem, Attributes, CappedText, CappedTextBuilder, Counts,
     CountsDelta, DurationMs, FieldError, InvalidTestKey, InvalidValue, NewResult, ResultBatchInput,

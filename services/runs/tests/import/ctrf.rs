@@ -24,7 +24,8 @@ fn a_playwright_ctrf_report() {
             failed: 1,
             skipped: 2,
             errored: 0,
-            flaky: 2
+            flaky: 2,
+            quarantined: 0,
         }
     );
     assert_eq!(report.summary.tool.as_deref(), Some("playwright 1.45.0"));

@@ -30,7 +30,8 @@ fn pytest() {
             failed: 1,
             skipped: 2,
             errored: 1,
-            flaky: 0
+            flaky: 0,
+            quarantined: 0,
         }
     );
     assert_eq!(
@@ -150,7 +151,8 @@ fn surefire_with_flaky_and_rerun_failures() {
             failed: 1,
             skipped: 1,
             errored: 0,
-            flaky: 2
+            flaky: 2,
+            quarantined: 0,
         }
     );
     assert_eq!(report.results.len(), 10, "one result per attempt");
@@ -270,7 +272,8 @@ fn playwright() {
             failed: 1,
             skipped: 1,
             errored: 0,
-            flaky: 1
+            flaky: 1,
+            quarantined: 0,
         }
     );
     assert_eq!(report.summary.name, None, "an empty name is no name");
@@ -496,7 +499,8 @@ fn a_suite_with_counts_but_no_cases_records_them_as_unlisted_results() {
             failed: 1,
             errored: 1,
             skipped: 2,
-            flaky: 0
+            flaky: 0,
+            quarantined: 0,
         },
         "the counts are those the report declares"
     );

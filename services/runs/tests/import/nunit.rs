@@ -32,6 +32,7 @@ fn nunit_2_reports_count_what_their_summary_states() {
                 errored: errors + invalid,
                 skipped: not_run - invalid + inconclusive,
                 flaky: 0,
+                quarantined: 0,
             },
             "{name}"
         );
@@ -181,6 +182,7 @@ fn nunit_3_reports_count_what_their_summary_states() {
                 errored,
                 skipped: skipped + inconclusive,
                 flaky: 0,
+                quarantined: 0,
             },
             "{name}"
         );

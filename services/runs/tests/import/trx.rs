@@ -31,6 +31,7 @@ fn trx_reports_count_what_their_counters_state() {
                 errored,
                 skipped: count("total") - count("passed") - count("failed") - errored,
                 flaky: 0,
+                quarantined: 0,
             },
             "{name}"
         );
@@ -163,6 +164,7 @@ fn data_rows_and_retries_inside_a_result_stand_for_it() {
             total: 2,
             passed: 2,
             flaky: 1,
+            quarantined: 0,
             ..Counts::default()
         }
     );

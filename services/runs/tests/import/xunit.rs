@@ -27,6 +27,7 @@ fn xunit_reports_count_what_their_assemblies_state() {
                 errored: count("errors"),
                 skipped: count("skipped"),
                 flaky: 0,
+                quarantined: 0,
             },
             "{name}"
         );

@@ -2,6 +2,8 @@
 
 use axum::extract::{Path, State};
 use maud::html;
+use verdict_contracts::page::PageRequest;
+use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{self, FlakyTests};
 
 use super::layout::Page;
@@ -20,7 +22,11 @@ pub async fn show(
     let access = signed_in.project(&web, &slug).await?;
     let request = FlakyTests {
         project: access.project_id.clone(),
-        window: WINDOW,
+        selection: RunSelection {
+            window: Window::Runs(WINDOW),
+            ..RunSelection::default()
+        },
+        page: PageRequest::default(),
     };
     let flaky = signed_in
         .request(&web, &runs::FLAKY_TESTS, &request)

@@ -6,7 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 use verdict_store::Migrations;
 
-use crate::domain::{Counts, CountsDelta, Finishing, ResultStatus, RunStatus, TestOutcome};
+use crate::domain::{
+    Counts, CountsDelta, Finishing, ResultStatus, RunStatus, Signature, TestOutcome,
+};
+
+pub mod triage;
 
 pub const MIGRATIONS: Migrations = Migrations(&[
     r#"
@@ -274,6 +278,8 @@ CREATE INDEX imports_by_run ON imports (run_id, status);
     r#"
 ALTER TABLE test_outcomes ADD COLUMN message TEXT;
 "#,
+    // Triage (issue #16): failure signatures, quarantines.
+    triage::MIGRATION,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -285,7 +291,8 @@ fn seq_range(run: i64) -> (i64, i64) {
 /// The columns of a run, in the order [`run_row`] reads them.
 const RUN_COLUMNS: &str = "id, project_id, name, status, attributes, started_at, finished_at, \
      total, passed, failed, skipped, errored, flaky, rid, build_key, shards_expected, \
-     shards_joined, shards_finished, finish_requested, finish_interrupted, last_finish_at";
+     shards_joined, shards_finished, finish_requested, finish_interrupted, last_finish_at, \
+     quarantined";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRow {
@@ -331,6 +338,7 @@ fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
             skipped: row.get(10)?,
             errored: row.get(11)?,
             flaky: row.get(12)?,
+            quarantined: row.get(21)?,
         },
         build_key: row.get(14)?,
         finishing: Finishing {
@@ -701,6 +709,7 @@ pub struct ResultWriter<'tx> {
     update_result: rusqlite::CachedStatement<'tx>,
     insert_text: rusqlite::CachedStatement<'tx>,
     delete_text: rusqlite::CachedStatement<'tx>,
+    failures: triage::FailureStatements<'tx>,
     last_seqs: HashMap<i64, i64>,
 }
 
@@ -748,6 +757,7 @@ impl<'tx> ResultWriter<'tx> {
             )?,
             insert_text: tx.prepare_cached("INSERT INTO results_text (rowid, name, message) VALUES (?1, ?2, ?3)")?,
             delete_text: tx.prepare_cached("DELETE FROM results_text WHERE rowid = ?1")?,
+            failures: triage::FailureStatements::new(tx)?,
             last_seqs: HashMap::new(),
         })
     }
@@ -902,6 +912,19 @@ impl<'tx> ResultWriter<'tx> {
             .execute(params![seq, result.name, result.message])?;
         Ok(())
     }
+
+    /// Records the signature of a stored result that failed, or, with `None`, that it
+    /// is no failure (a resend that passed).
+    pub fn record_failure(
+        &mut self,
+        run: &RunRow,
+        test: i64,
+        result: &ResultRow,
+        signature: Option<&Signature>,
+    ) -> rusqlite::Result<()> {
+        let failure = signature.map(|signature| (signature, result.message.as_deref()));
+        self.failures.record(run, test, &result.id, failure)
+    }
 }
 
 /// Adds the batch's counter changes to the run and marks it active.
@@ -929,15 +952,18 @@ pub fn add_counts(
     Ok(())
 }
 
+/// Ends a run with its status and the number of its failures that were quarantined.
 pub fn finish_run(
     tx: &Transaction<'_>,
     run_id: &str,
     status: RunStatus,
     finished_at: i64,
+    quarantined: u64,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "UPDATE runs SET status = ?2, finished_at = ?3, last_activity = ?3 WHERE id = ?1",
-        params![run_id, status.as_str(), finished_at],
+        "UPDATE runs SET status = ?2, finished_at = ?3, last_activity = ?3, quarantined = ?4
+         WHERE id = ?1",
+        params![run_id, status.as_str(), finished_at, quarantined],
     )?;
     Ok(())
 }
@@ -1040,6 +1066,7 @@ fn delete_results(tx: &Transaction<'_>, rid: i64) -> rusqlite::Result<()> {
         [first, last],
     )?;
     tx.execute("DELETE FROM test_outcomes WHERE run = ?1", [rid])?;
+    tx.execute("DELETE FROM failures WHERE run = ?1", [rid])?;
     Ok(())
 }
 
@@ -1200,23 +1227,6 @@ pub fn test_history(
     rows.collect()
 }
 
-/// The latest finished runs of a project, newest first: `(rid, started_at)`.
-pub fn latest_finished_runs(
-    conn: &Connection,
-    project_id: &str,
-    window: u32,
-) -> rusqlite::Result<Vec<(i64, i64)>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT rid, started_at FROM runs INDEXED BY runs_by_project
-         WHERE project_id = ?1 AND finished_at IS NOT NULL
-         ORDER BY started_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = statement.query_map(params![project_id, window], |row| {
-        Ok((row.get(0)?, row.get(1)?))
-    })?;
-    rows.collect()
-}
-
 /// One test's final outcome in one run.
 #[derive(Debug, Clone)]
 pub struct OutcomeRow {
@@ -1238,25 +1248,6 @@ pub fn outcomes_of_run(conn: &Connection, rid: i64) -> rusqlite::Result<Vec<Outc
         })
     })?;
     rows.collect()
-}
-
-/// A test's key, suite and name.
-pub struct TestIdentity {
-    pub test_key: String,
-    pub suite: Option<String>,
-    pub name: String,
-}
-
-pub fn test_identity(conn: &Connection, test: i64) -> rusqlite::Result<Option<TestIdentity>> {
-    conn.prepare_cached("SELECT test_key, suite, name FROM tests WHERE tid = ?1")?
-        .query_row([test], |row| {
-            Ok(TestIdentity {
-                test_key: row.get(0)?,
-                suite: row.get(1)?,
-                name: row.get(2)?,
-            })
-        })
-        .optional()
 }
 
 // ---- imports ---------------------------------------------------------------------------
