@@ -22,6 +22,8 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    #[error("q: {0}")]
+    Search(#[from] crate::domain::InvalidSearch),
     #[error("{0}")]
     Conflict(String),
     /// The `Idempotency-Key` was given before with another request.
@@ -48,6 +50,7 @@ impl From<Error> for ServiceError {
             Error::Refused(refusal) => refusal,
             Error::NotFound(_) => ServiceError::new(ErrorCode::NotFound, error.to_string()),
             Error::BadRequest(message) => ServiceError::bad_request(message),
+            Error::Search(_) => ServiceError::bad_request(error.to_string()),
             Error::Conflict(message) => ServiceError::new(ErrorCode::Conflict, message),
             Error::KeyReused => ServiceError::new(ErrorCode::Unprocessable, error.to_string()),
         }

@@ -5,11 +5,13 @@
 
 mod counts;
 mod finishing;
+mod search;
 mod signature;
 mod trends;
 
 pub use counts::{finished_status, FinishReason, OutcomeChange, Tally, TestOutcome};
 pub use finishing::Finishing;
+pub use search::{InvalidSearch, SearchText, MAX_SEARCH_BYTES, MAX_SEARCH_WORDS};
 pub use signature::{is_signature_id, Signature};
 pub use trends::{percentile, rank_page, Rank, TestRecord};
 pub use verdict_contracts::runs::{

@@ -280,6 +280,11 @@ ALTER TABLE test_outcomes ADD COLUMN message TEXT;
 "#,
     // Triage (issue #16): failure signatures, quarantines.
     triage::MIGRATION,
+    // The catalog search matches every test of a project by name and suite: with both in
+    // the index it reads one range of it instead of looking up each test in the table.
+    r#"
+CREATE INDEX tests_catalog ON tests (project_id, test_key, name, suite);
+"#,
 ]);
 
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
@@ -319,15 +324,23 @@ fn conversion(err: impl std::fmt::Display) -> rusqlite::Error {
     )
 }
 
+/// A column that holds a value's text form (a status, say), parsed without copying it.
+fn parsed<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    row.get_ref(index)?.as_str()?.parse().map_err(conversion)
+}
+
 fn run_row(row: &Row<'_>) -> rusqlite::Result<RunRow> {
-    let status: String = row.get(3)?;
     let attributes: String = row.get(4)?;
     Ok(RunRow {
         rid: row.get(13)?,
         id: row.get(0)?,
         project_id: row.get(1)?,
         name: row.get(2)?,
-        status: status.parse().map_err(conversion)?,
+        status: parsed(row, 3)?,
         attributes: serde_json::from_str(&attributes).map_err(conversion)?,
         started_at: row.get(5)?,
         finished_at: row.get(6)?,
@@ -831,11 +844,10 @@ impl<'tx> ResultWriter<'tx> {
     pub fn outcome(&mut self, run: &RunRow, test: i64) -> rusqlite::Result<Option<TestOutcome>> {
         self.outcome
             .query_row(params![run.rid, test], |row| {
-                let status: String = row.get(1)?;
                 let attempt: u32 = row.get(0)?;
                 Ok(TestOutcome {
                     attempt: crate::domain::Attempt::new(attempt).map_err(conversion)?,
-                    status: status.parse().map_err(conversion)?,
+                    status: parsed(row, 1)?,
                     failed_earlier: row.get(2)?,
                 })
             })
@@ -1107,7 +1119,6 @@ const RESULT_COLUMNS: &str =
      r.started_at, r.message, r.trace, r.stdout, r.stderr, r.attributes";
 
 fn result_row(row: &Row<'_>) -> rusqlite::Result<StoredResult> {
-    let status: String = row.get(5)?;
     Ok(StoredResult {
         seq: row.get(0)?,
         row: ResultRow {
@@ -1115,7 +1126,7 @@ fn result_row(row: &Row<'_>) -> rusqlite::Result<StoredResult> {
             test_key: row.get(2)?,
             suite: row.get(3)?,
             name: row.get(4)?,
-            status: status.parse().map_err(conversion)?,
+            status: parsed(row, 5)?,
             attempt: row.get(6)?,
             duration_ms: row.get(7)?,
             started_at: row.get(8)?,
@@ -1210,13 +1221,12 @@ pub fn test_history(
     let rows = statement.query_map(
         params![project_id, test_key, after_started, after_rid, limit],
         |row| {
-            let status: String = row.get(3)?;
             let attributes: String = row.get(6)?;
             Ok(HistoryRow {
                 rid: row.get(0)?,
                 run_id: row.get(1)?,
                 run_name: row.get(2)?,
-                status: status.parse().map_err(conversion)?,
+                status: parsed(row, 3)?,
                 duration_ms: row.get(4)?,
                 started_at: row.get(5)?,
                 attributes: serde_json::from_str(&attributes).map_err(conversion)?,
@@ -1240,10 +1250,9 @@ pub fn outcomes_of_run(conn: &Connection, rid: i64) -> rusqlite::Result<Vec<Outc
     let mut statement = conn
         .prepare_cached("SELECT test, status, failed_earlier FROM test_outcomes WHERE run = ?1")?;
     let rows = statement.query_map([rid], |row| {
-        let status: String = row.get(1)?;
         Ok(OutcomeRow {
             test: row.get(0)?,
-            status: status.parse().map_err(conversion)?,
+            status: parsed(row, 1)?,
             failed_earlier: row.get(2)?,
         })
     })?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{conversion, result_row, RunRow, StoredResult, RESULT_COLUMNS};
+use super::{parsed, result_row, RunRow, StoredResult, RESULT_COLUMNS};
 use crate::domain::{ResultStatus, RunStatus, Signature};
 
 /// The schema of triage, appended to the service's migrations.
@@ -183,11 +183,10 @@ pub fn window_runs(
     args.push(Box::new(filter.limit));
     let mut statement = conn.prepare_cached(&sql)?;
     let rows = statement.query_map(rusqlite::params_from_iter(args.iter()), |row| {
-        let status: String = row.get(2)?;
         Ok(WindowRun {
             rid: row.get(0)?,
             id: row.get(1)?,
-            status: status.parse().map_err(conversion)?,
+            status: parsed(row, 2)?,
             started_at: row.get(3)?,
             finished_at: row.get(4)?,
         })
@@ -383,9 +382,8 @@ pub struct RecentOutcome {
 }
 
 fn recent_outcome(row: &Row<'_>) -> rusqlite::Result<RecentOutcome> {
-    let status: String = row.get(0)?;
     Ok(RecentOutcome {
-        status: status.parse().map_err(conversion)?,
+        status: parsed(row, 0)?,
         failed_earlier: row.get(1)?,
         duration_ms: row.get(2)?,
         run_started_at: row.get(3)?,
@@ -397,7 +395,7 @@ const OUTCOME_IN_RUN: &str = "SELECT status, failed_earlier, duration_ms, run_st
 const RECENT_OUTCOMES: &str = "SELECT status, failed_earlier, duration_ms, run_started_at
      FROM test_outcomes WHERE test = ?1 ORDER BY run_started_at DESC, run DESC LIMIT ?2";
 const OUTCOMES_OF_RUN: &str =
-    "SELECT test, status, failed_earlier, duration_ms, run_started_at FROM test_outcomes WHERE run = ?1";
+    "SELECT status, failed_earlier, duration_ms, run_started_at, test FROM test_outcomes WHERE run = ?1";
 
 pub fn outcome_in_run(
     conn: &Connection,
@@ -423,18 +421,7 @@ pub fn recent_outcomes(
 /// Every test's outcome in one run: `(test, outcome)`.
 pub fn outcomes_in_run(conn: &Connection, rid: i64) -> rusqlite::Result<Vec<(i64, RecentOutcome)>> {
     let mut statement = conn.prepare_cached(OUTCOMES_OF_RUN)?;
-    let rows = statement.query_map([rid], |row| {
-        let status: String = row.get(1)?;
-        Ok((
-            row.get(0)?,
-            RecentOutcome {
-                status: status.parse().map_err(conversion)?,
-                failed_earlier: row.get(2)?,
-                duration_ms: row.get(3)?,
-                run_started_at: row.get(4)?,
-            },
-        ))
-    })?;
+    let rows = statement.query_map([rid], |row| Ok((row.get(4)?, recent_outcome(row)?)))?;
     rows.collect()
 }
 
@@ -866,7 +853,7 @@ mod tests {
     fn the_catalog_is_a_keyset_scan_of_the_project_s_tests_or_quarantines() {
         assert_plan(
             CATALOG,
-            &["sqlite_autoindex_tests_1 (project_id=? AND test_key>?)"],
+            &["COVERING INDEX tests_catalog (project_id=? AND test_key>?)"],
         );
         assert_plan(
             QUARANTINED_CATALOG,
