@@ -62,6 +62,8 @@ pub struct Delivery {
     pub payload: Bytes,
     /// How often JetStream has delivered this message (1 the first time).
     pub delivered: i64,
+    /// The trace the publisher was in, so handling the message continues it.
+    pub trace: opentelemetry::Context,
 }
 
 /// What becomes of a message once its handler returned.
@@ -209,6 +211,7 @@ where
             subject: message.subject.to_string(),
             payload: message.payload.clone(),
             delivered: message.info().map(|info| info.delivered).unwrap_or(1),
+            trace: crate::trace::extract(message.headers.as_ref()),
         })
         .collect();
     let handled = handle(deliveries);

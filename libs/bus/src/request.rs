@@ -90,9 +90,11 @@ impl Bus {
     ) -> Result<(), RequestError> {
         let retry_until = Instant::now() + self.retry_budget;
         let mut pause = FIRST_RETRY_PAUSE;
+        let headers = crate::trace::current_headers();
         loop {
             let message = async_nats::jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
+                .headers(headers.clone())
                 .message_id(message_id);
             let outcome = match self
                 .jetstream

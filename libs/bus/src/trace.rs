@@ -4,6 +4,7 @@
 
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -28,10 +29,50 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+const TRACE_HEADERS: [&str; 2] = [verdict_contracts::headers::TRACEPARENT, "tracestate"];
+
+/// Reads a trace context from headers found by `lookup` (an HTTP request's, say).
+pub fn extract_by<'a>(lookup: impl Fn(&str) -> Option<&'a str>) -> Context {
+    let found: std::collections::HashMap<String, String> = TRACE_HEADERS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), lookup(name)?.to_owned())))
+        .collect();
+    TraceContextPropagator::new().extract(&found)
+}
+
 /// Writes the current span's trace context into `headers` (`traceparent`, `tracestate`).
 pub fn inject_current(headers: &mut HeaderMap) {
     let context = tracing::Span::current().context();
     TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(headers));
+}
+
+/// Headers holding only the current span's trace context, for a message that starts
+/// work elsewhere (a JetStream message, an event).
+pub fn current_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    inject_current(&mut headers);
+    headers
+}
+
+/// Makes `span` continue the trace a message's sender put into `headers`.
+pub fn continue_from(span: &tracing::Span, headers: Option<&HeaderMap>) {
+    // Fails only when no OpenTelemetry layer is installed: nothing to continue then.
+    let _ = span.set_parent(extract(headers));
+}
+
+/// Makes `span`, which handles several messages at once, continue the first one's trace
+/// and link the others', so each message's trace still leads to the work done for it.
+pub fn continue_all<'a>(span: &tracing::Span, traces: impl IntoIterator<Item = &'a Context>) {
+    let mut traces = traces.into_iter();
+    if let Some(first) = traces.next() {
+        let _ = span.set_parent(first.clone());
+    }
+    for trace in traces {
+        let linked = trace.span().span_context().clone();
+        if linked.is_valid() {
+            span.add_link(linked);
+        }
+    }
 }
 
 /// Reads the trace context a sender put into `headers`.
@@ -44,8 +85,6 @@ pub fn extract(headers: Option<&HeaderMap>) -> Context {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::TraceContextExt;
-
     use super::*;
 
     #[test]

@@ -34,7 +34,10 @@ pub fn capture() -> (CapturedSpans, TelemetryGuard) {
         service_name: "verdict-test".into(),
         filter: "info".into(),
         format: LogFormat::Pretty,
-        otlp_endpoint: None,
+        traces_endpoint: None,
+        export_headers: Vec::new(),
+        export_timeout: None,
+        resource_attributes: Vec::new(),
     };
     let guard = verdict_telemetry::init_with_exporter(&settings, spans.clone())
         .expect("no other subscriber in this test process");

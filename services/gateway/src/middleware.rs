@@ -88,6 +88,16 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         http.status = tracing::field::Empty,
         request_id = %id,
     );
+    // A caller already in a trace (a CI job's, another service's) stays in it.
+    let caller = verdict_bus::trace::extract_by(|name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    });
+    if caller.span().span_context().is_valid() {
+        let _ = span.set_parent(caller);
+    }
     let trace_response = {
         let context = span.context();
         let otel_span = context.span();

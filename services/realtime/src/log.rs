@@ -112,6 +112,7 @@ impl ChannelLog {
         let seq = expected.seq + 1;
         let message = PublishMessage::build()
             .payload(frame.into())
+            .headers(verdict_bus::trace::current_headers())
             .header(live::SEQ_HEADER, seq.to_string().as_str())
             .header(live::SOURCE_HEADER, source_seq.to_string().as_str())
             .expected_last_subject_sequence(expected.stream_seq);

@@ -12,6 +12,7 @@ use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::Context;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use verdict_contracts::events::Event;
 use verdict_contracts::live::{Channel, Frame};
 use verdict_contracts::streams;
@@ -108,7 +109,11 @@ impl Sequencer {
                     };
                     self.last_source = source_seq;
                     match serde_json::from_slice::<Event>(&message.payload) {
-                        Ok(event) => self.take(event, shutdown).await,
+                        Ok(event) => {
+                            let span = tracing::info_span!("realtime.sequence", source_seq);
+                            verdict_bus::trace::continue_from(&span, message.headers.as_ref());
+                            self.take(event, shutdown).instrument(span).await
+                        }
                         Err(err) => tracing::warn!(source_seq, error = %err, "skipping a malformed event"),
                     }
                 }

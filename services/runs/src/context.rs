@@ -62,7 +62,12 @@ impl Runs {
     pub async fn publish(&self, event: &Event) {
         match serde_json::to_vec(event) {
             Ok(payload) => {
-                if let Err(err) = self.client().publish(event.subject(), payload.into()).await {
+                let trace = verdict_bus::trace::current_headers();
+                let published = self
+                    .client()
+                    .publish_with_headers(event.subject(), trace, payload.into())
+                    .await;
+                if let Err(err) = published {
                     tracing::warn!(error = %err, subject = %event.subject(), "could not publish an event");
                 }
             }

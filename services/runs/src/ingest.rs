@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_contracts::events::{Event, FinishedTest};
 use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
@@ -60,6 +61,12 @@ pub async fn consume(
 /// Applies every message of one delivery, then publishes the events it made; the
 /// verdicts say what to acknowledge.
 async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
+    let span = tracing::info_span!("runs.ingest.apply", messages = deliveries.len());
+    verdict_bus::trace::continue_all(&span, deliveries.iter().map(|delivery| &delivery.trace));
+    apply_and_announce(runs, deliveries).instrument(span).await
+}
+
+async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     let count = deliveries.len();
     // Decoding tens of thousands of results is CPU work: it happens with the apply, on
     // the blocking pool, rather than stalling an async thread.
@@ -390,6 +397,7 @@ mod tests {
             subject: "ingest".into(),
             payload: serde_json::to_vec(&message).unwrap().into(),
             delivered: 1,
+            trace: Default::default(),
         }
     }
 

@@ -1,7 +1,12 @@
 //! One trace spans gateway -> bus -> service.
 
+use std::time::Duration;
+
 use opentelemetry::trace::TraceId;
-use verdict_testkit::{spans, TestApp};
+use serde_json::{json, Value};
+use verdict_testkit::{spans, OtlpReceiver, TestApp};
+
+const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn a_trace_started_at_the_gateway_reaches_the_service_span() {
@@ -28,4 +33,77 @@ async fn a_trace_started_at_the_gateway_reaches_the_service_span() {
             .any(|span| span.span_context.trace_id() == trace_id),
         "no auth span belongs to trace {trace_id}"
     );
+}
+
+/// A caller's trace id, as a CI job already inside a trace would send it.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[tokio::test]
+async fn one_trace_leads_from_a_result_post_through_the_apply_to_the_live_frame_at_a_collector() {
+    let collector = OtlpReceiver::start().await;
+    let guard = collector.export_here("verdict-test");
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let project = app.project(&admin, "traced").await;
+    let (_, reporter) = app.api_token(&admin, &project, "reporter").await;
+    let created = app
+        .post(
+            &reporter,
+            &format!("/api/v1/projects/{project}/runs"),
+            json!({ "name": "traced" }),
+        )
+        .await;
+    let run: Value = created.json().await.unwrap();
+    let run = run["id"].as_str().unwrap().to_owned();
+    let mut viewer = app.live(&admin).await;
+    viewer.subscribe(&format!("run:{run}"), None).await;
+    assert_eq!(viewer.json(WAIT).await["type"], "subscribed");
+
+    let posted = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/runs/{run}/results")))
+        .bearer_auth(&reporter)
+        .header(
+            "traceparent",
+            format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"),
+        )
+        .json(&json!({ "results": [{ "name": "traced test", "status": "passed" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    loop {
+        let frame = viewer.json(WAIT).await;
+        if frame["event"]["kind"] == "test.finished" {
+            break;
+        }
+    }
+    // Dropping the guard sends the spans still batched; it waits for the collector.
+    tokio::task::spawn_blocking(move || drop(guard))
+        .await
+        .unwrap();
+
+    let in_trace: Vec<String> = collector
+        .spans()
+        .into_iter()
+        .filter(|(_, span)| hex(&span.trace_id) == CALLER_TRACE)
+        .map(|(service, span)| {
+            assert_eq!(service, "verdict-test");
+            span.name
+        })
+        .collect();
+    for step in [
+        "POST /api/v1/runs/{run}/results",
+        "runs.ingest.apply",
+        "realtime.sequence",
+        "live.fan_out",
+    ] {
+        assert!(
+            in_trace.iter().any(|name| name == step),
+            "no span {step:?} in the caller's trace: {in_trace:?}"
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -135,6 +135,9 @@ async fn fan_out(feed: Arc<Feed>, mut subscription: Subscriber) {
                 None => break,
             },
         };
+        let span = tracing::info_span!("live.fan_out", channel = %feed.channel);
+        verdict_bus::trace::continue_from(&span, message.headers.as_ref());
+        let _in_span = span.enter();
         let seq = message
             .headers
             .as_ref()
