@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
-use verdict_testkit::{Browser, TestApp, WebSession, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::{Browser, BrowserKind, TestApp, WebSession, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 use crate::runs::{store, Load};
 use crate::stats::{ms, Summary};
@@ -79,7 +79,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     );
     println!();
 
-    let browser = Browser::start_with(&FOREGROUND).await;
+    let browser = Browser::start_with(BrowserKind::Chromium, &FOREGROUND).await;
     sign_in(&browser.client, &app).await?;
     paints(&browser.client, &app, &run_id, plan.paints).await?;
     browser.close().await;
@@ -239,7 +239,7 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
     // its renderer and wait on each other.
     let mut browsers = Vec::with_capacity(plan.pages);
     for _ in 0..plan.pages {
-        let browser = Browser::start_with(&FOREGROUND).await;
+        let browser = Browser::start_with(BrowserKind::Chromium, &FOREGROUND).await;
         sign_in(&browser.client, app).await?;
         browser.client.goto(&url).await?;
         browser.client.execute(OBSERVE_ROWS, vec![]).await?;

@@ -1,8 +1,9 @@
-//! The dashboard in a real browser: headless Chromium over WebDriver against a TestApp.
-//! One browser session walks through what a person does (sign in, create an API token,
-//! watch results arrive on an open run page, read a failure's trace, preview a PNG,
-//! follow a test's history, sign out and press Back), saving a screenshot of each page
-//! under `target/browser-screenshots/`.
+//! The dashboard in real browsers: headless Chromium and headless Firefox over WebDriver
+//! against a TestApp. Every behaviour runs in each browser (`<behaviour>::chromium`,
+//! `<behaviour>::firefox`). One browser session walks through what a person does (sign
+//! in, create an API token, watch results arrive on an open run page, read a failure's
+//! trace, preview a PNG, follow a test's history, sign out and press Back), saving a
+//! screenshot of each page under `target/browser-screenshots/<browser>/`.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use verdict_testkit::{Browser, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::{Browser, BrowserKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// How soon a posted result must show on an open run page.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
@@ -37,12 +38,33 @@ async fn script(client: &Client, code: &str) -> Value {
     client.execute(code, vec![]).await.expect("script runs")
 }
 
-#[tokio::test]
-async fn a_person_follows_a_run_in_the_browser() {
+/// Instantiates behaviours, each an `async fn(BrowserKind)`, as one test per browser:
+/// `<behaviour>::chromium` and `<behaviour>::firefox`.
+macro_rules! in_every_browser {
+    ($($behaviour:ident),* $(,)?) => {$(
+        mod $behaviour {
+            use verdict_testkit::BrowserKind;
+
+            #[tokio::test]
+            async fn chromium() {
+                super::$behaviour(BrowserKind::Chromium).await;
+            }
+
+            #[tokio::test]
+            async fn firefox() {
+                super::$behaviour(BrowserKind::Firefox).await;
+            }
+        }
+    )*};
+}
+
+in_every_browser!(a_person_follows_a_run_in_the_browser);
+
+async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     let mut app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.project(&admin, "shop").await;
-    let browser = Browser::start().await;
+    let browser = Browser::start(kind).await;
     let client = &browser.client;
 
     // Sign in.
@@ -181,6 +203,7 @@ async fn a_person_follows_a_run_in_the_browser() {
 
     // A failure opens (from the keyboard) to its trace; the PNG is previewed.
     client.refresh().await.unwrap();
+    wait_for_text(client, "[data-live-state]", "Live").await;
     let summary = css(client, "details.failure summary").await;
     script(
         client,
@@ -206,14 +229,20 @@ async fn a_person_follows_a_run_in_the_browser() {
 
     // Readable at phone width: nothing wider than the screen.
     client.set_window_size(390, 844).await.unwrap();
-    let overflow = script(
+    let widths = script(
         client,
-        "return document.documentElement.scrollWidth - window.innerWidth;",
+        "return [window.innerWidth, document.documentElement.scrollWidth];",
     )
     .await;
+    let (screen, page) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
     assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "the page is {overflow} px wider than a phone"
+        screen <= 390,
+        "the window is {screen} px wide, not a phone's"
+    );
+    assert!(
+        page <= screen,
+        "the page is {} px wider than a phone",
+        page - screen
     );
     browser.screenshot("run-phone").await;
     client.set_window_size(1280, 1000).await.unwrap();
