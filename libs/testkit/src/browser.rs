@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Map, Value};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
 use crate::ports::free_port;
+use crate::{TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Flags of a quiet, reproducible headless Chromium that runs as root in a container.
 const CHROMIUM_FLAGS: [&str; 8] = [
@@ -202,17 +204,42 @@ impl Browser {
         path
     }
 
-    /// The text of the first element matching `css`, waiting up to 5 s for it.
-    pub async fn text(&self, css: &str) -> String {
+    /// Signs in to `app`'s dashboard as its first administrator, through the sign-in form.
+    pub async fn sign_in(&self, app: &TestApp) {
+        self.client
+            .goto(&app.url("/login"))
+            .await
+            .expect("the sign-in page");
+        for (field, value) in [("#email", ADMIN_EMAIL), ("#password", ADMIN_PASSWORD)] {
+            self.element(field)
+                .await
+                .send_keys(value)
+                .await
+                .expect("typing into the sign-in form");
+        }
+        self.element("form button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("signing in");
+        self.element("nav").await;
+        let path = self.client.current_url().await.expect("current URL");
+        assert_eq!(path.path(), "/", "signed in");
+    }
+
+    /// The first element matching `css`, waiting up to 5 s for it.
+    pub async fn element(&self, css: &str) -> Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(5))
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|err| panic!("no element {css}: {err}"))
-            .text()
-            .await
-            .expect("element text")
+    }
+
+    /// The text of the first element matching `css`, waiting up to 5 s for it.
+    pub async fn text(&self, css: &str) -> String {
+        self.element(css).await.text().await.expect("element text")
     }
 
     /// Ends the browser session and its WebDriver server.

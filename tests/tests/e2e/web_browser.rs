@@ -58,7 +58,11 @@ macro_rules! in_every_browser {
     )*};
 }
 
-in_every_browser!(a_person_follows_a_run_in_the_browser);
+in_every_browser!(
+    a_person_follows_a_run_in_the_browser,
+    a_busy_run_page_keeps_its_newest_results_each_once,
+    a_run_page_in_a_background_tab_still_catches_up,
+);
 
 async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     let mut app = TestApp::spawn().await;
@@ -143,17 +147,12 @@ async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     );
 
     // Report with that token; the open run page shows results as they arrive.
-    let run: Value = app
-        .post(
-            &secret,
-            "/api/v1/projects/shop/runs",
-            json!({ "name": "checkout suite", "attributes": { "branch": "main" } }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_id = start_run(
+        &app,
+        &secret,
+        json!({ "name": "checkout suite", "attributes": { "branch": "main" } }),
+    )
+    .await;
     client
         .goto(&app.url(&format!("/runs/{run_id}")))
         .await
@@ -182,11 +181,8 @@ async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     browser.screenshot("run-reconnecting").await;
     app.start(Component::Gateway).await;
     wait_for_text(client, "[data-live-state]", "Live").await;
-    let late = json!({ "results": [{ "id": "late", "name": "arrives after the drop", "status": "passed" }] });
-    let posted = app
-        .post(&secret, &format!("/api/v1/runs/{run_id}/results"), late)
-        .await;
-    assert_eq!(posted.status(), 202);
+    let late = json!({ "id": "late", "name": "arrives after the drop", "status": "passed" });
+    report(&app, &secret, &run_id, vec![late]).await;
     css(client, "[data-live-results] tr[data-result='late']").await;
     wait_for_text(client, "[data-count=total]", "4").await;
     let log = b"POST /pay 402 Payment Required\ncard declined by issuer\n".to_vec();
@@ -267,17 +263,8 @@ async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     // The project's runs page shows a new run as it starts.
     client.goto(&app.url("/projects/shop")).await.unwrap();
     wait_for_text(client, "[data-live-state]", "Live").await;
-    let started: Value = app
-        .post(
-            &secret,
-            "/api/v1/projects/shop/runs",
-            json!({ "name": "smoke" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let row = format!("tr[data-run='{}']", started["id"].as_str().unwrap());
+    let started = start_run(&app, &secret, json!({ "name": "smoke" })).await;
+    let row = format!("tr[data-run='{started}']");
     assert!(css(client, &row)
         .await
         .text()
@@ -316,6 +303,157 @@ async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     assert_eq!(path(client).await, "/login");
     browser.screenshot("after-sign-out-back").await;
     browser.close().await;
+}
+
+struct WatchedRun {
+    app: TestApp,
+    admin: String,
+    run_id: String,
+    browser: Browser,
+}
+
+/// A new run of a new project, open and live in a browser signed in as the administrator.
+async fn watch_a_new_run(kind: BrowserKind) -> WatchedRun {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.project(&admin, "shop").await;
+    let run_id = start_run(&app, &admin, json!({ "name": "watched" })).await;
+    let browser = Browser::start(kind).await;
+    browser.sign_in(&app).await;
+    browser
+        .client
+        .goto(&app.url(&format!("/runs/{run_id}")))
+        .await
+        .unwrap();
+    wait_for_text(&browser.client, "[data-live-state]", "Live").await;
+    WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    }
+}
+
+/// Results posted in many quick batches: the open run page ends with the run's counts and
+/// its latest-results table holds just the newest results, as many as the server renders
+/// there, each once; a result resent with another status moves to the top with it.
+async fn a_busy_run_page_keeps_its_newest_results_each_once(kind: BrowserKind) {
+    const BATCHES: usize = 20;
+    const PER_BATCH: usize = 50;
+    const KEPT: usize = 20;
+    let WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    } = watch_a_new_run(kind).await;
+    let client = &browser.client;
+
+    for batch in 0..BATCHES {
+        let results = (0..PER_BATCH)
+            .map(|i| json!({ "id": format!("b{batch}-{i}"), "name": format!("test {batch}.{i}"), "status": "passed" }))
+            .collect();
+        report(&app, &admin, &run_id, results).await;
+    }
+    let (last, again) = (BATCHES - 1, PER_BATCH - 5);
+    let resent = json!({ "id": format!("b{last}-{again}"), "name": format!("test {last}.{again}"), "status": "failed" });
+    report(&app, &admin, &run_id, vec![resent]).await;
+    let again = format!("b{last}-{again}");
+
+    wait_for_text(client, "[data-count=failed]", "1").await;
+    wait_for_text(
+        client,
+        "[data-count=total]",
+        &(BATCHES * PER_BATCH).to_string(),
+    )
+    .await;
+    let top = format!("[data-live-results] tr:first-child[data-result='{again}']");
+    css(client, &top).await;
+    let shown = script(
+        client,
+        "return [...document.querySelectorAll('[data-live-results] tr')].map((row) => row.dataset.result);",
+    )
+    .await;
+    let shown: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    let newest = (0..PER_BATCH)
+        .rev()
+        .map(|i| format!("b{last}-{i}"))
+        .filter(|id| *id != again);
+    let expected: Vec<String> = std::iter::once(again.clone())
+        .chain(newest)
+        .take(KEPT)
+        .collect();
+    assert_eq!(
+        shown, expected,
+        "the newest results, newest first, each once"
+    );
+    let top = browser
+        .text("[data-live-results] tr:first-child [data-status]")
+        .await;
+    assert_eq!(top, "failed");
+    browser.screenshot("busy-run").await;
+    browser.close().await;
+}
+
+/// A page the browser draws no frames for (a tab in the background) is still brought up
+/// to date: its timer applies what arrived. (Headless Firefox keeps drawing frames for a
+/// background tab; headless Chromium does not.)
+async fn a_run_page_in_a_background_tab_still_catches_up(kind: BrowserKind) {
+    let WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    } = watch_a_new_run(kind).await;
+    let client = &browser.client;
+    script(
+        client,
+        "window.__hiddenUpdates = 0; new MutationObserver(() => { if (document.hidden) window.__hiddenUpdates += 1; })\
+         .observe(document.querySelector('[data-live-results]'), { childList: true });",
+    )
+    .await;
+    let page = client.window().await.unwrap();
+    let other = client.new_window(true).await.unwrap();
+    client.switch_to_window(other.handle).await.unwrap();
+    client.goto(&app.url("/")).await.unwrap();
+    let unseen = json!({ "id": "unseen", "name": "arrives out of sight", "status": "passed" });
+    report(&app, &admin, &run_id, vec![unseen]).await;
+    // Background pages' timers run about once a second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    client.switch_to_window(page).await.unwrap();
+    let hidden_updates = script(client, "return window.__hiddenUpdates;").await;
+    assert_eq!(
+        hidden_updates, 1,
+        "the row was added while the page was hidden"
+    );
+    css(client, "[data-live-results] tr[data-result='unseen']").await;
+    browser.close().await;
+}
+
+/// Posts a batch of results to the run; they are accepted.
+async fn report(app: &TestApp, token: &str, run_id: &str, results: Vec<Value>) {
+    let response = app
+        .post(
+            token,
+            &format!("/api/v1/runs/{run_id}/results"),
+            json!({ "results": results }),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+}
+
+/// Starts a run of project `shop`; returns its id.
+async fn start_run(app: &TestApp, token: &str, run: Value) -> String {
+    let response = app.post(token, "/api/v1/projects/shop/runs", run).await;
+    assert_eq!(response.status(), 201);
+    let run: Value = response.json().await.unwrap();
+    run["id"].as_str().unwrap().to_owned()
 }
 
 /// Waits until the element's text contains `expected`.
