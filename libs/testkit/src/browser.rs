@@ -32,7 +32,7 @@ const CHROMIUM_FLAGS: [&str; 8] = [
 const FIREFOX_ARGS: [&str; 1] = ["-headless"];
 
 /// The window every session starts with, whatever the browser's own default.
-const WINDOW_SIZE: (u32, u32) = (1280, 1000);
+pub const WINDOW_SIZE: (u32, u32) = (1280, 1000);
 
 /// Which browser a session runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
