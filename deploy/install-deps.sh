@@ -10,8 +10,10 @@
 #   - kubectl (renders k8s/ with its built-in kustomize), kubernetes-validate (checks the
 #     rendered manifests against the Kubernetes schemas, offline) and docker-compose v1
 #     (`docker-compose config` checks docker-compose.yml without a Docker engine)
-#   - chromium and chromium-driver (Debian packages, installed with apt-get when missing):
-#     the headless browser the dashboard's browser tests drive over WebDriver
+#   - chromium and chromium-driver, firefox-esr (Debian packages, installed with apt-get
+#     when missing) and geckodriver (Firefox's WebDriver server, built from crates.io, ~3
+#     minutes the first time): the headless browsers the dashboard's browser tests drive
+#     over WebDriver
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -30,6 +32,7 @@ pytest_version="9.0.3"
 pytest_reportlog_version="1.0.0"
 kubernetes_validate_version="1.37.0"
 s3s_fs_version="0.14.1"
+geckodriver_version="0.37.1"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -94,6 +97,7 @@ command -v kubectl >/dev/null 2>&1 || missing_packages+=(kubectl)
 command -v docker-compose >/dev/null 2>&1 || missing_packages+=(docker-compose)
 [ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
+[ -x /usr/bin/firefox-esr ] || missing_packages+=(firefox-esr)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   apt_install "${missing_packages[@]}"
 fi
@@ -101,6 +105,11 @@ fi
 if [ "$("$bin/s3s-fs" --version 2>/dev/null | awk '{print $2}')" != "$s3s_fs_version" ]; then
   log "building s3s-fs $s3s_fs_version (about 2 minutes)"
   cargo install --quiet --locked s3s-fs --version "$s3s_fs_version" --features binary --root "$tools"
+fi
+
+if [ "$("$bin/geckodriver" --version 2>/dev/null | awk 'NR == 1 {print $2}')" != "$geckodriver_version" ]; then
+  log "building geckodriver $geckodriver_version (about 3 minutes)"
+  cargo install --quiet --locked geckodriver --version "$geckodriver_version" --root "$tools"
 fi
 
 if ! command -v cargo-nextest >/dev/null 2>&1; then

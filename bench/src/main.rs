@@ -238,6 +238,10 @@ enum Benchmark {
         batch: usize,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Open each live page in a headless Chromium of its own (by default the pages are
+        /// windows of one headless Chromium).
+        #[arg(long)]
+        browser_per_page: bool,
     },
     /// Streaming parse of a large generated report of each format (JUnit, NUnit 2 and 3,
     /// xUnit.net, TRX), each in a process of its own: time and peak memory.
@@ -462,6 +466,7 @@ async fn main() -> anyhow::Result<()> {
             rate,
             batch,
             seconds,
+            browser_per_page,
         } => {
             web::run(web::Plan {
                 runs,
@@ -472,6 +477,7 @@ async fn main() -> anyhow::Result<()> {
                 rate,
                 batch,
                 seconds,
+                browser_per_page,
             })
             .await
         }

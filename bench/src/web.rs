@@ -1,13 +1,16 @@
 //! The dashboard: server time to render a run page among a million stored results, the
 //! script and style it ships, first contentful paint in headless Chromium, and how soon
-//! results posted at a steady rate are visible on several open pages of their run.
+//! results posted at a steady rate are visible on several open pages of their run, and
+//! how long the pages take to show every result once the posting stops.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fantoccini::{Client, Locator};
+use fantoccini::wd::WindowHandle;
+use fantoccini::Client;
 use serde_json::{json, Value};
-use verdict_testkit::{Browser, TestApp, WebSession, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::browser::WINDOW_SIZE;
+use verdict_testkit::{Browser, BrowserKind, TestApp, WebSession};
 
 use crate::runs::{store, Load};
 use crate::stats::{ms, Summary};
@@ -25,20 +28,29 @@ pub struct Plan {
     pub rate: usize,
     pub batch: usize,
     pub seconds: u64,
+    /// Each open page in a headless Chromium of its own rather than a window of one.
+    pub browser_per_page: bool,
 }
 
-/// Records, in each page, when a row of each batch (`b<n>-<i>`) first appeared (epoch
-/// milliseconds).
-const OBSERVE_ROWS: &str = "window.__seen = {};
+/// Records, in each page, when a row of each batch (`b<n>-<i>`) first appeared, and what
+/// the run's total counter says and since when (epoch milliseconds).
+const OBSERVE_PAGE: &str = "window.__seen = {};
 new MutationObserver((records) => {
   const now = Date.now();
   for (const record of records) for (const node of record.addedNodes) {
     const batch = node.dataset && node.dataset.result && node.dataset.result.split('-')[0];
     if (batch && !(batch in window.__seen)) window.__seen[batch] = now;
   }
-}).observe(document.querySelector('[data-live-results]'), { childList: true });";
+}).observe(document.querySelector('[data-live-results]'), { childList: true });
+const total = document.querySelector('header.run [data-count=total]');
+window.__total = { text: total.textContent, at: Date.now() };
+new MutationObserver(() => { window.__total = { text: total.textContent, at: Date.now() }; })
+  .observe(total, { childList: true, characterData: true, subtree: true });";
 
-/// Each open page stands for a person looking at it: none is a background tab whose
+/// How long the pages may take, after the last batch was accepted, to show every result.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Each open page stands for a person looking at it: none is a background window whose
 /// timers and frames the browser throttles.
 const FOREGROUND: [&str; 3] = [
     "--disable-background-timer-throttling",
@@ -79,8 +91,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     );
     println!();
 
-    let browser = Browser::start_with(&FOREGROUND).await;
-    sign_in(&browser.client, &app).await?;
+    let browser = Browser::start_with(BrowserKind::Chromium, &FOREGROUND).await;
+    browser.sign_in(&app).await;
     paints(&browser.client, &app, &run_id, plan.paints).await?;
     browser.close().await;
     live_pages(&app, &project, &reporter, &plan).await?;
@@ -155,27 +167,6 @@ async fn render_times(
     Ok(())
 }
 
-async fn sign_in(client: &Client, app: &TestApp) -> anyhow::Result<()> {
-    client.goto(&app.url("/login")).await?;
-    client
-        .find(Locator::Css("#email"))
-        .await?
-        .send_keys(ADMIN_EMAIL)
-        .await?;
-    client
-        .find(Locator::Css("#password"))
-        .await?
-        .send_keys(ADMIN_PASSWORD)
-        .await?;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await?
-        .click()
-        .await?;
-    client.wait().for_element(Locator::Css("h1")).await?;
-    Ok(())
-}
-
 async fn paints(client: &Client, app: &TestApp, run_id: &str, loads: usize) -> anyhow::Result<()> {
     let url = app.url(&format!("/runs/{run_id}"));
     let mut times = Vec::with_capacity(loads);
@@ -223,6 +214,75 @@ fn epoch_ms() -> f64 {
         * 1000.0
 }
 
+/// The open pages of the live run: windows of one headless Chromium, or each in a
+/// browser of its own.
+struct OpenPages {
+    browsers: Vec<Browser>,
+    /// The browser (an index into `browsers`) and window of each page.
+    pages: Vec<(usize, WindowHandle)>,
+}
+
+impl OpenPages {
+    async fn open(app: &TestApp, url: &str, plan: &Plan) -> anyhow::Result<Self> {
+        let mut browsers: Vec<Browser> = Vec::new();
+        let mut pages = Vec::with_capacity(plan.pages);
+        for _ in 0..plan.pages {
+            match browsers.first() {
+                Some(browser) if !plan.browser_per_page => {
+                    let window = browser.client.new_window(false).await?;
+                    browser.client.switch_to_window(window.handle).await?;
+                    let (width, height) = WINDOW_SIZE;
+                    browser.client.set_window_size(width, height).await?;
+                }
+                _ => {
+                    let browser = Browser::start_with(BrowserKind::Chromium, &FOREGROUND).await;
+                    browser.sign_in(app).await;
+                    browsers.push(browser);
+                }
+            }
+            let index = browsers.len() - 1;
+            let client = &browsers[index].client;
+            client.goto(url).await?;
+            client.execute(OBSERVE_PAGE, vec![]).await?;
+            pages.push((index, client.window().await?));
+        }
+        Ok(Self { browsers, pages })
+    }
+
+    /// What `script` returns in each page, in turn.
+    async fn each(&self, script: &str) -> anyhow::Result<Vec<Value>> {
+        let mut values = Vec::with_capacity(self.pages.len());
+        for (index, window) in &self.pages {
+            let client = &self.browsers[*index].client;
+            client.switch_to_window(window.clone()).await?;
+            values.push(client.execute(script, vec![]).await?);
+        }
+        Ok(values)
+    }
+
+    /// Waits until `script` returns true in every page, at most `within`; returns whether
+    /// it did.
+    async fn until_all(&self, script: &str, within: Duration) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + within;
+        loop {
+            let values = self.each(script).await?;
+            if values.iter().all(|value| value.as_bool() == Some(true)) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn close(self) {
+        for browser in self.browsers {
+            browser.close().await;
+        }
+    }
+}
+
 async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> anyhow::Result<()> {
     let run: Value = app
         .post(
@@ -235,19 +295,12 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
         .await?;
     let run_id = run["id"].as_str().unwrap_or_default().to_owned();
     let url = app.url(&format!("/runs/{run_id}"));
-    // One browser per page, as each viewer has their own: windows of one browser share
-    // its renderer and wait on each other.
-    let mut browsers = Vec::with_capacity(plan.pages);
-    for _ in 0..plan.pages {
-        let browser = Browser::start_with(&FOREGROUND).await;
-        sign_in(&browser.client, app).await?;
-        browser.client.goto(&url).await?;
-        browser.client.execute(OBSERVE_ROWS, vec![]).await?;
-        browsers.push(browser);
-    }
-    for browser in &browsers {
-        wait_until_live(&browser.client).await?;
-    }
+    let pages = OpenPages::open(app, &url, plan).await?;
+    let live = "return document.querySelector('[data-live-state]').textContent.includes('Live');";
+    anyhow::ensure!(
+        pages.until_all(live, Duration::from_secs(10)).await?,
+        "a page did not go live"
+    );
 
     let batches = plan.rate * plan.seconds as usize / plan.batch;
     let interval = Duration::from_secs_f64(plan.batch as f64 / plan.rate as f64);
@@ -272,21 +325,17 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
         );
         accepted.push(epoch_ms());
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let last_accepted = accepted.last().copied().unwrap_or_else(epoch_ms);
+    let expected = (batches * plan.batch).to_string();
+    let all_shown = format!("return window.__total.text === '{expected}';");
+    let waiting = Instant::now();
+    let all_converged = pages.until_all(&all_shown, CONVERGE_WITHIN).await?;
+    let waited = waiting.elapsed();
 
     let mut latencies = Vec::new();
     let mut missing = 0;
     let mut seen_by_batch: HashMap<usize, Vec<f64>> = HashMap::new();
-    let mut totals = Vec::new();
-    for browser in &browsers {
-        let client = &browser.client;
-        let seen = client.execute("return window.__seen;", vec![]).await?;
-        let total = client
-            .find(Locator::Css("header.run [data-count=total]"))
-            .await?
-            .text()
-            .await?;
-        totals.push(total);
+    for seen in pages.each("return window.__seen;").await? {
         for (batch, at) in accepted.iter().enumerate() {
             // A batch arrives in one event; a batch whose rows newer ones replaced
             // within the same frame was never drawn.
@@ -299,6 +348,17 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
             }
         }
     }
+    let totals = pages.each("return window.__total;").await?;
+    // When each page that shows every result began to, after the last 202.
+    let converged: Vec<Duration> = totals
+        .iter()
+        .filter(|total| total["text"].as_str() == Some(expected.as_str()))
+        .map(|total| {
+            let at = total["at"].as_f64().unwrap_or(last_accepted);
+            Duration::from_secs_f64((at - last_accepted).max(0.0) / 1000.0)
+        })
+        .collect();
+    let in_step = converged.len();
     let spreads: Vec<Duration> = seen_by_batch
         .values()
         .map(|times| {
@@ -308,12 +368,15 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
             Duration::from_secs_f64((high - low) / 1000.0)
         })
         .collect();
-    let expected = (batches * plan.batch).to_string();
-    let in_step = totals.iter().filter(|total| **total == expected).count();
     let latency = Summary::of(latencies);
     let spread = Summary::of(spreads);
+    let browsers = if plan.browser_per_page {
+        "each in a headless Chromium of its own"
+    } else {
+        "windows of one headless Chromium"
+    };
     println!(
-        "Live: {} pages of one run, each in its own headless Chromium, {} results/s posted ({} batches of {} over {} s); \
+        "Live: {} pages of one run, {browsers}, {} results/s posted ({} batches of {} over {} s); \
          latency from the 202 to the batch's first row in each page's DOM:",
         plan.pages, plan.rate, batches, plan.batch, plan.seconds
     );
@@ -334,32 +397,28 @@ async fn live_pages(app: &TestApp, project: &str, token: &str, plan: &Plan) -> a
         ms(spread.p95),
         ms(spread.max)
     );
-    for browser in browsers {
-        browser.close().await;
+    if converged.is_empty() {
+        println!("| last 202 -> page shows every result | 0 | | | |");
+    } else {
+        let convergence = Summary::of(converged);
+        println!(
+            "| last 202 -> page shows every result (pages that did) | {} | {} | {} | {} |",
+            convergence.count,
+            ms(convergence.p50),
+            ms(convergence.p95),
+            ms(convergence.max)
+        );
     }
+    pages.close().await;
     println!();
     println!(
-        "Batches replaced by newer rows within the frame they arrived in (never drawn, counted in the counters): {missing}. Pages whose counters show all {expected} results at the end: {in_step} of {}.",
-        plan.pages
+        "Batches replaced by newer rows within the frame they arrived in (never drawn, counted in the counters): {missing}. \
+         Pages whose counters show all {expected} results within {} s of the last 202: {in_step} of {} \
+         (waited {:.1} s{}).",
+        CONVERGE_WITHIN.as_secs(),
+        plan.pages,
+        waited.as_secs_f64(),
+        if all_converged { "" } else { ", then gave up" }
     );
     Ok(())
-}
-
-async fn wait_until_live(client: &Client) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let state = client
-            .find(Locator::Css("[data-live-state]"))
-            .await?
-            .text()
-            .await?;
-        if state.contains("Live") {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "a page did not go live: {state:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

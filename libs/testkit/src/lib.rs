@@ -22,7 +22,7 @@ pub mod spans;
 mod web;
 
 pub use app::{BlobStoreKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
-pub use browser::Browser;
+pub use browser::{Browser, BrowserKind};
 pub use client::access_token;
 pub use cluster::TestCluster;
 pub use imports::{junit_report, LiveReporter};

@@ -84,3 +84,18 @@ impl TestNats {
 pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// A tool `deploy/install-deps.sh` installs: the path in `env_var` if set, else `name` on
+/// `PATH`, else `.tools/bin/<name>` of this workspace.
+pub(crate) fn installed_tool(env_var: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    on_path.unwrap_or_else(|| workspace_root().join(".tools/bin").join(name))
+}

@@ -21,24 +21,11 @@ pub struct TestS3 {
     dir: TempDir,
 }
 
-fn find_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("VERDICT_S3S_FS") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|dir| dir.join("s3s-fs"))
-        .find(|candidate| candidate.is_file());
-    on_path.unwrap_or_else(|| crate::nats::workspace_root().join(".tools/bin/s3s-fs"))
-}
-
 impl TestS3 {
     /// Starts the server with one empty bucket, [`BUCKET`]. Panics, naming the install
     /// script, when s3s-fs is missing.
     pub async fn start() -> Self {
-        let binary = find_binary();
+        let binary = crate::nats::installed_tool("VERDICT_S3S_FS", "s3s-fs");
         assert!(
             binary.is_file(),
             "s3s-fs not found at {}; run deploy/install-deps.sh",

@@ -1,10 +1,12 @@
 // Live updates of the run and project pages, over /api/v1/live. The socket is
 // authenticated by the session cookie; the page names its channel in <body data-live>.
-// Events are queued and applied once per animation frame (at least every 100 ms), so a
-// run reporting a thousand results a second costs one DOM update per frame. After a drop the script says
-// "reconnecting", checks the session (renewing its cookie), and resumes with `since`.
+// Events are folded as they arrive (the latest state of each run, the newest results,
+// no more than the table keeps) and the page is updated once per animation frame, or
+// every FLUSH_AT_LEAST ms when the browser draws no frames (a hidden page), so a run
+// reporting a thousand results a second costs one small DOM update per frame. After a
+// drop the script says "reconnecting", checks the session (renewing its cookie), and
+// resumes with `since`.
 
-const MAX_ROWS = 100;
 const FLUSH_AT_LEAST = 100;
 const channel = document.body.dataset.live;
 if (channel) follow(channel);
@@ -12,11 +14,13 @@ if (channel) follow(channel);
 function follow(channel) {
   const state = document.querySelector("[data-live-state]");
   const compressed = typeof DecompressionStream === "function";
+  const table = liveTable();
   let seq = null;
   let socket = null;
   let failures = 0;
-  let queue = [];
-  let scheduled = false;
+  let changes = noChanges();
+  let frame = 0;
+  let timer = 0;
   let decoding = Promise.resolve();
 
   const show = (text, kind) => {
@@ -98,23 +102,22 @@ function follow(channel) {
     }
   };
 
-  // The next frame applies what arrived; a page the browser draws no frames for (not
-  // visible, throttled) is still brought up to date every FLUSH_AT_LEAST ms.
+  // The next frame shows what arrived; a page the browser draws no frames for (hidden,
+  // throttled) is still brought up to date every FLUSH_AT_LEAST ms.
   const enqueue = (item) => {
-    queue.push(item);
-    if (!scheduled) {
-      scheduled = true;
-      requestAnimationFrame(flush);
-      setTimeout(flush, FLUSH_AT_LEAST);
-    }
+    fold(changes, item, table ? table.keep : 0);
+    if (timer) return;
+    frame = requestAnimationFrame(flush);
+    timer = setTimeout(flush, FLUSH_AT_LEAST);
   };
 
   const flush = () => {
-    if (!scheduled) return;
-    scheduled = false;
-    const items = queue;
-    queue = [];
-    apply(items);
+    cancelAnimationFrame(frame);
+    clearTimeout(timer);
+    frame = timer = 0;
+    const shown = changes;
+    changes = noChanges();
+    apply(shown, table);
   };
 
   connect();
@@ -125,58 +128,71 @@ async function inflate(blob) {
   return JSON.parse(await new Response(stream).text());
 }
 
-// ---- applying a frame's worth of events ------------------------------------------------
+// ---- folding events, applying them once a frame ----------------------------------------
 
-function apply(items) {
-  const latest = new Map();
-  const results = [];
-  for (const item of items) {
-    if (item.snapshot) {
-      const snapshot = item.snapshot;
-      if (snapshot.run) latest.set(snapshot.run.id, { status: snapshot.run.status, counts: snapshot.run.counts });
-      for (const run of snapshot.running || []) {
-        addRun(run.id, run.name, run.started_at);
-        latest.set(run.id, { status: run.status, counts: run.counts });
-      }
-      continue;
-    }
-    switch (item.kind) {
-      case "run.started":
-        addRun(item.run_id, item.name, item.started_at);
-        break;
-      case "run.progress":
-      case "run.finished":
-        latest.set(item.run_id, { status: item.status, counts: item.counts });
-        break;
-      case "test.finished":
-        for (const test of item.tests) results.push(test);
-        break;
-      case "artifact.stored":
-        addArtifact(item);
-        break;
-      case "run.deleted":
-        latest.set(item.run_id, { status: "deleted" });
-        break;
-    }
-  }
-  for (const [runId, update] of latest) showRun(runId, update);
-  if (results.length) addResults(results.slice(-MAX_ROWS));
+function noChanges() {
+  return { started: [], runs: new Map(), results: [], artifacts: [] };
 }
 
+// Adds an event (or a snapshot) to what the next flush shows. Of the results only the
+// newest `keep` can be shown, so no more than twice that many are held.
+function fold(changes, item, keep) {
+  if (item.snapshot) {
+    const snapshot = item.snapshot;
+    if (snapshot.run) changes.runs.set(snapshot.run.id, { status: snapshot.run.status, counts: snapshot.run.counts });
+    for (const run of snapshot.running || []) {
+      changes.started.push({ run_id: run.id, name: run.name, started_at: run.started_at });
+      changes.runs.set(run.id, { status: run.status, counts: run.counts });
+    }
+    return;
+  }
+  switch (item.kind) {
+    case "run.started":
+      changes.started.push(item);
+      break;
+    case "run.progress":
+    case "run.finished":
+      changes.runs.set(item.run_id, { status: item.status, counts: item.counts });
+      break;
+    case "test.finished":
+      if (!keep) break;
+      for (const test of item.tests) changes.results.push(test);
+      if (changes.results.length > 2 * keep) changes.results.splice(0, changes.results.length - keep);
+      break;
+    case "artifact.stored":
+      changes.artifacts.push(item);
+      break;
+    case "run.deleted":
+      changes.runs.set(item.run_id, { status: "deleted" });
+      break;
+  }
+}
+
+function apply(changes, table) {
+  for (const run of changes.started) addRun(run.run_id, run.name, run.started_at);
+  for (const [runId, update] of changes.runs) showRun(runId, update);
+  if (table && changes.results.length) table.show(changes.results);
+  for (const artifact of changes.artifacts) addArtifact(artifact);
+}
+
+// Sets a node's text only when it differs, so an unchanged counter costs no layout.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
 
 function showRun(runId, update) {
   const row = document.querySelector(`[data-run="${CSS.escape(runId)}"]`);
-  const scope = row || (document.body.dataset.live === "run:" + runId ? document : null);
+  const scope = row || (document.body.dataset.live === "run:" + runId ? document.querySelector("header.run") : null);
   if (!scope) return;
   const badge = scope.querySelector("[data-status]");
-  if (badge && update.status) {
+  if (badge && update.status && badge.dataset.status !== update.status) {
     badge.textContent = update.status;
     badge.dataset.status = update.status;
     badge.className = "status s-" + update.status;
   }
   if (!update.counts) return;
   for (const node of scope.querySelectorAll("[data-count]")) {
-    node.textContent = update.counts[node.dataset.count];
+    setText(node, String(update.counts[node.dataset.count]));
   }
   const bar = scope.querySelector("[data-bar]");
   if (bar) drawBar(bar, update.counts);
@@ -193,11 +209,15 @@ function drawBar(bar, counts) {
   let x = 0;
   for (const rect of bar.querySelectorAll("[data-segment]")) {
     const width = shares[rect.dataset.segment] || 0;
-    rect.setAttribute("x", x.toFixed(3));
-    rect.setAttribute("width", width.toFixed(3));
+    setAttribute(rect, "x", x.toFixed(3));
+    setAttribute(rect, "width", width.toFixed(3));
     x += width;
   }
-  bar.setAttribute("aria-label", counts.total + " tests");
+  setAttribute(bar, "aria-label", counts.total + " tests");
+}
+
+function setAttribute(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
 }
 
 function element(tag, text, className) {
@@ -221,28 +241,51 @@ function duration(ms) {
   return Math.floor(ms / 3600000) + " h " + String(Math.floor(ms / 60000) % 60).padStart(2, "0") + " min";
 }
 
-function addResults(tests) {
+// The run page's latest results, newest first: at most `keep` rows (as many as the
+// server renders there), found by result id, so a flush inserts the new rows in one go,
+// drops the ones they replace and trims the oldest.
+function liveTable() {
   const body = document.querySelector("[data-live-results]");
-  if (!body) return;
+  if (!body) return null;
+  const keep = Number(body.dataset.keep);
   const slug = body.dataset.slug;
-  const rows = document.createDocumentFragment();
-  for (const test of tests.reverse()) {
-    body.querySelector(`tr[data-result="${CSS.escape(test.id)}"]`)?.remove();
-    const row = element("tr");
-    row.dataset.result = test.id;
-    const status = element("td");
-    status.append(statusBadge(test.status));
-    const name = element("td");
-    const link = element("a", test.name);
-    link.href = `/projects/${encodeURIComponent(slug)}/tests/${encodeURIComponent(test.test_key)}`;
-    name.append(link);
-    const attempt = element("td", String(test.attempt));
-    if (test.attempt > 1 && test.status === "passed") attempt.append(" ", element("span", "flaky", "flaky"));
-    row.append(status, name, element("td", test.suite || ""), attempt, element("td", duration(test.duration_ms)));
-    rows.append(row);
-  }
-  body.prepend(rows);
-  while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
+  const rows = new Map();
+  for (const row of body.rows) rows.set(row.dataset.result, row);
+  const show = (results) => {
+    const newest = new Map();
+    for (let i = results.length - 1; i >= 0 && newest.size < keep; i--) {
+      if (!newest.has(results[i].id)) newest.set(results[i].id, results[i]);
+    }
+    const fresh = document.createDocumentFragment();
+    for (const [id, test] of newest) {
+      rows.get(id)?.remove();
+      const row = resultRow(test, slug);
+      rows.set(id, row);
+      fresh.append(row);
+    }
+    body.prepend(fresh);
+    while (body.rows.length > keep) {
+      const oldest = body.rows[body.rows.length - 1];
+      rows.delete(oldest.dataset.result);
+      oldest.remove();
+    }
+  };
+  return { keep, show };
+}
+
+function resultRow(test, slug) {
+  const row = element("tr");
+  row.dataset.result = test.id;
+  const status = element("td");
+  status.append(statusBadge(test.status));
+  const name = element("td");
+  const link = element("a", test.name);
+  link.href = `/projects/${encodeURIComponent(slug)}/tests/${encodeURIComponent(test.test_key)}`;
+  name.append(link);
+  const attempt = element("td", String(test.attempt));
+  if (test.attempt > 1 && test.status === "passed") attempt.append(" ", element("span", "flaky", "flaky"));
+  row.append(status, name, element("td", test.suite || ""), attempt, element("td", duration(test.duration_ms)));
+  return row;
 }
 
 function addRun(runId, name, startedAt) {

@@ -1,8 +1,9 @@
-//! The dashboard in a real browser: headless Chromium over WebDriver against a TestApp.
-//! One browser session walks through what a person does (sign in, create an API token,
-//! watch results arrive on an open run page, read a failure's trace, preview a PNG,
-//! follow a test's history, sign out and press Back), saving a screenshot of each page
-//! under `target/browser-screenshots/`.
+//! The dashboard in real browsers: headless Chromium and headless Firefox over WebDriver
+//! against a TestApp. Every behaviour runs in each browser (`<behaviour>::chromium`,
+//! `<behaviour>::firefox`). One browser session walks through what a person does (sign
+//! in, create an API token, watch results arrive on an open run page, read a failure's
+//! trace, preview a PNG, follow a test's history, sign out and press Back), saving a
+//! screenshot of each page under `target/browser-screenshots/<browser>/`.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use verdict_testkit::{Browser, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use verdict_testkit::{Browser, BrowserKind, Component, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// How soon a posted result must show on an open run page.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(1);
@@ -37,12 +38,37 @@ async fn script(client: &Client, code: &str) -> Value {
     client.execute(code, vec![]).await.expect("script runs")
 }
 
-#[tokio::test]
-async fn a_person_follows_a_run_in_the_browser() {
+/// Instantiates behaviours, each an `async fn(BrowserKind)`, as one test per browser:
+/// `<behaviour>::chromium` and `<behaviour>::firefox`.
+macro_rules! in_every_browser {
+    ($($behaviour:ident),* $(,)?) => {$(
+        mod $behaviour {
+            use verdict_testkit::BrowserKind;
+
+            #[tokio::test]
+            async fn chromium() {
+                super::$behaviour(BrowserKind::Chromium).await;
+            }
+
+            #[tokio::test]
+            async fn firefox() {
+                super::$behaviour(BrowserKind::Firefox).await;
+            }
+        }
+    )*};
+}
+
+in_every_browser!(
+    a_person_follows_a_run_in_the_browser,
+    a_busy_run_page_keeps_its_newest_results_each_once,
+    a_run_page_in_a_background_tab_still_catches_up,
+);
+
+async fn a_person_follows_a_run_in_the_browser(kind: BrowserKind) {
     let mut app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.project(&admin, "shop").await;
-    let browser = Browser::start().await;
+    let browser = Browser::start(kind).await;
     let client = &browser.client;
 
     // Sign in.
@@ -121,17 +147,12 @@ async fn a_person_follows_a_run_in_the_browser() {
     );
 
     // Report with that token; the open run page shows results as they arrive.
-    let run: Value = app
-        .post(
-            &secret,
-            "/api/v1/projects/shop/runs",
-            json!({ "name": "checkout suite", "attributes": { "branch": "main" } }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_id = start_run(
+        &app,
+        &secret,
+        json!({ "name": "checkout suite", "attributes": { "branch": "main" } }),
+    )
+    .await;
     client
         .goto(&app.url(&format!("/runs/{run_id}")))
         .await
@@ -160,11 +181,8 @@ async fn a_person_follows_a_run_in_the_browser() {
     browser.screenshot("run-reconnecting").await;
     app.start(Component::Gateway).await;
     wait_for_text(client, "[data-live-state]", "Live").await;
-    let late = json!({ "results": [{ "id": "late", "name": "arrives after the drop", "status": "passed" }] });
-    let posted = app
-        .post(&secret, &format!("/api/v1/runs/{run_id}/results"), late)
-        .await;
-    assert_eq!(posted.status(), 202);
+    let late = json!({ "id": "late", "name": "arrives after the drop", "status": "passed" });
+    report(&app, &secret, &run_id, vec![late]).await;
     css(client, "[data-live-results] tr[data-result='late']").await;
     wait_for_text(client, "[data-count=total]", "4").await;
     let log = b"POST /pay 402 Payment Required\ncard declined by issuer\n".to_vec();
@@ -181,6 +199,7 @@ async fn a_person_follows_a_run_in_the_browser() {
 
     // A failure opens (from the keyboard) to its trace; the PNG is previewed.
     client.refresh().await.unwrap();
+    wait_for_text(client, "[data-live-state]", "Live").await;
     let summary = css(client, "details.failure summary").await;
     script(
         client,
@@ -206,14 +225,20 @@ async fn a_person_follows_a_run_in_the_browser() {
 
     // Readable at phone width: nothing wider than the screen.
     client.set_window_size(390, 844).await.unwrap();
-    let overflow = script(
+    let widths = script(
         client,
-        "return document.documentElement.scrollWidth - window.innerWidth;",
+        "return [window.innerWidth, document.documentElement.scrollWidth];",
     )
     .await;
+    let (screen, page) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
     assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "the page is {overflow} px wider than a phone"
+        screen <= 390,
+        "the window is {screen} px wide, not a phone's"
+    );
+    assert!(
+        page <= screen,
+        "the page is {} px wider than a phone",
+        page - screen
     );
     browser.screenshot("run-phone").await;
     client.set_window_size(1280, 1000).await.unwrap();
@@ -238,17 +263,8 @@ async fn a_person_follows_a_run_in_the_browser() {
     // The project's runs page shows a new run as it starts.
     client.goto(&app.url("/projects/shop")).await.unwrap();
     wait_for_text(client, "[data-live-state]", "Live").await;
-    let started: Value = app
-        .post(
-            &secret,
-            "/api/v1/projects/shop/runs",
-            json!({ "name": "smoke" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let row = format!("tr[data-run='{}']", started["id"].as_str().unwrap());
+    let started = start_run(&app, &secret, json!({ "name": "smoke" })).await;
+    let row = format!("tr[data-run='{started}']");
     assert!(css(client, &row)
         .await
         .text()
@@ -287,6 +303,157 @@ async fn a_person_follows_a_run_in_the_browser() {
     assert_eq!(path(client).await, "/login");
     browser.screenshot("after-sign-out-back").await;
     browser.close().await;
+}
+
+struct WatchedRun {
+    app: TestApp,
+    admin: String,
+    run_id: String,
+    browser: Browser,
+}
+
+/// A new run of a new project, open and live in a browser signed in as the administrator.
+async fn watch_a_new_run(kind: BrowserKind) -> WatchedRun {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.project(&admin, "shop").await;
+    let run_id = start_run(&app, &admin, json!({ "name": "watched" })).await;
+    let browser = Browser::start(kind).await;
+    browser.sign_in(&app).await;
+    browser
+        .client
+        .goto(&app.url(&format!("/runs/{run_id}")))
+        .await
+        .unwrap();
+    wait_for_text(&browser.client, "[data-live-state]", "Live").await;
+    WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    }
+}
+
+/// Results posted in many quick batches: the open run page ends with the run's counts and
+/// its latest-results table holds just the newest results, as many as the server renders
+/// there, each once; a result resent with another status moves to the top with it.
+async fn a_busy_run_page_keeps_its_newest_results_each_once(kind: BrowserKind) {
+    const BATCHES: usize = 20;
+    const PER_BATCH: usize = 50;
+    const KEPT: usize = 20;
+    let WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    } = watch_a_new_run(kind).await;
+    let client = &browser.client;
+
+    for batch in 0..BATCHES {
+        let results = (0..PER_BATCH)
+            .map(|i| json!({ "id": format!("b{batch}-{i}"), "name": format!("test {batch}.{i}"), "status": "passed" }))
+            .collect();
+        report(&app, &admin, &run_id, results).await;
+    }
+    let (last, again) = (BATCHES - 1, PER_BATCH - 5);
+    let resent = json!({ "id": format!("b{last}-{again}"), "name": format!("test {last}.{again}"), "status": "failed" });
+    report(&app, &admin, &run_id, vec![resent]).await;
+    let again = format!("b{last}-{again}");
+
+    wait_for_text(client, "[data-count=failed]", "1").await;
+    wait_for_text(
+        client,
+        "[data-count=total]",
+        &(BATCHES * PER_BATCH).to_string(),
+    )
+    .await;
+    let top = format!("[data-live-results] tr:first-child[data-result='{again}']");
+    css(client, &top).await;
+    let shown = script(
+        client,
+        "return [...document.querySelectorAll('[data-live-results] tr')].map((row) => row.dataset.result);",
+    )
+    .await;
+    let shown: Vec<&str> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    let newest = (0..PER_BATCH)
+        .rev()
+        .map(|i| format!("b{last}-{i}"))
+        .filter(|id| *id != again);
+    let expected: Vec<String> = std::iter::once(again.clone())
+        .chain(newest)
+        .take(KEPT)
+        .collect();
+    assert_eq!(
+        shown, expected,
+        "the newest results, newest first, each once"
+    );
+    let top = browser
+        .text("[data-live-results] tr:first-child [data-status]")
+        .await;
+    assert_eq!(top, "failed");
+    browser.screenshot("busy-run").await;
+    browser.close().await;
+}
+
+/// A page the browser draws no frames for (a tab in the background) is still brought up
+/// to date: its timer applies what arrived. (Headless Firefox keeps drawing frames for a
+/// background tab; headless Chromium does not.)
+async fn a_run_page_in_a_background_tab_still_catches_up(kind: BrowserKind) {
+    let WatchedRun {
+        app,
+        admin,
+        run_id,
+        browser,
+    } = watch_a_new_run(kind).await;
+    let client = &browser.client;
+    script(
+        client,
+        "window.__hiddenUpdates = 0; new MutationObserver(() => { if (document.hidden) window.__hiddenUpdates += 1; })\
+         .observe(document.querySelector('[data-live-results]'), { childList: true });",
+    )
+    .await;
+    let page = client.window().await.unwrap();
+    let other = client.new_window(true).await.unwrap();
+    client.switch_to_window(other.handle).await.unwrap();
+    client.goto(&app.url("/")).await.unwrap();
+    let unseen = json!({ "id": "unseen", "name": "arrives out of sight", "status": "passed" });
+    report(&app, &admin, &run_id, vec![unseen]).await;
+    // Background pages' timers run about once a second.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    client.switch_to_window(page).await.unwrap();
+    let hidden_updates = script(client, "return window.__hiddenUpdates;").await;
+    assert_eq!(
+        hidden_updates, 1,
+        "the row was added while the page was hidden"
+    );
+    css(client, "[data-live-results] tr[data-result='unseen']").await;
+    browser.close().await;
+}
+
+/// Posts a batch of results to the run; they are accepted.
+async fn report(app: &TestApp, token: &str, run_id: &str, results: Vec<Value>) {
+    let response = app
+        .post(
+            token,
+            &format!("/api/v1/runs/{run_id}/results"),
+            json!({ "results": results }),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+}
+
+/// Starts a run of project `shop`; returns its id.
+async fn start_run(app: &TestApp, token: &str, run: Value) -> String {
+    let response = app.post(token, "/api/v1/projects/shop/runs", run).await;
+    assert_eq!(response.status(), 201);
+    let run: Value = response.json().await.unwrap();
+    run["id"].as_str().unwrap().to_owned()
 }
 
 /// Waits until the element's text contains `expected`.

@@ -16,7 +16,8 @@ use crate::format;
 use crate::Web;
 
 const RESULTS_PER_PAGE: u32 = 100;
-/// Newest results shown above the failures; live arrivals are added on top.
+/// Newest results shown above the failures; live arrivals are added on top and the
+/// table keeps this many.
 const LATEST_SHOWN: u32 = 20;
 /// Failures shown at the top, per kind (failed, errored); the rest are in the list.
 const FAILURES_SHOWN: u32 = 50;
@@ -127,10 +128,10 @@ pub async fn show(
         p.live-state data-live-state role="status" aria-live="polite" { "" }
         section aria-labelledby="latest" {
             h2 #latest { "Latest results" }
-            div.scroll {
+            div.scroll.latest {
                 table.results {
                     thead { tr { th { "Status" } th { "Test" } th { "Suite" } th { "Attempt" } th { "Duration" } } }
-                    tbody data-live-results data-slug=(access.slug) {
+                    tbody data-live-results data-slug=(access.slug) data-keep=(LATEST_SHOWN) {
                         @for result in &latest.items { (view.result_row(result)) }
                     }
                 }
