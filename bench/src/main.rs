@@ -216,6 +216,12 @@ enum Benchmark {
         /// which every result is a new test).
         #[arg(long)]
         suite: Option<usize>,
+        /// Seconds after the last post within which every accepted result must be
+        /// counted: a guard against a system that stopped for good, not a target (pauses
+        /// are what the bench measures; a burst of millions of new tests takes minutes to
+        /// apply on a busy two-core machine).
+        #[arg(long, default_value_t = 3600)]
+        drain_limit: u64,
     },
     /// The dashboard: server time to render a run page of 100 000 results among a
     /// million, script and style shipped, first contentful paint in headless Chromium,
@@ -426,6 +432,7 @@ async fn main() -> anyhow::Result<()> {
             batch,
             connections,
             suite,
+            drain_limit,
         } => {
             let workload = match suite {
                 Some(tests) => burst::Workload::RepeatingSuite { tests },
@@ -439,6 +446,7 @@ async fn main() -> anyhow::Result<()> {
                     batch,
                     duration: std::time::Duration::from_secs(seconds),
                 },
+                std::time::Duration::from_secs(drain_limit),
             )
             .await
         }

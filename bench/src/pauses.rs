@@ -11,7 +11,7 @@ use crate::up::UpSystem;
 /// The longest pause the issue allows.
 const PAUSE_LIMIT: Duration = Duration::from_secs(5);
 
-pub async fn run(repeat: usize, plan: Plan) -> anyhow::Result<()> {
+pub async fn run(repeat: usize, plan: Plan, drain_limit: Duration) -> anyhow::Result<()> {
     let workload = match plan.workload {
         Workload::NewTests => "every result a new test".to_owned(),
         Workload::RepeatingSuite { tests } => format!("runs of a {tests}-test suite"),
@@ -36,7 +36,7 @@ pub async fn run(repeat: usize, plan: Plan) -> anyhow::Result<()> {
             token,
             counting: burst::Counting::ProjectRuns,
         });
-        let outcome = burst::run(target, plan, Duration::from_secs(600)).await?;
+        let outcome = burst::run(target, plan, drain_limit).await?;
         let redelivered = system.ingest_redeliveries().await?;
         system.stop().await?;
         longest = longest.max(outcome.longest_pause);
