@@ -12,6 +12,8 @@
 #     (`docker-compose config` checks docker-compose.yml without a Docker engine)
 #   - chromium and chromium-driver (Debian packages, installed with apt-get when missing):
 #     the headless browser the dashboard's browser tests drive over WebDriver
+#   - promtool (Debian package `prometheus`, installed with apt-get when missing): the
+#     metrics tests lint every service's scrape with `promtool check metrics`
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -94,6 +96,7 @@ command -v kubectl >/dev/null 2>&1 || missing_packages+=(kubectl)
 command -v docker-compose >/dev/null 2>&1 || missing_packages+=(docker-compose)
 [ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
+command -v promtool >/dev/null 2>&1 || missing_packages+=(prometheus)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   apt_install "${missing_packages[@]}"
 fi

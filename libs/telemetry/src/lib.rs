@@ -1,9 +1,12 @@
 //! Observability for every Verdict process: `tracing` logs (JSON or human-readable,
 //! filtered by `VERDICT_LOG`), OpenTelemetry spans (exported over OTLP/HTTP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set; always created, so trace ids propagate), and a
-//! Prometheus metrics registry.
+//! Prometheus metrics registry served on the process's admin listener ([`admin`]).
 
+pub mod admin;
 mod metrics_registry;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
@@ -13,7 +16,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use verdict_settings::{Env, SettingError};
 
-pub use metrics_registry::{install as install_metrics, prometheus_text};
+pub use metrics_registry::{install as install_metrics, prometheus_text, DURATION_BUCKETS};
+
+/// `VERDICT_ADMIN_LISTEN`'s default: loopback, on the port registered for Prometheus
+/// exporters of OpenTelemetry.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,9 @@ pub struct TelemetrySettings {
     pub format: LogFormat,
     /// OTLP/HTTP endpoint; export is off when unset.
     pub otlp_endpoint: Option<String>,
+    /// `VERDICT_ADMIN_LISTEN`: the address of the process's admin listener (`/metrics`),
+    /// one per process whatever it runs.
+    pub admin_listen: SocketAddr,
 }
 
 impl TelemetrySettings {
@@ -58,6 +68,7 @@ impl TelemetrySettings {
             filter,
             format,
             otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            admin_listen: env.parse("VERDICT_ADMIN_LISTEN", DEFAULT_ADMIN_LISTEN)?,
         })
     }
 }
@@ -170,6 +181,21 @@ mod tests {
         assert_eq!(settings.format, LogFormat::Pretty);
         assert_eq!(settings.filter, "info");
         assert_eq!(settings.otlp_endpoint, None);
+        assert_eq!(settings.admin_listen.to_string(), "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn the_admin_listener_takes_its_address_from_the_environment() {
+        let env = Env::from_pairs([("VERDICT_ADMIN_LISTEN", "0.0.0.0:9100")]);
+        let settings = TelemetrySettings::from_env(&env, "x").unwrap();
+        assert_eq!(settings.admin_listen.to_string(), "0.0.0.0:9100");
+    }
+
+    #[test]
+    fn a_malformed_admin_address_is_refused_by_name() {
+        let env = Env::from_pairs([("VERDICT_ADMIN_LISTEN", "localhost")]);
+        let err = TelemetrySettings::from_env(&env, "x").unwrap_err();
+        assert_eq!(err.name, "VERDICT_ADMIN_LISTEN");
     }
 
     #[test]

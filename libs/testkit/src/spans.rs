@@ -35,6 +35,7 @@ pub fn capture() -> (CapturedSpans, TelemetryGuard) {
         filter: "info".into(),
         format: LogFormat::Pretty,
         otlp_endpoint: None,
+        admin_listen: verdict_telemetry::DEFAULT_ADMIN_LISTEN,
     };
     let guard = verdict_telemetry::init_with_exporter(&settings, spans.clone())
         .expect("no other subscriber in this test process");

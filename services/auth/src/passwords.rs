@@ -85,11 +85,13 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
+        let waiting = metrics::gauge!(crate::metrics::HASH_QUEUE_DEPTH);
+        waiting.increment(1.0);
         let permit =
             tokio::time::timeout(self.policy.queue_wait, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| Error::Busy)?
-                .map_err(|_| Error::Busy)?;
+                .await;
+        waiting.decrement(1.0);
+        let permit = permit.map_err(|_| Error::Busy)?.map_err(|_| Error::Busy)?;
         tokio::task::spawn_blocking(move || {
             let done = work();
             drop(permit);
