@@ -16,7 +16,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use verdict_settings::{Env, SettingError};
 
-pub use metrics_registry::{install as install_metrics, prometheus_text, DURATION_BUCKETS};
+pub use metrics_registry::install as install_metrics;
 
 /// `VERDICT_ADMIN_LISTEN`'s default: loopback, on the port registered for Prometheus
 /// exporters of OpenTelemetry.

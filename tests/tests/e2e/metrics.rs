@@ -407,41 +407,46 @@ fn metric_names_are_found_in_promql() {
     );
 }
 
+/// POSTs `body` to `path` through the cluster's load balancer; the answer, which must be
+/// `status`.
+async fn posted(
+    cluster: &TestCluster,
+    token: Option<&str>,
+    path: &str,
+    body: Value,
+    status: u16,
+) -> Value {
+    let mut request = cluster.http.post(cluster.url(path)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), status, "POST {path}");
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn every_process_of_the_scaled_deployment_serves_its_own_metrics() {
     let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let http = &cluster.http;
-    let login: Value = http
-        .post(cluster.url("/api/v1/auth/login"))
-        .json(&json!({"email": verdict_testkit::ADMIN_EMAIL, "password": verdict_testkit::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = access_token(&login);
-    let created = http
-        .post(cluster.url("/api/v1/projects"))
-        .bearer_auth(&token)
-        .json(&json!({"slug": "web", "name": "Web"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let credentials =
+        json!({"email": verdict_testkit::ADMIN_EMAIL, "password": verdict_testkit::ADMIN_PASSWORD});
+    let token = access_token(&posted(&cluster, None, "/api/v1/auth/login", credentials, 200).await);
+    let token = token.as_str();
+    let project = json!({"slug": "web", "name": "Web"});
+    posted(&cluster, Some(token), "/api/v1/projects", project, 201).await;
+    let nightly = json!({"name": "nightly"});
+    let run = posted(
+        &cluster,
+        Some(token),
+        "/api/v1/projects/web/runs",
+        nightly,
+        201,
+    )
+    .await;
     // Realtime answers no request of its own here: a viewer's subscription asks it.
-    let run: Value = http
-        .post(cluster.url("/api/v1/projects/web/runs"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "nightly"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     for gateway in cluster.gateway_urls() {
-        let mut viewer = verdict_testkit::LiveClient::connect(&gateway, Some(&token))
+        let mut viewer = verdict_testkit::LiveClient::connect(&gateway, Some(token))
             .await
             .unwrap();
         viewer
@@ -454,7 +459,7 @@ async fn every_process_of_the_scaled_deployment_serves_its_own_metrics() {
                 "{gateway}/api/v1/runs/{}/artifacts",
                 run["id"].as_str().unwrap()
             ))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap();
