@@ -106,3 +106,52 @@ async fn upkeep(shutdown: CancellationToken) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The answer to `GET /metrics` on `addr`, or the connection error.
+    async fn get_metrics(addr: SocketAddr) -> io::Result<String> {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await?;
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn a_taken_address_is_tried_again_until_it_is_free() {
+        let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = holder.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let admin = tokio::spawn(run(addr, shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!admin.is_finished(), "the process goes on without metrics");
+
+        drop(holder);
+        let deadline = tokio::time::Instant::now() + BIND_RETRY * 3;
+        let answer = loop {
+            match get_metrics(addr).await {
+                Ok(answer) => break answer,
+                Err(err) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still not serving: {err}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains(METRICS_CONTENT_TYPE), "{answer}");
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), admin)
+            .await
+            .expect("the admin listener stops with the process")
+            .unwrap();
+    }
+}
