@@ -22,6 +22,24 @@ pub fn describe() {
     metrics::gauge!(HASH_QUEUE_DEPTH).set(0.0);
 }
 
+/// A password hash waiting for a slot, counted in the queue depth until dropped (also
+/// when its caller gives up).
+pub struct HashWaiting(metrics::Gauge);
+
+impl HashWaiting {
+    pub fn start() -> Self {
+        let depth = metrics::gauge!(HASH_QUEUE_DEPTH);
+        depth.increment(1.0);
+        Self(depth)
+    }
+}
+
+impl Drop for HashWaiting {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// Counts one login by how it ended.
 pub fn login<T>(result: &Result<T, Error>) {
     let outcome = match result {

@@ -85,12 +85,11 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let waiting = metrics::gauge!(crate::metrics::HASH_QUEUE_DEPTH);
-        waiting.increment(1.0);
+        let waiting = crate::metrics::HashWaiting::start();
         let permit =
             tokio::time::timeout(self.policy.queue_wait, self.permits.clone().acquire_owned())
                 .await;
-        waiting.decrement(1.0);
+        drop(waiting);
         let permit = permit.map_err(|_| Error::Busy)?.map_err(|_| Error::Busy)?;
         tokio::task::spawn_blocking(move || {
             let done = work();

@@ -13,7 +13,9 @@ use prometheus_parse::{Sample, Scrape, Value as Measured};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use verdict_testkit::{access_token, junit_report, TestApp, TestCluster};
+use verdict_testkit::{
+    access_token, junit_report, TestApp, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 
 /// What an operator needs from each part, with the kind Prometheus must see.
 const REQUIRED: [(&str, Kind); 18] = [
@@ -280,6 +282,67 @@ async fn bus_request_durations_are_labelled_by_service_operation_and_outcome() {
     assert!(labelled("runs", "get_run", "not_found"));
 }
 
+/// The value of the one sample of `name` with `label` (when given), 0 when absent.
+fn value_of(scrape: &Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    samples(scrape, name)
+        .iter()
+        .filter(|s| label.is_none_or(|(key, value)| s.labels.get(key) == Some(value)))
+        .find_map(|s| match s.value {
+            Measured::Counter(value) | Measured::Gauge(value) => Some(value),
+            _ => None,
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn logins_waiting_for_a_hashing_slot_are_counted_and_each_login_by_its_outcome() {
+    let app = TestApp::spawn_with(&[
+        ("VERDICT_AUTH_MAX_CONCURRENT_HASHES", "1"),
+        ("VERDICT_AUTH_HASH_QUEUE_WAIT", "300ms"),
+    ])
+    .await;
+    let logins: Vec<_> = (0..20)
+        .map(|_| {
+            let request = app
+                .http
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}));
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut deepest: f64 = 0.0;
+    while logins.iter().any(|login| !login.is_finished()) {
+        let scrape = parse(&app.scrape().await);
+        deepest = deepest.max(value_of(
+            &scrape,
+            "verdict_auth_password_hash_queue_depth",
+            None,
+        ));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut statuses = Vec::new();
+    for login in logins {
+        statuses.push(login.await.unwrap());
+    }
+
+    assert!(deepest >= 1.0, "no login was seen waiting");
+    let scrape = parse(&app.scrape().await);
+    assert_eq!(
+        value_of(&scrape, "verdict_auth_password_hash_queue_depth", None),
+        0.0
+    );
+    let count = |status| statuses.iter().filter(|s| **s == status).count() as f64;
+    let outcome = |outcome| {
+        value_of(
+            &scrape,
+            "verdict_auth_logins_total",
+            Some(("outcome", outcome)),
+        )
+    };
+    assert_eq!(outcome("success"), count(200), "{statuses:?}");
+    assert_eq!(outcome("busy"), count(503), "{statuses:?}");
+}
+
 #[tokio::test]
 async fn the_api_port_serves_no_metrics() {
     let app = TestApp::spawn().await;
@@ -429,8 +492,7 @@ async fn posted(
 async fn every_process_of_the_scaled_deployment_serves_its_own_metrics() {
     let cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
     let http = &cluster.http;
-    let credentials =
-        json!({"email": verdict_testkit::ADMIN_EMAIL, "password": verdict_testkit::ADMIN_PASSWORD});
+    let credentials = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
     let token = access_token(&posted(&cluster, None, "/api/v1/auth/login", credentials, 200).await);
     let token = token.as_str();
     let project = json!({"slug": "web", "name": "Web"});
