@@ -14,6 +14,8 @@
 #     when missing) and geckodriver (Firefox's WebDriver server, built from crates.io, ~3
 #     minutes the first time): the headless browsers the dashboard's browser tests drive
 #     over WebDriver
+#   - promtool (Debian package `prometheus`, installed with apt-get when missing): the
+#     metrics tests lint every service's scrape with `promtool check metrics`
 #   - s3s-fs, an S3-compatible server that verifies SigV4 signatures and presigned URLs;
 #     the artifact tests run against it as well as against the local-disk store
 #     (built from crates.io, ~2 minutes the first time)
@@ -98,6 +100,7 @@ command -v docker-compose >/dev/null 2>&1 || missing_packages+=(docker-compose)
 [ -x /usr/bin/chromium ] || missing_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing_packages+=(chromium-driver)
 [ -x /usr/bin/firefox-esr ] || missing_packages+=(firefox-esr)
+command -v promtool >/dev/null 2>&1 || missing_packages+=(prometheus)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
   apt_install "${missing_packages[@]}"
 fi

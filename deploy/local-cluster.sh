@@ -2,8 +2,10 @@
 # The scaled deployment on one machine, every part its own process on loopback: three
 # nats-server nodes in a JetStream cluster (deploy/nats/nats.conf, streams R3), auth,
 # runs, artifacts, realtime x2, gateway x2 (`verdict serve <part>`), and haproxy
-# (deploy/haproxy.cfg) serving the API. The e2e tests start the same topology
-# (libs/testkit/src/cluster.rs). Ctrl-C stops everything.
+# (deploy/haproxy.cfg) serving the API. Each Verdict process has its admin listener
+# (`/metrics`) on a port of its own, 19464 and up in the order started (auth, runs,
+# artifacts, realtime, realtime, gateway-1, gateway-2). The e2e tests start the
+# same topology (libs/testkit/src/cluster.rs). Ctrl-C stops everything.
 #
 # Usage: deploy/local-cluster.sh [DIR]    (state and logs; default ./data/cluster)
 # Settings: VERDICT_LB_PORT (3003), VERDICT_ADMIN_PASSWORD (generated and printed once
@@ -27,6 +29,7 @@ client_ports=(14222 14223 14224)
 cluster_ports=(16222 16223 16224)
 monitor_ports=(18222 18223 18224)
 gateway_ports=(13004 13005)
+admin_port=19464
 
 # One password per NATS user, kept with the cluster's state.
 declare -A passwords
@@ -83,11 +86,15 @@ nats_url() {
 export VERDICT_DATA_DIR="$dir/data" VERDICT_STREAM_REPLICAS=3 VERDICT_TRUSTED_PROXIES=127.0.0.1
 export VERDICT_PUBLIC_URL="${VERDICT_PUBLIC_URL:-http://127.0.0.1:$lb_port}"
 for part in auth runs artifacts realtime realtime; do
-  NATS_URL="$(nats_url "$part")" start "$part" "$verdict" serve "$part"
+  NATS_URL="$(nats_url "$part")" VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
+    start "$part" "$verdict" serve "$part"
+  admin_port=$((admin_port + 1))
 done
 for n in 0 1; do
   NATS_URL="$(nats_url gateway)" VERDICT_LISTEN="127.0.0.1:${gateway_ports[$n]}" \
+  VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
     start "gateway-$((n + 1))" "$verdict" serve gateway
+  admin_port=$((admin_port + 1))
 done
 
 for port in "${gateway_ports[@]}"; do

@@ -58,6 +58,27 @@ for container in gateway.get("spec", {}).get("template", {}).get("spec", {}).get
     expect(container.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz", "gateway readiness on /readyz")
     expect(container.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", "gateway liveness on /healthz")
 
+# Every Verdict process is scraped by an in-cluster Prometheus on its admin listener,
+# which no Service exposes (so no Ingress can).
+for workload in workloads:
+    template = workload["spec"]["template"]
+    name = f'{workload["kind"]}/{workload["metadata"]["name"]}'
+    if template["metadata"].get("labels", {}).get("verdict.dev/nats-client") != "true":
+        continue
+    annotations = template["metadata"].get("annotations", {})
+    expect(annotations.get("prometheus.io/scrape") == "true", f"{name}: scraped by Prometheus")
+    ports = {
+        port.get("name"): port["containerPort"]
+        for container in template["spec"]["containers"]
+        for port in container.get("ports", [])
+    }
+    expect(str(ports.get("metrics")) == annotations.get("prometheus.io/port"),
+           f"{name}: the scraped port is its metrics port")
+for service in by_kind.get("Service", {}).values():
+    for port in service["spec"].get("ports", []):
+        expect(port.get("targetPort") not in ("metrics", 9464) and port["port"] != 9464,
+               f"Service {service['metadata']['name']} exposes the metrics port")
+
 # Only the gateway (and an in-cluster S3 its presigned URLs name) is reachable from
 # outside: every Ingress backend is one of those.
 for ingress in by_kind.get("Ingress", {}).values():

@@ -11,6 +11,7 @@ use verdict_testkit::ports::free_port;
 struct Up {
     child: Child,
     http_port: u16,
+    admin_port: u16,
     nats_port: u16,
     data: tempfile::TempDir,
 }
@@ -19,6 +20,7 @@ impl Up {
     fn start() -> Self {
         let data = tempfile::tempdir().unwrap();
         let http_port = free_port();
+        let admin_port = free_port();
         let nats_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_verdict"))
             .args([
@@ -32,12 +34,14 @@ impl Up {
             .env("VERDICT_ADMIN_EMAIL", "admin@verdict.test")
             .env("VERDICT_ADMIN_PASSWORD", "admin-password-for-tests")
             .env("VERDICT_NATS_PORT", nats_port.to_string())
+            .env("VERDICT_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .stdin(Stdio::null())
             .spawn()
             .expect("start verdict up");
         Self {
             child,
             http_port,
+            admin_port,
             nats_port,
             data,
         }
@@ -62,6 +66,10 @@ impl Up {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -136,6 +144,45 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
     ] {
         assert!(names.contains(service), "{service} missing from {names:?}");
     }
+}
+
+#[tokio::test]
+async fn one_admin_listener_serves_the_metrics_of_every_service_and_the_api_port_none() {
+    let up = Up::start();
+    wait_until_ready(&up, Duration::from_secs(5)).await;
+    let http = reqwest::Client::new();
+    let login = http
+        .post(up.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "admin@verdict.test", "password": "admin-password-for-tests"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    let response = http.get(up.admin_url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let metrics = response.text().await.unwrap();
+    // One metric of each part: gateway, auth, runs, artifacts, realtime.
+    for name in [
+        "verdict_http_requests_total",
+        "verdict_auth_logins_total",
+        "verdict_ingest_results_applied_total",
+        "verdict_artifact_uploaded_bytes_total",
+        "verdict_live_events_pending",
+    ] {
+        assert!(
+            metrics.contains(&format!("\n# TYPE {name} ")),
+            "{name} missing from the admin listener: {metrics}"
+        );
+    }
+    assert!(
+        metrics.lines().any(|line| line
+            .starts_with("verdict_bus_request_duration_seconds_bucket{")
+            && line.contains("service=\"auth\"")),
+        "no bus request of auth measured: {metrics}"
+    );
+    let public = http.get(up.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404, "the API port serves no metrics");
 }
 
 #[tokio::test]

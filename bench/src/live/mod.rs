@@ -67,10 +67,15 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     } = Reporting::start().await;
 
     let gateway_port = free_port();
+    let gateway_admin_port = free_port();
     let mut gateway = Command::new(verdict_binary()?)
         .args(["serve", "gateway"])
         .env("NATS_URL", app.nats.url())
         .env("VERDICT_LISTEN", format!("127.0.0.1:{gateway_port}"))
+        .env(
+            "VERDICT_ADMIN_LISTEN",
+            format!("127.0.0.1:{gateway_admin_port}"),
+        )
         .env("VERDICT_RATE_READ", "1000000/s")
         .env("VERDICT_LIVE_SOCKETS_PER_PRINCIPAL", unlimited)
         .env("VERDICT_LIVE_SOCKETS_PER_IP", unlimited)
@@ -116,7 +121,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             })
             .await?;
         if plan.stalled > 0 {
-            report_stalled(&app, &gateway_url, plan.stalled).await?;
+            let metrics_url = format!("http://127.0.0.1:{gateway_admin_port}/metrics");
+            report_stalled(&app, &metrics_url, plan.stalled).await?;
         }
         figures
     };
@@ -392,14 +398,8 @@ impl Floor {
 }
 
 /// What became of the viewers that stopped reading, as the gateway's metrics tell.
-async fn report_stalled(app: &TestApp, gateway: &str, stalled: usize) -> anyhow::Result<()> {
-    let metrics = app
-        .http
-        .get(format!("{gateway}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+async fn report_stalled(app: &TestApp, metrics_url: &str, stalled: usize) -> anyhow::Result<()> {
+    let metrics = app.http.get(metrics_url).send().await?.text().await?;
     let value = |name: &str| {
         metrics
             .lines()

@@ -100,6 +100,7 @@ where
     H: FnMut(Vec<Delivery>) -> Fut,
     Fut: Future<Output = Vec<Verdict>>,
 {
+    crate::metrics::describe();
     let mut consumer = Some(open(client, &queue).await?);
     let watchdog = tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone()));
     while !shutdown.is_cancelled() {
@@ -251,8 +252,8 @@ async fn watch(client: Client, queue: WorkQueue, shutdown: CancellationToken) {
         ("stream", queue.stream.name.to_owned()),
         ("consumer", queue.consumer.to_owned()),
     ];
-    let age = metrics::gauge!("verdict_work_queue_oldest_message_age_seconds", &labels);
-    let waiting = metrics::gauge!("verdict_work_queue_messages", &labels);
+    let age = metrics::gauge!(crate::metrics::WORK_QUEUE_OLDEST_AGE, &labels);
+    let waiting = metrics::gauge!(crate::metrics::WORK_QUEUE_MESSAGES, &labels);
     let mut progress = Progress::default();
     loop {
         tokio::select! {

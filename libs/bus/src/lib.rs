@@ -13,6 +13,7 @@ pub mod access;
 mod connect;
 pub mod consume;
 mod error;
+mod metrics;
 pub mod process;
 mod request;
 mod serve;

@@ -1,5 +1,6 @@
-//! The life of a Verdict process: read settings once, start telemetry, run until
-//! SIGINT or SIGTERM, exit 0 after a clean stop.
+//! The life of a Verdict process: read settings once, start telemetry and the admin
+//! listener (`/metrics` of everything the process runs), run until SIGINT or SIGTERM,
+//! exit 0 after a clean stop.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -51,6 +52,12 @@ where
         };
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
+        // Before anything records, so that no metric handle is made without a registry.
+        verdict_telemetry::install_metrics();
+        tokio::spawn(verdict_telemetry::admin::run(
+            telemetry.admin_listen,
+            shutdown.clone(),
+        ));
         match run(settings, shutdown).await {
             Ok(()) => {
                 tracing::info!("{process_name} stopped");

@@ -1,6 +1,6 @@
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::service::{Service, ServiceExt};
 use async_nats::{Client, HeaderMap};
@@ -62,6 +62,7 @@ pub struct ServiceHost {
 impl ServiceHost {
     /// Registers the service and its `version` endpoint.
     pub async fn start(client: Client, name: ServiceName, version: &str) -> Result<Self, BusError> {
+        crate::metrics::describe();
         let service = client
             .service_builder()
             .description(format!("Verdict {name} service"))
@@ -128,6 +129,7 @@ impl ServiceHost {
         let handlers = self.handlers.clone();
         let permits = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_ENDPOINT));
         let service = self.name.as_str();
+        let operation_name = operation.name;
         self.listeners.spawn(async move {
             while let Some(request) = endpoint.next().await {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -145,6 +147,7 @@ impl ServiceHost {
                 let _ = span.set_parent(crate::trace::extract(request.message.headers.as_ref()));
                 handlers.spawn(
                     async move {
+                        let started = Instant::now();
                         let answer = match decode(&request.message.payload) {
                             Ok(body) => {
                                 let headers = request.message.headers.clone();
@@ -152,6 +155,7 @@ impl ServiceHost {
                             }
                             Err(error) => Err(error),
                         };
+                        let outcome = answer.as_ref().map_or_else(|error| error.code.as_str(), |_| "ok");
                         let (payload, reply_headers) = match answer {
                             Ok(payload) => (payload, HeaderMap::new()),
                             Err(error) => {
@@ -163,6 +167,13 @@ impl ServiceHost {
                             tracing::warn!(error = %err, "could not send the reply");
                         }
                         drop(permit);
+                        metrics::histogram!(
+                            crate::metrics::BUS_REQUEST_DURATION,
+                            "service" => service,
+                            "operation" => operation_name,
+                            "outcome" => outcome,
+                        )
+                        .record(started.elapsed().as_secs_f64());
                     }
                     .instrument(span),
                 );

@@ -38,16 +38,6 @@ impl Client {
         self.json(call).await
     }
 
-    /// `GET /metrics`: Prometheus text.
-    pub async fn metrics(&self) -> Result<String, Error> {
-        let body = self.bytes(self.probe(&["metrics"])).await?;
-        String::from_utf8(body.to_vec()).map_err(|err| Error::Decode {
-            method: "GET".into(),
-            path: "/metrics".into(),
-            reason: err.to_string(),
-        })
-    }
-
     /// `GET /api/v1/openapi.json`: the OpenAPI document of this server.
     pub async fn openapi(&self) -> Result<serde_json::Value, Error> {
         self.json(self.probe(&["api", "v1", "openapi.json"])).await

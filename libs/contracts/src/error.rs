@@ -39,6 +39,22 @@ impl ErrorCode {
         }
     }
 
+    /// The code's name, as it is serialized (`not_found`); a metric label, for instance.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Unprocessable => "unprocessable",
+            ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
     /// The code for a status read from a `Nats-Service-Error-Code` header. Statuses
     /// this version does not know are treated as internal errors.
     pub fn from_status(status: u16) -> ErrorCode {
@@ -148,6 +164,13 @@ mod tests {
     fn every_code_survives_the_trip_through_its_status() {
         for code in ALL {
             assert_eq!(ErrorCode::from_status(code.status()), code);
+        }
+    }
+
+    #[test]
+    fn every_code_is_named_as_it_is_serialized() {
+        for code in ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }
 

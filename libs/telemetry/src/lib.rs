@@ -1,9 +1,12 @@
 //! Observability for every Verdict process: `tracing` logs (JSON or human-readable,
 //! filtered by `VERDICT_LOG`), OpenTelemetry spans (exported over OTLP/HTTP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set; always created, so trace ids propagate), and a
-//! Prometheus metrics registry.
+//! Prometheus metrics registry served on the process's admin listener ([`admin`]).
 
+pub mod admin;
 mod metrics_registry;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
@@ -13,7 +16,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 use verdict_settings::{Env, SettingError};
 
-pub use metrics_registry::{install as install_metrics, prometheus_text};
+pub use metrics_registry::install as install_metrics;
+
+/// `VERDICT_ADMIN_LISTEN`'s default: loopback, on the port registered for Prometheus
+/// exporters of OpenTelemetry.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,9 @@ pub struct TelemetrySettings {
     pub export_timeout: Option<std::time::Duration>,
     /// Further attributes of every exported span's resource.
     pub resource_attributes: Vec<(String, String)>,
+    /// `VERDICT_ADMIN_LISTEN`: the address of the process's admin listener (`/metrics`),
+    /// one per process whatever it runs.
+    pub admin_listen: SocketAddr,
 }
 
 /// Export headers are secrets: the debug form names them only.
@@ -57,6 +67,7 @@ impl std::fmt::Debug for TelemetrySettings {
             .field("export_headers", &header_names)
             .field("export_timeout", &self.export_timeout)
             .field("resource_attributes", &self.resource_attributes)
+            .field("admin_listen", &self.admin_listen)
             .finish()
     }
 }
@@ -162,6 +173,7 @@ impl TelemetrySettings {
             export_headers,
             export_timeout,
             resource_attributes,
+            admin_listen: env.parse("VERDICT_ADMIN_LISTEN", DEFAULT_ADMIN_LISTEN)?,
         })
     }
 }
@@ -322,6 +334,21 @@ mod tests {
         assert_eq!(settings.filter, "info");
         assert_eq!(settings.traces_endpoint, None);
         assert_eq!(settings.service_name, "x");
+        assert_eq!(settings.admin_listen.to_string(), "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn the_admin_listener_takes_its_address_from_the_environment() {
+        let env = Env::from_pairs([("VERDICT_ADMIN_LISTEN", "0.0.0.0:9100")]);
+        let settings = TelemetrySettings::from_env(&env, "x").unwrap();
+        assert_eq!(settings.admin_listen.to_string(), "0.0.0.0:9100");
+    }
+
+    #[test]
+    fn a_malformed_admin_address_is_refused_by_name() {
+        let env = Env::from_pairs([("VERDICT_ADMIN_LISTEN", "localhost")]);
+        let err = TelemetrySettings::from_env(&env, "x").unwrap_err();
+        assert_eq!(err.name, "VERDICT_ADMIN_LISTEN");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use verdict_contracts::bus_access::BusUser;
 use verdict_contracts::ServiceName;
 use verdict_settings::Env;
+use verdict_telemetry::admin::AdminListener;
 
 use crate::{TestNats, TestS3};
 
@@ -34,11 +35,15 @@ struct Running {
 }
 
 /// The whole system on a test's own nats-server: every service in-process, the gateway
-/// on a free port, each with its own database in a temporary data directory.
+/// on a free port, each with its own database in a temporary data directory, and the
+/// process's admin listener (`/metrics` of every part) on another free port, as
+/// `verdict up` runs them.
 pub struct TestApp {
     pub nats: TestNats,
     pub http: reqwest::Client,
     address: SocketAddr,
+    admin: SocketAddr,
+    admin_stop: CancellationToken,
     data_dir: TempDir,
     overrides: Vec<(String, String)>,
     running: HashMap<Component, Running>,
@@ -79,6 +84,12 @@ impl TestApp {
         );
         let nats = TestNats::start().await;
         let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let admin = AdminListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("the admin listener binds");
+        let admin_stop = CancellationToken::new();
+        let admin_address = admin.local_addr();
+        tokio::spawn(admin.serve(admin_stop.clone()));
         let mut app = Self {
             nats,
             http: reqwest::Client::builder()
@@ -90,6 +101,8 @@ impl TestApp {
                 .build()
                 .expect("HTTP client"),
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: admin_address,
+            admin_stop,
             data_dir,
             overrides: settings,
             running: HashMap::new(),
@@ -267,6 +280,23 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// `path` on the admin listener (`/metrics`).
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// The metrics of every part, as a Prometheus server scrapes them.
+    pub async fn scrape(&self) -> String {
+        let response = self
+            .http
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics on the admin listener");
+        assert_eq!(response.status(), 200, "GET /metrics on the admin listener");
+        response.text().await.expect("the metrics")
+    }
+
     /// A live viewer on the app's gateway, authenticated by header.
     pub async fn live(&self, token: &str) -> crate::LiveClient {
         crate::LiveClient::connect(&self.url(""), Some(token))
@@ -312,6 +342,7 @@ impl Drop for TestApp {
         for running in self.running.values().chain(&self.extra_gateways) {
             running.stop.cancel();
         }
+        self.admin_stop.cancel();
     }
 }
 

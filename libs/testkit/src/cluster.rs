@@ -38,9 +38,11 @@ struct NatsNode {
     process: Option<Process>,
 }
 
-/// A gateway: its fixed port (haproxy's configuration names it) and its process.
+/// A gateway: its fixed port (haproxy's configuration names it), its admin listener's
+/// port and its process.
 struct GatewayNode {
     port: u16,
+    admin_port: u16,
     process: Option<Process>,
 }
 
@@ -136,6 +138,8 @@ pub struct TestCluster {
     verdict: PathBuf,
     nats: Vec<NatsNode>,
     services: HashMap<ServiceName, Process>,
+    /// Each service's admin listener port, kept across restarts.
+    service_admin_ports: HashMap<ServiceName, u16>,
     gateways: Vec<GatewayNode>,
     haproxy: Option<Process>,
     lb_port: u16,
@@ -162,6 +166,7 @@ impl TestCluster {
         let gateways = (0..2)
             .map(|_| GatewayNode {
                 port: free_port(),
+                admin_port: free_port(),
                 process: None,
             })
             .collect();
@@ -174,6 +179,10 @@ impl TestCluster {
             verdict,
             nats,
             services: HashMap::new(),
+            service_admin_ports: ServiceName::ALL
+                .iter()
+                .map(|service| (*service, free_port()))
+                .collect(),
             gateways,
             haproxy: None,
             lb_port: 0,
@@ -212,6 +221,26 @@ impl TestCluster {
         self.gateways
             .iter()
             .map(|gateway| format!("http://127.0.0.1:{}", gateway.port))
+            .collect()
+    }
+
+    /// The metrics URL of every Verdict process's admin listener, by part name (`auth`,
+    /// …, `gateway-1`, `gateway-2`).
+    pub fn metrics_urls(&self) -> Vec<(String, String)> {
+        let services = ServiceName::ALL.iter().map(|service| {
+            (
+                service.as_str().to_owned(),
+                self.service_admin_ports[service],
+            )
+        });
+        let gateways = self
+            .gateways
+            .iter()
+            .enumerate()
+            .map(|(index, gateway)| (format!("gateway-{}", index + 1), gateway.admin_port));
+        services
+            .chain(gateways)
+            .map(|(name, port)| (name, format!("http://127.0.0.1:{port}/metrics")))
             .collect()
     }
 
@@ -481,7 +510,10 @@ impl TestCluster {
 
     async fn start_service(&mut self, service: ServiceName) {
         let mut command = self.verdict_command(service.as_str());
-        command.args(["serve", service.as_str()]);
+        command.args(["serve", service.as_str()]).env(
+            "VERDICT_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", self.service_admin_ports[&service]),
+        );
         let name = service.as_str();
         let mut process = Process::spawn(command, name, &self.log_dir());
         let client = self.nats_client().await;
@@ -513,10 +545,12 @@ impl TestCluster {
     /// Starts gateway `index` on its port; returns once it is ready.
     async fn start_gateway(&mut self, index: usize) {
         let port = self.gateways[index].port;
+        let admin_port = self.gateways[index].admin_port;
         let mut command = self.verdict_command("gateway");
         command
             .args(["serve", "gateway"])
-            .env("VERDICT_LISTEN", format!("127.0.0.1:{port}"));
+            .env("VERDICT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("VERDICT_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
         let name = format!("gateway-{}", index + 1);
         let mut process = Process::spawn(command, &name, &self.log_dir());
         process.wait_for_line("gateway listening").await;
@@ -590,7 +624,10 @@ impl TestCluster {
 
     /// The live WebSockets gateway `index` holds, from its metrics.
     async fn live_sockets(&self, index: usize) -> u64 {
-        let url = format!("http://127.0.0.1:{}/metrics", self.gateways[index].port);
+        let url = format!(
+            "http://127.0.0.1:{}/metrics",
+            self.gateways[index].admin_port
+        );
         let Ok(response) = self.http.get(url).send().await else {
             return 0;
         };

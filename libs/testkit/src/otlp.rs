@@ -58,6 +58,7 @@ impl OtlpReceiver {
             export_headers: vec![("x-collector-key".into(), "test".into())],
             export_timeout: None,
             resource_attributes: Vec::new(),
+            admin_listen: verdict_telemetry::DEFAULT_ADMIN_LISTEN,
         };
         verdict_telemetry::init(&settings).expect("no other subscriber in this test process")
     }

@@ -38,6 +38,7 @@ pub fn capture() -> (CapturedSpans, TelemetryGuard) {
         export_headers: Vec::new(),
         export_timeout: None,
         resource_attributes: Vec::new(),
+        admin_listen: verdict_telemetry::DEFAULT_ADMIN_LISTEN,
     };
     let guard = verdict_telemetry::init_with_exporter(&settings, spans.clone())
         .expect("no other subscriber in this test process");

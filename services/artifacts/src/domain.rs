@@ -265,6 +265,7 @@ impl Artifacts {
                     store::mark_stored(conn, &id, Timestamp::now().millis()).map_err(Error::from)
                 })
                 .await?;
+            metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(row.size);
         }
         let row = self.row(row.id).await?;
         self.publish_stored(&row).await?;
@@ -353,6 +354,7 @@ impl Artifacts {
                 "the artifact's upload has not been completed".into(),
             ));
         }
+        let size = row.size;
         let url = self
             .blobs
             .download_url(
@@ -362,6 +364,7 @@ impl Artifacts {
                 self.url_ttl,
             )
             .await?;
+        metrics::counter!(crate::metrics::DOWNLOADED_BYTES).increment(size);
         Ok(DownloadTarget {
             url,
             expires_at: Timestamp::from_millis(

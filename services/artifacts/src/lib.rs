@@ -9,6 +9,7 @@ mod domain;
 mod error;
 mod http;
 mod lifecycle;
+mod metrics;
 mod signing;
 mod store;
 
@@ -45,6 +46,7 @@ pub fn s3_client(settings: &S3Settings) -> aws_sdk_s3::Client {
 /// Serves the artifacts service until `shutdown` fires, then finishes in-flight requests,
 /// drains the bus connection and closes the database.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    metrics::describe();
     let store = Store::open(settings.store.clone(), store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
     lifecycle::ensure_streams(&client, settings.replicas).await?;

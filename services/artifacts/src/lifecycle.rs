@@ -88,7 +88,9 @@ pub async fn sweep_periodically(
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match artifacts.sweep(grace).await {
+        let swept = artifacts.sweep(grace).await;
+        crate::metrics::swept(swept.as_ref().ok().copied());
+        match swept {
             Ok(report) if report == Default::default() => {}
             Ok(report) => tracing::info!(?report, "artifact sweep"),
             Err(err) => tracing::warn!(error = %err, "artifact sweep failed; will retry"),

@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod keyed;
 mod keys;
+mod metrics;
 mod passwords;
 mod projects;
 mod secrets;
@@ -35,6 +36,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Serves the auth service until `shutdown` fires, then finishes in-flight requests,
 /// drains the bus connection and closes the database.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    metrics::describe();
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
     let revocations =

@@ -85,11 +85,12 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Error> {
+        let waiting = crate::metrics::HashWaiting::start();
         let permit =
             tokio::time::timeout(self.policy.queue_wait, self.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| Error::Busy)?
-                .map_err(|_| Error::Busy)?;
+                .await;
+        drop(waiting);
+        let permit = permit.map_err(|_| Error::Busy)?.map_err(|_| Error::Busy)?;
         tokio::task::spawn_blocking(move || {
             let done = work();
             drop(permit);

@@ -18,7 +18,14 @@ const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// How long failed logins are remembered after the last one.
 const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Signs in with a password; every attempt is counted by its outcome.
 pub async fn login(auth: &Auth, attempt: LoginAttempt) -> Result<TokenPair, Error> {
+    let result = password_login(auth, attempt).await;
+    crate::metrics::login(&result);
+    result
+}
+
+async fn password_login(auth: &Auth, attempt: LoginAttempt) -> Result<TokenPair, Error> {
     let credentials = attempt.credentials;
     let source = Source {
         email: credentials.email.as_str().to_owned(),

@@ -9,6 +9,7 @@ mod extract;
 mod ingest;
 mod listener;
 mod live;
+mod metrics;
 mod middleware;
 mod problem;
 mod ratelimit;
@@ -59,7 +60,7 @@ pub struct Gateway {
 impl Gateway {
     /// Connects to NATS, makes sure the JetStream streams exist, and binds the listener.
     pub async fn bind(settings: Settings) -> Result<Self, Error> {
-        verdict_telemetry::install_metrics();
+        metrics::describe();
         let client = verdict_bus::connect(&settings.bus).await?;
         // The streams' owners (runs, realtime) set them up as their settings say; the
         // gateway only makes sure they exist before it accepts anything for them.

@@ -133,8 +133,9 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         headers.insert(TRACE_RESPONSE, value);
     }
     let status = response.status().as_u16().to_string();
-    metrics::counter!("verdict_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("verdict_http_request_duration_seconds", "method" => method.to_string(), "route" => route).record(started.elapsed().as_secs_f64());
+    let method = crate::metrics::method_label(&method);
+    metrics::counter!(crate::metrics::HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!(crate::metrics::HTTP_REQUEST_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
     response
 }
 

@@ -8,6 +8,7 @@ mod coalesce;
 mod config;
 mod error;
 mod log;
+mod metrics;
 mod sequencer;
 mod subscribe;
 
@@ -24,6 +25,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Serves the realtime service until `shutdown` fires, then finishes in-flight requests
 /// and drains the bus connection.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    metrics::describe();
     let client = verdict_bus::connect(&settings.bus).await?;
     verdict_bus::streams::ensure(
         &client,

@@ -100,8 +100,8 @@ impl Sequencer {
                         }
                         None => return Err(Error::ConsumerStopped),
                     };
-                    let source_seq = match message.info() {
-                        Ok(info) => info.stream_sequence,
+                    let (source_seq, published, pending) = match message.info() {
+                        Ok(info) => (info.stream_sequence, info.published, info.pending),
                         Err(err) => {
                             tracing::warn!(error = %err, "event without JetStream metadata");
                             continue;
@@ -116,6 +116,7 @@ impl Sequencer {
                         }
                         Err(err) => tracing::warn!(source_seq, error = %err, "skipping a malformed event"),
                     }
+                    crate::metrics::sequenced(published, pending);
                 }
                 _ = tick.tick() => {
                     for event in self.progress.due(Instant::now()) {

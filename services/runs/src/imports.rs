@@ -332,10 +332,21 @@ async fn attempt(
             return;
         }
     }
+    let started = std::time::Instant::now();
     let outcome = match fetch(runs, http, &import).await {
         Ok(report) => apply(runs, &import, report, shutdown).await,
         Err(failure) => Err(failure),
     };
+    let label = match &outcome {
+        Ok(_) => "done",
+        Err(Failure::Report(_)) => "failed",
+        Err(Failure::Transient(_)) if attempt >= retries.attempts => "failed",
+        Err(Failure::Transient(_)) => "retried",
+        Err(Failure::RunGone) => "run_gone",
+        Err(Failure::Stopped) => "stopped",
+    };
+    metrics::histogram!(crate::metrics::IMPORT_DURATION, "outcome" => label)
+        .record(started.elapsed().as_secs_f64());
     let reason = match outcome {
         Ok(events) => {
             for event in &events {

@@ -68,6 +68,7 @@ async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
 
 async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
     let count = deliveries.len();
+    let started = Instant::now();
     // Decoding tens of thousands of results is CPU work: it happens with the apply, on
     // the blocking pool, rather than stalling an async thread.
     let known = runs.known_tests.clone();
@@ -84,6 +85,8 @@ async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdic
             ))
         })
         .await;
+    metrics::histogram!(crate::metrics::INGEST_APPLY_DURATION)
+        .record(started.elapsed().as_secs_f64());
     match applied {
         Ok(Applied { events, verdicts }) => {
             for event in &events {
@@ -161,10 +164,16 @@ fn apply_transaction(
     let started = Instant::now();
     let tx = conn.transaction()?;
     let mut events = Vec::new();
+    let mut batches = 0;
+    let mut results = 0;
     let learned = {
         let mut writer = ResultWriter::new(&tx, known)?;
         for (index, message) in pending.by_ref() {
             taken.push(index);
+            if let IngestMessage::Results { results: batch, .. } = &message {
+                batches += 1;
+                results += batch.len() as u64;
+            }
             events.extend(apply_message(&tx, &mut writer, message, now)?);
             if started.elapsed() >= commit_every {
                 break;
@@ -174,6 +183,8 @@ fn apply_transaction(
     };
     tx.commit()?;
     known.learn(learned);
+    metrics::counter!(crate::metrics::INGEST_BATCHES_APPLIED).increment(batches);
+    metrics::counter!(crate::metrics::INGEST_RESULTS_APPLIED).increment(results);
     Ok(events)
 }
 

@@ -14,6 +14,7 @@ pub mod import;
 mod imports;
 mod ingest;
 mod live_events;
+mod metrics;
 mod outbox;
 mod queries;
 mod run_commands;
@@ -35,6 +36,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// and housekeeping. Then finishes in-flight work, drains the connection and closes the
 /// database.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
+    metrics::describe();
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
     // The streams runs owns; live frames belong to realtime.

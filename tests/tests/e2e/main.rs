@@ -22,6 +22,7 @@ mod import_queue;
 mod import_s3;
 mod live;
 mod live_sequencing;
+mod metrics;
 mod openapi;
 mod probes;
 mod runs_builds;

@@ -46,13 +46,3 @@ async fn readyz_names_a_stopped_service_and_recovers_when_it_restarts() {
     app.wait_for_status("/readyz", 200, Duration::from_secs(5))
         .await;
 }
-
-#[tokio::test]
-async fn metrics_are_served_in_prometheus_text_format() {
-    let app = TestApp::spawn().await;
-    app.get("/healthz").await;
-    let response = app.get("/metrics").await;
-    assert_eq!(response.status(), 200);
-    let text = response.text().await.unwrap();
-    assert!(text.contains("verdict_http_requests_total"), "{text}");
-}

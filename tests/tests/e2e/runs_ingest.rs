@@ -679,7 +679,7 @@ async fn an_ingest_consumer_that_makes_no_progress_shows_in_the_oldest_message_a
     );
     let started = Instant::now();
     let age = loop {
-        let metrics = ci.app.get("/metrics").await.text().await.unwrap();
+        let metrics = ci.app.scrape().await;
         let age = metrics
             .lines()
             .filter(|line| line.starts_with("verdict_work_queue_oldest_message_age_seconds"))

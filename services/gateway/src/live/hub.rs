@@ -101,7 +101,7 @@ impl Hub {
         });
         tokio::spawn(fan_out(feed.clone(), subscription));
         feeds.insert(channel.clone(), feed);
-        metrics::gauge!("verdict_live_channels").increment(1.0);
+        metrics::gauge!(crate::metrics::LIVE_CHANNELS).increment(1.0);
         Ok(())
     }
 
@@ -120,7 +120,7 @@ impl Hub {
         if empty {
             feed.stop.cancel();
             feeds.remove(channel);
-            metrics::gauge!("verdict_live_channels").decrement(1.0);
+            metrics::gauge!(crate::metrics::LIVE_CHANNELS).decrement(1.0);
         }
     }
 }

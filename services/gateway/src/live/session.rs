@@ -104,7 +104,7 @@ impl Session {
     }
 
     pub async fn run(mut self) {
-        metrics::gauge!("verdict_live_sockets").increment(1.0);
+        metrics::gauge!(crate::metrics::LIVE_SOCKETS).increment(1.0);
         let close = match self.authenticate().await {
             Ok(identity) => {
                 Running::new(&self.live, identity, self.encoding)
@@ -134,7 +134,7 @@ impl Session {
             }));
             let _ = send(&mut self.socket, goodbye, timeout).await;
         }
-        metrics::gauge!("verdict_live_sockets").decrement(1.0);
+        metrics::gauge!(crate::metrics::LIVE_SOCKETS).decrement(1.0);
     }
 
     /// The identity from the upgrade request, or from the first message.
@@ -371,7 +371,7 @@ impl<'a> Running<'a> {
             if !matches!(written, Ok(Ok(()))) {
                 return Err(Close::Gone);
             }
-            metrics::counter!("verdict_live_frames_total").increment(batch.len() as u64);
+            metrics::counter!(crate::metrics::LIVE_FRAMES).increment(batch.len() as u64);
         }
         if gap {
             return self.resync(socket).await;
@@ -382,7 +382,7 @@ impl<'a> Running<'a> {
     /// Drops the backlog and every subscription, and tells the client which channels
     /// to subscribe to again.
     async fn resync(&mut self, socket: &mut Socket) -> Result<(), Close> {
-        metrics::counter!("verdict_live_lagged_total").increment(1);
+        metrics::counter!(crate::metrics::LIVE_LAGGED).increment(1);
         let channels: Vec<Channel> = self.channels.drain().map(|(channel, _)| channel).collect();
         for channel in &channels {
             self.live.hub.leave(channel, self.viewer.id).await;

@@ -163,7 +163,6 @@ pub fn router(state: AppState) -> Router {
     let probes = Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
-        .route("/metrics", get(probes::metrics))
         .route("/api/v1/openapi.json", get(openapi::document));
     // Each group carries its own body limit, checked against Content-Length before any
     // handler runs and enforced while the body streams in.

@@ -13,7 +13,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Verdict API", description = "Test runs, results, artifacts and live monitoring."),
     paths(
-        super::probes::healthz, super::probes::readyz, super::probes::metrics, document, super::system::version,
+        super::probes::healthz, super::probes::readyz, document, super::system::version,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me, super::auth::jwks,
         super::users::create, super::users::update, super::users::list,
         super::projects::create, super::projects::list, super::projects::get,
@@ -35,7 +35,7 @@ use crate::state::AppState;
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
     tags(
-        (name = "probes", description = "Liveness, readiness and metrics; no authentication"),
+        (name = "probes", description = "Liveness and readiness; no authentication"),
         (name = "system", description = "About the running system"),
         (name = "auth", description = "Sign-in, tokens and the caller's profile"),
         (name = "users", description = "User administration"),

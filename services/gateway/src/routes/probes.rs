@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use axum::Json;
 use futures::future::join_all;
 use serde::Serialize;
@@ -69,14 +67,4 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
 async fn ping(client: &Client, service: ServiceName, timeout: std::time::Duration) -> bool {
     let request = client.request(service.ping_subject(), bytes::Bytes::new());
     matches!(tokio::time::timeout(timeout, request).await, Ok(Ok(_)))
-}
-
-/// Prometheus metrics of this gateway process.
-#[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "probes",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
-pub async fn metrics() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        verdict_telemetry::prometheus_text(),
-    )
 }
