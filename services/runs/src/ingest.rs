@@ -382,8 +382,7 @@ mod tests {
     const RUN: &str = "run-1";
 
     fn conn_with_a_running_run() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        store::MIGRATIONS.apply(&mut conn).unwrap();
+        let mut conn = store::MIGRATIONS.in_memory().unwrap();
         let mut run = RunRow {
             rid: 0,
             id: RUN.into(),

@@ -351,8 +351,7 @@ mod tests {
 
     /// Searches `query` in the real schema's text index, as `list_results` does.
     fn search(query: String) -> verdict_store::rusqlite::Result<Vec<store::StoredResult>> {
-        let mut conn = verdict_store::rusqlite::Connection::open_in_memory().unwrap();
-        store::MIGRATIONS.apply(&mut conn).unwrap();
+        let conn = store::MIGRATIONS.in_memory().unwrap();
         let filter = ResultFilter {
             text: Some(query),
             ..ResultFilter::default()

@@ -1385,16 +1385,16 @@ pub fn set_import_warnings(conn: &Connection, id: &str, warnings: &str) -> rusql
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn conn() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        MIGRATIONS.apply(&mut conn).unwrap();
-        conn
+    /// A database at the latest version, as the service's store tests use it.
+    pub(crate) fn conn() -> Connection {
+        MIGRATIONS.in_memory().unwrap()
     }
 
-    fn plan(conn: &Connection, sql: &str) -> String {
+    /// The query plan of `sql` in that database.
+    pub(crate) fn plan(conn: &Connection, sql: &str) -> String {
         verdict_store::query_plan(conn, sql).unwrap()
     }
 

@@ -627,16 +627,7 @@ pub fn catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn conn() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::MIGRATIONS.apply(&mut conn).unwrap();
-        conn
-    }
-
-    fn plan(conn: &Connection, sql: &str) -> String {
-        verdict_store::query_plan(conn, sql).unwrap()
-    }
+    use crate::store::tests::{conn, plan};
 
     fn run(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
         let mut run = RunRow {
