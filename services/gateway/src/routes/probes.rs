@@ -6,11 +6,10 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use futures::future::join_all;
 use serde::Serialize;
 use utoipa::ToSchema;
-use verdict_bus::{Client, ConnectionState};
-use verdict_contracts::ServiceName;
+use verdict_bus::ConnectionState;
+use verdict_contracts::streams;
 
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -22,54 +21,54 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness of the gateway and every backend service.
+/// Readiness of this gateway: what it needs to take traffic.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     pub status: &'static str,
-    /// Each dependency with `ok`.
+    /// `nats` and `jetstream`, each with `ok`.
     pub checks: BTreeMap<String, &'static str>,
 }
 
-/// Readiness: NATS is connected and auth, runs, artifacts and realtime each answer a
-/// `$SRV.PING`. A 503 names every dependency that does not.
+/// Readiness: this gateway can take traffic. NATS is connected and JetStream answers
+/// (the ingest stream's information), so a result batch can be made durable and
+/// answered 202. Backend services are deliberately not checked: one of them restarting
+/// must not take every gateway out of the load balancer (what still works without it
+/// keeps working; what needs it answers 503 with `Retry-After`). `GET /api/v1/status`
+/// says which services answer. A 503 names what is down.
 #[utoipa::path(operation_id = "readyz", get, path = "/readyz", tag = "probes",
     responses(
-        (status = 200, description = "Every dependency answers", body = Readiness),
-        (status = 503, description = "Some dependency is down; `unavailable` names them", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "NATS is connected and JetStream answers", body = Readiness),
+        (status = 503, description = "NATS or JetStream is not reachable; `unavailable` names them", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let client = state.bus.client();
     if client.connection_state() != ConnectionState::Connected {
-        let mut down = vec!["nats".to_owned()];
-        down.extend(ServiceName::ALL.iter().map(|s| s.to_string()));
-        return Err(ApiError::NotReady(down));
+        return Err(ApiError::NotReady(vec![
+            NATS.to_owned(),
+            JETSTREAM.to_owned(),
+        ]));
     }
-    let pings = ServiceName::ALL.map(|service| ping(client, service, state.settings.ready_timeout));
-    let answers = join_all(pings).await;
-    let down: Vec<String> = ServiceName::ALL
-        .iter()
-        .zip(&answers)
-        .filter(|(_, up)| !**up)
-        .map(|(service, _)| service.to_string())
-        .collect();
-    if !down.is_empty() {
-        return Err(ApiError::NotReady(down));
+    let jetstream = verdict_bus::jetstream(client.clone());
+    let info = jetstream.get_stream(streams::INGEST.name);
+    match tokio::time::timeout(state.settings.ready_timeout, info).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "not ready: JetStream does not answer");
+            return Err(ApiError::NotReady(vec![JETSTREAM.to_owned()]));
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?state.settings.ready_timeout, "not ready: JetStream does not answer in time");
+            return Err(ApiError::NotReady(vec![JETSTREAM.to_owned()]));
+        }
     }
-    let mut checks: BTreeMap<String, &'static str> = ServiceName::ALL
-        .iter()
-        .map(|s| (s.to_string(), "ok"))
-        .collect();
-    checks.insert("nats".to_owned(), "ok");
     Ok(Json(Readiness {
         status: "ready",
-        checks,
+        checks: [(NATS.to_owned(), "ok"), (JETSTREAM.to_owned(), "ok")].into(),
     }))
 }
 
-async fn ping(client: &Client, service: ServiceName, timeout: std::time::Duration) -> bool {
-    let request = client.request(service.ping_subject(), bytes::Bytes::new());
-    matches!(tokio::time::timeout(timeout, request).await, Ok(Ok(_)))
-}
+const NATS: &str = "nats";
+const JETSTREAM: &str = "jetstream";
 
 /// Prometheus metrics of this gateway process.
 #[utoipa::path(operation_id = "metrics", get, path = "/metrics", tag = "probes",
