@@ -62,10 +62,6 @@ impl Presence {
         &self.service
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Stops answering (discovery and every endpoint), and removes the instance file
     /// unless a newer instance has written its own id there since.
     pub async fn leave(self) {

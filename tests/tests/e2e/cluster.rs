@@ -657,4 +657,6 @@ async fn gateways_stay_ready_and_accept_results_while_artifacts_and_then_auth_ar
     let load = stop_reporting(&stop, reporter).await;
     assert_no_failed_request(&load);
     assert_stored_exactly_once(&job, &load).await;
+    // Discovery (the gateways' status) stays within every process's NATS permissions.
+    assert_eq!(cluster.permission_violations(), Vec::<String>::new());
 }
