@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 
 /// Growing pauses between attempts: `first`, then doubling up to `max`, each stretched
 /// by a random part of itself (so between 1x and 2x the step).
@@ -26,9 +26,37 @@ impl Pauses {
     }
 }
 
-/// Runs `attempt` until it succeeds, fails with an error `retryable` refuses, or the
-/// next pause would end after `budget` (counted from now); then the last error is
-/// returned. `notify` hears each error that is retried, with the pause before the next
+/// The pauses of a loop that retries for as long as its process runs (a consumer that
+/// pulls again, a watch that is opened again): growing with each failure in a row,
+/// from the first again after a success.
+pub struct Retries {
+    pauses: Pauses,
+    sequence: <ExponentialBuilder as BackoffBuilder>::Backoff,
+}
+
+impl Retries {
+    pub fn new(pauses: Pauses) -> Self {
+        Self {
+            pauses,
+            sequence: pauses.builder().build(),
+        }
+    }
+
+    /// The pause before the next attempt, after a failure.
+    pub fn next_pause(&mut self) -> Duration {
+        self.sequence.next().unwrap_or(self.pauses.max)
+    }
+
+    /// An attempt succeeded: the next failure pauses as briefly as the first.
+    pub fn succeeded(&mut self) {
+        self.sequence = self.pauses.builder().build();
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails with an error `retryable` refuses, or
+/// `budget` (counted from now) is spent; then the last error is returned. A pause that
+/// would end after the budget is cut short, so the last attempt is made as the budget
+/// ends. `notify` hears each error that is retried, with the pause before the next
 /// attempt.
 pub async fn retry_within<T, E, Fut>(
     budget: Duration,
@@ -45,7 +73,12 @@ where
         .retry(pauses.builder())
         .when(retryable)
         .notify(notify)
-        .adjust(move |_, pause| pause.filter(|pause| Instant::now() + *pause < deadline))
+        .adjust(move |_, pause| {
+            let remaining = deadline
+                .checked_duration_since(Instant::now())
+                .filter(|remaining| !remaining.is_zero())?;
+            pause.map(|pause| pause.min(remaining))
+        })
         .await
 }
 
@@ -99,7 +132,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn retries_stop_within_the_budget_with_the_last_error() {
+    async fn retries_use_the_whole_budget_and_end_with_the_last_error() {
         let started = Instant::now();
         let answer: Result<(), &str> = retry_within(
             Duration::from_millis(300),
@@ -115,11 +148,26 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+        // The last pause is cut short so that the last attempt is made as it ends.
         assert!(
-            started.elapsed() >= Duration::from_millis(200),
+            started.elapsed() >= Duration::from_millis(300),
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[test]
+    fn endless_retries_grow_until_a_success_starts_them_over() {
+        let mut retries = Retries::new(QUICK);
+        let first = retries.next_pause();
+        let later: Vec<Duration> = (0..20).map(|_| retries.next_pause()).collect();
+        assert!(first < QUICK.first * 2, "{first:?}");
+        assert!(later
+            .iter()
+            .all(|pause| *pause < QUICK.max * 2 + Duration::from_millis(1)));
+        assert!(later.last().unwrap() >= &QUICK.max, "{later:?}");
+        retries.succeeded();
+        assert!(retries.next_pause() < QUICK.first * 2);
     }
 
     #[tokio::test]
@@ -134,7 +182,8 @@ mod tests {
         )
         .await;
         assert!(pauses.len() >= 5, "{pauses:?}");
-        for (step, pause) in pauses.iter().enumerate() {
+        // The last pause may be cut short by the budget.
+        for (step, pause) in pauses[..pauses.len() - 1].iter().enumerate() {
             // The steps are computed in f32: allow for its rounding.
             let base = (QUICK.first * 2u32.pow(step.min(2) as u32)).as_secs_f64();
             let pause = pause.as_secs_f64();
