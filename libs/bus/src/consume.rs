@@ -33,10 +33,11 @@ use crate::{BoxError, BusError};
 /// How long one pull waits for messages before the server closes it. Short, so a
 /// consumer whose pull was lost (a leader moved) pulls again soon.
 const PULL_EXPIRY: Duration = Duration::from_secs(2);
-/// Pauses after failed pulls before the next one.
+/// Pauses after failed pulls before the next one: short, since what is waiting in the
+/// stream waits until the pull succeeds.
 const PULL_RETRY_PAUSES: Pauses = Pauses {
     first: Duration::from_millis(250),
-    max: Duration::from_secs(5),
+    max: Duration::from_secs(1),
 };
 /// How often the watchdog reads the stream.
 const WATCH_EVERY: Duration = Duration::from_secs(2);

@@ -123,6 +123,7 @@ impl Gateway {
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
             live: Arc::new(live::Live::new(settings_live, bus.clone(), auth.clone())),
             web,
+            jetstream_seen: Arc::default(),
         };
         Ok(Self {
             listener,

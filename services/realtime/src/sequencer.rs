@@ -29,8 +29,8 @@ const APPEND_PAUSES: Pauses = Pauses {
 };
 /// Pauses before following the events stream again after it failed.
 const FOLLOW_PAUSES: Pauses = Pauses {
-    first: Duration::from_secs(1),
-    max: Duration::from_secs(10),
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(2),
 };
 
 pub struct Sequencer {
