@@ -36,8 +36,8 @@ const PULL_EXPIRY: Duration = Duration::from_secs(2);
 /// Pauses after failed pulls before the next one: short, since what is waiting in the
 /// stream waits until the pull succeeds.
 const PULL_RETRY_PAUSES: Pauses = Pauses {
-    first: Duration::from_millis(250),
-    max: Duration::from_secs(1),
+    first: Duration::from_millis(100),
+    max: Duration::from_millis(500),
 };
 /// How often the watchdog reads the stream.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
