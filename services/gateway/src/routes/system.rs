@@ -82,6 +82,7 @@ pub struct InstanceStatus {
         (status = 200, description = "Every service and its instances", body = SystemStatus),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The gateway cannot reach NATS", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn status(
     State(state): State<AppState>,
