@@ -85,18 +85,33 @@ nats_url() {
 
 export VERDICT_DATA_DIR="$dir/data" VERDICT_STREAM_REPLICAS=3 VERDICT_TRUSTED_PROXIES=127.0.0.1
 export VERDICT_PUBLIC_URL="${VERDICT_PUBLIC_URL:-http://127.0.0.1:$lb_port}"
-for part in auth runs artifacts realtime realtime; do
-  NATS_URL="$(nats_url "$part")" VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
-    start "$part" "$verdict" serve "$part"
+# Each process writes the id it registered on the bus with to a file of its own, which
+# `verdict healthcheck` reads (the two realtime processes share the data directory), and
+# serves its metrics on an admin port of its own.
+mkdir -p "$dir/instances"
+services=(auth runs artifacts realtime-1 realtime-2)
+for name in "${services[@]}"; do
+  part="${name%-[0-9]}"
+  NATS_URL="$(nats_url "$part")" VERDICT_INSTANCE_FILE="$dir/instances/$name" \
+    VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
+    start "$name" "$verdict" serve "$part"
   admin_port=$((admin_port + 1))
 done
 for n in 0 1; do
   NATS_URL="$(nats_url gateway)" VERDICT_LISTEN="127.0.0.1:${gateway_ports[$n]}" \
-  VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
+    VERDICT_INSTANCE_FILE="$dir/instances/gateway-$((n + 1))" \
+    VERDICT_ADMIN_LISTEN="127.0.0.1:$admin_port" \
     start "gateway-$((n + 1))" "$verdict" serve gateway
   admin_port=$((admin_port + 1))
 done
 
+# The probes of a container deployment: each service's own process answers on the bus,
+# each gateway is ready.
+for name in "${services[@]}"; do
+  part="${name%-[0-9]}"
+  until NATS_URL="$(nats_url "$part")" VERDICT_INSTANCE_FILE="$dir/instances/$name" \
+    "$verdict" healthcheck "$part" >/dev/null 2>&1; do sleep 0.2; done
+done
 for port in "${gateway_ports[@]}"; do
   until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
 done

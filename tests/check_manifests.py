@@ -39,6 +39,65 @@ for workload in workloads:
         expect("memory" in resources.get("requests", {}), f"{where}: memory request")
         expect("memory" in resources.get("limits", {}), f"{where}: memory limit")
 
+for workload in workloads:
+    name = f'{workload["kind"]}/{workload["metadata"]["name"]}'
+    pod = workload["spec"]["template"]["spec"]
+    # Nothing of Verdict (or NATS, MinIO) talks to the Kubernetes API.
+    expect(pod.get("automountServiceAccountToken") is False, f"{name}: no service account token")
+    for volume in pod.get("volumes", []):
+        if "emptyDir" in volume:
+            expect(
+                (volume["emptyDir"] or {}).get("sizeLimit"),
+                f'{name}: emptyDir {volume["name"]} has a sizeLimit',
+            )
+
+# An autoscaled Deployment leaves its replica count to the autoscaler: a `replicas` in
+# the manifest would reset it at every apply.
+for hpa in by_kind.get("HorizontalPodAutoscaler", {}).values():
+    target = hpa["spec"]["scaleTargetRef"]
+    scaled = by_kind.get(target["kind"], {}).get(target["name"], {})
+    expect(scaled, f'HPA {hpa["metadata"]["name"]} targets an existing {target["kind"]}')
+    expect(
+        "replicas" not in scaled.get("spec", {}),
+        f'{target["kind"]}/{target["name"]}: no replicas (HPA {hpa["metadata"]["name"]} owns them)',
+    )
+
+# NATS nodes (and so JetStream replicas) on different hosts, strictly.
+nats_pod = by_kind.get("StatefulSet", {}).get("nats", {}).get("spec", {}).get("template", {}).get("spec", {})
+expect(
+    any(
+        constraint.get("topologyKey") == "kubernetes.io/hostname"
+        and constraint.get("whenUnsatisfiable") == "DoNotSchedule"
+        for constraint in nats_pod.get("topologySpreadConstraints", [])
+    ),
+    "NATS nodes spread across hosts with DoNotSchedule",
+)
+
+# Backend services are probed with `verdict healthcheck <service>` (they serve no HTTP),
+# and the instance id it reads is written where the container can write.
+for service in ("auth", "runs", "artifacts", "realtime"):
+    workload = by_kind.get("StatefulSet", {}).get(service) or by_kind.get("Deployment", {}).get(service, {})
+    pod = workload.get("spec", {}).get("template", {}).get("spec", {})
+    for container in pod.get("containers", []):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            command = container.get(probe, {}).get("exec", {}).get("command")
+            expect(
+                command == ["/usr/local/bin/verdict", "healthcheck", service],
+                f"{service}: {probe} runs `verdict healthcheck {service}` (got {command})",
+            )
+for workload in workloads:
+    pod = workload["spec"]["template"]["spec"]
+    for container in pod["containers"]:
+        if container.get("image") is None or "verdict" not in container["image"]:
+            continue
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        instance_file = env.get("VERDICT_INSTANCE_FILE") or "/data/"
+        mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+        expect(
+            any(instance_file.startswith(mount.rstrip("/") + "/") for mount in mounts),
+            f'{workload["metadata"]["name"]}: instance file {instance_file} on a writable volume',
+        )
+
 for stateless in ("gateway", "realtime"):
     expect(stateless in by_kind.get("Deployment", {}), f"{stateless} is a Deployment")
     expect(stateless in by_kind.get("HorizontalPodAutoscaler", {}), f"{stateless} has an HPA")
@@ -100,8 +159,13 @@ for policy in policies.values():
             target = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
             ports = sorted(p["port"] for p in rule.get("ports", []))
             open_to_all = (target, ports)
-            expect(open_to_all in (("gateway", [3003]), ("minio", [9000]), ("nats", [8222])),
+            expect(open_to_all in (("gateway", [3003]), ("minio", [9000])),
                    f"NetworkPolicy {policy['metadata']['name']} opens {open_to_all} to everyone")
+
+# NATS monitoring is reachable only by what scrapes it: not published on a Service.
+for service in by_kind.get("Service", {}).values():
+    ports = [port.get("port") for port in service["spec"].get("ports", [])]
+    expect(8222 not in ports, f"Service {service['metadata']['name']} publishes NATS monitoring")
 
 
 

@@ -26,7 +26,7 @@ pub struct UpSystem {
 
 impl UpSystem {
     /// Starts `verdict up` on a free port with rate limits out of the way and waits
-    /// until `/readyz` answers 200. `VERDICT_LOG` is passed through (default `warn`).
+    /// until it is ready and every service answers. `VERDICT_LOG` is passed through (default `warn`).
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(&UNLIMITED_RATES).await
     }
@@ -66,11 +66,13 @@ impl UpSystem {
         Ok(system)
     }
 
+    /// Waits until the gateway is ready and every service answers (each reports its
+    /// version): `/readyz` alone does not wait for the services.
     async fn wait_ready(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             let ready = self.http.get(self.url("/readyz")).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
+            if ready.is_ok_and(|r| r.status() == 200) && self.every_service_answers().await {
                 return Ok(());
             }
             ensure!(
@@ -79,6 +81,16 @@ impl UpSystem {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    async fn every_service_answers(&self) -> bool {
+        let Ok(response) = self.http.get(self.url("/api/v1/version")).send().await else {
+            return false;
+        };
+        let versions: Value = response.json().await.unwrap_or_default();
+        versions["services"]
+            .as_object()
+            .is_some_and(|services| services.values().all(Value::is_string))
     }
 
     pub fn url(&self, path: &str) -> String {

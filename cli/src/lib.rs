@@ -1,10 +1,12 @@
 //! `verdict`: run the whole system on one machine (`up`) or one service (`serve`);
 //! back up and restore a service's database (`backup`, `restore`); send test reports
-//! to a server (`report`), or stream them from a test command as it runs (`run`). A
+//! to a server (`report`), or stream them from a test command as it runs (`run`);
+//! probe a service from inside its container (`healthcheck`). A
 //! library, so that the end-to-end tests build the same command as a binary of their own (see
 //! `tests/cluster_node.rs`).
 
 mod backup;
+mod healthcheck;
 pub mod report;
 pub mod run;
 pub mod up;
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use verdict_bus::process;
+use verdict_contracts::ProcessKind;
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +68,20 @@ enum Command {
     Report(Box<report::ReportArgs>),
     #[command(about = run::ABOUT, long_about = run::LONG_ABOUT, after_long_help = run::EXAMPLES)]
     Run(Box<run::RunCommandArgs>),
+    /// Exit 0 when this container's own instance of SERVICE answers on the bus, 1 when
+    /// it does not (with the reason), 2 on a configuration error. For exec probes: run
+    /// it with the service's own settings; it reads the instance id the service wrote
+    /// to VERDICT_INSTANCE_FILE (default <VERDICT_DATA_DIR>/verdict-<SERVICE>.instance)
+    /// and pings that one instance as the service's NATS user.
+    Healthcheck {
+        /// auth, runs, artifacts, realtime or gateway.
+        #[arg(value_parser = clap::value_parser!(ProcessKind))]
+        service: ProcessKind,
+        /// How long connecting, and then the answer, may each take.
+        #[arg(long, default_value = "2s", value_name = "DURATION",
+            value_parser = verdict_settings::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Print the `authorization` block of a nats-server configuration for Verdict: one
     /// NATS user per kind of process, each allowed only its own subjects, passwords read
     /// from $VERDICT_NATS_PASSWORD_<USER> (deploy/nats/nats.conf holds the same).
@@ -92,6 +109,7 @@ pub fn main() -> ExitCode {
         Command::Restore { service, from } => backup::restore(service, &from),
         Command::Report(args) => report::main(*args),
         Command::Run(args) => run::main(*args),
+        Command::Healthcheck { service, timeout } => healthcheck::healthcheck(service, timeout),
         Command::BusPermissions => {
             print!(
                 "{}",

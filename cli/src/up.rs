@@ -47,7 +47,7 @@ impl UpSettings {
         verdict_realtime::Settings::from_env(&env)?;
         Ok(Self {
             data_dir,
-            nats_url: env.get("NATS_URL"),
+            nats_url: env.secret("NATS_URL")?,
             nats_port: env.parse_optional("VERDICT_NATS_PORT")?,
             env,
         })

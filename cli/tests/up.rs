@@ -98,19 +98,31 @@ impl Drop for Up {
     }
 }
 
+/// Waits until the gateway is ready (`/readyz`) and every service answers (each reports
+/// its version through `/api/v1/version`).
 async fn wait_until_ready(up: &Up, within: Duration) -> Duration {
     verdict_testkit::install_tls_provider();
     let http = reqwest::Client::new();
     let started = Instant::now();
     loop {
         if let Ok(response) = http.get(up.url("/readyz")).send().await {
-            if response.status() == 200 {
+            let versions = http.get(up.url("/api/v1/version")).send().await;
+            let answering = match versions {
+                Ok(versions) => versions
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["services"].as_object().cloned())
+                    .is_some_and(|services| services.values().all(|v| v.is_string())),
+                Err(_) => false,
+            };
+            if response.status() == 200 && answering {
                 return started.elapsed();
             }
         }
         assert!(
             started.elapsed() < within,
-            "/readyz not 200 within {within:?}"
+            "not ready with every service answering within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -141,6 +153,7 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
         "verdict-runs",
         "verdict-artifacts",
         "verdict-realtime",
+        "verdict-gateway",
     ] {
         assert!(names.contains(service), "{service} missing from {names:?}");
     }

@@ -108,13 +108,10 @@ pub struct ServerArgs {
     #[arg(long, env = "VERDICT_URL", value_name = "URL")]
     pub url: String,
     /// An API token of the project with the reporter role (or higher). Never printed.
-    #[arg(
-        long,
-        env = "VERDICT_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Token,
+    /// Without it, the token is read from VERDICT_TOKEN, or from the file
+    /// VERDICT_TOKEN_FILE names (a mounted secret; not both).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<Token>,
     /// Also trust this PEM certificate (a private CA) for HTTPS, besides the system's roots.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
@@ -127,8 +124,12 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     pub fn client(&self) -> Outcome<Client> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => token_from_env(&verdict_settings::Env::process())?,
+        };
         let mut builder = Client::builder(self.url.trim_end_matches('/'))
-            .token(self.token.0.clone())
+            .token(token.0)
             .retry(RetryPolicy {
                 budget: self.retry_budget,
                 ..RetryPolicy::default()
@@ -138,6 +139,17 @@ impl ServerArgs {
         }
         Ok(builder.build()?)
     }
+}
+
+/// The token of `VERDICT_TOKEN` or `VERDICT_TOKEN_FILE`, when `--token` is not given.
+fn token_from_env(env: &verdict_settings::Env) -> Outcome<Token> {
+    let missing =
+        || Failure::input("no API token: give --token, or set VERDICT_TOKEN or VERDICT_TOKEN_FILE");
+    let text = env
+        .secret("VERDICT_TOKEN")
+        .map_err(|err| Failure::input(err.to_string()))?
+        .ok_or_else(missing)?;
+    text.parse().map_err(|_: String| missing())
 }
 
 /// What run to report into, and how to report the outcome.
@@ -549,6 +561,26 @@ mod tests {
         );
         assert!(parse_attribute("novalue").is_err());
         assert!(parse_attribute("=x").is_err());
+    }
+
+    #[test]
+    fn the_token_may_come_from_the_file_verdict_token_file_names() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "vdt_from_file\n").unwrap();
+        let path = file.path().to_str().unwrap();
+        let env = verdict_settings::Env::from_pairs([("VERDICT_TOKEN_FILE", path)]);
+        assert_eq!(token_from_env(&env).unwrap().0, "vdt_from_file");
+
+        let both = env.with([("VERDICT_TOKEN", "vdt_from_variable")]);
+        let refused = token_from_env(&both).unwrap_err();
+        assert_eq!(refused.exit, Exit::Input);
+        assert!(refused
+            .message
+            .contains("VERDICT_TOKEN and VERDICT_TOKEN_FILE"));
+        assert!(!refused.message.contains("vdt_from"), "{}", refused.message);
+
+        let none = token_from_env(&verdict_settings::Env::default()).unwrap_err();
+        assert!(none.message.contains("--token"), "{}", none.message);
     }
 
     #[test]

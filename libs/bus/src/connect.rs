@@ -1,9 +1,11 @@
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, ConnectOptions, Event};
 
 use verdict_settings::{Env, SettingError};
 
+use crate::backoff::{retry_within, Pauses};
 use crate::BusError;
 
 /// Where NATS is looked for when `NATS_URL` is unset.
@@ -23,22 +25,37 @@ pub struct BusSettings {
     /// How long an idempotent request keeps being retried while no instance of its
     /// service is there to answer (a restart or an upgrade in progress).
     pub retry_budget: Duration,
+    /// Where the process writes the instance id it registered on the bus with, for
+    /// `verdict healthcheck` (`VERDICT_INSTANCE_FILE`, default
+    /// `<VERDICT_DATA_DIR>/<connection name>.instance`); `None` writes none.
+    pub instance_file: Option<PathBuf>,
 }
 
 impl BusSettings {
-    /// `NATS_URL` (default `nats://127.0.0.1:4222`), `VERDICT_NATS_CONNECT_TIMEOUT`
+    /// `NATS_URL` or `NATS_URL_FILE` (default `nats://127.0.0.1:4222`), `VERDICT_NATS_CONNECT_TIMEOUT`
     /// (default 30s), `VERDICT_BUS_REQUEST_TIMEOUT` (default 5s) and
-    /// `VERDICT_BUS_RETRY_BUDGET` (default 5s).
+    /// `VERDICT_BUS_RETRY_BUDGET` (default 5s), `VERDICT_INSTANCE_FILE` (default
+    /// `<VERDICT_DATA_DIR>/<connection_name>.instance`).
     pub fn from_env(env: &Env, connection_name: &str) -> Result<Self, SettingError> {
         let defaults = Self::new(DEFAULT_URL, connection_name);
         Ok(Self {
-            url: env.string("NATS_URL", DEFAULT_URL),
+            // It holds the process's NATS password.
+            url: env
+                .secret("NATS_URL")?
+                .unwrap_or_else(|| DEFAULT_URL.to_owned()),
             connection_name: connection_name.to_owned(),
             connect_deadline: env
                 .duration("VERDICT_NATS_CONNECT_TIMEOUT", defaults.connect_deadline)?,
             request_timeout: env
                 .duration("VERDICT_BUS_REQUEST_TIMEOUT", defaults.request_timeout)?,
             retry_budget: env.duration("VERDICT_BUS_RETRY_BUDGET", defaults.retry_budget)?,
+            instance_file: Some(env.get("VERDICT_INSTANCE_FILE").map_or_else(
+                || {
+                    PathBuf::from(env.string("VERDICT_DATA_DIR", "./data"))
+                        .join(format!("{connection_name}.instance"))
+                },
+                PathBuf::from,
+            )),
         })
     }
 
@@ -82,17 +99,23 @@ impl BusSettings {
             connect_deadline: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
             retry_budget: Duration::from_secs(5),
+            instance_file: None,
         }
     }
 }
+
+/// Pauses between attempts at the first connection.
+const CONNECT_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(50),
+    max: Duration::from_secs(2),
+};
 
 /// Connects to NATS, retrying with backoff until `connect_deadline`. After the first
 /// connection, the client reconnects on its own for as long as the process lives.
 pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
     let started = Instant::now();
-    let mut backoff = Duration::from_millis(50);
     let mut attempts = 0;
-    loop {
+    let attempt = || {
         attempts += 1;
         let name = settings.connection_name.clone();
         let mut options = ConnectOptions::new();
@@ -104,31 +127,30 @@ pub async fn connect(settings: &BusSettings) -> Result<Client, BusError> {
                 .custom_inbox_prefix(verdict_contracts::bus_access::inbox_prefix(&user))
                 .user_and_password(user, password);
         }
-        let options = options
+        options
             .name(&settings.connection_name)
             .connection_timeout(Duration::from_secs(2))
             .max_reconnects(None)
             .event_callback(move |event| {
                 let name = name.clone();
                 async move { log_event(&name, event) }
-            });
-        match options.connect(settings.seeds()).await {
-            Ok(client) => return Ok(client),
-            Err(err) if started.elapsed() + backoff < settings.connect_deadline => {
-                tracing::warn!(url = %settings.redacted_url(), attempt = attempts, error = %err, "NATS not reachable yet, retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => {
-                return Err(BusError::Connect {
-                    url: settings.redacted_url(),
-                    attempts,
-                    waited: started.elapsed(),
-                    reason: err.into(),
-                })
-            }
-        }
-    }
+            })
+            .connect(settings.seeds())
+    };
+    retry_within(
+        settings.connect_deadline,
+        CONNECT_PAUSES,
+        attempt,
+        |_| true,
+        |err, _| tracing::warn!(url = %settings.redacted_url(), error = %err, "NATS not reachable yet, retrying"),
+    )
+    .await
+    .map_err(|err| BusError::Connect {
+        url: settings.redacted_url(),
+        attempts,
+        waited: started.elapsed(),
+        reason: err.into(),
+    })
 }
 
 fn log_event(connection: &str, event: Event) {
@@ -164,6 +186,34 @@ mod tests {
             Some(("runs".to_owned(), "s3cret".to_owned()))
         );
         assert_eq!(BusSettings::new("nats://a:4222", "t").credentials(), None);
+    }
+
+    #[test]
+    fn the_url_with_its_password_may_come_from_a_file() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "nats://runs:s3cret@a:4222\n").unwrap();
+        let env = Env::from_pairs([("NATS_URL_FILE", file.path().to_str().unwrap())]);
+        let settings = BusSettings::from_env(&env, "t").unwrap();
+        assert_eq!(
+            settings.credentials(),
+            Some(("runs".to_owned(), "s3cret".to_owned()))
+        );
+    }
+
+    #[test]
+    fn the_instance_file_is_named_after_the_connection_in_the_data_dir_unless_set() {
+        let env = Env::from_pairs([("VERDICT_DATA_DIR", "/var/lib/verdict")]);
+        let settings = BusSettings::from_env(&env, "verdict-runs").unwrap();
+        assert_eq!(
+            settings.instance_file.unwrap(),
+            PathBuf::from("/var/lib/verdict/verdict-runs.instance")
+        );
+        let env = env.with([("VERDICT_INSTANCE_FILE", "/run/runs.id")]);
+        let settings = BusSettings::from_env(&env, "verdict-runs").unwrap();
+        assert_eq!(
+            settings.instance_file.unwrap(),
+            PathBuf::from("/run/runs.id")
+        );
     }
 
     #[test]

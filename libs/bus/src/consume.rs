@@ -27,13 +27,18 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::streams::StreamSpec;
 
+use crate::backoff::{Pauses, Retries};
 use crate::{BoxError, BusError};
 
 /// How long one pull waits for messages before the server closes it. Short, so a
 /// consumer whose pull was lost (a leader moved) pulls again soon.
 const PULL_EXPIRY: Duration = Duration::from_secs(2);
-/// Pause after a failed pull before the next one.
-const PULL_RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Pauses after failed pulls before the next one: short, since what is waiting in the
+/// stream waits until the pull succeeds.
+const PULL_RETRY_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(100),
+    max: Duration::from_millis(500),
+};
 /// How often the watchdog reads the stream.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// Messages waiting with no progress for this long make the consumer "stalled".
@@ -103,6 +108,7 @@ where
     crate::metrics::describe();
     let mut consumer = Some(open(client, &queue).await?);
     let watchdog = tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone()));
+    let mut retries = Retries::new(PULL_RETRY_PAUSES);
     while !shutdown.is_cancelled() {
         let pulled = match &consumer {
             Some(consumer) => pull_once(consumer, &queue, &mut handle, &shutdown).await,
@@ -115,12 +121,16 @@ where
                 })
                 .map_err(BoxError::from),
         };
-        if let Err(err) = pulled {
-            tracing::warn!(stream = queue.stream.name, consumer = queue.consumer, error = %err, "pull failed; pulling again");
-            consumer = None;
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(PULL_RETRY_PAUSE) => {}
+        match pulled {
+            Ok(()) => retries.succeeded(),
+            Err(err) => {
+                let pause = retries.next_pause();
+                tracing::warn!(stream = queue.stream.name, consumer = queue.consumer, error = %err, ?pause, "pull failed; pulling again");
+                consumer = None;
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
             }
         }
     }

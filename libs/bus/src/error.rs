@@ -23,6 +23,11 @@ pub enum BusError {
         #[source]
         reason: BoxError,
     },
+    #[error("cannot write the instance id file {path} (VERDICT_INSTANCE_FILE): {source}")]
+    InstanceFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("JetStream stream `{stream}` could not be created or updated: {reason}")]
     Stream {
         stream: String,

@@ -1,7 +1,9 @@
 //! NATS glue shared by every Verdict process.
 //!
 //! * [`connect`]: a connection with bounded retry and a clear error.
+//! * [`backoff`]: the one retry rule (exponential pauses with jitter, within a budget).
 //! * [`ServiceHost`]: endpoints served through the NATS micro-service protocol.
+//! * [`presence`]: registration, instance ids and discovery of every process.
 //! * [`Bus`]: typed request/reply with a timeout and distinct "no responders" and
 //!   "timed out" errors.
 //! * [`trace`]: W3C trace context carried in message headers.
@@ -10,10 +12,12 @@
 //! * [`tasks`]: the one rule for a service's background tasks.
 
 pub mod access;
+pub mod backoff;
 mod connect;
 pub mod consume;
 mod error;
 mod metrics;
+pub mod presence;
 pub mod process;
 mod request;
 mod serve;

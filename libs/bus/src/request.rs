@@ -1,16 +1,18 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use serde::{de::DeserializeOwned, Serialize};
 use verdict_contracts::auth::Principal;
 use verdict_contracts::{headers, ErrorCode, Operation, ServiceError};
 
+use crate::backoff::{retry_within, Pauses};
 use crate::BusSettings;
 
-/// The first pause before an idempotent request is sent again; it doubles up to
-/// [`MAX_RETRY_PAUSE`].
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(20);
-const MAX_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Pauses before an idempotent request (or a durable publish) is sent again.
+const RETRY_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(20),
+    max: Duration::from_millis(500),
+};
 
 /// Why a request/reply call did not produce an answer of the expected type.
 #[derive(Debug, thiserror::Error)]
@@ -88,43 +90,40 @@ impl Bus {
         payload: bytes::Bytes,
         message_id: &str,
     ) -> Result<(), RequestError> {
-        let retry_until = Instant::now() + self.retry_budget;
-        let mut pause = FIRST_RETRY_PAUSE;
         let headers = crate::trace::current_headers();
-        loop {
+        let attempt = || async {
             let message = async_nats::jetstream::message::PublishMessage::build()
                 .payload(payload.clone())
                 .headers(headers.clone())
                 .message_id(message_id);
-            let outcome = match self
+            match self
                 .jetstream
                 .send_publish(subject.to_owned(), message)
                 .await
             {
                 Ok(ack) => ack.await.map(drop),
                 Err(err) => Err(err),
-            };
-            match outcome.map_err(|err| (stream_is_full(&err), err.to_string())) {
-                Ok(()) => return Ok(()),
-                Err((true, reason)) => {
-                    return Err(RequestError::StreamFull {
-                        subject: subject.to_owned(),
-                        reason,
-                    })
-                }
-                Err((false, reason)) if Instant::now() + pause < retry_until => {
-                    tracing::debug!(%subject, %reason, ?pause, "stream did not take the message, retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-                Err((false, reason)) => {
-                    return Err(RequestError::Transport {
-                        subject: subject.to_owned(),
-                        reason,
-                    })
-                }
             }
-        }
+            .map_err(|err| (stream_is_full(&err), err.to_string()))
+        };
+        retry_within(
+            self.retry_budget,
+            RETRY_PAUSES,
+            attempt,
+            |(full, _)| !full,
+            |(_, reason), pause| {
+                tracing::debug!(%subject, %reason, ?pause, "stream did not take the message, retrying");
+            },
+        )
+        .await
+        .map_err(|(full, reason)| {
+            let subject = subject.to_owned();
+            if full {
+                RequestError::StreamFull { subject, reason }
+            } else {
+                RequestError::Transport { subject, reason }
+            }
+        })
     }
 
     /// Sends `body` to `operation` and decodes the typed answer, carrying the current
@@ -180,23 +179,14 @@ impl Bus {
         })?;
         crate::trace::inject_current(&mut headers);
         let payload = bytes::Bytes::from(payload);
-        let retry_until = Instant::now() + self.retry_budget;
-        let mut pause = FIRST_RETRY_PAUSE;
-        let reply = loop {
-            match self
-                .send_once(&subject, payload.clone(), headers.clone())
-                .await
-            {
-                Err(RequestError::NoResponders { .. })
-                    if operation.idempotent && Instant::now() + pause < retry_until =>
-                {
-                    tracing::debug!(%subject, ?pause, "no responders, retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-                outcome => break outcome?,
-            }
-        };
+        let reply = retry_within(
+            self.retry_budget,
+            RETRY_PAUSES,
+            || self.send_once(&subject, payload.clone(), headers.clone()),
+            |error| operation.idempotent && matches!(error, RequestError::NoResponders { .. }),
+            |_, pause| tracing::debug!(%subject, ?pause, "no responders, retrying"),
+        )
+        .await?;
         if let Some(error) = service_error(reply.headers.as_ref(), &reply.payload) {
             return Err(RequestError::Service(error));
         }
@@ -221,19 +211,24 @@ impl Bus {
         self.client
             .send_request(subject.to_owned(), request)
             .await
-            .map_err(|err| match err.kind() {
-                RequestErrorKind::NoResponders => RequestError::NoResponders {
-                    subject: subject.to_owned(),
-                },
-                RequestErrorKind::TimedOut => RequestError::TimedOut {
-                    subject: subject.to_owned(),
-                    timeout: self.request_timeout,
-                },
-                _ => RequestError::Transport {
-                    subject: subject.to_owned(),
-                    reason: err.to_string(),
-                },
-            })
+            .map_err(|err| request_error(subject, self.request_timeout, &err))
+    }
+}
+
+/// What a failed `send_request` on `subject` with `timeout` means to a caller.
+pub(crate) fn request_error(
+    subject: &str,
+    timeout: Duration,
+    err: &async_nats::RequestError,
+) -> RequestError {
+    let subject = subject.to_owned();
+    match err.kind() {
+        RequestErrorKind::NoResponders => RequestError::NoResponders { subject },
+        RequestErrorKind::TimedOut => RequestError::TimedOut { subject, timeout },
+        _ => RequestError::Transport {
+            subject,
+            reason: err.to_string(),
+        },
     }
 }
 

@@ -2,7 +2,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::service::{Service, ServiceExt};
+use std::path::Path;
+
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -14,8 +15,9 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::system::{self, VersionInfo};
-use verdict_contracts::{headers, Caller, Operation, ServiceError, ServiceName};
+use verdict_contracts::{headers, Caller, Operation, ProcessKind, ServiceError, ServiceName};
 
+use crate::presence::Presence;
 use crate::BusError;
 
 /// Requests one endpoint handles at once on one instance; further requests wait in
@@ -49,34 +51,33 @@ impl<Req> Call<Req> {
 }
 
 /// A service instance on the bus: registered through the NATS micro-service protocol
-/// (so `$SRV.PING/INFO/STATS` see it), one queue group per service, a `version`
-/// endpoint, and graceful shutdown that finishes in-flight requests before draining.
+/// (so `$SRV.PING/INFO/STATS` see it, see [`Presence`]), one queue group per service, a
+/// `version` endpoint, and graceful shutdown that finishes in-flight requests before
+/// draining.
 pub struct ServiceHost {
     client: Client,
     name: ServiceName,
-    service: Service,
+    presence: Presence,
     listeners: TaskTracker,
     handlers: TaskTracker,
 }
 
 impl ServiceHost {
-    /// Registers the service and its `version` endpoint.
-    pub async fn start(client: Client, name: ServiceName, version: &str) -> Result<Self, BusError> {
+    /// Registers the service and its `version` endpoint; writes the instance id to
+    /// `instance_file` (`VERDICT_INSTANCE_FILE`) for `verdict healthcheck`.
+    pub async fn start(
+        client: Client,
+        name: ServiceName,
+        version: &str,
+        instance_file: Option<&Path>,
+    ) -> Result<Self, BusError> {
+        let presence =
+            Presence::register(&client, ProcessKind::Service(name), version, instance_file).await?;
         crate::metrics::describe();
-        let service = client
-            .service_builder()
-            .description(format!("Verdict {name} service"))
-            .queue_group(name.micro_name())
-            .start(name.micro_name(), version)
-            .await
-            .map_err(|err| BusError::Register {
-                what: name.micro_name(),
-                reason: err,
-            })?;
         let mut host = Self {
             client,
             name,
-            service,
+            presence,
             listeners: TaskTracker::new(),
             handlers: TaskTracker::new(),
         };
@@ -116,7 +117,8 @@ impl ServiceHost {
     {
         let subject = operation.subject();
         let mut endpoint = self
-            .service
+            .presence
+            .service()
             .endpoint_builder()
             .name(operation.name)
             .add(subject.clone())
@@ -189,9 +191,7 @@ impl ServiceHost {
         tracing::info!(service = %self.name, "stopping: no new requests");
         // Stopping unsubscribes every endpoint; each listener then ends once the
         // subscription's buffer is empty.
-        if let Err(err) = self.service.stop().await {
-            tracing::warn!(error = %err, "service stop reported an error");
-        }
+        self.presence.leave().await;
         self.listeners.close();
         self.handlers.close();
         let finished = async {

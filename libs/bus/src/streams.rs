@@ -2,11 +2,12 @@
 
 use async_nats::jetstream::kv;
 use async_nats::jetstream::{self, stream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::Client;
 use verdict_contracts::streams::{BucketSpec, Discard, Retention, Storage, StreamSpec};
 
+use crate::backoff::{retry_within, Pauses};
 use crate::BusError;
 
 /// How long setting up a stream may keep failing before the process gives up. Every
@@ -14,30 +15,30 @@ use crate::BusError;
 /// may still be electing its leaders; such requests time out and succeed when repeated.
 const SETUP_LIMIT: Duration = Duration::from_secs(30);
 
+/// Pauses between attempts at setting up a stream.
+const SETUP_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(2),
+};
+
 /// Runs `setup` until it succeeds or [`SETUP_LIMIT`] has passed.
-async fn retrying<T, E, Fut>(what: &str, mut setup: impl FnMut() -> Fut) -> Result<T, BusError>
+async fn retrying<T, E, Fut>(what: &str, setup: impl FnMut() -> Fut) -> Result<T, BusError>
 where
     E: std::error::Error + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match setup().await {
-            Ok(done) => return Ok(done),
-            Err(err) if started.elapsed() + pause < SETUP_LIMIT => {
-                tracing::warn!(stream = what, error = %err, "JetStream setup failed, retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => {
-                return Err(BusError::Stream {
-                    stream: what.to_owned(),
-                    reason: err.into(),
-                })
-            }
-        }
-    }
+    retry_within(
+        SETUP_LIMIT,
+        SETUP_PAUSES,
+        setup,
+        |_| true,
+        |err, _| tracing::warn!(stream = what, error = %err, "JetStream setup failed, retrying"),
+    )
+    .await
+    .map_err(|err| BusError::Stream {
+        stream: what.to_owned(),
+        reason: err.into(),
+    })
 }
 
 /// Creates each stream, or updates it to `spec` when it exists with other settings,

@@ -24,7 +24,7 @@ fn user_id(principal: &Principal) -> String {
 
 async fn serve(server: &verdict_bus::server::NatsServer) -> (Bus, CancellationToken) {
     let client = async_nats::connect(server.url()).await.unwrap();
-    let mut host = ServiceHost::start(client, ServiceName::Auth, "1.0.0")
+    let mut host = ServiceHost::start(client, ServiceName::Auth, "1.0.0", None)
         .await
         .unwrap();
     let mut endpoints = host.with_state("hello".to_owned());
@@ -84,7 +84,7 @@ async fn a_service_endpoint_gets_the_shared_state() {
 async fn an_operation_only_services_send_cannot_act_for_a_principal() {
     let (server, _dir) = nats().await;
     let client = async_nats::connect(server.url()).await.unwrap();
-    let mut host = ServiceHost::start(client, ServiceName::Auth, "1.0.0")
+    let mut host = ServiceHost::start(client, ServiceName::Auth, "1.0.0", None)
         .await
         .unwrap();
     let registered = host

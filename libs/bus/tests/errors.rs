@@ -15,7 +15,7 @@ const REFUSE: Operation<Empty, Empty> = Operation::query(ServiceName::Runs, "ref
 /// A service whose one endpoint refuses every request with `error`.
 async fn refusing_service(server: &NatsServer, error: ServiceError) -> CancellationToken {
     let client = async_nats::connect(server.url()).await.unwrap();
-    let mut host = ServiceHost::start(client, ServiceName::Runs, "1.0.0")
+    let mut host = ServiceHost::start(client, ServiceName::Runs, "1.0.0", None)
         .await
         .unwrap();
     host.with_state(error)

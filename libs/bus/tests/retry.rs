@@ -27,7 +27,9 @@ async fn bus(server: &NatsServer, retry_budget: Duration) -> Bus {
 /// Serves the version endpoint of [`SERVICE`] until the returned token is cancelled.
 async fn start_service(server: &NatsServer) -> CancellationToken {
     let client = async_nats::connect(server.url()).await.unwrap();
-    let host = ServiceHost::start(client, SERVICE, "9.9.9").await.unwrap();
+    let host = ServiceHost::start(client, SERVICE, "9.9.9", None)
+        .await
+        .unwrap();
     let stop = CancellationToken::new();
     tokio::spawn(host.serve(stop.clone()));
     stop

@@ -20,7 +20,7 @@ struct QueueGone;
 
 async fn host(server: &NatsServer) -> ServiceHost {
     let client = async_nats::connect(server.url()).await.unwrap();
-    ServiceHost::start(client, ServiceName::Runs, "9.9.9")
+    ServiceHost::start(client, ServiceName::Runs, "9.9.9", None)
         .await
         .unwrap()
 }

@@ -39,4 +39,4 @@ pub use error::{Error, Problem};
 pub use projects::NewToken;
 pub use retry::RetryPolicy;
 pub use runs::{Accepted, ImportReport, ResultFilter, RunFilter};
-pub use system::{Readiness, Versions};
+pub use system::{Readiness, ServiceInstance, ServiceStatus, SystemStatus, Versions};

@@ -1,4 +1,4 @@
-//! Probes and documents: no authentication.
+//! Probes and documents (no authentication), and the system status (administrators).
 
 use std::collections::BTreeMap;
 
@@ -8,12 +8,39 @@ use serde::Deserialize;
 use crate::client::Repeat;
 use crate::{Client, Error};
 
-/// What `GET /readyz` answers when every dependency answers.
+/// What `GET /readyz` answers when the gateway can take traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Readiness {
     pub status: String,
-    /// Each dependency with `ok`.
+    /// `nats` and `jetstream`, each with `ok`.
     pub checks: BTreeMap<String, String>,
+}
+
+/// What `GET /api/v1/status` answers: every service as the bus sees it now.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SystemStatus {
+    /// `ok` when every service has an instance answering, `degraded` otherwise.
+    pub status: String,
+    /// auth, runs, artifacts, realtime and gateway, in that order.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service in a [`SystemStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// `up` or `down`.
+    pub health: String,
+    /// The versions its instances run, each once.
+    pub versions: Vec<String>,
+    pub instances: Vec<ServiceInstance>,
+}
+
+/// One process of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServiceInstance {
+    pub id: String,
+    pub version: String,
 }
 
 /// What `GET /api/v1/version` answers.
@@ -46,6 +73,13 @@ impl Client {
     /// `GET /api/v1/version`.
     pub async fn version(&self) -> Result<Versions, Error> {
         self.json(self.probe(&["api", "v1", "version"])).await
+    }
+
+    /// `GET /api/v1/status` (administrators): every service, its instances and
+    /// versions, and whether it is up.
+    pub async fn status(&self) -> Result<SystemStatus, Error> {
+        self.json(self.call(Method::GET, self.api(&["status"]), Repeat::Idempotent))
+            .await
     }
 
     fn probe(&self, segments: &[&str]) -> crate::client::Call {

@@ -452,11 +452,20 @@ async fn a_large_file_is_streamed_to_s3_part_by_part() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_and_documents() {
-    let app = TestApp::spawn().await;
+    let (app, admin) = admin().await;
     let client = Client::builder(app.url("")).build().unwrap();
     client.healthz().await.unwrap();
     let ready = client.readyz().await.unwrap();
-    assert_eq!(ready.checks.get("runs").map(String::as_str), Some("ok"));
+    assert_eq!(
+        ready.checks.get("jetstream").map(String::as_str),
+        Some("ok")
+    );
+    let status = admin.status().await.unwrap();
+    assert_eq!(status.status, "ok");
+    assert_eq!(status.services.len(), 5);
+    assert!(status.services.iter().all(|s| s.instances.len() == 1));
+    let refused = client.status().await.unwrap_err();
+    assert_eq!(problem(&refused).status, 401);
     let openapi = client.openapi().await.unwrap();
     assert!(openapi["paths"]["/api/v1/runs/{run}/results"].is_object());
     let versions = client.version().await.unwrap();

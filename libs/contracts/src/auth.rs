@@ -542,8 +542,13 @@ pub const ROTATE_KEYS: Operation<Empty, RotatedKey> = Operation::new(AUTH, "rota
 // ---- revocation and key events ----------------------------------------------------
 
 /// The longest a gateway may trust a cached API token grant without asking auth again.
-/// Revocations stay in the bucket at least this long past their tokens' expiry.
 pub const API_TOKEN_CACHE_SECS: i64 = 30;
+
+/// The longest a gateway may keep using a grant auth confirmed, while auth cannot be
+/// asked (stopped, restarting): CI jobs keep reporting through an auth outage.
+/// Revocations still apply at once (they come through JetStream, not from auth), and
+/// stay in the bucket at least this long past their tokens' expiry.
+pub const API_TOKEN_STALE_SECS: i64 = 300;
 
 /// Published (core NATS) when the signing keys change; gateways refetch the JWKS.
 pub const KEYS_CHANGED_SUBJECT: &str = "verdict.auth.keys_changed";

@@ -12,7 +12,7 @@
 use std::fmt::Write;
 
 use crate::streams::{self, StreamSpec};
-use crate::{artifacts, auth, runs, ServiceName};
+use crate::{artifacts, auth, runs, ProcessKind, ServiceName};
 
 /// A NATS user: every process of one kind connects as it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,13 +52,14 @@ pub fn inbox_prefix(user: &str) -> String {
     format!("_INBOX_{user}")
 }
 
-/// What one user may do; `None` from [`permissions`] means everything.
+/// What one user may do; `None` from [`permissions`] means everything. Every user may
+/// also answer the requests it received (`allow_responses`: the reply subject only,
+/// once): services answer requests, and every process answers the discovery of its own
+/// kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permissions {
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
-    /// May answer the requests it received (the reply subject only, once).
-    pub allow_responses: bool,
 }
 
 /// The JetStream API subjects that create a stream (or update it) and read its state.
@@ -103,9 +104,9 @@ fn reading_with_ephemeral_consumers(stream: &str) -> Vec<String> {
     subjects
 }
 
-/// The micro-service discovery subjects a service answers.
-fn discovery(service: ServiceName) -> Vec<String> {
-    let name = service.micro_name();
+/// The micro-service discovery subjects a process answers.
+fn discovery(kind: ProcessKind) -> Vec<String> {
+    let name = kind.micro_name();
     vec![
         "$SRV.PING".into(),
         "$SRV.INFO".into(),
@@ -113,6 +114,12 @@ fn discovery(service: ServiceName) -> Vec<String> {
         format!("$SRV.*.{name}"),
         format!("$SRV.*.{name}.*"),
     ]
+}
+
+/// Pinging one instance of its own kind: what `verdict healthcheck`, running with a
+/// service's settings (and so as its NATS user), sends.
+fn own_instance_ping(service: ServiceName) -> String {
+    ProcessKind::Service(service).instance_ping_subject("*")
 }
 
 /// Where live frames are republished once stored: what gateways watch.
@@ -164,6 +171,8 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
                 live_views(),
                 auth::KEYS_CHANGED_SUBJECT.to_owned(),
             ]);
+            // Gateways register too, so that status reports list them.
+            subscribe.extend(discovery(ProcessKind::Gateway));
         }
         BusUser::Service(service @ ServiceName::Auth) => {
             publish.extend([
@@ -175,7 +184,8 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
             ]);
             publish.extend(message_reads(&kv));
             subscribe.push(format!("{}.>", service.subject_prefix()));
-            subscribe.extend(discovery(service));
+            subscribe.extend(discovery(ProcessKind::Service(service)));
+            publish.push(own_instance_ping(service));
         }
         BusUser::Service(service @ ServiceName::Runs) => {
             publish.extend([
@@ -191,7 +201,8 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
             publish.extend(consuming(streams::INGEST.name));
             publish.push(acknowledging(streams::INGEST.name));
             subscribe.push(format!("{}.>", service.subject_prefix()));
-            subscribe.extend(discovery(service));
+            subscribe.extend(discovery(ProcessKind::Service(service)));
+            publish.push(own_instance_ping(service));
         }
         BusUser::Service(service @ ServiceName::Artifacts) => {
             publish.extend([
@@ -205,7 +216,8 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
             publish.extend(consuming(streams::TASKS.name));
             publish.push(acknowledging(streams::TASKS.name));
             subscribe.push(format!("{}.>", service.subject_prefix()));
-            subscribe.extend(discovery(service));
+            subscribe.extend(discovery(ProcessKind::Service(service)));
+            publish.push(own_instance_ping(service));
         }
         BusUser::Service(service @ ServiceName::Realtime) => {
             publish.extend([
@@ -223,14 +235,11 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
             }
             subscribe.push("verdict.ev.>".to_owned());
             subscribe.push(format!("{}.>", service.subject_prefix()));
-            subscribe.extend(discovery(service));
+            subscribe.extend(discovery(ProcessKind::Service(service)));
+            publish.push(own_instance_ping(service));
         }
     }
-    Some(Permissions {
-        publish,
-        subscribe,
-        allow_responses: matches!(user, BusUser::Service(_)),
-    })
+    Some(Permissions { publish, subscribe })
 }
 
 /// The `authorization` block of a nats-server configuration with every user of
@@ -251,9 +260,7 @@ pub fn authorization(password: impl Fn(BusUser) -> String) -> String {
                 conf.push_str(", permissions: {\n");
                 let _ = writeln!(conf, "      publish: {}", list(&permissions.publish));
                 let _ = writeln!(conf, "      subscribe: {}", list(&permissions.subscribe));
-                if permissions.allow_responses {
-                    conf.push_str("      allow_responses: true\n");
-                }
+                conf.push_str("      allow_responses: true\n");
                 conf.push_str("    } }\n");
             }
         }
@@ -363,11 +370,36 @@ mod tests {
     }
 
     #[test]
-    fn services_answer_requests_and_gateways_do_not() {
-        for user in SERVICES {
-            assert!(permissions(user).unwrap().allow_responses);
+    fn every_process_answers_discovery_of_its_own_kind_only() {
+        for kind in ProcessKind::ALL {
+            let user = match kind {
+                ProcessKind::Service(service) => BusUser::Service(service),
+                ProcessKind::Gateway => BusUser::Gateway,
+            };
+            assert!(can_subscribe(user, &kind.ping_subject()), "{user:?}");
+            assert!(can_subscribe(user, &kind.instance_ping_subject("x")));
+            for other in ProcessKind::ALL.into_iter().filter(|o| *o != kind) {
+                assert!(!can_subscribe(user, &other.ping_subject()), "{user:?}");
+            }
         }
-        assert!(!permissions(BusUser::Gateway).unwrap().allow_responses);
+    }
+
+    #[test]
+    fn a_service_may_ping_its_own_instances_and_a_gateway_every_kind() {
+        for service in ServiceName::ALL {
+            let user = BusUser::Service(service);
+            let own = ProcessKind::Service(service).instance_ping_subject("x");
+            assert!(can_publish(user, &own), "{user:?}");
+            for other in ProcessKind::ALL
+                .into_iter()
+                .filter(|o| *o != ProcessKind::Service(service))
+            {
+                assert!(!can_publish(user, &other.instance_ping_subject("x")));
+            }
+        }
+        for kind in ProcessKind::ALL {
+            assert!(can_publish(BusUser::Gateway, &kind.ping_subject()));
+        }
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub mod timestamp;
 
 pub use error::{ErrorCode, FieldError, ServiceError};
 pub use operation::{Caller, Operation};
-pub use service::ServiceName;
+pub use service::{ProcessKind, ServiceName};
 pub use timestamp::Timestamp;

@@ -11,6 +11,17 @@ pub struct VersionInfo {
     pub version: String,
 }
 
+/// An instance's answer to a `$SRV.PING` of the micro-service protocol
+/// (`io.nats.micro.v1.ping_response`): which process answers, and which build it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingResponse {
+    /// The micro-service name, `verdict-<kind>`.
+    pub name: String,
+    /// The instance id, unique to one process's registration.
+    pub id: String,
+    pub version: String,
+}
+
 /// An empty request body.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Empty {}
@@ -34,6 +45,15 @@ mod tests {
             version(ServiceName::Realtime).subject(),
             "verdict.v1.realtime.version"
         );
+    }
+
+    #[test]
+    fn a_ping_response_is_read_from_the_protocols_json() {
+        let pong: PingResponse = serde_json::from_str(
+            r#"{"type":"io.nats.micro.v1.ping_response","name":"verdict-runs","id":"Xy12","version":"0.1.0","metadata":{}}"#,
+        )
+        .unwrap();
+        assert_eq!((pong.id.as_str(), pong.version.as_str()), ("Xy12", "0.1.0"));
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// What an error shows instead of a secret's value.
+pub const REDACTED: &str = "[redacted]";
+
 /// A setting that is present but unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{name}={value:?} is invalid: {reason}")]
@@ -61,6 +64,39 @@ impl Env {
             None => None,
         };
         value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// A secret: the value of `name`, or the content of the file that `name_FILE` names
+    /// with surrounding whitespace trimmed (how Docker and Kubernetes secrets are
+    /// mounted), or `None` when neither is set. Both set is an error naming both, so a
+    /// forgotten variable never silently wins over the file.
+    pub fn secret(&self, name: &str) -> Result<Option<String>, SettingError> {
+        let file_variable = format!("{name}_FILE");
+        match (self.get(name), self.get(&file_variable)) {
+            (Some(_), Some(_)) => Err(SettingError {
+                name: file_variable.clone(),
+                value: REDACTED.to_owned(),
+                reason: format!("both {name} and {file_variable} are set; set only one"),
+            }),
+            (Some(value), None) => Ok(Some(value)),
+            (None, Some(path)) => {
+                let unreadable = |reason: String| SettingError {
+                    name: file_variable.clone(),
+                    value: path.clone(),
+                    reason,
+                };
+                let content = std::fs::read_to_string(path.trim())
+                    .map_err(|err| unreadable(format!("cannot read the file: {err}")))?;
+                let content = content.trim();
+                if content.is_empty() {
+                    return Err(unreadable(format!(
+                        "the file is empty; it must hold {name}"
+                    )));
+                }
+                Ok(Some(content.to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
     }
 
     pub fn string(&self, name: &str, default: &str) -> String {
@@ -205,6 +241,59 @@ mod tests {
             .unwrap_err()
             .reason
             .contains("unit"));
+    }
+
+    fn secret_file(content: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), content).unwrap();
+        file
+    }
+
+    #[test]
+    fn a_secret_is_read_from_its_variable() {
+        let env = Env::from_pairs([("VERDICT_S", "hunter2")]);
+        assert_eq!(env.secret("VERDICT_S").unwrap().as_deref(), Some("hunter2"));
+        assert_eq!(Env::default().secret("VERDICT_S").unwrap(), None);
+    }
+
+    #[test]
+    fn a_secret_is_read_trimmed_from_the_file_its_file_variable_names() {
+        let file = secret_file("  s3cret value\n\n");
+        let env = Env::from_pairs([("VERDICT_S_FILE", file.path().to_str().unwrap())]);
+        assert_eq!(
+            env.secret("VERDICT_S").unwrap().as_deref(),
+            Some("s3cret value")
+        );
+    }
+
+    #[test]
+    fn a_secret_set_both_ways_is_refused_naming_both_and_showing_neither() {
+        let file = secret_file("from-file");
+        let env = Env::from_pairs([
+            ("VERDICT_S", "from-variable"),
+            ("VERDICT_S_FILE", file.path().to_str().unwrap()),
+        ]);
+        let message = env.secret("VERDICT_S").unwrap_err().to_string();
+        assert!(
+            message.contains("VERDICT_S and VERDICT_S_FILE"),
+            "{message}"
+        );
+        assert!(!message.contains("from-variable"), "{message}");
+        assert!(!message.contains("from-file"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_secret_file_is_refused_naming_its_variable() {
+        let env = Env::from_pairs([("VERDICT_S_FILE", "/nonexistent/verdict-secret")]);
+        let error = env.secret("VERDICT_S").unwrap_err();
+        assert_eq!(error.name, "VERDICT_S_FILE");
+        assert!(error.reason.contains("cannot read"), "{error}");
+
+        let empty = secret_file(" \n");
+        let env = Env::from_pairs([("VERDICT_S_FILE", empty.path().to_str().unwrap())]);
+        let error = env.secret("VERDICT_S").unwrap_err();
+        assert_eq!(error.name, "VERDICT_S_FILE");
+        assert!(error.reason.contains("empty"), "{error}");
     }
 
     #[test]

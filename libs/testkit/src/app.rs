@@ -57,8 +57,8 @@ pub const ADMIN_EMAIL: &str = "admin@verdict.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 impl TestApp {
-    /// Starts nats-server, every service and the gateway; returns once `/readyz` says
-    /// every service answers.
+    /// Starts nats-server, every service and the gateway; returns once every service
+    /// answers on the bus and the gateway is ready.
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
     }
@@ -110,9 +110,12 @@ impl TestApp {
             s3,
         };
         for service in ServiceName::ALL {
-            app.start(Component::Service(service)).await;
+            app.launch(Component::Service(service)).await;
         }
-        app.start(Component::Gateway).await;
+        for service in ServiceName::ALL {
+            app.wait_until_answering(service).await;
+        }
+        app.launch(Component::Gateway).await;
         app.wait_for_status("/readyz", 200, Duration::from_secs(10))
             .await;
         app
@@ -208,9 +211,46 @@ impl TestApp {
         self.overrides.push((name.to_owned(), value.to_owned()));
     }
 
-    /// Starts one component (again). The gateway keeps its port across restarts when it
-    /// had one.
+    /// Starts one component (again) and, for a service, waits until it answers on the
+    /// bus. The gateway keeps its port across restarts when it had one.
     pub async fn start(&mut self, component: Component) {
+        self.launch(component).await;
+        if let Component::Service(service) = component {
+            self.wait_until_answering(service).await;
+        }
+    }
+
+    /// Waits until an instance of `service` answers `$SRV.PING`; panics when the
+    /// service stopped on its way up, or after 15 s.
+    pub async fn wait_until_answering(&self, service: ServiceName) {
+        let client = self.nats.client().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let ping = client.request(service.ping_subject(), "".into());
+            if matches!(
+                tokio::time::timeout(Duration::from_secs(1), ping).await,
+                Ok(Ok(_))
+            ) {
+                return;
+            }
+            let component = Component::Service(service);
+            if self
+                .running
+                .get(&component)
+                .is_none_or(|running| running.task.is_finished())
+            {
+                panic!("{component:?} is not running, so it never answers");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{service} does not answer $SRV.PING within 15 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Starts one component without waiting for it.
+    async fn launch(&mut self, component: Component) {
         let env = self.env_of(component);
         let stop = CancellationToken::new();
         let task = match component {

@@ -371,6 +371,12 @@ impl TestCluster {
         tokio::time::sleep(HEALTH_CHECK_INTERVAL).await;
     }
 
+    /// Stops `service` gracefully (SIGTERM) and leaves it stopped.
+    pub async fn stop_service(&mut self, service: ServiceName) {
+        let process = self.services.remove(&service).expect("service is running");
+        process.stop().await;
+    }
+
     /// Upgrades gateway `index` as an operator would: drained in haproxy, stopped
     /// gracefully, started, and put back once haproxy sees it healthy.
     pub async fn restart_gateway(&mut self, index: usize) {
@@ -508,7 +514,8 @@ impl TestCluster {
         command
     }
 
-    async fn start_service(&mut self, service: ServiceName) {
+    /// Starts `service`; returns once it answers `$SRV.PING`.
+    pub async fn start_service(&mut self, service: ServiceName) {
         let mut command = self.verdict_command(service.as_str());
         command.args(["serve", service.as_str()]).env(
             "VERDICT_ADMIN_LISTEN",
@@ -637,6 +644,12 @@ impl TestCluster {
             .find_map(|line| line.strip_prefix("verdict_live_sockets "))
             .and_then(|value| value.trim().parse::<f64>().ok())
             .map_or(0, |sockets| sockets as u64)
+    }
+
+    /// What haproxy's health checks make of gateway `index` now (`UP`, `DOWN`, `UP 1/3`
+    /// while it is failing checks, …).
+    pub async fn haproxy_status(&self, index: usize) -> String {
+        self.haproxy_server(index).await.0
     }
 
     /// The `show stat` row of gateway `index`: (status, current sessions).

@@ -142,7 +142,7 @@ impl Settings {
                     SocketAddr::from(([127, 0, 0, 1], 0)),
                 )?,
                 advertise_url: env.get("VERDICT_ARTIFACTS_ADVERTISE_URL"),
-                secret: env.get("VERDICT_ARTIFACTS_SECRET"),
+                secret: env.secret("VERDICT_ARTIFACTS_SECRET")?,
             }),
             "s3" => {
                 let part_size = env.parse("VERDICT_S3_PART_SIZE", 64 * MIB)?;
@@ -154,7 +154,7 @@ impl Settings {
                     ));
                 }
                 let required = |name: &str| {
-                    env.get(name).ok_or_else(|| {
+                    env.secret(name)?.ok_or_else(|| {
                         invalid(name, "", "required with VERDICT_ARTIFACTS_STORE=s3")
                     })
                 };

@@ -109,7 +109,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         max_size: settings.max_size,
         project_quota: settings.project_quota,
     };
-    let mut host = ServiceHost::start(client, ServiceName::Artifacts, VERSION).await?;
+    let mut host = ServiceHost::start(
+        client,
+        ServiceName::Artifacts,
+        VERSION,
+        settings.bus.instance_file.as_deref(),
+    )
+    .await?;
     api::register(&mut host, artifacts.clone()).await?;
     tasks.critical(
         "run.deleted consumer",

@@ -119,14 +119,14 @@ impl Settings {
                 reason: "must be shorter than VERDICT_BUS_REQUEST_TIMEOUT".into(),
             });
         }
-        let key_encryption = match env.get("VERDICT_KEY_ENCRYPTION_KEY") {
+        let key_encryption = match env.secret("VERDICT_KEY_ENCRYPTION_KEY")? {
             None => AtRest::Plain,
             Some(text) => match KeyEncryptionKey::from_base64(&text) {
                 Ok(key) => AtRest::Sealed(Arc::new(key)),
                 Err(reason) => {
                     return Err(SettingError {
                         name: "VERDICT_KEY_ENCRYPTION_KEY".into(),
-                        value: "[redacted]".into(),
+                        value: verdict_settings::REDACTED.into(),
                         reason: reason.into(),
                     })
                 }
@@ -151,7 +151,7 @@ impl Settings {
             },
             admin: AdminBootstrap {
                 email: env.string("VERDICT_ADMIN_EMAIL", "admin@verdict.local"),
-                password: env.get("VERDICT_ADMIN_PASSWORD"),
+                password: env.secret("VERDICT_ADMIN_PASSWORD")?,
             },
             key_rotation: env.duration("VERDICT_KEY_ROTATION", 7 * DAY)?,
             replicas: env.parse("VERDICT_STREAM_REPLICAS", 1)?,
@@ -228,5 +228,27 @@ mod tests {
             Settings::from_env(&Env::from_pairs([("VERDICT_KEY_ENCRYPTION_KEY", key)])).unwrap();
         assert!(matches!(settings.key_encryption, AtRest::Sealed(_)));
         assert!(!format!("{settings:?}").contains(key));
+    }
+
+    #[test]
+    fn the_key_encryption_key_and_the_admin_password_may_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("kek");
+        let password_file = dir.path().join("admin-password");
+        std::fs::write(&key_file, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").unwrap();
+        std::fs::write(&password_file, "hunter2hunter2\n").unwrap();
+        let env = Env::from_pairs([
+            (
+                "VERDICT_KEY_ENCRYPTION_KEY_FILE",
+                key_file.to_str().unwrap(),
+            ),
+            (
+                "VERDICT_ADMIN_PASSWORD_FILE",
+                password_file.to_str().unwrap(),
+            ),
+        ]);
+        let settings = Settings::from_env(&env).unwrap();
+        assert!(matches!(settings.key_encryption, AtRest::Sealed(_)));
+        assert_eq!(settings.admin.password.as_deref(), Some("hunter2hunter2"));
     }
 }

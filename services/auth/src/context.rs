@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use verdict_bus::jetstream_api::kv::CreateErrorKind;
 use verdict_bus::{Client, KvStore};
 use verdict_contracts::auth::{
-    Principal, Revocation, RevocationTarget, Role, API_TOKEN_CACHE_SECS,
+    Principal, Revocation, RevocationTarget, Role, API_TOKEN_STALE_SECS,
 };
 use verdict_contracts::Timestamp;
 use verdict_store::Store;
@@ -145,7 +145,7 @@ impl Auth {
         target: &RevocationTarget,
         revoked_at: i64,
     ) -> Result<Option<bytes::Bytes>, Error> {
-        let until = revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_CACHE_SECS;
+        let until = revoked_at + self.tokens.access_ttl.as_secs() as i64 + API_TOKEN_STALE_SECS;
         if until < Timestamp::now().secs() {
             return Ok(None);
         }

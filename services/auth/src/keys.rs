@@ -66,6 +66,10 @@ pub struct AccessClaims {
     pub typ: String,
     /// The sign-in (refresh family) this token belongs to, so logout can deny it.
     pub sid: String,
+    /// Whether the user is an administrator, so gateways can admit them to operations
+    /// without asking this service (which may be the one that is down).
+    #[serde(default)]
+    pub adm: bool,
 }
 
 /// Every key the service knows, newest last.
@@ -127,6 +131,7 @@ mod tests {
             jti: "j".into(),
             typ: "access".into(),
             sid: "s".into(),
+            adm: false,
         }
     }
 

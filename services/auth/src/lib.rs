@@ -63,7 +63,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             settings.admin.email
         );
     }
-    let mut host = ServiceHost::start(client, ServiceName::Auth, VERSION).await?;
+    let mut host = ServiceHost::start(
+        client,
+        ServiceName::Auth,
+        VERSION,
+        settings.bus.instance_file.as_deref(),
+    )
+    .await?;
     api::register(&mut host, auth.clone()).await?;
     let stop = shutdown.child_token();
     let work = CancellationToken::new();

@@ -142,12 +142,12 @@ async fn start_session(auth: &Auth, user: UserRow, source: Source) -> Result<Tok
             Ok::<_, Error>(())
         })
         .await?;
-    token_pair(auth, &user.id, &session_id, refresh.plain, now)
+    token_pair(auth, &user, &session_id, refresh.plain, now)
 }
 
 fn token_pair(
     auth: &Auth,
-    user_id: &str,
+    user: &UserRow,
     session_id: &str,
     refresh_token: String,
     now: i64,
@@ -156,12 +156,13 @@ fn token_pair(
     let claims = AccessClaims {
         iss: auth.tokens.issuer.clone(),
         aud: auth.tokens.audience.clone(),
-        sub: user_id.to_owned(),
+        sub: user.id.clone(),
         exp: now + ttl as i64,
         iat: now,
         jti: uuid::Uuid::now_v7().to_string(),
         typ: "access".into(),
         sid: session_id.to_owned(),
+        adm: user.is_admin,
     };
     let access_token = auth
         .keys
@@ -179,7 +180,7 @@ fn token_pair(
 /// What presenting a refresh token led to.
 enum Rotation {
     Rotated {
-        user_id: String,
+        user: UserRow,
         session_id: String,
     },
     /// A spent token came back: someone holds a copy. The whole session is revoked
@@ -211,12 +212,11 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
                     revoked_at: revoked_at.unwrap_or(now),
                 });
             }
-            let user_ok =
-                store::user_by_id(&tx, &token.user_id)?.is_some_and(|user| !user.disabled);
+            let user = store::user_by_id(&tx, &token.user_id)?.filter(|user| !user.disabled);
             let expired = token.expires_at <= now || token.session_expires_at <= now;
-            if token.session_revoked || expired || !user_ok {
+            let Some(user) = user.filter(|_| !token.session_revoked && !expired) else {
                 return Ok(Rotation::Refused);
-            }
+            };
             store::spend_refresh_token(&tx, &presented, now)?;
             // A sign-in lasts the refresh token lifetime from the login, however often
             // it is refreshed: the successor expires with the session.
@@ -229,16 +229,15 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             )?;
             tx.commit()?;
             Ok::<_, Error>(Rotation::Rotated {
-                user_id: token.user_id,
+                user,
                 session_id: token.session_id,
             })
         })
         .await?;
     match rotation {
-        Rotation::Rotated {
-            user_id,
-            session_id,
-        } => token_pair(auth, &user_id, &session_id, next.plain, now),
+        Rotation::Rotated { user, session_id } => {
+            token_pair(auth, &user, &session_id, next.plain, now)
+        }
         Rotation::ReuseDetected {
             session_id,
             revoked_at,

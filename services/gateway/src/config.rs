@@ -19,7 +19,8 @@ pub struct Settings {
     pub results_body_limit: usize,
     /// `VERDICT_REPORT_LIMIT` in bytes, default 256 MiB: the largest imported report.
     pub report_limit: usize,
-    /// `VERDICT_READY_TIMEOUT`, default 1s: how long `/readyz` waits for each service.
+    /// `VERDICT_READY_TIMEOUT`, default 1s: how long `/readyz` waits for JetStream, and
+    /// `/api/v1/status` for the instances on the bus to answer.
     pub ready_timeout: Duration,
     /// `VERDICT_STREAM_REPLICAS`, default 1: JetStream replicas of the streams the
     /// gateway creates (3 on a NATS cluster).

@@ -11,6 +11,7 @@ use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::IdempotencyKey;
 use verdict_contracts::page::PageRequest;
 
+use crate::auth::Identity;
 use crate::content_encoding::body_error;
 use crate::problem::{ApiError, FieldError};
 use crate::ratelimit::Spend;
@@ -120,26 +121,53 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok());
-        let principal = state.auth.authenticate(authorization).await?;
-        let key = match &principal {
-            Principal::User { user_id, .. } => user_id,
-            Principal::ApiToken { token_id, .. } => token_id,
-        };
-        let spend = if parts.method == Method::GET || parts.method == Method::HEAD {
-            Spend::Read
-        } else {
-            Spend::Write
-        };
-        state
-            .limiter
-            .check_principal(key, spend)
-            .map_err(ApiError::RateLimited)?;
-        Ok(Authenticated(principal))
+        identify(parts, state)
+            .await
+            .map(|identity| Authenticated(identity.principal))
     }
+}
+
+/// An administrator of the installation (403 for anyone else), authenticated and
+/// within its rate budget. Decided from the access token alone, so operations for
+/// administrators work while the auth service is down.
+pub struct Administrator;
+
+impl FromRequestParts<AppState> for Administrator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let identity = identify(parts, state).await?;
+        if !identity.is_admin {
+            return Err(ApiError::Forbidden("only administrators may do this"));
+        }
+        Ok(Administrator)
+    }
+}
+
+/// Authenticates the request and spends from its principal's rate budget.
+async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError> {
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let identity = state.auth.identify(authorization).await?;
+    let key = match &identity.principal {
+        Principal::User { user_id, .. } => user_id,
+        Principal::ApiToken { token_id, .. } => token_id,
+    };
+    let spend = if parts.method == Method::GET || parts.method == Method::HEAD {
+        Spend::Read
+    } else {
+        Spend::Write
+    };
+    state
+        .limiter
+        .check_principal(key, spend)
+        .map_err(ApiError::RateLimited)?;
+    Ok(identity)
 }
 
 /// A caller allowed to report to the run its path names (the reporter role in the run's

@@ -23,8 +23,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use verdict_bus::presence::Presence;
 use verdict_bus::{Bus, BusError};
-use verdict_contracts::streams;
+use verdict_contracts::{streams, ProcessKind};
 
 pub use client_ip::TrustedProxies;
 pub use config::{Budget, ConnectionSettings, RateLimits, Settings};
@@ -55,6 +56,8 @@ pub struct Gateway {
     state: state::AppState,
     /// Stops the background tasks (revocation watch, key changes, limiter upkeep).
     background: CancellationToken,
+    /// This gateway as an instance on the bus (status reports list it).
+    presence: Presence,
 }
 
 impl Gateway {
@@ -77,6 +80,13 @@ impl Gateway {
             addr: settings.listen,
             source,
         })?;
+        let presence = Presence::register(
+            &client,
+            ProcessKind::Gateway,
+            VERSION,
+            settings.bus.instance_file.as_deref(),
+        )
+        .await?;
         let bus = Bus::new(client, &settings.bus);
         let background = CancellationToken::new();
         let auth = auth::Authenticator::start(
@@ -114,12 +124,14 @@ impl Gateway {
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
             live: Arc::new(live::Live::new(settings_live, bus.clone(), auth.clone())),
             web,
+            jetstream_seen: Arc::default(),
         };
         Ok(Self {
             listener,
             addr,
             state,
             background,
+            presence,
         })
     }
 
@@ -164,6 +176,7 @@ impl Gateway {
             tracing::warn!(?grace, "live sockets still open after the grace period");
         }
         self.background.cancel();
+        self.presence.leave().await;
         client
             .drain()
             .await

@@ -24,4 +24,6 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// The dashboard's pages.
     pub web: verdict_web::Web,
+    /// When JetStream last answered a readiness check.
+    pub jetstream_seen: Arc<crate::routes::probes::JetStreamSeen>,
 }

@@ -40,7 +40,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         log: log.clone(),
         replay_limit: settings.replay_limit,
     };
-    let mut host = ServiceHost::start(client, ServiceName::Realtime, VERSION).await?;
+    let mut host = ServiceHost::start(
+        client,
+        ServiceName::Realtime,
+        VERSION,
+        settings.bus.instance_file.as_deref(),
+    )
+    .await?;
     host.with_state(subscriptions)
         .for_principal(
             live::SUBSCRIBE,

@@ -17,12 +17,22 @@ use verdict_contracts::events::Event;
 use verdict_contracts::live::{Channel, Frame};
 use verdict_contracts::streams;
 
+use verdict_bus::backoff::{Pauses, Retries};
+
 use crate::coalesce::Coalescer;
 use crate::log::{Appended, ChannelLog, Head};
 use crate::Error;
 
-/// How long to wait before retrying an append the bus refused.
-const RETRY_PAUSE: Duration = Duration::from_millis(250);
+/// Pauses before retrying an append the bus refused.
+const APPEND_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(250),
+    max: Duration::from_secs(2),
+};
+/// Pauses before following the events stream again after it failed.
+const FOLLOW_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(2),
+};
 
 pub struct Sequencer {
     log: ChannelLog,
@@ -45,15 +55,22 @@ impl Sequencer {
     /// Sequences events until `shutdown`. When JetStream cannot be reached (a cluster
     /// still electing leaders, a node going away), it starts over from the log.
     pub async fn run(mut self, js: Context, shutdown: CancellationToken) -> Result<(), Error> {
+        let mut retries = Retries::new(FOLLOW_PAUSES);
         while !shutdown.is_cancelled() {
+            let started = tokio::time::Instant::now();
             match self.follow(&js, &shutdown).await {
                 Ok(()) => break,
                 Err(err) => {
-                    tracing::warn!(error = %err, "cannot follow the events stream; starting over");
+                    // A follow that went well for a while failed for a new reason.
+                    if started.elapsed() > FOLLOW_PAUSES.max {
+                        retries.succeeded();
+                    }
+                    let pause = retries.next_pause();
+                    tracing::warn!(error = %err, ?pause, "cannot follow the events stream; starting over");
                     self.heads.clear();
                     tokio::select! {
                         () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(RETRY_PAUSE * 4) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
                 }
             }
@@ -149,13 +166,15 @@ impl Sequencer {
     async fn sequence(&mut self, event: Event, shutdown: &CancellationToken) {
         let source_seq = self.last_source;
         for channel in Channel::of(&event) {
+            let mut retries = Retries::new(APPEND_PAUSES);
             while !shutdown.is_cancelled() {
                 match self.append(&channel, &event, source_seq).await {
                     Ok(()) => break,
                     Err(err) => {
-                        tracing::warn!(%channel, error = %err, "cannot append a live frame; retrying");
+                        let pause = retries.next_pause();
+                        tracing::warn!(%channel, error = %err, ?pause, "cannot append a live frame; retrying");
                         self.heads.remove(&channel);
-                        tokio::time::sleep(RETRY_PAUSE).await;
+                        tokio::time::sleep(pause).await;
                     }
                 }
             }

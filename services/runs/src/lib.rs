@@ -53,7 +53,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
         outbox: outbox::Outbox::default(),
         known_tests: Default::default(),
     };
-    let mut host = ServiceHost::start(client, ServiceName::Runs, VERSION).await?;
+    let mut host = ServiceHost::start(
+        client,
+        ServiceName::Runs,
+        VERSION,
+        settings.bus.instance_file.as_deref(),
+    )
+    .await?;
     let wakeup = imports::Wakeup::default();
     api::register(&mut host, runs.clone(), wakeup.clone()).await?;
     let stop = shutdown.child_token();

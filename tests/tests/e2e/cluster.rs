@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use verdict_contracts::auth::API_TOKEN_CACHE_SECS;
 use verdict_contracts::{streams, ServiceName};
 use verdict_testkit::{
     access_token, LiveClient, Received, TestCluster, ADMIN_EMAIL, ADMIN_PASSWORD,
@@ -162,6 +163,19 @@ impl Job {
             }
         })
         .await;
+    }
+
+    /// `GET /api/v1/status` of one gateway, as the administrator.
+    async fn status_of(&self, gateway: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{gateway}/api/v1/status"))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "status of {gateway}");
+        response.json().await.unwrap()
     }
 
     /// How many whole batches the run holds.
@@ -568,4 +582,81 @@ async fn a_service_whose_nats_node_dies_reconnects_to_another_and_keeps_consumin
     let stored = job.stored_ids(4 * BATCH).await;
     assert_eq!(stored.len(), 4 * BATCH);
     assert_ne!(cluster.node_serving("verdict-runs").await, node);
+}
+
+/// The services a status document reports down.
+fn down_in(status: &Value) -> BTreeSet<String> {
+    status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|service| service["health"] == "down")
+        .map(|service| {
+            assert_eq!(service["instances"], json!([]), "{service}");
+            service["name"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Every gateway answers `/readyz` with 200 and reports exactly `down` as down.
+async fn assert_gateways_ready_reporting(cluster: &TestCluster, job: &Job, down: &[&str]) {
+    let expected: BTreeSet<String> = down.iter().map(|name| (*name).to_owned()).collect();
+    for gateway in cluster.gateway_urls() {
+        let ready = cluster
+            .http
+            .get(format!("{gateway}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready.status(),
+            200,
+            "{gateway} not ready with {down:?} down"
+        );
+        assert_eq!(
+            down_in(&job.status_of(&gateway).await),
+            expected,
+            "{gateway}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_stay_ready_and_accept_results_while_artifacts_and_then_auth_are_stopped() {
+    let mut cluster = TestCluster::start(env!("CARGO_BIN_EXE_verdict-cluster-node")).await;
+    let job = Job::start(&cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reporter = report_until(job.clone(), stop.clone());
+    wait_for_accepted(&job, 5).await;
+
+    cluster.stop_service(ServiceName::Artifacts).await;
+    assert_gateways_ready_reporting(&cluster, &job, &["artifacts"]).await;
+    let at = job.batches_stored().await;
+    wait_for_accepted(&job, at + 10).await;
+
+    cluster.stop_service(ServiceName::Auth).await;
+    let auth_stopped = Instant::now();
+    assert_gateways_ready_reporting(&cluster, &job, &["artifacts", "auth"]).await;
+    // Longer than a gateway trusts an API token's grant without asking auth: the
+    // reporter goes on through the outage on the grants auth confirmed before.
+    let outage = Duration::from_secs(API_TOKEN_CACHE_SECS as u64 + 5);
+    tokio::time::sleep(outage.saturating_sub(auth_stopped.elapsed())).await;
+    let at = job.batches_stored().await;
+    wait_for_accepted(&job, at + 10).await;
+    // Each gateway's haproxy checks kept seeing it ready all along.
+    for gateway in 0..2 {
+        assert_eq!(cluster.haproxy_status(gateway).await, "UP");
+    }
+
+    cluster.start_service(ServiceName::Auth).await;
+    cluster.start_service(ServiceName::Artifacts).await;
+    assert_gateways_ready_reporting(&cluster, &job, &[]).await;
+    let at = job.batches_stored().await;
+    wait_for_accepted(&job, at + 5).await;
+
+    let load = stop_reporting(&stop, reporter).await;
+    assert_no_failed_request(&load);
+    assert_stored_exactly_once(&job, &load).await;
+    // Discovery (the gateways' status) stays within every process's NATS permissions.
+    assert_eq!(cluster.permission_violations(), Vec::<String>::new());
 }

@@ -91,6 +91,22 @@ fn the_compose_file_is_valid() {
 }
 
 #[test]
+fn the_compose_file_keeps_the_promised_rules() {
+    let output = run(Command::new("docker-compose")
+        .arg("--file")
+        .arg(root().join("docker-compose.yml"))
+        .arg("config")
+        .env("VERDICT_ADMIN_PASSWORD", "a-password"));
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = dir.path().join("compose.yaml");
+    std::fs::write(&rendered, output.stdout).unwrap();
+
+    run(Command::new(root().join(".tools/venv/bin/python"))
+        .arg(root().join("tests/check_compose.py"))
+        .arg(&rendered));
+}
+
+#[test]
 fn the_haproxy_configuration_is_valid() {
     run(Command::new("haproxy")
         .arg("-c")

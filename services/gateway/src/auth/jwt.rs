@@ -24,6 +24,10 @@ pub struct AccessClaims {
     pub sid: String,
     pub iat: i64,
     typ: String,
+    /// An administrator's token says so (tokens issued before the claim existed do
+    /// not, so their holders are not administrators here until they sign in again).
+    #[serde(default)]
+    pub adm: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

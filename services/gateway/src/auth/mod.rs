@@ -38,6 +38,14 @@ pub enum AuthError {
     Unavailable(RequestError),
 }
 
+/// Who is calling.
+pub struct Identity {
+    pub principal: Principal,
+    /// A user whose access token says they administer this installation; API tokens
+    /// never do.
+    pub is_admin: bool,
+}
+
 pub struct Authenticator {
     bus: Bus,
     jwt: jwt::JwtVerifier,
@@ -99,6 +107,9 @@ impl Authenticator {
         let keys = authenticator.clone();
         tokio::spawn(async move {
             use futures::StreamExt;
+            // Fetched now rather than at the first token, so that access tokens are
+            // verified even if auth goes away before one arrives.
+            let _ = keys.jwt.refetch(true).await;
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -119,6 +130,14 @@ impl Authenticator {
 
     /// The principal behind an `Authorization` header value.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        self.identify(authorization)
+            .await
+            .map(|identity| identity.principal)
+    }
+
+    /// The principal behind an `Authorization` header value, and whether it is an
+    /// administrator.
+    pub async fn identify(&self, authorization: Option<&str>) -> Result<Identity, AuthError> {
         let token = authorization
             .and_then(|value| {
                 value
@@ -139,10 +158,13 @@ impl Authenticator {
             {
                 return Err(AuthError::Revoked);
             }
-            return Ok(Principal::ApiToken {
-                token_id: grant.token_id,
-                project_id: grant.project_id,
-                role: grant.role,
+            return Ok(Identity {
+                principal: Principal::ApiToken {
+                    token_id: grant.token_id,
+                    project_id: grant.project_id,
+                    role: grant.role,
+                },
+                is_admin: false,
             });
         }
         let claims = self.jwt.verify(token).await?;
@@ -157,9 +179,12 @@ impl Authenticator {
         if denied {
             return Err(AuthError::Revoked);
         }
-        Ok(Principal::User {
-            user_id: claims.sub,
-            session_id: claims.sid,
+        Ok(Identity {
+            principal: Principal::User {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            },
+            is_admin: claims.adm,
         })
     }
 
@@ -178,7 +203,13 @@ impl Authenticator {
             Err(RequestError::Service(error)) if error.code == ErrorCode::Unauthorized => {
                 Err(AuthError::InvalidApiToken)
             }
-            Err(other) => Err(AuthError::Unavailable(other)),
+            Err(other) => match self.grants.get_while_unconfirmable(token) {
+                Some(grant) => {
+                    tracing::warn!(error = %other, "auth unavailable; using an API token grant it confirmed earlier");
+                    Ok(grant)
+                }
+                None => Err(AuthError::Unavailable(other)),
+            },
         }
     }
 }

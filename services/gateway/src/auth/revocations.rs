@@ -6,11 +6,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use verdict_bus::backoff::{Pauses, Retries};
 use verdict_bus::{KvOperation, KvStore};
 use verdict_contracts::auth::{Revocation, RevocationTarget};
 use verdict_contracts::Timestamp;
+
+/// Pauses before watching the revocation bucket again after the watch failed.
+const WATCH_PAUSES: Pauses = Pauses {
+    first: Duration::from_millis(500),
+    max: Duration::from_secs(5),
+};
 
 #[derive(Default)]
 pub struct DenyList {
@@ -56,17 +65,24 @@ pub async fn watch(
     shutdown: CancellationToken,
 ) {
     let mut next_revision = None;
+    let mut retries = Retries::new(WATCH_PAUSES);
     while !shutdown.is_cancelled() {
         let watched = match next_revision {
             None => bucket.watch_with_history(ALL_KEYS).await,
             Some(revision) => bucket.watch_all_from_revision(revision).await,
         };
         let mut entries = match watched {
-            Ok(entries) => entries,
+            Ok(entries) => {
+                retries.succeeded();
+                entries
+            }
             Err(err) => {
-                tracing::warn!(error = %err, "cannot watch revocations; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
+                let pause = retries.next_pause();
+                tracing::warn!(error = %err, ?pause, "cannot watch revocations; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(pause) => continue,
+                }
             }
         };
         // An empty bucket replays nothing: there is nothing to wait for.

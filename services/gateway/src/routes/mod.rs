@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/imports/{id}", get(imports::get))
         .route("/api/v1/live", get(live::upgrade))
         .route("/api/v1/version", get(system::version))
+        .route("/api/v1/status", get(system::status))
         .route("/.well-known/jwks.json", get(auth::jwks))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(access)

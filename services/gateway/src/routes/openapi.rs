@@ -14,6 +14,7 @@ use crate::state::AppState;
     info(title = "Verdict API", description = "Test runs, results, artifacts and live monitoring."),
     paths(
         super::probes::healthz, super::probes::readyz, document, super::system::version,
+        super::system::status,
         super::auth::login, super::auth::refresh, super::auth::logout, super::auth::me, super::auth::jwks,
         super::users::create, super::users::update, super::users::list,
         super::projects::create, super::projects::list, super::projects::get,
