@@ -226,6 +226,16 @@ pub struct TelemetryGuard {
     provider: SdkTracerProvider,
 }
 
+impl TelemetryGuard {
+    /// Exports the spans finished so far, which the exporter otherwise sends in batches
+    /// every few seconds. Blocks until the collector answered.
+    pub fn flush(&self) {
+        if let Err(err) = self.provider.force_flush() {
+            eprintln!("telemetry: flushing spans failed: {err}");
+        }
+    }
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Err(err) = self.provider.shutdown() {

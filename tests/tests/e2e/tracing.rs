@@ -77,30 +77,44 @@ async fn one_trace_leads_from_a_result_post_through_the_apply_to_the_live_frame_
             break;
         }
     }
-    // Dropping the guard sends the spans still batched; it waits for the collector.
-    tokio::task::spawn_blocking(move || drop(guard))
-        .await
-        .unwrap();
-
-    let in_trace: Vec<String> = collector
-        .spans()
-        .into_iter()
-        .filter(|(_, span)| hex(&span.trace_id) == CALLER_TRACE)
-        .map(|(service, span)| {
-            assert_eq!(service, "verdict-test");
-            span.name
-        })
-        .collect();
-    for step in [
+    // A span ends when its work does, which may be just after the frame reached the
+    // viewer: the spans are exported and looked at until every step is there.
+    let guard = std::sync::Arc::new(guard);
+    let steps = [
         "POST /api/v1/runs/{run}/results",
         "runs.ingest.apply",
         "realtime.sequence",
         "live.fan_out",
-    ] {
+    ];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let flushing = guard.clone();
+        // The flush blocks until this test's own collector, on this runtime, answers.
+        tokio::task::spawn_blocking(move || flushing.flush())
+            .await
+            .unwrap();
+        let in_trace: Vec<(String, String)> = collector
+            .spans()
+            .into_iter()
+            .filter(|(_, span)| hex(&span.trace_id) == CALLER_TRACE)
+            .map(|(service, span)| (service, span.name))
+            .collect();
+        let missing: Vec<&str> = steps
+            .iter()
+            .copied()
+            .filter(|step| !in_trace.iter().any(|(_, name)| name == step))
+            .collect();
+        if missing.is_empty() {
+            assert!(in_trace
+                .iter()
+                .all(|(service, _)| service == "verdict-test"));
+            break;
+        }
         assert!(
-            in_trace.iter().any(|name| name == step),
-            "no span {step:?} in the caller's trace: {in_trace:?}"
+            tokio::time::Instant::now() < deadline,
+            "no span {missing:?} in the caller's trace: {in_trace:?}"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
