@@ -585,17 +585,13 @@ pub async fn slowest_tests(
             // outcomes, and a map of lists would allocate for each test.
             let mut outcomes: Vec<(i64, ResultStatus, Option<u64>)> = Vec::new();
             for run in store::window_runs(conn, &access.project_id, &filter)? {
-                outcomes.extend(
-                    store::outcomes_in_run(conn, run.rid)?
-                        .into_iter()
-                        .map(|(test, outcome)| (test, outcome.status, outcome.duration_ms)),
-                );
+                outcomes.extend(store::durations_in_run(conn, run.rid)?);
             }
-            outcomes.sort_unstable_by_key(|(test, ..)| *test);
+            outcomes.sort_unstable_by_key(|(test, _, duration)| (*test, *duration));
             let records: Vec<(i64, TestRecord)> = outcomes
                 .chunk_by(|a, b| a.0 == b.0)
                 .map(|of_test| {
-                    let record = TestRecord::of(of_test.iter().map(|(_, s, d)| (*s, *d)));
+                    let record = TestRecord::of_sorted(of_test.iter().map(|(_, s, d)| (*s, *d)));
                     (of_test[0].0, record)
                 })
                 .filter(|(_, record)| record.p95_duration_ms.is_some())

@@ -394,8 +394,7 @@ const OUTCOME_IN_RUN: &str = "SELECT status, failed_earlier, duration_ms, run_st
      FROM test_outcomes WHERE run = ?1 AND test = ?2";
 const RECENT_OUTCOMES: &str = "SELECT status, failed_earlier, duration_ms, run_started_at
      FROM test_outcomes WHERE test = ?1 ORDER BY run_started_at DESC, run DESC LIMIT ?2";
-const OUTCOMES_OF_RUN: &str =
-    "SELECT status, failed_earlier, duration_ms, run_started_at, test FROM test_outcomes WHERE run = ?1";
+const DURATIONS_OF_RUN: &str = "SELECT test, status, duration_ms FROM test_outcomes WHERE run = ?1";
 
 pub fn outcome_in_run(
     conn: &Connection,
@@ -418,10 +417,13 @@ pub fn recent_outcomes(
     rows.collect()
 }
 
-/// Every test's outcome in one run: `(test, outcome)`.
-pub fn outcomes_in_run(conn: &Connection, rid: i64) -> rusqlite::Result<Vec<(i64, RecentOutcome)>> {
-    let mut statement = conn.prepare_cached(OUTCOMES_OF_RUN)?;
-    let rows = statement.query_map([rid], |row| Ok((row.get(4)?, recent_outcome(row)?)))?;
+/// Every test's status and duration in one run: `(test, status, duration)`.
+pub fn durations_in_run(
+    conn: &Connection,
+    rid: i64,
+) -> rusqlite::Result<Vec<(i64, ResultStatus, Option<u64>)>> {
+    let mut statement = conn.prepare_cached(DURATIONS_OF_RUN)?;
+    let rows = statement.query_map([rid], |row| Ok((row.get(0)?, parsed(row, 1)?, row.get(2)?)))?;
     rows.collect()
 }
 
@@ -814,7 +816,7 @@ mod tests {
     #[test]
     fn outcomes_come_from_the_primary_key_or_the_history_index() {
         assert_plan(OUTCOME_IN_RUN, &["PRIMARY KEY (run=? AND test=?)"]);
-        assert_plan(OUTCOMES_OF_RUN, &["PRIMARY KEY (run=?)"]);
+        assert_plan(DURATIONS_OF_RUN, &["PRIMARY KEY (run=?)"]);
         assert_plan(RECENT_OUTCOMES, &["test_history (test=?)"]);
     }
 
