@@ -287,6 +287,28 @@ CREATE INDEX tests_catalog ON tests (project_id, test_key, name, suite);
 "#,
 ]);
 
+/// Runs one of the outcome statements (first insert or upsert), which take the same
+/// columns; the count of rows written.
+fn write_outcome(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    run: &RunRow,
+    test: i64,
+    outcome: &TestOutcome,
+    duration_ms: Option<u64>,
+    message: Option<&str>,
+) -> rusqlite::Result<usize> {
+    statement.execute(params![
+        run.rid,
+        test,
+        run.started_at,
+        outcome.attempt.get(),
+        outcome.status.as_str(),
+        outcome.failed_earlier,
+        duration_ms,
+        message
+    ])
+}
+
 /// The seq range of a run's results: its key in the high 32 bits, the arrival number
 /// (from 1) in the low ones.
 fn seq_range(run: i64) -> (i64, i64) {
@@ -827,16 +849,14 @@ impl<'tx> ResultWriter<'tx> {
         duration_ms: Option<u64>,
         message: Option<&str>,
     ) -> rusqlite::Result<bool> {
-        let stored = self.first_outcome.execute(params![
-            run.rid,
+        let stored = write_outcome(
+            &mut self.first_outcome,
+            run,
             test,
-            run.started_at,
-            outcome.attempt.get(),
-            outcome.status.as_str(),
-            outcome.failed_earlier,
+            outcome,
             duration_ms,
-            message
-        ])?;
+            message,
+        )?;
         Ok(stored == 1)
     }
 
@@ -864,16 +884,14 @@ impl<'tx> ResultWriter<'tx> {
         duration_ms: Option<u64>,
         message: Option<&str>,
     ) -> rusqlite::Result<()> {
-        self.save_outcome.execute(params![
-            run.rid,
+        write_outcome(
+            &mut self.save_outcome,
+            run,
             test,
-            run.started_at,
-            outcome.attempt.get(),
-            outcome.status.as_str(),
-            outcome.failed_earlier,
+            outcome,
             duration_ms,
-            message
-        ])?;
+            message,
+        )?;
         Ok(())
     }
 
