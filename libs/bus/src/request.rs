@@ -42,8 +42,12 @@ pub enum RequestError {
 ///
 /// An idempotent operation that meets "no responders" (no instance of its service is
 /// subscribed: it is restarting or being upgraded) is sent again, with growing pauses,
-/// until it is answered or the retry budget is spent; callers never see the gap. A
-/// command is never repeated here: its caller decides.
+/// until it is answered or the retry budget is spent; callers never see the gap. One
+/// that times out is asked once more, with a budget of its own: core NATS delivers at
+/// most once, so a request that reaches an instance just as it unsubscribes (a restart,
+/// a scale-down) or dies is lost, and only the caller can tell. More attempts would only
+/// multiply the load on a service that is slow rather than gone. A command is never
+/// repeated here: its caller decides.
 #[derive(Debug, Clone)]
 pub struct Bus {
     client: Client,
@@ -179,14 +183,22 @@ impl Bus {
         })?;
         crate::trace::inject_current(&mut headers);
         let payload = bytes::Bytes::from(payload);
-        let reply = retry_within(
-            self.retry_budget,
-            RETRY_PAUSES,
-            || self.send_once(&subject, payload.clone(), headers.clone()),
-            |error| operation.idempotent && matches!(error, RequestError::NoResponders { .. }),
-            |_, pause| tracing::debug!(%subject, ?pause, "no responders, retrying"),
-        )
-        .await?;
+        let ask = || {
+            retry_within(
+                self.retry_budget,
+                RETRY_PAUSES,
+                || self.send_once(&subject, payload.clone(), headers.clone()),
+                |error| operation.idempotent && matches!(error, RequestError::NoResponders { .. }),
+                |_, pause| tracing::debug!(%subject, ?pause, "no responders, retrying"),
+            )
+        };
+        let reply = match ask().await {
+            Err(RequestError::TimedOut { .. }) if operation.idempotent => {
+                tracing::debug!(%subject, "no answer in time, asking once more");
+                ask().await
+            }
+            answered => answered,
+        }?;
         if let Some(error) = service_error(reply.headers.as_ref(), &reply.payload) {
             return Err(RequestError::Service(error));
         }

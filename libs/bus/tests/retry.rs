@@ -1,9 +1,14 @@
 //! A service that restarts is invisible to callers of its queries: the bus retries
-//! them on "no responders" within its budget, and never repeats a command.
+//! them on "no responders" within its budget, asks once more when one is lost, and never
+//! repeats a command.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use common::nats;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +20,11 @@ use verdict_contracts::{Operation, ServiceName};
 const SERVICE: ServiceName = ServiceName::Runs;
 /// A command the test service would serve; nobody does, so it meets no responders.
 const COMMAND: Operation<Empty, Empty> = Operation::new(SERVICE, "create_run");
+/// A query answered by the test's own responders.
+const QUERY: Operation<Empty, Empty> = Operation::query(SERVICE, "list_runs");
+
+/// The request timeout of the tests that let requests time out.
+const SHORT_TIMEOUT: Duration = Duration::from_millis(300);
 
 async fn bus(server: &NatsServer, retry_budget: Duration) -> Bus {
     let settings = BusSettings {
@@ -22,6 +32,38 @@ async fn bus(server: &NatsServer, retry_budget: Duration) -> Bus {
         ..BusSettings::new(server.url(), "retry-test")
     };
     Bus::new(verdict_bus::connect(&settings).await.unwrap(), &settings)
+}
+
+/// Subscribes to `subject` as an instance that loses the first `lost` requests (as one
+/// that unsubscribes or dies with a request on its way) and answers the later ones with
+/// an empty object; returns how many requests reached it.
+async fn responder_losing_the_first(
+    server: &NatsServer,
+    subject: String,
+    lost: usize,
+) -> Arc<AtomicUsize> {
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut requests = client.subscribe(subject).await.unwrap();
+    subscriptions_in_effect(&client).await;
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            if counter.fetch_add(1, Ordering::SeqCst) >= lost {
+                let reply = request.reply.expect("a request has a reply subject");
+                client.publish(reply, "{}".into()).await.unwrap();
+            }
+        }
+    });
+    received
+}
+
+/// Returns once the server has taken every subscription `client` made: it handles a
+/// connection's messages in order, so a message to itself comes back only after them.
+async fn subscriptions_in_effect(client: &async_nats::Client) {
+    let mut probe = client.subscribe("retry-test.probe").await.unwrap();
+    client.publish("retry-test.probe", "".into()).await.unwrap();
+    probe.next().await.unwrap();
 }
 
 /// Serves the version endpoint of [`SERVICE`] until the returned token is cancelled.
@@ -85,6 +127,49 @@ async fn a_query_gives_up_with_no_responders_once_the_budget_is_spent() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(400), "{waited:?}");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
+
+#[tokio::test]
+async fn a_query_whose_request_is_lost_is_asked_once_more_and_answered() {
+    let (server, _dir) = nats().await;
+    // A budget shorter than the timeout: the second attempt does not depend on it.
+    let bus = bus(&server, Duration::from_millis(100))
+        .await
+        .with_timeout(SHORT_TIMEOUT);
+    let received = responder_losing_the_first(&server, QUERY.subject(), 1).await;
+
+    let answer = bus.request(&QUERY, &Empty {}).await;
+
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(received.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_query_lost_twice_fails_as_timed_out() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5))
+        .await
+        .with_timeout(SHORT_TIMEOUT);
+    let received = responder_losing_the_first(&server, QUERY.subject(), usize::MAX).await;
+
+    let err = bus.request(&QUERY, &Empty {}).await.unwrap_err();
+
+    assert!(matches!(err, RequestError::TimedOut { .. }), "{err}");
+    assert_eq!(received.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_command_whose_request_is_lost_is_not_repeated() {
+    let (server, _dir) = nats().await;
+    let bus = bus(&server, Duration::from_secs(5))
+        .await
+        .with_timeout(SHORT_TIMEOUT);
+    let received = responder_losing_the_first(&server, COMMAND.subject(), 1).await;
+
+    let err = bus.request(&COMMAND, &Empty {}).await.unwrap_err();
+
+    assert!(matches!(err, RequestError::TimedOut { .. }), "{err}");
+    assert_eq!(received.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
