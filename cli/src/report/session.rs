@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use verdict_client::{ArtifactFile, Client, RetryPolicy};
+use verdict_contracts::artifacts::MAX_BATCH_ARTIFACTS;
 use verdict_contracts::runs::limits::MAX_RESULTS_PER_BATCH;
 use verdict_contracts::runs::{
     FinishRun, NewRun, ResultBatchInput, ResultInput, Run, RunStatus, ShardStatus,
@@ -94,22 +94,30 @@ impl Session {
         Ok(())
     }
 
-    /// Uploads the files, several at once; answers the failures, one line each.
+    /// Uploads the files in batches (one declaration and one completion request for
+    /// each), several at once; answers the failures, one line each.
     pub async fn upload(&self, files: Vec<ArtifactFile>) -> Vec<String> {
         let mut step = self
             .progress
             .step("artifacts", files.len() as u64, "artifacts");
         let mut failures = Vec::new();
-        let mut uploads = futures::stream::iter(files)
-            .map(|file| async move {
-                let uploaded = self.client.upload_file(&self.run.id, &file).await;
-                (file, uploaded)
-            })
-            .buffer_unordered(PARALLEL_UPLOADS);
-        while let Some((file, uploaded)) = uploads.next().await {
-            match uploaded {
-                Ok(_) => step.advance(1),
-                Err(err) => failures.push(format!("{}: {err}", file.name)),
+        for batch in files.chunks(MAX_BATCH_ARTIFACTS) {
+            match self
+                .client
+                .upload_batch(&self.run.id, batch, PARALLEL_UPLOADS)
+                .await
+            {
+                Ok(outcomes) => {
+                    for (file, outcome) in batch.iter().zip(outcomes) {
+                        match outcome {
+                            Ok(_) => step.advance(1),
+                            Err(err) => failures.push(format!("{}: {err}", file.name)),
+                        }
+                    }
+                }
+                Err(err) => {
+                    failures.extend(batch.iter().map(|file| format!("{}: {err}", file.name)))
+                }
             }
         }
         step.finish(&self.progress);

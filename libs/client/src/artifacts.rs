@@ -1,22 +1,24 @@
-//! Artifacts: declare, upload, complete, list, read, download; and [`Client::upload_file`],
-//! which does the first three for a file on disk.
+//! Artifacts: declare, upload, complete, list, read, download; and [`Client::upload_file`]
+//! and [`Client::upload_batch`], which do the first three for files on disk.
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use reqwest::header::{HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, Url};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use verdict_contracts::artifacts::{
-    Artifact, ArtifactName, ArtifactNamePrefix, ContentType, DeclaredArtifact, NewArtifact,
-    Sha256Hex, UploadTarget,
+    Artifact, ArtifactIds, ArtifactName, ArtifactNamePrefix, CompleteArtifactBatch,
+    CompletedArtifact, CompletedArtifactBatch, ContentType, DeclaredArtifact,
+    DeclaredArtifactBatch, NewArtifact, NewArtifactBatch, Sha256Hex, UploadTarget,
 };
 use verdict_contracts::page::{Page, PageRequest};
 
 use crate::client::{Payload, Repeat};
 use crate::projects::paged;
-use crate::{Client, Error};
+use crate::{Client, Error, Problem};
 
 /// Files up to this size are read into memory once, hashed and sent from there; larger
 /// ones are hashed, then streamed from disk.
@@ -37,8 +39,20 @@ enum Content {
 }
 
 impl UploadSource {
-    /// Reads a file, computing its SHA-256 as it goes.
+    /// Reads a file, computing its SHA-256 as it goes; a small one is kept in memory.
     pub async fn read(path: &Path) -> Result<Self, Error> {
+        Self::read_keeping(path, IN_MEMORY_LIMIT).await
+    }
+
+    /// Hashes a file and leaves its bytes on disk, to be read again when sent: for many
+    /// files waiting to be sent at once.
+    pub async fn hash(path: &Path) -> Result<Self, Error> {
+        Self::read_keeping(path, 0).await
+    }
+
+    /// Reads a file, computing its SHA-256, and keeps its bytes in memory when it has
+    /// at most `in_memory_limit` of them.
+    async fn read_keeping(path: &Path, in_memory_limit: u64) -> Result<Self, Error> {
         let file_error = |source| Error::File {
             path: path.to_owned(),
             source,
@@ -46,7 +60,7 @@ impl UploadSource {
         let mut file = tokio::fs::File::open(path).await.map_err(file_error)?;
         let size = file.metadata().await.map_err(file_error)?.len();
         let mut hasher = Sha256::new();
-        if size <= IN_MEMORY_LIMIT {
+        if size <= in_memory_limit {
             let mut bytes = Vec::with_capacity(size as usize);
             file.read_to_end(&mut bytes).await.map_err(file_error)?;
             hasher.update(&bytes);
@@ -193,6 +207,124 @@ impl Client {
         self.complete_artifact(&declared.id).await
     }
 
+    /// `POST /runs/{run}/artifacts/batch`: declares up to [`MAX_BATCH_ARTIFACTS`](verdict_contracts::artifacts::MAX_BATCH_ARTIFACTS)
+    /// artifacts at once, all or none; answers where to send each, in order.
+    pub async fn declare_artifacts(
+        &self,
+        run_id: &str,
+        artifacts: Vec<NewArtifact>,
+    ) -> Result<Vec<DeclaredArtifact>, Error> {
+        let path = self.api(&["runs", run_id, "artifacts", "batch"]);
+        let artifacts = artifacts
+            .try_into()
+            .map_err(|reason: String| Error::Config(format!("a batch of artifacts {reason}")))?;
+        let mut call = self.call(Method::POST, path, Repeat::keyed());
+        call.payload = Payload::json(&NewArtifactBatch { artifacts })?;
+        let declared: DeclaredArtifactBatch = self.json(call).await?;
+        Ok(declared.items)
+    }
+
+    /// `POST /runs/{run}/artifacts/complete`: completes up to [`MAX_BATCH_ARTIFACTS`](verdict_contracts::artifacts::MAX_BATCH_ARTIFACTS)
+    /// artifacts, each as [`Client::complete_artifact`] would; answers each one's outcome,
+    /// in order. Completing again answers the same, so it is repeated like a creating
+    /// POST.
+    pub async fn complete_artifacts(
+        &self,
+        run_id: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<Result<Artifact, Error>>, Error> {
+        let path = self.api(&["runs", run_id, "artifacts", "complete"]);
+        let ids: ArtifactIds = ids
+            .try_into()
+            .map_err(|reason: String| Error::Config(format!("a batch of artifact ids {reason}")))?;
+        let mut call = self.call(Method::POST, path.clone(), Repeat::keyed());
+        call.payload = Payload::json(&CompleteArtifactBatch { ids })?;
+        let completed: CompletedArtifactBatch = self.json(call).await?;
+        Ok(completed
+            .items
+            .into_iter()
+            .map(|item| item_outcome(&path, item))
+            .collect())
+    }
+
+    /// Declares, uploads and completes up to [`MAX_BATCH_ARTIFACTS`](verdict_contracts::artifacts::MAX_BATCH_ARTIFACTS) files with one
+    /// declaration and one completion request, `parallel` uploads at once; answers
+    /// each file's outcome, in order. The error is the batch's when a request for all
+    /// of them failed.
+    pub async fn upload_batch(
+        &self,
+        run_id: &str,
+        files: &[ArtifactFile],
+        parallel: usize,
+    ) -> Result<Vec<Result<Artifact, Error>>, Error> {
+        let mut outcomes: Vec<Option<Result<Artifact, Error>>> =
+            files.iter().map(|_| None).collect();
+        let sources: Vec<_> = futures::stream::iter(files)
+            .map(|file| UploadSource::hash(&file.path))
+            .buffered(parallel)
+            .collect()
+            .await;
+        let mut hashed = Vec::new();
+        for (index, source) in sources.into_iter().enumerate() {
+            match source {
+                Ok(source) => hashed.push((index, source)),
+                Err(err) => outcomes[index] = Some(Err(err)),
+            }
+        }
+        if !hashed.is_empty() {
+            let declarations = hashed
+                .iter()
+                .map(|(index, source)| {
+                    let file = &files[*index];
+                    NewArtifact {
+                        name: file.name.clone(),
+                        content_type: file.content_type.clone(),
+                        size: source.size,
+                        sha256: source.sha256.clone(),
+                        result_id: file.result_id.clone(),
+                    }
+                })
+                .collect();
+            let declared = self.declare_artifacts(run_id, declarations).await?;
+            let uploads: Vec<_> = futures::stream::iter(hashed.iter().zip(&declared))
+                .map(|((index, source), declared)| async move {
+                    (
+                        *index,
+                        self.upload(&declared.upload, source)
+                            .await
+                            .map(|()| declared.id.clone()),
+                    )
+                })
+                .buffered(parallel)
+                .collect()
+                .await;
+            let mut uploaded = Vec::new();
+            for (index, upload) in uploads {
+                match upload {
+                    Ok(id) => uploaded.push((index, id)),
+                    Err(err) => outcomes[index] = Some(Err(err)),
+                }
+            }
+            if !uploaded.is_empty() {
+                let ids = uploaded.iter().map(|(_, id)| id.clone()).collect();
+                let completed = self.complete_artifacts(run_id, ids).await?;
+                for ((index, _), outcome) in uploaded.into_iter().zip(completed) {
+                    outcomes[index] = Some(outcome);
+                }
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.unwrap_or_else(|| {
+                    Err(Error::Config(
+                        "the server answered fewer artifacts than were sent".into(),
+                    ))
+                })
+            })
+            .collect())
+    }
+
     /// `GET /runs/{run}/artifacts`: oldest first, or with a `prefix` (a directory such
     /// as `screens/`) those below it in name order.
     pub async fn list_artifacts(
@@ -252,6 +384,24 @@ impl Client {
         let mut call = self.call(Method::GET, url, Repeat::Idempotent);
         call.authenticated = false;
         self.bytes(call).await
+    }
+}
+
+/// One entry of a completed batch as the outcome of completing that artifact alone.
+fn item_outcome(path: &Url, item: CompletedArtifact) -> Result<Artifact, Error> {
+    match item.artifact {
+        Some(artifact) if item.status == 200 => Ok(artifact),
+        _ => {
+            let status = reqwest::StatusCode::from_u16(item.status)
+                .unwrap_or(reqwest::StatusCode::INTERNAL_SERVER_ERROR);
+            let detail = item.detail.unwrap_or_default();
+            let problem = Problem::from_response(status, &[], None);
+            Err(Error::Api {
+                method: Method::POST.to_string(),
+                path: path.path().to_owned(),
+                problem: Box::new(Problem { detail, ..problem }),
+            })
+        }
     }
 }
 

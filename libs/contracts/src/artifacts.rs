@@ -399,6 +399,131 @@ pub struct DeclaredArtifact {
     pub expires_at: String,
 }
 
+/// Most artifacts one batch request declares or completes.
+pub const MAX_BATCH_ARTIFACTS: usize = 100;
+
+fn check_batch_len(len: usize) -> Result<(), String> {
+    if (1..=MAX_BATCH_ARTIFACTS).contains(&len) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must hold 1 to {MAX_BATCH_ARTIFACTS} items, not {len}"
+        ))
+    }
+}
+
+/// 1 to [`MAX_BATCH_ARTIFACTS`] declarations, in the order their answers come back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<NewArtifact>", into = "Vec<NewArtifact>")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Vec<NewArtifact>))]
+pub struct ArtifactDeclarations(Vec<NewArtifact>);
+
+impl ArtifactDeclarations {
+    pub fn into_inner(self) -> Vec<NewArtifact> {
+        self.0
+    }
+}
+
+impl TryFrom<Vec<NewArtifact>> for ArtifactDeclarations {
+    type Error = String;
+
+    fn try_from(value: Vec<NewArtifact>) -> Result<Self, Self::Error> {
+        check_batch_len(value.len())?;
+        Ok(ArtifactDeclarations(value))
+    }
+}
+
+impl From<ArtifactDeclarations> for Vec<NewArtifact> {
+    fn from(value: ArtifactDeclarations) -> Self {
+        value.0
+    }
+}
+
+/// 1 to [`MAX_BATCH_ARTIFACTS`] artifact ids, each listed once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Vec<String>))]
+pub struct ArtifactIds(Vec<String>);
+
+impl ArtifactIds {
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<String>> for ArtifactIds {
+    type Error = String;
+
+    fn try_from(value: Vec<String>) -> Result<Self, Self::Error> {
+        check_batch_len(value.len())?;
+        let mut seen = std::collections::HashSet::with_capacity(value.len());
+        if let Some(repeated) = value.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(format!("must list each id once; {repeated} is repeated"));
+        }
+        Ok(ArtifactIds(value))
+    }
+}
+
+impl From<ArtifactIds> for Vec<String> {
+    fn from(value: ArtifactIds) -> Self {
+        value.0
+    }
+}
+
+/// The body of `POST /runs/{run}/artifacts/batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewArtifactBatch {
+    pub artifacts: ArtifactDeclarations,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclareArtifactBatch {
+    pub run_id: String,
+    pub artifacts: ArtifactDeclarations,
+}
+
+/// What declaring a batch answers: one declared artifact per declaration, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeclaredArtifactBatch {
+    pub items: Vec<DeclaredArtifact>,
+}
+
+/// The body of `POST /runs/{run}/artifacts/complete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompleteArtifactBatch {
+    pub ids: ArtifactIds,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteArtifactsOfRun {
+    pub run_id: String,
+    pub ids: ArtifactIds,
+}
+
+/// How completing one artifact of a batch went: `status` is what completing it alone
+/// would have answered (200, 404, 409 or 422), with the artifact when stored and the
+/// reason otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompletedArtifact {
+    pub id: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What completing a batch answers: one entry per id, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompletedArtifactBatch {
+    pub items: Vec<CompletedArtifact>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRef {
     pub artifact_id: String,
@@ -454,6 +579,15 @@ pub const DECLARE: Operation<Keyed<DeclareArtifact>, DeclaredArtifact> =
 /// not match the declared size or sha256 (the blob is deleted, nothing is stored), 409
 /// when nothing was uploaded.
 pub const COMPLETE: Operation<ArtifactRef, Artifact> = Operation::new(ARTIFACTS, "complete");
+/// Reporter: declares up to [`MAX_BATCH_ARTIFACTS`] artifacts of a run at once, all or
+/// none (one quota reservation for their total); answers their uploads in order.
+pub const DECLARE_BATCH: Operation<Keyed<DeclareArtifactBatch>, DeclaredArtifactBatch> =
+    Operation::new(ARTIFACTS, "declare_batch");
+/// Reporter: completes up to [`MAX_BATCH_ARTIFACTS`] artifacts of a run, each as
+/// [`COMPLETE`] would; one artifact's failure is its own entry and does not stop the
+/// others.
+pub const COMPLETE_BATCH: Operation<CompleteArtifactsOfRun, CompletedArtifactBatch> =
+    Operation::new(ARTIFACTS, "complete_batch");
 /// Viewer.
 pub const GET: Operation<ArtifactRef, Artifact> = Operation::query(ARTIFACTS, "get");
 /// Viewer: the run's artifacts, oldest first; with a prefix, those whose names start
@@ -505,6 +639,34 @@ mod tests {
 
     fn prefix(value: &str) -> Result<ArtifactNamePrefix, String> {
         ArtifactNamePrefix::try_from(value.to_owned())
+    }
+
+    #[test]
+    fn a_batch_holds_one_to_a_hundred_items() {
+        let ids = |n: usize| (0..n).map(|i| format!("a{i}")).collect::<Vec<_>>();
+        assert!(ArtifactIds::try_from(ids(1)).is_ok());
+        assert!(ArtifactIds::try_from(ids(MAX_BATCH_ARTIFACTS)).is_ok());
+        let empty = ArtifactIds::try_from(ids(0)).unwrap_err();
+        assert_eq!(empty, "must hold 1 to 100 items, not 0");
+        let over = ArtifactDeclarations::try_from(vec![
+            NewArtifact {
+                name: name("a.png").unwrap(),
+                content_type: ContentType::try_from("image/png".to_owned()).unwrap(),
+                size: 1,
+                sha256: Sha256Hex::from_digest(&[0; 32]),
+                result_id: None,
+            };
+            MAX_BATCH_ARTIFACTS + 1
+        ])
+        .unwrap_err();
+        assert_eq!(over, "must hold 1 to 100 items, not 101");
+    }
+
+    #[test]
+    fn a_batch_of_ids_names_the_one_listed_twice() {
+        let err = ArtifactIds::try_from(vec!["a".to_owned(), "b".to_owned(), "a".to_owned()])
+            .unwrap_err();
+        assert_eq!(err, "must list each id once; a is repeated");
     }
 
     #[test]

@@ -20,8 +20,18 @@ pub async fn register(host: &mut ServiceHost, artifacts: Artifacts) -> Result<()
         })
         .await?;
     endpoints
+        .for_principal(artifacts::DECLARE_BATCH, |a, p, body| async move {
+            a.declare_batch(&p, body).await
+        })
+        .await?;
+    endpoints
         .for_principal(artifacts::COMPLETE, |a, p, body| async move {
             a.complete(&p, body.artifact_id).await
+        })
+        .await?;
+    endpoints
+        .for_principal(artifacts::COMPLETE_BATCH, |a, p, body| async move {
+            a.complete_batch(&p, body).await
         })
         .await?;
     endpoints

@@ -4,10 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use verdict_bus::{access, Bus};
 use verdict_contracts::artifacts::{
-    self, Artifact, ArtifactState, DeclareArtifact, DeclaredArtifact, DownloadTarget,
-    ListArtifacts, ReportRef, ReportSource, Sha256Hex, MAX_RESULT_ID_BYTES,
+    self, Artifact, ArtifactState, CompleteArtifactsOfRun, CompletedArtifact,
+    CompletedArtifactBatch, DeclareArtifact, DeclareArtifactBatch, DeclaredArtifact,
+    DeclaredArtifactBatch, DownloadTarget, ListArtifacts, NewArtifact, ReportRef, ReportSource,
+    Sha256Hex, MAX_RESULT_ID_BYTES,
 };
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::{self, Event, EventKind};
@@ -15,9 +19,9 @@ use verdict_contracts::headers;
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
-use verdict_contracts::ErrorCode;
 use verdict_contracts::Timestamp;
-use verdict_store::idempotency::{keyed, Recall};
+use verdict_contracts::{ErrorCode, ServiceError};
+use verdict_store::idempotency::{keyed, KeyedRequest, Recall};
 use verdict_store::Store;
 
 use crate::blob::{BlobStore, DoomedBlob, NewBlob};
@@ -26,6 +30,8 @@ use crate::Error;
 
 /// Rows handled per step when deleting.
 const DELETE_BATCH: u32 = 500;
+/// Artifacts of one batch verified at once: each reads its blob back from the store.
+const PARALLEL_COMPLETIONS: usize = 4;
 
 /// What an artifact holds, as far as who may read it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +65,77 @@ fn to_artifact(row: ArtifactRow) -> Artifact {
         size: row.size,
         sha256: row.sha256,
         created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+    }
+}
+
+/// Artifacts declared together: by one declaration or one batch.
+struct Declaration {
+    run_id: String,
+    artifacts: Vec<NewArtifact>,
+    kind: ArtifactKind,
+    /// Whether errors name the artifact by its place in the batch.
+    in_batch: bool,
+}
+
+impl Declaration {
+    /// A refusal of the artifact at `index`, naming it when it came in a batch.
+    fn locate(&self, index: usize, error: Error) -> Error {
+        if !self.in_batch {
+            return error;
+        }
+        match error {
+            Error::TooLarge(message) => Error::TooLarge(format!("artifacts[{index}]: {message}")),
+            Error::BadRequest(message) => {
+                Error::BadRequest(format!("artifacts[{index}]: {message}"))
+            }
+            other => other,
+        }
+    }
+}
+
+/// What an `Idempotency-Key` of a declaration remembers: the id it declared (as every
+/// version stored it), or the ids of a batch.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum DeclaredIds {
+    One(String),
+    Batch(Vec<String>),
+}
+
+impl DeclaredIds {
+    fn of(mut ids: impl Iterator<Item = String>, in_batch: bool) -> Self {
+        match (in_batch, ids.next()) {
+            (false, Some(id)) => DeclaredIds::One(id),
+            (_, first) => DeclaredIds::Batch(first.into_iter().chain(ids).collect()),
+        }
+    }
+
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            DeclaredIds::One(id) => vec![id],
+            DeclaredIds::Batch(ids) => ids,
+        }
+    }
+}
+
+/// One entry of a completed batch: what completing the artifact alone would answer.
+fn completed(id: String, answer: Result<Artifact, Error>) -> CompletedArtifact {
+    match answer {
+        Ok(artifact) => CompletedArtifact {
+            id,
+            status: 200,
+            artifact: Some(artifact),
+            detail: None,
+        },
+        Err(error) => {
+            let error = ServiceError::from(error);
+            CompletedArtifact {
+                id,
+                status: error.code.status(),
+                artifact: None,
+                detail: Some(error.message),
+            }
+        }
     }
 }
 
@@ -131,10 +208,126 @@ impl Artifacts {
             ArtifactKind::Report => keyed(principal, &artifacts::DECLARE_REPORT, &request),
         };
         let request = request.request;
-        let project_id = self.run_project(&request.run_id).await?;
+        let declaration = Declaration {
+            run_id: request.run_id,
+            artifacts: vec![request.artifact],
+            kind,
+            in_batch: false,
+        };
+        self.declare_all(principal, declaration, keyed)
+            .await?
+            .pop()
+            .ok_or(Error::NotFound("artifact"))
+    }
+
+    /// Declares every artifact of the batch, or none.
+    pub async fn declare_batch(
+        &self,
+        principal: &Principal,
+        request: Keyed<DeclareArtifactBatch>,
+    ) -> Result<DeclaredArtifactBatch, Error> {
+        let keyed = keyed(principal, &artifacts::DECLARE_BATCH, &request);
+        let request = request.request;
+        let declaration = Declaration {
+            run_id: request.run_id,
+            artifacts: request.artifacts.into_inner(),
+            kind: ArtifactKind::Attachment,
+            in_batch: true,
+        };
+        let items = self.declare_all(principal, declaration, keyed).await?;
+        Ok(DeclaredArtifactBatch { items })
+    }
+
+    /// Checks the declarations, stores them in one transaction (one quota reservation
+    /// for their total) and signs their uploads; answers them in order. A repeated
+    /// `Idempotency-Key` gets the artifacts it declared, with their uploads signed anew
+    /// (the first ones may have expired).
+    async fn declare_all(
+        &self,
+        principal: &Principal,
+        declaration: Declaration,
+        keyed: Option<KeyedRequest>,
+    ) -> Result<Vec<DeclaredArtifact>, Error> {
+        let project_id = self.run_project(&declaration.run_id).await?;
         self.authorize(principal, &project_id, Role::Reporter)
             .await?;
-        let artifact = request.artifact;
+        for (index, artifact) in declaration.artifacts.iter().enumerate() {
+            self.check(artifact)
+                .map_err(|error| declaration.locate(index, error))?;
+        }
+        let now = Timestamp::now().millis();
+        let kind = declaration.kind;
+        let in_batch = declaration.in_batch;
+        let rows: Vec<ArtifactRow> = declaration
+            .artifacts
+            .into_iter()
+            .map(|artifact| {
+                let id = uuid::Uuid::now_v7().to_string();
+                ArtifactRow {
+                    // Generated, never derived from the name.
+                    object_key: self.blobs.object_key(&id),
+                    id,
+                    project_id: project_id.clone(),
+                    run_id: declaration.run_id.clone(),
+                    result_id: artifact.result_id,
+                    name: artifact.name,
+                    content_type: artifact.content_type.as_str().to_owned(),
+                    size: artifact.size,
+                    sha256: artifact.sha256.as_str().to_owned(),
+                    state: ArtifactState::Pending.as_str().to_owned(),
+                    upload_id: None,
+                    created_at: now,
+                    completed_at: None,
+                }
+            })
+            .collect();
+        let quota = self.project_quota;
+        let declared = self
+            .store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                if let Some(keyed) = &keyed {
+                    match keyed.recall::<DeclaredIds>(&tx, now)? {
+                        Recall::Repeat(declared) => {
+                            return declared
+                                .into_vec()
+                                .iter()
+                                .map(|id| store::by_id(&tx, id)?.ok_or(Error::NotFound("artifact")))
+                                .collect();
+                        }
+                        Recall::Conflict => return Err(Error::KeyReused),
+                        Recall::New => {}
+                    }
+                }
+                let total = rows.iter().map(|row| row.size).sum();
+                if !store::reserve(&tx, &project_id, total, quota)? {
+                    return Err(Error::TooLarge(
+                        "the project's artifact quota is used up".into(),
+                    ));
+                }
+                for row in &rows {
+                    store::insert(&tx, row)?;
+                    if kind == ArtifactKind::Report {
+                        store::mark_report(&tx, &row.id)?;
+                    }
+                }
+                if let Some(keyed) = &keyed {
+                    let ids = rows.iter().map(|row| row.id.clone());
+                    keyed.remember(&tx, &DeclaredIds::of(ids, in_batch), now)?;
+                }
+                tx.commit()?;
+                Ok(rows)
+            })
+            .await?;
+        let mut answers = Vec::with_capacity(declared.len());
+        for row in declared {
+            answers.push(self.sign_upload(row, kind).await?);
+        }
+        Ok(answers)
+    }
+
+    /// What is refused before anything is stored: too large, or an unusable result id.
+    fn check(&self, artifact: &NewArtifact) -> Result<(), Error> {
         if artifact.size > self.max_size {
             return Err(Error::TooLarge(format!(
                 "an artifact may have at most {} bytes",
@@ -148,56 +341,15 @@ impl Artifacts {
                 )));
             }
         }
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = Timestamp::now().millis();
-        let row = ArtifactRow {
-            id: id.clone(),
-            project_id: project_id.clone(),
-            run_id: request.run_id,
-            result_id: artifact.result_id,
-            name: artifact.name,
-            content_type: artifact.content_type.as_str().to_owned(),
-            size: artifact.size,
-            sha256: artifact.sha256.as_str().to_owned(),
-            state: ArtifactState::Pending.as_str().to_owned(),
-            // Generated, never derived from the name.
-            object_key: self.blobs.object_key(&id),
-            upload_id: None,
-            created_at: now,
-            completed_at: None,
-        };
-        let quota = self.project_quota;
-        let inserted = row.clone();
-        let declared = self
-            .store
-            .write(move |conn| {
-                let tx = conn.transaction()?;
-                if let Some(keyed) = &keyed {
-                    match keyed.recall::<String>(&tx, now)? {
-                        Recall::Repeat(declared) => return Ok(store::by_id(&tx, &declared)?),
-                        Recall::Conflict => return Err(Error::KeyReused),
-                        Recall::New => {}
-                    }
-                }
-                if !store::reserve(&tx, &inserted.project_id, inserted.size, quota)? {
-                    return Err(Error::TooLarge(
-                        "the project's artifact quota is used up".into(),
-                    ));
-                }
-                store::insert(&tx, &inserted)?;
-                if kind == ArtifactKind::Report {
-                    store::mark_report(&tx, &inserted.id)?;
-                }
-                if let Some(keyed) = &keyed {
-                    keyed.remember(&tx, &inserted.id, now)?;
-                }
-                tx.commit()?;
-                Ok(Some(inserted))
-            })
-            .await?;
-        // A repeated declaration gets the artifact it declared, with upload URLs signed
-        // anew (the first ones may have expired).
-        let row = declared.ok_or(Error::NotFound("artifact"))?;
+        Ok(())
+    }
+
+    /// Where and how to upload a declared artifact's bytes.
+    async fn sign_upload(
+        &self,
+        row: ArtifactRow,
+        kind: ArtifactKind,
+    ) -> Result<DeclaredArtifact, Error> {
         let plan = self
             .blobs
             .prepare_upload(
@@ -232,6 +384,47 @@ impl Artifacts {
     /// again (and republishes under the same message id, which JetStream drops).
     pub async fn complete(&self, principal: &Principal, id: String) -> Result<Artifact, Error> {
         let row = self.visible_row(principal, id, Role::Reporter).await?;
+        self.verify_and_store(row).await
+    }
+
+    /// Completes each artifact of the batch as [`Artifacts::complete`] would, a few at
+    /// once; one artifact's failure is its own entry.
+    pub async fn complete_batch(
+        &self,
+        principal: &Principal,
+        request: CompleteArtifactsOfRun,
+    ) -> Result<CompletedArtifactBatch, Error> {
+        let project_id = self.run_project(&request.run_id).await?;
+        self.authorize(principal, &project_id, Role::Reporter)
+            .await?;
+        let ids: Vec<String> = request.ids.into();
+        let rows = {
+            let ids = ids.clone();
+            self.store
+                .read(move |conn| {
+                    ids.iter()
+                        .map(|id| store::by_id(conn, id))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(Error::from)
+                })
+                .await?
+        };
+        let run_id = &request.run_id;
+        let items = futures::stream::iter(ids.into_iter().zip(rows))
+            .map(|(id, row)| async move {
+                let answer = match row.filter(|row| &row.run_id == run_id) {
+                    Some(row) => self.verify_and_store(row).await,
+                    None => Err(Error::NotFound("artifact")),
+                };
+                completed(id, answer)
+            })
+            .buffered(PARALLEL_COMPLETIONS)
+            .collect()
+            .await;
+        Ok(CompletedArtifactBatch { items })
+    }
+
+    async fn verify_and_store(&self, row: ArtifactRow) -> Result<Artifact, Error> {
         if row.state == ArtifactState::Pending.as_str() {
             let uploaded = self
                 .blobs

@@ -58,6 +58,7 @@ on_both_stores!(
     an_invalid_prefix_is_refused_naming_it,
     artifacts_of_a_run_that_runs_no_longer_has_are_not_served,
     artifact_reads_answer_503_while_runs_is_unavailable,
+    a_batch_is_declared_and_completed_with_one_request_each,
 );
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -160,6 +161,43 @@ impl World {
             .await;
         assert_eq!(completed.status(), 200, "{:?}", completed.text().await);
         declared
+    }
+
+    /// `POST /runs/{run}/artifacts/batch` as the owner, declaring each `(name, bytes)`.
+    async fn declare_batch(&self, run: &str, files: &[(&str, &[u8])]) -> reqwest::Response {
+        let artifacts: Vec<Value> = files
+            .iter()
+            .map(|(name, bytes)| {
+                json!({
+                    "name": name,
+                    "content_type": "image/png",
+                    "size": bytes.len(),
+                    "sha256": sha256_hex(bytes),
+                })
+            })
+            .collect();
+        self.app
+            .post(
+                &self.owner,
+                &format!("/api/v1/runs/{run}/artifacts/batch"),
+                json!({ "artifacts": artifacts }),
+            )
+            .await
+    }
+
+    /// `POST /runs/{run}/artifacts/complete` as the owner; returns the entries.
+    async fn complete_batch(&self, run: &str, ids: &[&str]) -> Vec<Value> {
+        let response = self
+            .app
+            .post(
+                &self.owner,
+                &format!("/api/v1/runs/{run}/artifacts/complete"),
+                json!({ "ids": ids }),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["items"].as_array().unwrap().clone()
     }
 
     async fn complete(&self, id: &str) -> reqwest::Response {
@@ -1179,4 +1217,215 @@ async fn the_openapi_document_describes_the_prefix_filter() {
         .expect("a prefix parameter");
     assert_eq!(prefix["in"], "query");
     assert_eq!(prefix["required"], false);
+}
+
+async fn a_batch_is_declared_and_completed_with_one_request_each(store: BlobStoreKind) {
+    let world = World::new(store, &[]).await;
+    let run = world.run().await;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("spec-1/test-failed-1.png", content(3000, 1)),
+        ("spec-1/trace.zip", content(5000, 2)),
+        ("spec-2/test-failed-1.png", content(7000, 3)),
+    ];
+    let declarations: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(name, bytes)| (*name, bytes.as_slice()))
+        .collect();
+
+    let response = world.declare_batch(&run, &declarations).await;
+    assert_eq!(response.status(), 201);
+    let declared: Value = response.json().await.unwrap();
+    let items = declared["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for (item, (_, bytes)) in items.iter().zip(&files) {
+        assert_eq!(upload(&item["upload"], bytes).await, 200);
+    }
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    let completed = world.complete_batch(&run, &ids).await;
+
+    let answered: Vec<(&str, u64, &str, &str)> = completed
+        .iter()
+        .map(|entry| {
+            (
+                entry["id"].as_str().unwrap(),
+                entry["status"].as_u64().unwrap(),
+                entry["artifact"]["name"].as_str().unwrap(),
+                entry["artifact"]["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, u64, &str, &str)> = ids
+        .iter()
+        .zip(&files)
+        .map(|(id, (name, _))| (*id, 200, *name, "stored"))
+        .collect();
+    assert_eq!(answered, expected);
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(names(&listed).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_one_refused_declaration_declares_nothing_and_names_it() {
+    let world = World::new(
+        BlobStoreKind::Disk,
+        &[("VERDICT_ARTIFACTS_MAX_SIZE", "10000")],
+    )
+    .await;
+    let run = world.run().await;
+    let small = content(100, 1);
+    let large = content(10_001, 2);
+
+    let bad_name = world
+        .declare_batch(&run, &[("a.png", &small), ("../b.png", &small)])
+        .await;
+    assert_eq!(bad_name.status(), 400);
+    let problem: Value = bad_name.json().await.unwrap();
+    assert!(
+        problem.to_string().contains("artifacts[1].name"),
+        "{problem}"
+    );
+
+    let too_large = world
+        .declare_batch(
+            &run,
+            &[("a.png", &small), ("b.png", &small), ("c.png", &large)],
+        )
+        .await;
+    assert_eq!(too_large.status(), 413);
+    let problem: Value = too_large.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("artifacts[2]: "),
+        "{problem}"
+    );
+
+    let names: Vec<String> = (0..101).map(|i| format!("f{i}.png")).collect();
+    let over_the_limit: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|name| (name.as_str(), small.as_slice()))
+        .collect();
+    let too_many = world.declare_batch(&run, &over_the_limit).await;
+    assert_eq!(too_many.status(), 400);
+    let problem: Value = too_many.json().await.unwrap();
+    assert!(
+        problem.to_string().contains("1 to 100 items, not 101"),
+        "{problem}"
+    );
+
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_the_project_quota_declares_nothing() {
+    let world = World::new(
+        BlobStoreKind::Disk,
+        &[("VERDICT_ARTIFACTS_PROJECT_QUOTA", "10000")],
+    )
+    .await;
+    let run = world.run().await;
+    let half = content(6000, 1);
+
+    let refused = world
+        .declare_batch(&run, &[("a.png", &half), ("b.png", &half)])
+        .await;
+    assert_eq!(refused.status(), 413);
+
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+    // Nothing of the refused batch was charged to the quota.
+    assert_eq!(
+        world
+            .declare_batch(&run, &[("a.png", &half)])
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_batch_answers_each_artifact_on_its_own() {
+    let world = World::new(BlobStoreKind::Disk, &[]).await;
+    let run = world.run().await;
+    let other_run = world.run().await;
+    let bytes = content(4096, 5);
+    let declared: Value = world
+        .declare_batch(
+            &run,
+            &[
+                ("good.png", &bytes),
+                ("forged.png", &bytes),
+                ("missing.png", &bytes),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = declared["items"].as_array().unwrap();
+    assert_eq!(upload(&items[0]["upload"], &bytes).await, 200);
+    assert_eq!(upload(&items[1]["upload"], &content(4096, 6)).await, 200);
+    let elsewhere = world.declared(&other_run, "elsewhere.png", &bytes).await;
+    let ids: Vec<&str> = items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .chain([elsewhere["id"].as_str().unwrap()])
+        .collect();
+
+    let completed = world.complete_batch(&run, &ids).await;
+
+    let statuses: Vec<u64> = completed
+        .iter()
+        .map(|entry| entry["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 422, 409, 404]);
+    assert_eq!(completed[0]["artifact"]["state"], "stored");
+    for entry in &completed[1..] {
+        assert!(
+            entry["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{entry}"
+        );
+        assert!(entry.get("artifact").is_none(), "{entry}");
+    }
+    assert_eq!(world.artifact(ids[1]).await["state"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_another_projects_run_are_refused() {
+    let world = World::new(BlobStoreKind::Disk, &[]).await;
+    let run = world.run().await;
+    let stored = world.store(&run, "secret.png", &content(64, 9)).await;
+    let admin = world.app.admin_token().await;
+    let (_, outsider) = world.app.user(&admin, "outsider@example.com").await;
+    let bytes = content(64, 1);
+
+    let declared = world
+        .app
+        .post(
+            &outsider,
+            &format!("/api/v1/runs/{run}/artifacts/batch"),
+            json!({ "artifacts": [{
+                "name": "x.png", "content_type": "image/png",
+                "size": bytes.len(), "sha256": sha256_hex(&bytes),
+            }] }),
+        )
+        .await;
+    let completed = world
+        .app
+        .post(
+            &outsider,
+            &format!("/api/v1/runs/{run}/artifacts/complete"),
+            json!({ "ids": [stored["id"]] }),
+        )
+        .await;
+
+    assert_eq!(declared.status(), 404);
+    assert_eq!(completed.status(), 404);
+    let listed: Value = world.list(&run, &[]).await.json().await.unwrap();
+    assert_eq!(names(&listed), ["secret.png"]);
 }

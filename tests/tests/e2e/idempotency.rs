@@ -83,6 +83,61 @@ async fn a_repeated_user_creation_answers_the_user_it_created() {
 }
 
 #[tokio::test]
+async fn a_repeated_artifact_batch_answers_the_artifacts_it_declared() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.project(&admin, "web").await;
+    let (_, token) = app.api_token(&admin, "web", "reporter").await;
+    let run: Value = app
+        .post(&token, "/api/v1/projects/web/runs", json!({"name": "r"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run_id = run["id"].as_str().unwrap();
+    let path = format!("/api/v1/runs/{run_id}/artifacts/batch");
+    let declaration = |name: &str| {
+        json!({
+            "name": name, "content_type": "image/png", "size": 5,
+            "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        })
+    };
+    let body = json!({"artifacts": [declaration("a.png"), declaration("b.png")]});
+
+    let (first, declared) = post(&app, &token, &path, "b-1", &body).await;
+    let (again, repeat) = post(&app, &token, &path, "b-1", &body).await;
+
+    assert_eq!(
+        (first, again),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{repeat}"
+    );
+    let ids = |answer: &Value| -> Vec<String> {
+        answer["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&repeat), ids(&declared));
+    let listed: Value = app
+        .get_as(&token, &format!("/api/v1/runs/{run_id}/artifacts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "declared once"
+    );
+    let other = json!({"artifacts": [declaration("c.png")]});
+    let (code, _) = post(&app, &token, &path, "b-1", &other).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
 async fn a_repeated_artifact_declaration_answers_the_artifact_it_declared() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;

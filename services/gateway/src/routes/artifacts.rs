@@ -11,8 +11,10 @@ use axum::Json;
 use futures::TryStreamExt;
 use serde::Deserialize;
 use verdict_contracts::artifacts::{
-    self, Artifact, ArtifactNamePrefix, ArtifactRef, DeclareArtifact, DeclaredArtifact,
-    ListArtifacts, NewArtifact, UploadTarget, BLOB_PATH_PREFIX,
+    self, Artifact, ArtifactNamePrefix, ArtifactRef, CompleteArtifactBatch, CompleteArtifactsOfRun,
+    CompletedArtifactBatch, DeclareArtifact, DeclareArtifactBatch, DeclaredArtifact,
+    DeclaredArtifactBatch, ListArtifacts, NewArtifact, NewArtifactBatch, UploadTarget,
+    BLOB_PATH_PREFIX,
 };
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
@@ -61,14 +63,13 @@ fn absolute(base: &str, url: String) -> String {
     }
 }
 
-fn absolute_target(base: &str, mut target: UploadTarget) -> UploadTarget {
+fn make_absolute(base: &str, target: &mut UploadTarget) {
     target.url = absolute(base, std::mem::take(&mut target.url));
     if let Some(parts) = &mut target.parts {
         for part in parts {
             part.url = absolute(base, std::mem::take(&mut part.url));
         }
     }
-    target
 }
 
 /// Declare an artifact of a run (reporter); answers where and how to upload its bytes.
@@ -99,8 +100,71 @@ pub async fn declare(
         .bus
         .request_as(&artifacts::DECLARE, &request, &principal)
         .await?;
-    declared.upload = absolute_target(&public_base(&state, &headers), declared.upload);
+    make_absolute(&public_base(&state, &headers), &mut declared.upload);
     Ok((StatusCode::CREATED, Json(declared)))
+}
+
+/// Declare up to 100 artifacts of a run at once (reporter), all or none; answers where
+/// and how to upload each, in order. One request, so one write of the caller's rate
+/// budget, however many artifacts it declares.
+#[utoipa::path(operation_id = "declare_artifact_batch", post, path = "/api/v1/runs/{run}/artifacts/batch", tag = "artifacts", security(("bearer" = [])), request_body = NewArtifactBatch,
+    params(("run" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "the same key and body within 24 h get the artifacts first declared (their uploads signed anew), another body 422")),
+    responses((status = 201, description = "Declared; `items[i]` answers `artifacts[i]`: upload to its `upload.url` (or each of `upload.parts`) with `upload.method` and exactly `upload.headers`", body = DeclaredArtifactBatch),
+        (status = 400, description = "Not 1 to 100 declarations, or one is invalid (the message names it, as `artifacts[3].name`); nothing is declared", body = Problem),
+        (status = 403, description = "The caller's role does not allow this", body = Problem),
+        (status = 404, description = "Not found, or not visible to the caller", body = Problem),
+        (status = 413, description = "One artifact is larger than the per-artifact limit, or the batch's total is over the project's quota; nothing is declared", body = Problem),
+        (status = 422, description = "The Idempotency-Key was used for another request", body = Problem)))]
+pub async fn declare_batch(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewArtifactBatch>,
+) -> Result<(StatusCode, Json<DeclaredArtifactBatch>), ApiError> {
+    let request = Keyed::new(
+        DeclareArtifactBatch {
+            run_id,
+            artifacts: body.artifacts,
+        },
+        key,
+    );
+    let mut declared = state
+        .bus
+        .request_as(&artifacts::DECLARE_BATCH, &request, &principal)
+        .await?;
+    let base = public_base(&state, &headers);
+    for item in &mut declared.items {
+        make_absolute(&base, &mut item.upload);
+    }
+    Ok((StatusCode::CREATED, Json(declared)))
+}
+
+/// Verify the uploads of up to 100 artifacts of a run (reporter), each as
+/// `POST /artifacts/{id}/complete` would; one artifact's failure is its own entry.
+#[utoipa::path(operation_id = "complete_artifact_batch", post, path = "/api/v1/runs/{run}/artifacts/complete", tag = "artifacts", security(("bearer" = [])), request_body = CompleteArtifactBatch,
+    params(("run" = String, Path)),
+    responses((status = 200, description = "`items[i]` answers `ids[i]`: `status` 200 with the stored `artifact`, or 404 (not an artifact of this run), 409 (nothing uploaded yet) or 422 (the bytes do not match; they are deleted) with a `detail`", body = CompletedArtifactBatch),
+        (status = 400, description = "Not 1 to 100 ids, or an id listed twice", body = Problem),
+        (status = 403, description = "The caller's role does not allow this", body = Problem),
+        (status = 404, description = "The run is not found, or not visible to the caller", body = Problem)))]
+pub async fn complete_batch(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(run_id): Path<String>,
+    ApiJson(body): ApiJson<CompleteArtifactBatch>,
+) -> Result<Json<CompletedArtifactBatch>, ApiError> {
+    let bus = state.bus.with_timeout(COMPLETE_TIMEOUT);
+    let request = CompleteArtifactsOfRun {
+        run_id,
+        ids: body.ids,
+    };
+    Ok(Json(
+        bus.request_as(&artifacts::COMPLETE_BATCH, &request, &principal)
+            .await?,
+    ))
 }
 
 /// Verify the uploaded bytes against the declared size and sha256 (reporter). A

@@ -31,6 +31,8 @@ const ACCESS_BODY_LIMIT: usize = 64 * 1024;
 const FORM_BODY_LIMIT: usize = 64 * 1024;
 /// Artifact declarations are a few small fields; the bytes go to the blob store.
 const ARTIFACT_BODY_LIMIT: usize = 16 * 1024;
+/// A batch of 100 declarations with the longest names, content types and result ids.
+const ARTIFACT_BATCH_BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
@@ -73,6 +75,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/artifacts/{id}/complete", post(artifacts::complete))
         .route("/api/v1/artifacts/{id}/download", get(artifacts::download))
         .layer(RequestBodyLimitLayer::new(ARTIFACT_BODY_LIMIT));
+    let artifact_batches = Router::new()
+        .route(
+            "/api/v1/runs/{run}/artifacts/batch",
+            post(artifacts::declare_batch),
+        )
+        .route(
+            "/api/v1/runs/{run}/artifacts/complete",
+            post(artifacts::complete_batch),
+        )
+        .layer(RequestBodyLimitLayer::new(ARTIFACT_BATCH_BODY_LIMIT));
     // Signed blob URLs of the local-disk store: no body limit here (the artifacts
     // service holds each upload to its declared size), bodies stream through.
     let blobs = Router::new().route(
@@ -150,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(access)
         .merge(artifact_api)
+        .merge(artifact_batches)
         .merge(blobs)
         .merge(results)
         .merge(reports)

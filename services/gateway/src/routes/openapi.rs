@@ -23,6 +23,7 @@ use crate::state::AppState;
         super::tokens::create, super::tokens::list, super::tokens::revoke,
         super::admin::rotate_keys,
         super::artifacts::declare, super::artifacts::complete, super::artifacts::list,
+        super::artifacts::declare_batch, super::artifacts::complete_batch,
         super::artifacts::get, super::artifacts::download,
         super::runs::create, super::runs::list, super::runs::get, super::runs::delete,
         super::runs::post_results, super::runs::finish, super::runs::list_results,
