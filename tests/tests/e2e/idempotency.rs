@@ -82,8 +82,9 @@ async fn a_repeated_user_creation_answers_the_user_it_created() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn a_repeated_artifact_batch_answers_the_artifacts_it_declared() {
+/// A running system with a project `web`, a reporter token of it and a run; answers
+/// the system, the token and the run's id.
+async fn reporter_with_a_run() -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     app.project(&admin, "web").await;
@@ -94,7 +95,13 @@ async fn a_repeated_artifact_batch_answers_the_artifacts_it_declared() {
         .json()
         .await
         .unwrap();
-    let run_id = run["id"].as_str().unwrap();
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    (app, token, run_id)
+}
+
+#[tokio::test]
+async fn a_repeated_artifact_batch_answers_the_artifacts_it_declared() {
+    let (app, token, run_id) = reporter_with_a_run().await;
     let path = format!("/api/v1/runs/{run_id}/artifacts/batch");
     let declaration = |name: &str| {
         json!({
@@ -139,17 +146,8 @@ async fn a_repeated_artifact_batch_answers_the_artifacts_it_declared() {
 
 #[tokio::test]
 async fn a_repeated_artifact_declaration_answers_the_artifact_it_declared() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    app.project(&admin, "web").await;
-    let (_, token) = app.api_token(&admin, "web", "reporter").await;
-    let run: Value = app
-        .post(&token, "/api/v1/projects/web/runs", json!({"name": "r"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let path = format!("/api/v1/runs/{}/artifacts", run["id"].as_str().unwrap());
+    let (app, token, run_id) = reporter_with_a_run().await;
+    let path = format!("/api/v1/runs/{run_id}/artifacts");
     let body = json!({
         "name": "screens/a.png", "content_type": "image/png", "size": 5,
         "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
