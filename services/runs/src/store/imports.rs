@@ -1,0 +1,178 @@
+//! Imports: a report's way from accepted to done, queued and retried.
+
+use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
+
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub id: String,
+    pub run_id: String,
+    pub project_id: String,
+    /// `junit` or `ctrf`.
+    pub format: String,
+    /// `pending`, `done` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    /// JSON of the counts, once done.
+    pub counts: Option<String>,
+    /// JSON array of what the import noticed without refusing the report.
+    pub warnings: Option<String>,
+    pub artifact_id: Option<String>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When a queued import is to be tried (again).
+    pub next_attempt_at: Option<i64>,
+    /// Into an existing run (whose other results stay), rather than into a run of its own.
+    pub into_run: bool,
+}
+
+pub(super) const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status, error, counts, \
+     artifact_id, attempts, next_attempt_at, warnings, into_run";
+
+fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
+    Ok(ImportRow {
+        id: row.get(0)?,
+        run_id: row.get(1)?,
+        project_id: row.get(2)?,
+        format: row.get(3)?,
+        status: row.get(4)?,
+        error: row.get(5)?,
+        counts: row.get(6)?,
+        artifact_id: row.get(7)?,
+        attempts: row.get(8)?,
+        next_attempt_at: row.get(9)?,
+        warnings: row.get(10)?,
+        into_run: row.get(11)?,
+    })
+}
+
+pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO imports (id, run_id, project_id, format, status, into_run)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
+        params![
+            import.id,
+            import.run_id,
+            import.project_id,
+            import.format,
+            import.into_run
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn import(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {IMPORT_COLUMNS} FROM imports WHERE id = ?1"
+    ))?
+    .query_row([id], import_row)
+    .optional()
+}
+
+/// Queues a pending import, due at once: its report is stored as `artifact_id`.
+pub fn queue_import(
+    conn: &Connection,
+    id: &str,
+    artifact_id: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE imports SET artifact_id = ?2, queued_at = ?3, next_attempt_at = ?3
+         WHERE id = ?1 AND status = 'pending' AND artifact_id IS NULL",
+        params![id, artifact_id, now],
+    )? == 1)
+}
+
+/// The queued import due first (possibly not yet due).
+pub fn next_queued_import(conn: &Connection) -> rusqlite::Result<Option<ImportRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {IMPORT_COLUMNS} FROM imports
+         WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"
+    ))?
+    .query_row([], import_row)
+    .optional()
+}
+
+/// Counts an attempt of a pending import and schedules the next one, should this one
+/// not end it; `false` when the import is no longer pending.
+pub fn begin_import_attempt(conn: &Connection, id: &str, retry_at: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE imports SET attempts = attempts + 1, next_attempt_at = ?2
+         WHERE id = ?1 AND status = 'pending'",
+        params![id, retry_at],
+    )? == 1)
+}
+
+pub fn end_import(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+    counts: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
+        params![id, status, error, counts],
+    )?;
+    Ok(())
+}
+
+/// Keeps what an import noticed in its report without refusing it.
+pub fn set_import_warnings(conn: &Connection, id: &str, warnings: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE imports SET warnings = ?2 WHERE id = ?1",
+        params![id, warnings],
+    )?;
+    Ok(())
+}
+
+/// Imports into the run (not the import that created it) still to be done.
+pub fn pending_imports_into(conn: &Connection, run_id: &str) -> rusqlite::Result<u32> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM imports WHERE run_id = ?1 AND status = 'pending' AND into_run",
+    )?
+    .query_row([run_id], |row| row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use verdict_store::rusqlite::Connection;
+    use verdict_store::Migrations;
+
+    use super::*;
+    use crate::store::tests::assert_index_scan;
+    use crate::store::*;
+
+    #[test]
+    fn the_import_queue_is_read_from_its_index() {
+        assert_index_scan(
+            &format!("SELECT {IMPORT_COLUMNS} FROM imports WHERE status = 'pending' AND artifact_id IS NOT NULL ORDER BY next_attempt_at LIMIT 1"),
+            "imports_due",
+        );
+    }
+
+    #[test]
+    fn an_import_queued_before_retries_existed_is_due_when_it_was_queued() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
+               VALUES ('i', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
+        )
+        .unwrap();
+        MIGRATIONS.apply(&mut conn).unwrap();
+
+        let queued = next_queued_import(&conn).unwrap().unwrap();
+        assert_eq!(
+            (queued.id.as_str(), queued.attempts, queued.next_attempt_at),
+            ("i", 0, Some(1234))
+        );
+    }
+
+    #[test]
+    fn pending_imports_into_a_run_are_counted_from_the_run_index() {
+        assert_index_scan(
+            "SELECT count(*) FROM imports WHERE run_id = ?1 AND status = 'pending' AND into_run",
+            "imports_by_run",
+        );
+    }
+}
