@@ -24,15 +24,7 @@ use verdict_contracts::Operation;
 pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The table, as a migration of its own in each service that remembers answers.
-pub const MIGRATION: &str = r#"
-CREATE TABLE idempotency_keys (
-    id BLOB PRIMARY KEY,
-    request BLOB NOT NULL,
-    response BLOB NOT NULL,
-    created_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
-"#;
+pub const MIGRATION: &str = include_str!("../migrations/idempotency_keys.sql");
 
 /// One keyed request: where its row is, what it asked, and the key its answer is sealed
 /// with. Derived from the client's key, which is itself never stored.

@@ -7,43 +7,10 @@ use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
 
 pub const MIGRATIONS: Migrations = Migrations(&[
-    r#"
-CREATE TABLE artifacts (
-    id TEXT PRIMARY KEY,
-    project_id TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    result_id TEXT,
-    name TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    size INTEGER NOT NULL CHECK (size >= 0),
-    sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'stored', 'deleted')),
-    object_key TEXT NOT NULL UNIQUE,
-    upload_id TEXT,
-    created_at INTEGER NOT NULL,
-    completed_at INTEGER,
-    deleted_at INTEGER
-);
-CREATE INDEX artifacts_by_run ON artifacts (run_id, id);
-CREATE INDEX artifacts_by_state ON artifacts (state, created_at);
-CREATE TABLE project_usage (
-    project_id TEXT PRIMARY KEY,
-    bytes INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE TABLE service_secrets (
-    name TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-) WITHOUT ROWID;
-"#,
-    // Names became relative paths; a run's artifacts are listed by name prefix.
-    "CREATE INDEX artifacts_by_run_name ON artifacts (run_id, name, id);",
-    // Artifacts of kind report: the raw reports of imports, which services read without
-    // a principal. A row goes with its artifact.
-    r#"
-CREATE TABLE reports (
-    artifact_id TEXT PRIMARY KEY REFERENCES artifacts(id) ON DELETE CASCADE
-) WITHOUT ROWID;
-"#,
+    include_str!("../migrations/001_artifacts.sql"),
+    include_str!("../migrations/002_artifacts_by_run_name.sql"),
+    include_str!("../migrations/003_reports.sql"),
+    // The table of idempotency keys, which every service that remembers answers shares.
     verdict_store::idempotency::MIGRATION,
 ]);
 
