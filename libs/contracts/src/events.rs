@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::runs::{Counts, ResultStatus, RunStatus};
+use crate::runs::{Counts, ImportState, ResultStatus, RunStatus};
 
 /// The largest event a producer publishes, in bytes of JSON. nats-server's default
 /// `max_payload` is 1 MiB (`verdict up` sets 8 MiB) and realtime wraps each event in a
@@ -101,7 +101,8 @@ pub enum Event {
         project_id: String,
         run_id: String,
         import_id: String,
-        status: String,
+        /// `done` or `failed`.
+        status: ImportState,
     },
 }
 

@@ -42,23 +42,12 @@ fn import_out(row: ImportRow) -> Import {
     Import {
         id: row.id,
         run_id: row.run_id,
-        status: match row.status.as_str() {
-            "done" => ImportState::Done,
-            "failed" => ImportState::Failed,
-            _ => ImportState::Pending,
-        },
+        status: row.status,
         error: row.error,
         counts: row.counts.and_then(|json| serde_json::from_str(&json).ok()),
         warnings: row
             .warnings
             .and_then(|json| serde_json::from_str(&json).ok()),
-    }
-}
-
-fn format_name(kind: ReportKind) -> &'static str {
-    match kind {
-        ReportKind::Junit => "junit",
-        ReportKind::Ctrf => "ctrf",
     }
 }
 
@@ -162,8 +151,8 @@ fn new_import(
         id: uuid::Uuid::now_v7().to_string(),
         run_id: run.id.clone(),
         project_id: run.project_id.clone(),
-        format: format_name(format).to_owned(),
-        status: "pending".into(),
+        format,
+        status: ImportState::Pending,
         error: None,
         counts: None,
         warnings: None,
@@ -388,7 +377,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
             let Some(run) = store::run(&tx, &failed.run_id)? else {
                 return Ok(Vec::new());
             };
-            store::end_import(&tx, &failed.id, "failed", Some(&reason), None)?;
+            store::end_import(&tx, &failed.id, ImportState::Failed, Some(&reason), None)?;
             let finished = if failed.into_run {
                 finish::settle(&tx, &run.id, now)?
             } else {
@@ -407,7 +396,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
                 project_id: failed.project_id,
                 run_id: failed.run_id,
                 import_id: failed.id,
-                status: "failed".into(),
+                status: ImportState::Failed,
             };
             Ok::<_, Error>(finished.into_iter().chain([done]).collect())
         })
@@ -581,7 +570,7 @@ async fn apply(
                 counts
             };
             let counts = serde_json::to_string(&counts).unwrap_or_default();
-            store::end_import(&tx, &import.id, "done", None, Some(&counts))?;
+            store::end_import(&tx, &import.id, ImportState::Done, None, Some(&counts))?;
             if !warnings.is_empty() {
                 let warnings = serde_json::to_string(&warnings).unwrap_or_default();
                 store::set_import_warnings(&tx, &import.id, &warnings)?;
@@ -594,7 +583,7 @@ async fn apply(
                 project_id: run.project_id,
                 run_id: run.id,
                 import_id: import.id,
-                status: "done".into(),
+                status: ImportState::Done,
             });
             Ok::<_, Error>(events)
         })

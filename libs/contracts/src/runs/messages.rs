@@ -356,6 +356,27 @@ pub enum ReportKind {
     Ctrf,
 }
 
+impl ReportKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Junit => "junit",
+            ReportKind::Ctrf => "ctrf",
+        }
+    }
+}
+
+impl std::str::FromStr for ReportKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "junit" => Ok(ReportKind::Junit),
+            "ctrf" => Ok(ReportKind::Ctrf),
+            other => Err(format!("unknown report kind `{other}`")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateImport {
     pub project: String,
@@ -374,6 +395,29 @@ pub enum ImportState {
     Pending,
     Done,
     Failed,
+}
+
+impl ImportState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ImportState::Pending => "pending",
+            ImportState::Done => "done",
+            ImportState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for ImportState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(ImportState::Pending),
+            "done" => Ok(ImportState::Done),
+            "failed" => Ok(ImportState::Failed),
+            other => Err(format!("unknown import state `{other}`")),
+        }
+    }
 }
 
 /// An import as the API shows it.

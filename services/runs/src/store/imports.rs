@@ -1,16 +1,17 @@
 //! Imports: a report's way from accepted to done, queued and retried.
 
+use verdict_contracts::runs::{ImportState, ReportKind};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
+
+use super::parsed;
 
 #[derive(Debug, Clone)]
 pub struct ImportRow {
     pub id: String,
     pub run_id: String,
     pub project_id: String,
-    /// `junit` or `ctrf`.
-    pub format: String,
-    /// `pending`, `done` or `failed`.
-    pub status: String,
+    pub format: ReportKind,
+    pub status: ImportState,
     pub error: Option<String>,
     /// JSON of the counts, once done.
     pub counts: Option<String>,
@@ -33,8 +34,8 @@ fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
         id: row.get(0)?,
         run_id: row.get(1)?,
         project_id: row.get(2)?,
-        format: row.get(3)?,
-        status: row.get(4)?,
+        format: parsed(row, 3)?,
+        status: parsed(row, 4)?,
         error: row.get(5)?,
         counts: row.get(6)?,
         artifact_id: row.get(7)?,
@@ -53,7 +54,7 @@ pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<
             import.id,
             import.run_id,
             import.project_id,
-            import.format,
+            import.format.as_str(),
             import.into_run
         ],
     )?;
@@ -105,13 +106,13 @@ pub fn begin_import_attempt(conn: &Connection, id: &str, retry_at: i64) -> rusql
 pub fn end_import(
     conn: &Connection,
     id: &str,
-    status: &str,
+    status: ImportState,
     error: Option<&str>,
     counts: Option<&str>,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
-        params![id, status, error, counts],
+        params![id, status.as_str(), error, counts],
     )?;
     Ok(())
 }
