@@ -1,11 +1,16 @@
 use std::sync::Arc;
 
+use axum::Json;
 use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
 use verdict_bus::Bus;
+use verdict_contracts::auth::Principal;
+use verdict_contracts::Operation;
 
 use crate::auth::Authenticator;
 use crate::ingest::Ingest;
 use crate::live::Live;
+use crate::problem::ApiError;
 use crate::ratelimit::Limiter;
 use crate::Settings;
 
@@ -26,4 +31,23 @@ pub struct AppState {
     pub web: verdict_web::Web,
     /// When JetStream last answered a readiness check.
     pub jetstream_seen: Arc<crate::routes::probes::JetStreamSeen>,
+}
+
+impl AppState {
+    /// Asks `operation` on behalf of `principal` and answers its reply as the response's
+    /// JSON: the last step of most handlers, once they have decoded the request.
+    pub async fn answer<Req, Resp>(
+        &self,
+        operation: &Operation<Req, Resp>,
+        request: &Req,
+        principal: &Principal,
+    ) -> Result<Json<Resp>, ApiError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        Ok(Json(
+            self.bus.request_as(operation, request, principal).await?,
+        ))
+    }
 }

@@ -17,10 +17,7 @@ pub async fn rotate_keys(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<RotatedKey>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::ROTATE_KEYS, &Empty {}, &principal)
-            .await?,
-    ))
+    state
+        .answer(&auth::ROTATE_KEYS, &Empty {}, &principal)
+        .await
 }

@@ -225,20 +225,17 @@ pub async fn list(
         cursor: query.cursor,
         limit: query.limit.unwrap_or(PageRequest::default().limit),
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(
-                &artifacts::LIST,
-                &ListArtifacts {
-                    run_id,
-                    page,
-                    prefix,
-                },
-                &principal,
-            )
-            .await?,
-    ))
+    state
+        .answer(
+            &artifacts::LIST,
+            &ListArtifacts {
+                run_id,
+                page,
+                prefix,
+            },
+            &principal,
+        )
+        .await
 }
 
 /// One artifact (viewer).
@@ -250,12 +247,9 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(artifact_id): Path<String>,
 ) -> Result<Json<Artifact>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&artifacts::GET, &ArtifactRef { artifact_id }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&artifacts::GET, &ArtifactRef { artifact_id }, &principal)
+        .await
 }
 
 /// Redirect to a short-lived signed URL of the artifact's bytes (viewer). The bytes

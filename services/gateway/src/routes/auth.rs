@@ -67,12 +67,7 @@ pub async fn me(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
 ) -> Result<Json<Me>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::ME, &Empty {}, &principal)
-            .await?,
-    ))
+    state.answer(&auth::ME, &Empty {}, &principal).await
 }
 
 /// The public keys access tokens are signed with (RFC 7517).

@@ -100,10 +100,7 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(import_id): Path<String>,
 ) -> Result<Json<Import>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::GET_IMPORT, &ImportRef { import_id }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&runs::GET_IMPORT, &ImportRef { import_id }, &principal)
+        .await
 }

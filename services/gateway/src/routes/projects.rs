@@ -43,12 +43,9 @@ pub async fn list(
     Authenticated(principal): Authenticated,
     Query(page): Query<PageRequest>,
 ) -> Result<Json<Page<Project>>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::LIST_PROJECTS, &ListProjects { page }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&auth::LIST_PROJECTS, &ListProjects { page }, &principal)
+        .await
 }
 
 /// A project by id or slug.
@@ -60,12 +57,9 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(project): Path<String>,
 ) -> Result<Json<Project>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::GET_PROJECT, &ProjectRef { project }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&auth::GET_PROJECT, &ProjectRef { project }, &principal)
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,12 +84,7 @@ pub async fn put_member(
         user_id,
         role: body.role,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::PUT_MEMBER, &request, &principal)
-            .await?,
-    ))
+    state.answer(&auth::PUT_MEMBER, &request, &principal).await
 }
 
 /// Remove a member (maintainer or owner).
@@ -129,16 +118,13 @@ pub async fn list_members(
     Path(project): Path<String>,
     Query(page): Query<PageRequest>,
 ) -> Result<Json<Page<MemberInfo>>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(
-                &auth::LIST_MEMBERS,
-                &ListMembers { project, page },
-                &principal,
-            )
-            .await?,
-    ))
+    state
+        .answer(
+            &auth::LIST_MEMBERS,
+            &ListMembers { project, page },
+            &principal,
+        )
+        .await
 }
 
 /// Add a member by e-mail address, or change their role (maintainer or owner); 404 when
@@ -152,14 +138,11 @@ pub async fn add_member(
     Path(project): Path<String>,
     ApiJson(member): ApiJson<NewMember>,
 ) -> Result<Json<Member>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(
-                &auth::ADD_MEMBER,
-                &AddMember { project, member },
-                &principal,
-            )
-            .await?,
-    ))
+    state
+        .answer(
+            &auth::ADD_MEMBER,
+            &AddMember { project, member },
+            &principal,
+        )
+        .await
 }

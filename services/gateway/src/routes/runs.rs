@@ -63,12 +63,9 @@ pub async fn shard(
     Authenticated(principal): Authenticated,
     Path((run_id, shard)): Path<(String, String)>,
 ) -> Result<Json<RunShard>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::GET_SHARD, &ShardRef { run_id, shard }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&runs::GET_SHARD, &ShardRef { run_id, shard }, &principal)
+        .await
 }
 
 /// A project's runs, newest first.
@@ -102,12 +99,7 @@ pub async fn list(
         until,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::LIST_RUNS, &request, &principal)
-            .await?,
-    ))
+    state.answer(&runs::LIST_RUNS, &request, &principal).await
 }
 
 /// One run with its counters.
@@ -119,12 +111,9 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(run_id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::GET_RUN, &RunRef { run_id }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&runs::GET_RUN, &RunRef { run_id }, &principal)
+        .await
 }
 
 /// Delete a run, its results and its artifacts (maintainer or owner).
@@ -277,12 +266,9 @@ pub async fn list_results(
         newest_first: false,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::LIST_RESULTS, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&runs::LIST_RESULTS, &request, &principal)
+        .await
 }
 
 /// A test's outcome in each run, newest first.
@@ -303,12 +289,9 @@ pub async fn history(
         test_key,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::TEST_HISTORY, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&runs::TEST_HISTORY, &request, &principal)
+        .await
 }
 
 /// Tests whose outcome flips across a window of finished runs, flakiest first.
@@ -335,12 +318,7 @@ pub async fn flaky(
         selection,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&runs::FLAKY_TESTS, &request, &principal)
-            .await?,
-    ))
+    state.answer(&runs::FLAKY_TESTS, &request, &principal).await
 }
 
 /// The window (`window`, default `default`) and the attribute filters (`attr.<key>`,

@@ -61,16 +61,13 @@ pub async fn list(
     Path(project): Path<String>,
     Query(page): Query<PageRequest>,
 ) -> Result<Json<Page<TokenInfo>>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(
-                &auth::LIST_TOKENS,
-                &ListTokens { project, page },
-                &principal,
-            )
-            .await?,
-    ))
+    state
+        .answer(
+            &auth::LIST_TOKENS,
+            &ListTokens { project, page },
+            &principal,
+        )
+        .await
 }
 
 /// Revoke a token; it stops working on every gateway at once.

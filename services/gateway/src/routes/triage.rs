@@ -57,12 +57,9 @@ pub async fn list_failures(
         selection,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::LIST_FAILURES, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::LIST_FAILURES, &request, &principal)
+        .await
 }
 
 /// The failed results with one signature, newest run first.
@@ -84,12 +81,9 @@ pub async fn signature_results(
         signature,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::SIGNATURE_RESULTS, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::SIGNATURE_RESULTS, &request, &principal)
+        .await
 }
 
 /// A run's failures grouped by signature, most failures first. With `new=true` only its
@@ -119,12 +113,9 @@ pub async fn run_failures(
         baseline,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::RUN_FAILURES, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::RUN_FAILURES, &request, &principal)
+        .await
 }
 
 /// Quarantine a test (maintainer or owner): it still runs and is recorded, but its
@@ -147,12 +138,9 @@ pub async fn set_quarantine(
         test_key,
         quarantine,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::SET_QUARANTINE, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::SET_QUARANTINE, &request, &principal)
+        .await
 }
 
 /// Release a test from quarantine (maintainer or owner).
@@ -188,16 +176,13 @@ pub async fn get_quarantine(
     Authenticated(principal): Authenticated,
     Path((project, test_key)): Path<(String, String)>,
 ) -> Result<Json<QuarantineState>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(
-                &triage::GET_QUARANTINE,
-                &TestRef { project, test_key },
-                &principal,
-            )
-            .await?,
-    ))
+    state
+        .answer(
+            &triage::GET_QUARANTINE,
+            &TestRef { project, test_key },
+            &principal,
+        )
+        .await
 }
 
 /// The project's tests, by test key: each with its last status, flake rate and p95
@@ -225,12 +210,9 @@ pub async fn list_tests(
         quarantined,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::LIST_TESTS, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::LIST_TESTS, &request, &principal)
+        .await
 }
 
 /// The tests with the highest p95 duration over a window of finished runs (default the
@@ -264,12 +246,9 @@ pub async fn slowest(
         selection,
         limit: limit.limit,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::SLOWEST_TESTS, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::SLOWEST_TESTS, &request, &principal)
+        .await
 }
 
 /// One test's pass rate and p50/p95 duration over a window of finished runs.
@@ -294,12 +273,9 @@ pub async fn test_trend(
         test_key,
         selection,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::TEST_TREND, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::TEST_TREND, &request, &principal)
+        .await
 }
 
 /// A project's finished runs per UTC day (default the last 30 days): how many, how many
@@ -321,10 +297,7 @@ pub async fn project_trend(
     let selection = selection_of(&mut query, TREND_WINDOW)?;
     query.finish()?;
     let request = ProjectTrend { project, selection };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&triage::PROJECT_TREND, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&triage::PROJECT_TREND, &request, &principal)
+        .await
 }

@@ -52,12 +52,7 @@ pub async fn update(
         user_id,
         disabled: body.disabled,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::UPDATE_USER, &request, &principal)
-            .await?,
-    ))
+    state.answer(&auth::UPDATE_USER, &request, &principal).await
 }
 
 /// Every user, by id (administrators).
@@ -69,10 +64,7 @@ pub async fn list(
     Authenticated(principal): Authenticated,
     Query(page): Query<PageRequest>,
 ) -> Result<Json<Page<User>>, ApiError> {
-    Ok(Json(
-        state
-            .bus
-            .request_as(&auth::LIST_USERS, &ListUsers { page }, &principal)
-            .await?,
-    ))
+    state
+        .answer(&auth::LIST_USERS, &ListUsers { page }, &principal)
+        .await
 }
