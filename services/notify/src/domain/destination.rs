@@ -11,6 +11,9 @@ use ipnet::IpNet;
 use reqwest::Url;
 use verdict_contracts::notify::MAX_URL_BYTES;
 
+/// How long resolving a webhook's host may take when it is saved.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A webhook URL that is well formed (its addresses not checked yet).
 pub fn parse_url(text: &str) -> Result<Url, String> {
     if text.len() > MAX_URL_BYTES {
@@ -88,10 +91,12 @@ pub async fn resolve(url: &Url, allowed: &[IpNet]) -> Result<Vec<SocketAddr>, St
     let host = url.host_str().ok_or("must name a host")?;
     let port = url.port_or_known_default().unwrap_or(80);
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| format!("its host `{host}` does not resolve"))?
-        .collect();
+    let addresses: Vec<SocketAddr> =
+        tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| format!("its host `{host}` did not resolve within {RESOLVE_TIMEOUT:?}"))?
+            .map_err(|_| format!("its host `{host}` does not resolve"))?
+            .collect();
     if addresses.is_empty() {
         return Err(format!("its host `{host}` does not resolve"));
     }
