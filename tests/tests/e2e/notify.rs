@@ -135,15 +135,54 @@ fn id(value: &Value) -> String {
     value["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn maintainers_create_list_change_and_delete_webhooks_and_see_the_secret_once() {
-    let app = spawn(&[]).await;
+/// An app with [`SETTINGS`] and `extra`, a receiver, and project `slug` with one
+/// webhook to the receiver's `/hook` for `events`, in the default format.
+struct Subscribed {
+    app: TestApp,
+    receiver: Receiver,
+    project: Project,
+    webhook: Value,
+    webhook_id: String,
+}
+
+async fn subscribed(extra: &[(&str, &str)], slug: &str, events: Value) -> Subscribed {
+    let app = spawn(extra).await;
     let receiver = Receiver::start().await;
-    let project = project(&app, "hooks").await;
-    let created = webhook(
+    let project = project(&app, slug).await;
+    let webhook = webhook(
         &app,
         &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.failed", "run.finished", "run.failed"] }),
+        json!({ "url": receiver.url("/hook"), "events": events }),
+    )
+    .await;
+    Subscribed {
+        webhook_id: id(&webhook),
+        app,
+        receiver,
+        project,
+        webhook,
+    }
+}
+
+/// The delivery log once its newest delivery succeeded.
+async fn once_succeeded(app: &TestApp, project: &Project, webhook_id: &str) -> Vec<Value> {
+    wait_for_log(app, project, webhook_id, |log| {
+        log.first().is_some_and(|d| d["status"] == "succeeded")
+    })
+    .await
+}
+
+#[tokio::test]
+async fn maintainers_create_list_change_and_delete_webhooks_and_see_the_secret_once() {
+    let Subscribed {
+        app,
+        project,
+        webhook: created,
+        ..
+    } = subscribed(
+        &[],
+        "hooks",
+        json!(["run.failed", "run.finished", "run.failed"]),
     )
     .await;
     let secret = created["secret"].as_str().unwrap();
@@ -283,21 +322,19 @@ async fn a_loopback_destination_is_refused_unless_its_network_is_allowed() {
 
 #[tokio::test]
 async fn a_destination_refused_later_is_checked_again_at_delivery() {
-    let mut app = spawn(&[]).await;
-    let receiver = Receiver::start().await;
-    let project = project(&app, "rechecked").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.finished"] }),
-    )
-    .await;
+    let Subscribed {
+        mut app,
+        receiver,
+        project,
+        webhook_id,
+        ..
+    } = subscribed(&[], "rechecked", json!(["run.finished"])).await;
     // The operator no longer allows loopback: the saved webhook may not reach it.
     app.stop(Component::Service(ServiceName::Notify)).await;
     app.set("VERDICT_NOTIFY_ALLOWED_NETWORKS", "");
     app.start(Component::Service(ServiceName::Notify)).await;
     finished_run(&app, &project, json!({})).await;
-    let log = wait_for_log(&app, &project, &id(&created), |log| {
+    let log = wait_for_log(&app, &project, &webhook_id, |log| {
         log.first()
             .is_some_and(|d| d["attempts"].as_u64() >= Some(1))
     })
@@ -309,15 +346,14 @@ async fn a_destination_refused_later_is_checked_again_at_delivery() {
 
 #[tokio::test]
 async fn deliveries_carry_standard_webhooks_signatures_over_the_run() {
-    let app = spawn(&[]).await;
-    let receiver = Receiver::start().await;
-    let project = project(&app, "signed").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.failed"] }),
-    )
-    .await;
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook: created,
+        webhook_id,
+        ..
+    } = subscribed(&[], "signed", json!(["run.failed"])).await;
     let run_id = finished_run(&app, &project, json!({})).await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
 
@@ -353,30 +389,25 @@ async fn deliveries_carry_standard_webhooks_signatures_over_the_run() {
         body["data"]["url"],
         format!("http://verdict.test/runs/{run_id}")
     );
-    let log = deliveries(&app, &project, &id(&created)).await;
+    let log = deliveries(&app, &project, &webhook_id).await;
     assert_eq!(log[0]["id"], msg_id);
 }
 
 #[tokio::test]
 async fn a_receiver_that_fails_twice_gets_the_same_webhook_id_three_times() {
-    let app = spawn(&[]).await;
-    let receiver = Receiver::start().await;
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook_id,
+        ..
+    } = subscribed(&[], "retried", json!(["run.finished"])).await;
     receiver.answer_with(&[500, 500]);
-    let project = project(&app, "retried").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.finished"] }),
-    )
-    .await;
     finished_run(&app, &project, json!({})).await;
     let received = receiver.wait_for(3, WAIT).await;
     let ids: Vec<&str> = received.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids, [ids[0]; 3], "{ids:?}");
-    let log = wait_for_log(&app, &project, &id(&created), |log| {
-        log.first().is_some_and(|d| d["status"] == "succeeded")
-    })
-    .await;
+    let log = once_succeeded(&app, &project, &webhook_id).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["attempts"], 3);
     assert_eq!(log[0]["response_status"], 200);
@@ -386,20 +417,23 @@ async fn a_receiver_that_fails_twice_gets_the_same_webhook_id_three_times() {
 
 #[tokio::test]
 async fn a_delivery_survives_notify_being_killed_between_attempts() {
-    let mut app = spawn(&[("VERDICT_NOTIFY_RETRY_FIRST", "2s")]).await;
-    let receiver = Receiver::start().await;
-    receiver.answer_with(&[500]);
-    let project = project(&app, "restarted").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.finished"] }),
+    let Subscribed {
+        mut app,
+        receiver,
+        project,
+        webhook_id,
+        ..
+    } = subscribed(
+        &[("VERDICT_NOTIFY_RETRY_FIRST", "2s")],
+        "restarted",
+        json!(["run.finished"]),
     )
     .await;
+    receiver.answer_with(&[500]);
     finished_run(&app, &project, json!({})).await;
     receiver.wait_for(1, WAIT).await;
     // Between attempts: the first is recorded, the second waits for its time.
-    wait_for_log(&app, &project, &id(&created), |log| {
+    wait_for_log(&app, &project, &webhook_id, |log| {
         log.first().is_some_and(|d| d["attempts"] == 1)
     })
     .await;
@@ -410,10 +444,7 @@ async fn a_delivery_survives_notify_being_killed_between_attempts() {
         received[0].header("webhook-id"),
         received[1].header("webhook-id")
     );
-    let log = wait_for_log(&app, &project, &id(&created), |log| {
-        log.first().is_some_and(|d| d["status"] == "succeeded")
-    })
-    .await;
+    let log = once_succeeded(&app, &project, &webhook_id).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["attempts"], 2, "{log:?}");
     // Nothing more is sent once it succeeded.
@@ -423,22 +454,18 @@ async fn a_delivery_survives_notify_being_killed_between_attempts() {
 
 #[tokio::test]
 async fn a_delivery_is_sent_again_on_request_with_its_id() {
-    let app = spawn(&[]).await;
-    let receiver = Receiver::start().await;
-    let project = project(&app, "again").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.finished"] }),
-    )
-    .await;
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook: created,
+        webhook_id,
+        ..
+    } = subscribed(&[], "again", json!(["run.finished"])).await;
     finished_run(&app, &project, json!({})).await;
     let first = receiver.wait_for(1, WAIT).await.remove(0);
     let delivery_id = first.header("webhook-id").to_owned();
-    let log = wait_for_log(&app, &project, &id(&created), |log| {
-        log.first().is_some_and(|d| d["status"] == "succeeded")
-    })
-    .await;
+    let log = once_succeeded(&app, &project, &webhook_id).await;
     assert_eq!(log[0]["id"], delivery_id.as_str());
     let response = app
         .post(
@@ -469,16 +496,20 @@ async fn a_delivery_is_sent_again_on_request_with_its_id() {
 
 #[tokio::test]
 async fn a_webhook_that_keeps_failing_is_disabled_and_says_why() {
-    let app = spawn(&[("VERDICT_NOTIFY_DISABLE_AFTER", "1s")]).await;
-    let receiver = Receiver::start().await;
-    receiver.answer_with(&[503; 100]);
-    let project = project(&app, "disabled").await;
-    let created = webhook(
-        &app,
-        &project,
-        json!({ "url": receiver.url("/hook"), "events": ["run.finished"] }),
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook: created,
+        webhook_id,
+        ..
+    } = subscribed(
+        &[("VERDICT_NOTIFY_DISABLE_AFTER", "1s")],
+        "disabled",
+        json!(["run.finished"]),
     )
     .await;
+    receiver.answer_with(&[503; 100]);
     finished_run(&app, &project, json!({})).await;
     let path = format!("/api/v1/projects/disabled/webhooks/{}", id(&created));
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -501,7 +532,7 @@ async fn a_webhook_that_keeps_failing_is_disabled_and_says_why() {
     let reason = webhook["disabled_reason"].as_str().unwrap();
     assert!(reason.contains("every delivery failed since"), "{reason}");
     assert!(reason.contains("503"), "{reason}");
-    let log = deliveries(&app, &project, &id(&created)).await;
+    let log = deliveries(&app, &project, &webhook_id).await;
     assert_eq!(log[0]["status"], "failed");
 
     // Enabled again by its owner, it starts clean.
