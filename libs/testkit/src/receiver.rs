@@ -1,6 +1,6 @@
 //! An HTTP receiver on loopback for the deliveries of the notify service (webhooks,
 //! commit status APIs): it records every request and answers with the statuses a test
-//! scripts, then 200.
+//! scripts, then 200; redirects (3xx) name the location the test gave.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,7 @@ impl ReceivedRequest {
 struct Shared {
     received: Mutex<Vec<ReceivedRequest>>,
     script: Mutex<VecDeque<u16>>,
+    location: Mutex<Option<String>>,
     arrived: Notify,
 }
 
@@ -86,6 +88,11 @@ impl Receiver {
         script.extend(statuses);
     }
 
+    /// Redirects answer with this `Location`.
+    pub fn redirect_to(&self, location: &str) {
+        *self.shared.location.lock().expect("location") = Some(location.to_owned());
+    }
+
     /// Every request so far.
     pub fn received(&self) -> Vec<ReceivedRequest> {
         self.shared.received.lock().expect("received").clone()
@@ -122,7 +129,7 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let status = shared
         .script
         .lock()
@@ -141,5 +148,12 @@ async fn receive(
             at: Instant::now(),
         });
     shared.arrived.notify_waiters();
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let location = shared.location.lock().expect("location").clone();
+    match location {
+        Some(location) if status.is_redirection() => {
+            (status, [(header::LOCATION, location)]).into_response()
+        }
+        _ => status.into_response(),
+    }
 }

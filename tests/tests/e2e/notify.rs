@@ -416,6 +416,37 @@ async fn a_receiver_that_fails_twice_gets_the_same_webhook_id_three_times() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed_and_count_as_failed_attempts() {
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook_id,
+        ..
+    } = subscribed(
+        &[("VERDICT_NOTIFY_RETRY_FIRST", "2s")],
+        "redirected",
+        json!(["run.finished"]),
+    )
+    .await;
+    let elsewhere = Receiver::start().await;
+    receiver.redirect_to(&elsewhere.url("/stolen"));
+    receiver.answer_with(&[307]);
+    finished_run(&app, &project, json!({})).await;
+    let log = wait_for_log(&app, &project, &webhook_id, |log| {
+        log.first().is_some_and(|d| d["attempts"] == 1)
+    })
+    .await;
+    assert_eq!(log[0]["status"], "pending");
+    assert_eq!(log[0]["response_status"], 307);
+    let error = log[0]["error"].as_str().unwrap();
+    assert!(error.contains("redirects are not followed"), "{error}");
+    once_succeeded(&app, &project, &webhook_id).await;
+    assert_eq!(receiver.received().len(), 2);
+    assert!(elsewhere.received().is_empty());
+}
+
+#[tokio::test]
 async fn a_delivery_survives_notify_being_killed_between_attempts() {
     let Subscribed {
         mut app,
