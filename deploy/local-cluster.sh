@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The scaled deployment on one machine, every part its own process on loopback: three
 # nats-server nodes in a JetStream cluster (deploy/nats/nats.conf, streams R3), auth,
-# runs, artifacts, realtime x2, gateway x2 (`verdict serve <part>`), and haproxy
+# runs, artifacts, realtime x2, notify, gateway x2 (`verdict serve <part>`), and haproxy
 # (deploy/haproxy.cfg) serving the API. Each Verdict process has its admin listener
 # (`/metrics`) on a port of its own, 19464 and up in the order started (auth, runs,
-# artifacts, realtime, realtime, gateway-1, gateway-2). The e2e tests start the
+# artifacts, realtime, realtime, notify, gateway-1, gateway-2). The e2e tests start the
 # same topology (libs/testkit/src/cluster.rs). Ctrl-C stops everything.
 #
 # Usage: deploy/local-cluster.sh [DIR]    (state and logs; default ./data/cluster)
@@ -33,7 +33,7 @@ admin_port=19464
 
 # One password per NATS user, kept with the cluster's state.
 declare -A passwords
-for user in gateway auth runs artifacts realtime admin; do
+for user in gateway auth runs artifacts realtime notify admin; do
   file="$dir/nats-password-$user"
   [ -s "$file" ] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$file"
   passwords[$user]="$(cat "$file")"
@@ -89,7 +89,7 @@ export VERDICT_PUBLIC_URL="${VERDICT_PUBLIC_URL:-http://127.0.0.1:$lb_port}"
 # `verdict healthcheck` reads (the two realtime processes share the data directory), and
 # serves its metrics on an admin port of its own.
 mkdir -p "$dir/instances"
-services=(auth runs artifacts realtime-1 realtime-2)
+services=(auth runs artifacts realtime-1 realtime-2 notify)
 for name in "${services[@]}"; do
   part="${name%-[0-9]}"
   NATS_URL="$(nats_url "$part")" VERDICT_INSTANCE_FILE="$dir/instances/$name" \

@@ -75,7 +75,7 @@ expect(
 
 # Backend services are probed with `verdict healthcheck <service>` (they serve no HTTP),
 # and the instance id it reads is written where the container can write.
-for service in ("auth", "runs", "artifacts", "realtime"):
+for service in ("auth", "runs", "artifacts", "realtime", "notify"):
     workload = by_kind.get("StatefulSet", {}).get(service) or by_kind.get("Deployment", {}).get(service, {})
     pod = workload.get("spec", {}).get("template", {}).get("spec", {})
     for container in pod.get("containers", []):
@@ -102,13 +102,13 @@ for stateless in ("gateway", "realtime"):
     expect(stateless in by_kind.get("Deployment", {}), f"{stateless} is a Deployment")
     expect(stateless in by_kind.get("HorizontalPodAutoscaler", {}), f"{stateless} has an HPA")
     expect(stateless in by_kind.get("PodDisruptionBudget", {}), f"{stateless} has a PDB")
-for stateful in ("auth", "runs", "artifacts", "nats"):
+for stateful in ("auth", "runs", "artifacts", "notify", "nats"):
     sts = by_kind.get("StatefulSet", {}).get(stateful)
     expect(sts is not None, f"{stateful} is a StatefulSet")
     if sts:
         expect(sts["spec"].get("volumeClaimTemplates"), f"{stateful} keeps its data on a PVC")
 expect(by_kind.get("StatefulSet", {}).get("nats", {}).get("spec", {}).get("replicas") == 3, "3 NATS nodes")
-for sts in ("auth", "runs", "artifacts"):
+for sts in ("auth", "runs", "artifacts", "notify"):
     replicas = by_kind.get("StatefulSet", {}).get(sts, {}).get("spec", {}).get("replicas")
     expect(replicas == 1, f"{sts}: one writer per SQLite file")
 

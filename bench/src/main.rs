@@ -10,6 +10,7 @@ mod import;
 mod ingest;
 mod live;
 mod loopback;
+mod notify;
 mod pauses;
 mod process;
 mod report;
@@ -45,6 +46,19 @@ enum Benchmark {
         /// Size of the upload during which peak memory is read, in MiB.
         #[arg(long, default_value_t = 1024)]
         rss_mib: u64,
+    },
+    /// Webhook deliveries: run finished -> receiver latency, and deliveries per second
+    /// with many webhooks (a receiver on loopback in this process).
+    Notify {
+        /// Runs finished one at a time, each timed to its delivery.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Webhooks of the throughput project.
+        #[arg(long, default_value_t = 1000)]
+        webhooks: usize,
+        /// Runs finished together, each delivered to every webhook.
+        #[arg(long, default_value_t = 5)]
+        burst_runs: usize,
     },
     /// Login latency and the latency the gateway's JWT check adds to a request.
     Auth {
@@ -296,6 +310,18 @@ async fn main() -> anyhow::Result<()> {
     verdict_testkit::install_tls_provider();
     match Cli::parse().benchmark {
         Benchmark::Auth { logins, requests } => auth::run(logins, requests).await,
+        Benchmark::Notify {
+            runs,
+            webhooks,
+            burst_runs,
+        } => {
+            notify::run(notify::Plan {
+                runs,
+                webhooks,
+                burst_runs,
+            })
+            .await
+        }
         Benchmark::Import {
             megabytes,
             format,

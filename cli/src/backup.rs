@@ -14,6 +14,7 @@ pub enum StoreOwner {
     Auth,
     Runs,
     Artifacts,
+    Notify,
 }
 
 impl StoreOwner {
@@ -22,6 +23,7 @@ impl StoreOwner {
             StoreOwner::Auth => "auth",
             StoreOwner::Runs => "runs",
             StoreOwner::Artifacts => "artifacts",
+            StoreOwner::Notify => "notify",
         }
     }
 }

@@ -74,7 +74,7 @@ enum Command {
     /// to VERDICT_INSTANCE_FILE (default <VERDICT_DATA_DIR>/verdict-<SERVICE>.instance)
     /// and pings that one instance as the service's NATS user.
     Healthcheck {
-        /// auth, runs, artifacts, realtime or gateway.
+        /// auth, runs, artifacts, realtime, notify or gateway.
         #[arg(value_parser = clap::value_parser!(ProcessKind))]
         service: ProcessKind,
         /// How long connecting, and then the answer, may each take.
@@ -95,6 +95,7 @@ enum Service {
     Runs,
     Artifacts,
     Realtime,
+    Notify,
 }
 
 /// Runs the command line of this process.
@@ -142,6 +143,11 @@ pub fn main() -> ExitCode {
                 "verdict-realtime",
                 verdict_realtime::Settings::from_env,
                 verdict_realtime::run,
+            ),
+            Service::Notify => process::main(
+                "verdict-notify",
+                verdict_notify::Settings::from_env,
+                verdict_notify::run,
             ),
         },
     }

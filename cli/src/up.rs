@@ -45,6 +45,7 @@ impl UpSettings {
         verdict_runs::Settings::from_env(&env)?;
         verdict_artifacts::Settings::from_env(&env)?;
         verdict_realtime::Settings::from_env(&env)?;
+        verdict_notify::Settings::from_env(&env)?;
         Ok(Self {
             data_dir,
             nats_url: env.secret("NATS_URL")?,
@@ -140,6 +141,14 @@ pub async fn run(settings: UpSettings, shutdown: CancellationToken) -> Result<()
         "realtime",
         verdict_realtime::run(
             verdict_realtime::Settings::from_env(&service_env(ServiceName::Realtime))?,
+            services_stop.clone(),
+        ),
+    );
+    spawn(
+        &mut services,
+        "notify",
+        verdict_notify::run(
+            verdict_notify::Settings::from_env(&service_env(ServiceName::Notify))?,
             services_stop.clone(),
         ),
     );

@@ -153,6 +153,7 @@ async fn up_is_ready_within_five_seconds_and_every_service_answers_srv_ping() {
         "verdict-runs",
         "verdict-artifacts",
         "verdict-realtime",
+        "verdict-notify",
         "verdict-gateway",
     ] {
         assert!(names.contains(service), "{service} missing from {names:?}");

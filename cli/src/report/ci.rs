@@ -10,6 +10,8 @@
 //! | `git.branch` | the branch built (a pull request's source branch) |
 //! | `git.commit` | the commit built |
 //! | `git.pr` | the pull (merge) request number, when the build is for one |
+//! | `git.repository` | GitHub Actions: `owner/name`; GitLab CI: the project's path |
+//! | `git.provider` | `github` or `gitlab`, with `git.repository`: where the notify service sends the run's commit status |
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,8 @@ pub const BUILD_URL: &str = "ci.build_url";
 pub const BRANCH: &str = "git.branch";
 pub const COMMIT: &str = "git.commit";
 pub const PR: &str = "git.pr";
+pub const REPOSITORY: &str = "git.repository";
+pub const FORGE: &str = "git.provider";
 
 /// The attributes the environment `env` tells of; empty outside a known CI system.
 /// Empty variables count as unset.
@@ -39,6 +43,7 @@ pub fn attributes(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
             found.build_url = Some(format!("{server}/{repository}/actions/runs/{id}"));
         }
         found.commit = var("GITHUB_SHA");
+        found.repository = var("GITHUB_REPOSITORY").map(|repository| ("github", repository));
         found.branch = var("GITHUB_HEAD_REF").or_else(|| {
             var("GITHUB_REF")
                 .and_then(|r| r.strip_prefix("refs/heads/"))
@@ -55,6 +60,7 @@ pub fn attributes(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         found.build_id = var("CI_PIPELINE_ID").map(str::to_owned);
         found.build_url = var("CI_PIPELINE_URL").map(str::to_owned);
         found.commit = var("CI_COMMIT_SHA");
+        found.repository = var("CI_PROJECT_PATH").map(|repository| ("gitlab", repository));
         found.branch = var("CI_COMMIT_BRANCH").or(var("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"));
         found.pr = var("CI_MERGE_REQUEST_IID").map(str::to_owned);
     } else if var("BUILDKITE") == Some("true") {
@@ -122,6 +128,8 @@ struct Found<'a> {
     branch: Option<&'a str>,
     commit: Option<&'a str>,
     pr: Option<String>,
+    /// The forge hosting the repository, and the repository's name there.
+    repository: Option<(&'static str, &'a str)>,
 }
 
 impl Found<'_> {
@@ -133,6 +141,8 @@ impl Found<'_> {
             (BRANCH, self.branch.map(str::to_owned)),
             (COMMIT, self.commit.map(str::to_owned)),
             (PR, self.pr),
+            (REPOSITORY, self.repository.map(|(_, name)| name.to_owned())),
+            (FORGE, self.repository.map(|(forge, _)| forge.to_owned())),
         ]
         .into_iter()
         .filter_map(|(key, value)| value.map(|value| (key.to_owned(), value)))
@@ -189,6 +199,8 @@ mod tests {
                 ),
                 (BRANCH, "feature/login"),
                 (COMMIT, "ffac537e6cbbf934b08745a378932722df287a53"),
+                (REPOSITORY, "octo/web"),
+                (FORGE, "github"),
             ])
         );
     }
@@ -230,6 +242,17 @@ mod tests {
                 (PR, "12"),
             ])
         );
+    }
+
+    #[test]
+    fn gitlab_names_the_project_path_as_the_repository() {
+        let found = detect(&[
+            ("GITLAB_CI", "true"),
+            ("CI_PROJECT_PATH", "group/sub/web"),
+            ("CI_COMMIT_SHA", "abc"),
+        ]);
+        assert_eq!(found[REPOSITORY], "group/sub/web");
+        assert_eq!(found[FORGE], "gitlab");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use async_nats::Client;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use verdict_contracts::streams::StreamSpec;
+use verdict_contracts::streams::{Retention, StreamSpec};
 
 use crate::backoff::{Pauses, Retries};
 use crate::{BoxError, BusError};
@@ -107,7 +107,11 @@ where
 {
     crate::metrics::describe();
     let mut consumer = Some(open(client, &queue).await?);
-    let watchdog = tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone()));
+    // The watchdog takes the stream's first message for the oldest one not handled,
+    // which holds only where handled messages leave the stream: not in one kept by its
+    // limits, which other readers share (notify's consumer of the run events).
+    let watchdog = (queue.stream.retention != Retention::Limits)
+        .then(|| tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone())));
     let mut retries = Retries::new(PULL_RETRY_PAUSES);
     while !shutdown.is_cancelled() {
         let pulled = match &consumer {
@@ -134,7 +138,9 @@ where
             }
         }
     }
-    watchdog.abort();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     Ok(())
 }
 

@@ -462,7 +462,8 @@ async fn probes_and_documents() {
     );
     let status = admin.status().await.unwrap();
     assert_eq!(status.status, "ok");
-    assert_eq!(status.services.len(), 5);
+    // auth, runs, artifacts, realtime, notify and the gateway.
+    assert_eq!(status.services.len(), 6);
     assert!(status.services.iter().all(|s| s.instances.len() == 1));
     let refused = client.status().await.unwrap_err();
     assert_eq!(problem(&refused).status, 401);

@@ -24,12 +24,13 @@ pub enum BusUser {
 }
 
 impl BusUser {
-    pub const ALL: [BusUser; 6] = [
+    pub const ALL: [BusUser; 7] = [
         BusUser::Gateway,
         BusUser::Service(ServiceName::Auth),
         BusUser::Service(ServiceName::Runs),
         BusUser::Service(ServiceName::Artifacts),
         BusUser::Service(ServiceName::Realtime),
+        BusUser::Service(ServiceName::Notify),
         BusUser::Admin,
     ];
 
@@ -238,6 +239,16 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
             subscribe.extend(discovery(ProcessKind::Service(service)));
             publish.push(own_instance_ping(service));
         }
+        BusUser::Service(service @ ServiceName::Notify) => {
+            // Its durable consumer of the run events, and the run behind each.
+            publish.extend([auth::AUTHORIZE.subject(), runs::RUN_SNAPSHOT.subject()]);
+            publish.extend(stream_setup(&streams::EVENTS));
+            publish.extend(consuming(streams::EVENTS.name));
+            publish.push(acknowledging(streams::EVENTS.name));
+            subscribe.push(format!("{}.>", service.subject_prefix()));
+            subscribe.extend(discovery(ProcessKind::Service(service)));
+            publish.push(own_instance_ping(service));
+        }
     }
     Some(Permissions { publish, subscribe })
 }
@@ -313,11 +324,12 @@ mod tests {
         subject.next().is_none()
     }
 
-    const SERVICES: [BusUser; 4] = [
+    const SERVICES: [BusUser; 5] = [
         BusUser::Service(ServiceName::Auth),
         BusUser::Service(ServiceName::Runs),
         BusUser::Service(ServiceName::Artifacts),
         BusUser::Service(ServiceName::Realtime),
+        BusUser::Service(ServiceName::Notify),
     ];
 
     #[test]

@@ -12,6 +12,7 @@ pub mod events;
 pub mod headers;
 pub mod idempotency;
 pub mod live;
+pub mod notify;
 pub mod operation;
 pub mod page;
 pub mod runs;

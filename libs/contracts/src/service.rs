@@ -10,15 +10,17 @@ pub enum ServiceName {
     Runs,
     Artifacts,
     Realtime,
+    Notify,
 }
 
 impl ServiceName {
     /// Every backend service, in the order probes report them.
-    pub const ALL: [ServiceName; 4] = [
+    pub const ALL: [ServiceName; 5] = [
         ServiceName::Auth,
         ServiceName::Runs,
         ServiceName::Artifacts,
         ServiceName::Realtime,
+        ServiceName::Notify,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -27,6 +29,7 @@ impl ServiceName {
             ServiceName::Runs => "runs",
             ServiceName::Artifacts => "artifacts",
             ServiceName::Realtime => "realtime",
+            ServiceName::Notify => "notify",
         }
     }
 
@@ -65,7 +68,7 @@ impl std::str::FromStr for ServiceName {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown service `{0}` (expected one of: auth, runs, artifacts, realtime)")]
+#[error("unknown service `{0}` (expected one of: auth, runs, artifacts, realtime, notify)")]
 pub struct UnknownService(pub String);
 
 /// A kind of Verdict process that registers on the bus through the micro-service
@@ -79,11 +82,12 @@ pub enum ProcessKind {
 
 impl ProcessKind {
     /// Every kind, in the order status reports list them.
-    pub const ALL: [ProcessKind; 5] = [
+    pub const ALL: [ProcessKind; 6] = [
         ProcessKind::Service(ServiceName::Auth),
         ProcessKind::Service(ServiceName::Runs),
         ProcessKind::Service(ServiceName::Artifacts),
         ProcessKind::Service(ServiceName::Realtime),
+        ProcessKind::Service(ServiceName::Notify),
         ProcessKind::Gateway,
     ];
 
@@ -128,7 +132,9 @@ impl std::str::FromStr for ProcessKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown service `{0}` (expected one of: auth, runs, artifacts, realtime, gateway)")]
+#[error(
+    "unknown service `{0}` (expected one of: auth, runs, artifacts, realtime, notify, gateway)"
+)]
 pub struct UnknownProcessKind(pub String);
 
 #[cfg(test)]
@@ -145,7 +151,9 @@ mod tests {
     #[test]
     fn unknown_service_names_are_refused_with_the_expected_list() {
         let err = "gateway".parse::<ServiceName>().unwrap_err();
-        assert!(err.to_string().contains("auth, runs, artifacts, realtime"));
+        assert!(err
+            .to_string()
+            .contains("auth, runs, artifacts, realtime, notify"));
     }
 
     #[test]
@@ -161,7 +169,7 @@ mod tests {
         }
         assert_eq!(ProcessKind::Gateway.micro_name(), "verdict-gateway");
         let err = "nats".parse::<ProcessKind>().unwrap_err();
-        assert!(err.to_string().contains("realtime, gateway"), "{err}");
+        assert!(err.to_string().contains("notify, gateway"), "{err}");
     }
 
     #[test]

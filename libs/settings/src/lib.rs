@@ -184,9 +184,35 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses a comma-separated list of IP addresses and networks (`10.0.0.0/8,127.0.0.1`);
+/// an address stands for the network of itself alone.
+pub fn parse_networks(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("`{entry}` is neither an IP address nor a network"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_are_addresses_or_cidr_networks() {
+        let networks = parse_networks("10.0.0.0/8, 127.0.0.1,,::1").unwrap();
+        assert_eq!(networks.len(), 3);
+        assert!(networks[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!networks[1].contains(&"127.0.0.2".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_networks("10.0.0.0/8,nope")
+            .unwrap_err()
+            .contains("`nope`"));
+    }
 
     #[test]
     fn values_set_on_top_take_precedence() {

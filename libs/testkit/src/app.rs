@@ -282,6 +282,10 @@ impl TestApp {
                 verdict_realtime::Settings::from_env(&env).expect("realtime settings"),
                 stop.clone(),
             )),
+            Component::Service(ServiceName::Notify) => spawn(verdict_notify::run(
+                verdict_notify::Settings::from_env(&env).expect("notify settings"),
+                stop.clone(),
+            )),
         };
         self.running.insert(component, Running { stop, task });
     }

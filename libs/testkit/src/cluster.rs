@@ -708,7 +708,15 @@ impl Drop for TestCluster {
 }
 
 /// The NATS users of `deploy/nats/nats.conf`.
-const NATS_USERS: [&str; 6] = ["gateway", "auth", "runs", "artifacts", "realtime", "admin"];
+const NATS_USERS: [&str; 7] = [
+    "gateway",
+    "auth",
+    "runs",
+    "artifacts",
+    "realtime",
+    "notify",
+    "admin",
+];
 
 fn password(user: &str) -> String {
     format!("{user}-password-for-tests")

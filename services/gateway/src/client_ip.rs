@@ -18,17 +18,7 @@ impl FromStr for TrustedProxies {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .map(|entry| {
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("`{entry}` is neither an IP address nor a network"))
-            })
-            .collect::<Result<_, _>>()
-            .map(TrustedProxies)
+        verdict_settings::parse_networks(s).map(TrustedProxies)
     }
 }
 

@@ -31,6 +31,7 @@ async fn srv_ping_from_a_plain_client_sees_every_service_and_the_gateway() {
         "verdict-runs",
         "verdict-artifacts",
         "verdict-realtime",
+        "verdict-notify",
         "verdict-gateway",
     ]
     .into_iter()
@@ -43,7 +44,7 @@ async fn srv_ping_from_a_plain_client_sees_every_service_and_the_gateway() {
 async fn every_service_reports_its_version_through_the_gateway() {
     let app = TestApp::spawn().await;
     let versions: serde_json::Value = app.get("/api/v1/version").await.json().await.unwrap();
-    for service in ["auth", "runs", "artifacts", "realtime"] {
+    for service in ["auth", "runs", "artifacts", "realtime", "notify"] {
         assert_eq!(
             versions["services"][service],
             env!("CARGO_PKG_VERSION"),

@@ -137,7 +137,15 @@ fn the_nats_configuration_is_valid() {
             format!("nats://127.0.0.1:622{n}"),
         );
     }
-    for user in ["GATEWAY", "AUTH", "RUNS", "ARTIFACTS", "REALTIME", "ADMIN"] {
+    for user in [
+        "GATEWAY",
+        "AUTH",
+        "RUNS",
+        "ARTIFACTS",
+        "REALTIME",
+        "NOTIFY",
+        "ADMIN",
+    ] {
         check.env(format!("VERDICT_NATS_PASSWORD_{user}"), "secret");
     }
     run(&mut check);

@@ -108,7 +108,7 @@ async fn an_unknown_service_name_is_refused_naming_the_known_ones() {
     let output = healthcheck(&app, "nats", BusUser::Gateway, &[]).await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("auth, runs, artifacts, realtime, gateway"),
+        stderr(&output).contains("auth, runs, artifacts, realtime, notify, gateway"),
         "{}",
         stderr(&output)
     );

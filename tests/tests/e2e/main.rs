@@ -24,6 +24,7 @@ mod import_s3;
 mod live;
 mod live_sequencing;
 mod metrics;
+mod notify;
 mod openapi;
 mod probes;
 mod runs_builds;

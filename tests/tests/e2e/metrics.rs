@@ -526,6 +526,14 @@ async fn every_process_of_the_scaled_deployment_serves_its_own_metrics() {
             .await
             .unwrap();
         assert_eq!(listed.status(), 200);
+        // Notify: a listing of the project's webhooks.
+        let webhooks = http
+            .get(format!("{gateway}/api/v1/projects/web/webhooks"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(webhooks.status(), 200);
     }
 
     for (part, url) in cluster.metrics_urls() {

@@ -4,7 +4,7 @@ use serde_json::Value;
 use verdict_contracts::ServiceName;
 use verdict_testkit::{Component, TestApp};
 
-const KINDS: [&str; 5] = ["auth", "runs", "artifacts", "realtime", "gateway"];
+const KINDS: [&str; 6] = ["auth", "runs", "artifacts", "realtime", "notify", "gateway"];
 
 /// The status as an administrator sees it.
 async fn status(app: &TestApp, token: &str) -> Value {

@@ -14,6 +14,7 @@ pub mod system;
 pub mod tokens;
 pub mod triage;
 pub mod users;
+pub mod webhooks;
 
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{get, patch, post, put};
@@ -63,6 +64,24 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/projects/{project}/tokens/{id}",
             axum::routing::delete(tokens::revoke),
+        )
+        .route(
+            "/api/v1/projects/{project}/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/api/v1/projects/{project}/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/projects/{project}/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/projects/{project}/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
         )
         .route("/api/v1/admin/keys/rotate", post(admin::rotate_keys))
         .layer(RequestBodyLimitLayer::new(ACCESS_BODY_LIMIT));

@@ -46,14 +46,14 @@ pub async fn version(State(state): State<AppState>) -> Json<Versions> {
 pub struct SystemStatus {
     /// `ok` when every service has an instance answering, `degraded` otherwise.
     pub status: &'static str,
-    /// auth, runs, artifacts, realtime and gateway, in that order.
+    /// auth, runs, artifacts, realtime, notify and gateway, in that order.
     pub services: Vec<ServiceStatus>,
 }
 
 /// One service: its instances that answer on the bus.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServiceStatus {
-    /// `auth`, `runs`, `artifacts`, `realtime` or `gateway`.
+    /// `auth`, `runs`, `artifacts`, `realtime`, `notify` or `gateway`.
     pub name: &'static str,
     /// `up` when at least one instance answers, `down` when none does.
     pub health: &'static str,

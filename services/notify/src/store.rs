@@ -1,0 +1,526 @@
+//! All SQL of the notify service. Functions take a connection so callers choose the
+//! transaction; times are Unix milliseconds.
+
+use verdict_contracts::notify::{Delivery, DeliveryStatus, Webhook, WebhookEvent, WebhookFormat};
+use verdict_contracts::Timestamp;
+use verdict_store::rusqlite::types::Type;
+use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
+use verdict_store::Migrations;
+
+pub const MIGRATIONS: Migrations = Migrations(&[
+    r#"
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    format TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    disabled_reason TEXT,
+    failing_since INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_by_project ON webhooks (project_id, id);
+-- One message to one destination: a webhook's, or a provider's commit status API
+-- (`target` github or gitlab, `webhook_id` NULL). `dedupe_key` makes creating it from
+-- a redelivered event a no-op.
+CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    webhook_id TEXT REFERENCES webhooks(id) ON DELETE CASCADE,
+    target TEXT NOT NULL CHECK (target IN ('webhook', 'github', 'gitlab')),
+    url TEXT,
+    event TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    last_attempt_at INTEGER,
+    response_status INTEGER,
+    latency_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
+"#,
+    verdict_store::idempotency::MIGRATION,
+]);
+
+/// A webhook as stored, with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    pub id: String,
+    pub project_id: String,
+    pub url: String,
+    pub events: Vec<WebhookEvent>,
+    pub format: WebhookFormat,
+    pub secret: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl WebhookRow {
+    pub fn to_api(&self) -> Webhook {
+        Webhook {
+            id: self.id.clone(),
+            project_id: self.project_id.clone(),
+            url: self.url.clone(),
+            events: self.events.clone(),
+            format: self.format,
+            enabled: self.enabled,
+            disabled_reason: self.disabled_reason.clone(),
+            failing_since: self
+                .failing_since
+                .map(|at| Timestamp::from_millis(at).to_rfc3339()),
+            created_at: Timestamp::from_millis(self.created_at).to_rfc3339(),
+            updated_at: Timestamp::from_millis(self.updated_at).to_rfc3339(),
+        }
+    }
+}
+
+fn conversion(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, Type::Text, message.into())
+}
+
+const WEBHOOK_COLUMNS: &str = "id, project_id, url, events, format, secret, enabled, disabled_reason, failing_since, created_at, updated_at";
+
+fn webhook_row(row: &Row<'_>) -> rusqlite::Result<WebhookRow> {
+    let events: String = row.get(3)?;
+    let format: String = row.get(4)?;
+    Ok(WebhookRow {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        url: row.get(2)?,
+        events: events
+            .split(',')
+            .filter(|event| !event.is_empty())
+            .map(|event| {
+                WebhookEvent::parse(event).ok_or_else(|| conversion(3, format!("event {event}")))
+            })
+            .collect::<Result<_, _>>()?,
+        format: WebhookFormat::parse(&format).ok_or_else(|| conversion(4, format))?,
+        secret: row.get(5)?,
+        enabled: row.get(6)?,
+        disabled_reason: row.get(7)?,
+        failing_since: row.get(8)?,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+    })
+}
+
+fn events_text(events: &[WebhookEvent]) -> String {
+    events
+        .iter()
+        .map(|event| event.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn insert_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        webhook.id,
+        webhook.project_id,
+        webhook.url,
+        events_text(&webhook.events),
+        webhook.format.as_str(),
+        webhook.secret,
+        webhook.enabled,
+        webhook.disabled_reason,
+        webhook.failing_since,
+        webhook.created_at,
+        webhook.updated_at,
+    ])?;
+    Ok(())
+}
+
+/// Writes every changeable field of `webhook` back.
+pub fn update_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE webhooks SET url = ?2, events = ?3, format = ?4, enabled = ?5,
+            disabled_reason = ?6, failing_since = ?7, updated_at = ?8 WHERE id = ?1",
+    )?
+    .execute(params![
+        webhook.id,
+        webhook.url,
+        events_text(&webhook.events),
+        webhook.format.as_str(),
+        webhook.enabled,
+        webhook.disabled_reason,
+        webhook.failing_since,
+        webhook.updated_at,
+    ])?;
+    Ok(())
+}
+
+pub fn webhook(
+    conn: &Connection,
+    project_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<WebhookRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND project_id = ?2"
+    ))?
+    .query_row(params![id, project_id], webhook_row)
+    .optional()
+}
+
+/// A project's webhooks after `after` (an id), in id order, at most `limit`.
+pub fn webhooks(
+    conn: &Connection,
+    project_id: &str,
+    after: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<WebhookRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?
+    .query_map(params![project_id, after, limit], webhook_row)?
+    .collect()
+}
+
+pub fn count_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result<u32> {
+    conn.prepare_cached("SELECT COUNT(*) FROM webhooks WHERE project_id = ?1")?
+        .query_row(params![project_id], |row| row.get(0))
+}
+
+/// The project's enabled webhooks.
+pub fn enabled_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result<Vec<WebhookRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = ?1 AND enabled = 1 ORDER BY id"
+    ))?
+    .query_map(params![project_id], webhook_row)?
+    .collect()
+}
+
+pub fn delete_webhook(conn: &Connection, project_id: &str, id: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM webhooks WHERE id = ?1 AND project_id = ?2")?
+        .execute(params![id, project_id])?
+        > 0)
+}
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Webhook,
+    GitHub,
+    GitLab,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Webhook => "webhook",
+            Target::GitHub => "github",
+            Target::GitLab => "gitlab",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Target::Webhook, Target::GitHub, Target::GitLab]
+            .into_iter()
+            .find(|target| target.as_str() == text)
+    }
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub webhook_id: Option<String>,
+    pub target: Target,
+    /// The provider API's URL; a webhook's deliveries go to its URL of the moment.
+    pub url: Option<String>,
+    pub event: WebhookEvent,
+    pub project_id: String,
+    pub run_id: String,
+    pub dedupe_key: String,
+    pub body: Vec<u8>,
+}
+
+/// Creates the delivery unless one with its `dedupe_key` exists; answers whether it
+/// did. It is due at once.
+pub fn insert_delivery(
+    conn: &Connection,
+    delivery: &NewDelivery,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO deliveries (id, webhook_id, target, url, event, project_id, run_id,
+                dedupe_key, body, status, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            delivery.id,
+            delivery.webhook_id,
+            delivery.target.as_str(),
+            delivery.url,
+            delivery.event.as_str(),
+            delivery.project_id,
+            delivery.run_id,
+            delivery.dedupe_key,
+            delivery.body,
+            now,
+        ])?
+        > 0)
+}
+
+const DELIVERY_COLUMNS: &str = "id, webhook_id, event, run_id, status, attempts, created_at, next_attempt_at, last_attempt_at, response_status, latency_ms, error";
+
+fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let event: String = row.get(2)?;
+    let status: String = row.get(4)?;
+    let time = |at: Option<i64>| at.map(|at| Timestamp::from_millis(at).to_rfc3339());
+    Ok(Delivery {
+        id: row.get(0)?,
+        webhook_id: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        event: WebhookEvent::parse(&event).ok_or_else(|| conversion(2, event))?,
+        run_id: row.get(3)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| conversion(4, status))?,
+        attempts: row.get(5)?,
+        created_at: Timestamp::from_millis(row.get(6)?).to_rfc3339(),
+        next_attempt_at: time(row.get(7)?),
+        last_attempt_at: time(row.get(8)?),
+        response_status: row.get(9)?,
+        latency_ms: row.get(10)?,
+        error: row.get(11)?,
+    })
+}
+
+/// A webhook's deliveries, newest first, before `before` (an id; empty for the first
+/// page), at most `limit`.
+pub fn deliveries(
+    conn: &Connection,
+    webhook_id: &str,
+    before: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<Delivery>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries
+         WHERE webhook_id = ?1 AND (?2 = '' OR id < ?2) ORDER BY id DESC LIMIT ?3"
+    ))?
+    .query_map(params![webhook_id, before, limit], delivery_row)?
+    .collect()
+}
+
+pub fn delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<Delivery>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+    ))?
+    .query_row(params![id], delivery_row)
+    .optional()
+}
+
+/// Makes a webhook's delivery due at `now` again, whatever its status; answers whether
+/// it exists.
+pub fn redeliver(
+    conn: &Connection,
+    webhook_id: &str,
+    id: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3, created_at = ?3
+             WHERE id = ?1 AND webhook_id = ?2",
+        )?
+        .execute(params![id, webhook_id, now])?
+        > 0)
+}
+
+/// A delivery taken for an attempt, with what the attempt needs.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: String,
+    pub target: Target,
+    /// The webhook's (for webhook deliveries).
+    pub webhook: Option<ClaimedWebhook>,
+    pub url: Option<String>,
+    pub body: Vec<u8>,
+    pub attempts: u32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimedWebhook {
+    pub id: String,
+    pub url: String,
+    pub secret: String,
+    pub enabled: bool,
+}
+
+/// Takes up to `limit` deliveries due at `now`, oldest due first, and holds them until
+/// `lease_until`: if the process dies mid-attempt, they are due again then.
+pub fn claim_due(
+    conn: &mut Connection,
+    now: i64,
+    lease_until: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let tx = conn.transaction()?;
+    let claimed = {
+        let mut select = tx.prepare_cached(
+            "SELECT d.id, d.target, d.url, d.body, d.attempts, d.created_at,
+                    w.id, w.url, w.secret, w.enabled
+             FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+             ORDER BY d.next_attempt_at LIMIT ?2",
+        )?;
+        let rows = select.query_map(params![now, limit], |row| {
+            let target: String = row.get(1)?;
+            let webhook_id: Option<String> = row.get(6)?;
+            Ok(Claimed {
+                id: row.get(0)?,
+                target: Target::parse(&target).ok_or_else(|| conversion(1, target))?,
+                url: row.get(2)?,
+                body: row.get(3)?,
+                attempts: row.get(4)?,
+                created_at: row.get(5)?,
+                webhook: match webhook_id {
+                    Some(id) => Some(ClaimedWebhook {
+                        id,
+                        url: row.get(7)?,
+                        secret: row.get(8)?,
+                        enabled: row.get(9)?,
+                    }),
+                    None => None,
+                },
+            })
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    {
+        let mut lease =
+            tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
+        for delivery in &claimed {
+            lease.execute(params![delivery.id, lease_until])?;
+        }
+    }
+    tx.commit()?;
+    Ok(claimed)
+}
+
+/// When the next pending delivery is due, if any is.
+pub fn next_due(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")?
+        .query_row([], |row| row.get(0))
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub at: i64,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<i64>,
+    pub response_status: Option<u16>,
+    pub latency_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+pub fn record_attempt(conn: &Connection, id: &str, outcome: &Outcome) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3,
+            last_attempt_at = ?4, response_status = ?5, latency_ms = ?6, error = ?7
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        outcome.status.as_str(),
+        outcome.next_attempt_at,
+        outcome.at,
+        outcome.response_status,
+        outcome.latency_ms,
+        outcome.error,
+    ])?;
+    Ok(())
+}
+
+/// Gives up a delivery without an attempt (its webhook is disabled).
+pub fn abandon(conn: &Connection, id: &str, reason: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, error = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, reason])?;
+    Ok(())
+}
+
+/// A webhook's delivery succeeded: it is failing no more.
+pub fn webhook_succeeded(conn: &Connection, webhook_id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE webhooks SET failing_since = NULL WHERE id = ?1")?
+        .execute(params![webhook_id])?;
+    Ok(())
+}
+
+/// A webhook's delivery failed at `now`; answers since when it has been failing.
+pub fn webhook_failed(
+    conn: &Connection,
+    webhook_id: &str,
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
+         RETURNING failing_since",
+    )?
+    .query_row(params![webhook_id, now], |row| row.get(0))
+    .optional()
+}
+
+/// Disables a webhook for `reason` and gives up its pending deliveries.
+pub fn disable_webhook(
+    conn: &Connection,
+    webhook_id: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE webhooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
+    )?
+    .execute(params![webhook_id, reason, now])?;
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+            error = 'the webhook was disabled'
+         WHERE webhook_id = ?1 AND status = 'pending'",
+    )?
+    .execute(params![webhook_id])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queries_that_grow_with_the_data_use_an_index() {
+        let conn = MIGRATIONS.in_memory().unwrap();
+        for (sql, index) in [
+            (
+                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+                "deliveries_due",
+            ),
+            (
+                "SELECT id FROM deliveries WHERE webhook_id = ?1 AND (?2 = '' OR id < ?2) ORDER BY id DESC LIMIT ?3",
+                "deliveries_by_webhook",
+            ),
+            (
+                "SELECT id FROM webhooks WHERE project_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "webhooks_by_project",
+            ),
+        ] {
+            let plan = verdict_store::query_plan(&conn, sql).unwrap();
+            assert!(plan.contains(index), "{sql}: {plan}");
+        }
+    }
+}
