@@ -49,12 +49,9 @@ pub async fn list(
     Query(page): Query<PageRequest>,
 ) -> Result<Json<Page<Webhook>>, ApiError> {
     let request = ListWebhooks { project, page };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&notify::LIST_WEBHOOKS, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&notify::LIST_WEBHOOKS, &request, &principal)
+        .await
 }
 
 /// One webhook; `disabled_reason` says why the service disabled it.
@@ -70,12 +67,9 @@ pub async fn get(
         project,
         webhook_id,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&notify::GET_WEBHOOK, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&notify::GET_WEBHOOK, &request, &principal)
+        .await
 }
 
 /// Change a webhook's URL, events, format or state; enabling it clears why it was
@@ -95,12 +89,9 @@ pub async fn update(
         webhook_id,
         changes,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&notify::UPDATE_WEBHOOK, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&notify::UPDATE_WEBHOOK, &request, &principal)
+        .await
 }
 
 /// Delete a webhook and its delivery log; pending deliveries are not made.
@@ -139,12 +130,9 @@ pub async fn deliveries(
         webhook_id,
         page,
     };
-    Ok(Json(
-        state
-            .bus
-            .request_as(&notify::LIST_DELIVERIES, &request, &principal)
-            .await?,
-    ))
+    state
+        .answer(&notify::LIST_DELIVERIES, &request, &principal)
+        .await
 }
 
 /// Send a delivery again now, with the same `webhook-id`; its retry schedule starts
