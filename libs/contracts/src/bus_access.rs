@@ -241,7 +241,11 @@ pub fn permissions(user: BusUser) -> Option<Permissions> {
         }
         BusUser::Service(service @ ServiceName::Notify) => {
             // Its durable consumer of the run events, and the run behind each.
-            publish.extend([auth::AUTHORIZE.subject(), runs::RUN_SNAPSHOT.subject()]);
+            publish.extend([
+                auth::AUTHORIZE.subject(),
+                runs::RUN_SNAPSHOT.subject(),
+                runs::triage::RUN_NEWS.subject(),
+            ]);
             publish.extend(stream_setup(&streams::EVENTS));
             publish.extend(consuming(streams::EVENTS.name));
             publish.push(acknowledging(streams::EVENTS.name));

@@ -24,10 +24,10 @@ pub enum WebhookEvent {
     /// A run that finishes with status `failed`.
     #[serde(rename = "run.failed")]
     RunFailed,
-    /// A failure signature seen for the first time (not delivered yet).
+    /// A run that finished with failures whose signature was seen for the first time.
     #[serde(rename = "failure.new")]
     FailureNew,
-    /// A test that became flaky (not delivered yet).
+    /// A run that finished with flaky tests (failed, then passed on a retry).
     #[serde(rename = "test.flaky")]
     TestFlaky,
 }

@@ -12,7 +12,8 @@ use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::{access, Bus};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::notify::WebhookEvent;
-use verdict_contracts::runs::{RunWithFailures, SnapshotRun, RUN_SNAPSHOT};
+use verdict_contracts::runs::triage::{RunNews, RUN_NEWS};
+use verdict_contracts::runs::{RunRef, RunWithFailures, SnapshotRun, RUN_SNAPSHOT};
 use verdict_contracts::{streams, ErrorCode, Timestamp};
 use verdict_store::Store;
 
@@ -120,20 +121,37 @@ impl Deliveries {
             run_id: run_id.to_owned(),
             failures: payload::FIRST_FAILURES as u32,
         };
-        let RunWithFailures { run, failures } =
-            match self.bus.request(&RUN_SNAPSHOT, &snapshot).await {
-                Ok(found) => found,
-                Err(verdict_bus::RequestError::Service(err)) if err.code == ErrorCode::NotFound => {
-                    // Deleted since it finished: nothing to tell.
-                    return Ok(0);
-                }
-                Err(err) => return Err(Error::Dependency(access::service_error(err))),
+        let Some(RunWithFailures { run, failures }) =
+            found(self.bus.request(&RUN_SNAPSHOT, &snapshot).await)?
+        else {
+            // Deleted since it finished: nothing to tell.
+            return Ok(0);
+        };
+        let wants_news = webhooks.iter().any(|webhook| {
+            webhook.events.contains(&WebhookEvent::FailureNew)
+                || webhook.events.contains(&WebhookEvent::TestFlaky)
+        });
+        let news = if wants_news {
+            let run = RunRef {
+                run_id: run_id.to_owned(),
             };
+            match found(self.bus.request(&RUN_NEWS, &run).await)? {
+                Some(news) => news,
+                None => return Ok(0),
+            }
+        } else {
+            RunNews::default()
+        };
         let url = settings
             .public_url
             .as_ref()
             .map(|origin| format!("{origin}/runs/{}", run.id));
-        let report = RunReport { run, failures, url };
+        let report = RunReport {
+            run,
+            failures,
+            url,
+            news,
+        };
         let mut planned = Vec::new();
         for webhook in &webhooks {
             for event in report.events() {
@@ -211,5 +229,14 @@ impl Deliveries {
             dedupe_key: format!("status:{}:{finished_at}", run.id),
             body,
         })
+    }
+}
+
+/// The answer of the runs service, or `None` when the run is gone.
+fn found<T>(answer: Result<T, verdict_bus::RequestError>) -> Result<Option<T>, Error> {
+    match answer {
+        Ok(found) => Ok(Some(found)),
+        Err(verdict_bus::RequestError::Service(err)) if err.code == ErrorCode::NotFound => Ok(None),
+        Err(err) => Err(Error::Dependency(access::service_error(err))),
     }
 }

@@ -38,6 +38,9 @@ pub async fn register(
         .for_principal(triage_ops::RUN_FAILURES, triage::run_failures)
         .await?;
     endpoints
+        .for_service(triage_ops::RUN_NEWS, triage::run_news)
+        .await?;
+    endpoints
         .for_principal(triage_ops::SIGNATURE_RESULTS, triage::signature_results)
         .await?;
     endpoints

@@ -8,11 +8,11 @@ use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::triage::{
     actor, CatalogTest, FailureGroup, FailureSignature, ListFailures, ListTests, ProjectTrend,
-    Quarantine, QuarantineEvent, QuarantineRequest, QuarantineState, RunFailures, RunSelection,
-    SetQuarantine, SignatureResults, SlowestTests, TestRef, TestStats, TestTrend, TrendDay, Window,
-    BRANCH_ATTRIBUTE, MAX_REASON_BYTES,
+    Quarantine, QuarantineEvent, QuarantineRequest, QuarantineState, RunFailures, RunNews,
+    RunSelection, SetQuarantine, SignatureResults, SlowestTests, TestRef, TestStats, TestTrend,
+    TrendDay, Window, BRANCH_ATTRIBUTE, MAX_REASON_BYTES,
 };
-use verdict_contracts::runs::{limits, FlakyTest, FlakyTests, TestKey, TestResult};
+use verdict_contracts::runs::{limits, FlakyTest, FlakyTests, RunRef, TestKey, TestResult};
 use verdict_contracts::system::Empty;
 use verdict_store::rusqlite::Connection;
 
@@ -24,11 +24,13 @@ use crate::domain::{
 use crate::flaky;
 use crate::queries::check_attribute_filters;
 use crate::store::triage::{self as store, QuarantineRow, TestRow, WindowFilter, WindowRun};
-use crate::store::{self as runs_store, OutcomeRow};
+use crate::store::{self as runs_store, OutcomeRow, RunRow};
 use crate::Error;
 
 /// Tests named per failure group, at most.
 const MAX_GROUP_TESTS: usize = 20;
+/// Most new failure signatures, and most flaky tests, one run's news names.
+const MAX_NEWS: usize = 20;
 /// The latest runs of a test the catalog sums up.
 const CATALOG_RUNS: u32 = 50;
 const DAY_MS: i64 = 86_400_000;
@@ -181,83 +183,135 @@ pub async fn run_failures(
     let new_only = request.new_only;
     runs.store
         .read(move |conn| {
-            let previous = store::previous_run(conn, &run, &baseline)?;
-            struct Group {
-                sid: i64,
-                failures: u64,
-                tests: Vec<i64>,
-                regressions: HashSet<i64>,
-                new_signature: bool,
-            }
-            let mut groups: HashMap<i64, Group> = HashMap::new();
-            let mut first_runs: HashMap<i64, i64> = HashMap::new();
-            for failure in store::failures_of_run(conn, run.rid)? {
-                let first_run = match first_runs.get(&failure.signature) {
-                    Some(&first_run) => first_run,
-                    None => {
-                        let first_run = store::signature(conn, failure.signature)?
-                            .map_or(0, |signature| signature.first_run);
-                        first_runs.insert(failure.signature, first_run);
-                        first_run
-                    }
-                };
-                let new_signature = first_run == run.rid;
-                let regression = match &previous {
-                    Some((previous, _)) => store::outcome_in_run(conn, *previous, failure.test)?
-                        .is_some_and(|outcome| outcome.status == ResultStatus::Passed),
-                    None => false,
-                };
-                if new_only && !new_signature && !regression {
-                    continue;
-                }
-                let group = groups.entry(failure.signature).or_insert(Group {
-                    sid: failure.signature,
-                    failures: 0,
-                    tests: Vec::new(),
-                    regressions: HashSet::new(),
-                    new_signature,
-                });
-                group.failures += 1;
-                if !group.tests.contains(&failure.test) {
-                    group.tests.push(failure.test);
-                }
-                if regression {
-                    group.regressions.insert(failure.test);
-                }
-            }
-            let (page, next) = rank_page(
-                groups.into_values().collect(),
-                |group| Rank::new(group.failures, group.regressions.len() as u64, group.sid),
-                after,
-                limit,
-            );
-            let mut items = Vec::with_capacity(page.len());
-            for mut group in page {
-                let Some(signature) = store::signature(conn, group.sid)? else {
-                    continue;
-                };
-                group.tests.sort_unstable();
-                let mut test_keys = Vec::new();
-                for &test in group.tests.iter().take(MAX_GROUP_TESTS) {
-                    test_keys.extend(store::test_by_tid(conn, test)?.map(|test| test.test_key));
-                }
-                items.push(FailureGroup {
-                    signature: signature.hash,
-                    pattern: signature.pattern,
-                    example: signature.example,
-                    failures: group.failures,
-                    test_keys,
-                    new_signature: group.new_signature,
-                    regressions: group.regressions.len() as u64,
-                    baseline_run_id: previous.as_ref().map(|(_, id)| id.clone()),
-                });
-            }
+            let keep =
+                |new_signature: bool, regression: bool| !new_only || new_signature || regression;
+            let (items, next) = failure_groups(conn, &run, &baseline, keep, after, limit)?;
             Ok::<_, Error>(Page {
                 items,
                 next_cursor: next.map(encode_rank),
             })
         })
         .await
+}
+
+/// What a finished run brought that notifications tell of: its failures with a
+/// signature first seen in it, and its flaky tests.
+pub async fn run_news(runs: Runs, request: RunRef) -> Result<RunNews, Error> {
+    runs.store
+        .read(move |conn| {
+            let run = runs_store::run(conn, &request.run_id)?.ok_or(Error::NotFound("run"))?;
+            let first_seen_here = |new_signature: bool, _regression: bool| new_signature;
+            let (new_failures, _) = failure_groups(
+                conn,
+                &run,
+                BRANCH_ATTRIBUTE,
+                first_seen_here,
+                None,
+                MAX_NEWS,
+            )?;
+            let mut flaky_tests = Vec::new();
+            for outcome in runs_store::outcomes_of_run(conn, run.rid)? {
+                if flaky_tests.len() == MAX_NEWS {
+                    break;
+                }
+                if outcome.status == ResultStatus::Passed && outcome.failed_earlier {
+                    flaky_tests
+                        .extend(store::test_by_tid(conn, outcome.test)?.map(|test| test.test_key));
+                }
+            }
+            flaky_tests.sort_unstable();
+            Ok(RunNews {
+                new_failures,
+                flaky_tests,
+            })
+        })
+        .await
+}
+
+/// A run's failures grouped by signature, most failures (then regressions) first:
+/// the groups after `after`, at most `limit`, and the rank to continue from. `keep`
+/// says, from whether a failure's signature was first seen in the run and whether its
+/// test passed in the previous run of `baseline`, whether the failure counts.
+fn failure_groups(
+    conn: &Connection,
+    run: &RunRow,
+    baseline: &str,
+    keep: impl Fn(bool, bool) -> bool,
+    after: Option<Rank>,
+    limit: usize,
+) -> Result<(Vec<FailureGroup>, Option<Rank>), Error> {
+    let previous = store::previous_run(conn, run, baseline)?;
+    struct Group {
+        sid: i64,
+        failures: u64,
+        tests: Vec<i64>,
+        regressions: HashSet<i64>,
+        new_signature: bool,
+    }
+    let mut groups: HashMap<i64, Group> = HashMap::new();
+    let mut first_runs: HashMap<i64, i64> = HashMap::new();
+    for failure in store::failures_of_run(conn, run.rid)? {
+        let first_run = match first_runs.get(&failure.signature) {
+            Some(&first_run) => first_run,
+            None => {
+                let first_run = store::signature(conn, failure.signature)?
+                    .map_or(0, |signature| signature.first_run);
+                first_runs.insert(failure.signature, first_run);
+                first_run
+            }
+        };
+        let new_signature = first_run == run.rid;
+        let regression = match &previous {
+            Some((previous, _)) => store::outcome_in_run(conn, *previous, failure.test)?
+                .is_some_and(|outcome| outcome.status == ResultStatus::Passed),
+            None => false,
+        };
+        if !keep(new_signature, regression) {
+            continue;
+        }
+        let group = groups.entry(failure.signature).or_insert(Group {
+            sid: failure.signature,
+            failures: 0,
+            tests: Vec::new(),
+            regressions: HashSet::new(),
+            new_signature,
+        });
+        group.failures += 1;
+        if !group.tests.contains(&failure.test) {
+            group.tests.push(failure.test);
+        }
+        if regression {
+            group.regressions.insert(failure.test);
+        }
+    }
+    let (page, next) = rank_page(
+        groups.into_values().collect(),
+        |group| Rank::new(group.failures, group.regressions.len() as u64, group.sid),
+        after,
+        limit,
+    );
+    let mut items = Vec::with_capacity(page.len());
+    for mut group in page {
+        let Some(signature) = store::signature(conn, group.sid)? else {
+            continue;
+        };
+        group.tests.sort_unstable();
+        let mut test_keys = Vec::new();
+        for &test in group.tests.iter().take(MAX_GROUP_TESTS) {
+            test_keys.extend(store::test_by_tid(conn, test)?.map(|test| test.test_key));
+        }
+        items.push(FailureGroup {
+            signature: signature.hash,
+            pattern: signature.pattern,
+            example: signature.example,
+            failures: group.failures,
+            test_keys,
+            new_signature: group.new_signature,
+            regressions: group.regressions.len() as u64,
+            baseline_run_id: previous.as_ref().map(|(_, id)| id.clone()),
+        });
+    }
+    Ok((items, next))
 }
 
 /// The failed results with one signature, newest run first.

@@ -684,3 +684,89 @@ async fn a_run_naming_gitlab_gets_a_gitlab_commit_status() {
         })
     );
 }
+
+/// Posts `results` to a new run of `project` and finishes it; its id.
+async fn finished_run_of(app: &TestApp, project: &Project, results: Value) -> String {
+    let created = app
+        .post(
+            &project.token,
+            &format!("/api/v1/projects/{}/runs", project.slug),
+            json!({ "name": "nightly" }),
+        )
+        .await;
+    let run: Value = created.json().await.unwrap();
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let posted = app
+        .post(
+            &project.token,
+            &format!("/api/v1/runs/{run_id}/results"),
+            json!({ "results": results }),
+        )
+        .await;
+    assert_eq!(posted.status(), 202);
+    let finished = app
+        .post(
+            &project.token,
+            &format!("/api/v1/runs/{run_id}/finish"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(finished.status(), 202);
+    run_id
+}
+
+#[tokio::test]
+async fn new_failure_signatures_and_flaky_tests_are_delivered_once_for_the_run_that_brought_them() {
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook_id,
+        ..
+    } = subscribed(&[], "news", json!(["failure.new", "test.flaky"])).await;
+    let finished = webhook(
+        &app,
+        &project,
+        json!({ "url": receiver.url("/finished"), "events": ["run.finished"] }),
+    )
+    .await;
+    let results = json!([
+        { "suite": "checkout", "name": "pays", "status": "failed", "message": "expected 200, got 500" },
+        { "suite": "login", "name": "works", "status": "failed", "attempt": 1, "message": "timeout" },
+        { "suite": "login", "name": "works", "status": "passed", "attempt": 2 },
+    ]);
+
+    let first = finished_run_of(&app, &project, results.clone()).await;
+    let news = receiver.wait_for(3, WAIT).await;
+
+    let of_type = |kind: &str| -> Value {
+        news.iter()
+            .filter(|request| request.path == "/hook")
+            .map(|request| request.json())
+            .find(|body| body["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} delivery"))
+    };
+    let new_failure = of_type("failure.new");
+    assert_eq!(new_failure["data"]["run"]["id"], first.as_str());
+    // The flaky test's failed attempt brought a signature of its own.
+    let mut patterns: Vec<&str> = new_failure["data"]["new_failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["pattern"].as_str().unwrap())
+        .collect();
+    patterns.sort_unstable();
+    assert_eq!(patterns, ["expected {n}, got {n}", "timeout"]);
+    assert_eq!(
+        of_type("test.flaky")["data"]["flaky_tests"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same failure again, nothing flaky: nothing new to tell.
+    finished_run_of(&app, &project, json!([results[0]])).await;
+    wait_for_log(&app, &project, &id(&finished), |log| log.len() == 2).await;
+    assert_eq!(deliveries(&app, &project, &webhook_id).await.len(), 2);
+}

@@ -316,6 +316,15 @@ pub struct TrendDay {
     pub mean_duration_ms: u64,
 }
 
+/// What a finished run brought that notifications tell of (`failure.new`,
+/// `test.flaky`): at most 20 of its failure signatures first seen in it, most failures
+/// first, and at most 20 keys of its flaky tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunNews {
+    pub new_failures: Vec<FailureGroup>,
+    pub flaky_tests: Vec<String>,
+}
+
 /// Who did something, for an audit trail.
 pub fn actor(principal: &crate::auth::Principal) -> String {
     match principal {
@@ -330,6 +339,9 @@ pub const LIST_FAILURES: Operation<ListFailures, Page<FailureSignature>> =
     Operation::query(RUNS, "list_failures");
 pub const RUN_FAILURES: Operation<RunFailures, Page<FailureGroup>> =
     Operation::query(RUNS, "run_failures");
+/// Internal, no principal (notify): a finished run's news.
+pub const RUN_NEWS: Operation<crate::runs::RunRef, RunNews> =
+    Operation::service_query(RUNS, "run_news");
 pub const SIGNATURE_RESULTS: Operation<SignatureResults, Page<TestResult>> =
     Operation::query(RUNS, "signature_results");
 pub const SET_QUARANTINE: Operation<SetQuarantine, Quarantine> =

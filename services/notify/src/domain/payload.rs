@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 use verdict_contracts::notify::{WebhookEvent, WebhookFormat};
+use verdict_contracts::runs::triage::RunNews;
 use verdict_contracts::runs::{Run, RunStatus, TestResult};
 
 /// Failures a message names at most.
@@ -20,6 +21,8 @@ pub struct RunReport {
     pub failures: Vec<TestResult>,
     /// The run's page, when the public URL is known.
     pub url: Option<String>,
+    /// Its new failure signatures and flaky tests, when a webhook asks for them.
+    pub news: RunNews,
 }
 
 impl RunReport {
@@ -28,6 +31,12 @@ impl RunReport {
         let mut events = vec![WebhookEvent::RunFinished];
         if self.run.status == RunStatus::Failed {
             events.push(WebhookEvent::RunFailed);
+        }
+        if !self.news.new_failures.is_empty() {
+            events.push(WebhookEvent::FailureNew);
+        }
+        if !self.news.flaky_tests.is_empty() {
+            events.push(WebhookEvent::TestFlaky);
         }
         events
     }
@@ -58,7 +67,7 @@ pub fn webhook_body(
 ) -> Vec<u8> {
     let body = match format {
         WebhookFormat::Verdict => verdict_json(event, report, timestamp),
-        WebhookFormat::Slack => slack(report),
+        WebhookFormat::Slack => slack(event, report),
     };
     serde_json::to_vec(&body).unwrap_or_default()
 }
@@ -78,10 +87,31 @@ fn verdict_json(event: WebhookEvent, report: &RunReport, timestamp: &str) -> Val
             })
         })
         .collect();
+    let mut data = json!({ "run": report.run, "failures": failures, "url": report.url });
+    match event {
+        WebhookEvent::FailureNew => {
+            let new_failures: Vec<Value> = report
+                .news
+                .new_failures
+                .iter()
+                .map(|group| {
+                    json!({
+                        "signature": group.signature,
+                        "pattern": group.pattern,
+                        "failures": group.failures,
+                        "test_keys": group.test_keys,
+                    })
+                })
+                .collect();
+            data["new_failures"] = Value::Array(new_failures);
+        }
+        WebhookEvent::TestFlaky => data["flaky_tests"] = json!(report.news.flaky_tests),
+        WebhookEvent::RunFinished | WebhookEvent::RunFailed => {}
+    }
     json!({
         "type": event.as_str(),
         "timestamp": timestamp,
-        "data": { "run": report.run, "failures": failures, "url": report.url },
+        "data": data,
     })
 }
 
@@ -99,7 +129,7 @@ fn clip(text: &str, chars: usize) -> String {
     }
 }
 
-fn slack(report: &RunReport) -> Value {
+fn slack(event: WebhookEvent, report: &RunReport) -> Value {
     let run = &report.run;
     let title = match &report.url {
         Some(url) => format!("<{}|{}>", url, escape(&run.name)),
@@ -136,6 +166,39 @@ fn slack(report: &RunReport) -> Value {
         blocks.push(json!({
             "type": "section",
             "text": { "type": "mrkdwn", "text": format!("*First failures*\n{}", lines.join("\n")) },
+        }));
+    }
+    let news = match event {
+        WebhookEvent::FailureNew => Some((
+            "New failure signatures",
+            report
+                .news
+                .new_failures
+                .iter()
+                .map(|group| {
+                    format!(
+                        "• `{}` ({} failed)",
+                        escape(&clip(&group.pattern, 150)),
+                        group.failures
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )),
+        WebhookEvent::TestFlaky => Some((
+            "Flaky tests",
+            report
+                .news
+                .flaky_tests
+                .iter()
+                .map(|key| format!("• `{}`", escape(key)))
+                .collect(),
+        )),
+        WebhookEvent::RunFinished | WebhookEvent::RunFailed => None,
+    };
+    if let Some((title, lines)) = news {
+        blocks.push(json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": format!("*{title}*\n{}", lines.join("\n")) },
         }));
     }
     if let Some(url) = &report.url {
@@ -223,6 +286,7 @@ pub fn is_repository(text: &str) -> bool {
 mod tests {
     use std::collections::BTreeMap;
 
+    use verdict_contracts::runs::triage::FailureGroup;
     use verdict_contracts::runs::{Counts, ResultStatus};
 
     use super::*;
@@ -264,7 +328,70 @@ mod tests {
                 attributes: BTreeMap::new(),
             }],
             url: Some("https://verdict.example/runs/run-1".into()),
+            news: RunNews::default(),
         }
+    }
+
+    fn news() -> RunNews {
+        RunNews {
+            new_failures: vec![FailureGroup {
+                signature: "sig-1".into(),
+                pattern: "expected <n>".into(),
+                example: None,
+                failures: 2,
+                test_keys: vec!["checkout::pays".into()],
+                new_signature: true,
+                regressions: 0,
+                baseline_run_id: None,
+            }],
+            flaky_tests: vec!["login::works".into()],
+        }
+    }
+
+    #[test]
+    fn a_run_with_new_signatures_and_flaky_tests_is_delivered_for_both() {
+        let mut report = report(RunStatus::Failed);
+        report.news = news();
+        assert_eq!(
+            report.events(),
+            [
+                WebhookEvent::RunFinished,
+                WebhookEvent::RunFailed,
+                WebhookEvent::FailureNew,
+                WebhookEvent::TestFlaky
+            ]
+        );
+    }
+
+    #[test]
+    fn news_bodies_carry_the_new_signatures_or_the_flaky_tests() {
+        let mut report = report(RunStatus::Failed);
+        report.news = news();
+        let body = |event| -> Value {
+            serde_json::from_slice(&webhook_body(event, WebhookFormat::Verdict, &report, "t"))
+                .unwrap()
+        };
+        let new = body(WebhookEvent::FailureNew);
+        assert_eq!(new["type"], "failure.new");
+        assert_eq!(new["data"]["new_failures"][0]["pattern"], "expected <n>");
+        assert_eq!(
+            new["data"]["new_failures"][0]["test_keys"],
+            json!(["checkout::pays"])
+        );
+        let flaky = body(WebhookEvent::TestFlaky);
+        assert_eq!(flaky["type"], "test.flaky");
+        assert_eq!(flaky["data"]["flaky_tests"], json!(["login::works"]));
+        assert!(body(WebhookEvent::RunFinished)["data"]
+            .get("flaky_tests")
+            .is_none());
+        let slack: Value = serde_json::from_slice(&webhook_body(
+            WebhookEvent::TestFlaky,
+            WebhookFormat::Slack,
+            &report,
+            "t",
+        ))
+        .unwrap();
+        assert!(slack.to_string().contains("login::works"), "{slack}");
     }
 
     #[test]
