@@ -145,6 +145,7 @@ pub async fn durable_consumer(
         ack_wait,
         max_ack_pending: 20_000,
         filter_subject: filter.unwrap_or_default(),
+        deliver_policy: first_delivery(spec),
         ..Default::default()
     };
     let consumer = stream
@@ -169,6 +170,18 @@ const LEADER_SETTLE: std::time::Duration = std::time::Duration::from_millis(250)
 /// Waits until a replicated consumer has a leader whose subscriptions the whole cluster
 /// knows. Pulls sent before that meet "no responders", and async-nats's pull stream does
 /// not pull again after one until its heartbeat times out.
+/// Where a new durable consumer starts. A stream kept by limits holds what happened
+/// before the consumer existed (a day of run events): a service consuming it for the
+/// first time starts with what comes next, rather than acting on that past (notify would
+/// announce runs that finished before it was deployed). The queues hold only work still
+/// to be done, all of it.
+fn first_delivery(spec: &StreamSpec) -> jetstream::consumer::DeliverPolicy {
+    match spec.retention {
+        Retention::Limits => jetstream::consumer::DeliverPolicy::New,
+        Retention::Interest | Retention::WorkQueue => jetstream::consumer::DeliverPolicy::All,
+    }
+}
+
 async fn wait_for_leader(mut consumer: jetstream::consumer::PullConsumer) -> Result<(), String> {
     let started = std::time::Instant::now();
     loop {

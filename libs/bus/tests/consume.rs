@@ -24,6 +24,15 @@ const STREAM: StreamSpec = StreamSpec {
     duplicate_window: Duration::from_secs(1),
     republish: None,
 };
+/// A stream that keeps its history, as the run events are kept.
+const HISTORY: StreamSpec = StreamSpec {
+    name: "TEST_HISTORY",
+    subjects: &["test.history.>"],
+    max_age: Duration::from_secs(3600),
+    retention: Retention::Limits,
+    discard: Discard::Old,
+    ..STREAM
+};
 const CONSUMER: &str = "test-worker";
 /// Longer than any wait below: a message handled twice was retried, not redelivered.
 const ACK_WAIT: Duration = Duration::from_secs(30);
@@ -46,6 +55,15 @@ fn start(
     server: &NatsServer,
     decide: fn(&Delivery) -> Verdict,
 ) -> (mpsc::UnboundedReceiver<Delivery>, CancellationToken) {
+    start_on(server, queue(), decide)
+}
+
+/// [`start`] on another queue.
+fn start_on(
+    server: &NatsServer,
+    queue: WorkQueue,
+    decide: fn(&Delivery) -> Verdict,
+) -> (mpsc::UnboundedReceiver<Delivery>, CancellationToken) {
     let (seen, deliveries) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let (url, token) = (server.url().to_owned(), stop.clone());
@@ -53,7 +71,7 @@ fn start(
         let client = async_nats::connect(url).await.unwrap();
         consume(
             &client,
-            queue(),
+            queue,
             move |batch: Vec<Delivery>| {
                 let verdicts = batch.iter().map(decide).collect();
                 for delivery in batch {
@@ -190,4 +208,39 @@ async fn the_loop_pulls_again_after_its_stream_is_deleted_and_created_again() {
 
     assert_eq!(next(&mut deliveries).await.subject, "test.work.after");
     stop.cancel();
+}
+
+#[tokio::test]
+async fn a_new_consumer_of_a_stream_kept_by_limits_starts_with_what_comes_next() {
+    let (server, _dir) = nats().await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    verdict_bus::streams::ensure(&client, &[&HISTORY], 1)
+        .await
+        .unwrap();
+    publish(&server, "test.history.before").await;
+
+    let (mut deliveries, _stop) = start_on(
+        &server,
+        WorkQueue {
+            stream: HISTORY,
+            ..queue()
+        },
+        done,
+    );
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(HISTORY.name)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while stream
+        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(CONSUMER)
+        .await
+        .is_err()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no consumer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publish(&server, "test.history.after").await;
+
+    assert_eq!(next(&mut deliveries).await.subject, "test.history.after");
 }
