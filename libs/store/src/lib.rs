@@ -4,6 +4,7 @@
 //! and a busy timeout. Every call runs on tokio's blocking pool, never on the async
 //! threads. Migrations are embedded in the owning crate and applied at open.
 
+pub mod at_rest;
 pub mod backup;
 pub mod idempotency;
 mod migrate;

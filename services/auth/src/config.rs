@@ -1,11 +1,10 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use verdict_bus::BusSettings;
 use verdict_settings::{Env, SettingError};
+use verdict_store::at_rest::AtRest;
 use verdict_store::StoreSettings;
 
-use crate::at_rest::{AtRest, KeyEncryptionKey};
 use crate::passwords;
 
 /// Everything the auth service is configured with, read once at start.
@@ -119,19 +118,7 @@ impl Settings {
                 reason: "must be shorter than VERDICT_BUS_REQUEST_TIMEOUT".into(),
             });
         }
-        let key_encryption = match env.secret("VERDICT_KEY_ENCRYPTION_KEY")? {
-            None => AtRest::Plain,
-            Some(text) => match KeyEncryptionKey::from_base64(&text) {
-                Ok(key) => AtRest::Sealed(Arc::new(key)),
-                Err(reason) => {
-                    return Err(SettingError {
-                        name: "VERDICT_KEY_ENCRYPTION_KEY".into(),
-                        value: verdict_settings::REDACTED.into(),
-                        reason: reason.into(),
-                    })
-                }
-            },
-        };
+        let key_encryption = AtRest::from_env(env)?;
         Ok(Self {
             bus,
             store: StoreSettings::from_env(env, "auth")?,

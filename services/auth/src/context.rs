@@ -11,12 +11,12 @@ use verdict_contracts::Timestamp;
 use verdict_store::Store;
 
 use crate::access::Caller;
-use crate::at_rest::AtRest;
 use crate::config::{LoginPolicy, TokenSettings};
 use crate::keys::KeyRing;
 use crate::passwords::Hasher;
 use crate::store::{self, ProjectRow};
 use crate::Error;
+use verdict_store::at_rest::AtRest;
 
 /// How a revocation is written to the bucket gateways watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

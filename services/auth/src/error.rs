@@ -11,6 +11,8 @@ pub enum Error {
     Sqlite(#[from] verdict_store::rusqlite::Error),
     #[error("signing key error: {0}")]
     Keys(String),
+    #[error("signing key error: {0}")]
+    AtRest(#[from] verdict_store::at_rest::AtRestError),
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
     #[error("revocation could not be published: {0}")]
@@ -46,6 +48,7 @@ impl From<Error> for ServiceError {
             | Error::Store(_)
             | Error::Sqlite(_)
             | Error::Keys(_)
+            | Error::AtRest(_)
             | Error::PasswordHash(_)
             | Error::Revocation(_)
             | Error::Idempotency(_) => {

@@ -4,7 +4,6 @@
 mod access;
 mod api;
 mod api_tokens;
-mod at_rest;
 mod config;
 mod context;
 mod error;
@@ -27,9 +26,9 @@ use verdict_bus::ServiceHost;
 use verdict_contracts::{streams, ServiceName};
 use verdict_store::Store;
 
-pub use at_rest::{AtRest, KeyEncryptionKey};
 pub use config::{AdminBootstrap, HashingPolicy, LoginPolicy, Settings, TokenSettings};
 pub use error::Error;
+pub use verdict_store::at_rest::{AtRest, KeyEncryptionKey};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -8,10 +8,10 @@ use verdict_contracts::auth::{Jwks, RotatedKey, KEYS_CHANGED_SUBJECT};
 use verdict_contracts::Timestamp;
 
 use crate::access::Caller;
-use crate::at_rest::AtRest;
 use crate::context::Auth;
 use crate::keys::{KeyRing, SigningKey};
 use crate::{store, Error};
+use verdict_store::at_rest::AtRest;
 
 /// Loads the keys, creating the first one on an empty database and sealing those
 /// stored plain when a key encryption key is set.

@@ -4,7 +4,7 @@ CREATE TABLE webhooks (
     url TEXT NOT NULL,
     events TEXT NOT NULL,
     format TEXT NOT NULL,
-    secret TEXT NOT NULL,
+    secret BLOB NOT NULL,
     enabled INTEGER NOT NULL,
     disabled_reason TEXT,
     failing_since INTEGER,

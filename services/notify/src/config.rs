@@ -3,6 +3,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use verdict_bus::BusSettings;
 use verdict_settings::{Env, SettingError};
+use verdict_store::at_rest::AtRest;
 use verdict_store::StoreSettings;
 
 use crate::domain::retry::RetryPolicy;
@@ -26,6 +27,8 @@ pub struct Settings {
     /// `VERDICT_NOTIFY_STATUS_CONTEXT`, default `verdict`: the context (GitHub) or name
     /// (GitLab) of the commit statuses.
     pub status_context: String,
+    /// `VERDICT_KEY_ENCRYPTION_KEY`: webhook secrets are stored sealed under it.
+    pub key_encryption: AtRest,
 }
 
 /// How deliveries are made.
@@ -109,6 +112,7 @@ impl Settings {
                 "VERDICT_NOTIFY_GITLAB_TOKEN",
             )?,
             status_context: env.string("VERDICT_NOTIFY_STATUS_CONTEXT", "verdict"),
+            key_encryption: AtRest::from_env(env)?,
         })
     }
 }

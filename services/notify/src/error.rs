@@ -11,6 +11,8 @@ pub enum Error {
     Sqlite(#[from] verdict_store::rusqlite::Error),
     #[error(transparent)]
     Idempotency(#[from] verdict_store::idempotency::IdempotencyError),
+    #[error(transparent)]
+    AtRest(#[from] verdict_store::at_rest::AtRestError),
     #[error("the HTTP client cannot be built: {0}")]
     HttpClient(String),
     /// A call to another service failed; already in the form to answer with.
@@ -48,7 +50,8 @@ impl From<Error> for ServiceError {
             | Error::Store(_)
             | Error::Sqlite(_)
             | Error::Idempotency(_)
-            | Error::HttpClient(_) => {
+            | Error::HttpClient(_)
+            | Error::AtRest(_) => {
                 tracing::error!(error = %error, "notify request failed");
                 ServiceError::internal()
             }

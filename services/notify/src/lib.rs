@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use verdict_bus::tasks::Tasks;
 use verdict_bus::{Bus, ServiceHost};
 use verdict_contracts::{streams, ServiceName};
+use verdict_store::at_rest::AtRest;
 use verdict_store::Store;
 
 pub use config::{DeliverySettings, Provider, Settings};
@@ -38,8 +39,12 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let settings = Arc::new(settings);
     let due = Arc::new(Notify::new());
     let bus = Bus::new(client.clone(), &settings.bus);
+    if matches!(settings.key_encryption, AtRest::Plain) {
+        tracing::warn!("webhook secrets are stored unencrypted in notify.db; set VERDICT_KEY_ENCRYPTION_KEY to seal them");
+    }
     let webhooks = domain::webhooks::Webhooks {
         store: store.clone(),
+        at_rest: settings.key_encryption.clone(),
         bus: bus.clone(),
         allowed_networks: Arc::new(settings.delivery.allowed_networks.clone()),
         max_webhooks: settings.max_webhooks,

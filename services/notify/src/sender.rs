@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::notify::DeliveryStatus;
 use verdict_contracts::Timestamp;
+use verdict_store::at_rest::AtRest;
 use verdict_store::Store;
 
 use crate::config::{DeliverySettings, Provider};
@@ -35,6 +36,8 @@ pub struct Sender {
     /// For the providers' APIs, whose base URLs the operator set.
     providers: reqwest::Client,
     due: Arc<Notify>,
+    /// How webhook secrets are kept in the store.
+    at_rest: AtRest,
 }
 
 /// What one attempt came to, before it is recorded.
@@ -88,6 +91,7 @@ impl Sender {
             settings: settings.delivery.clone(),
             github: settings.github.clone(),
             gitlab: settings.gitlab.clone(),
+            at_rest: settings.key_encryption.clone(),
             due,
         })
     }
@@ -256,7 +260,13 @@ impl Sender {
             destination::resolve(&url, &self.settings.allowed_networks).await?;
         }
         let timestamp = Timestamp::now().secs();
-        let signature = signing::signature(&webhook.secret, id, timestamp, body)
+        let secret = self
+            .at_rest
+            .open(&webhook.id, &webhook.secret)
+            .map_err(|err| err.to_string())?;
+        let secret =
+            std::str::from_utf8(&secret).map_err(|_| "the webhook's secret is unusable")?;
+        let signature = signing::signature(secret, id, timestamp, body)
             .ok_or("the webhook's secret is unusable")?;
         let mut headers = HeaderMap::new();
         for (name, value) in [

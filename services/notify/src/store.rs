@@ -13,7 +13,8 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     verdict_store::idempotency::MIGRATION,
 ]);
 
-/// A webhook as stored, with its secret.
+/// A webhook as stored, with its secret as the database keeps it (sealed when a key
+/// encryption key is set: see `verdict_store::at_rest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
     pub id: String,
@@ -21,7 +22,7 @@ pub struct WebhookRow {
     pub url: String,
     pub events: Vec<WebhookEvent>,
     pub format: WebhookFormat,
-    pub secret: String,
+    pub secret: Vec<u8>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub failing_since: Option<i64>,
@@ -320,7 +321,7 @@ pub struct Claimed {
 pub struct ClaimedWebhook {
     pub id: String,
     pub url: String,
-    pub secret: String,
+    pub secret: Vec<u8>,
     pub enabled: bool,
 }
 

@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use verdict_contracts::ServiceName;
-use verdict_testkit::{Component, Receiver, TestApp};
+use verdict_testkit::{Component, ReceivedRequest, Receiver, TestApp};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -344,6 +344,23 @@ async fn a_destination_refused_later_is_checked_again_at_delivery() {
     assert!(receiver.received().is_empty());
 }
 
+/// Verifies the Standard Webhooks signature of `request` with `secret` as a receiver
+/// would, with no code of the service.
+fn assert_signed_with(secret: &str, request: &ReceivedRequest) {
+    let (msg_id, timestamp) = (
+        request.header("webhook-id"),
+        request.header("webhook-timestamp"),
+    );
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
+    mac.update(&request.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    assert_eq!(request.header("webhook-signature"), expected);
+}
+
 #[tokio::test]
 async fn deliveries_carry_standard_webhooks_signatures_over_the_run() {
     let Subscribed {
@@ -357,25 +374,9 @@ async fn deliveries_carry_standard_webhooks_signatures_over_the_run() {
     let run_id = finished_run(&app, &project, json!({})).await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
 
-    // Verified as a receiver would, with no code of the service.
-    let (msg_id, timestamp) = (
-        request.header("webhook-id"),
-        request.header("webhook-timestamp"),
-    );
-    let key = STANDARD
-        .decode(
-            created["secret"]
-                .as_str()
-                .unwrap()
-                .trim_start_matches("whsec_"),
-        )
-        .unwrap();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
-    mac.update(&request.body);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    assert_eq!(request.header("webhook-signature"), expected);
-    let sent_at: i64 = timestamp.parse().unwrap();
+    assert_signed_with(created["secret"].as_str().unwrap(), &request);
+    let msg_id = request.header("webhook-id");
+    let sent_at: i64 = request.header("webhook-timestamp").parse().unwrap();
     assert!((time::OffsetDateTime::now_utc().unix_timestamp() - sent_at).abs() < 60);
     assert_eq!(request.header("content-type"), "application/json");
 
@@ -769,4 +770,38 @@ async fn new_failure_signatures_and_flaky_tests_are_delivered_once_for_the_run_t
     finished_run_of(&app, &project, json!([results[0]])).await;
     wait_for_log(&app, &project, &id(&finished), |log| log.len() == 2).await;
     assert_eq!(deliveries(&app, &project, &webhook_id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn webhook_secrets_are_sealed_at_rest_when_a_key_encryption_key_is_set() {
+    let key = STANDARD.encode([5u8; 32]);
+    let Subscribed {
+        app,
+        receiver,
+        project,
+        webhook,
+        ..
+    } = subscribed(
+        &[("VERDICT_KEY_ENCRYPTION_KEY", key.as_str())],
+        "sealed",
+        json!(["run.finished"]),
+    )
+    .await;
+    let secret = webhook["secret"].as_str().unwrap();
+
+    finished_run(&app, &project, json!({})).await;
+
+    assert_signed_with(secret, &receiver.wait_for(1, WAIT).await[0]);
+    let key_bytes = secret.trim_start_matches("whsec_").as_bytes();
+    let database = app.data_dir().join("notify.db");
+    assert!(database.exists(), "no {}", database.display());
+    for file in ["notify.db", "notify.db-wal"] {
+        let stored = std::fs::read(app.data_dir().join(file)).unwrap_or_default();
+        assert!(
+            !stored
+                .windows(key_bytes.len())
+                .any(|window| window == key_bytes),
+            "{file} holds the secret"
+        );
+    }
 }

@@ -15,6 +15,7 @@ use verdict_contracts::notify::{
 use verdict_contracts::page::{encode_cursor, Page, PageRequest};
 use verdict_contracts::system::Empty;
 use verdict_contracts::Timestamp;
+use verdict_store::at_rest::AtRest;
 use verdict_store::idempotency::{keyed, Recall};
 use verdict_store::Store;
 
@@ -27,6 +28,8 @@ use crate::Error;
 #[derive(Clone)]
 pub struct Webhooks {
     pub store: Store,
+    /// How webhook secrets are kept in the store.
+    pub at_rest: AtRest,
     pub bus: Bus,
     pub allowed_networks: Arc<Vec<IpNet>>,
     pub max_webhooks: u32,
@@ -62,13 +65,15 @@ impl Webhooks {
         let project_id = self.authorize(principal, &project).await?;
         let url = self.checked_url(&webhook.url).await?;
         let now = Timestamp::now().millis();
+        let id = uuid::Uuid::now_v7().to_string();
+        let secret = signing::new_secret();
         let row = WebhookRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            secret: self.at_rest.store(&id, secret.as_bytes())?,
+            id,
             project_id: project_id.clone(),
             url,
             events: events(webhook.events)?,
             format: webhook.format.unwrap_or_default(),
-            secret: signing::new_secret(),
             enabled: webhook.enabled.unwrap_or(true),
             disabled_reason: None,
             failing_since: None,
@@ -94,7 +99,7 @@ impl Webhooks {
                 store::insert_webhook(&tx, &row)?;
                 let created = CreatedWebhook {
                     webhook: row.to_api(),
-                    secret: row.secret.clone(),
+                    secret,
                 };
                 if let Some(keyed) = &keyed {
                     keyed.remember(&tx, &created, now)?;

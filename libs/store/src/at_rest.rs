@@ -1,9 +1,9 @@
-//! Signing keys at rest. With `VERDICT_KEY_ENCRYPTION_KEY` set, each private key is
-//! stored sealed with AES-256-GCM under that key (its `kid` bound in as associated
-//! data, so a sealed key moved to another row does not open), and a copy of `auth.db`
-//! (a backup, a stolen volume) no longer holds a key that signs tokens. Without it,
-//! keys are stored as PKCS#8 DER, as before; keys stored plain are sealed the first
-//! time the service starts with an encryption key.
+//! Secrets at rest in a service's database (auth's signing keys, notify's webhook
+//! secrets). With `VERDICT_KEY_ENCRYPTION_KEY` set, each is stored sealed with
+//! AES-256-GCM under that key, the id of its row bound in as associated data (so a sealed
+//! secret moved to another row does not open), and a copy of the database (a backup, a
+//! stolen volume) no longer holds it. Without it, secrets are stored as they are; those
+//! stored plain can be sealed once a key is set.
 
 use std::sync::Arc;
 
@@ -11,13 +11,29 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
+use verdict_settings::{Env, SettingError};
 
-use crate::Error;
-
-/// Marks a sealed key: PKCS#8 DER starts with an ASN.1 SEQUENCE (0x30), never with this.
+/// Marks a sealed secret. No secret stored plain starts with it: PKCS#8 DER starts with
+/// an ASN.1 SEQUENCE (0x30), a webhook secret with `whsec_`.
 const SEALED: &[u8] = b"verdict-sealed-v1:";
 
-/// The key that seals signing keys. Never printed.
+/// The setting that holds the key encryption key.
+const SETTING: &str = "VERDICT_KEY_ENCRYPTION_KEY";
+
+/// Why a secret could not be sealed or opened; each names the row.
+#[derive(Debug, thiserror::Error)]
+pub enum AtRestError {
+    #[error("no randomness for sealing the secret of {0}")]
+    NoRandomness(String),
+    #[error("the secret of {0} cannot be sealed")]
+    Seal(String),
+    #[error("the secret of {0} is encrypted: set VERDICT_KEY_ENCRYPTION_KEY to the key it was sealed with")]
+    Locked(String),
+    #[error("cannot open the secret of {0}: VERDICT_KEY_ENCRYPTION_KEY is not the key it was sealed with, or the row is damaged")]
+    WrongKey(String),
+}
+
+/// The key that seals secrets. Never printed.
 pub struct KeyEncryptionKey(LessSafeKey);
 
 impl KeyEncryptionKey {
@@ -38,10 +54,10 @@ impl std::fmt::Debug for KeyEncryptionKey {
     }
 }
 
-/// How private signing keys are kept in the database.
+/// How a service keeps its secrets in its database.
 #[derive(Debug, Clone, Default)]
 pub enum AtRest {
-    /// As PKCS#8 DER.
+    /// As they are.
     #[default]
     Plain,
     /// Sealed under the key encryption key.
@@ -49,47 +65,55 @@ pub enum AtRest {
 }
 
 impl AtRest {
-    /// What to store for the private key `plain` of key `kid`.
-    pub fn store(&self, kid: &str, plain: &[u8]) -> Result<Vec<u8>, Error> {
+    /// From `VERDICT_KEY_ENCRYPTION_KEY` (or its `_FILE`): sealed when it is set.
+    pub fn from_env(env: &Env) -> Result<Self, SettingError> {
+        let Some(text) = env.secret(SETTING)? else {
+            return Ok(AtRest::Plain);
+        };
+        KeyEncryptionKey::from_base64(&text)
+            .map(|key| AtRest::Sealed(Arc::new(key)))
+            .map_err(|reason| SettingError {
+                name: SETTING.into(),
+                value: verdict_settings::REDACTED.into(),
+                reason: reason.into(),
+            })
+    }
+
+    /// What to store for the secret `plain` of row `id`.
+    pub fn store(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, AtRestError> {
         let AtRest::Sealed(key) = self else {
             return Ok(plain.to_vec());
         };
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
-            .map_err(|_| Error::Keys("no randomness for sealing a signing key".into()))?;
+            .map_err(|_| AtRestError::NoRandomness(id.to_owned()))?;
         let mut sealed = plain.to_vec();
         key.0
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(kid.as_bytes()),
+                Aad::from(id.as_bytes()),
                 &mut sealed,
             )
-            .map_err(|_| Error::Keys(format!("cannot seal signing key {kid}")))?;
+            .map_err(|_| AtRestError::Seal(id.to_owned()))?;
         Ok([SEALED, &nonce, &sealed].concat())
     }
 
-    /// The private key of `kid` from what is stored.
-    pub fn open(&self, kid: &str, stored: &[u8]) -> Result<Vec<u8>, Error> {
+    /// The secret of row `id` from what is stored.
+    pub fn open(&self, id: &str, stored: &[u8]) -> Result<Vec<u8>, AtRestError> {
         let Some(sealed) = stored.strip_prefix(SEALED) else {
             return Ok(stored.to_vec());
         };
         let AtRest::Sealed(key) = self else {
-            return Err(Error::Keys(
-                "the signing keys are encrypted: set VERDICT_KEY_ENCRYPTION_KEY to the key they were sealed with".into(),
-            ));
+            return Err(AtRestError::Locked(id.to_owned()));
         };
-        let wrong = || {
-            Error::Keys(format!(
-                "cannot open signing key {kid}: VERDICT_KEY_ENCRYPTION_KEY is not the key it was sealed with, or the row is damaged"
-            ))
-        };
+        let wrong = || AtRestError::WrongKey(id.to_owned());
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN).ok_or_else(wrong)?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| wrong())?;
         let mut buffer = ciphertext.to_vec();
         let plain = key
             .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buffer)
+            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer)
             .map_err(|_| wrong())?;
         Ok(plain.to_vec())
     }
@@ -155,6 +179,22 @@ mod tests {
         assert_eq!(sealed_with(7).open("kid-1", DER).unwrap(), DER);
         assert!(sealed_with(7).needs_sealing(DER));
         assert!(!AtRest::Plain.needs_sealing(DER));
+    }
+
+    #[test]
+    fn the_setting_seals_when_set_and_names_itself_when_invalid() {
+        assert!(matches!(
+            AtRest::from_env(&Env::from_pairs::<&str, &str>([])),
+            Ok(AtRest::Plain)
+        ));
+        let key = STANDARD.encode([3u8; 32]);
+        assert!(matches!(
+            AtRest::from_env(&Env::from_pairs([(SETTING, key.as_str())])),
+            Ok(AtRest::Sealed(_))
+        ));
+        let error = AtRest::from_env(&Env::from_pairs([(SETTING, "c2hvcnQ=")])).unwrap_err();
+        assert_eq!(error.name, SETTING);
+        assert!(!error.to_string().contains("c2hvcnQ="), "{error}");
     }
 
     #[test]
