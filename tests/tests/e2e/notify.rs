@@ -62,6 +62,20 @@ async fn webhook(app: &TestApp, project: &Project, body: Value) -> Value {
 
 /// A run with one passed and one failed test (and `attributes`), finished; its id.
 async fn finished_run(app: &TestApp, project: &Project, attributes: Value) -> String {
+    let results = json!([
+        { "suite": "checkout", "name": "pays", "status": "failed", "message": "expected 200, got 500" },
+        { "suite": "checkout", "name": "lists", "status": "passed" },
+    ]);
+    finished_run_with(app, project, attributes, results).await
+}
+
+/// A run with `attributes` and `results`, finished; its id.
+async fn finished_run_with(
+    app: &TestApp,
+    project: &Project,
+    attributes: Value,
+    results: Value,
+) -> String {
     let created = app
         .post(
             &project.token,
@@ -72,15 +86,11 @@ async fn finished_run(app: &TestApp, project: &Project, attributes: Value) -> St
     assert_eq!(created.status(), 201);
     let run: Value = created.json().await.unwrap();
     let run_id = run["id"].as_str().unwrap().to_owned();
-    let results = json!({ "results": [
-        { "suite": "checkout", "name": "pays", "status": "failed", "message": "expected 200, got 500" },
-        { "suite": "checkout", "name": "lists", "status": "passed" },
-    ]});
     let posted = app
         .post(
             &project.token,
             &format!("/api/v1/runs/{run_id}/results"),
-            results,
+            json!({ "results": results }),
         )
         .await;
     assert_eq!(posted.status(), 202);
@@ -686,36 +696,6 @@ async fn a_run_naming_gitlab_gets_a_gitlab_commit_status() {
     );
 }
 
-/// Posts `results` to a new run of `project` and finishes it; its id.
-async fn finished_run_of(app: &TestApp, project: &Project, results: Value) -> String {
-    let created = app
-        .post(
-            &project.token,
-            &format!("/api/v1/projects/{}/runs", project.slug),
-            json!({ "name": "nightly" }),
-        )
-        .await;
-    let run: Value = created.json().await.unwrap();
-    let run_id = run["id"].as_str().unwrap().to_owned();
-    let posted = app
-        .post(
-            &project.token,
-            &format!("/api/v1/runs/{run_id}/results"),
-            json!({ "results": results }),
-        )
-        .await;
-    assert_eq!(posted.status(), 202);
-    let finished = app
-        .post(
-            &project.token,
-            &format!("/api/v1/runs/{run_id}/finish"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(finished.status(), 202);
-    run_id
-}
-
 #[tokio::test]
 async fn new_failure_signatures_and_flaky_tests_are_delivered_once_for_the_run_that_brought_them() {
     let Subscribed {
@@ -737,7 +717,7 @@ async fn new_failure_signatures_and_flaky_tests_are_delivered_once_for_the_run_t
         { "suite": "login", "name": "works", "status": "passed", "attempt": 2 },
     ]);
 
-    let first = finished_run_of(&app, &project, results.clone()).await;
+    let first = finished_run_with(&app, &project, json!({}), results.clone()).await;
     let news = receiver.wait_for(3, WAIT).await;
 
     let of_type = |kind: &str| -> Value {
@@ -767,7 +747,7 @@ async fn new_failure_signatures_and_flaky_tests_are_delivered_once_for_the_run_t
     );
 
     // The same failure again, nothing flaky: nothing new to tell.
-    finished_run_of(&app, &project, json!([results[0]])).await;
+    finished_run_with(&app, &project, json!({}), json!([results[0]])).await;
     wait_for_log(&app, &project, &id(&finished), |log| log.len() == 2).await;
     assert_eq!(deliveries(&app, &project, &webhook_id).await.len(), 2);
 }
