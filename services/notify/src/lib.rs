@@ -42,6 +42,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     if matches!(settings.key_encryption, AtRest::Plain) {
         tracing::warn!("webhook secrets are stored unencrypted in notify.db; set VERDICT_KEY_ENCRYPTION_KEY to seal them");
     }
+    let at_rest = settings.key_encryption.clone();
+    let sealed = store
+        .write(move |conn| domain::webhooks::seal_plain_secrets(conn, &at_rest))
+        .await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed webhook secrets stored plain");
+    }
     let webhooks = domain::webhooks::Webhooks {
         store: store.clone(),
         at_rest: settings.key_encryption.clone(),

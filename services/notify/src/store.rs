@@ -107,6 +107,19 @@ pub fn insert_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
     Ok(())
 }
 
+/// Every webhook's id and secret as stored.
+pub fn webhook_secrets(conn: &Connection) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
+    let mut statement = conn.prepare_cached("SELECT id, secret FROM webhooks")?;
+    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+pub fn replace_secret(conn: &Connection, id: &str, secret: &[u8]) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE webhooks SET secret = ?2 WHERE id = ?1")?
+        .execute(params![id, secret])?;
+    Ok(())
+}
+
 /// Writes every changeable field of `webhook` back.
 pub fn update_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Result<()> {
     conn.prepare_cached(

@@ -17,6 +17,7 @@ use verdict_contracts::system::Empty;
 use verdict_contracts::Timestamp;
 use verdict_store::at_rest::AtRest;
 use verdict_store::idempotency::{keyed, Recall};
+use verdict_store::rusqlite::Connection;
 use verdict_store::Store;
 
 use super::destination;
@@ -274,9 +275,61 @@ fn page_of(page: &PageRequest) -> Result<(String, u32), Error> {
     Ok((after, page.effective_limit()))
 }
 
+/// Seals the secrets stored plain, when a key encryption key is set: those of webhooks
+/// created before it was. Answers how many it sealed.
+pub fn seal_plain_secrets(conn: &mut Connection, at_rest: &AtRest) -> Result<usize, Error> {
+    let tx = conn.transaction()?;
+    let mut sealed = 0;
+    for (id, stored) in store::webhook_secrets(&tx)? {
+        if at_rest.needs_sealing(&stored) {
+            store::replace_secret(&tx, &id, &at_rest.store(&id, &stored)?)?;
+            sealed += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(sealed)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use verdict_contracts::notify::WebhookFormat;
+    use verdict_store::at_rest::KeyEncryptionKey;
+
     use super::*;
+
+    #[test]
+    fn secrets_stored_plain_are_sealed_once_a_key_is_set_and_open_to_the_same() {
+        let mut conn = store::MIGRATIONS.in_memory().unwrap();
+        let plain = signing::new_secret();
+        let row = WebhookRow {
+            id: "w1".into(),
+            project_id: "p".into(),
+            url: "https://hooks.example/x".into(),
+            events: vec![WebhookEvent::RunFinished],
+            format: WebhookFormat::Verdict,
+            secret: plain.clone().into_bytes(),
+            enabled: true,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store::insert_webhook(&conn, &row).unwrap();
+        let key = KeyEncryptionKey::from_base64(&STANDARD.encode([9u8; 32])).unwrap();
+        let at_rest = AtRest::Sealed(Arc::new(key));
+
+        assert_eq!(seal_plain_secrets(&mut conn, &at_rest).unwrap(), 1);
+        assert_eq!(seal_plain_secrets(&mut conn, &at_rest).unwrap(), 0);
+        let (_, stored) = store::webhook_secrets(&conn).unwrap().remove(0);
+        assert!(!stored
+            .windows(plain.len())
+            .any(|window| window == plain.as_bytes()));
+        assert_eq!(at_rest.open("w1", &stored).unwrap(), plain.as_bytes());
+    }
 
     #[test]
     fn events_are_deduplicated_and_required() {
