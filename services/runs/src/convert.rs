@@ -1,32 +1,22 @@
 //! Stored rows to wire types, and times between Unix milliseconds and RFC 3339.
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use verdict_contracts::runs::{HistoryEntry, Run, RunShard, ShardCounts, ShardStatus, TestResult};
+use verdict_contracts::Timestamp;
 
 use crate::store::{HistoryRow, RunRow, ShardRow, StoredResult};
 
-pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
+/// A stored time (Unix milliseconds) as the wire shows it.
 pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    Timestamp::from_millis(ms).to_rfc3339()
 }
 
+/// A time a client gave in `field`, as stored.
 pub fn parse_rfc3339(field: &str, text: &str) -> Result<i64, crate::Error> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| {
+    Timestamp::parse_rfc3339(text)
+        .map(Timestamp::millis)
+        .ok_or_else(|| {
             crate::Error::BadRequest(format!("{field}: must be an RFC 3339 time, got {text:?}"))
         })
-}
-
-pub fn ms_of(at: OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 pub fn run_out(run: RunRow) -> Run {

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use verdict_contracts::Timestamp;
 
 use crate::context::Runs;
-use crate::convert::now_ms;
 use crate::domain::FinishReason;
 use crate::store;
 use crate::Error;
@@ -40,7 +40,7 @@ pub async fn run(
 }
 
 async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
-    let now = now_ms();
+    let now = Timestamp::now().millis();
     let before = now - timeout.as_millis() as i64;
     let finished = runs
         .store
@@ -63,7 +63,7 @@ async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
 }
 
 async fn delete_expired(runs: &Runs, retention: Duration) -> Result<(), Error> {
-    let before = now_ms() - retention.as_millis() as i64;
+    let before = Timestamp::now().millis() - retention.as_millis() as i64;
     let expired = runs
         .store
         .read(move |conn| Ok::<_, Error>(store::runs_older_than(conn, before, PER_PASS)?))

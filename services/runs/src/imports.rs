@@ -21,12 +21,13 @@ use verdict_contracts::runs::{
     self, Counts, CreateImport, CreatedImport, Import, ImportIntoRun, ImportRef, ImportState,
     NewRun, ReportKind, ResultId, RunStatus, StartImport,
 };
+use verdict_contracts::Timestamp;
 use verdict_store::idempotency::{keyed, KeyedRequest, Recall};
 use verdict_store::rusqlite::Transaction;
 
 use crate::config::ImportRetries;
 use crate::context::Runs;
-use crate::convert::{self, now_ms};
+use crate::convert::{self};
 use crate::domain::{FinishReason, NewResult, Tally};
 use crate::finish;
 use crate::import::{ImportError, ReportItem, ReportReader};
@@ -72,7 +73,7 @@ pub async fn create(
     let (answer, started) = runs
         .store
         .write(move |conn| {
-            let now = now_ms();
+            let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
             if let Some(answer) = repeated(&tx, keyed.as_ref(), now)? {
                 return Ok((answer, None));
@@ -103,7 +104,7 @@ pub async fn into_run(
     let format = request.request.format;
     runs.store
         .write(move |conn| {
-            let now = now_ms();
+            let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
             if let Some(answer) = repeated(&tx, keyed.as_ref(), now)? {
                 return Ok(answer);
@@ -202,7 +203,7 @@ pub async fn start(
                 conn,
                 &id,
                 &request.artifact_id,
-                now_ms(),
+                Timestamp::now().millis(),
             )?)
         })
         .await?;
@@ -249,7 +250,7 @@ pub async fn work(runs: Runs, retries: ImportRetries, wakeup: Wakeup, shutdown: 
             .await;
         let pause = match next {
             Ok(Some(import)) => {
-                let due_in = import.next_attempt_at.unwrap_or_default() - now_ms();
+                let due_in = import.next_attempt_at.unwrap_or_default() - Timestamp::now().millis();
                 if due_in <= 0 {
                     attempt(&runs, &http, retries, import, &shutdown).await;
                     continue;
@@ -306,7 +307,7 @@ async fn attempt(
     shutdown: &CancellationToken,
 ) {
     let attempt = import.attempts + 1;
-    let retry_at = now_ms() + retries.pause_after(attempt).as_millis() as i64;
+    let retry_at = Timestamp::now().millis() + retries.pause_after(attempt).as_millis() as i64;
     let id = import.id.clone();
     let claimed = runs
         .store
@@ -372,7 +373,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
     let events = runs
         .store
         .write(move |conn| {
-            let now = now_ms();
+            let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
             let Some(run) = store::run(&tx, &failed.run_id)? else {
                 return Ok(Vec::new());
@@ -538,7 +539,10 @@ async fn apply(
                     for result in chunk {
                         batch.apply(&mut writer, result)?;
                     }
-                    (batch.finish(&tx, now_ms())?, writer.into_learned())
+                    (
+                        batch.finish(&tx, Timestamp::now().millis())?,
+                        writer.into_learned(),
+                    )
                 };
                 tx.commit()?;
                 known.learn(learned);
@@ -558,7 +562,7 @@ async fn apply(
     let import = import.clone();
     runs.store
         .write(move |conn| {
-            let now = now_ms();
+            let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
             let run = store::run(&tx, &import.run_id)?.ok_or(Error::NotFound("run"))?;
             let mut events = Vec::new();

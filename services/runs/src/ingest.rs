@@ -12,10 +12,11 @@ use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_contracts::events::{Event, FinishedTest};
 use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
 use verdict_contracts::streams;
+use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::{Connection, Transaction};
 
 use crate::context::Runs;
-use crate::convert::{self, now_ms};
+use crate::convert::{self};
 use crate::domain::{CountsDelta, NewResult, Signature, TestOutcome};
 use crate::store::{self, KnownTests, ResultRow, ResultWriter, RunRow};
 use crate::{finish, live_events, Error};
@@ -80,7 +81,7 @@ async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdic
                 conn,
                 &mut known,
                 &deliveries,
-                now_ms(),
+                Timestamp::now().millis(),
                 COMMIT_EVERY,
             ))
         })
@@ -310,7 +311,7 @@ impl<'run> Batch<'run> {
             status: checked.status,
             attempt: checked.attempt.get(),
             duration_ms: checked.duration_ms.map(|d| d.get()),
-            started_at: checked.started_at.map(convert::ms_of),
+            started_at: checked.started_at.map(|at| Timestamp::of(at).millis()),
             message: checked.message.map(|t| t.as_str().to_owned()),
             trace: checked.trace.map(|t| t.as_str().to_owned()),
             stdout: checked.stdout.map(|t| t.as_str().to_owned()),

@@ -12,11 +12,12 @@ use verdict_contracts::runs::{
 };
 use verdict_contracts::system::Empty;
 use verdict_contracts::tasks::Task;
+use verdict_contracts::Timestamp;
 use verdict_store::idempotency::{keyed, Recall};
 use verdict_store::rusqlite::Transaction;
 
 use crate::context::Runs;
-use crate::convert::{self, now_ms, parse_rfc3339, run_out, shard_out};
+use crate::convert::{self, parse_rfc3339, run_out, shard_out};
 use crate::domain::{Counts, Finishing};
 use crate::outbox::Outbox;
 use crate::store::{self, RunRow};
@@ -53,7 +54,7 @@ impl RunSpec {
         })?;
         let started_at = match &new.started_at {
             Some(text) => parse_rfc3339("started_at", text)?,
-            None => now_ms(),
+            None => Timestamp::now().millis(),
         };
         let label = |field: &str, value: &Option<String>, limit| {
             value
@@ -143,7 +144,7 @@ pub async fn create(
     let (answer, events) = runs
         .store
         .write(move |conn| {
-            let now = now_ms();
+            let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
             if let Some(keyed) = &keyed {
                 match keyed.recall(&tx, now)? {
@@ -249,7 +250,7 @@ pub async fn remove(runs: &Runs, run_id: String, project_id: String) -> Result<(
         .write(move |conn| {
             let tx = conn.transaction()?;
             if store::delete_run(&tx, &run_id)? {
-                let now = now_ms();
+                let now = Timestamp::now().millis();
                 let task = Task::DeleteRunArtifacts {
                     project_id: project_id.clone(),
                     run_id: run_id.clone(),

@@ -14,10 +14,11 @@ use verdict_contracts::runs::triage::{
 };
 use verdict_contracts::runs::{limits, FlakyTest, FlakyTests, RunRef, TestKey, TestResult};
 use verdict_contracts::system::Empty;
+use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::Connection;
 
 use crate::context::Runs;
-use crate::convert::{self, now_ms, parse_rfc3339, result_out};
+use crate::convert::{self, parse_rfc3339, result_out};
 use crate::domain::{
     is_signature_id, percentile, rank_page, Rank, ResultStatus, SearchText, TestRecord,
 };
@@ -98,7 +99,7 @@ pub async fn list_failures(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
-    let filter = window_filter(request.selection, now_ms())?;
+    let filter = window_filter(request.selection, Timestamp::now().millis())?;
     let after = rank_cursor(&request.page.cursor)?;
     let limit = request.page.effective_limit() as usize;
     runs.store
@@ -411,7 +412,7 @@ pub async fn set_quarantine(
     request: SetQuarantine,
 ) -> Result<Quarantine, Error> {
     let key = test_key(&request.test_key)?;
-    let now = now_ms();
+    let now = Timestamp::now().millis();
     let until = checked_quarantine(&request.quarantine, now)?;
     let access = runs
         .authorize(&principal, &request.project, Role::Maintainer)
@@ -448,7 +449,7 @@ pub async fn release_quarantine(
         .write(move |conn| {
             let tx = conn.transaction()?;
             let test = known_test(&tx, &access.project_id, &key)?;
-            if !store::release_quarantine(&tx, test.tid, &by, now_ms())? {
+            if !store::release_quarantine(&tx, test.tid, &by, Timestamp::now().millis())? {
                 return Err(Error::NotFound("quarantine"));
             }
             tx.commit()?;
@@ -470,7 +471,10 @@ pub async fn get_quarantine(
     runs.store
         .read(move |conn| {
             let test = known_test(conn, &access.project_id, &key)?;
-            let quarantine = active(store::quarantine(conn, test.tid)?, now_ms());
+            let quarantine = active(
+                store::quarantine(conn, test.tid)?,
+                Timestamp::now().millis(),
+            );
             let audit = store::audit_trail(conn, test.tid)?
                 .into_iter()
                 .map(|row| QuarantineEvent {
@@ -530,7 +534,7 @@ pub async fn list_tests(
         after,
     };
     let limit = request.page.effective_limit();
-    let now = now_ms();
+    let now = Timestamp::now().millis();
     let quarantined = request.quarantined;
     let rows = runs
         .store
@@ -603,7 +607,7 @@ pub async fn test_trend(
     request: TestTrend,
 ) -> Result<TestStats, Error> {
     let key = test_key(&request.test_key)?;
-    let filter = window_filter(request.selection, now_ms())?;
+    let filter = window_filter(request.selection, Timestamp::now().millis())?;
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
@@ -628,7 +632,7 @@ pub async fn slowest_tests(
     principal: Principal,
     request: SlowestTests,
 ) -> Result<Vec<TestStats>, Error> {
-    let filter = window_filter(request.selection, now_ms())?;
+    let filter = window_filter(request.selection, Timestamp::now().millis())?;
     let limit = request.limit.clamp(1, verdict_contracts::page::MAX_LIMIT) as usize;
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
@@ -680,7 +684,7 @@ pub async fn project_trend(
     principal: Principal,
     request: ProjectTrend,
 ) -> Result<Vec<TrendDay>, Error> {
-    let filter = window_filter(request.selection, now_ms())?;
+    let filter = window_filter(request.selection, Timestamp::now().millis())?;
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
@@ -721,7 +725,7 @@ pub async fn flaky_tests(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
-    let filter = window_filter(request.selection, now_ms())?;
+    let filter = window_filter(request.selection, Timestamp::now().millis())?;
     let after = rank_cursor(&request.page.cursor)?;
     let limit = request.page.effective_limit() as usize;
     runs.store
