@@ -23,8 +23,6 @@ pub enum Error {
     },
     #[error("event could not be published: {0}")]
     Publish(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("JetStream consumer error: {0}")]
-    Consumer(String),
     /// A call to another service failed; already in the form to answer with.
     #[error("{0}")]
     Dependency(ServiceError),
@@ -68,7 +66,6 @@ impl From<Error> for ServiceError {
             | Error::Io { .. }
             | Error::Listen { .. }
             | Error::Publish(_)
-            | Error::Consumer(_)
             | Error::Idempotency(_) => {
                 tracing::error!(error = %error, "artifacts request failed");
                 ServiceError::internal()

@@ -14,7 +14,7 @@ pub enum Error {
     #[error(transparent)]
     AtRest(#[from] verdict_store::at_rest::AtRestError),
     #[error("the HTTP client cannot be built: {0}")]
-    HttpClient(String),
+    HttpClient(#[source] reqwest::Error),
     /// A call to another service failed; already in the form to answer with.
     #[error("{0}")]
     Dependency(ServiceError),

@@ -77,9 +77,7 @@ fn client(settings: &DeliverySettings, guarded: bool) -> Result<reqwest::Client,
             allowed: Arc::new(settings.allowed_networks.clone()),
         }));
     }
-    builder
-        .build()
-        .map_err(|err| Error::HttpClient(err.to_string()))
+    builder.build().map_err(Error::HttpClient)
 }
 
 impl Sender {
