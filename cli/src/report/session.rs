@@ -19,6 +19,9 @@ use super::{Failure, Outcome};
 const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Artifacts uploaded at once.
 const PARALLEL_UPLOADS: usize = 8;
+/// The most bytes of artifacts one batch holds: the server reads each back to verify it
+/// when the batch is completed, within one request.
+const MAX_ARTIFACT_BATCH_BYTES: u64 = 1 << 30;
 /// How long a finished run may take to show its final status.
 const FINISH_WAIT: Duration = Duration::from_secs(120);
 
@@ -101,10 +104,16 @@ impl Session {
             .progress
             .step("artifacts", files.len() as u64, "artifacts");
         let mut failures = Vec::new();
-        for batch in files.chunks(MAX_BATCH_ARTIFACTS) {
+        let mut sized = Vec::with_capacity(files.len());
+        for file in files {
+            // A file that cannot be read fails in its batch, naming itself.
+            let size = tokio::fs::metadata(&file.path).await.map_or(0, |m| m.len());
+            sized.push((size, file));
+        }
+        for batch in chunks_within(sized, MAX_BATCH_ARTIFACTS, MAX_ARTIFACT_BATCH_BYTES) {
             match self
                 .client
-                .upload_batch(&self.run.id, batch, PARALLEL_UPLOADS)
+                .upload_batch(&self.run.id, &batch, PARALLEL_UPLOADS)
                 .await
             {
                 Ok(outcomes) => {
@@ -185,31 +194,54 @@ impl Session {
 /// Splits results into batches the API takes: 1 to 1000 results and at most
 /// [`MAX_BATCH_BYTES`] of JSON each (a single larger result goes alone).
 pub fn batches(results: Vec<ResultInput>) -> Outcome<Vec<Vec<ResultInput>>> {
-    let mut batches = Vec::new();
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    for result in results {
-        let size = serde_json::to_vec(&result)
-            .map_err(|err| Failure::internal(format!("encoding a result: {err}")))?
-            .len();
-        if !batch.is_empty()
-            && (batch.len() == MAX_RESULTS_PER_BATCH || bytes + size > MAX_BATCH_BYTES)
-        {
-            batches.push(std::mem::take(&mut batch));
-            bytes = 0;
+    let sized = results
+        .into_iter()
+        .map(|result| {
+            let size = serde_json::to_vec(&result)
+                .map_err(|err| Failure::internal(format!("encoding a result: {err}")))?
+                .len();
+            Ok((size as u64, result))
+        })
+        .collect::<Outcome<Vec<_>>>()?;
+    Ok(chunks_within(
+        sized,
+        MAX_RESULTS_PER_BATCH,
+        MAX_BATCH_BYTES as u64,
+    ))
+}
+
+/// `items` in order, cut into chunks of at most `max_items` whose sizes add up to at
+/// most `max_size`; an item larger than that alone makes a chunk of its own.
+fn chunks_within<T>(items: Vec<(u64, T)>, max_items: usize, max_size: u64) -> Vec<Vec<T>> {
+    let mut chunks = Vec::new();
+    let mut chunk = Vec::new();
+    let mut size = 0;
+    for (item_size, item) in items {
+        if !chunk.is_empty() && (chunk.len() == max_items || size + item_size > max_size) {
+            chunks.push(std::mem::take(&mut chunk));
+            size = 0;
         }
-        bytes += size;
-        batch.push(result);
+        size += item_size;
+        chunk.push(item);
     }
-    if !batch.is_empty() {
-        batches.push(batch);
+    if !chunk.is_empty() {
+        chunks.push(chunk);
     }
-    Ok(batches)
+    chunks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_hold_at_most_their_count_and_size_and_keep_the_order() {
+        let items = vec![(5, 'a'), (5, 'b'), (5, 'c'), (20, 'd'), (1, 'e'), (1, 'f')];
+        assert_eq!(
+            chunks_within(items, 2, 10),
+            [vec!['a', 'b'], vec!['c'], vec!['d'], vec!['e', 'f']]
+        );
+    }
 
     fn result(name: &str, stdout_bytes: usize) -> ResultInput {
         ResultInput {

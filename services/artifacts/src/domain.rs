@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use verdict_bus::{access, Bus};
 use verdict_contracts::artifacts::{
@@ -32,6 +32,8 @@ use crate::Error;
 const DELETE_BATCH: u32 = 500;
 /// Artifacts of one batch verified at once: each reads its blob back from the store.
 const PARALLEL_COMPLETIONS: usize = 4;
+/// Uploads of one batch prepared at once.
+const PARALLEL_SIGNING: usize = 8;
 
 /// What an artifact holds, as far as who may read it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,11 +321,12 @@ impl Artifacts {
                 Ok(rows)
             })
             .await?;
-        let mut answers = Vec::with_capacity(declared.len());
-        for row in declared {
-            answers.push(self.sign_upload(row, kind).await?);
-        }
-        Ok(answers)
+        // Large uploads to S3 each start a multipart upload there: a few at once.
+        futures::stream::iter(declared)
+            .map(|row| self.sign_upload(row, kind))
+            .buffered(PARALLEL_SIGNING)
+            .try_collect()
+            .await
     }
 
     /// What is refused before anything is stored: too large, or an unusable result id.

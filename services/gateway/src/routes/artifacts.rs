@@ -27,6 +27,8 @@ use crate::state::AppState;
 /// How long `complete` may take: hashing 5 GiB read back from a store takes tens of
 /// seconds.
 const COMPLETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long declaring a batch may take.
+const DECLARE_BATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The origin clients reach this API at: `VERDICT_PUBLIC_URL`, else the request's
 /// `Host` (with `X-Forwarded-Proto` when a proxy in front terminates TLS).
@@ -131,8 +133,10 @@ pub async fn declare_batch(
         },
         key,
     );
+    // A hundred large artifacts in S3 each start a multipart upload there first.
     let mut declared = state
         .bus
+        .with_timeout(DECLARE_BATCH_TIMEOUT)
         .request_as(&artifacts::DECLARE_BATCH, &request, &principal)
         .await?;
     let base = public_base(&state, &headers);
