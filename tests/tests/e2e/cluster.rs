@@ -299,7 +299,7 @@ fn assert_no_failed_request(load: &Load) {
 
 /// Waits until the run holds the results of at least `at_least` batches. After a NATS
 /// node dies, that takes a stream leader election and the ingest consumer catching up
-/// with the new leader: usually 10 to 20 s here, once 25 s with the whole suite
+/// with the new leader: 10 to 20 s here alone, and once over 20 s with the whole suite
 /// running beside it on the two cores.
 async fn wait_for_accepted(job: &Job, at_least: usize) {
     let deadline = Instant::now() + Duration::from_secs(40);
