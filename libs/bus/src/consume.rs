@@ -39,6 +39,10 @@ const PULL_RETRY_PAUSES: Pauses = Pauses {
     first: Duration::from_millis(100),
     max: Duration::from_millis(500),
 };
+/// Longest wait for the end of a fetch of what is ready. The server answers such a fetch
+/// at once, but async-nats gives a fetch without expiry no timeout of its own, so an
+/// answer lost with a server that died would hold the consumer forever.
+const FETCH_ANSWER_WAIT: Duration = Duration::from_secs(2);
 /// How often the watchdog reads the stream.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// Messages waiting with no progress for this long make the consumer "stalled".
@@ -194,22 +198,37 @@ where
             .messages()
             .await
         {
-            Ok(mut rest) => {
-                while let Some(message) = rest.next().await {
-                    match message {
-                        Ok(message) => messages.push(message),
-                        Err(err) => {
-                            failure = Some(BoxError::from(err));
-                            break;
-                        }
-                    }
-                }
-            }
+            Ok(rest) => failure = take_ready(rest, &mut messages, FETCH_ANSWER_WAIT).await,
             Err(err) => failure = Some(BoxError::from(err)),
         }
     }
     settle(messages, queue.ack_wait, handle).await;
     failure.map_or(Ok(()), Err)
+}
+
+/// Moves the fetched messages into `messages` until the fetch ends or `wait` has passed;
+/// the error that ended it early, if any. Messages taken before a failure are kept: they
+/// are delivered to this consumer and get handled like the rest.
+async fn take_ready<S, M, E>(
+    mut fetched: S,
+    messages: &mut Vec<M>,
+    wait: Duration,
+) -> Option<BoxError>
+where
+    S: futures::Stream<Item = Result<M, E>> + Unpin,
+    E: Into<BoxError>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, fetched.next()).await {
+            Ok(Some(Ok(message))) => messages.push(message),
+            Ok(Some(Err(err))) => return Some(err.into()),
+            Ok(None) => return None,
+            Err(_) => {
+                return Some(format!("a fetch got no end within {} s", wait.as_secs_f64()).into())
+            }
+        }
+    }
 }
 
 /// Runs the handler over `messages` and acknowledges each by its verdict. While the
@@ -357,6 +376,34 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_fetch_whose_end_never_comes_gives_up_after_the_wait_keeping_what_came() {
+        let fetched =
+            futures::stream::iter([Ok::<_, BoxError>(1), Ok(2)]).chain(futures::stream::pending());
+        let mut messages = vec![0];
+        let failure = take_ready(fetched, &mut messages, Duration::from_millis(50)).await;
+        assert_eq!(messages, [0, 1, 2]);
+        assert!(failure.is_some_and(|err| err.to_string().contains("no end")));
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_ends_takes_every_message_and_reports_no_failure() {
+        let fetched = futures::stream::iter([Ok::<_, BoxError>(1), Ok(2)]);
+        let mut messages = Vec::new();
+        let failure = take_ready(fetched, &mut messages, Duration::from_secs(60)).await;
+        assert_eq!(messages, [1, 2]);
+        assert!(failure.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fetch_that_fails_keeps_the_messages_before_the_failure() {
+        let fetched = futures::stream::iter([Ok(1), Err(BoxError::from("gone")), Ok(3)]);
+        let mut messages = Vec::new();
+        let failure = take_ready(fetched, &mut messages, Duration::from_secs(60)).await;
+        assert_eq!(messages, [1]);
+        assert_eq!(failure.map(|err| err.to_string()).as_deref(), Some("gone"));
+    }
 
     #[test]
     fn a_queue_whose_first_message_stays_put_is_reported_stalled_once() {
