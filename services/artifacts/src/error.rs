@@ -9,8 +9,19 @@ pub enum Error {
     Store(#[from] verdict_store::StoreError),
     #[error("database error: {0}")]
     Sqlite(#[from] verdict_store::rusqlite::Error),
+    /// A call to the S3 API failed; `what` names the step.
+    #[error("blob store error {what}: {}", aws_sdk_s3::error::DisplayErrorContext(.source.as_ref()))]
+    S3 {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The blob store, or its settings, did what they must not; no error of another
+    /// kind lies beneath.
     #[error("blob store error: {0}")]
     Blob(String),
+    #[error("blob file task failed: {0}")]
+    BlobTask(#[source] tokio::task::JoinError),
     #[error("blob file error at {path}: {source}")]
     Io {
         path: String,
@@ -62,7 +73,9 @@ impl From<Error> for ServiceError {
             Error::Bus(_)
             | Error::Store(_)
             | Error::Sqlite(_)
+            | Error::S3 { .. }
             | Error::Blob(_)
+            | Error::BlobTask(_)
             | Error::Io { .. }
             | Error::Listen { .. }
             | Error::Publish(_)

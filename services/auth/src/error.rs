@@ -9,12 +9,18 @@ pub enum Error {
     Store(#[from] verdict_store::StoreError),
     #[error("database error: {0}")]
     Sqlite(#[from] verdict_store::rusqlite::Error),
-    #[error("signing key error: {0}")]
-    Keys(String),
+    #[error("no current signing key")]
+    NoSigningKey,
+    #[error("signing key could not be encoded: {0}")]
+    KeyEncoding(#[source] ed25519_dalek::pkcs8::Error),
+    #[error("token could not be signed: {0}")]
+    Signing(#[source] jsonwebtoken::errors::Error),
     #[error("signing key error: {0}")]
     AtRest(#[from] verdict_store::at_rest::AtRestError),
     #[error("password hashing failed: {0}")]
-    PasswordHash(String),
+    PasswordHash(#[source] argon2::password_hash::Error),
+    #[error("password hashing task failed: {0}")]
+    PasswordTask(#[source] tokio::task::JoinError),
     #[error("revocation could not be published: {0}")]
     Revocation(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("too many sign-ins at once; retry shortly")]
@@ -47,9 +53,12 @@ impl From<Error> for ServiceError {
             Error::Bus(_)
             | Error::Store(_)
             | Error::Sqlite(_)
-            | Error::Keys(_)
+            | Error::NoSigningKey
+            | Error::KeyEncoding(_)
+            | Error::Signing(_)
             | Error::AtRest(_)
             | Error::PasswordHash(_)
+            | Error::PasswordTask(_)
             | Error::Revocation(_)
             | Error::Idempotency(_) => {
                 tracing::error!(error = %error, "auth request failed");

@@ -27,7 +27,7 @@ impl SigningKey {
         let key = ed25519_dalek::SigningKey::generate(&mut OsRng);
         let private_pkcs8 = key
             .to_pkcs8_der()
-            .map_err(|err| Error::Keys(err.to_string()))?
+            .map_err(Error::KeyEncoding)?
             .as_bytes()
             .to_vec();
         Ok(Self {
@@ -99,9 +99,7 @@ impl KeyRing {
     }
 
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, Error> {
-        let key = self
-            .current()
-            .ok_or_else(|| Error::Keys("no current signing key".into()))?;
+        let key = self.current().ok_or(Error::NoSigningKey)?;
         let header = Header {
             kid: Some(key.kid.clone()),
             ..Header::new(Algorithm::EdDSA)
@@ -111,7 +109,7 @@ impl KeyRing {
             claims,
             &EncodingKey::from_ed_der(&key.private_pkcs8),
         )
-        .map_err(|err| Error::Keys(err.to_string()))
+        .map_err(Error::Signing)
     }
 }
 

@@ -28,7 +28,7 @@ fn hash(password: &str) -> Result<String, Error> {
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|err| Error::PasswordHash(err.to_string()))
+        .map_err(Error::PasswordHash)
 }
 
 /// Whether `password` matches `phc`. A malformed stored hash never matches.
@@ -97,7 +97,7 @@ impl Hasher {
             done
         })
         .await
-        .map_err(|err| Error::PasswordHash(err.to_string()))
+        .map_err(Error::PasswordTask)
     }
 }
 

@@ -44,7 +44,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("cannot build the HTTP client: {0}")]
-    HttpClient(String),
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// A gateway bound to its address, not yet serving: lets callers learn the port
@@ -120,7 +120,7 @@ impl Gateway {
             blob_client: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(5))
                 .build()
-                .map_err(|err| Error::HttpClient(err.to_string()))?,
+                .map_err(Error::HttpClient)?,
             ingest: Arc::new(ingest::Ingest::new(bus.clone())),
             live: Arc::new(live::Live::new(settings_live, bus.clone(), auth.clone())),
             web,

@@ -104,9 +104,21 @@ pub enum ApiError {
     /// A backend reached over HTTP (the artifacts service's blob server) failed.
     #[error("{0}")]
     Upstream(String),
+    /// The request to such a backend failed ([`ApiError::upstream_request`]).
+    #[error("request to the blob store failed: {0}")]
+    UpstreamRequest(#[source] reqwest::Error),
+    /// A request body could not be kept in or read back from a temporary file.
+    #[error("spooling a request body: {0}")]
+    Spool(#[source] std::io::Error),
 }
 
 impl ApiError {
+    /// A failed request to an HTTP backend, without its URL: the query of a blob URL is
+    /// a signature, never to be logged.
+    pub fn upstream_request(error: reqwest::Error) -> Self {
+        ApiError::UpstreamRequest(error.without_url())
+    }
+
     /// A 400 naming the one field (or query parameter) that is wrong, and why.
     pub fn invalid(field: &str, message: &str) -> Self {
         ApiError::Validation(vec![FieldError {
@@ -201,10 +213,17 @@ impl IntoResponse for ApiError {
             ApiError::TooManySockets(detail) => {
                 (Problem::new(StatusCode::TOO_MANY_REQUESTS, detail), Some(1))
             }
-            ApiError::Upstream(reason) => {
-                tracing::error!(%reason, "upstream HTTP request failed");
+            ApiError::Upstream(_) | ApiError::UpstreamRequest(_) => {
+                tracing::error!(error = %self, "upstream HTTP request failed");
                 (
                     Problem::new(StatusCode::BAD_GATEWAY, "a backend service failed"),
+                    None,
+                )
+            }
+            ApiError::Spool(_) => {
+                tracing::error!(error = %self, "request failed");
+                (
+                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
                     None,
                 )
             }
@@ -304,5 +323,20 @@ mod tests {
         assert_eq!(problem.status, 503);
         assert_eq!(retry_after, Some(1));
         assert!(!problem.detail.contains("verdict.v1"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_blob_request_never_shows_the_signed_url() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/blobs/k?signature=s3cr3t",
+            closed.local_addr().unwrap()
+        );
+        drop(closed);
+        verdict_telemetry::install_tls_provider();
+        let failed = reqwest::Client::new().get(url).send().await.unwrap_err();
+        assert!(failed.to_string().contains("s3cr3t"), "reqwest shows it");
+        let error = ApiError::upstream_request(failed);
+        assert!(!format!("{error} {error:?}").contains("s3cr3t"));
     }
 }

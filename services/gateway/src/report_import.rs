@@ -229,10 +229,10 @@ async fn upload(
         };
         let mut file = tokio::fs::File::open(report)
             .await
-            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
+            .map_err(ApiError::Spool)?;
         file.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(|err| ApiError::Upstream(format!("reading the spooled report: {err}")))?;
+            .map_err(ApiError::Spool)?;
         let mut request = state
             .blob_client
             .put(url)
@@ -243,10 +243,7 @@ async fn upload(
         for (name, value) in &target.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        // reqwest's errors name the URL, whose query is a signature: never shown.
-        let stored = request.send().await.map_err(|err| {
-            ApiError::Upstream(format!("storing the report: {}", err.without_url()))
-        })?;
+        let stored = request.send().await.map_err(ApiError::upstream_request)?;
         if !stored.status().is_success() {
             return Err(ApiError::Upstream(format!(
                 "the blob store answered {} to part {} of the report",
@@ -279,11 +276,8 @@ impl Spooled {
 /// Streams the body to a temporary file, measuring and hashing it on the way; the route's
 /// body limit bounds it (decompressed, when it came gzipped).
 async fn spool(body: Body) -> Result<Spooled, ApiError> {
-    let file = tempfile::NamedTempFile::new()
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
-    let reopened = file
-        .reopen()
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    let file = tempfile::NamedTempFile::new().map_err(ApiError::Spool)?;
+    let reopened = file.reopen().map_err(ApiError::Spool)?;
     let mut out = tokio::fs::File::from_std(reopened);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
@@ -292,13 +286,9 @@ async fn spool(body: Body) -> Result<Spooled, ApiError> {
         let chunk = chunk.map_err(|err| body_error(&err))?;
         hasher.update(&chunk);
         size += chunk.len() as u64;
-        out.write_all(&chunk)
-            .await
-            .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+        out.write_all(&chunk).await.map_err(ApiError::Spool)?;
     }
-    out.flush()
-        .await
-        .map_err(|err| ApiError::Upstream(format!("spooling the report: {err}")))?;
+    out.flush().await.map_err(ApiError::Spool)?;
     if size == 0 {
         return Err(ApiError::BadRequest("the report is empty".into()));
     }

@@ -9,8 +9,6 @@ pub enum Error {
     Store(#[from] verdict_store::StoreError),
     #[error("database error: {0}")]
     Sqlite(#[from] verdict_store::rusqlite::Error),
-    #[error("JetStream error: {0}")]
-    JetStream(String),
     #[error("could not encode a message: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("JetStream did not take a message: {0}")]
@@ -40,7 +38,6 @@ impl From<Error> for ServiceError {
             Error::Bus(_)
             | Error::Store(_)
             | Error::Sqlite(_)
-            | Error::JetStream(_)
             | Error::Encode(_)
             | Error::Publish(_)
             | Error::Idempotency(_) => {

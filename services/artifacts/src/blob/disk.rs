@@ -122,7 +122,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|err| Error::Blob(format!("blocking task failed: {err}")))?
+        .map_err(Error::BlobTask)?
 }
 
 impl BlobStore for DiskStore {

@@ -43,8 +43,11 @@ pub struct S3Store {
     key_prefix: String,
 }
 
-fn s3_error(what: &str, error: impl std::error::Error) -> Error {
-    Error::Blob(format!("{what}: {}", DisplayErrorContext(error)))
+fn s3_error(what: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::S3 {
+        what,
+        source: Box::new(error),
+    }
 }
 
 /// An S3 client for `settings` at `endpoint` (AWS when `None`): path-style when asked,
@@ -401,9 +404,8 @@ impl BlobStore for S3Store {
                         .send()
                         .await;
                     if let Err(err) = aborted {
-                        let text = format!("{}", DisplayErrorContext(&err));
-                        if !text.contains("NoSuchUpload") {
-                            return Err(Error::Blob(format!("aborting an upload: {text}")));
+                        if !format!("{}", DisplayErrorContext(&err)).contains("NoSuchUpload") {
+                            return Err(s3_error("aborting an upload", err));
                         }
                     }
                 }

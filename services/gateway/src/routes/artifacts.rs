@@ -342,10 +342,6 @@ fn blob_url(base: &str, key: &str, query: Option<String>) -> Result<String, ApiE
     Ok(format!("{base}{BLOB_PATH_PREFIX}{key}{query}"))
 }
 
-fn upstream(error: reqwest::Error) -> ApiError {
-    ApiError::Upstream(format!("the blob store failed: {error}"))
-}
-
 /// A signed upload to the local-disk store, streamed through to the artifacts service.
 pub async fn blob_put(
     State(state): State<AppState>,
@@ -365,7 +361,9 @@ pub async fn blob_put(
             request = request.header(name.as_str(), value.as_bytes());
         }
     }
-    Ok(relay(request.send().await.map_err(upstream)?))
+    Ok(relay(
+        request.send().await.map_err(ApiError::upstream_request)?,
+    ))
 }
 
 /// A signed download from the local-disk store, streamed through from the artifacts
@@ -377,6 +375,11 @@ pub async fn blob_get(
 ) -> Result<Response, ApiError> {
     let url = blob_url(&blob_base(&state).await?, &key, query)?;
     Ok(relay(
-        state.blob_client.get(url).send().await.map_err(upstream)?,
+        state
+            .blob_client
+            .get(url)
+            .send()
+            .await
+            .map_err(ApiError::upstream_request)?,
     ))
 }
