@@ -220,6 +220,11 @@ enum Benchmark {
     Pauses {
         #[arg(long, default_value_t = 20)]
         repeat: usize,
+        /// Systems bursting at once, each its own `verdict up` with its own burst: on a
+        /// machine the applying thread of one system leaves partly idle, the rounds take
+        /// less time in all, and each burst meets a busier machine.
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         #[arg(long, default_value_t = 500)]
@@ -454,6 +459,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Benchmark::Pauses {
             repeat,
+            parallel,
             seconds,
             batch,
             connections,
@@ -466,6 +472,7 @@ async fn main() -> anyhow::Result<()> {
             };
             pauses::run(
                 repeat,
+                parallel,
                 burst::Plan {
                     workload,
                     connections,

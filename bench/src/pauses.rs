@@ -11,13 +11,22 @@ use crate::up::UpSystem;
 /// The longest pause the issue allows.
 const PAUSE_LIMIT: Duration = Duration::from_secs(5);
 
-pub async fn run(repeat: usize, plan: Plan, drain_limit: Duration) -> anyhow::Result<()> {
+pub async fn run(
+    repeat: usize,
+    parallel: usize,
+    plan: Plan,
+    drain_limit: Duration,
+) -> anyhow::Result<()> {
     let workload = match plan.workload {
         Workload::NewTests => "every result a new test".to_owned(),
         Workload::RepeatingSuite { tests } => format!("runs of a {tests}-test suite"),
     };
+    let at_once = match parallel {
+        1 => String::new(),
+        n => format!(", {n} systems at once, each with its own burst"),
+    };
     println!(
-        "Burst: {} connections, batches of {}, {} s, {workload}; each on a fresh `verdict up`.",
+        "Burst: {} connections, batches of {}, {} s, {workload}; each on a fresh `verdict up`{at_once}.",
         plan.connections,
         plan.batch,
         plan.duration.as_secs()
@@ -26,29 +35,22 @@ pub async fn run(repeat: usize, plan: Plan, drain_limit: Duration) -> anyhow::Re
     println!("| # | batches (all 202) | results | posting | all counted after | ingest | longest pause | delivered again |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut longest = Duration::ZERO;
-    for round in 1..=repeat {
-        let system = UpSystem::start().await?;
-        let (project, token) = system.reporter().await?;
-        let target = Arc::new(Target {
-            http: system.http.clone(),
-            base_url: system.base_url.clone(),
-            project,
-            token,
-            counting: burst::Counting::ProjectRuns,
-        });
-        let outcome = burst::run(target, plan, drain_limit).await?;
-        let redelivered = system.ingest_redeliveries().await?;
-        system.stop().await?;
-        longest = longest.max(outcome.longest_pause);
-        println!(
-            "| {round} | {} | {} | {:.1} s | {:.1} s | {:.0} results/s | {:.2} s | {redelivered} |",
-            outcome.batches,
-            outcome.accepted,
-            outcome.posting.as_secs_f64(),
-            outcome.queryable.as_secs_f64(),
-            outcome.accepted as f64 / outcome.queryable.as_secs_f64(),
-            outcome.longest_pause.as_secs_f64(),
-        );
+    let rounds: Vec<usize> = (1..=repeat).collect();
+    for group in rounds.chunks(parallel.max(1)) {
+        let outcomes =
+            futures::future::try_join_all(group.iter().map(|_| round(plan, drain_limit))).await?;
+        for (number, (outcome, redelivered)) in group.iter().zip(outcomes) {
+            longest = longest.max(outcome.longest_pause);
+            println!(
+                "| {number} | {} | {} | {:.1} s | {:.1} s | {:.0} results/s | {:.2} s | {redelivered} |",
+                outcome.batches,
+                outcome.accepted,
+                outcome.posting.as_secs_f64(),
+                outcome.queryable.as_secs_f64(),
+                outcome.accepted as f64 / outcome.queryable.as_secs_f64(),
+                outcome.longest_pause.as_secs_f64(),
+            );
+        }
     }
     println!();
     println!(
@@ -59,4 +61,22 @@ pub async fn run(repeat: usize, plan: Plan, drain_limit: Duration) -> anyhow::Re
     );
     anyhow::ensure!(longest <= PAUSE_LIMIT, "a pause exceeded {PAUSE_LIMIT:?}");
     Ok(())
+}
+
+/// One burst on a fresh system: what it measured, and how often the runs consumer was
+/// handed a message again.
+async fn round(plan: Plan, drain_limit: Duration) -> anyhow::Result<(burst::Outcome, u64)> {
+    let system = UpSystem::start().await?;
+    let (project, token) = system.reporter().await?;
+    let target = Arc::new(Target {
+        http: system.http.clone(),
+        base_url: system.base_url.clone(),
+        project,
+        token,
+        counting: burst::Counting::ProjectRuns,
+    });
+    let outcome = burst::run(target, plan, drain_limit).await?;
+    let redelivered = system.ingest_redeliveries().await?;
+    system.stop().await?;
+    Ok((outcome, redelivered))
 }
