@@ -152,6 +152,20 @@ pub struct Target {
     pub counting: Counting,
 }
 
+impl Target {
+    /// A fresh project of `system`, posted to with a reporter token of its own.
+    pub async fn on(system: &crate::up::UpSystem) -> anyhow::Result<Arc<Self>> {
+        let (project, token) = system.reporter().await?;
+        Ok(Arc::new(Target {
+            http: system.http.clone(),
+            base_url: system.base_url.clone(),
+            project,
+            token,
+            counting: Counting::ProjectRuns,
+        }))
+    }
+}
+
 /// How a server tells how many results it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counting {

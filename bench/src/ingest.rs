@@ -93,14 +93,7 @@ fn row(workload: &str, server: &str, outcome: &Outcome) {
 
 async fn verdict_burst(plan: Plan) -> anyhow::Result<Outcome> {
     let system = UpSystem::start().await?;
-    let (project, token) = system.reporter().await?;
-    let target = Arc::new(Target {
-        http: system.http.clone(),
-        base_url: system.base_url.clone(),
-        project,
-        token,
-        counting: Counting::ProjectRuns,
-    });
+    let target = Target::on(&system).await?;
     let outcome = burst::run(target, plan, DRAIN_LIMIT).await;
     system.stop().await?;
     outcome

@@ -2,7 +2,6 @@
 //! `verdict up`, and for each the longest interval in which no result became visible
 //! while accepted results were waiting.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::burst::{self, Plan, Target, Workload};
@@ -67,14 +66,7 @@ pub async fn run(
 /// handed a message again.
 async fn round(plan: Plan, drain_limit: Duration) -> anyhow::Result<(burst::Outcome, u64)> {
     let system = UpSystem::start().await?;
-    let (project, token) = system.reporter().await?;
-    let target = Arc::new(Target {
-        http: system.http.clone(),
-        base_url: system.base_url.clone(),
-        project,
-        token,
-        counting: burst::Counting::ProjectRuns,
-    });
+    let target = Target::on(&system).await?;
     let outcome = burst::run(target, plan, drain_limit).await?;
     let redelivered = system.ingest_redeliveries().await?;
     system.stop().await?;
