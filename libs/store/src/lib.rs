@@ -1,11 +1,12 @@
 //! SQLite access shared by every service that owns a database.
 //!
 //! One writer connection and a small pool of readers, all in WAL mode with foreign keys
-//! and a busy timeout. Every call runs on tokio's blocking pool, never on the async
+//! and a busy timeout, and a checkpointer on a thread of its own. Every call runs on tokio's blocking pool, never on the async
 //! threads. Migrations are embedded in the owning crate and applied at open.
 
 pub mod at_rest;
 pub mod backup;
+mod checkpoint;
 pub mod idempotency;
 mod migrate;
 mod pool;

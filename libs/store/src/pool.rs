@@ -7,10 +7,14 @@ use rusqlite::{Connection, OpenFlags};
 
 use verdict_settings::{Env, SettingError};
 
+use crate::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use crate::{Migrations, StoreError};
 
 /// Page cache per connection.
 const CACHE_KIB: usize = 64 * 1024;
+
+/// The size a restarted WAL file is truncated to.
+const WAL_KEPT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// How a service's database is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub struct StoreSettings {
     pub busy_timeout: Duration,
     /// `NORMAL` survives a process crash in WAL mode; `FULL` also survives power loss.
     pub synchronous_full: bool,
+    /// How often the checkpointer copies the WAL into the database file.
+    pub checkpoint_interval: Duration,
 }
 
 impl StoreSettings {
@@ -62,6 +68,7 @@ impl StoreSettings {
             readers: 4,
             busy_timeout: Duration::from_secs(5),
             synchronous_full: false,
+            checkpoint_interval: Duration::from_millis(500),
         }
     }
 }
@@ -77,6 +84,8 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// `None` once the store is closing.
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl Store {
@@ -101,6 +110,25 @@ impl Store {
         // writes gets SQLITE_BUSY at once instead, and its work is retried for nothing.
         writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations.apply(&mut writer)?;
+        let open_error = |source| StoreError::Open {
+            path: settings.path.display().to_string(),
+            source,
+        };
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
+            .map_err(open_error)?;
+        // A log that grew during a burst shrinks back once it restarts.
+        writer
+            .pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)
+            .map_err(open_error)?;
+        let checkpointer = Checkpointer::start(
+            open_connection(settings, false)?,
+            settings.checkpoint_interval,
+        )
+        .map_err(|source| StoreError::Io {
+            path: settings.path.display().to_string(),
+            source,
+        })?;
         let readers = (0..settings.readers.max(1))
             .map(|_| open_connection(settings, true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
@@ -110,6 +138,7 @@ impl Store {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                checkpointer: Mutex::new(Some(checkpointer)),
             }),
         })
     }
@@ -157,6 +186,17 @@ impl Store {
     /// Checkpoints the WAL into the main file so the database is self-contained on disk.
     /// The connections close when the last clone of the store is dropped.
     pub async fn close(self) -> Result<(), StoreError> {
+        let checkpointer = self
+            .inner
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(checkpointer) = checkpointer {
+            tokio::task::spawn_blocking(move || checkpointer.stop())
+                .await
+                .map_err(StoreError::Task)?;
+        }
         self.write(|conn| {
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(StoreError::from)
@@ -317,6 +357,35 @@ mod tests {
             })
             .await;
         assert!(result.is_err());
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir).await;
+        let file = dir.path().join("db/test.db");
+        let size_before = std::fs::metadata(&file).unwrap().len();
+        // 2 MiB: 512 pages, under SQLite's default autocheckpoint and far under the
+        // writer's backstop, so only the checkpointer can move them.
+        store
+            .write(|conn| {
+                conn.execute_batch(
+                    "CREATE TABLE blobs (b BLOB);
+                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2048)
+                     INSERT INTO blobs SELECT zeroblob(1024) FROM n;",
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&file).unwrap().len() < size_before + 2 * 1024 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file did not grow: nothing was checkpointed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[tokio::test]
