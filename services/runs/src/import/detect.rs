@@ -40,14 +40,7 @@ fn format_of(head: &[u8]) -> Result<ReportFormat, String> {
 }
 
 fn format_of_root(root: &str) -> Result<ReportFormat, String> {
-    match root {
-        "testsuites" | "testsuite" => Ok(ReportFormat::Junit),
-        "test-results" => Ok(ReportFormat::Nunit2),
-        "test-run" => Ok(ReportFormat::Nunit3),
-        "assemblies" => Ok(ReportFormat::Xunit2),
-        "TestRun" => Ok(ReportFormat::Trx),
-        other => Err(format!("XML whose root element is <{other}>")),
-    }
+    ReportFormat::of_root_element(root).ok_or_else(|| format!("XML whose root element is <{root}>"))
 }
 
 /// The local name of the first element of an XML document's beginning.

@@ -236,10 +236,6 @@ impl Dialect for Junit {
         ReportFormat::Junit
     }
 
-    fn roots(&self) -> &'static [&'static str] {
-        &["testsuites", "testsuite"]
-    }
-
     fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
         frame.text_mut()
     }

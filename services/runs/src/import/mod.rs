@@ -50,6 +50,33 @@ pub enum ReportFormat {
     Ctrf,
 }
 
+impl ReportFormat {
+    /// Every format read from XML, by the root elements that make a document one.
+    const XML: [(ReportFormat, &'static [&'static str]); 5] = [
+        (ReportFormat::Junit, &["testsuites", "testsuite"]),
+        (ReportFormat::Nunit2, &["test-results"]),
+        (ReportFormat::Nunit3, &["test-run"]),
+        (ReportFormat::Xunit2, &["assemblies"]),
+        (ReportFormat::Trx, &["TestRun"]),
+    ];
+
+    /// The root elements of a document of this format (none for JSON).
+    pub fn root_elements(self) -> &'static [&'static str] {
+        Self::XML
+            .iter()
+            .find(|(format, _)| *format == self)
+            .map_or(&[], |(_, roots)| roots)
+    }
+
+    /// The XML format whose documents have the root element `root`.
+    pub fn of_root_element(root: &str) -> Option<ReportFormat> {
+        Self::XML
+            .iter()
+            .find(|(_, roots)| roots.contains(&root))
+            .map(|(format, _)| *format)
+    }
+}
+
 impl fmt::Display for ReportFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -508,6 +535,29 @@ fn first_line(text: &CappedText) -> Option<CappedText> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_root_element_names_one_format_and_that_format_reads_it() {
+        let formats = [
+            ReportFormat::Junit,
+            ReportFormat::Nunit2,
+            ReportFormat::Nunit3,
+            ReportFormat::Xunit2,
+            ReportFormat::Trx,
+        ];
+        for format in formats {
+            assert!(!format.root_elements().is_empty(), "{format}");
+            for root in format.root_elements() {
+                assert_eq!(
+                    ReportFormat::of_root_element(root),
+                    Some(format),
+                    "<{root}>"
+                );
+            }
+        }
+        assert!(ReportFormat::Ctrf.root_elements().is_empty());
+        assert_eq!(ReportFormat::of_root_element("html"), None);
+    }
 
     #[test]
     fn seconds_in_every_spelling_seen_in_the_wild() {

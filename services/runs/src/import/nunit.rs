@@ -137,13 +137,6 @@ impl Dialect for Nunit {
         }
     }
 
-    fn roots(&self) -> &'static [&'static str] {
-        match self.version {
-            NunitVersion::Two => &["test-results"],
-            NunitVersion::Three => &["test-run"],
-        }
-    }
-
     fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
         match frame {
             Frame::Message(text) | Frame::StackTrace(text) | Frame::Output(text) => Some(text),

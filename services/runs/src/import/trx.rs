@@ -113,10 +113,6 @@ impl Dialect for Definitions {
         ReportFormat::Trx
     }
 
-    fn roots(&self) -> &'static [&'static str] {
-        &["TestRun"]
-    }
-
     fn text_sink(_: &mut DefinitionFrame) -> Option<&mut CappedTextBuilder> {
         None
     }
@@ -231,10 +227,6 @@ impl Dialect for Trx {
 
     fn format(&self) -> ReportFormat {
         ReportFormat::Trx
-    }
-
-    fn roots(&self) -> &'static [&'static str] {
-        &["TestRun"]
     }
 
     fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {

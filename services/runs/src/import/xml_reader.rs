@@ -28,8 +28,6 @@ use super::{
 pub trait Dialect {
     type Frame;
     fn format(&self) -> ReportFormat;
-    /// The root elements this dialect reads.
-    fn roots(&self) -> &'static [&'static str];
     /// Where text directly inside an element goes, if it is kept.
     fn text_sink(frame: &mut Self::Frame) -> Option<&mut CappedTextBuilder>;
     /// What a start tag means inside `parents` (innermost last).
@@ -258,7 +256,7 @@ impl<R: Read, D: Dialect> XmlReader<R, D> {
                     ),
                 ));
             }
-            let roots = self.dialect.roots();
+            let roots = self.dialect.format().root_elements();
             if !roots.contains(&tag.name) {
                 return Err(tag.invalid(format!(
                     "the root element is <{}>, not {}",
@@ -300,7 +298,10 @@ impl<R: Read, D: Dialect> XmlReader<R, D> {
             return Err(invalid(
                 format,
                 at,
-                format!("there is no {} element", element_list(self.dialect.roots())),
+                format!(
+                    "there is no {} element",
+                    element_list(format.root_elements())
+                ),
             ));
         }
         Ok(())

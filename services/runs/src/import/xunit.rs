@@ -87,10 +87,6 @@ impl Dialect for Xunit {
         ReportFormat::Xunit2
     }
 
-    fn roots(&self) -> &'static [&'static str] {
-        &["assemblies"]
-    }
-
     fn text_sink(frame: &mut Frame) -> Option<&mut CappedTextBuilder> {
         match frame {
             Frame::Message(text)
