@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use verdict_contracts::ids::ImportId;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::{
     FinishRun, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus, Run,
@@ -235,10 +236,10 @@ impl Client {
     }
 
     /// `GET /imports/{id}`: pending, done (with counts) or failed (with the place).
-    pub async fn import(&self, import_id: &str) -> Result<Import, Error> {
+    pub async fn import(&self, import_id: ImportId) -> Result<Import, Error> {
         self.json(self.call(
             Method::GET,
-            self.api(&["imports", import_id]),
+            self.api(&["imports", &import_id.to_string()]),
             Repeat::Idempotent,
         ))
         .await

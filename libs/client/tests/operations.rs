@@ -10,6 +10,7 @@ use verdict_client::{
 };
 use verdict_contracts::artifacts::{ArtifactNamePrefix, ArtifactState, NewArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, Role};
+use verdict_contracts::ids::ImportId;
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{
@@ -329,19 +330,19 @@ async fn imports_become_runs() {
         )
         .await
         .unwrap();
-    let mut state = admin.import(&import.id).await.unwrap();
+    let mut state = admin.import(import.id).await.unwrap();
     for _ in 0..200 {
         if state.status != ImportState::Pending {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
-        state = admin.import(&import.id).await.unwrap();
+        state = admin.import(import.id).await.unwrap();
     }
     assert_eq!(state.status, ImportState::Done);
     assert_eq!(state.counts.map(|c| (c.total, c.failed)), Some((2, 1)));
     let run = admin.run(&import.run_id).await.unwrap();
     assert_eq!(run.attributes.get("ci").map(String::as_str), Some("yes"));
-    let unknown = admin.import("no-such-import").await.unwrap_err();
+    let unknown = admin.import(ImportId::generate()).await.unwrap_err();
     assert_eq!(unknown.status(), Some(StatusCode::NOT_FOUND));
 }
 

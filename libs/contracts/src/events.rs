@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ImportId;
 use crate::runs::{Counts, ImportState, ResultStatus, RunStatus};
 
 /// The largest event a producer publishes, in bytes of JSON. nats-server's default
@@ -100,7 +101,7 @@ pub enum Event {
     ImportDone {
         project_id: String,
         run_id: String,
-        import_id: String,
+        import_id: ImportId,
         /// `done` or `failed`.
         status: ImportState,
     },

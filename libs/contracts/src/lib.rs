@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod headers;
 pub mod idempotency;
+pub mod ids;
 pub mod live;
 pub mod notify;
 pub mod operation;

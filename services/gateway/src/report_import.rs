@@ -95,7 +95,7 @@ pub async fn import(
             return Err(err.into());
         }
     };
-    let import_id = created.import.id.clone();
+    let import_id = created.import.id;
     let artifact_name = if into_run {
         format!("report-{import_id}.{}", extension(format))
     } else {

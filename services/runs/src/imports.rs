@@ -35,6 +35,7 @@ use crate::ingest::Batch;
 use crate::run_commands::{self, RunSpec};
 use crate::store::{self, ImportRow, ResultWriter, RunRow};
 use crate::Error;
+use verdict_contracts::ids::ImportId;
 
 /// Wakes the import worker when something is queued.
 pub type Wakeup = Arc<Notify>;
@@ -130,7 +131,7 @@ fn repeated(
         Recall::New => Ok(None),
         Recall::Conflict => Err(Error::KeyReused),
         Recall::Repeat(answer) => {
-            let row = store::import(tx, &answer.import.id)?.ok_or(Error::NotFound("import"))?;
+            let row = store::import(tx, answer.import.id)?.ok_or(Error::NotFound("import"))?;
             Ok(Some(CreatedImport {
                 report_stored: row.artifact_id.is_some(),
                 ..answer
@@ -149,7 +150,7 @@ fn new_import(
     now: i64,
 ) -> Result<CreatedImport, Error> {
     let row = ImportRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: ImportId::generate(),
         run_id: run.id.clone(),
         project_id: run.project_id.clone(),
         format,
@@ -176,12 +177,12 @@ fn new_import(
 async fn visible(
     runs: &Runs,
     principal: &Principal,
-    import_id: String,
+    import_id: ImportId,
     needed: Role,
 ) -> Result<ImportRow, Error> {
     let row = runs
         .store
-        .read(move |conn| Ok::<_, Error>(store::import(conn, &import_id)?))
+        .read(move |conn| Ok::<_, Error>(store::import(conn, import_id)?))
         .await?
         .ok_or(Error::NotFound("import"))?;
     runs.authorize(principal, &row.project_id, needed).await?;
@@ -195,13 +196,13 @@ pub async fn start(
     wakeup: Wakeup,
 ) -> Result<Import, Error> {
     let row = visible(&runs, &principal, request.import_id, Role::Reporter).await?;
-    let id = row.id.clone();
+    let id = row.id;
     let queued = runs
         .store
         .write(move |conn| {
             Ok::<_, Error>(store::queue_import(
                 conn,
-                &id,
+                id,
                 &request.artifact_id,
                 Timestamp::now().millis(),
             )?)
@@ -308,10 +309,10 @@ async fn attempt(
 ) {
     let attempt = import.attempts + 1;
     let retry_at = Timestamp::now().millis() + retries.pause_after(attempt).as_millis() as i64;
-    let id = import.id.clone();
+    let id = import.id;
     let claimed = runs
         .store
-        .write(move |conn| Ok::<_, Error>(store::begin_import_attempt(conn, &id, retry_at)?))
+        .write(move |conn| Ok::<_, Error>(store::begin_import_attempt(conn, id, retry_at)?))
         .await;
     match claimed {
         Ok(true) => {}
@@ -378,7 +379,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
             let Some(run) = store::run(&tx, &failed.run_id)? else {
                 return Ok(Vec::new());
             };
-            store::end_import(&tx, &failed.id, ImportState::Failed, Some(&reason), None)?;
+            store::end_import(&tx, failed.id, ImportState::Failed, Some(&reason), None)?;
             let finished = if failed.into_run {
                 finish::settle(&tx, &run.id, now)?
             } else {
@@ -493,7 +494,7 @@ async fn apply(
             .await?;
     }
     let (chunks, mut received) = tokio::sync::mpsc::channel::<Vec<NewResult>>(CHUNKS_AHEAD);
-    let id_prefix = import.into_run.then(|| import.id.clone());
+    let id_prefix = import.into_run.then(|| import.id.to_string());
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut tally = Tally::default();
@@ -574,10 +575,10 @@ async fn apply(
                 counts
             };
             let counts = serde_json::to_string(&counts).unwrap_or_default();
-            store::end_import(&tx, &import.id, ImportState::Done, None, Some(&counts))?;
+            store::end_import(&tx, import.id, ImportState::Done, None, Some(&counts))?;
             if !warnings.is_empty() {
                 let warnings = serde_json::to_string(&warnings).unwrap_or_default();
-                store::set_import_warnings(&tx, &import.id, &warnings)?;
+                store::set_import_warnings(&tx, import.id, &warnings)?;
             }
             if import.into_run {
                 events.extend(finish::settle(&tx, &run.id, now)?);

@@ -224,3 +224,21 @@ async fn other_content_types_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 415);
 }
+
+#[tokio::test]
+async fn an_import_id_that_is_no_id_is_not_found_like_an_unknown_one() {
+    let importer = Importer::new(BlobStoreKind::Disk).await;
+    for id in ["no-such-import", "01a24dd3-1a36-742d-af3e-72998a5a73e1"] {
+        let response = importer
+            .app
+            .http
+            .get(importer.app.url(&format!("/api/v1/imports/{id}")))
+            .bearer_auth(&importer.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{id}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["detail"], "import not found", "{id}");
+    }
+}

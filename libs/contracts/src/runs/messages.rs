@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counts, NewResult, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
 use crate::idempotency::Keyed;
+use crate::ids::ImportId;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -424,7 +425,7 @@ impl std::str::FromStr for ImportState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Import {
-    pub id: String,
+    pub id: ImportId,
     pub run_id: String,
     pub status: ImportState,
     /// Why it failed, naming the line and column or the field.
@@ -458,13 +459,13 @@ pub struct CreatedImport {
 /// The report is stored (as the artifact); parse it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartImport {
-    pub import_id: String,
+    pub import_id: ImportId,
     pub artifact_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportRef {
-    pub import_id: String,
+    pub import_id: ImportId,
 }
 
 /// Creates the run and a pending import, before the report is stored.

@@ -100,6 +100,10 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(import_id): Path<String>,
 ) -> Result<Json<Import>, ApiError> {
+    // Text that is no id names no import, as an id that is not stored.
+    let import_id = import_id
+        .parse()
+        .map_err(|_| ApiError::NotFound("import not found"))?;
     state
         .answer(&runs::GET_IMPORT, &ImportRef { import_id }, &principal)
         .await

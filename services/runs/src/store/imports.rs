@@ -1,5 +1,6 @@
 //! Imports: a report's way from accepted to done, queued and retried.
 
+use verdict_contracts::ids::ImportId;
 use verdict_contracts::runs::{ImportState, ReportKind};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 
@@ -7,7 +8,7 @@ use super::parsed;
 
 #[derive(Debug, Clone)]
 pub struct ImportRow {
-    pub id: String,
+    pub id: ImportId,
     pub run_id: String,
     pub project_id: String,
     pub format: ReportKind,
@@ -31,7 +32,7 @@ pub(super) const IMPORT_COLUMNS: &str = "id, run_id, project_id, format, status,
 
 fn import_row(row: &Row<'_>) -> rusqlite::Result<ImportRow> {
     Ok(ImportRow {
-        id: row.get(0)?,
+        id: parsed(row, 0)?,
         run_id: row.get(1)?,
         project_id: row.get(2)?,
         format: parsed(row, 3)?,
@@ -51,7 +52,7 @@ pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<
         "INSERT INTO imports (id, run_id, project_id, format, status, into_run)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5)",
         params![
-            import.id,
+            import.id.to_string(),
             import.run_id,
             import.project_id,
             import.format.as_str(),
@@ -61,25 +62,25 @@ pub fn insert_import(conn: &Connection, import: &ImportRow) -> rusqlite::Result<
     Ok(())
 }
 
-pub fn import(conn: &Connection, id: &str) -> rusqlite::Result<Option<ImportRow>> {
+pub fn import(conn: &Connection, id: ImportId) -> rusqlite::Result<Option<ImportRow>> {
     conn.prepare_cached(&format!(
         "SELECT {IMPORT_COLUMNS} FROM imports WHERE id = ?1"
     ))?
-    .query_row([id], import_row)
+    .query_row([id.to_string()], import_row)
     .optional()
 }
 
 /// Queues a pending import, due at once: its report is stored as `artifact_id`.
 pub fn queue_import(
     conn: &Connection,
-    id: &str,
+    id: ImportId,
     artifact_id: &str,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE imports SET artifact_id = ?2, queued_at = ?3, next_attempt_at = ?3
          WHERE id = ?1 AND status = 'pending' AND artifact_id IS NULL",
-        params![id, artifact_id, now],
+        params![id.to_string(), artifact_id, now],
     )? == 1)
 }
 
@@ -95,33 +96,41 @@ pub fn next_queued_import(conn: &Connection) -> rusqlite::Result<Option<ImportRo
 
 /// Counts an attempt of a pending import and schedules the next one, should this one
 /// not end it; `false` when the import is no longer pending.
-pub fn begin_import_attempt(conn: &Connection, id: &str, retry_at: i64) -> rusqlite::Result<bool> {
+pub fn begin_import_attempt(
+    conn: &Connection,
+    id: ImportId,
+    retry_at: i64,
+) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE imports SET attempts = attempts + 1, next_attempt_at = ?2
          WHERE id = ?1 AND status = 'pending'",
-        params![id, retry_at],
+        params![id.to_string(), retry_at],
     )? == 1)
 }
 
 pub fn end_import(
     conn: &Connection,
-    id: &str,
+    id: ImportId,
     status: ImportState,
     error: Option<&str>,
     counts: Option<&str>,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE imports SET status = ?2, error = ?3, counts = ?4 WHERE id = ?1",
-        params![id, status.as_str(), error, counts],
+        params![id.to_string(), status.as_str(), error, counts],
     )?;
     Ok(())
 }
 
 /// Keeps what an import noticed in its report without refusing it.
-pub fn set_import_warnings(conn: &Connection, id: &str, warnings: &str) -> rusqlite::Result<()> {
+pub fn set_import_warnings(
+    conn: &Connection,
+    id: ImportId,
+    warnings: &str,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE imports SET warnings = ?2 WHERE id = ?1",
-        params![id, warnings],
+        params![id.to_string(), warnings],
     )?;
     Ok(())
 }
@@ -157,15 +166,23 @@ mod tests {
         Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
         conn.execute_batch(
             r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
-               VALUES ('i', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
+               VALUES ('01a24dd3-1a36-742d-af3e-72998a5a73e1', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
         )
         .unwrap();
         MIGRATIONS.apply(&mut conn).unwrap();
 
         let queued = next_queued_import(&conn).unwrap().unwrap();
         assert_eq!(
-            (queued.id.as_str(), queued.attempts, queued.next_attempt_at),
-            ("i", 0, Some(1234))
+            (
+                queued.id.to_string(),
+                queued.attempts,
+                queued.next_attempt_at
+            ),
+            (
+                "01a24dd3-1a36-742d-af3e-72998a5a73e1".to_owned(),
+                0,
+                Some(1234)
+            )
         );
     }
 

@@ -1,0 +1,84 @@
+//! Identifiers of the things Verdict stores, each kind its own type, so that one kind's
+//! id cannot be passed where another's is expected. They are UUIDs of version 7 (they
+//! sort by creation), in their hyphenated form on the wire and in the databases.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Text that is no id: the API answers it as it answers an id that names nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an id")]
+pub struct NotAnId(String);
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new id, later than every one this process made before.
+            pub fn generate() -> Self {
+                Self(uuid::Uuid::now_v7())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = NotAnId;
+
+            fn from_str(text: &str) -> Result<Self, NotAnId> {
+                uuid::Uuid::try_parse(text)
+                    .map(Self)
+                    .map_err(|_| NotAnId(text.chars().take(64).collect()))
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// An import of a report into a run.
+    ImportId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_reads_back_from_its_text_and_its_json() {
+        let id = ImportId::generate();
+        assert_eq!(id.to_string().parse::<ImportId>(), Ok(id));
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<ImportId>(&json).unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_is_written_hyphenated_in_lower_case() {
+        let id: ImportId = "01A24DD31A36742DAF3E72998A5A73E1".parse().unwrap();
+        assert_eq!(id.to_string(), "01a24dd3-1a36-742d-af3e-72998a5a73e1");
+    }
+
+    #[test]
+    fn text_that_is_no_uuid_is_no_id() {
+        assert!("run-1".parse::<ImportId>().is_err());
+        assert!(serde_json::from_str::<ImportId>("\"../etc\"").is_err());
+        assert!("".parse::<ImportId>().is_err());
+    }
+
+    #[test]
+    fn ids_made_later_sort_later() {
+        let first = ImportId::generate();
+        let second = ImportId::generate();
+        assert!(first < second);
+    }
+}
