@@ -48,6 +48,15 @@ uuid_id!(
     /// An import of a report into a run.
     ImportId
 );
+uuid_id!(
+    /// A project's webhook.
+    WebhookId
+);
+uuid_id!(
+    /// One message to one webhook (or one commit status): the `webhook-id` header of
+    /// each of its attempts.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
+use crate::ids::{DeliveryId, WebhookId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -116,7 +117,7 @@ pub struct WebhookChanges {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
-    pub id: String,
+    pub id: WebhookId,
     pub project_id: String,
     pub url: String,
     pub events: Vec<WebhookEvent>,
@@ -178,8 +179,8 @@ impl DeliveryStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
-    pub id: String,
-    pub webhook_id: String,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub event: WebhookEvent,
     pub run_id: String,
     pub status: DeliveryStatus,
@@ -212,20 +213,20 @@ pub struct ListWebhooks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookRef {
     pub project: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateWebhook {
     pub project: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub changes: WebhookChanges,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListDeliveries {
     pub project: String,
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     #[serde(flatten)]
     pub page: PageRequest,
 }
@@ -233,8 +234,8 @@ pub struct ListDeliveries {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRef {
     pub project: String,
-    pub webhook_id: String,
-    pub delivery_id: String,
+    pub webhook_id: WebhookId,
+    pub delivery_id: DeliveryId,
 }
 
 pub const CREATE_WEBHOOK: Operation<Keyed<CreateWebhook>, CreatedWebhook> =
@@ -267,7 +268,7 @@ mod tests {
     fn a_created_webhook_shows_its_secret_beside_the_webhooks_fields() {
         let created = CreatedWebhook {
             webhook: Webhook {
-                id: "w".into(),
+                id: WebhookId::generate(),
                 project_id: "p".into(),
                 url: "https://example.com/hook".into(),
                 events: vec![WebhookEvent::RunFailed],

@@ -17,6 +17,12 @@ use crate::problem::{ApiError, FieldError};
 use crate::ratelimit::Spend;
 use crate::state::AppState;
 
+/// An id from the path. Text that is no id names nothing, so it is answered as an id
+/// that is not stored is: `not_found` (the service's own words for that).
+pub fn path_id<T: std::str::FromStr>(text: &str, not_found: &'static str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::NotFound(not_found))
+}
+
 /// A JSON body, parsed strictly: unknown fields are refused here, at the edge, while
 /// the shared message types ignore them so that services of different versions still
 /// understand each other. Errors name the offending field, or the line and column of a

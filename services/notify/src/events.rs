@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::{access, Bus};
 use verdict_contracts::events::{self, Event, EventKind};
+use verdict_contracts::ids::DeliveryId;
 use verdict_contracts::notify::WebhookEvent;
 use verdict_contracts::runs::triage::{RunNews, RUN_NEWS};
 use verdict_contracts::runs::{RunRef, RunWithFailures, SnapshotRun, RUN_SNAPSHOT};
@@ -159,8 +160,8 @@ impl Deliveries {
                     continue;
                 }
                 planned.push(NewDelivery {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    webhook_id: Some(webhook.id.clone()),
+                    id: DeliveryId::generate(),
+                    webhook_id: Some(webhook.id),
                     target: Target::Webhook,
                     url: None,
                     event,
@@ -219,7 +220,7 @@ impl Deliveries {
             payload::commit_status(kind, repository, sha, &settings.status_context, report);
         let run = &report.run;
         Some(NewDelivery {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: DeliveryId::generate(),
             webhook_id: None,
             target,
             url: Some(format!("{}{path}", provider.api)),

@@ -144,11 +144,11 @@ impl Sender {
     async fn deliver(&self, delivery: Claimed) -> Result<(), Error> {
         if let Some(webhook) = &delivery.webhook {
             if !webhook.enabled {
-                let id = delivery.id.clone();
+                let id = delivery.id;
                 return self
                     .store
                     .write(move |conn| {
-                        Ok::<_, Error>(store::abandon(conn, &id, "the webhook is disabled")?)
+                        Ok::<_, Error>(store::abandon(conn, id, "the webhook is disabled")?)
                     })
                     .await;
             }
@@ -161,7 +161,7 @@ impl Sender {
         let (client, url, headers) = match (delivery.target, &delivery.webhook) {
             (Target::Webhook, Some(webhook)) => {
                 match self
-                    .webhook_request(&delivery.id, webhook, &delivery.body)
+                    .webhook_request(&delivery.id.to_string(), webhook, &delivery.body)
                     .await
                 {
                     Ok((url, headers)) => (&self.webhooks, url, headers),
@@ -260,7 +260,7 @@ impl Sender {
         let timestamp = Timestamp::now().secs();
         let secret = self
             .at_rest
-            .open(&webhook.id, &webhook.secret)
+            .open(&webhook.id.to_string(), &webhook.secret)
             .map_err(|err| err.to_string())?;
         let secret =
             std::str::from_utf8(&secret).map_err(|_| "the webhook's secret is unusable")?;
@@ -310,11 +310,11 @@ impl Sender {
         self.store
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                store::record_attempt(&tx, &delivery.id, &outcome)?;
+                store::record_attempt(&tx, delivery.id, &outcome)?;
                 if let Some(webhook) = &delivery.webhook {
                     if attempted.succeeded {
-                        store::webhook_succeeded(&tx, &webhook.id)?;
-                    } else if let Some(since) = store::webhook_failed(&tx, &webhook.id, now)? {
+                        store::webhook_succeeded(&tx, webhook.id)?;
+                    } else if let Some(since) = store::webhook_failed(&tx, webhook.id, now)? {
                         if now - since >= disable_after {
                             let reason = format!(
                                 "disabled at {}: every delivery failed since {} (the last: {})",
@@ -323,7 +323,7 @@ impl Sender {
                                 outcome.error.as_deref().unwrap_or("failed"),
                             );
                             tracing::warn!(webhook_id = %webhook.id, %reason, "webhook disabled");
-                            store::disable_webhook(&tx, &webhook.id, &reason, now)?;
+                            store::disable_webhook(&tx, webhook.id, &reason, now)?;
                         }
                     }
                 }

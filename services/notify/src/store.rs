@@ -1,6 +1,7 @@
 //! All SQL of the notify service. Functions take a connection so callers choose the
 //! transaction; times are Unix milliseconds.
 
+use verdict_contracts::ids::{DeliveryId, WebhookId};
 use verdict_contracts::notify::{Delivery, DeliveryStatus, Webhook, WebhookEvent, WebhookFormat};
 use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::types::Type;
@@ -17,7 +18,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
 /// encryption key is set: see `verdict_store::at_rest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
-    pub id: String,
+    pub id: WebhookId,
     pub project_id: String,
     pub url: String,
     pub events: Vec<WebhookEvent>,
@@ -33,7 +34,7 @@ pub struct WebhookRow {
 impl WebhookRow {
     pub fn to_api(&self) -> Webhook {
         Webhook {
-            id: self.id.clone(),
+            id: self.id,
             project_id: self.project_id.clone(),
             url: self.url.clone(),
             events: self.events.clone(),
@@ -53,13 +54,19 @@ fn conversion(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, message.into())
 }
 
+/// The id in column `index`.
+fn id<T: std::str::FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|_| conversion(index, text))
+}
+
 const WEBHOOK_COLUMNS: &str = "id, project_id, url, events, format, secret, enabled, disabled_reason, failing_since, created_at, updated_at";
 
 fn webhook_row(row: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     let events: String = row.get(3)?;
     let format: String = row.get(4)?;
     Ok(WebhookRow {
-        id: row.get(0)?,
+        id: id(row, 0)?,
         project_id: row.get(1)?,
         url: row.get(2)?,
         events: events
@@ -92,7 +99,7 @@ pub fn insert_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
         "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?
     .execute(params![
-        webhook.id,
+        webhook.id.to_string(),
         webhook.project_id,
         webhook.url,
         events_text(&webhook.events),
@@ -108,15 +115,15 @@ pub fn insert_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
 }
 
 /// Every webhook's id and secret as stored.
-pub fn webhook_secrets(conn: &Connection) -> rusqlite::Result<Vec<(String, Vec<u8>)>> {
+pub fn webhook_secrets(conn: &Connection) -> rusqlite::Result<Vec<(WebhookId, Vec<u8>)>> {
     let mut statement = conn.prepare_cached("SELECT id, secret FROM webhooks")?;
-    let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = statement.query_map([], |row| Ok((id(row, 0)?, row.get(1)?)))?;
     rows.collect()
 }
 
-pub fn replace_secret(conn: &Connection, id: &str, secret: &[u8]) -> rusqlite::Result<()> {
+pub fn replace_secret(conn: &Connection, id: WebhookId, secret: &[u8]) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE webhooks SET secret = ?2 WHERE id = ?1")?
-        .execute(params![id, secret])?;
+        .execute(params![id.to_string(), secret])?;
     Ok(())
 }
 
@@ -127,7 +134,7 @@ pub fn update_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
             disabled_reason = ?6, failing_since = ?7, updated_at = ?8 WHERE id = ?1",
     )?
     .execute(params![
-        webhook.id,
+        webhook.id.to_string(),
         webhook.url,
         events_text(&webhook.events),
         webhook.format.as_str(),
@@ -142,12 +149,12 @@ pub fn update_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
 pub fn webhook(
     conn: &Connection,
     project_id: &str,
-    id: &str,
+    id: WebhookId,
 ) -> rusqlite::Result<Option<WebhookRow>> {
     conn.prepare_cached(&format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1 AND project_id = ?2"
     ))?
-    .query_row(params![id, project_id], webhook_row)
+    .query_row(params![id.to_string(), project_id], webhook_row)
     .optional()
 }
 
@@ -179,10 +186,14 @@ pub fn enabled_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result
     .collect()
 }
 
-pub fn delete_webhook(conn: &Connection, project_id: &str, id: &str) -> rusqlite::Result<bool> {
+pub fn delete_webhook(
+    conn: &Connection,
+    project_id: &str,
+    id: WebhookId,
+) -> rusqlite::Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM webhooks WHERE id = ?1 AND project_id = ?2")?
-        .execute(params![id, project_id])?
+        .execute(params![id.to_string(), project_id])?
         > 0)
 }
 
@@ -213,8 +224,8 @@ impl Target {
 /// A delivery to create.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
-    pub id: String,
-    pub webhook_id: Option<String>,
+    pub id: DeliveryId,
+    pub webhook_id: Option<WebhookId>,
     pub target: Target,
     /// The provider API's URL; a webhook's deliveries go to its URL of the moment.
     pub url: Option<String>,
@@ -240,8 +251,8 @@ pub fn insert_delivery(
              ON CONFLICT (dedupe_key) DO NOTHING",
         )?
         .execute(params![
-            delivery.id,
-            delivery.webhook_id,
+            delivery.id.to_string(),
+            delivery.webhook_id.map(|id| id.to_string()),
             delivery.target.as_str(),
             delivery.url,
             delivery.event.as_str(),
@@ -261,8 +272,9 @@ fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let status: String = row.get(4)?;
     let time = |at: Option<i64>| at.map(|at| Timestamp::from_millis(at).to_rfc3339());
     Ok(Delivery {
-        id: row.get(0)?,
-        webhook_id: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        id: id(row, 0)?,
+        // Only webhook deliveries are read back: a commit status has no log of its own.
+        webhook_id: id(row, 1)?,
         event: WebhookEvent::parse(&event).ok_or_else(|| conversion(2, event))?,
         run_id: row.get(3)?,
         status: DeliveryStatus::parse(&status).ok_or_else(|| conversion(4, status))?,
@@ -280,7 +292,7 @@ fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
 /// page), at most `limit`.
 pub fn deliveries(
     conn: &Connection,
-    webhook_id: &str,
+    webhook_id: WebhookId,
     before: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<Delivery>> {
@@ -288,15 +300,15 @@ pub fn deliveries(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries
          WHERE webhook_id = ?1 AND (?2 = '' OR id < ?2) ORDER BY id DESC LIMIT ?3"
     ))?
-    .query_map(params![webhook_id, before, limit], delivery_row)?
+    .query_map(params![webhook_id.to_string(), before, limit], delivery_row)?
     .collect()
 }
 
-pub fn delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<Delivery>> {
+pub fn delivery(conn: &Connection, id: DeliveryId) -> rusqlite::Result<Option<Delivery>> {
     conn.prepare_cached(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
     ))?
-    .query_row(params![id], delivery_row)
+    .query_row(params![id.to_string()], delivery_row)
     .optional()
 }
 
@@ -304,8 +316,8 @@ pub fn delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<Delivery
 /// it exists.
 pub fn redeliver(
     conn: &Connection,
-    webhook_id: &str,
-    id: &str,
+    webhook_id: WebhookId,
+    id: DeliveryId,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn
@@ -313,14 +325,14 @@ pub fn redeliver(
             "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3, created_at = ?3
              WHERE id = ?1 AND webhook_id = ?2",
         )?
-        .execute(params![id, webhook_id, now])?
+        .execute(params![id.to_string(), webhook_id.to_string(), now])?
         > 0)
 }
 
 /// A delivery taken for an attempt, with what the attempt needs.
 #[derive(Debug, Clone)]
 pub struct Claimed {
-    pub id: String,
+    pub id: DeliveryId,
     pub target: Target,
     /// The webhook's (for webhook deliveries).
     pub webhook: Option<ClaimedWebhook>,
@@ -332,7 +344,7 @@ pub struct Claimed {
 
 #[derive(Debug, Clone)]
 pub struct ClaimedWebhook {
-    pub id: String,
+    pub id: WebhookId,
     pub url: String,
     pub secret: Vec<u8>,
     pub enabled: bool,
@@ -359,15 +371,15 @@ pub fn claim_due(
             let target: String = row.get(1)?;
             let webhook_id: Option<String> = row.get(6)?;
             Ok(Claimed {
-                id: row.get(0)?,
+                id: id(row, 0)?,
                 target: Target::parse(&target).ok_or_else(|| conversion(1, target))?,
                 url: row.get(2)?,
                 body: row.get(3)?,
                 attempts: row.get(4)?,
                 created_at: row.get(5)?,
                 webhook: match webhook_id {
-                    Some(id) => Some(ClaimedWebhook {
-                        id,
+                    Some(text) => Some(ClaimedWebhook {
+                        id: text.parse().map_err(|_| conversion(6, text))?,
                         url: row.get(7)?,
                         secret: row.get(8)?,
                         enabled: row.get(9)?,
@@ -382,7 +394,7 @@ pub fn claim_due(
         let mut lease =
             tx.prepare_cached("UPDATE deliveries SET next_attempt_at = ?2 WHERE id = ?1")?;
         for delivery in &claimed {
-            lease.execute(params![delivery.id, lease_until])?;
+            lease.execute(params![delivery.id.to_string(), lease_until])?;
         }
     }
     tx.commit()?;
@@ -406,14 +418,18 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-pub fn record_attempt(conn: &Connection, id: &str, outcome: &Outcome) -> rusqlite::Result<()> {
+pub fn record_attempt(
+    conn: &Connection,
+    id: DeliveryId,
+    outcome: &Outcome,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3,
             last_attempt_at = ?4, response_status = ?5, latency_ms = ?6, error = ?7
          WHERE id = ?1",
     )?
     .execute(params![
-        id,
+        id.to_string(),
         outcome.status.as_str(),
         outcome.next_attempt_at,
         outcome.at,
@@ -425,52 +441,52 @@ pub fn record_attempt(conn: &Connection, id: &str, outcome: &Outcome) -> rusqlit
 }
 
 /// Gives up a delivery without an attempt (its webhook is disabled).
-pub fn abandon(conn: &Connection, id: &str, reason: &str) -> rusqlite::Result<()> {
+pub fn abandon(conn: &Connection, id: DeliveryId, reason: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, error = ?2 WHERE id = ?1",
     )?
-    .execute(params![id, reason])?;
+    .execute(params![id.to_string(), reason])?;
     Ok(())
 }
 
 /// A webhook's delivery succeeded: it is failing no more.
-pub fn webhook_succeeded(conn: &Connection, webhook_id: &str) -> rusqlite::Result<()> {
+pub fn webhook_succeeded(conn: &Connection, webhook_id: WebhookId) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE webhooks SET failing_since = NULL WHERE id = ?1")?
-        .execute(params![webhook_id])?;
+        .execute(params![webhook_id.to_string()])?;
     Ok(())
 }
 
 /// A webhook's delivery failed at `now`; answers since when it has been failing.
 pub fn webhook_failed(
     conn: &Connection,
-    webhook_id: &str,
+    webhook_id: WebhookId,
     now: i64,
 ) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1
          RETURNING failing_since",
     )?
-    .query_row(params![webhook_id, now], |row| row.get(0))
+    .query_row(params![webhook_id.to_string(), now], |row| row.get(0))
     .optional()
 }
 
 /// Disables a webhook for `reason` and gives up its pending deliveries.
 pub fn disable_webhook(
     conn: &Connection,
-    webhook_id: &str,
+    webhook_id: WebhookId,
     reason: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE webhooks SET enabled = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1",
     )?
-    .execute(params![webhook_id, reason, now])?;
+    .execute(params![webhook_id.to_string(), reason, now])?;
     conn.prepare_cached(
         "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
             error = 'the webhook was disabled'
          WHERE webhook_id = ?1 AND status = 'pending'",
     )?
-    .execute(params![webhook_id])?;
+    .execute(params![webhook_id.to_string()])?;
     Ok(())
 }
 

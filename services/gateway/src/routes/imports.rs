@@ -9,7 +9,7 @@ use axum::Json;
 use verdict_contracts::auth::Role;
 use verdict_contracts::runs::{self, Import, ImportRef};
 
-use crate::extract::{Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
+use crate::extract::{path_id, Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
 use crate::problem::{ApiError, Problem};
 use crate::report_import::{self, Destination};
 use crate::state::AppState;
@@ -100,10 +100,7 @@ pub async fn get(
     Authenticated(principal): Authenticated,
     Path(import_id): Path<String>,
 ) -> Result<Json<Import>, ApiError> {
-    // Text that is no id names no import, as an id that is not stored.
-    let import_id = import_id
-        .parse()
-        .map_err(|_| ApiError::NotFound("import not found"))?;
+    let import_id = path_id(&import_id, "import not found")?;
     state
         .answer(&runs::GET_IMPORT, &ImportRef { import_id }, &principal)
         .await

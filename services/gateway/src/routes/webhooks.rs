@@ -11,7 +11,7 @@ use verdict_contracts::notify::{
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
+use crate::extract::{path_id, ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -65,7 +65,7 @@ pub async fn get(
 ) -> Result<Json<Webhook>, ApiError> {
     let request = WebhookRef {
         project,
-        webhook_id,
+        webhook_id: path_id(&webhook_id, "webhook not found")?,
     };
     state
         .answer(&notify::GET_WEBHOOK, &request, &principal)
@@ -86,7 +86,7 @@ pub async fn update(
 ) -> Result<Json<Webhook>, ApiError> {
     let request = UpdateWebhook {
         project,
-        webhook_id,
+        webhook_id: path_id(&webhook_id, "webhook not found")?,
         changes,
     };
     state
@@ -105,7 +105,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let request = WebhookRef {
         project,
-        webhook_id,
+        webhook_id: path_id(&webhook_id, "webhook not found")?,
     };
     let Empty {} = state
         .bus
@@ -127,7 +127,7 @@ pub async fn deliveries(
 ) -> Result<Json<Page<Delivery>>, ApiError> {
     let request = ListDeliveries {
         project,
-        webhook_id,
+        webhook_id: path_id(&webhook_id, "webhook not found")?,
         page,
     };
     state
@@ -147,8 +147,8 @@ pub async fn redeliver(
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
     let request = DeliveryRef {
         project,
-        webhook_id,
-        delivery_id,
+        webhook_id: path_id(&webhook_id, "webhook not found")?,
+        delivery_id: path_id(&delivery_id, "delivery not found")?,
     };
     let delivery = state
         .bus

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 use verdict_bus::{access, Bus};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::idempotency::Keyed;
+use verdict_contracts::ids::WebhookId;
 use verdict_contracts::notify::{
     self, CreateWebhook, CreatedWebhook, Delivery, DeliveryRef, ListDeliveries, ListWebhooks,
     UpdateWebhook, Webhook, WebhookEvent, WebhookRef,
@@ -66,10 +67,10 @@ impl Webhooks {
         let project_id = self.authorize(principal, &project).await?;
         let url = self.checked_url(&webhook.url).await?;
         let now = Timestamp::now().millis();
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = WebhookId::generate();
         let secret = signing::new_secret();
         let row = WebhookRow {
-            secret: self.at_rest.store(&id, secret.as_bytes())?,
+            secret: self.at_rest.store(&id.to_string(), secret.as_bytes())?,
             id,
             project_id: project_id.clone(),
             url,
@@ -127,14 +128,14 @@ impl Webhooks {
         Ok(Page::from_overfetched(
             rows,
             limit,
-            |row| encode_cursor(&[&row.id]),
+            |row| encode_cursor(&[&row.id.to_string()]),
             |row| row.to_api(),
         ))
     }
 
-    async fn row(&self, project_id: String, webhook_id: String) -> Result<WebhookRow, Error> {
+    async fn row(&self, project_id: String, webhook_id: WebhookId) -> Result<WebhookRow, Error> {
         self.store
-            .read(move |conn| Ok::<_, Error>(store::webhook(conn, &project_id, &webhook_id)?))
+            .read(move |conn| Ok::<_, Error>(store::webhook(conn, &project_id, webhook_id)?))
             .await?
             .ok_or(Error::NotFound("webhook"))
     }
@@ -160,7 +161,7 @@ impl Webhooks {
         self.store
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let mut row = store::webhook(&tx, &project_id, &webhook_id)?
+                let mut row = store::webhook(&tx, &project_id, webhook_id)?
                     .ok_or(Error::NotFound("webhook"))?;
                 if let Some(url) = url {
                     row.url = url;
@@ -195,7 +196,7 @@ impl Webhooks {
                 Ok::<_, Error>(store::delete_webhook(
                     conn,
                     &project_id,
-                    &request.webhook_id,
+                    request.webhook_id,
                 )?)
             })
             .await?;
@@ -217,13 +218,13 @@ impl Webhooks {
         let rows = self
             .store
             .read(move |conn| {
-                Ok::<_, Error>(store::deliveries(conn, &webhook.id, &before, limit + 1)?)
+                Ok::<_, Error>(store::deliveries(conn, webhook.id, &before, limit + 1)?)
             })
             .await?;
         Ok(Page::from_overfetched(
             rows,
             limit,
-            |delivery| encode_cursor(&[&delivery.id]),
+            |delivery| encode_cursor(&[&delivery.id.to_string()]),
             |delivery| delivery,
         ))
     }
@@ -240,11 +241,11 @@ impl Webhooks {
             .store
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                if !store::redeliver(&tx, &webhook.id, &delivery_id, Timestamp::now().millis())? {
+                if !store::redeliver(&tx, webhook.id, delivery_id, Timestamp::now().millis())? {
                     return Err(Error::NotFound("delivery"));
                 }
                 let delivery =
-                    store::delivery(&tx, &delivery_id)?.ok_or(Error::NotFound("delivery"))?;
+                    store::delivery(&tx, delivery_id)?.ok_or(Error::NotFound("delivery"))?;
                 tx.commit()?;
                 Ok(delivery)
             })
@@ -282,7 +283,7 @@ pub fn seal_plain_secrets(conn: &mut Connection, at_rest: &AtRest) -> Result<usi
     let mut sealed = 0;
     for (id, stored) in store::webhook_secrets(&tx)? {
         if at_rest.needs_sealing(&stored) {
-            store::replace_secret(&tx, &id, &at_rest.store(&id, &stored)?)?;
+            store::replace_secret(&tx, id, &at_rest.store(&id.to_string(), &stored)?)?;
             sealed += 1;
         }
     }
@@ -305,8 +306,9 @@ mod tests {
     fn secrets_stored_plain_are_sealed_once_a_key_is_set_and_open_to_the_same() {
         let mut conn = store::MIGRATIONS.in_memory().unwrap();
         let plain = signing::new_secret();
+        let id = WebhookId::generate();
         let row = WebhookRow {
-            id: "w1".into(),
+            id,
             project_id: "p".into(),
             url: "https://hooks.example/x".into(),
             events: vec![WebhookEvent::RunFinished],
@@ -328,7 +330,10 @@ mod tests {
         assert!(!stored
             .windows(plain.len())
             .any(|window| window == plain.as_bytes()));
-        assert_eq!(at_rest.open("w1", &stored).unwrap(), plain.as_bytes());
+        assert_eq!(
+            at_rest.open(&id.to_string(), &stored).unwrap(),
+            plain.as_bytes()
+        );
     }
 
     #[test]
