@@ -15,6 +15,25 @@ pub use migrate::Migrations;
 pub use pool::{Store, StoreSettings};
 pub use rusqlite;
 
+/// A column that holds a value's text form (a status, an id), parsed without copying
+/// it; text that does not parse is a conversion error naming the column.
+pub fn parsed<T>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    row.get_ref(index)?
+        .as_str()?
+        .parse()
+        .map_err(|err: T::Err| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                err.to_string().into(),
+            )
+        })
+}
+
 /// The plan SQLite chooses for `sql` (parameters bound to NULL), one step a line. For
 /// the tests that check every list query is served by an index.
 pub fn query_plan(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<String> {
@@ -61,4 +80,23 @@ pub enum StoreError {
     Path { path: String },
     #[error("a store task did not finish: {0}")]
     Task(#[source] tokio::task::JoinError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_column_parses_into_its_type_or_fails_naming_the_column() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let read = |sql: &str| conn.query_row(sql, [], |row| parsed::<u16>(row, 1));
+        assert_eq!(read("SELECT 'x', '443'").unwrap(), 443);
+        match read("SELECT 'x', 'https'") {
+            Err(rusqlite::Error::FromSqlConversionFailure(column, _, err)) => {
+                assert_eq!(column, 1);
+                assert!(err.to_string().contains("invalid digit"), "{err}");
+            }
+            other => panic!("expected a conversion error, got {other:?}"),
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use verdict_contracts::auth::Role;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
-use verdict_store::Migrations;
+use verdict_store::{parsed, Migrations};
 
 use crate::keys::SigningKey;
 
@@ -13,12 +13,6 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     // The table of idempotency keys, which every service that remembers answers shares.
     verdict_store::idempotency::MIGRATION,
 ]);
-
-fn role_from_sql(text: String) -> rusqlite::Result<Role> {
-    text.parse().map_err(|err: String| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
-    })
-}
 
 // ---- users ---------------------------------------------------------------------------
 
@@ -310,10 +304,8 @@ pub fn membership(
     user_id: &str,
 ) -> rusqlite::Result<Option<Role>> {
     conn.prepare_cached("SELECT role FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
-        .query_row([project_id, user_id], |row| row.get::<_, String>(0))
-        .optional()?
-        .map(role_from_sql)
-        .transpose()
+        .query_row([project_id, user_id], |row| parsed(row, 0))
+        .optional()
 }
 
 pub fn put_membership(
@@ -363,7 +355,7 @@ pub fn projects_of_user(
          ORDER BY m.project_id LIMIT ?3",
     )?;
     let rows = statement.query_map(params![user_id, after, limit], |row| {
-        Ok((project_row(row)?, role_from_sql(row.get(4)?)?))
+        Ok((project_row(row)?, parsed(row, 4)?))
     })?;
     rows.collect()
 }
@@ -383,7 +375,7 @@ pub fn members_of_project(
          ORDER BY m.user_id LIMIT ?3",
     )?;
     let rows = statement.query_map(params![project_id, after, limit], |row| {
-        Ok((user_row(row)?, role_from_sql(row.get(7)?)?))
+        Ok((user_row(row)?, parsed(row, 7)?))
     })?;
     rows.collect()
 }
@@ -432,7 +424,7 @@ fn api_token_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRow> {
         id: row.get(0)?,
         project_id: row.get(1)?,
         name: row.get(2)?,
-        role: role_from_sql(row.get(3)?)?,
+        role: parsed(row, 3)?,
         created_at: row.get(4)?,
         expires_at: row.get(5)?,
         revoked_at: row.get(6)?,

@@ -6,7 +6,7 @@ use verdict_contracts::notify::{Delivery, DeliveryStatus, Webhook, WebhookEvent,
 use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::types::Type;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
-use verdict_store::Migrations;
+use verdict_store::{parsed, Migrations};
 
 pub const MIGRATIONS: Migrations = Migrations(&[
     include_str!("../migrations/001_webhooks_deliveries.sql"),
@@ -54,19 +54,13 @@ fn conversion(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, Type::Text, message.into())
 }
 
-/// The id in column `index`.
-fn id<T: std::str::FromStr>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    text.parse().map_err(|_| conversion(index, text))
-}
-
 const WEBHOOK_COLUMNS: &str = "id, project_id, url, events, format, secret, enabled, disabled_reason, failing_since, created_at, updated_at";
 
 fn webhook_row(row: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     let events: String = row.get(3)?;
     let format: String = row.get(4)?;
     Ok(WebhookRow {
-        id: id(row, 0)?,
+        id: parsed(row, 0)?,
         project_id: row.get(1)?,
         url: row.get(2)?,
         events: events
@@ -117,7 +111,7 @@ pub fn insert_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
 /// Every webhook's id and secret as stored.
 pub fn webhook_secrets(conn: &Connection) -> rusqlite::Result<Vec<(WebhookId, Vec<u8>)>> {
     let mut statement = conn.prepare_cached("SELECT id, secret FROM webhooks")?;
-    let rows = statement.query_map([], |row| Ok((id(row, 0)?, row.get(1)?)))?;
+    let rows = statement.query_map([], |row| Ok((parsed(row, 0)?, row.get(1)?)))?;
     rows.collect()
 }
 
@@ -272,9 +266,9 @@ fn delivery_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let status: String = row.get(4)?;
     let time = |at: Option<i64>| at.map(|at| Timestamp::from_millis(at).to_rfc3339());
     Ok(Delivery {
-        id: id(row, 0)?,
+        id: parsed(row, 0)?,
         // Only webhook deliveries are read back: a commit status has no log of its own.
-        webhook_id: id(row, 1)?,
+        webhook_id: parsed(row, 1)?,
         event: WebhookEvent::parse(&event).ok_or_else(|| conversion(2, event))?,
         run_id: row.get(3)?,
         status: DeliveryStatus::parse(&status).ok_or_else(|| conversion(4, status))?,
@@ -369,17 +363,16 @@ pub fn claim_due(
         )?;
         let rows = select.query_map(params![now, limit], |row| {
             let target: String = row.get(1)?;
-            let webhook_id: Option<String> = row.get(6)?;
             Ok(Claimed {
-                id: id(row, 0)?,
+                id: parsed(row, 0)?,
                 target: Target::parse(&target).ok_or_else(|| conversion(1, target))?,
                 url: row.get(2)?,
                 body: row.get(3)?,
                 attempts: row.get(4)?,
                 created_at: row.get(5)?,
-                webhook: match webhook_id {
-                    Some(text) => Some(ClaimedWebhook {
-                        id: text.parse().map_err(|_| conversion(6, text))?,
+                webhook: match row.get_ref(6)?.as_str_or_null()? {
+                    Some(_) => Some(ClaimedWebhook {
+                        id: parsed(row, 6)?,
                         url: row.get(7)?,
                         secret: row.get(8)?,
                         enabled: row.get(9)?,

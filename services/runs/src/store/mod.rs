@@ -2,7 +2,8 @@
 //! callers choose the transaction. Times are Unix milliseconds; the wire form is made in
 //! `convert.rs`.
 
-use verdict_store::rusqlite::{self, Row};
+use verdict_store::parsed;
+use verdict_store::rusqlite;
 
 mod imports;
 mod migrations;
@@ -25,15 +26,6 @@ fn conversion(err: impl std::fmt::Display) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         err.to_string().into(),
     )
-}
-
-/// A column that holds a value's text form (a status, say), parsed without copying it.
-fn parsed<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    row.get_ref(index)?.as_str()?.parse().map_err(conversion)
 }
 
 fn boxed(value: &str) -> Box<dyn rusqlite::ToSql> {
