@@ -18,7 +18,7 @@ const GREETING: Operation<Empty, String> = Operation::service_query(ServiceName:
 fn user_id(principal: &Principal) -> String {
     match principal {
         Principal::User { user_id, .. } => user_id.clone(),
-        Principal::ApiToken { token_id, .. } => token_id.clone(),
+        Principal::ApiToken { token_id, .. } => token_id.to_string(),
     }
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use verdict_contracts::auth::{
     CreateProject, CreatedToken, DisplayName, Member, Project, Role, TokenInfo,
 };
+use verdict_contracts::ids::TokenId;
 use verdict_contracts::page::{Page, PageRequest};
 
 use crate::client::{Payload, Repeat};
@@ -107,10 +108,10 @@ impl Client {
     }
 
     /// `DELETE /projects/{project}/tokens/{id}`: the token stops working at once.
-    pub async fn revoke_token(&self, project: &str, token_id: &str) -> Result<(), Error> {
+    pub async fn revoke_token(&self, project: &str, token_id: TokenId) -> Result<(), Error> {
         self.empty(self.call(
             Method::DELETE,
-            self.api(&["projects", project, "tokens", token_id]),
+            self.api(&["projects", project, "tokens", &token_id.to_string()]),
             Repeat::Idempotent,
         ))
         .await

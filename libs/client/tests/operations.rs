@@ -212,7 +212,7 @@ async fn projects_members_and_tokens() {
         .await
         .unwrap_err();
     assert_eq!(forbidden.status(), Some(StatusCode::FORBIDDEN));
-    admin.revoke_token("web", &created.id).await.unwrap();
+    admin.revoke_token("web", created.id).await.unwrap();
     let revoked = reporter.project("web").await.unwrap_err();
     assert_eq!(revoked.status(), Some(StatusCode::UNAUTHORIZED));
 }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
+use crate::ids::TokenId;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -67,7 +68,7 @@ pub enum Principal {
     User { user_id: String, session_id: String },
     /// A CI job's API token, bound to one project and one role.
     ApiToken {
-        token_id: String,
+        token_id: TokenId,
         project_id: String,
         role: Role,
     },
@@ -418,7 +419,7 @@ pub struct CreateToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
-    pub id: String,
+    pub id: TokenId,
     pub name: String,
     pub role: Role,
     pub token: String,
@@ -428,7 +429,7 @@ pub struct CreatedToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
-    pub id: String,
+    pub id: TokenId,
     pub name: String,
     pub role: Role,
     pub created_at: String,
@@ -448,7 +449,7 @@ pub struct ListTokens {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeToken {
     pub project: String,
-    pub token_id: String,
+    pub token_id: TokenId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -461,7 +462,7 @@ pub struct VerifyApiToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiTokenGrant {
-    pub token_id: String,
+    pub token_id: TokenId,
     pub project_id: String,
     pub role: Role,
     /// Unix seconds; `None` never expires.
@@ -573,7 +574,7 @@ pub enum RevocationTarget {
     /// Every token of a user issued before `revoked_at` (user disabled).
     User(String),
     /// One API token.
-    ApiToken(String),
+    ApiToken(TokenId),
 }
 
 impl RevocationTarget {
@@ -656,7 +657,7 @@ mod tests {
     #[test]
     fn a_principal_round_trips_through_json() {
         let principal = Principal::ApiToken {
-            token_id: "t".into(),
+            token_id: TokenId::generate(),
             project_id: "p".into(),
             role: Role::Reporter,
         };

@@ -154,12 +154,13 @@ mod tests {
 
     #[test]
     fn users_and_tokens_have_scopes_of_their_own() {
+        let id = crate::ids::TokenId::generate();
         let user = Principal::User {
-            user_id: "u1".into(),
+            user_id: id.to_string(),
             session_id: "s1".into(),
         };
         let token = Principal::ApiToken {
-            token_id: "u1".into(),
+            token_id: id,
             project_id: "p".into(),
             role: Role::Reporter,
         };

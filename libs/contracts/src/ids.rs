@@ -49,6 +49,10 @@ uuid_id!(
     ImportId
 );
 uuid_id!(
+    /// A project's API token (not its secret, which only its holder has).
+    TokenId
+);
+uuid_id!(
     /// A project's webhook.
     WebhookId
 );

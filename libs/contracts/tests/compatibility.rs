@@ -60,7 +60,7 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
         ("create project", json!({"slug": "web", "name": "Web"})),
         (
             "principal",
-            json!({"kind": "api_token", "token_id": "t1", "project_id": "p1", "role": "reporter"}),
+            json!({"kind": "api_token", "token_id": "01a24dd3-1a36-742d-af3e-72998a5a73e1", "project_id": "p1", "role": "reporter"}),
         ),
     ]
 }

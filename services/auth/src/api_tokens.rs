@@ -4,6 +4,7 @@ use verdict_contracts::auth::{
     ApiTokenGrant, CreateToken, CreatedToken, ListTokens, RevocationTarget, RevokeToken, Role,
     TokenInfo, VerifyApiToken,
 };
+use verdict_contracts::ids::TokenId;
 use verdict_contracts::page::{encode_cursor, Page};
 use verdict_contracts::Timestamp;
 
@@ -59,7 +60,7 @@ pub async fn create(
     within_lifetime(caller.expires_at(), expires_at)?;
     let secret = secrets::new_secret(secrets::API_TOKEN_PREFIX);
     let token = ApiTokenRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: TokenId::generate(),
         project_id: project.id,
         name: request.name.as_str().to_owned(),
         role: request.role,
@@ -69,7 +70,7 @@ pub async fn create(
         last_used_at: None,
     };
     let created = CreatedToken {
-        id: token.id.clone(),
+        id: token.id,
         name: token.name.clone(),
         role: token.role,
         token: secret.plain,
@@ -135,7 +136,7 @@ pub async fn list(
     Ok(Page::from_overfetched(
         rows,
         limit,
-        |t| encode_cursor(&[&t.id]),
+        |t| encode_cursor(&[&t.id.to_string()]),
         token_out,
     ))
 }
@@ -145,13 +146,13 @@ pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result
     let (project, role) = auth.project_for(&caller, request.project).await?;
     access::require(role, Role::Maintainer)?;
     let now = Timestamp::now().secs();
-    let token_id = request.token_id.clone();
+    let token_id = request.token_id;
     let revoked_at = auth
         .store
         .write(move |conn| {
-            store::api_token_in_project(conn, &project.id, &token_id)?
+            store::api_token_in_project(conn, &project.id, token_id)?
                 .ok_or(Error::NotFound("token"))?;
-            store::revoke_api_token(conn, &token_id, now)?.ok_or(Error::NotFound("token"))
+            store::revoke_api_token(conn, token_id, now)?.ok_or(Error::NotFound("token"))
         })
         .await?;
     auth.publish_revocation(
@@ -176,7 +177,7 @@ pub async fn verify(auth: &Auth, request: VerifyApiToken) -> Result<ApiTokenGran
                     token.revoked_at.is_none() && token.expires_at.is_none_or(|at| at > now)
                 })
                 .ok_or(Error::Unauthorized("invalid API token"))?;
-            store::touch_api_token(conn, &token.id, now)?;
+            store::touch_api_token(conn, token.id, now)?;
             Ok(ApiTokenGrant {
                 token_id: token.id,
                 project_id: token.project_id,

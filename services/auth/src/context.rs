@@ -72,7 +72,7 @@ impl Auth {
                         project_id,
                         role,
                     } => {
-                        let token = store::api_token_in_project(conn, &project_id, &token_id)?
+                        let token = store::api_token_in_project(conn, &project_id, token_id)?
                             .filter(|token| {
                                 token.revoked_at.is_none()
                                     && token.expires_at.is_none_or(|at| at > now)

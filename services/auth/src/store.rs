@@ -2,6 +2,7 @@
 //! transaction; times are Unix seconds.
 
 use verdict_contracts::auth::Role;
+use verdict_contracts::ids::TokenId;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::{parsed, Migrations};
 
@@ -406,7 +407,7 @@ pub fn all_projects(
 
 #[derive(Debug, Clone)]
 pub struct ApiTokenRow {
-    pub id: String,
+    pub id: TokenId,
     pub project_id: String,
     pub name: String,
     pub role: Role,
@@ -421,7 +422,7 @@ const TOKEN_COLUMNS: &str =
 
 fn api_token_row(row: &Row<'_>) -> rusqlite::Result<ApiTokenRow> {
     Ok(ApiTokenRow {
-        id: row.get(0)?,
+        id: parsed(row, 0)?,
         project_id: row.get(1)?,
         name: row.get(2)?,
         role: parsed(row, 3)?,
@@ -441,7 +442,7 @@ pub fn insert_api_token(
         "INSERT INTO api_tokens (id, project_id, name, role, hash, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
-            token.id,
+            token.id.to_string(),
             token.project_id,
             token.name,
             token.role.as_str(),
@@ -464,12 +465,12 @@ pub fn api_token_by_hash(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Opt
 pub fn api_token_in_project(
     conn: &Connection,
     project_id: &str,
-    id: &str,
+    id: TokenId,
 ) -> rusqlite::Result<Option<ApiTokenRow>> {
     conn.prepare_cached(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE project_id = ?1 AND id = ?2"
     ))?
-    .query_row([project_id, id], api_token_row)
+    .query_row(params![project_id, id.to_string()], api_token_row)
     .optional()
 }
 
@@ -490,18 +491,18 @@ pub fn api_tokens_of_project(
 
 /// Revokes an API token unless it already is; returns when it was revoked (`None`: no
 /// such token).
-pub fn revoke_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+pub fn revoke_api_token(conn: &Connection, id: TokenId, now: i64) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
     )?
-    .query_row(params![id, now], |row| row.get(0))
+    .query_row(params![id.to_string(), now], |row| row.get(0))
     .optional()
 }
 
-pub fn touch_api_token(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()> {
+pub fn touch_api_token(conn: &Connection, id: TokenId, now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
-        params![id, now],
+        params![id.to_string(), now],
     )?;
     Ok(())
 }

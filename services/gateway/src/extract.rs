@@ -161,8 +161,8 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError>
         .and_then(|value| value.to_str().ok());
     let identity = state.auth.identify(authorization).await?;
     let key = match &identity.principal {
-        Principal::User { user_id, .. } => user_id,
-        Principal::ApiToken { token_id, .. } => token_id,
+        Principal::User { user_id, .. } => user_id.clone(),
+        Principal::ApiToken { token_id, .. } => token_id.to_string(),
     };
     let spend = if parts.method == Method::GET || parts.method == Method::HEAD {
         Spend::Read
@@ -171,7 +171,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError>
     };
     state
         .limiter
-        .check_principal(key, spend)
+        .check_principal(&key, spend)
         .map_err(ApiError::RateLimited)?;
     Ok(identity)
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use verdict_contracts::auth::{ApiTokenGrant, API_TOKEN_CACHE_SECS, API_TOKEN_STALE_SECS};
+use verdict_contracts::ids::TokenId;
 
 /// Grants kept at most; beyond it the cache is cleared (a flood of distinct tokens is
 /// an attack, and clearing keeps memory bounded).
@@ -73,7 +74,7 @@ impl GrantCache {
         );
     }
 
-    pub fn evict_token(&self, token_id: &str) {
+    pub fn evict_token(&self, token_id: TokenId) {
         self.entries
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -105,9 +106,9 @@ mod tests {
 
     use super::*;
 
-    fn grant(id: &str) -> ApiTokenGrant {
+    fn grant(id: TokenId) -> ApiTokenGrant {
         ApiTokenGrant {
-            token_id: id.into(),
+            token_id: id,
             project_id: "p".into(),
             role: Role::Reporter,
             expires_at: None,
@@ -117,15 +118,17 @@ mod tests {
     #[test]
     fn a_cached_grant_is_found_by_its_token_only() {
         let cache = GrantCache::default();
-        cache.put("vdt_a", grant("a"));
-        assert_eq!(cache.get("vdt_a").unwrap().token_id, "a");
+        let a = TokenId::generate();
+        cache.put("vdt_a", grant(a));
+        assert_eq!(cache.get("vdt_a").unwrap().token_id, a);
         assert!(cache.get("vdt_b").is_none());
     }
 
     #[test]
     fn a_grant_older_than_the_cache_period_is_not_fresh() {
         let cache = GrantCache::default();
-        cache.put("vdt_a", grant("a"));
+        let a = TokenId::generate();
+        cache.put("vdt_a", grant(a));
         cache.age("vdt_a", fresh_for());
         assert!(cache.get("vdt_a").is_none());
     }
@@ -133,17 +136,15 @@ mod tests {
     #[test]
     fn while_auth_is_away_a_grant_is_used_up_to_the_stale_limit_and_then_fresh_again() {
         let cache = GrantCache::default();
-        cache.put("vdt_a", grant("a"));
+        let a = TokenId::generate();
+        cache.put("vdt_a", grant(a));
         cache.age(
             "vdt_a",
             Duration::from_secs(API_TOKEN_STALE_SECS as u64 - 5),
         );
-        assert_eq!(
-            cache.get_while_unconfirmable("vdt_a").unwrap().token_id,
-            "a"
-        );
+        assert_eq!(cache.get_while_unconfirmable("vdt_a").unwrap().token_id, a);
         // Used without asking again for a while, so requests do not each wait.
-        assert_eq!(cache.get("vdt_a").unwrap().token_id, "a");
+        assert_eq!(cache.get("vdt_a").unwrap().token_id, a);
         cache.age("vdt_a", Duration::from_secs(10));
         assert!(cache.get_while_unconfirmable("vdt_a").is_none());
         assert!(cache.get_while_unconfirmable("vdt_b").is_none());
@@ -152,8 +153,9 @@ mod tests {
     #[test]
     fn evicting_a_token_id_forgets_its_grant() {
         let cache = GrantCache::default();
-        cache.put("vdt_a", grant("a"));
-        cache.evict_token("a");
+        let a = TokenId::generate();
+        cache.put("vdt_a", grant(a));
+        cache.evict_token(a);
         assert!(cache.get("vdt_a").is_none());
     }
 }

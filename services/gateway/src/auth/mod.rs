@@ -82,7 +82,7 @@ impl Authenticator {
             authenticator.deny.clone(),
             move |revocation| {
                 if let RevocationTarget::ApiToken(id) = &revocation.target {
-                    grants.evict_token(id);
+                    grants.evict_token(*id);
                 }
                 revoked.send_modify(|count| *count += 1);
             },
@@ -150,11 +150,10 @@ impl Authenticator {
         let now = Timestamp::now().secs();
         if token.starts_with("vdt_") {
             let grant = self.api_token(token).await?;
-            if self.deny.denies(
-                &RevocationTarget::ApiToken(grant.token_id.clone()),
-                i64::MIN,
-                now,
-            ) || grant.expires_at.is_some_and(|at| at <= now)
+            if self
+                .deny
+                .denies(&RevocationTarget::ApiToken(grant.token_id), i64::MIN, now)
+                || grant.expires_at.is_some_and(|at| at <= now)
             {
                 return Err(AuthError::Revoked);
             }

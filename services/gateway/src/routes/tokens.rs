@@ -12,7 +12,7 @@ use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
+use crate::extract::{path_id, ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -83,7 +83,10 @@ pub async fn revoke(
         .bus
         .request_as(
             &auth::REVOKE_TOKEN,
-            &RevokeToken { project, token_id },
+            &RevokeToken {
+                project,
+                token_id: path_id(&token_id, "token not found")?,
+            },
             &principal,
         )
         .await?;

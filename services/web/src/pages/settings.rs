@@ -125,7 +125,7 @@ async fn render(
                                 td { @if let Some(at) = &token.expires_at { (format::time(at)) } @else { "never" } }
                                 td { @if let Some(at) = &token.last_used_at { (format::time(at)) } @else { "never" } }
                                 td {
-                                    form.inline method="post" action={ (base) "/tokens/" (encode_component(&token.id)) "/revoke" } {
+                                    form.inline method="post" action={ (base) "/tokens/" (token.id) "/revoke" } {
                                         input type="hidden" name="csrf" value=(csrf);
                                         button.danger type="submit" { "Revoke" }
                                     }
@@ -216,7 +216,8 @@ pub async fn revoke_token(
     let access = managed(&web, &signed_in, &slug).await?;
     let request = RevokeToken {
         project: access.project_id,
-        token_id,
+        // Text that is no token id names no token.
+        token_id: token_id.parse().map_err(|_| WebError::NotFound)?,
     };
     let Empty {} = signed_in
         .request(&web, &auth::REVOKE_TOKEN, &request)
