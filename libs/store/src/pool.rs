@@ -110,17 +110,6 @@ impl Store {
         // writes gets SQLITE_BUSY at once instead, and its work is retried for nothing.
         writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations.apply(&mut writer)?;
-        let open_error = |source| StoreError::Open {
-            path: settings.path.display().to_string(),
-            source,
-        };
-        writer
-            .pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
-            .map_err(open_error)?;
-        // A log that grew during a burst shrinks back once it restarts.
-        writer
-            .pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)
-            .map_err(open_error)?;
         let checkpointer = Checkpointer::start(
             open_connection(settings, false)?,
             settings.checkpoint_interval,
@@ -222,6 +211,12 @@ fn open_connection(settings: &StoreSettings, read_only: bool) -> Result<Connecti
         .map_err(open_error)?;
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_error)?;
+        // The checkpointer copies the log; a writing connection does so only past this.
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_BACKSTOP_PAGES)
+            .map_err(open_error)?;
+        // A log that grew during a burst shrinks back once it restarts.
+        conn.pragma_update(None, "journal_size_limit", WAL_KEPT_BYTES)
             .map_err(open_error)?;
     }
     let synchronous = if settings.synchronous_full {
