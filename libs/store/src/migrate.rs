@@ -1,4 +1,4 @@
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::StoreError;
 
@@ -6,6 +6,10 @@ use crate::StoreError;
 /// applied once, in order, inside a transaction. The applied count lives in SQLite's
 /// `user_version`, so migrations never run twice and never need a table of their own.
 /// Append only: editing a released migration would leave existing databases behind.
+///
+/// Foreign keys are not enforced while a migration runs, and checked before it commits:
+/// SQLite's procedure for schema changes, which lets a migration rebuild a table other
+/// tables refer to (dropping it would otherwise delete or orphan their rows).
 #[derive(Debug, Clone, Copy)]
 pub struct Migrations(pub &'static [&'static str]);
 
@@ -18,10 +22,23 @@ impl Migrations {
         if found > known {
             return Err(StoreError::SchemaTooNew { found, known });
         }
+        if found == known {
+            return Ok(());
+        }
+        // The pragma does nothing inside a transaction, so it is set around them.
+        let enforced: bool = conn.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+        conn.pragma_update(None, "foreign_keys", false)?;
+        let applied = self.apply_from(conn, found);
+        conn.pragma_update(None, "foreign_keys", enforced)?;
+        applied
+    }
+
+    fn apply_from(&self, conn: &mut Connection, found: usize) -> Result<(), StoreError> {
         for (index, sql) in self.0.iter().enumerate().skip(found) {
             let version = index + 1;
             let tx = conn.transaction()?;
             tx.execute_batch(sql)
+                .and_then(|()| dangling_reference(&tx))
                 .and_then(|()| tx.pragma_update(None, "user_version", version as i64))
                 .map_err(|source| StoreError::Migration { version, source })?;
             tx.commit()?;
@@ -37,6 +54,22 @@ impl Migrations {
         conn.pragma_update(None, "foreign_keys", true)?;
         self.apply(&mut conn)?;
         Ok(conn)
+    }
+}
+
+/// Fails when a row refers to one that does not exist, naming the table.
+fn dangling_reference(conn: &Connection) -> rusqlite::Result<()> {
+    let dangling: Option<String> = conn
+        .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+        .optional()?;
+    match dangling {
+        None => Ok(()),
+        Some(table) => Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+            Some(format!(
+                "a row of {table} refers to a row that does not exist"
+            )),
+        )),
     }
 }
 
@@ -102,6 +135,58 @@ mod tests {
             )
             .unwrap();
         assert_eq!(b_exists, 0);
+    }
+
+    const PARENT_AND_CHILD: &str = "
+        CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT UNIQUE);
+        CREATE TABLE child (parent INTEGER NOT NULL REFERENCES parent (id) ON DELETE CASCADE);
+        INSERT INTO parent VALUES (1, 'a');
+        INSERT INTO child VALUES (1);";
+
+    #[test]
+    fn a_migration_may_rebuild_a_table_others_refer_to() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        Migrations(&[
+            PARENT_AND_CHILD,
+            "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT);
+             INSERT INTO parent_new SELECT id, name FROM parent;
+             DROP TABLE parent;
+             ALTER TABLE parent_new RENAME TO parent;",
+        ])
+        .apply(&mut conn)
+        .unwrap();
+        let children: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM child JOIN parent ON parent.id = child.parent",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(children, 1);
+        let enforced: bool = conn
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .unwrap();
+        assert!(enforced);
+    }
+
+    #[test]
+    fn a_migration_that_leaves_a_dangling_reference_is_rolled_back() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let err = Migrations(&[PARENT_AND_CHILD, "DELETE FROM parent;"])
+            .apply(&mut conn)
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Migration { version: 2, .. })
+                && err.to_string().contains("child"),
+            "{err}"
+        );
+        assert_eq!(version(&conn), 1);
+        let parents: i64 = conn
+            .query_row("SELECT count(*) FROM parent", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(parents, 1);
     }
 
     #[test]
