@@ -511,7 +511,7 @@ fn like_pattern(q: &str) -> Result<Option<String>, Error> {
     }))
 }
 
-/// A project's tests by key (quarantined ones in the order they were first reported),
+/// A project's tests (or its quarantined ones) in the order they were first reported,
 /// each with its last status, flake rate and p95 duration over its latest runs.
 pub async fn list_tests(
     runs: Runs,
@@ -527,7 +527,12 @@ pub async fn list_tests(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
-    let after = page_cursor(&request.page.cursor, 1)?.map(|mut parts| parts.remove(0));
+    let after = match page_cursor(&request.page.cursor, 1)? {
+        Some(parts) => parts[0]
+            .parse()
+            .map_err(|_| bad("cursor: is not one this list returned".into()))?,
+        None => 0,
+    };
     let filter = store::CatalogFilter {
         pattern,
         quarantined: request.quarantined,
@@ -535,7 +540,6 @@ pub async fn list_tests(
     };
     let limit = request.page.effective_limit();
     let now = Timestamp::now().millis();
-    let quarantined = request.quarantined;
     let rows = runs
         .store
         .read(move |conn| {
@@ -551,10 +555,7 @@ pub async fn list_tests(
     Ok(Page::from_overfetched(
         rows,
         limit,
-        |(row, _)| match quarantined {
-            true => encode_cursor(&[&row.test.tid.to_string()]),
-            false => encode_cursor(&[&row.test.test_key]),
-        },
+        |(row, _)| encode_cursor(&[&row.test.tid.to_string()]),
         |(row, outcomes)| {
             let by_run: Vec<Vec<OutcomeRow>> = outcomes
                 .iter()

@@ -185,8 +185,8 @@ pub async fn get_quarantine(
         .await
 }
 
-/// The project's tests, by test key: each with its last status, flake rate and p95
-/// duration over its latest 50 runs, and its quarantine.
+/// The project's tests, in the order they were first reported: each with its last
+/// status, flake rate and p95 duration over its latest 50 runs, and its quarantine.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/tests", operation_id = "list_tests", tag = "triage",
     security(("bearer" = [])),
     params(("project" = String, Path, description = "id or slug"),

@@ -16,6 +16,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     include_str!("../../migrations/009_outcome_messages.sql"),
     include_str!("../../migrations/010_triage.sql"),
     include_str!("../../migrations/011_tests_catalog.sql"),
+    include_str!("../../migrations/012_tests_lookup.sql"),
 ]);
 
 #[cfg(test)]

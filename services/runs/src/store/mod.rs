@@ -5,6 +5,16 @@
 use verdict_store::parsed;
 use verdict_store::rusqlite;
 
+/// The condition that finds a project's test (`?1`) by key (`?2`), as `t`: through
+/// `tests_by_key`, whose expression it repeats exactly so the planner can use it
+/// (migration 012 says why tests are found by a key prefix).
+macro_rules! test_is {
+    () => {
+        "substr(t.test_key, 1, 12) = substr(?2, 1, 12) AND t.project_id = ?1 AND t.test_key = ?2"
+    };
+}
+use test_is;
+
 mod imports;
 mod migrations;
 mod outbox;

@@ -116,8 +116,10 @@ impl<'tx> ResultWriter<'tx> {
         Ok(Self {
             known,
             learned: HashMap::new(),
-            find_test: tx
-                .prepare_cached("SELECT tid FROM tests WHERE project_id = ?1 AND test_key = ?2")?,
+            find_test: tx.prepare_cached(concat!(
+                "SELECT tid FROM tests t WHERE ",
+                super::test_is!()
+            ))?,
             insert_test: tx.prepare_cached(
                 "INSERT INTO tests (project_id, test_key, suite, name) VALUES (?1, ?2, ?3, ?4) RETURNING tid",
             )?,
@@ -320,6 +322,18 @@ impl<'tx> ResultWriter<'tx> {
     }
 }
 
+/// The test is found first, so its history is read in the history index's order (a
+/// join would not know that one test at most matches, and sort).
+const TEST_HISTORY: &str = concat!(
+    "SELECT o.run, r.id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes,
+            o.message
+     FROM test_outcomes o JOIN runs r ON r.rid = o.run
+     WHERE o.test = (SELECT t.tid FROM tests t WHERE ",
+    super::test_is!(),
+    ") AND (o.run_started_at, o.run) < (?3, ?4)
+     ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?5"
+);
+
 /// How a run's results are filtered.
 #[derive(Debug, Clone, Default)]
 pub struct ResultFilter {
@@ -438,13 +452,7 @@ pub fn test_history(
     limit: u32,
 ) -> rusqlite::Result<Vec<HistoryRow>> {
     let (after_started, after_rid) = after.unwrap_or((i64::MAX, i64::MAX));
-    let mut statement = conn.prepare_cached(
-        "SELECT o.run, r.id, r.name, o.status, o.duration_ms, o.run_started_at, r.attributes,
-                o.message
-         FROM tests t JOIN test_outcomes o ON o.test = t.tid JOIN runs r ON r.rid = o.run
-         WHERE t.project_id = ?1 AND t.test_key = ?2 AND (o.run_started_at, o.run) < (?3, ?4)
-         ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?5",
-    )?;
+    let mut statement = conn.prepare_cached(TEST_HISTORY)?;
     let rows = statement.query_map(
         params![project_id, test_key, after_started, after_rid, limit],
         |row| {
@@ -565,13 +573,8 @@ mod tests {
 
     #[test]
     fn a_tests_history_comes_from_the_history_index() {
-        assert_index_scan(
-            "SELECT o.run, r.name FROM tests t JOIN test_outcomes o ON o.test = t.tid
-             JOIN runs r ON r.rid = o.run
-             WHERE t.project_id = ? AND t.test_key = ? AND (o.run_started_at, o.run) < (?, ?)
-             ORDER BY o.run_started_at DESC, o.run DESC LIMIT ?",
-            "test_history",
-        );
+        assert_index_scan(TEST_HISTORY, "test_history");
+        assert_index_scan(TEST_HISTORY, "tests_by_key");
     }
 
     #[test]
@@ -608,6 +611,50 @@ mod tests {
             seen.push(row.run_id);
         }
         assert_eq!(seen, ["new", "tied-second", "tied-first", "old"]);
+    }
+
+    #[test]
+    fn tests_that_share_a_key_prefix_or_a_key_in_another_project_are_told_apart() {
+        let mut conn = conn();
+        let stored = new_run(&mut conn, "run");
+        let run = |project: &str| RunRow {
+            project_id: project.into(),
+            ..stored.clone()
+        };
+        let tx = conn.transaction().unwrap();
+        let known = KnownTests::default();
+        let mut writer = ResultWriter::new(&tx, &known).unwrap();
+        let shared = "0123456789ab";
+        let first = writer
+            .test(&run("p"), &format!("{shared}-first"), None, "a")
+            .unwrap();
+        let second = writer
+            .test(&run("p"), &format!("{shared}-second"), None, "b")
+            .unwrap();
+        let elsewhere = writer
+            .test(&run("q"), &format!("{shared}-first"), None, "a")
+            .unwrap();
+        assert_eq!(
+            [first, second, elsewhere]
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            3
+        );
+        drop(writer);
+        let mut again = ResultWriter::new(&tx, &known).unwrap();
+        assert_eq!(
+            again
+                .test(&run("p"), &format!("{shared}-second"), None, "b")
+                .unwrap(),
+            second
+        );
+        assert_eq!(
+            again
+                .test(&run("q"), &format!("{shared}-first"), None, "a")
+                .unwrap(),
+            elsewhere
+        );
     }
 
     #[test]

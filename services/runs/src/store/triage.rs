@@ -309,8 +309,10 @@ fn test_row(row: &Row<'_>) -> rusqlite::Result<TestRow> {
     })
 }
 
-const TEST_BY_KEY: &str =
-    "SELECT tid, test_key, suite, name FROM tests WHERE project_id = ?1 AND test_key = ?2";
+const TEST_BY_KEY: &str = concat!(
+    "SELECT tid, test_key, suite, name FROM tests t WHERE ",
+    super::test_is!()
+);
 const TEST_BY_TID: &str = "SELECT tid, test_key, suite, name FROM tests WHERE tid = ?1";
 
 pub fn test_by_key(
@@ -532,16 +534,15 @@ pub struct CatalogRow {
 pub struct CatalogFilter {
     pub pattern: Option<String>,
     pub quarantined: bool,
-    /// The key of the last test of the previous page: its test key, or for the
-    /// quarantined list its integer key.
-    pub after: Option<String>,
+    /// The integer key of the last test of the previous page; 0 on the first page.
+    pub after: i64,
 }
 
 const CATALOG: &str = "SELECT t.tid, t.test_key, t.suite, t.name, q.reason, q.until, q.by, q.at
      FROM tests t LEFT JOIN quarantines q ON q.test = t.tid
-     WHERE t.project_id = ?1 AND t.test_key > ?2
+     WHERE t.project_id = ?1 AND t.tid > ?2
        AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\\' OR t.suite LIKE ?3 ESCAPE '\\')
-     ORDER BY t.test_key LIMIT ?4";
+     ORDER BY t.tid LIMIT ?4";
 const QUARANTINED_CATALOG: &str =
     "SELECT t.tid, t.test_key, t.suite, t.name, q.reason, q.until, q.by, q.at
      FROM quarantines q JOIN tests t ON t.tid = q.test
@@ -549,7 +550,8 @@ const QUARANTINED_CATALOG: &str =
        AND (?3 IS NULL OR t.name LIKE ?3 ESCAPE '\\' OR t.suite LIKE ?3 ESCAPE '\\')
      ORDER BY q.test LIMIT ?4";
 
-/// A page of the project's tests, by test key (quarantined ones by integer key).
+/// A page of the project's tests (or of its quarantined ones) in the order they were
+/// first seen.
 pub fn catalog(
     conn: &Connection,
     project_id: &str,
@@ -566,21 +568,16 @@ pub fn catalog(
             },
         })
     };
-    if filter.quarantined {
-        let after: i64 = filter
-            .after
-            .as_deref()
-            .and_then(|after| after.parse().ok())
-            .unwrap_or(0);
-        conn.prepare_cached(QUARANTINED_CATALOG)?
-            .query_map(params![project_id, after, filter.pattern, limit], read)?
-            .collect()
-    } else {
-        let after = filter.after.as_deref().unwrap_or("");
-        conn.prepare_cached(CATALOG)?
-            .query_map(params![project_id, after, filter.pattern, limit], read)?
-            .collect()
-    }
+    let query = match filter.quarantined {
+        true => QUARANTINED_CATALOG,
+        false => CATALOG,
+    };
+    conn.prepare_cached(query)?
+        .query_map(
+            params![project_id, filter.after, filter.pattern, limit],
+            read,
+        )?
+        .collect()
 }
 
 #[cfg(test)]
@@ -779,10 +776,7 @@ mod tests {
 
     #[test]
     fn tests_are_found_by_key_or_integer_key() {
-        assert_plan(
-            TEST_BY_KEY,
-            &["sqlite_autoindex_tests_1 (project_id=? AND test_key=?)"],
-        );
+        assert_plan(TEST_BY_KEY, &["tests_by_key (<expr>=?)"]);
         assert_plan(TEST_BY_TID, &["INTEGER PRIMARY KEY"]);
     }
 
@@ -801,10 +795,7 @@ mod tests {
 
     #[test]
     fn the_catalog_is_a_keyset_scan_of_the_project_s_tests_or_quarantines() {
-        assert_plan(
-            CATALOG,
-            &["COVERING INDEX tests_catalog (project_id=? AND test_key>?)"],
-        );
+        assert_plan(CATALOG, &["tests_by_project (project_id=? AND rowid>?)"]);
         assert_plan(
             QUARANTINED_CATALOG,
             &["quarantines_by_project (project_id=? AND test>?)"],
