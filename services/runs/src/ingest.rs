@@ -180,7 +180,7 @@ fn apply_transaction(
                 break;
             }
         }
-        writer.into_learned()
+        writer.finish()?
     };
     tx.commit()?;
     known.learn(learned);

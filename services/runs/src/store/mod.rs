@@ -113,6 +113,7 @@ pub(crate) mod tests {
                     .unwrap();
                 writer.upsert(run, test, result).unwrap();
             }
+            writer.finish().unwrap();
         }
         tx.commit().unwrap();
     }

@@ -92,8 +92,22 @@ impl KnownTests {
 #[derive(Debug, Default)]
 pub struct LearnedTests(Vec<(String, String, i64)>);
 
+/// A result's text to index once the rest of the transaction is written.
+struct PendingText {
+    seq: i64,
+    name: String,
+    message: Option<String>,
+    /// The result was stored before, so its old text leaves the index first.
+    replaces: bool,
+}
+
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
+///
+/// Results' text goes into the full-text index at the end, in [`ResultWriter::finish`]:
+/// FTS5 writes its pending terms to disk whenever a later statement of the transaction
+/// opens a savepoint, as inserts of tests and results do, so indexing each result as it
+/// came made one small index segment per result and merged them all the time.
 pub struct ResultWriter<'tx> {
     known: &'tx KnownTests,
     learned: HashMap<(String, String), i64>,
@@ -109,6 +123,7 @@ pub struct ResultWriter<'tx> {
     delete_text: rusqlite::CachedStatement<'tx>,
     failures: triage::FailureStatements<'tx>,
     last_seqs: HashMap<i64, i64>,
+    texts: Vec<PendingText>,
 }
 
 impl<'tx> ResultWriter<'tx> {
@@ -159,6 +174,7 @@ impl<'tx> ResultWriter<'tx> {
             delete_text: tx.prepare_cached("DELETE FROM results_text WHERE rowid = ?1")?,
             failures: triage::FailureStatements::new(tx)?,
             last_seqs: HashMap::new(),
+            texts: Vec::new(),
         })
     }
 
@@ -193,15 +209,24 @@ impl<'tx> ResultWriter<'tx> {
         Ok(test)
     }
 
-    /// The tests this writer looked up or stored, to remember once the transaction
-    /// commits.
-    pub fn into_learned(self) -> LearnedTests {
-        LearnedTests(
+    /// Indexes the text of the results stored, in the order they were stored, and
+    /// returns the tests this writer looked up or stored, to remember once the
+    /// transaction commits. A writer dropped without it leaves its results unsearchable,
+    /// so only one whose transaction rolls back may be.
+    pub fn finish(mut self) -> rusqlite::Result<LearnedTests> {
+        for text in std::mem::take(&mut self.texts) {
+            if text.replaces {
+                self.delete_text.execute([text.seq])?;
+            }
+            self.insert_text
+                .execute(params![text.seq, text.name, text.message])?;
+        }
+        Ok(LearnedTests(
             self.learned
                 .into_iter()
                 .map(|((project_id, test_key), test)| (project_id, test_key, test))
                 .collect(),
-        )
+        ))
     }
 
     /// Stores the test's first outcome in the run; false (and nothing written) when it
@@ -260,8 +285,8 @@ impl<'tx> ResultWriter<'tx> {
         Ok(())
     }
 
-    /// Stores a result of test `test` (a resend with the same id replaces it) and
-    /// indexes its text.
+    /// Stores a result of test `test` (a resend with the same id replaces it); its text
+    /// is indexed by [`ResultWriter::finish`].
     pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
         let (first, end) = seq_range(run.rid);
         let last = match self.last_seqs.get(&run.rid) {
@@ -295,16 +320,19 @@ impl<'tx> ResultWriter<'tx> {
             result.stderr,
             result.attributes
         ];
-        let seq = if self.insert_result.execute(values)? == 1 {
+        let (seq, replaces) = if self.insert_result.execute(values)? == 1 {
             self.last_seqs.insert(run.rid, last + 1);
-            last + 1
+            (last + 1, false)
         } else {
             let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
-            self.delete_text.execute([seq])?;
-            seq
+            (seq, true)
         };
-        self.insert_text
-            .execute(params![seq, result.name, result.message])?;
+        self.texts.push(PendingText {
+            seq,
+            name: result.name.clone(),
+            message: result.message.clone(),
+            replaces,
+        });
         Ok(())
     }
 
@@ -723,6 +751,23 @@ mod tests {
             ids(&conn, run.rid, &newest_first(0)),
             ["e", "d", "c", "b", "a"]
         );
+    }
+
+    #[test]
+    fn a_result_resent_within_one_transaction_is_found_by_its_last_text_only() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        store_results(
+            &mut conn,
+            &run,
+            &[
+                result("x", "a", ResultStatus::Failed, Some("timeout")),
+                result("x", "a", ResultStatus::Passed, Some("recovered")),
+            ],
+        );
+
+        assert!(ids(&conn, run.rid, &text("timeout")).is_empty());
+        assert_eq!(ids(&conn, run.rid, &text("recovered")), ["x"]);
     }
 
     #[test]

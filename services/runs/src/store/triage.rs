@@ -619,6 +619,7 @@ mod tests {
                     .unwrap();
             }
             batch.finish(&tx, 0).unwrap();
+            writer.finish().unwrap();
         }
         tx.commit().unwrap();
     }
