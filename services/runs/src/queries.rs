@@ -86,7 +86,8 @@ pub async fn run_scope(runs: &Runs, request: RunRef) -> Result<RunScope, Error> 
     })
 }
 
-fn cursor(cursor: &Option<String>, parts: usize) -> Result<Option<Vec<String>>, Error> {
+/// The parts of a page cursor this service made, or a 400 naming `cursor`.
+pub(crate) fn cursor(cursor: &Option<String>, parts: usize) -> Result<Option<Vec<String>>, Error> {
     cursor
         .as_deref()
         .map(|cursor| {
@@ -116,7 +117,8 @@ fn time_and_rid(parts: Option<Vec<String>>) -> Result<Option<(i64, i64)>, Error>
         .transpose()
 }
 
-fn not_ours() -> Error {
+/// A cursor that decodes but holds no position of the list it was sent to.
+pub(crate) fn not_ours() -> Error {
     Error::BadRequest("cursor: is not one this list returned".into())
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use verdict_contracts::auth::{Principal, Role};
-use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
+use verdict_contracts::page::{encode_cursor, Page};
 use verdict_contracts::runs::triage::{
     actor, CatalogTest, FailureGroup, FailureSignature, ListFailures, ListTests, ProjectTrend,
     Quarantine, QuarantineEvent, QuarantineRequest, QuarantineState, RunFailures, RunNews,
@@ -23,7 +23,7 @@ use crate::domain::{
     is_signature_id, percentile, rank_page, Rank, ResultStatus, SearchText, TestRecord,
 };
 use crate::flaky;
-use crate::queries::check_attribute_filters;
+use crate::queries::{self, check_attribute_filters, not_ours};
 use crate::store::triage::{self as store, QuarantineRow, TestRow, WindowFilter, WindowRun};
 use crate::store::{self as runs_store, OutcomeRow, RunRow};
 use crate::Error;
@@ -40,19 +40,9 @@ fn bad(message: String) -> Error {
     Error::BadRequest(message)
 }
 
-fn page_cursor(cursor: &Option<String>, parts: usize) -> Result<Option<Vec<String>>, Error> {
-    cursor
-        .as_deref()
-        .map(|cursor| decode_cursor(cursor, parts).map_err(|err| bad(format!("cursor: {err}"))))
-        .transpose()
-}
-
 fn rank_cursor(cursor: &Option<String>) -> Result<Option<Rank>, Error> {
-    page_cursor(cursor, 3)?
-        .map(|parts| {
-            Rank::from_parts(&parts)
-                .ok_or_else(|| bad("cursor: is not one this list returned".into()))
-        })
+    queries::cursor(cursor, 3)?
+        .map(|parts| Rank::from_parts(&parts).ok_or_else(not_ours))
         .transpose()
 }
 
@@ -327,14 +317,14 @@ pub async fn signature_results(
     if !is_signature_id(&request.signature) {
         return Err(Error::NotFound("signature"));
     }
-    let after = page_cursor(&request.page.cursor, 3)?
+    let after = queries::cursor(&request.page.cursor, 3)?
         .map(|mut parts| {
             let id = parts.pop().unwrap_or_default();
             let rid = parts.pop().and_then(|rid| rid.parse().ok());
             let at = parts.pop().and_then(|at| at.parse().ok());
             match (at, rid) {
                 (Some(at), Some(rid)) => Ok((at, rid, id)),
-                _ => Err(bad("cursor: is not one this list returned".into())),
+                _ => Err(not_ours()),
             }
         })
         .transpose()?;
@@ -527,10 +517,8 @@ pub async fn list_tests(
     let access = runs
         .authorize(&principal, &request.project, Role::Viewer)
         .await?;
-    let after = match page_cursor(&request.page.cursor, 1)? {
-        Some(parts) => parts[0]
-            .parse()
-            .map_err(|_| bad("cursor: is not one this list returned".into()))?,
+    let after = match queries::cursor(&request.page.cursor, 1)? {
+        Some(parts) => parts[0].parse().map_err(|_| not_ours())?,
         None => 0,
     };
     let filter = store::CatalogFilter {
