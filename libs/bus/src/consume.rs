@@ -3,13 +3,15 @@
 //! handler's verdict.
 //!
 //! A round waits for one message, then takes what else is ready at once (up to
-//! `max_batch`), hands all of it to the handler and settles it before the next round
-//! pulls again. So the consumer never holds a message that is not being handled: one
-//! that keeps pulls open while it works (async-nats's `messages()` keeps up to one and
-//! a half batches waiting in the client) has messages whose ack wait runs out while
-//! they wait behind a slow batch, JetStream delivers them again, handling the
-//! duplicates delays the next messages past their ack wait in turn, and the consumer
-//! spends its time on duplicates while new results wait (issue #20).
+//! `max_batch`) and hands all of it to the handler. The next round is pulled once fewer
+//! than `rounds_in_flight` rounds are in the handler's hands. So the consumer never holds
+//! a message that is not being handled: one that keeps pulls open while it works
+//! (async-nats's `messages()` keeps up to one and a half batches waiting in the client)
+//! has messages whose ack wait runs out while they wait behind a slow batch, JetStream
+//! delivers them again, handling the duplicates delays the next messages past their ack
+//! wait in turn, and the consumer spends its time on duplicates while new results wait
+//! (issue #20). A handler given several rounds at once keeps their order with
+//! [`crate::turns`].
 //!
 //! A watchdog reads the stream while the consumer runs: the age of the oldest message
 //! not yet handled is a gauge, and a consumer that makes no progress while messages
@@ -23,6 +25,7 @@ use async_nats::jetstream::message::Message;
 use async_nats::jetstream::AckKind;
 use async_nats::Client;
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::streams::{Retention, StreamSpec};
@@ -60,6 +63,11 @@ pub struct WorkQueue {
     pub ack_wait: Duration,
     /// Most messages handed to the handler at once.
     pub max_batch: usize,
+    /// Most rounds in the handler's hands at once. With 1, a round is settled before the
+    /// next is pulled; with 2, the next round is pulled and handed over while the one
+    /// before is still handled, so a handler can prepare a round while it applies the
+    /// previous one (it keeps their order itself, with [`crate::turns`]).
+    pub rounds_in_flight: usize,
     /// Replicas of the stream, should it have to be created again.
     pub replicas: usize,
 }
@@ -97,8 +105,8 @@ impl From<Verdict> for AckKind {
 }
 
 /// Consumes `queue` until `shutdown`: each batch of messages that are ready together
-/// goes to `handle`, which answers one verdict per message, in order. The batch in
-/// hand when `shutdown` fires is finished and acknowledged first.
+/// goes to `handle`, which answers one verdict per message, in order. The rounds in
+/// hand when `shutdown` fires are finished and acknowledged first.
 pub async fn consume<H, Fut>(
     client: &Client,
     queue: WorkQueue,
@@ -117,35 +125,72 @@ where
     let watchdog = (queue.stream.retention != Retention::Limits)
         .then(|| tokio::spawn(watch(client.clone(), queue.clone(), shutdown.clone())));
     let mut retries = Retries::new(PULL_RETRY_PAUSES);
+    let mut in_hand = FuturesUnordered::new();
     while !shutdown.is_cancelled() {
+        while in_hand.len() >= queue.rounds_in_flight.max(1) {
+            in_hand.next().await;
+        }
         let pulled = match &consumer {
-            Some(consumer) => pull_once(consumer, &queue, &mut handle, &shutdown).await,
+            Some(consumer) => settling(&mut in_hand, pull_round(consumer, &queue, &shutdown)).await,
             // The consumer (or its stream) went away, or its leader moved: open it
             // again, which creates whatever is missing.
-            None => open(client, &queue)
+            None => settling(&mut in_hand, open(client, &queue))
                 .await
                 .map(|opened| {
                     consumer = Some(opened);
+                    Round::default()
                 })
                 .map_err(BoxError::from),
         };
-        match pulled {
-            Ok(()) => retries.succeeded(),
-            Err(err) => {
+        let failure = match pulled {
+            Ok(Round { messages, failure }) => {
+                if !messages.is_empty() {
+                    let handled = handle(deliveries(&messages));
+                    in_hand.push(settle(messages, handled, queue.ack_wait));
+                }
+                failure
+            }
+            Err(err) => Some(err),
+        };
+        match failure {
+            None => retries.succeeded(),
+            Some(err) => {
                 let pause = retries.next_pause();
                 tracing::warn!(stream = queue.stream.name, consumer = queue.consumer, error = %err, ?pause, "pull failed; pulling again");
                 consumer = None;
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(pause) => {}
+                let paused = settling(&mut in_hand, async {
+                    tokio::select! {
+                        () = shutdown.cancelled() => false,
+                        () = tokio::time::sleep(pause) => true,
+                    }
+                });
+                if !paused.await {
+                    break;
                 }
             }
         }
     }
+    while in_hand.next().await.is_some() {}
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }
     Ok(())
+}
+
+/// Runs `work` while the rounds in hand go on being handled and settled.
+async fn settling<S, W>(in_hand: &mut FuturesUnordered<S>, work: W) -> W::Output
+where
+    S: Future<Output = ()>,
+    W: Future,
+{
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            Some(()) = in_hand.next(), if !in_hand.is_empty() => {}
+        }
+    }
 }
 
 async fn open(client: &Client, queue: &WorkQueue) -> Result<PullConsumer, BusError> {
@@ -160,19 +205,22 @@ async fn open(client: &Client, queue: &WorkQueue) -> Result<PullConsumer, BusErr
     .await
 }
 
-/// One round: waits (up to [`PULL_EXPIRY`]) for a first message, takes whatever else
-/// is ready at once (up to `max_batch` in all), and handles them together. Every message
-/// the consumer holds is in the handler's hands.
-async fn pull_once<H, Fut>(
+/// The messages of one round, and the error that ended its fetch early, if any (the
+/// messages taken before it are handled like the rest).
+#[derive(Default)]
+struct Round {
+    messages: Vec<Message>,
+    failure: Option<BoxError>,
+}
+
+/// One round: waits (up to [`PULL_EXPIRY`]) for a first message, then takes whatever
+/// else is ready at once (up to `max_batch` in all). No message when the pull expired or
+/// `shutdown` fired.
+async fn pull_round(
     consumer: &PullConsumer,
     queue: &WorkQueue,
-    handle: &mut H,
     shutdown: &CancellationToken,
-) -> Result<(), BoxError>
-where
-    H: FnMut(Vec<Delivery>) -> Fut,
-    Fut: Future<Output = Vec<Verdict>>,
-{
+) -> Result<Round, BoxError> {
     let mut first = consumer
         .batch()
         .max_messages(1)
@@ -181,11 +229,11 @@ where
         .await
         .map_err(BoxError::from)?;
     let first = tokio::select! {
-        () = shutdown.cancelled() => return Ok(()),
+        () = shutdown.cancelled() => return Ok(Round::default()),
         first = first.next() => match first {
             Some(first) => first?,
             // The pull expired: nothing arrived meanwhile.
-            None => return Ok(()),
+            None => return Ok(Round::default()),
         },
     };
     let mut messages = vec![first];
@@ -202,8 +250,7 @@ where
             Err(err) => failure = Some(BoxError::from(err)),
         }
     }
-    settle(messages, queue.ack_wait, handle).await;
-    failure.map_or(Ok(()), Err)
+    Ok(Round { messages, failure })
 }
 
 /// Moves the fetched messages into `messages` until the fetch ends or `wait` has passed;
@@ -231,17 +278,9 @@ where
     }
 }
 
-/// Runs the handler over `messages` and acknowledges each by its verdict. While the
-/// handler works, the messages are reported in progress every half `ack_wait`, so a
-/// slow batch is never delivered again behind the handler's back (a redelivered batch
-/// is handled twice, which slows the next one, until the consumer spends its time on
-/// duplicates while new messages wait: issue #20).
-async fn settle<H, Fut>(messages: Vec<Message>, ack_wait: Duration, handle: &mut H)
-where
-    H: FnMut(Vec<Delivery>) -> Fut,
-    Fut: Future<Output = Vec<Verdict>>,
-{
-    let deliveries = messages
+/// The messages as the handler sees them.
+fn deliveries(messages: &[Message]) -> Vec<Delivery> {
+    messages
         .iter()
         .map(|message| Delivery {
             subject: message.subject.to_string(),
@@ -249,8 +288,18 @@ where
             delivered: message.info().map(|info| info.delivered).unwrap_or(1),
             trace: crate::trace::extract(message.headers.as_ref()),
         })
-        .collect();
-    let handled = handle(deliveries);
+        .collect()
+}
+
+/// Waits for the handler's verdicts on `messages` and acknowledges each by its verdict.
+/// While the handler works, the messages are reported in progress every half
+/// `ack_wait`, so a slow batch is never delivered again behind the handler's back (a
+/// redelivered batch is handled twice, which slows the next one, until the consumer
+/// spends its time on duplicates while new messages wait: issue #20).
+async fn settle<Fut>(messages: Vec<Message>, handled: Fut, ack_wait: Duration)
+where
+    Fut: Future<Output = Vec<Verdict>>,
+{
     tokio::pin!(handled);
     let mut in_progress = tokio::time::interval_at(
         tokio::time::Instant::now() + ack_wait / 2,

@@ -10,6 +10,7 @@
 //! * [`streams`]: idempotent creation of the JetStream streams.
 //! * [`consume`]: the one JetStream work-queue consumer loop.
 //! * [`tasks`]: the one rule for a service's background tasks.
+//! * [`turns`]: overlapping rounds of a consumer, done in the order they came.
 
 pub mod access;
 pub mod backoff;
@@ -25,6 +26,7 @@ pub mod server;
 pub mod streams;
 pub mod tasks;
 pub mod trace;
+pub mod turns;
 
 pub use async_nats::connection::State as ConnectionState;
 pub use async_nats::jetstream::kv::{Operation as KvOperation, Store as KvStore};

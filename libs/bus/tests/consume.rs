@@ -45,6 +45,7 @@ fn queue() -> WorkQueue {
         filter: None,
         ack_wait: ACK_WAIT,
         max_batch: 8,
+        rounds_in_flight: 1,
         replicas: 1,
     }
 }
@@ -243,4 +244,113 @@ async fn a_new_consumer_of_a_stream_kept_by_limits_starts_with_what_comes_next()
     publish(&server, "test.history.after").await;
 
     assert_eq!(next(&mut deliveries).await.subject, "test.history.after");
+}
+
+/// Runs the consumer loop over `queue` with a handler that holds each round until the
+/// test lets it go; every round's subjects are sent to the returned channel as it is
+/// handed over.
+fn start_held(
+    server: &NatsServer,
+    queue: WorkQueue,
+) -> (mpsc::UnboundedReceiver<HeldRound>, CancellationToken) {
+    let (handed, rounds) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let (url, token) = (server.url().to_owned(), stop.clone());
+    tokio::spawn(async move {
+        let client = async_nats::connect(url).await.unwrap();
+        consume(
+            &client,
+            queue,
+            move |batch: Vec<Delivery>| {
+                let (release, released) = tokio::sync::oneshot::channel();
+                let subjects = batch.iter().map(|d| d.subject.clone()).collect();
+                let _ = handed.send((subjects, release));
+                async move {
+                    let _ = released.await;
+                    vec![Verdict::Done; batch.len()]
+                }
+            },
+            token,
+        )
+        .await
+    });
+    (rounds, stop)
+}
+
+type HeldRound = (Vec<String>, tokio::sync::oneshot::Sender<()>);
+
+async fn next_round(rounds: &mut mpsc::UnboundedReceiver<HeldRound>) -> HeldRound {
+    tokio::time::timeout(PATIENCE, rounds.recv())
+        .await
+        .expect("a round in time")
+        .expect("the consumer runs")
+}
+
+#[tokio::test]
+async fn with_two_rounds_in_flight_the_next_round_is_handed_over_while_one_is_handled() {
+    let (server, _dir) = nats().await;
+    let one_at_a_time = WorkQueue {
+        max_batch: 1,
+        rounds_in_flight: 2,
+        ..queue()
+    };
+    let (mut rounds, stop) = start_held(&server, one_at_a_time);
+    publish(&server, "test.work.first").await;
+    publish(&server, "test.work.second").await;
+    publish(&server, "test.work.third").await;
+
+    let (first, release_first) = next_round(&mut rounds).await;
+    let (second, release_second) = next_round(&mut rounds).await;
+    assert_eq!(
+        (first, second),
+        (
+            vec!["test.work.first".to_owned()],
+            vec!["test.work.second".to_owned()]
+        )
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rounds.recv())
+            .await
+            .is_err(),
+        "a third round waits until one of the two is settled"
+    );
+    release_first.send(()).unwrap();
+    let (third, release_third) = next_round(&mut rounds).await;
+    assert_eq!(third, ["test.work.third"]);
+    release_second.send(()).unwrap();
+    release_third.send(()).unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while stream_messages(&server).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every round is acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn with_one_round_in_flight_the_next_round_waits_until_the_first_is_settled() {
+    let (server, _dir) = nats().await;
+    let one_at_a_time = WorkQueue {
+        max_batch: 1,
+        ..queue()
+    };
+    let (mut rounds, stop) = start_held(&server, one_at_a_time);
+    publish(&server, "test.work.first").await;
+    publish(&server, "test.work.second").await;
+
+    let (first, release_first) = next_round(&mut rounds).await;
+    assert_eq!(first, ["test.work.first"]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rounds.recv())
+            .await
+            .is_err(),
+        "the second round waits"
+    );
+    release_first.send(()).unwrap();
+    let (second, _release_second) = next_round(&mut rounds).await;
+    assert_eq!(second, ["test.work.second"]);
+    stop.cancel();
 }

@@ -32,6 +32,7 @@ pub async fn do_tasks(
         // Deleting a large run's blobs can take a while.
         ack_wait: Duration::from_secs(120),
         max_batch: TASKS_PER_BATCH,
+        rounds_in_flight: 1,
         replicas,
     };
     let client = artifacts.bus.client().clone();

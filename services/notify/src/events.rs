@@ -48,6 +48,7 @@ pub async fn consume(deliveries: Deliveries, shutdown: CancellationToken) -> Res
         filter: Some(events::kind_filter(EventKind::RunFinished)),
         ack_wait: Duration::from_secs(30),
         max_batch: 64,
+        rounds_in_flight: 1,
         replicas: deliveries.settings.replicas,
     };
     let client = deliveries.bus.client().clone();

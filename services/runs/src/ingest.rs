@@ -3,12 +3,17 @@
 //! transactions and acknowledged only after they commit, so a crash loses nothing (JetStream delivers the
 //! unacknowledged ones again) and a redelivery changes nothing (results upsert by id,
 //! and a test's outcome only changes when an attempt says something new).
+//!
+//! Two rounds of messages are in hand at once, so the writer only applies: the next
+//! round is pulled and decoded, and the last one's events published, while it does.
+//! Turns keep the rounds in the order they were pulled, for applying and for announcing.
 
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
+use verdict_bus::turns::{Turn, Turns};
 use verdict_contracts::events::{Event, FinishedTest};
 use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
 use verdict_contracts::streams;
@@ -31,8 +36,8 @@ const COMMIT_EVERY: Duration = Duration::from_millis(250);
 /// How long a batch whose transaction failed waits before it is delivered again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-/// Applies ingest messages until `shutdown`; the batch in hand when it fires is finished
-/// and acknowledged first.
+/// Applies ingest messages until `shutdown`; the rounds in hand when it fires are
+/// finished and acknowledged first.
 pub async fn consume(
     runs: Runs,
     stream: streams::StreamSpec,
@@ -46,48 +51,78 @@ pub async fn consume(
         filter: None,
         ack_wait,
         max_batch: MAX_MESSAGES_PER_ROUND,
+        rounds_in_flight: 2,
         replicas,
     };
     let client = runs.client().clone();
+    let mut applying = Turns::default();
+    let mut announcing = Turns::default();
     consume::consume(
         &client,
         queue,
-        |deliveries| apply_batch(runs.clone(), deliveries),
+        |deliveries| {
+            let turns = RoundTurns {
+                apply: applying.take(),
+                announce: announcing.take(),
+            };
+            apply_round(runs.clone(), deliveries, turns)
+        },
         shutdown,
     )
     .await?;
     Ok(())
 }
 
-/// Applies every message of one delivery, then publishes the events it made; the
-/// verdicts say what to acknowledge.
-async fn apply_batch(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
-    let span = tracing::info_span!("runs.ingest.apply", messages = deliveries.len());
-    verdict_bus::trace::continue_all(&span, deliveries.iter().map(|delivery| &delivery.trace));
-    apply_and_announce(runs, deliveries).instrument(span).await
+/// A round's places in the order of rounds: to apply it, and to publish its events.
+struct RoundTurns {
+    apply: Turn,
+    announce: Turn,
 }
 
-async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdict> {
+/// Decodes every message of one round, applies them in the round's turn, then publishes
+/// the events they made in its turn; the verdicts say what to acknowledge.
+async fn apply_round(runs: Runs, deliveries: Vec<Delivery>, turns: RoundTurns) -> Vec<Verdict> {
+    let span = tracing::info_span!("runs.ingest.apply", messages = deliveries.len());
+    verdict_bus::trace::continue_all(&span, deliveries.iter().map(|delivery| &delivery.trace));
+    apply_and_announce(runs, deliveries, turns)
+        .instrument(span)
+        .await
+}
+
+async fn apply_and_announce(
+    runs: Runs,
+    deliveries: Vec<Delivery>,
+    turns: RoundTurns,
+) -> Vec<Verdict> {
     let count = deliveries.len();
+    // Decoding tens of thousands of results is CPU work: it happens on the blocking
+    // pool, while the writer applies the round before, rather than stalling an async
+    // thread.
+    let decoded = tokio::task::spawn_blocking(move || decode(&deliveries)).await;
+    turns.apply.wait().await;
     let started = Instant::now();
-    // Decoding tens of thousands of results is CPU work: it happens with the apply, on
-    // the blocking pool, rather than stalling an async thread.
     let known = runs.known_tests.clone();
-    let applied = runs
-        .store
-        .write(move |conn| {
-            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
-            Ok::<_, Error>(apply_deliveries(
-                conn,
-                &mut known,
-                &deliveries,
-                Timestamp::now().millis(),
-                COMMIT_EVERY,
-            ))
-        })
-        .await;
+    let applied = match decoded {
+        Ok(decoded) => {
+            runs.store
+                .write(move |conn| {
+                    let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+                    Ok::<_, Error>(apply_deliveries(
+                        conn,
+                        &mut known,
+                        decoded,
+                        Timestamp::now().millis(),
+                        COMMIT_EVERY,
+                    ))
+                })
+                .await
+        }
+        Err(err) => Err(Error::Store(verdict_store::StoreError::Task(err))),
+    };
     metrics::histogram!(crate::metrics::INGEST_APPLY_DURATION)
         .record(started.elapsed().as_secs_f64());
+    turns.announce.wait().await;
+    drop(turns.apply);
     match applied {
         Ok(Applied { events, verdicts }) => {
             for event in &events {
@@ -102,29 +137,21 @@ async fn apply_and_announce(runs: Runs, deliveries: Vec<Delivery>) -> Vec<Verdic
     }
 }
 
-/// What applying a delivery did: the events to publish, and one verdict per message.
-struct Applied {
-    events: Vec<Event>,
+/// The messages of a round that decoded, each with its place in the round, and one
+/// verdict per message (so far).
+struct Decoded {
+    messages: Vec<(usize, IngestMessage)>,
     verdicts: Vec<Verdict>,
 }
 
-/// Decodes and applies the messages in order, in transactions of at most `commit_every`
-/// of work each. A transaction that fails is rolled back, and its
-/// messages and every later one are delivered again; the ones committed before it are
-/// done, so they are never applied twice.
-fn apply_deliveries(
-    conn: &mut Connection,
-    known: &mut KnownTests,
-    deliveries: &[Delivery],
-    now: i64,
-    commit_every: Duration,
-) -> Applied {
+/// Decodes every message; one that does not decode is rejected.
+fn decode(deliveries: &[Delivery]) -> Decoded {
     let mut verdicts = Vec::with_capacity(deliveries.len());
-    let mut decoded = Vec::with_capacity(deliveries.len());
+    let mut messages = Vec::with_capacity(deliveries.len());
     for (index, delivery) in deliveries.iter().enumerate() {
         match serde_json::from_slice::<IngestMessage>(&delivery.payload) {
             Ok(message) => {
-                decoded.push((index, message));
+                messages.push((index, message));
                 verdicts.push(Verdict::Done);
             }
             Err(err) => {
@@ -134,8 +161,32 @@ fn apply_deliveries(
             }
         }
     }
+    Decoded { messages, verdicts }
+}
+
+/// What applying a round did: the events to publish, and one verdict per message.
+struct Applied {
+    events: Vec<Event>,
+    verdicts: Vec<Verdict>,
+}
+
+/// Applies the decoded messages in order, in transactions of at most `commit_every`
+/// of work each. A transaction that fails is rolled back, and its
+/// messages and every later one are delivered again; the ones committed before it are
+/// done, so they are never applied twice.
+fn apply_deliveries(
+    conn: &mut Connection,
+    known: &mut KnownTests,
+    decoded: Decoded,
+    now: i64,
+    commit_every: Duration,
+) -> Applied {
+    let Decoded {
+        messages,
+        mut verdicts,
+    } = decoded;
     let mut events = Vec::new();
-    let mut pending = decoded.into_iter().peekable();
+    let mut pending = messages.into_iter().peekable();
     while pending.peek().is_some() {
         let mut taken = Vec::new();
         match apply_transaction(conn, known, &mut pending, &mut taken, now, commit_every) {
@@ -441,7 +492,7 @@ mod tests {
         let applied = apply_deliveries(
             &mut conn,
             &mut KnownTests::default(),
-            &deliveries,
+            decode(&deliveries),
             1,
             Duration::ZERO,
         );
@@ -458,7 +509,7 @@ mod tests {
         let applied = apply_deliveries(
             &mut conn,
             &mut KnownTests::default(),
-            &deliveries,
+            decode(&deliveries),
             1,
             Duration::from_secs(60),
         );
@@ -472,9 +523,21 @@ mod tests {
         let mut conn = conn_with_a_running_run();
         let mut known = KnownTests::default();
         let failing = [one_result("a"), unappliable_finish()];
-        apply_deliveries(&mut conn, &mut known, &failing, 1, Duration::from_secs(60));
+        apply_deliveries(
+            &mut conn,
+            &mut known,
+            decode(&failing),
+            1,
+            Duration::from_secs(60),
+        );
 
-        let applied = apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+        let applied = apply_deliveries(
+            &mut conn,
+            &mut known,
+            decode(&[one_result("a")]),
+            1,
+            COMMIT_EVERY,
+        );
 
         assert_eq!(applied.verdicts, [Verdict::Done]);
         assert_eq!(results_stored(&conn), 1);
@@ -484,9 +547,21 @@ mod tests {
     fn a_test_seen_before_is_found_again_in_later_transactions() {
         let mut conn = conn_with_a_running_run();
         let mut known = KnownTests::default();
-        apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+        apply_deliveries(
+            &mut conn,
+            &mut known,
+            decode(&[one_result("a")]),
+            1,
+            COMMIT_EVERY,
+        );
 
-        apply_deliveries(&mut conn, &mut known, &[one_result("a")], 1, COMMIT_EVERY);
+        apply_deliveries(
+            &mut conn,
+            &mut known,
+            decode(&[one_result("a")]),
+            1,
+            COMMIT_EVERY,
+        );
 
         let tests: i64 = conn
             .query_row("SELECT count(*) FROM tests", [], |row| row.get(0))
@@ -503,7 +578,7 @@ mod tests {
         let applied = apply_deliveries(
             &mut conn,
             &mut KnownTests::default(),
-            &deliveries,
+            decode(&deliveries),
             1,
             COMMIT_EVERY,
         );
