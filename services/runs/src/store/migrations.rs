@@ -17,6 +17,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     include_str!("../../migrations/010_triage.sql"),
     include_str!("../../migrations/011_tests_catalog.sql"),
     include_str!("../../migrations/012_tests_lookup.sql"),
+    include_str!("../../migrations/013_results_not_passed.sql"),
 ]);
 
 #[cfg(test)]

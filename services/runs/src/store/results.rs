@@ -427,9 +427,16 @@ pub fn list_results(
          WHERE r.seq BETWEEN ? AND ?"
     );
     let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(first), Box::new(last)];
-    if let Some(status) = filter.status {
-        sql.push_str(" AND r.status = ?");
-        args.push(boxed(status.as_str()));
+    match filter.status {
+        // Most of a run's results passed: they are read from its range of the table.
+        Some(ResultStatus::Passed) => sql.push_str(" AND r.status = 'passed'"),
+        // The index of the others holds no passed result, which the query must say for
+        // SQLite to use it.
+        Some(status) => {
+            sql.push_str(" AND r.status = ? AND r.status <> 'passed'");
+            args.push(boxed(status.as_str()));
+        }
+        None => {}
     }
     if let Some(suite) = &filter.suite {
         sql.push_str(" AND r.suite = ?");
@@ -549,12 +556,25 @@ mod tests {
     }
 
     #[test]
-    fn a_runs_results_by_status_or_suite_come_from_their_index_bounded_by_the_run_in_either_order()
-    {
+    fn a_runs_passed_results_come_from_its_range_of_the_table_in_either_order() {
+        for order in ["r.seq", "r.seq DESC"] {
+            assert_index_scan(
+                &format!(
+                    "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
+                     WHERE r.seq BETWEEN ? AND ? AND r.status = 'passed' ORDER BY {order} LIMIT ?"
+                ),
+                "SEARCH r USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)",
+            );
+        }
+    }
+
+    #[test]
+    fn a_runs_results_by_another_status_or_suite_come_from_their_index_bounded_by_the_run_in_either_order(
+    ) {
         for (filter, index) in [
             (
-                "r.status = ?",
-                "results_by_status (status=? AND rowid>? AND rowid<?)",
+                "r.status = ? AND r.status <> 'passed'",
+                "results_not_passed (status=? AND rowid>? AND rowid<?)",
             ),
             (
                 "r.suite = ?",
@@ -717,6 +737,41 @@ mod tests {
             .contains("run full holds as many results"));
         drop(writer);
         assert!(ids(&tx, next.rid, &ResultFilter::default()).is_empty());
+    }
+
+    #[test]
+    fn a_status_filter_lists_the_runs_results_of_that_status_passed_or_not() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        let other = new_run(&mut conn, "other");
+        store_results(
+            &mut conn,
+            &run,
+            &[
+                result("a", "a", ResultStatus::Passed, None),
+                result("b", "b", ResultStatus::Failed, Some("boom")),
+                result("c", "c", ResultStatus::Skipped, None),
+                result("d", "d", ResultStatus::Passed, None),
+                result("e", "e", ResultStatus::Failed, Some("boom")),
+            ],
+        );
+        store_results(
+            &mut conn,
+            &other,
+            &[
+                result("y", "y", ResultStatus::Passed, None),
+                result("z", "z", ResultStatus::Failed, Some("boom")),
+            ],
+        );
+        let only = |status| ResultFilter {
+            status: Some(status),
+            ..ResultFilter::default()
+        };
+
+        assert_eq!(ids(&conn, run.rid, &only(ResultStatus::Passed)), ["a", "d"]);
+        assert_eq!(ids(&conn, run.rid, &only(ResultStatus::Failed)), ["b", "e"]);
+        assert_eq!(ids(&conn, run.rid, &only(ResultStatus::Skipped)), ["c"]);
+        assert!(ids(&conn, run.rid, &only(ResultStatus::Errored)).is_empty());
     }
 
     #[test]
