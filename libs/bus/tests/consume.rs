@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::Duration;
 
 use common::nats;
@@ -66,25 +67,30 @@ fn start_on(
     decide: fn(&Delivery) -> Verdict,
 ) -> (mpsc::UnboundedReceiver<Delivery>, CancellationToken) {
     let (seen, deliveries) = mpsc::unbounded_channel();
+    let stop = spawn_consumer(server, queue, move |batch: Vec<Delivery>| {
+        let verdicts = batch.iter().map(decide).collect();
+        for delivery in batch {
+            let _ = seen.send(delivery);
+        }
+        async move { verdicts }
+    });
+    (deliveries, stop)
+}
+
+/// Runs the consumer loop over `queue` with `handle` until the returned token is
+/// cancelled.
+fn spawn_consumer<H, Fut>(server: &NatsServer, queue: WorkQueue, handle: H) -> CancellationToken
+where
+    H: FnMut(Vec<Delivery>) -> Fut + Send + 'static,
+    Fut: Future<Output = Vec<Verdict>> + Send + 'static,
+{
     let stop = CancellationToken::new();
     let (url, token) = (server.url().to_owned(), stop.clone());
     tokio::spawn(async move {
         let client = async_nats::connect(url).await.unwrap();
-        consume(
-            &client,
-            queue,
-            move |batch: Vec<Delivery>| {
-                let verdicts = batch.iter().map(decide).collect();
-                for delivery in batch {
-                    let _ = seen.send(delivery);
-                }
-                async move { verdicts }
-            },
-            token,
-        )
-        .await
+        consume(&client, queue, handle, token).await
     });
-    (deliveries, stop)
+    stop
 }
 
 async fn publish(server: &NatsServer, subject: &str) {
@@ -254,25 +260,14 @@ fn start_held(
     queue: WorkQueue,
 ) -> (mpsc::UnboundedReceiver<HeldRound>, CancellationToken) {
     let (handed, rounds) = mpsc::unbounded_channel();
-    let stop = CancellationToken::new();
-    let (url, token) = (server.url().to_owned(), stop.clone());
-    tokio::spawn(async move {
-        let client = async_nats::connect(url).await.unwrap();
-        consume(
-            &client,
-            queue,
-            move |batch: Vec<Delivery>| {
-                let (release, released) = tokio::sync::oneshot::channel();
-                let subjects = batch.iter().map(|d| d.subject.clone()).collect();
-                let _ = handed.send((subjects, release));
-                async move {
-                    let _ = released.await;
-                    vec![Verdict::Done; batch.len()]
-                }
-            },
-            token,
-        )
-        .await
+    let stop = spawn_consumer(server, queue, move |batch: Vec<Delivery>| {
+        let (release, released) = tokio::sync::oneshot::channel();
+        let subjects = batch.iter().map(|d| d.subject.clone()).collect();
+        let _ = handed.send((subjects, release));
+        async move {
+            let _ = released.await;
+            vec![Verdict::Done; batch.len()]
+        }
     });
     (rounds, stop)
 }
