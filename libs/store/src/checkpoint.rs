@@ -34,8 +34,9 @@ impl Checkpointer {
             .spawn(move || {
                 let mut failing = false;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
-                    // A busy log or a reader holding old pages is not an error: the
-                    // result's first column says so, and the next pass goes on.
+                    // Without a schema name the pragma checkpoints every attached file
+                    // too. A busy log or a reader holding old pages is not an error:
+                    // the result's first column says so, and the next pass goes on.
                     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         Ok(()) if failing => {
                             failing = false;

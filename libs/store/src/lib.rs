@@ -12,7 +12,7 @@ mod migrate;
 mod pool;
 
 pub use migrate::Migrations;
-pub use pool::{Store, StoreSettings};
+pub use pool::{Attached, Store, StoreSettings};
 pub use rusqlite;
 
 /// A column that holds a value's text form (a status, an id), parsed without copying

@@ -28,6 +28,21 @@ pub struct StoreSettings {
     pub synchronous_full: bool,
     /// How often the checkpointer copies the WAL into the database file.
     pub checkpoint_interval: Duration,
+    /// Database files beside this one that readers and side writers see.
+    pub attached: Vec<Attached>,
+}
+
+/// A database file beside a service's own, for data derived from it and written off the
+/// writer's path: read connections and [`Store::side_writer`] see it under `schema`. The
+/// writer does not attach it, because its transactions begin `IMMEDIATE`, which would
+/// take this file's write lock too for as long as they last. It is created empty, in WAL
+/// mode, when the store opens; its owner creates what goes in it. Its commits are
+/// `synchronous = FULL`: whatever it records about the service's database must not
+/// survive a power loss that this file's own writes do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    pub schema: &'static str,
+    pub path: PathBuf,
 }
 
 impl StoreSettings {
@@ -69,6 +84,7 @@ impl StoreSettings {
             busy_timeout: Duration::from_secs(5),
             synchronous_full: false,
             checkpoint_interval: Duration::from_millis(500),
+            attached: Vec::new(),
         }
     }
 }
@@ -80,7 +96,7 @@ pub struct Store {
 }
 
 struct Inner {
-    path: PathBuf,
+    settings: StoreSettings,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -103,15 +119,18 @@ impl Store {
                 source,
             })?;
         }
-        let mut writer = open_connection(settings, false)?;
+        let mut writer = open_connection(settings, Role::Writer)?;
         // The writer's transactions take the write lock when they begin, where SQLite
         // waits `busy_timeout` for another process (a second instance during an
         // upgrade) to release it. A deferred transaction that reads first and then
         // writes gets SQLITE_BUSY at once instead, and its work is retried for nothing.
         writer.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations.apply(&mut writer)?;
+        for attached in &settings.attached {
+            create_attached(attached, settings.busy_timeout)?;
+        }
         let checkpointer = Checkpointer::start(
-            open_connection(settings, false)?,
+            open_connection(settings, Role::Checkpointer)?,
             settings.checkpoint_interval,
         )
         .map_err(|source| StoreError::Io {
@@ -119,11 +138,11 @@ impl Store {
             source,
         })?;
         let readers = (0..settings.readers.max(1))
-            .map(|_| open_connection(settings, true).map(Mutex::new))
+            .map(|_| open_connection(settings, Role::Reader).map(Mutex::new))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                path: settings.path.clone(),
+                settings: settings.clone(),
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -133,7 +152,15 @@ impl Store {
     }
 
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.settings.path
+    }
+
+    /// A connection of its own that writes the attached databases (and only reads the
+    /// service's own: that is the writer's). For a thread that keeps derived data beside
+    /// the writer instead of on its path; its transactions begin `DEFERRED`, so they
+    /// take no lock on the service's database.
+    pub fn side_writer(&self) -> Result<Connection, StoreError> {
+        open_connection(&self.inner.settings, Role::SideWriter)
     }
 
     /// Runs `work` on the writer connection, on the blocking pool. Writes are serialized
@@ -194,7 +221,20 @@ impl Store {
     }
 }
 
-fn open_connection(settings: &StoreSettings, read_only: bool) -> Result<Connection, StoreError> {
+/// What a connection is for, which decides its flags, pragmas and attachments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The single writer of the service's database.
+    Writer,
+    /// Checkpoints every file; it also keeps the attached ones open, which read-only
+    /// connections need to read a file in WAL mode.
+    Checkpointer,
+    Reader,
+    SideWriter,
+}
+
+fn open_connection(settings: &StoreSettings, role: Role) -> Result<Connection, StoreError> {
+    let read_only = role == Role::Reader;
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
     } else {
@@ -234,7 +274,37 @@ fn open_connection(settings: &StoreSettings, read_only: bool) -> Result<Connecti
         .map_err(open_error)?;
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(open_error)?;
+    if role != Role::Writer {
+        for attached in &settings.attached {
+            attach(&conn, attached).map_err(|source| StoreError::Open {
+                path: attached.path.display().to_string(),
+                source,
+            })?;
+        }
+    }
     Ok(conn)
+}
+
+fn attach(conn: &Connection, attached: &Attached) -> rusqlite::Result<()> {
+    let path = attached.path.to_string_lossy();
+    conn.execute(
+        &format!("ATTACH DATABASE ?1 AS {}", attached.schema),
+        [path.as_ref()],
+    )?;
+    conn.pragma_update(Some(attached.schema), "synchronous", "FULL")?;
+    conn.pragma_update(Some(attached.schema), "cache_size", -(CACHE_KIB as i64))
+}
+
+/// Creates an attached database's file unless it exists, in WAL mode.
+fn create_attached(attached: &Attached, busy_timeout: Duration) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: attached.path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open(&attached.path).map_err(open_error)?;
+    conn.busy_timeout(busy_timeout).map_err(open_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_error)
 }
 
 #[cfg(test)]
@@ -381,6 +451,55 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_side_writer_writes_the_attached_file_while_the_writer_holds_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = StoreSettings::new(dir.path().join("db/test.db"));
+        settings.attached.push(Attached {
+            schema: "derived",
+            path: dir.path().join("db/test-derived.db"),
+        });
+        let store = Store::open(settings, SCHEMA).await.unwrap();
+        let side = store.side_writer().unwrap();
+        side.execute_batch("CREATE TABLE derived.copies (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let (held, hold) = std::sync::mpsc::channel();
+        let (side_done, wait_for_side) = std::sync::mpsc::channel::<()>();
+        let side_writes = tokio::task::spawn_blocking(move || {
+            hold.recv().unwrap();
+            // No waiting: the attached file must not be locked by the writer at all.
+            side.execute_batch(
+                "PRAGMA busy_timeout = 0; INSERT INTO derived.copies (id) VALUES (1)",
+            )
+            .unwrap();
+            side_done.send(()).unwrap();
+        });
+        store
+            .write(move |conn| {
+                let tx = conn.transaction()?;
+                tx.execute("INSERT INTO parent (id) VALUES (1)", [])?;
+                held.send(()).unwrap();
+                wait_for_side.recv().unwrap();
+                tx.commit()?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        side_writes.await.unwrap();
+        let (copies, parents): (i64, i64) = store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT (SELECT count(*) FROM derived.copies), (SELECT count(*) FROM parent)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!((copies, parents), (1, 1));
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use verdict_bus::BusSettings;
 use verdict_settings::{Env, SettingError};
-use verdict_store::StoreSettings;
+use verdict_store::{Attached, StoreSettings};
 
 /// Everything the runs service is configured with, read once at start.
 #[derive(Debug, Clone)]
@@ -52,11 +52,30 @@ impl ImportRetries {
     }
 }
 
+/// The runs database with its text index attached: a file beside it, named after it
+/// (`runs.db` gives `runs-text.db`), written by the text indexer.
+fn with_text_index(mut store: StoreSettings) -> StoreSettings {
+    let stem = store
+        .path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "runs".into());
+    let name = match store.path.extension() {
+        Some(extension) => format!("{stem}-text.{}", extension.to_string_lossy()),
+        None => format!("{stem}-text"),
+    };
+    store.attached.push(Attached {
+        schema: crate::store::text::SCHEMA,
+        path: store.path.with_file_name(name),
+    });
+    store
+}
+
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, SettingError> {
         Ok(Self {
             bus: BusSettings::from_env(env, "verdict-runs")?,
-            store: StoreSettings::from_env(env, "runs")?,
+            store: with_text_index(StoreSettings::from_env(env, "runs")?),
             run_timeout: env.duration("VERDICT_RUN_TIMEOUT", Duration::from_secs(6 * 3600))?,
             retention: env.duration("VERDICT_RETENTION", Duration::from_secs(90 * 86_400))?,
             ingest_ack_wait: env.duration("VERDICT_INGEST_ACK_WAIT", Duration::from_secs(10))?,
@@ -93,6 +112,22 @@ mod tests {
         let settings = Settings::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
         assert_eq!(settings.run_timeout, Duration::from_secs(21_600));
         assert_eq!(settings.retention, Duration::from_secs(7_776_000));
+    }
+
+    #[test]
+    fn the_text_index_is_a_file_beside_the_runs_database_named_after_it() {
+        let text_index = |pairs: [(&str, &str); 1]| {
+            let settings = Settings::from_env(&Env::from_pairs(pairs)).unwrap();
+            settings.store.attached[0].path.clone()
+        };
+        assert_eq!(
+            text_index([("VERDICT_DATA_DIR", "/srv/verdict")]),
+            std::path::PathBuf::from("/srv/verdict/runs-text.db")
+        );
+        assert_eq!(
+            text_index([("VERDICT_RUNS_DB", "/fast/results.sqlite")]),
+            std::path::PathBuf::from("/fast/results-text.sqlite")
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod outbox;
 mod queries;
 mod run_commands;
 mod store;
+mod text_indexer;
 mod triage;
 
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
     metrics::describe();
     let store = Store::open(settings.store, store::MIGRATIONS).await?;
+    let text_indexer = text_indexer::TextIndexer::open(&store).await?;
     let client = verdict_bus::connect(&settings.bus).await?;
     // The streams runs owns; live frames belong to realtime.
     let ingest_stream = streams::INGEST.with_max_bytes(settings.ingest_max_bytes);
@@ -74,6 +76,10 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
             settings.replicas,
             work.clone(),
         ),
+    );
+    tasks.logged(
+        "text indexer",
+        text_indexer.run(store.clone(), work.clone()),
     );
     tasks.logged(
         "import queue",

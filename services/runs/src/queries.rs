@@ -353,7 +353,7 @@ mod tests {
 
     /// Searches `query` in the real schema's text index, as `list_results` does.
     fn search(query: String) -> verdict_store::rusqlite::Result<Vec<store::StoredResult>> {
-        let conn = store::MIGRATIONS.in_memory().unwrap();
+        let conn = store::tests::conn();
         let filter = ResultFilter {
             text: Some(query),
             ..ResultFilter::default()

@@ -18,6 +18,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     include_str!("../../migrations/011_tests_catalog.sql"),
     include_str!("../../migrations/012_tests_lookup.sql"),
     include_str!("../../migrations/013_results_not_passed.sql"),
+    include_str!("../../migrations/014_text_queue.sql"),
 ]);
 
 #[cfg(test)]
@@ -27,7 +28,7 @@ mod tests {
 
     use super::*;
     use crate::domain::ResultStatus;
-    use crate::store::tests::{ids, result, store_results, text};
+    use crate::store::tests::{attach_text_index, ids, index_text, result, store_results, text};
     use crate::store::*;
 
     #[test]
@@ -57,6 +58,9 @@ mod tests {
         )
         .unwrap();
         MIGRATIONS.apply(&mut conn).unwrap();
+        // The text index of a migrated database is built by the indexer, from its results.
+        attach_text_index(&mut conn);
+        index_text(&mut conn);
 
         let b = run(&conn, "run-b").unwrap().unwrap();
         assert_eq!((b.counts.total, b.counts.failed), (2, 1));

@@ -21,6 +21,7 @@ mod outbox;
 mod results;
 mod runs;
 mod shards;
+pub mod text;
 pub mod triage;
 
 pub use imports::*;
@@ -59,9 +60,26 @@ pub(crate) mod tests {
     use super::*;
     use crate::domain::{Counts, Finishing, ResultStatus, RunStatus};
 
-    /// A database at the latest version, as the service's store tests use it.
+    /// A database at the latest version with its (empty) text index attached, as the
+    /// service's store tests use it.
     pub(crate) fn conn() -> Connection {
-        MIGRATIONS.in_memory().unwrap()
+        let mut conn = MIGRATIONS.in_memory().unwrap();
+        attach_text_index(&mut conn);
+        index_text(&mut conn);
+        conn
+    }
+
+    /// Attaches a new text index in memory, as the service attaches its file; its first
+    /// pass builds it from the stored results.
+    pub(crate) fn attach_text_index(conn: &mut Connection) {
+        conn.execute("ATTACH DATABASE ':memory:' AS text_index", [])
+            .unwrap();
+        text::prepare(conn).unwrap();
+    }
+
+    /// Indexes every noted result, as the indexer does a moment after a commit.
+    pub(crate) fn index_text(conn: &mut Connection) {
+        text::index_queued(conn, usize::MAX).unwrap();
     }
 
     /// The query plan of `sql` in that database.
@@ -113,9 +131,10 @@ pub(crate) mod tests {
                     .unwrap();
                 writer.upsert(run, test, result).unwrap();
             }
-            writer.finish().unwrap();
+            writer.finish();
         }
         tx.commit().unwrap();
+        index_text(conn);
     }
 
     pub(super) fn new_run(conn: &mut Connection, id: &str) -> RunRow {

@@ -92,22 +92,9 @@ impl KnownTests {
 #[derive(Debug, Default)]
 pub struct LearnedTests(Vec<(String, String, i64)>);
 
-/// A result's text to index once the rest of the transaction is written.
-struct PendingText {
-    seq: i64,
-    name: String,
-    message: Option<String>,
-    /// The result was stored before, so its old text leaves the index first.
-    replaces: bool,
-}
-
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
-///
-/// Results' text goes into the full-text index at the end, in [`ResultWriter::finish`]:
-/// FTS5 writes its pending terms to disk whenever a later statement of the transaction
-/// opens a savepoint, as inserts of tests and results do, so indexing each result as it
-/// came made one small index segment per result and merged them all the time.
+/// Results' text is indexed by the text indexer, off this path (`store::text`).
 pub struct ResultWriter<'tx> {
     known: &'tx KnownTests,
     learned: HashMap<(String, String), i64>,
@@ -119,11 +106,8 @@ pub struct ResultWriter<'tx> {
     last_seq: rusqlite::CachedStatement<'tx>,
     insert_result: rusqlite::CachedStatement<'tx>,
     update_result: rusqlite::CachedStatement<'tx>,
-    insert_text: rusqlite::CachedStatement<'tx>,
-    delete_text: rusqlite::CachedStatement<'tx>,
     failures: triage::FailureStatements<'tx>,
     last_seqs: HashMap<i64, i64>,
-    texts: Vec<PendingText>,
 }
 
 impl<'tx> ResultWriter<'tx> {
@@ -168,13 +152,10 @@ impl<'tx> ResultWriter<'tx> {
                 "UPDATE results SET test = ?4, suite = ?5, name = ?6, status = ?7, attempt = ?8,
                     duration_ms = ?9, started_at = ?10, message = ?11, trace = ?12, stdout = ?13,
                     stderr = ?14, attributes = ?15
-                 WHERE run = ?2 AND id = ?3 RETURNING seq",
+                 WHERE run = ?2 AND id = ?3",
             )?,
-            insert_text: tx.prepare_cached("INSERT INTO results_text (rowid, name, message) VALUES (?1, ?2, ?3)")?,
-            delete_text: tx.prepare_cached("DELETE FROM results_text WHERE rowid = ?1")?,
             failures: triage::FailureStatements::new(tx)?,
             last_seqs: HashMap::new(),
-            texts: Vec::new(),
         })
     }
 
@@ -209,24 +190,15 @@ impl<'tx> ResultWriter<'tx> {
         Ok(test)
     }
 
-    /// Indexes the text of the results stored, in the order they were stored, and
-    /// returns the tests this writer looked up or stored, to remember once the
-    /// transaction commits. A writer dropped without it leaves its results unsearchable,
-    /// so only one whose transaction rolls back may be.
-    pub fn finish(mut self) -> rusqlite::Result<LearnedTests> {
-        for text in std::mem::take(&mut self.texts) {
-            if text.replaces {
-                self.delete_text.execute([text.seq])?;
-            }
-            self.insert_text
-                .execute(params![text.seq, text.name, text.message])?;
-        }
-        Ok(LearnedTests(
+    /// The tests this writer looked up or stored, to remember once the transaction
+    /// commits.
+    pub fn finish(self) -> LearnedTests {
+        LearnedTests(
             self.learned
                 .into_iter()
                 .map(|((project_id, test_key), test)| (project_id, test_key, test))
                 .collect(),
-        ))
+        )
     }
 
     /// Stores the test's first outcome in the run; false (and nothing written) when it
@@ -285,8 +257,7 @@ impl<'tx> ResultWriter<'tx> {
         Ok(())
     }
 
-    /// Stores a result of test `test` (a resend with the same id replaces it); its text
-    /// is indexed by [`ResultWriter::finish`].
+    /// Stores a result of test `test` (a resend with the same id replaces it).
     pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
         let (first, end) = seq_range(run.rid);
         let last = match self.last_seqs.get(&run.rid) {
@@ -320,19 +291,11 @@ impl<'tx> ResultWriter<'tx> {
             result.stderr,
             result.attributes
         ];
-        let (seq, replaces) = if self.insert_result.execute(values)? == 1 {
+        if self.insert_result.execute(values)? == 1 {
             self.last_seqs.insert(run.rid, last + 1);
-            (last + 1, false)
         } else {
-            let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
-            (seq, true)
-        };
-        self.texts.push(PendingText {
-            seq,
-            name: result.name.clone(),
-            message: result.message.clone(),
-            replaces,
-        });
+            self.update_result.execute(values)?;
+        }
         Ok(())
     }
 
@@ -444,9 +407,10 @@ pub fn list_results(
     }
     if let Some(text) = &filter.text {
         // The text index spans every run; bounding it by this run's seq range lets FTS5
-        // seek to the run instead of listing every match in the store.
+        // seek to the run instead of listing every match in the store. It is its own
+        // file, kept by the indexer a moment behind the results (`store::text`).
         sql.push_str(
-            " AND r.seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)",
+            " AND r.seq IN (SELECT rowid FROM text_index.results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)",
         );
         args.push(boxed(text));
         args.push(Box::new(first));
@@ -600,7 +564,7 @@ mod tests {
             &format!(
                 "SELECT {RESULT_COLUMNS} FROM results r JOIN tests t ON t.tid = r.test
                  WHERE r.seq BETWEEN ? AND ?
-                 AND r.seq IN (SELECT rowid FROM results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)
+                 AND r.seq IN (SELECT rowid FROM text_index.results_text WHERE results_text MATCH ? AND rowid BETWEEN ? AND ?)
                  ORDER BY r.seq LIMIT ?"
             ),
         );

@@ -619,7 +619,7 @@ mod tests {
                     .unwrap();
             }
             batch.finish(&tx, 0).unwrap();
-            writer.finish().unwrap();
+            writer.finish();
         }
         tx.commit().unwrap();
     }
