@@ -28,9 +28,15 @@ impl StoreOwner {
     }
 }
 
-/// Where `owner`'s database is, by the same settings the service reads.
+/// Where `owner`'s database is, and the files derived from it, by the same settings the
+/// service reads.
 fn database(owner: StoreOwner) -> Result<StoreSettings, ExitCode> {
-    StoreSettings::from_env(&Env::process(), owner.name()).map_err(|err| {
+    let env = Env::process();
+    let settings = match owner {
+        StoreOwner::Runs => verdict_runs::Settings::from_env(&env).map(|runs| runs.store),
+        _ => StoreSettings::from_env(&env, owner.name()),
+    };
+    settings.map_err(|err| {
         eprintln!("verdict: configuration error: {err}");
         ExitCode::from(2)
     })
@@ -71,11 +77,30 @@ pub fn restore(owner: StoreOwner, from: &Path) -> ExitCode {
                 store.path.display(),
                 from.display()
             );
-            ExitCode::SUCCESS
+            forget_derived(&store)
         }
         Err(err) => {
             eprintln!("verdict restore: {err}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Removes the files derived from a restored database (the runs service's text index):
+/// they describe the data it held before, and the service rebuilds them at start.
+fn forget_derived(store: &StoreSettings) -> ExitCode {
+    for attached in &store.attached {
+        if let Err(err) = backup::remove_database(&attached.path) {
+            eprintln!(
+                "verdict restore: remove {} before starting the service: {err}",
+                attached.path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        println!(
+            "removed {}, which the service rebuilds from the restored data",
+            attached.path.display()
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -49,6 +49,29 @@ fn a_backup_of_one_service_restores_into_another_data_directory() {
 }
 
 #[test]
+fn a_restore_of_runs_removes_the_text_index_that_described_the_data_before() {
+    let source = tempfile::tempdir().unwrap();
+    Connection::open(source.path().join("runs.db"))
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let out = source.path().join("runs-backup.db");
+    assert!(on_runs(source.path(), "backup", "--out", &out)
+        .status
+        .success());
+    let target = tempfile::tempdir().unwrap();
+    let text_index = target.path().join("runs-text.db");
+    std::fs::write(&text_index, "an index of other data").unwrap();
+
+    let restore = on_runs(target.path(), "restore", "--from", &out);
+
+    assert!(restore.status.success(), "{restore:?}");
+    assert!(!text_index.exists());
+    assert!(String::from_utf8_lossy(&restore.stdout).contains("rebuilds"));
+    assert_eq!(rows(&target.path().join("runs.db")), 1);
+}
+
+#[test]
 fn a_backup_refuses_to_overwrite_a_file() {
     let source = tempfile::tempdir().unwrap();
     Connection::open(source.path().join("runs.db"))

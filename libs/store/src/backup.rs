@@ -89,6 +89,20 @@ pub fn restore(backup: &Path, database: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Removes a database file with its WAL and shared-memory files; none of them existing
+/// is no error.
+pub fn remove_database(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::remove_file(&file) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Copies every page in one step, under one lock, so no reader of the target sees half
 /// a restore; waits while another connection holds the target locked.
 fn copy_all_pages(source: &Connection, target: &mut Connection) -> Result<(), StoreError> {

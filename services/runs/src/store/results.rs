@@ -94,7 +94,7 @@ pub struct LearnedTests(Vec<(String, String, i64)>);
 
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
-/// Results' text is indexed by the text indexer, off this path (`store::text`).
+/// Results' text is only noted here, for the text indexer (`store::text`).
 pub struct ResultWriter<'tx> {
     known: &'tx KnownTests,
     learned: HashMap<(String, String), i64>,
@@ -106,6 +106,7 @@ pub struct ResultWriter<'tx> {
     last_seq: rusqlite::CachedStatement<'tx>,
     insert_result: rusqlite::CachedStatement<'tx>,
     update_result: rusqlite::CachedStatement<'tx>,
+    note_text: rusqlite::CachedStatement<'tx>,
     failures: triage::FailureStatements<'tx>,
     last_seqs: HashMap<i64, i64>,
 }
@@ -152,8 +153,10 @@ impl<'tx> ResultWriter<'tx> {
                 "UPDATE results SET test = ?4, suite = ?5, name = ?6, status = ?7, attempt = ?8,
                     duration_ms = ?9, started_at = ?10, message = ?11, trace = ?12, stdout = ?13,
                     stderr = ?14, attributes = ?15
-                 WHERE run = ?2 AND id = ?3",
+                 WHERE run = ?2 AND id = ?3 RETURNING seq",
             )?,
+            note_text: tx
+                .prepare_cached("INSERT INTO text_queue (seq, replaces) VALUES (?1, ?2)")?,
             failures: triage::FailureStatements::new(tx)?,
             last_seqs: HashMap::new(),
         })
@@ -257,7 +260,8 @@ impl<'tx> ResultWriter<'tx> {
         Ok(())
     }
 
-    /// Stores a result of test `test` (a resend with the same id replaces it).
+    /// Stores a result of test `test` (a resend with the same id replaces it) and notes
+    /// its text for the indexer.
     pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
         let (first, end) = seq_range(run.rid);
         let last = match self.last_seqs.get(&run.rid) {
@@ -291,11 +295,14 @@ impl<'tx> ResultWriter<'tx> {
             result.stderr,
             result.attributes
         ];
-        if self.insert_result.execute(values)? == 1 {
+        let (seq, replaces) = if self.insert_result.execute(values)? == 1 {
             self.last_seqs.insert(run.rid, last + 1);
+            (last + 1, false)
         } else {
-            self.update_result.execute(values)?;
-        }
+            let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
+            (seq, true)
+        };
+        self.note_text.execute(params![seq, replaces])?;
         Ok(())
     }
 

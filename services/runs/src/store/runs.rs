@@ -267,10 +267,14 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
     Ok(tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])? == 1)
 }
 
-/// Removes a run's results and outcomes (not its counters); the text indexer is told by
-/// the results' delete trigger (migration 014).
+/// Removes a run's results and outcomes (not its counters), and notes the results for
+/// the text indexer, which removes their text.
 fn delete_results(tx: &Transaction<'_>, rid: i64) -> rusqlite::Result<()> {
     let (first, last) = seq_range(rid);
+    tx.execute(
+        "INSERT INTO text_queue (seq, replaces) SELECT seq, 1 FROM results WHERE seq BETWEEN ?1 AND ?2",
+        [first, last],
+    )?;
     tx.execute(
         "DELETE FROM results WHERE seq BETWEEN ?1 AND ?2",
         [first, last],

@@ -1,8 +1,8 @@
 //! The text index of results (FTS5 over name and message) in a database file of its own,
-//! attached as `text_index`. The writer only notes which results changed (migration
-//! 014's triggers fill `text_queue`); the indexer's own connection takes the notes in
-//! order, and its position among them is stored with the index, so a pass either
-//! happened whole or not at all. The index derives from the results: a file that is
+//! attached as `text_index`. The writer only notes which results changed, in
+//! `text_queue` (migration 014); the indexer's own connection takes the notes in order,
+//! and its position among them is stored with the index, so a pass either happened
+//! whole or not at all. The index derives from the results: a file that is
 //! missing, of another version, or ahead of the notes (the runs database was restored
 //! from a backup, or lost its last commits to a power failure) is rebuilt from them.
 
