@@ -2,12 +2,13 @@
 //! its ingest queue (`verdict_work_queue_*{stream="VERDICT_INGEST"}`: waiting messages
 //! and the consumer's lag) are measured by the bus library.
 
-use metrics::{describe_counter, describe_histogram};
+use metrics::{describe_counter, describe_gauge, describe_histogram};
 
 pub const INGEST_BATCHES_APPLIED: &str = "verdict_ingest_batches_applied_total";
 pub const INGEST_RESULTS_APPLIED: &str = "verdict_ingest_results_applied_total";
 pub const INGEST_APPLY_DURATION: &str = "verdict_ingest_apply_duration_seconds";
 pub const IMPORT_DURATION: &str = "verdict_import_duration_seconds";
+pub const TEXT_INDEX_NOTES_WAITING: &str = "verdict_text_index_notes_waiting";
 
 /// Installs the registry and describes the runs service's metrics; the counters start
 /// at 0.
@@ -28,6 +29,10 @@ pub fn describe() {
     describe_histogram!(
         IMPORT_DURATION,
         "Time of one attempt at an imported report, from fetching it to storing its results, by outcome (done, failed, retried, run_gone, stopped)."
+    );
+    describe_gauge!(
+        TEXT_INDEX_NOTES_WAITING,
+        "Stored, changed or deleted results the text indexer had still to take after its last pass: how far search is behind the results."
     );
     metrics::counter!(INGEST_BATCHES_APPLIED).increment(0);
     metrics::counter!(INGEST_RESULTS_APPLIED).increment(0);

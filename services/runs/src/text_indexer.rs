@@ -54,6 +54,8 @@ impl TextIndexer {
                     if pass.rebuilt {
                         tracing::info!("the text index was rebuilt from the stored results");
                     }
+                    metrics::gauge!(crate::metrics::TEXT_INDEX_NOTES_WAITING)
+                        .set(pass.waiting as f64);
                     if pass.notes > 0 {
                         forget(&store, pass.through).await;
                     }

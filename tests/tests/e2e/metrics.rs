@@ -18,7 +18,7 @@ use verdict_testkit::{
 };
 
 /// What an operator needs from each part, with the kind Prometheus must see.
-const REQUIRED: [(&str, Kind); 18] = [
+const REQUIRED: [(&str, Kind); 19] = [
     // gateway
     ("verdict_http_requests_total", Kind::Counter),
     ("verdict_http_request_duration_seconds", Kind::Histogram),
@@ -33,6 +33,7 @@ const REQUIRED: [(&str, Kind); 18] = [
     ("verdict_work_queue_messages", Kind::Gauge),
     ("verdict_work_queue_oldest_message_age_seconds", Kind::Gauge),
     ("verdict_import_duration_seconds", Kind::Histogram),
+    ("verdict_text_index_notes_waiting", Kind::Gauge),
     // realtime
     ("verdict_live_sequencing_lag_seconds", Kind::Histogram),
     ("verdict_live_events_pending", Kind::Gauge),

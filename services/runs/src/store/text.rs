@@ -42,6 +42,8 @@ pub struct Pass {
     pub through: i64,
     /// Notes taken in this pass; fewer than asked for means none wait.
     pub notes: usize,
+    /// Notes that were there when the pass began and it left for the next.
+    pub waiting: i64,
     /// The whole index was rebuilt from the results first.
     pub rebuilt: bool,
 }
@@ -78,6 +80,7 @@ pub fn index_queued(conn: &mut Connection, limit: usize) -> rusqlite::Result<Pas
     Ok(Pass {
         through,
         notes,
+        waiting: newest - through,
         rebuilt,
     })
 }
@@ -194,9 +197,10 @@ mod tests {
         let first = index_queued(&mut conn, 2).unwrap();
         assert_eq!(first.notes, 2);
         assert!(ids(&conn, run.rid, &text("gamma")).is_empty());
+        assert_eq!(first.waiting, 1);
         let second = index_queued(&mut conn, 2).unwrap();
 
-        assert_eq!(second.notes, 1);
+        assert_eq!((second.notes, second.waiting), (1, 0));
         assert!(second.through > first.through);
         assert_eq!(ids(&conn, run.rid, &text("gamma")), ["c"]);
         assert_eq!(index_queued(&mut conn, 2).unwrap().notes, 0);
