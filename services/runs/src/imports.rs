@@ -542,7 +542,7 @@ async fn apply(
                     }
                     (
                         batch.finish(&tx, Timestamp::now().millis())?,
-                        writer.finish(),
+                        writer.finish()?,
                     )
                 };
                 tx.commit()?;

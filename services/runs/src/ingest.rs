@@ -231,7 +231,7 @@ fn apply_transaction(
                 break;
             }
         }
-        writer.finish()
+        writer.finish()?
     };
     tx.commit()?;
     known.learn(learned);

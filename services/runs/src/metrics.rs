@@ -8,7 +8,7 @@ pub const INGEST_BATCHES_APPLIED: &str = "verdict_ingest_batches_applied_total";
 pub const INGEST_RESULTS_APPLIED: &str = "verdict_ingest_results_applied_total";
 pub const INGEST_APPLY_DURATION: &str = "verdict_ingest_apply_duration_seconds";
 pub const IMPORT_DURATION: &str = "verdict_import_duration_seconds";
-pub const TEXT_INDEX_NOTES_WAITING: &str = "verdict_text_index_notes_waiting";
+pub const TEXT_INDEX_RESULTS_WAITING: &str = "verdict_text_index_results_waiting";
 
 /// Installs the registry and describes the runs service's metrics; the counters start
 /// at 0.
@@ -31,7 +31,7 @@ pub fn describe() {
         "Time of one attempt at an imported report, from fetching it to storing its results, by outcome (done, failed, retried, run_gone, stopped)."
     );
     describe_gauge!(
-        TEXT_INDEX_NOTES_WAITING,
+        TEXT_INDEX_RESULTS_WAITING,
         "Stored, changed or deleted results the text indexer had still to take after its last pass: how far search is behind the results."
     );
     metrics::counter!(INGEST_BATCHES_APPLIED).increment(0);

@@ -13,9 +13,9 @@ use verdict_store::{Store, StoreError};
 use crate::store::text;
 use crate::Error;
 
-/// Notes taken in one transaction: large enough that FTS5 writes few segments, small
+/// Results indexed in one transaction: enough that FTS5 writes few segments, few
 /// enough that a pass stays well under a second.
-const NOTES_PER_PASS: usize = 20_000;
+const RESULTS_PER_PASS: u64 = 20_000;
 /// How long the indexer rests when no note waited.
 const IDLE_PAUSE: Duration = Duration::from_millis(100);
 /// How long it rests after a pass failed (the index's file locked by another instance
@@ -54,12 +54,12 @@ impl TextIndexer {
                     if pass.rebuilt {
                         tracing::info!("the text index was rebuilt from the stored results");
                     }
-                    metrics::gauge!(crate::metrics::TEXT_INDEX_NOTES_WAITING)
+                    metrics::gauge!(crate::metrics::TEXT_INDEX_RESULTS_WAITING)
                         .set(pass.waiting as f64);
-                    if pass.notes > 0 {
+                    if pass.results > 0 {
                         forget(&store, pass.through).await;
                     }
-                    if pass.notes == NOTES_PER_PASS {
+                    if pass.waiting > 0 {
                         continue;
                     }
                     IDLE_PAUSE
@@ -80,7 +80,7 @@ impl TextIndexer {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
-            Ok(text::index_queued(&mut conn, NOTES_PER_PASS)?)
+            Ok(text::index_queued(&mut conn, RESULTS_PER_PASS)?)
         })
         .await
         .map_err(|err| Error::Store(StoreError::Task(err)))?

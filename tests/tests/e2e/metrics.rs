@@ -33,7 +33,7 @@ const REQUIRED: [(&str, Kind); 19] = [
     ("verdict_work_queue_messages", Kind::Gauge),
     ("verdict_work_queue_oldest_message_age_seconds", Kind::Gauge),
     ("verdict_import_duration_seconds", Kind::Histogram),
-    ("verdict_text_index_notes_waiting", Kind::Gauge),
+    ("verdict_text_index_results_waiting", Kind::Gauge),
     // realtime
     ("verdict_live_sequencing_lag_seconds", Kind::Histogram),
     ("verdict_live_events_pending", Kind::Gauge),

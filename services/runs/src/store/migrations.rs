@@ -19,6 +19,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
     include_str!("../../migrations/012_tests_lookup.sql"),
     include_str!("../../migrations/013_results_not_passed.sql"),
     include_str!("../../migrations/014_text_queue.sql"),
+    include_str!("../../migrations/015_text_notes_ranges.sql"),
 ]);
 
 #[cfg(test)]
@@ -98,5 +99,38 @@ mod tests {
         assert!(delete_run(&tx, "run-b").unwrap());
         assert!(ids(&tx, b.rid, &ResultFilter::default()).is_empty());
         assert!(ids(&tx, b.rid, &text("timeout")).is_empty());
+    }
+
+    #[test]
+    fn notes_waiting_before_notes_became_ranges_keep_their_result_and_meaning() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before_ranges = MIGRATIONS.0.len() - 1;
+        Migrations(&MIGRATIONS.0[..before_ranges])
+            .apply(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (rid, id, project_id, name, status, attributes, started_at, last_activity)
+             VALUES (1, 'run', 'p', 'nightly', 'running', '{}', 1, 1);
+             INSERT INTO tests (tid, project_id, test_key, name) VALUES (1, 'p', 'k', 'one');
+             INSERT INTO results (seq, run, id, test, name, status, attempt, message)
+             VALUES (4294967297, 1, 'x', 1, 'one', 'failed', 1, 'timeout'),
+                    (4294967298, 1, 'y', 1, 'one', 'failed', 1, 'refused');
+             INSERT INTO text_queue (seq, replaces) VALUES (4294967297, 0), (4294967298, 1);",
+        )
+        .unwrap();
+
+        MIGRATIONS.apply(&mut conn).unwrap();
+
+        let notes: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT first, last, kind FROM text_queue ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            notes,
+            [(4294967297, 4294967297, 0), (4294967298, 4294967298, 1)]
+        );
     }
 }

@@ -79,7 +79,7 @@ pub(crate) mod tests {
 
     /// Indexes every noted result, as the indexer does a moment after a commit.
     pub(crate) fn index_text(conn: &mut Connection) {
-        text::index_queued(conn, usize::MAX).unwrap();
+        text::index_queued(conn, u64::MAX).unwrap();
     }
 
     /// The query plan of `sql` in that database.
@@ -131,7 +131,7 @@ pub(crate) mod tests {
                     .unwrap();
                 writer.upsert(run, test, result).unwrap();
             }
-            writer.finish();
+            writer.finish().unwrap();
         }
         tx.commit().unwrap();
         index_text(conn);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
+use super::text::{self, NoteKind};
 use super::{boxed, conversion, parsed, triage, RunRow};
 use crate::domain::{ResultStatus, Signature, TestOutcome};
 
@@ -94,7 +95,9 @@ pub struct LearnedTests(Vec<(String, String, i64)>);
 
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
-/// Results' text is only noted here, for the text indexer (`store::text`).
+/// Results' text is only noted here, for the text indexer (`store::text`): the results a
+/// transaction stores in a run take consecutive seqs, so they are noted as one range
+/// when it finishes.
 pub struct ResultWriter<'tx> {
     known: &'tx KnownTests,
     learned: HashMap<(String, String), i64>,
@@ -109,6 +112,8 @@ pub struct ResultWriter<'tx> {
     note_text: rusqlite::CachedStatement<'tx>,
     failures: triage::FailureStatements<'tx>,
     last_seqs: HashMap<i64, i64>,
+    /// Per run, the seqs this transaction stored so far, to note for the indexer.
+    stored: HashMap<i64, (i64, i64)>,
 }
 
 impl<'tx> ResultWriter<'tx> {
@@ -155,10 +160,10 @@ impl<'tx> ResultWriter<'tx> {
                     stderr = ?14, attributes = ?15
                  WHERE run = ?2 AND id = ?3 RETURNING seq",
             )?,
-            note_text: tx
-                .prepare_cached("INSERT INTO text_queue (seq, replaces) VALUES (?1, ?2)")?,
+            note_text: tx.prepare_cached(text::NOTE)?,
             failures: triage::FailureStatements::new(tx)?,
             last_seqs: HashMap::new(),
+            stored: HashMap::new(),
         })
     }
 
@@ -193,15 +198,19 @@ impl<'tx> ResultWriter<'tx> {
         Ok(test)
     }
 
-    /// The tests this writer looked up or stored, to remember once the transaction
-    /// commits.
-    pub fn finish(self) -> LearnedTests {
-        LearnedTests(
+    /// Notes the results stored for the indexer; then the tests this writer looked up
+    /// or stored, to remember once the transaction commits.
+    pub fn finish(mut self) -> rusqlite::Result<LearnedTests> {
+        for (first, last) in self.stored.into_values() {
+            self.note_text
+                .execute(params![first, last, NoteKind::Index])?;
+        }
+        Ok(LearnedTests(
             self.learned
                 .into_iter()
                 .map(|((project_id, test_key), test)| (project_id, test_key, test))
                 .collect(),
-        )
+        ))
     }
 
     /// Stores the test's first outcome in the run; false (and nothing written) when it
@@ -261,7 +270,8 @@ impl<'tx> ResultWriter<'tx> {
     }
 
     /// Stores a result of test `test` (a resend with the same id replaces it) and notes
-    /// its text for the indexer.
+    /// its text for the indexer: one stored in this transaction is noted when it
+    /// finishes, one stored before is noted now.
     pub fn upsert(&mut self, run: &RunRow, test: i64, result: &ResultRow) -> rusqlite::Result<()> {
         let (first, end) = seq_range(run.rid);
         let last = match self.last_seqs.get(&run.rid) {
@@ -295,14 +305,23 @@ impl<'tx> ResultWriter<'tx> {
             result.stderr,
             result.attributes
         ];
-        let (seq, replaces) = if self.insert_result.execute(values)? == 1 {
+        if self.insert_result.execute(values)? == 1 {
             self.last_seqs.insert(run.rid, last + 1);
-            (last + 1, false)
-        } else {
-            let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
-            (seq, true)
-        };
-        self.note_text.execute(params![seq, replaces])?;
+            self.stored
+                .entry(run.rid)
+                .and_modify(|(_, stored)| *stored = last + 1)
+                .or_insert((last + 1, last + 1));
+            return Ok(());
+        }
+        let seq: i64 = self.update_result.query_row(values, |row| row.get(0))?;
+        let stored_now = self
+            .stored
+            .get(&run.rid)
+            .is_some_and(|&(first, last)| (first..=last).contains(&seq));
+        if !stored_now {
+            self.note_text
+                .execute(params![seq, seq, NoteKind::Replace])?;
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
+use super::text::NoteKind;
 use super::{boxed, conversion, parsed, prefixed, seq_range};
 use crate::domain::{Counts, CountsDelta, Finishing, RunStatus};
 
@@ -272,8 +273,9 @@ pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> 
 fn delete_results(tx: &Transaction<'_>, rid: i64) -> rusqlite::Result<()> {
     let (first, last) = seq_range(rid);
     tx.execute(
-        "INSERT INTO text_queue (seq, replaces) SELECT seq, 1 FROM results WHERE seq BETWEEN ?1 AND ?2",
-        [first, last],
+        "INSERT INTO text_queue (first, last, kind)
+         SELECT min(seq), max(seq), ?3 FROM results WHERE seq BETWEEN ?1 AND ?2 HAVING count(*) > 0",
+        params![first, last, NoteKind::Remove],
     )?;
     tx.execute(
         "DELETE FROM results WHERE seq BETWEEN ?1 AND ?2",

@@ -1,18 +1,50 @@
 //! The text index of results (FTS5 over name and message) in a database file of its own,
-//! attached as `text_index`. The writer only notes which results changed, in
-//! `text_queue` (migration 014); the indexer's own connection takes the notes in order,
-//! and its position among them is stored with the index, so a pass either happened
-//! whole or not at all. The index derives from the results: a file that is
-//! missing, of another version, or ahead of the notes (the runs database was restored
+//! attached as `text_index`. The writer only notes which results changed, a range at a
+//! time, in `text_queue` (migrations 014 and 015); the indexer's own connection takes
+//! the notes in order, and its position among them is stored with the index, so a pass
+//! either happened whole or not at all. The index derives from the results: a file that
+//! is missing, of another version, or ahead of the notes (the runs database was restored
 //! from a backup, or lost its last commits to a power failure) is rebuilt from them.
 
-use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Transaction};
+use verdict_store::rusqlite::{self, Connection, OptionalExtension, Transaction};
 
 /// The schema name the text index's file is attached under.
 pub const SCHEMA: &str = "text_index";
 
 /// The index's layout; a file of another one is emptied and rebuilt.
 const VERSION: i64 = 1;
+
+/// Notes a range of results (`?1` to `?2`, by seq) for the indexer, with a
+/// [`NoteKind`] (`?3`).
+pub const NOTE: &str = "INSERT INTO text_queue (first, last, kind) VALUES (?1, ?2, ?3)";
+
+/// What the indexer does with a note's range of results, as stored in `text_queue.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// The results are new: their text is indexed.
+    Index = 0,
+    /// The results changed: the text indexed for them is replaced by their text now.
+    Replace = 1,
+    /// The results are gone: the text indexed for them is removed.
+    Remove = 2,
+}
+
+impl rusqlite::types::FromSql for NoteKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match value.as_i64()? {
+            0 => Ok(Self::Index),
+            1 => Ok(Self::Replace),
+            2 => Ok(Self::Remove),
+            other => Err(rusqlite::types::FromSqlError::OutOfRange(other)),
+        }
+    }
+}
+
+impl rusqlite::ToSql for NoteKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok((*self as i64).into())
+    }
+}
 
 /// Creates the index's tables in the attached file unless they are there at this
 /// version.
@@ -38,19 +70,19 @@ pub fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
 /// What one pass of the indexer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
-    /// The last note indexed, which the writer may now forget (with those before it).
+    /// The last note taken, which the writer may now forget (with those before it).
     pub through: i64,
-    /// Notes taken in this pass; fewer than asked for means none wait.
-    pub notes: usize,
-    /// Notes that were there when the pass began and it left for the next.
-    pub waiting: i64,
+    /// Results the notes taken in this pass covered.
+    pub results: u64,
+    /// Results noted after `through`, left for the next pass.
+    pub waiting: u64,
     /// The whole index was rebuilt from the results first.
     pub rebuilt: bool,
 }
 
-/// Indexes up to `limit` notes after the index's position, in one transaction that
-/// writes only the index's file.
-pub fn index_queued(conn: &mut Connection, limit: usize) -> rusqlite::Result<Pass> {
+/// Takes notes after the index's position until they cover `limit` results (at least
+/// one note), in one transaction that writes only the index's file.
+pub fn index_queued(conn: &mut Connection, limit: u64) -> rusqlite::Result<Pass> {
     let tx = conn.transaction()?;
     // The index file's write lock first: during an upgrade another instance indexes
     // too, and the position read next must be the one this pass moves on from.
@@ -70,17 +102,22 @@ pub fn index_queued(conn: &mut Connection, limit: usize) -> rusqlite::Result<Pas
             (newest, true)
         }
     };
-    let (through, notes) = index_notes(&tx, from, limit)?;
+    let (through, results) = index_notes(&tx, from, limit)?;
     tx.execute(
         "INSERT INTO text_index.position (only, through) VALUES (1, ?1)
          ON CONFLICT (only) DO UPDATE SET through = excluded.through",
         [through],
     )?;
+    let waiting: i64 = tx.query_row(
+        "SELECT coalesce(sum(last - first + 1), 0) FROM text_queue WHERE id > ?1",
+        [through],
+        |row| row.get(0),
+    )?;
     tx.commit()?;
     Ok(Pass {
         through,
-        notes,
-        waiting: newest - through,
+        results,
+        waiting: waiting.max(0) as u64,
         rebuilt,
     })
 }
@@ -94,34 +131,39 @@ fn rebuild(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     )
 }
 
-/// Applies the notes after `from`, at most `limit`; the last one applied and how many.
-fn index_notes(tx: &Transaction<'_>, from: i64, limit: usize) -> rusqlite::Result<(i64, usize)> {
-    let mut notes = tx.prepare(
-        "SELECT q.id, q.seq, q.replaces, r.name, r.message
-         FROM text_queue q LEFT JOIN results r ON r.seq = q.seq
-         WHERE q.id > ?1 ORDER BY q.id LIMIT ?2",
+/// Applies the notes after `from` until they cover `limit` results; the last note
+/// applied and the results its notes covered.
+fn index_notes(tx: &Transaction<'_>, from: i64, limit: u64) -> rusqlite::Result<(i64, u64)> {
+    let mut notes =
+        tx.prepare("SELECT id, first, last, kind FROM text_queue WHERE id > ?1 ORDER BY id")?;
+    let mut remove =
+        tx.prepare("DELETE FROM text_index.results_text WHERE rowid BETWEEN ?1 AND ?2")?;
+    // Results deleted since they were noted have no text left to index.
+    let mut index = tx.prepare(
+        "INSERT INTO text_index.results_text (rowid, name, message)
+         SELECT seq, name, message FROM results WHERE seq BETWEEN ?1 AND ?2",
     )?;
-    let mut delete = tx.prepare("DELETE FROM text_index.results_text WHERE rowid = ?1")?;
-    let mut insert = tx.prepare(
-        "INSERT INTO text_index.results_text (rowid, name, message) VALUES (?1, ?2, ?3)",
-    )?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = notes.query(params![from, limit])?;
-    let (mut through, mut count) = (from, 0);
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(1)?;
-        if row.get::<_, bool>(2)? {
-            delete.execute([seq])?;
-        }
-        // A result deleted since it was noted has no text left to index.
-        if let Some(name) = row.get_ref(3)?.as_str_or_null()? {
-            let message = row.get_ref(4)?.as_str_or_null()?;
-            insert.execute(params![seq, name, message])?;
+    let mut rows = notes.query([from])?;
+    let (mut through, mut covered) = (from, 0);
+    while covered < limit {
+        let Some(row) = rows.next()? else { break };
+        let (first, last): (i64, i64) = (row.get(1)?, row.get(2)?);
+        match row.get::<_, NoteKind>(3)? {
+            NoteKind::Index => {
+                index.execute([first, last])?;
+            }
+            NoteKind::Replace => {
+                remove.execute([first, last])?;
+                index.execute([first, last])?;
+            }
+            NoteKind::Remove => {
+                remove.execute([first, last])?;
+            }
         }
         through = row.get(0)?;
-        count += 1;
+        covered += u64::try_from(last - first + 1).unwrap_or(0);
     }
-    Ok((through, count))
+    Ok((through, covered))
 }
 
 /// Forgets the notes up to `through`, except the newest, which keeps the notes' count
@@ -153,9 +195,19 @@ mod tests {
                 let test = writer.test(run, &row.test_key, None, name).unwrap();
                 writer.upsert(run, test, &row).unwrap();
             }
-            writer.finish();
+            writer.finish().unwrap();
         }
         tx.commit().unwrap();
+    }
+
+    /// Entries of the index matching `words`, however many results they name.
+    fn indexed(conn: &Connection, words: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM text_index.results_text WHERE results_text MATCH ?1",
+            [words],
+            |row| row.get(0),
+        )
+        .unwrap()
     }
 
     fn notes(conn: &Connection) -> Vec<i64> {
@@ -175,35 +227,68 @@ mod tests {
 
         let pass = index_queued(&mut conn, 100).unwrap();
 
-        assert_eq!((pass.notes, pass.rebuilt), (1, false));
+        assert_eq!((pass.results, pass.rebuilt), (1, false));
         assert_eq!(ids(&conn, run.rid, &text("timeout")), ["x"]);
         assert_eq!(ids(&conn, run.rid, &text("login")), ["x"]);
     }
 
     #[test]
-    fn a_pass_takes_at_most_its_limit_and_the_next_goes_on_from_there() {
+    fn the_results_a_transaction_stored_in_a_run_are_one_note() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        let other = new_run(&mut conn, "other");
+        let tx = conn.transaction().unwrap();
+        {
+            let known = KnownTests::default();
+            let mut writer = ResultWriter::new(&tx, &known).unwrap();
+            for (run, id) in [(&run, "a"), (&other, "b"), (&run, "c"), (&other, "d")] {
+                let row = result(id, id, ResultStatus::Passed, None);
+                let test = writer.test(run, &row.test_key, None, id).unwrap();
+                writer.upsert(run, test, &row).unwrap();
+            }
+            writer.finish().unwrap();
+        }
+        tx.commit().unwrap();
+
+        assert_eq!(notes(&conn).len(), 2);
+        assert_eq!(index_queued(&mut conn, 100).unwrap().results, 4);
+        assert_eq!(ids(&conn, other.rid, &text("d")), ["d"]);
+    }
+
+    #[test]
+    fn a_pass_takes_notes_until_they_cover_its_limit_and_the_next_goes_on_from_there() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        for (id, name) in [("a", "alpha"), ("b", "beta"), ("c", "gamma")] {
+            write(&mut conn, &run, &[(id, name, None)]);
+        }
+
+        let first = index_queued(&mut conn, 2).unwrap();
+        assert_eq!((first.results, first.waiting), (2, 1));
+        assert!(ids(&conn, run.rid, &text("gamma")).is_empty());
+        let second = index_queued(&mut conn, 2).unwrap();
+
+        assert_eq!((second.results, second.waiting), (1, 0));
+        assert!(second.through > first.through);
+        assert_eq!(ids(&conn, run.rid, &text("gamma")), ["c"]);
+        assert_eq!(index_queued(&mut conn, 2).unwrap().results, 0);
+    }
+
+    #[test]
+    fn a_result_changed_in_the_transaction_that_stored_it_is_indexed_once_by_its_last_text() {
         let mut conn = conn();
         let run = new_run(&mut conn, "run");
         write(
             &mut conn,
             &run,
-            &[
-                ("a", "alpha", None),
-                ("b", "beta", None),
-                ("c", "gamma", None),
-            ],
+            &[("x", "a", Some("timeout")), ("x", "a", Some("recovered"))],
         );
 
-        let first = index_queued(&mut conn, 2).unwrap();
-        assert_eq!(first.notes, 2);
-        assert!(ids(&conn, run.rid, &text("gamma")).is_empty());
-        assert_eq!(first.waiting, 1);
-        let second = index_queued(&mut conn, 2).unwrap();
+        index_text(&mut conn);
 
-        assert_eq!((second.notes, second.waiting), (1, 0));
-        assert!(second.through > first.through);
-        assert_eq!(ids(&conn, run.rid, &text("gamma")), ["c"]);
-        assert_eq!(index_queued(&mut conn, 2).unwrap().notes, 0);
+        assert_eq!(notes(&conn).len(), 1);
+        assert!(ids(&conn, run.rid, &text("timeout")).is_empty());
+        assert_eq!(indexed(&conn, "recovered"), 1);
     }
 
     #[test]
@@ -231,14 +316,22 @@ mod tests {
 
         index_text(&mut conn);
 
-        let matches: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM text_index.results_text WHERE results_text MATCH 'timeout'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(matches, 0);
+        assert_eq!(indexed(&conn, "timeout"), 0);
+    }
+
+    #[test]
+    fn results_deleted_before_the_indexer_took_their_note_are_never_indexed() {
+        let mut conn = conn();
+        let run = new_run(&mut conn, "run");
+        write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
+        let tx = conn.transaction().unwrap();
+        delete_run(&tx, "run").unwrap();
+        tx.commit().unwrap();
+
+        let pass = index_queued(&mut conn, 100).unwrap();
+
+        assert_eq!((pass.results, pass.waiting), (2, 0));
+        assert_eq!(indexed(&conn, "timeout"), 0);
     }
 
     #[test]
@@ -261,21 +354,16 @@ mod tests {
         assert!(ids(&conn, run.rid, &text("timeout")).is_empty());
         assert!(ids(&conn, run.rid, &text("refused")).is_empty());
         assert_eq!(ids(&conn, run.rid, &text("overflow")), ["z"]);
+        assert_eq!(indexed(&conn, "overflow"), 1);
     }
 
     #[test]
     fn the_writer_forgets_taken_notes_but_the_newest() {
         let mut conn = conn();
         let run = new_run(&mut conn, "run");
-        write(
-            &mut conn,
-            &run,
-            &[
-                ("a", "alpha", None),
-                ("b", "beta", None),
-                ("c", "gamma", None),
-            ],
-        );
+        for (id, name) in [("a", "alpha"), ("b", "beta"), ("c", "gamma")] {
+            write(&mut conn, &run, &[(id, name, None)]);
+        }
         let taken = notes(&conn);
         let pass = index_queued(&mut conn, 2).unwrap();
 

@@ -619,7 +619,7 @@ mod tests {
                     .unwrap();
             }
             batch.finish(&tx, 0).unwrap();
-            writer.finish();
+            writer.finish().unwrap();
         }
         tx.commit().unwrap();
     }
