@@ -33,13 +33,12 @@ impl TextIndexer {
     /// the service answers searches.
     pub async fn open(store: &Store) -> Result<Self, Error> {
         let store = store.clone();
-        let conn = tokio::task::spawn_blocking(move || {
+        let conn = blocking(move || {
             let mut conn = store.side_writer()?;
             text::prepare(&mut conn)?;
-            Ok::<_, Error>(conn)
+            Ok(conn)
         })
-        .await
-        .map_err(|err| Error::Store(StoreError::Task(err)))??;
+        .await?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -59,7 +58,10 @@ impl TextIndexer {
                     if pass.results > 0 {
                         forget(&store, pass.through).await;
                     }
-                    if pass.waiting > 0 {
+                    // A pass that was not full rests, so that under load the next one
+                    // takes more at once: FTS5 writes a segment per transaction and
+                    // merges them later, so fewer, larger passes cost less in all.
+                    if pass.results >= RESULTS_PER_PASS {
                         continue;
                     }
                     IDLE_PAUSE
@@ -78,13 +80,21 @@ impl TextIndexer {
 
     async fn pass(&self) -> Result<text::Pass, Error> {
         let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             Ok(text::index_queued(&mut conn, RESULTS_PER_PASS)?)
         })
         .await
-        .map_err(|err| Error::Store(StoreError::Task(err)))?
     }
+}
+
+/// Runs SQLite work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| Error::Store(StoreError::Task(err)))?
 }
 
 /// Lets the writer drop the notes the index holds; one that fails is retried with the
