@@ -130,7 +130,7 @@ impl World {
         loop {
             let listed = self
                 .admin
-                .list_results(&run.id, &verdict_client::ResultFilter::default(), &page)
+                .list_results(run.id, &verdict_client::ResultFilter::default(), &page)
                 .await
                 .unwrap();
             results.extend(listed.items);
@@ -222,7 +222,7 @@ async fn several_reports_of_different_formats_make_one_run() {
     // 7 tests (1 failed, 1 skipped) and 3 tests (1 failed).
     assert_eq!(run.counts, counts(10, 7, 2, 0, 1, 0));
     let document: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
-    assert_eq!(document["run_id"], run.id.as_str());
+    assert_eq!(document["run_id"], run.id.to_string());
     assert_eq!(
         document["url"],
         format!("{}/runs/{}", world.app.url(""), run.id)
@@ -258,7 +258,7 @@ async fn playwright_attachments_are_uploaded_and_linked_to_their_results() {
     assert_eq!(run.counts, counts(5, 3, 1, 0, 1, 0));
     let artifacts = world
         .admin
-        .list_artifacts(&run.id, None, &PageRequest::default())
+        .list_artifacts(run.id, None, &PageRequest::default())
         .await
         .unwrap()
         .items;
@@ -274,7 +274,7 @@ async fn playwright_attachments_are_uploaded_and_linked_to_their_results() {
     let failures = world
         .admin
         .list_results(
-            &run.id,
+            run.id,
             &verdict_client::ResultFilter {
                 status: Some(verdict_contracts::runs::ResultStatus::Failed),
                 ..Default::default()
@@ -295,7 +295,7 @@ async fn playwright_attachments_are_uploaded_and_linked_to_their_results() {
         .unwrap();
     assert_eq!(png.content_type.as_str(), "image/png");
     assert_eq!(
-        &world.admin.download(&png.id).await.unwrap()[..],
+        &world.admin.download(png.id).await.unwrap()[..],
         b"\x89PNG screenshot"
     );
 }
@@ -340,7 +340,7 @@ async fn five_hundred_artifacts_of_a_playwright_tree_keep_their_paths_as_names()
     loop {
         let listed = world
             .admin
-            .list_artifacts(&run.id, None, &page)
+            .list_artifacts(run.id, None, &page)
             .await
             .unwrap();
         for artifact in listed.items {
@@ -356,13 +356,13 @@ async fn five_hundred_artifacts_of_a_playwright_tree_keep_their_paths_as_names()
     assert_eq!(stored, expected);
     let listed = world
         .admin
-        .list_artifacts(&run.id, None, &PageRequest::default())
+        .list_artifacts(run.id, None, &PageRequest::default())
         .await
         .unwrap();
     for artifact in listed.items.iter().take(3) {
         let name = artifact.name.as_str();
         assert_eq!(
-            world.admin.download(&artifact.id).await.unwrap(),
+            world.admin.download(artifact.id).await.unwrap(),
             format!("{name} bytes").as_bytes(),
             "{name} holds what was uploaded"
         );
@@ -778,7 +778,7 @@ async fn four_parallel_shards_of_a_build_make_one_run_with_the_union_of_their_re
     let documents = report_shards(&world, &[1, 2, 3, 4]).await;
     let run = world.only_run().await;
     for document in &documents {
-        assert_eq!(document["run_id"], run.id.as_str(), "{document}");
+        assert_eq!(document["run_id"], run.id.to_string(), "{document}");
     }
     assert_eq!(run.build_key.as_deref(), Some("build-42"));
     assert_eq!(run.counts, counts(20, 19, 1, 0, 0, 0));

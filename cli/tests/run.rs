@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use verdict_client::{Client, RunFilter};
 use verdict_contracts::auth::CreateProject;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::{Counts, Run, RunStatus};
 use verdict_testkit::{Component, LiveClient, TestApp};
@@ -165,7 +166,7 @@ impl World {
     }
 
     /// A viewer of the run from its first event on.
-    async fn viewer(&self, run: &str) -> LiveClient {
+    async fn viewer(&self, run: RunId) -> LiveClient {
         let mut viewer = LiveClient::connect(&self.app.url(""), Some(&self.admin_token))
             .await
             .expect("socket");
@@ -258,7 +259,7 @@ async fn a_viewer_sees_results_while_the_command_still_runs() {
     world.write("tests.sh", WAITING_TAP);
     let running = world.start(&["--", "sh", "tests.sh"]);
     let run = world.created_run().await;
-    let mut viewer = world.viewer(&run.id).await;
+    let mut viewer = world.viewer(run.id).await;
     // The command waits for `release`: whatever the viewer sees came before its end.
     seen_tests(&mut viewer, &["first", "second"]).await;
     assert_eq!(world.only_run().await.status, RunStatus::Running);
@@ -497,7 +498,7 @@ async fn junit_reports_appearing_in_a_directory_are_sent_while_the_command_runs(
     );
     let running = world.start(&["--junit-dir", "reports", "--", "sh", "tests.sh"]);
     let run = world.created_run().await;
-    let mut viewer = world.viewer(&run.id).await;
+    let mut viewer = world.viewer(run.id).await;
     seen_tests(&mut viewer, &["adds", "removes"]).await;
     world.write("release", "");
     let finished = running.finished().await;
@@ -578,7 +579,7 @@ async fn artifacts_the_command_wrote_are_uploaded_when_it_ends() {
     let run = world.only_run().await;
     let listed = world
         .admin
-        .list_artifacts(&run.id, None, &PageRequest::default())
+        .list_artifacts(run.id, None, &PageRequest::default())
         .await
         .unwrap();
     let names: Vec<&str> = listed.items.iter().map(|a| a.name.as_str()).collect();

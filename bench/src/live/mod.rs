@@ -128,7 +128,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     };
     let theirs = {
         let run = load.create_run().await?;
-        let subject = verdict_contracts::live::Channel::Run(run.clone()).view_subject();
+        let subject = verdict_contracts::live::Channel::Run(run.parse()?).view_subject();
         reference.bridge(&app, &subject).await?;
         let address = reference.websocket_address();
         load.phase(
@@ -142,7 +142,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     };
     let floor = {
         let run = load.create_run().await?;
-        let subject = verdict_contracts::live::Channel::Run(run.clone()).view_subject();
+        let subject = verdict_contracts::live::Channel::Run(run.parse()?).view_subject();
         let mut floor = Floor::start(&app, &subject, plan.deflate).await?;
         let floor_pid = floor.child.id().context("the floor exited")?;
         let (address, deflate) = (floor.address.clone(), plan.deflate);

@@ -78,7 +78,7 @@ impl Session {
         for batch in batches(results)? {
             let count = batch.len() as u64;
             self.client
-                .post_results(&self.run.id, &ResultBatchInput { results: batch })
+                .post_results(self.run.id, &ResultBatchInput { results: batch })
                 .await?;
             step.advance(count);
         }
@@ -91,7 +91,7 @@ impl Session {
     pub async fn send(&self, results: Vec<ResultInput>) -> Outcome<()> {
         for batch in batches(results)? {
             self.client
-                .post_results(&self.run.id, &ResultBatchInput { results: batch })
+                .post_results(self.run.id, &ResultBatchInput { results: batch })
                 .await?;
         }
         Ok(())
@@ -113,7 +113,7 @@ impl Session {
         for batch in chunks_within(sized, MAX_BATCH_ARTIFACTS, MAX_ARTIFACT_BATCH_BYTES) {
             match self
                 .client
-                .upload_batch(&self.run.id, &batch, PARALLEL_UPLOADS)
+                .upload_batch(self.run.id, &batch, PARALLEL_UPLOADS)
                 .await
             {
                 Ok(outcomes) => {
@@ -146,18 +146,18 @@ impl Session {
             status,
             shard: self.shard.clone(),
         };
-        self.client.finish_run(&self.run.id, &finish).await?;
+        self.client.finish_run(self.run.id, &finish).await?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(50);
         loop {
             let applied = match &self.shard {
                 Some(shard) => {
-                    self.client.shard(&self.run.id, shard).await?.status != ShardStatus::Running
+                    self.client.shard(self.run.id, shard).await?.status != ShardStatus::Running
                 }
                 None => true,
             };
             if applied {
-                self.run = self.client.run(&self.run.id).await?;
+                self.run = self.client.run(self.run.id).await?;
                 if self.shard.is_some() || self.run.status != RunStatus::Running {
                     return Ok(&self.run);
                 }
@@ -185,7 +185,7 @@ impl Session {
         };
         self.client
             .with_retry(RetryPolicy::none())
-            .finish_run(&self.run.id, &finish)
+            .finish_run(self.run.id, &finish)
             .await?;
         Ok(())
     }

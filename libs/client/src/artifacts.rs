@@ -14,6 +14,7 @@ use verdict_contracts::artifacts::{
     CompletedArtifact, CompletedArtifactBatch, ContentType, DeclaredArtifact,
     DeclaredArtifactBatch, NewArtifact, NewArtifactBatch, Sha256Hex, UploadTarget,
 };
+use verdict_contracts::ids::{ArtifactId, RunId};
 use verdict_contracts::page::{Page, PageRequest};
 
 use crate::client::{Payload, Repeat};
@@ -122,12 +123,12 @@ impl Client {
     /// `POST /runs/{run}/artifacts`: declares an artifact and answers where to send it.
     pub async fn declare_artifact(
         &self,
-        run_id: &str,
+        run_id: RunId,
         artifact: &NewArtifact,
     ) -> Result<DeclaredArtifact, Error> {
         let mut call = self.call(
             Method::POST,
-            self.api(&["runs", run_id, "artifacts"]),
+            self.api(&["runs", &run_id.to_string(), "artifacts"]),
             Repeat::keyed(),
         );
         call.payload = Payload::json(artifact)?;
@@ -178,10 +179,10 @@ impl Client {
     /// `POST /artifacts/{id}/complete`: the server checks size and SHA-256 of what was
     /// uploaded (422 when they differ). Completing again answers the same, so it is
     /// repeated like a creating POST.
-    pub async fn complete_artifact(&self, artifact_id: &str) -> Result<Artifact, Error> {
+    pub async fn complete_artifact(&self, artifact_id: ArtifactId) -> Result<Artifact, Error> {
         self.json(self.call(
             Method::POST,
-            self.api(&["artifacts", artifact_id, "complete"]),
+            self.api(&["artifacts", &artifact_id.to_string(), "complete"]),
             Repeat::keyed(),
         ))
         .await
@@ -189,7 +190,7 @@ impl Client {
 
     /// Declares, uploads and completes one file: its SHA-256 is computed while it is
     /// read, and checked by the server.
-    pub async fn upload_file(&self, run_id: &str, file: &ArtifactFile) -> Result<Artifact, Error> {
+    pub async fn upload_file(&self, run_id: RunId, file: &ArtifactFile) -> Result<Artifact, Error> {
         let source = UploadSource::read(&file.path).await?;
         let declared = self
             .declare_artifact(
@@ -204,17 +205,17 @@ impl Client {
             )
             .await?;
         self.upload(&declared.upload, &source).await?;
-        self.complete_artifact(&declared.id).await
+        self.complete_artifact(declared.id).await
     }
 
     /// `POST /runs/{run}/artifacts/batch`: declares up to [`MAX_BATCH_ARTIFACTS`](verdict_contracts::artifacts::MAX_BATCH_ARTIFACTS)
     /// artifacts at once, all or none; answers where to send each, in order.
     pub async fn declare_artifacts(
         &self,
-        run_id: &str,
+        run_id: RunId,
         artifacts: Vec<NewArtifact>,
     ) -> Result<Vec<DeclaredArtifact>, Error> {
-        let path = self.api(&["runs", run_id, "artifacts", "batch"]);
+        let path = self.api(&["runs", &run_id.to_string(), "artifacts", "batch"]);
         let artifacts = artifacts
             .try_into()
             .map_err(|reason: String| Error::Config(format!("a batch of artifacts {reason}")))?;
@@ -230,11 +231,14 @@ impl Client {
     /// POST.
     pub async fn complete_artifacts(
         &self,
-        run_id: &str,
-        ids: Vec<String>,
+        run_id: RunId,
+        ids: &[ArtifactId],
     ) -> Result<Vec<Result<Artifact, Error>>, Error> {
-        let path = self.api(&["runs", run_id, "artifacts", "complete"]);
+        let path = self.api(&["runs", &run_id.to_string(), "artifacts", "complete"]);
         let ids: ArtifactIds = ids
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
             .try_into()
             .map_err(|reason: String| Error::Config(format!("a batch of artifact ids {reason}")))?;
         let mut call = self.call(Method::POST, path.clone(), Repeat::keyed());
@@ -253,7 +257,7 @@ impl Client {
     /// of them failed.
     pub async fn upload_batch(
         &self,
-        run_id: &str,
+        run_id: RunId,
         files: &[ArtifactFile],
         parallel: usize,
     ) -> Result<Vec<Result<Artifact, Error>>, Error> {
@@ -292,7 +296,7 @@ impl Client {
                         *index,
                         self.upload(&declared.upload, source)
                             .await
-                            .map(|()| declared.id.clone()),
+                            .map(|()| declared.id),
                     )
                 })
                 .buffered(parallel)
@@ -306,8 +310,8 @@ impl Client {
                 }
             }
             if !uploaded.is_empty() {
-                let ids = uploaded.iter().map(|(_, id)| id.clone()).collect();
-                let completed = self.complete_artifacts(run_id, ids).await?;
+                let ids: Vec<ArtifactId> = uploaded.iter().map(|(_, id)| *id).collect();
+                let completed = self.complete_artifacts(run_id, &ids).await?;
                 for ((index, _), outcome) in uploaded.into_iter().zip(completed) {
                     outcomes[index] = Some(outcome);
                 }
@@ -329,13 +333,13 @@ impl Client {
     /// as `screens/`) those below it in name order.
     pub async fn list_artifacts(
         &self,
-        run_id: &str,
+        run_id: RunId,
         prefix: Option<&ArtifactNamePrefix>,
         page: &PageRequest,
     ) -> Result<Page<Artifact>, Error> {
         let mut call = self.call(
             Method::GET,
-            self.api(&["runs", run_id, "artifacts"]),
+            self.api(&["runs", &run_id.to_string(), "artifacts"]),
             Repeat::Idempotent,
         );
         if let Some(prefix) = prefix {
@@ -348,20 +352,20 @@ impl Client {
     }
 
     /// `GET /artifacts/{id}`.
-    pub async fn artifact(&self, artifact_id: &str) -> Result<Artifact, Error> {
+    pub async fn artifact(&self, artifact_id: ArtifactId) -> Result<Artifact, Error> {
         self.json(self.call(
             Method::GET,
-            self.api(&["artifacts", artifact_id]),
+            self.api(&["artifacts", &artifact_id.to_string()]),
             Repeat::Idempotent,
         ))
         .await
     }
 
     /// `GET /artifacts/{id}/download`: the short-lived signed URL it redirects to.
-    pub async fn download_url(&self, artifact_id: &str) -> Result<Url, Error> {
+    pub async fn download_url(&self, artifact_id: ArtifactId) -> Result<Url, Error> {
         let call = self.call(
             Method::GET,
-            self.api(&["artifacts", artifact_id, "download"]),
+            self.api(&["artifacts", &artifact_id.to_string(), "download"]),
             Repeat::Idempotent,
         );
         let path = call.url.path().to_owned();
@@ -379,7 +383,7 @@ impl Client {
     }
 
     /// The artifact's bytes, fetched from its signed URL (without the token).
-    pub async fn download(&self, artifact_id: &str) -> Result<Bytes, Error> {
+    pub async fn download(&self, artifact_id: ArtifactId) -> Result<Bytes, Error> {
         let url = self.download_url(artifact_id).await?;
         let mut call = self.call(Method::GET, url, Repeat::Idempotent);
         call.authenticated = false;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use verdict_contracts::ids::ImportId;
+use verdict_contracts::ids::{ImportId, RunId};
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::{
     FinishRun, HistoryEntry, Import, NewRun, ReportKind, ResultBatchInput, ResultStatus, Run,
@@ -97,16 +97,20 @@ impl Client {
     }
 
     /// `GET /runs/{run}`.
-    pub async fn run(&self, run_id: &str) -> Result<Run, Error> {
-        self.json(self.call(Method::GET, self.api(&["runs", run_id]), Repeat::Idempotent))
-            .await
+    pub async fn run(&self, run_id: RunId) -> Result<Run, Error> {
+        self.json(self.call(
+            Method::GET,
+            self.api(&["runs", &run_id.to_string()]),
+            Repeat::Idempotent,
+        ))
+        .await
     }
 
     /// `DELETE /runs/{run}` (maintainer or owner): results and artifacts go too.
-    pub async fn delete_run(&self, run_id: &str) -> Result<(), Error> {
+    pub async fn delete_run(&self, run_id: RunId) -> Result<(), Error> {
         self.empty(self.call(
             Method::DELETE,
-            self.api(&["runs", run_id]),
+            self.api(&["runs", &run_id.to_string()]),
             Repeat::Idempotent,
         ))
         .await
@@ -116,12 +120,12 @@ impl Client {
     /// durable.
     pub async fn post_results(
         &self,
-        run_id: &str,
+        run_id: RunId,
         batch: &ResultBatchInput,
     ) -> Result<Accepted, Error> {
         let mut call = self.call(
             Method::POST,
-            self.api(&["runs", run_id, "results"]),
+            self.api(&["runs", &run_id.to_string(), "results"]),
             Repeat::keyed(),
         );
         call.payload = Payload::json_gzipped(batch)?;
@@ -129,20 +133,20 @@ impl Client {
     }
 
     /// `GET /runs/{run}/shards/{shard}`: whether a shard of the run has finished.
-    pub async fn shard(&self, run_id: &str, shard: &str) -> Result<RunShard, Error> {
+    pub async fn shard(&self, run_id: RunId, shard: &str) -> Result<RunShard, Error> {
         self.json(self.call(
             Method::GET,
-            self.api(&["runs", run_id, "shards", shard]),
+            self.api(&["runs", &run_id.to_string(), "shards", shard]),
             Repeat::Idempotent,
         ))
         .await
     }
 
     /// `POST /runs/{run}/finish`: ordered after every result accepted before it.
-    pub async fn finish_run(&self, run_id: &str, finish: &FinishRun) -> Result<(), Error> {
+    pub async fn finish_run(&self, run_id: RunId, finish: &FinishRun) -> Result<(), Error> {
         let mut call = self.call(
             Method::POST,
-            self.api(&["runs", run_id, "finish"]),
+            self.api(&["runs", &run_id.to_string(), "finish"]),
             Repeat::keyed(),
         );
         call.payload = Payload::json(finish)?;
@@ -152,13 +156,13 @@ impl Client {
     /// `GET /runs/{run}/results`, in the order they arrived.
     pub async fn list_results(
         &self,
-        run_id: &str,
+        run_id: RunId,
         filter: &ResultFilter,
         page: &PageRequest,
     ) -> Result<Page<TestResult>, Error> {
         let mut call = self.call(
             Method::GET,
-            self.api(&["runs", run_id, "results"]),
+            self.api(&["runs", &run_id.to_string(), "results"]),
             Repeat::Idempotent,
         );
         {
@@ -222,13 +226,13 @@ impl Client {
     /// follow it with [`Client::import`].
     pub async fn import_into_run(
         &self,
-        run_id: &str,
+        run_id: RunId,
         kind: ReportKind,
         body: &[u8],
     ) -> Result<Import, Error> {
         let mut call = self.call(
             Method::POST,
-            self.api(&["runs", run_id, "imports"]),
+            self.api(&["runs", &run_id.to_string(), "imports"]),
             Repeat::keyed(),
         );
         call.payload = report_payload(kind, body)?;

@@ -2,6 +2,7 @@
 //! and the slowest tests.
 
 use reqwest::{Method, Url};
+use verdict_contracts::ids::RunId;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::runs::triage::{
     CatalogTest, FailureGroup, FailureSignature, Quarantine, QuarantineRequest, QuarantineState,
@@ -80,14 +81,14 @@ impl Client {
     /// `GET /runs/{run}/failures[?new=true]`: a run's failures by signature.
     pub async fn run_failures(
         &self,
-        run_id: &str,
+        run_id: RunId,
         new_only: bool,
         baseline: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<FailureGroup>, Error> {
         let mut call = self.call(
             Method::GET,
-            self.api(&["runs", run_id, "failures"]),
+            self.api(&["runs", &run_id.to_string(), "failures"]),
             Repeat::Idempotent,
         );
         {

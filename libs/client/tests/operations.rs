@@ -10,7 +10,7 @@ use verdict_client::{
 };
 use verdict_contracts::artifacts::{ArtifactNamePrefix, ArtifactState, NewArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, Role};
-use verdict_contracts::ids::ImportId;
+use verdict_contracts::ids::{ArtifactId, ImportId, RunId};
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{
@@ -75,7 +75,7 @@ async fn run_named(client: &Client, name: &str, attributes: &[(&str, &str)]) -> 
     client.create_run("web", &run).await.unwrap()
 }
 
-async fn finished(client: &Client, run_id: &str) -> Run {
+async fn finished(client: &Client, run_id: RunId) -> Run {
     for _ in 0..200 {
         let run = client.run(run_id).await.unwrap();
         if run.status != RunStatus::Running {
@@ -224,7 +224,7 @@ async fn runs_results_history_and_flaky_tests() {
     let run = run_named(&admin, "nightly", &[("branch", "main")]).await;
     let refused = admin
         .post_results(
-            &run.id,
+            run.id,
             &ResultBatchInput {
                 results: vec![result("ok", "passed"), result("typo", "PASS")],
             },
@@ -250,14 +250,14 @@ async fn runs_results_history_and_flaky_tests() {
         ],
     };
     assert_eq!(
-        admin.post_results(&run.id, &batch).await.unwrap().accepted,
+        admin.post_results(run.id, &batch).await.unwrap().accepted,
         4
     );
     admin
-        .finish_run(&run.id, &FinishRun::default())
+        .finish_run(run.id, &FinishRun::default())
         .await
         .unwrap();
-    let done = finished(&admin, &run.id).await;
+    let done = finished(&admin, run.id).await;
     assert_eq!(done.status, RunStatus::Failed);
     assert_eq!((done.counts.total, done.counts.flaky), (3, 1));
 
@@ -273,7 +273,7 @@ async fn runs_results_history_and_flaky_tests() {
     assert_eq!(runs.items.len(), 1);
     let failures = admin
         .list_results(
-            &run.id,
+            run.id,
             &ResultFilter {
                 status: Some(ResultStatus::Failed),
                 ..ResultFilter::default()
@@ -303,9 +303,9 @@ async fn runs_results_history_and_flaky_tests() {
         .unwrap_err();
     assert_eq!(problem(&bad_window).errors[0].field, "window");
 
-    admin.delete_run(&run.id).await.unwrap();
+    admin.delete_run(run.id).await.unwrap();
     assert_eq!(
-        admin.run(&run.id).await.unwrap_err().status(),
+        admin.run(run.id).await.unwrap_err().status(),
         Some(StatusCode::NOT_FOUND)
     );
 }
@@ -340,7 +340,7 @@ async fn imports_become_runs() {
     }
     assert_eq!(state.status, ImportState::Done);
     assert_eq!(state.counts.map(|c| (c.total, c.failed)), Some((2, 1)));
-    let run = admin.run(&import.run_id).await.unwrap();
+    let run = admin.run(import.run_id).await.unwrap();
     assert_eq!(run.attributes.get("ci").map(String::as_str), Some("yes"));
     let unknown = admin.import(ImportId::generate()).await.unwrap_err();
     assert_eq!(unknown.status(), Some(StatusCode::NOT_FOUND));
@@ -356,7 +356,7 @@ async fn artifacts_upload_list_and_download() {
     std::fs::write(&screenshot, b"\x89PNG pretend").unwrap();
     let stored = admin
         .upload_file(
-            &run.id,
+            run.id,
             &ArtifactFile {
                 path: screenshot.clone(),
                 name: parse("screens/login.png"),
@@ -368,23 +368,23 @@ async fn artifacts_upload_list_and_download() {
         .unwrap();
     assert_eq!(stored.state, ArtifactState::Stored);
     assert_eq!(
-        admin.artifact(&stored.id).await.unwrap().name.as_str(),
+        admin.artifact(stored.id).await.unwrap().name.as_str(),
         "screens/login.png"
     );
     let prefix: ArtifactNamePrefix = parse("screens/");
     let listed = admin
-        .list_artifacts(&run.id, Some(&prefix), &PageRequest::default())
+        .list_artifacts(run.id, Some(&prefix), &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1);
     assert!(admin
-        .download_url(&stored.id)
+        .download_url(stored.id)
         .await
         .unwrap()
         .path()
         .starts_with("/blobs/"));
     assert_eq!(
-        &admin.download(&stored.id).await.unwrap()[..],
+        &admin.download(stored.id).await.unwrap()[..],
         b"\x89PNG pretend"
     );
 
@@ -392,7 +392,7 @@ async fn artifacts_upload_list_and_download() {
     let source = UploadSource::read(&screenshot).await.unwrap();
     let declared = admin
         .declare_artifact(
-            &run.id,
+            run.id,
             &NewArtifact {
                 name: parse("other.png"),
                 content_type: parse("image/png"),
@@ -404,9 +404,9 @@ async fn artifacts_upload_list_and_download() {
         .await
         .unwrap();
     admin.upload(&declared.upload, &source).await.unwrap();
-    let mismatch = admin.complete_artifact(&declared.id).await.unwrap_err();
+    let mismatch = admin.complete_artifact(declared.id).await.unwrap_err();
     assert_eq!(problem(&mismatch).status, 422);
-    let unknown = admin.artifact("no-such-artifact").await.unwrap_err();
+    let unknown = admin.artifact(ArtifactId::generate()).await.unwrap_err();
     assert_eq!(unknown.status(), Some(StatusCode::NOT_FOUND));
 }
 
@@ -434,7 +434,7 @@ async fn a_large_file_is_streamed_to_s3_part_by_part() {
     std::fs::write(&path, &bytes).unwrap();
     let stored = admin
         .upload_file(
-            &run.id,
+            run.id,
             &ArtifactFile {
                 path,
                 name: parse("videos/login.webm"),
@@ -448,7 +448,7 @@ async fn a_large_file_is_streamed_to_s3_part_by_part() {
         (stored.state, stored.size),
         (ArtifactState::Stored, 11 << 20)
     );
-    assert!(admin.download(&stored.id).await.unwrap()[..] == bytes[..]);
+    assert!(admin.download(stored.id).await.unwrap()[..] == bytes[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,7 +58,7 @@ async fn create_run(State(recorder): State<Recorder>, headers: HeaderMap) -> Res
         )
             .into_response();
     }
-    let run = r#"{"id":"r1","project_id":"p1","name":"nightly","status":"running","attributes":{},
+    let run = r#"{"id":"0192a24d-0000-7000-8000-000000000001","project_id":"p1","name":"nightly","status":"running","attributes":{},
         "started_at":"2026-12-06T08:00:00Z","finished_at":null,"duration_ms":null,
         "counts":{"total":0,"passed":0,"failed":0,"skipped":0,"errored":0,"flaky":0}}"#;
     (
@@ -91,7 +91,7 @@ async fn a_retried_creating_post_carries_the_same_idempotency_key() {
     let (url, recorder) = fake_gateway(1).await;
     let client = Client::builder(url).token("t").build().unwrap();
     let run = client.create_run("web", &new_run("nightly")).await.unwrap();
-    assert_eq!(run.id, "r1");
+    assert_eq!(run.id.to_string(), "0192a24d-0000-7000-8000-000000000001");
     let keys = recorder.keys();
     assert_eq!(keys.len(), 2, "one 503, then the retry that created");
     assert_eq!(keys[0], keys[1]);
@@ -206,5 +206,5 @@ async fn a_call_waits_out_a_stopped_service_as_retry_after_says() {
     app.start(Component::Service(ServiceName::Runs)).await;
     let run = pending.await.unwrap().expect("created once runs is back");
     assert!(started.elapsed() >= Duration::from_millis(1500));
-    assert_eq!(client.run(&run.id).await.unwrap().name, "after the restart");
+    assert_eq!(client.run(run.id).await.unwrap().name, "after the restart");
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
+use crate::ids::{ArtifactId, RunId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -334,8 +335,8 @@ impl std::str::FromStr for ArtifactState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Artifact {
-    pub id: String,
-    pub run_id: String,
+    pub id: ArtifactId,
+    pub run_id: RunId,
     pub result_id: Option<String>,
     pub name: ArtifactName,
     pub content_type: String,
@@ -362,7 +363,7 @@ pub struct NewArtifact {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclareArtifact {
-    pub run_id: String,
+    pub run_id: RunId,
     pub artifact: NewArtifact,
 }
 
@@ -393,7 +394,7 @@ pub struct UploadPart {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeclaredArtifact {
-    pub id: String,
+    pub id: ArtifactId,
     pub upload: UploadTarget,
     /// RFC 3339: when the upload URL stops working.
     pub expires_at: String,
@@ -479,7 +480,7 @@ pub struct NewArtifactBatch {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclareArtifactBatch {
-    pub run_id: String,
+    pub run_id: RunId,
     pub artifacts: ArtifactDeclarations,
 }
 
@@ -499,7 +500,7 @@ pub struct CompleteArtifactBatch {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompleteArtifactsOfRun {
-    pub run_id: String,
+    pub run_id: RunId,
     pub ids: ArtifactIds,
 }
 
@@ -526,12 +527,12 @@ pub struct CompletedArtifactBatch {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRef {
-    pub artifact_id: String,
+    pub artifact_id: ArtifactId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListArtifacts {
-    pub run_id: String,
+    pub run_id: RunId,
     #[serde(flatten)]
     pub page: PageRequest,
     /// Only names starting with this, listed in name order (then id) instead of
@@ -550,7 +551,7 @@ pub struct DownloadTarget {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunArtifacts {
-    pub run_id: String,
+    pub run_id: RunId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -607,8 +608,8 @@ pub const BLOB_ENDPOINT: Operation<Empty, BlobEndpoint> =
 /// An import's report: an artifact of kind report of the import's run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportRef {
-    pub run_id: String,
-    pub artifact_id: String,
+    pub run_id: RunId,
+    pub artifact_id: ArtifactId,
 }
 
 /// Where a service reads a report's bytes: an absolute signed URL naming the store's

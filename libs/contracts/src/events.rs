@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::ImportId;
+use crate::ids::{ArtifactId, ImportId, RunId};
 use crate::runs::{Counts, ImportState, ResultStatus, RunStatus};
 
 /// The largest event a producer publishes, in bytes of JSON. nats-server's default
@@ -40,7 +40,7 @@ impl EventKind {
 }
 
 /// The subject of one event.
-pub fn subject(project_id: &str, run_id: &str, kind: EventKind) -> String {
+pub fn subject(project_id: &str, run_id: RunId, kind: EventKind) -> String {
     format!("verdict.ev.{project_id}.{run_id}.{}", kind.as_str())
 }
 
@@ -50,7 +50,7 @@ pub fn kind_filter(kind: EventKind) -> String {
 }
 
 /// A filter matching every event of one run.
-pub fn run_filter(project_id: &str, run_id: &str) -> String {
+pub fn run_filter(project_id: &str, run_id: RunId) -> String {
     format!("verdict.ev.{project_id}.{run_id}.>")
 }
 
@@ -61,7 +61,7 @@ pub enum Event {
     #[serde(rename = "run.started")]
     RunStarted {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         name: String,
         started_at: String,
     },
@@ -69,38 +69,38 @@ pub enum Event {
     #[serde(rename = "test.finished")]
     TestFinished {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         tests: Vec<FinishedTest>,
     },
     #[serde(rename = "run.progress")]
     RunProgress {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         status: RunStatus,
         counts: Counts,
     },
     #[serde(rename = "run.finished")]
     RunFinished {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         status: RunStatus,
         counts: Counts,
         finished_at: String,
     },
     #[serde(rename = "run.deleted")]
-    RunDeleted { project_id: String, run_id: String },
+    RunDeleted { project_id: String, run_id: RunId },
     #[serde(rename = "artifact.stored")]
     ArtifactStored {
         project_id: String,
-        run_id: String,
-        artifact_id: String,
+        run_id: RunId,
+        artifact_id: ArtifactId,
         name: String,
         size: u64,
     },
     #[serde(rename = "import.done")]
     ImportDone {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         import_id: ImportId,
         /// `done` or `failed`.
         status: ImportState,
@@ -109,7 +109,7 @@ pub enum Event {
 
 impl Event {
     /// The project and run the event is about.
-    pub fn scope(&self) -> (&str, &str) {
+    pub fn scope(&self) -> (&str, RunId) {
         match self {
             Event::RunStarted {
                 project_id, run_id, ..
@@ -129,7 +129,7 @@ impl Event {
             }
             | Event::ImportDone {
                 project_id, run_id, ..
-            } => (project_id, run_id),
+            } => (project_id, *run_id),
         }
     }
 
@@ -170,8 +170,9 @@ mod tests {
 
     #[test]
     fn event_subjects_fall_under_the_events_stream() {
-        let subject = subject("p", "r", EventKind::RunDeleted);
-        assert_eq!(subject, "verdict.ev.p.r.run.deleted");
+        let run_id = RunId::generate();
+        let subject = subject("p", run_id, EventKind::RunDeleted);
+        assert_eq!(subject, format!("verdict.ev.p.{run_id}.run.deleted"));
         assert!(subject.starts_with(crate::streams::EVENTS.subjects[0].trim_end_matches('>')));
     }
 
@@ -187,7 +188,7 @@ mod tests {
     fn events_carry_their_kind_in_the_payload() {
         let event = Event::RunDeleted {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id: RunId::generate(),
         };
         assert_eq!(serde_json::to_value(&event).unwrap()["kind"], "run.deleted");
     }

@@ -32,6 +32,23 @@ macro_rules! uuid_id {
             }
         }
 
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.to_string().into())
+            }
+        }
+
+        #[cfg(feature = "sqlite")]
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                value
+                    .as_str()?
+                    .parse()
+                    .map_err(|error: NotAnId| rusqlite::types::FromSqlError::Other(error.into()))
+            }
+        }
+
         impl FromStr for $name {
             type Err = NotAnId;
 
@@ -44,6 +61,14 @@ macro_rules! uuid_id {
     };
 }
 
+uuid_id!(
+    /// A run: one execution of a project's tests.
+    RunId
+);
+uuid_id!(
+    /// A file stored with a run: a screenshot, a log, a report.
+    ArtifactId
+);
 uuid_id!(
     /// An import of a report into a run.
     ImportId
@@ -86,6 +111,19 @@ mod tests {
         assert!("run-1".parse::<ImportId>().is_err());
         assert!(serde_json::from_str::<ImportId>("\"../etc\"").is_err());
         assert!("".parse::<ImportId>().is_err());
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn an_id_is_stored_as_its_text_and_read_back() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let id = ImportId::generate();
+        let (text, back): (String, ImportId) = conn
+            .query_row("SELECT ?1, ?1", [id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap();
+        assert_eq!((text, back), (id.to_string(), id));
+        let not_an_id = conn.query_row("SELECT 'run-1'", [], |row| row.get::<_, ImportId>(0));
+        assert!(not_an_id.is_err());
     }
 
     #[test]

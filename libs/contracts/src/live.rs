@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::events::Event;
+use crate::ids::RunId;
 use crate::operation::Operation;
 use crate::runs::{Run, TestResult};
 use crate::service::ServiceName::Realtime;
@@ -27,7 +28,7 @@ pub const MAX_CHANNEL_ID_LEN: usize = 64;
 /// What a viewer watches: one run, or the runs of one project.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Channel {
-    Run(String),
+    Run(RunId),
     Project(String),
 }
 
@@ -49,7 +50,14 @@ impl Channel {
             ));
         }
         match kind {
-            "run" => Ok(Channel::Run(id.to_owned())),
+            // Only the form the API hands out, so that the channel a viewer is
+            // answered with is the text it sent.
+            "run" => id
+                .parse::<RunId>()
+                .ok()
+                .filter(|run| run.to_string() == id)
+                .map(Channel::Run)
+                .ok_or_else(|| format!("channel `{text}` names no run: run ids are UUIDs")),
             "project" => Ok(Channel::Project(id.to_owned())),
             _ => Err(format!(
                 "channel `{text}` is not `run:<id>` or `project:<id>`"
@@ -77,7 +85,7 @@ impl Channel {
     /// project viewers see runs start, progress and end.
     pub fn of(event: &Event) -> Vec<Channel> {
         let (project_id, run_id) = event.scope();
-        let run = Channel::Run(run_id.to_owned());
+        let run = Channel::Run(run_id);
         let project = Channel::Project(project_id.to_owned());
         match event {
             Event::TestFinished { .. } | Event::ArtifactStored { .. } => vec![run],
@@ -216,26 +224,46 @@ mod tests {
 
     #[test]
     fn channels_parse_from_their_display_form() {
-        for text in ["run:0192-abc_d", "project:p1"] {
+        let run = format!("run:{}", RunId::generate());
+        for text in [run.as_str(), "project:p1"] {
             assert_eq!(Channel::parse(text).unwrap().to_string(), text);
         }
     }
 
     #[test]
+    fn a_run_channel_names_a_run_id() {
+        let error = Channel::parse("run:0192-abc_d").unwrap_err();
+        assert!(error.contains("names no run"), "{error}");
+        let upper = RunId::generate().to_string().to_uppercase();
+        assert!(Channel::parse(&format!("run:{upper}")).is_err());
+    }
+
+    #[test]
     fn channel_ids_cannot_inject_subject_tokens() {
         for text in [
-            "run:a.b", "run:>", "run:*", "run: a", "run:", "user:1", "run",
+            "run:a.b",
+            "run:>",
+            "run:*",
+            "run: a",
+            "run:",
+            "user:1",
+            "run",
+            "project:a.b",
+            "project:>",
         ] {
             assert!(Channel::parse(text).is_err(), "{text} was accepted");
         }
-        let long = format!("run:{}", "a".repeat(MAX_CHANNEL_ID_LEN + 1));
+        let long = format!("project:{}", "a".repeat(MAX_CHANNEL_ID_LEN + 1));
         assert!(Channel::parse(&long).is_err());
     }
 
     #[test]
     fn channel_subjects_fall_under_the_live_stream() {
         let prefix = crate::streams::LIVE.subjects[0].trim_end_matches('>');
-        for channel in [Channel::Run("r".into()), Channel::Project("p".into())] {
+        for channel in [
+            Channel::Run(RunId::generate()),
+            Channel::Project("p".into()),
+        ] {
             assert!(channel.subject().starts_with(prefix));
         }
     }
@@ -254,35 +282,37 @@ mod tests {
 
     #[test]
     fn per_test_events_reach_only_run_viewers() {
+        let run_id = RunId::generate();
         let event = Event::TestFinished {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id,
             tests: Vec::new(),
         };
-        assert_eq!(Channel::of(&event), vec![Channel::Run("r".into())]);
+        assert_eq!(Channel::of(&event), vec![Channel::Run(run_id)]);
         let event = Event::RunDeleted {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id,
         };
         assert_eq!(
             Channel::of(&event),
-            vec![Channel::Run("r".into()), Channel::Project("p".into())]
+            vec![Channel::Run(run_id), Channel::Project("p".into())]
         );
     }
 
     #[test]
     fn frames_are_event_messages_of_the_protocol() {
+        let run_id = RunId::generate();
         let frame = Frame {
-            channel: Channel::Run("r".into()),
+            channel: Channel::Run(run_id),
             seq: 7,
             event: Event::RunDeleted {
                 project_id: "p".into(),
-                run_id: "r".into(),
+                run_id,
             },
         };
         let json = serde_json::to_value(&frame).unwrap();
         assert_eq!(json["type"], "event");
-        assert_eq!(json["channel"], "run:r");
+        assert_eq!(json["channel"], format!("run:{run_id}"));
         assert_eq!(json["seq"], 7);
         assert_eq!(json["event"]["kind"], "run.deleted");
         assert_eq!(serde_json::from_value::<Frame>(json).unwrap(), frame);
@@ -290,12 +320,15 @@ mod tests {
 
     #[test]
     fn client_messages_decode_by_type() {
-        let message: ClientMessage =
-            serde_json::from_str(r#"{"type":"subscribe","channel":"run:r","since":3}"#).unwrap();
+        let run_id = RunId::generate();
+        let message: ClientMessage = serde_json::from_str(&format!(
+            r#"{{"type":"subscribe","channel":"run:{run_id}","since":3}}"#
+        ))
+        .unwrap();
         assert_eq!(
             message,
             ClientMessage::Subscribe {
-                channel: Channel::Run("r".into()),
+                channel: Channel::Run(run_id),
                 since: Some(3)
             }
         );

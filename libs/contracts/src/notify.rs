@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
-use crate::ids::{DeliveryId, WebhookId};
+use crate::ids::{DeliveryId, RunId, WebhookId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -182,7 +182,7 @@ pub struct Delivery {
     pub id: DeliveryId,
     pub webhook_id: WebhookId,
     pub event: WebhookEvent,
-    pub run_id: String,
+    pub run_id: RunId,
     pub status: DeliveryStatus,
     pub attempts: u32,
     pub created_at: String,

@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::RunId;
+
 /// One task; its subject names the service that does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
     /// A run is gone: its artifacts (rows and blobs) go too.
-    DeleteRunArtifacts { project_id: String, run_id: String },
+    DeleteRunArtifacts { project_id: String, run_id: RunId },
 }
 
 /// Every task of the artifacts service.
@@ -30,7 +32,7 @@ mod tests {
     fn a_task_is_captured_by_its_services_filter() {
         let task = Task::DeleteRunArtifacts {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id: RunId::generate(),
         };
         let filter = ARTIFACTS_TASKS.trim_end_matches('>');
         assert!(task.subject().starts_with(filter));
@@ -40,7 +42,7 @@ mod tests {
     fn tasks_travel_as_tagged_json() {
         let task = Task::DeleteRunArtifacts {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id: RunId::generate(),
         };
         let json = serde_json::to_value(&task).unwrap();
         assert_eq!(json["task"], "delete_run_artifacts");

@@ -11,18 +11,21 @@ use verdict_contracts::artifacts::{Artifact, DeclareArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, LoginAttempt, Principal};
 use verdict_contracts::runs::{CreateRun, IngestMessage, ResultInput, Run};
 
+/// A run id as the runs service hands them out.
+const RUN_ID: &str = "0192a24d-d31a-7367-82da-f3e72998a5a7";
+
 /// Today's messages as they cross the bus, one of each kind that carries data.
 fn todays_messages() -> Vec<(&'static str, Value)> {
     vec![
         (
             "ingest results",
-            json!({"type": "results", "project_id": "p1", "run_id": "r1", "results": [
+            json!({"type": "results", "project_id": "p1", "run_id": RUN_ID, "results": [
                 {"id": "a", "suite": "s", "name": "t", "status": "failed", "duration_ms": 5,
                  "attempt": 1, "message": "boom", "attributes": {"os": "linux"}}]}),
         ),
         (
             "ingest finish",
-            json!({"type": "finish", "project_id": "p1", "run_id": "r1",
+            json!({"type": "finish", "project_id": "p1", "run_id": RUN_ID,
                    "finish": {"status": "interrupted"}, "accepted_at": "2026-11-25T00:00:00Z"}),
         ),
         (
@@ -31,20 +34,20 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
         ),
         (
             "run",
-            json!({"id": "r1", "project_id": "p1", "name": "nightly", "status": "running",
+            json!({"id": RUN_ID, "project_id": "p1", "name": "nightly", "status": "running",
                    "attributes": {}, "started_at": "2026-11-25T00:00:00Z", "finished_at": null,
                    "duration_ms": null, "counts": {"total": 1, "passed": 1, "failed": 0,
                    "skipped": 0, "errored": 0, "flaky": 0}}),
         ),
         (
             "declare artifact",
-            json!({"run_id": "r1", "artifact": {"name": "shot.png", "content_type": "image/png",
+            json!({"run_id": RUN_ID, "artifact": {"name": "shot.png", "content_type": "image/png",
                    "size": 3, "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
                    "result_id": "a"}}),
         ),
         (
             "artifact",
-            json!({"id": "a1", "run_id": "r1", "result_id": null, "name": "shot.png",
+            json!({"id": "0192a24d-d31a-7367-82da-f3e72998a5b8", "run_id": RUN_ID, "result_id": null, "name": "shot.png",
                    "content_type": "image/png", "size": 3, "sha256": "ab", "state": "stored",
                    "created_at": "2026-11-25T00:00:00Z"}),
         ),

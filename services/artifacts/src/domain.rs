@@ -17,6 +17,7 @@ use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::headers;
 use verdict_contracts::idempotency::Keyed;
+use verdict_contracts::ids::{ArtifactId, RunId};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
 use verdict_contracts::Timestamp;
@@ -72,7 +73,7 @@ fn to_artifact(row: ArtifactRow) -> Artifact {
 
 /// Artifacts declared together: by one declaration or one batch.
 struct Declaration {
-    run_id: String,
+    run_id: RunId,
     artifacts: Vec<NewArtifact>,
     kind: ArtifactKind,
     /// Whether errors name the artifact by its place in the batch.
@@ -100,19 +101,19 @@ impl Declaration {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum DeclaredIds {
-    One(String),
-    Batch(Vec<String>),
+    One(ArtifactId),
+    Batch(Vec<ArtifactId>),
 }
 
 impl DeclaredIds {
-    fn of(mut ids: impl Iterator<Item = String>, in_batch: bool) -> Self {
+    fn of(mut ids: impl Iterator<Item = ArtifactId>, in_batch: bool) -> Self {
         match (in_batch, ids.next()) {
             (false, Some(id)) => DeclaredIds::One(id),
             (_, first) => DeclaredIds::Batch(first.into_iter().chain(ids).collect()),
         }
     }
 
-    fn into_vec(self) -> Vec<String> {
+    fn into_vec(self) -> Vec<ArtifactId> {
         match self {
             DeclaredIds::One(id) => vec![id],
             DeclaredIds::Batch(ids) => ids,
@@ -142,15 +143,10 @@ fn completed(id: String, answer: Result<Artifact, Error>) -> CompletedArtifact {
 }
 
 impl Artifacts {
-    async fn run_project(&self, run_id: &str) -> Result<String, Error> {
+    async fn run_project(&self, run_id: RunId) -> Result<String, Error> {
         let scope = self
             .bus
-            .request(
-                &RUN_SCOPE,
-                &RunRef {
-                    run_id: run_id.to_owned(),
-                },
-            )
+            .request(&RUN_SCOPE, &RunRef { run_id })
             .await
             .map_err(|err| Error::Dependency(access::service_error(err)))?;
         Ok(scope.project_id)
@@ -168,9 +164,9 @@ impl Artifacts {
             .map_err(Error::Dependency)
     }
 
-    async fn row(&self, id: String) -> Result<ArtifactRow, Error> {
+    async fn row(&self, id: ArtifactId) -> Result<ArtifactRow, Error> {
         self.store
-            .read(move |conn| store::by_id(conn, &id).map_err(Error::from))
+            .read(move |conn| store::by_id(conn, id).map_err(Error::from))
             .await?
             .ok_or(Error::NotFound("artifact"))
     }
@@ -181,13 +177,13 @@ impl Artifacts {
     async fn visible_row(
         &self,
         principal: &Principal,
-        id: String,
+        id: ArtifactId,
         needed: Role,
     ) -> Result<ArtifactRow, Error> {
         let row = self.row(id).await?;
         let (authorized, run) = tokio::join!(
             self.authorize(principal, &row.project_id, needed),
-            self.run_project(&row.run_id)
+            self.run_project(row.run_id)
         );
         authorized?;
         run.map_err(|err| match err {
@@ -250,7 +246,7 @@ impl Artifacts {
         declaration: Declaration,
         keyed: Option<KeyedRequest>,
     ) -> Result<Vec<DeclaredArtifact>, Error> {
-        let project_id = self.run_project(&declaration.run_id).await?;
+        let project_id = self.run_project(declaration.run_id).await?;
         self.authorize(principal, &project_id, Role::Reporter)
             .await?;
         for (index, artifact) in declaration.artifacts.iter().enumerate() {
@@ -264,13 +260,13 @@ impl Artifacts {
             .artifacts
             .into_iter()
             .map(|artifact| {
-                let id = uuid::Uuid::now_v7().to_string();
+                let id = ArtifactId::generate();
                 ArtifactRow {
                     // Generated, never derived from the name.
-                    object_key: self.blobs.object_key(&id),
+                    object_key: self.blobs.object_key(&id.to_string()),
                     id,
                     project_id: project_id.clone(),
-                    run_id: declaration.run_id.clone(),
+                    run_id: declaration.run_id,
                     result_id: artifact.result_id,
                     name: artifact.name,
                     content_type: artifact.content_type.as_str().to_owned(),
@@ -293,7 +289,7 @@ impl Artifacts {
                         Recall::Repeat(declared) => {
                             return declared
                                 .into_vec()
-                                .iter()
+                                .into_iter()
                                 .map(|id| store::by_id(&tx, id)?.ok_or(Error::NotFound("artifact")))
                                 .collect();
                         }
@@ -310,11 +306,11 @@ impl Artifacts {
                 for row in &rows {
                     store::insert(&tx, row)?;
                     if kind == ArtifactKind::Report {
-                        store::mark_report(&tx, &row.id)?;
+                        store::mark_report(&tx, row.id)?;
                     }
                 }
                 if let Some(keyed) = &keyed {
-                    let ids = rows.iter().map(|row| row.id.clone());
+                    let ids = rows.iter().map(|row| row.id);
                     keyed.remember(&tx, &DeclaredIds::of(ids, in_batch), now)?;
                 }
                 tx.commit()?;
@@ -367,9 +363,9 @@ impl Artifacts {
             )
             .await?;
         if let Some(upload_id) = plan.upload_id.clone() {
-            let id = row.id.clone();
+            let id = row.id;
             self.store
-                .write(move |conn| store::set_upload_id(conn, &id, &upload_id).map_err(Error::from))
+                .write(move |conn| store::set_upload_id(conn, id, &upload_id).map_err(Error::from))
                 .await?;
         }
         Ok(DeclaredArtifact {
@@ -385,7 +381,7 @@ impl Artifacts {
     /// Verifies the upload against the declaration; only then marks the artifact stored
     /// and publishes `artifact.stored`. Completing a stored artifact again answers it
     /// again (and republishes under the same message id, which JetStream drops).
-    pub async fn complete(&self, principal: &Principal, id: String) -> Result<Artifact, Error> {
+    pub async fn complete(&self, principal: &Principal, id: ArtifactId) -> Result<Artifact, Error> {
         let row = self.visible_row(principal, id, Role::Reporter).await?;
         self.verify_and_store(row).await
     }
@@ -397,7 +393,7 @@ impl Artifacts {
         principal: &Principal,
         request: CompleteArtifactsOfRun,
     ) -> Result<CompletedArtifactBatch, Error> {
-        let project_id = self.run_project(&request.run_id).await?;
+        let project_id = self.run_project(request.run_id).await?;
         self.authorize(principal, &project_id, Role::Reporter)
             .await?;
         let ids: Vec<String> = request.ids.into();
@@ -405,17 +401,21 @@ impl Artifacts {
             let ids = ids.clone();
             self.store
                 .read(move |conn| {
+                    // Text that is no artifact id names no artifact.
                     ids.iter()
-                        .map(|id| store::by_id(conn, id))
+                        .map(|id| match id.parse() {
+                            Ok(id) => store::by_id(conn, id),
+                            Err(_) => Ok(None),
+                        })
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(Error::from)
                 })
                 .await?
         };
-        let run_id = &request.run_id;
+        let run_id = request.run_id;
         let items = futures::stream::iter(ids.into_iter().zip(rows))
             .map(|(id, row)| async move {
-                let answer = match row.filter(|row| &row.run_id == run_id) {
+                let answer = match row.filter(|row| row.run_id == run_id) {
                     Some(row) => self.verify_and_store(row).await,
                     None => Err(Error::NotFound("artifact")),
                 };
@@ -455,10 +455,10 @@ impl Artifacts {
                     .await?;
                 return Err(Error::Mismatch(problem));
             }
-            let id = row.id.clone();
+            let id = row.id;
             self.store
                 .write(move |conn| {
-                    store::mark_stored(conn, &id, Timestamp::now().millis()).map_err(Error::from)
+                    store::mark_stored(conn, id, Timestamp::now().millis()).map_err(Error::from)
                 })
                 .await?;
             metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(row.size);
@@ -471,8 +471,8 @@ impl Artifacts {
     async fn publish_stored(&self, row: &ArtifactRow) -> Result<(), Error> {
         let event = Event::ArtifactStored {
             project_id: row.project_id.clone(),
-            run_id: row.run_id.clone(),
-            artifact_id: row.id.clone(),
+            run_id: row.run_id,
+            artifact_id: row.id,
             name: row.name.to_string(),
             size: row.size,
         };
@@ -483,7 +483,7 @@ impl Artifacts {
             format!("artifact.stored:{}", row.id).as_str(),
         );
         verdict_bus::trace::inject_current(&mut headers);
-        let subject = events::subject(&row.project_id, &row.run_id, EventKind::ArtifactStored);
+        let subject = events::subject(&row.project_id, row.run_id, EventKind::ArtifactStored);
         self.jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
@@ -493,7 +493,7 @@ impl Artifacts {
         Ok(())
     }
 
-    pub async fn get(&self, principal: &Principal, id: String) -> Result<Artifact, Error> {
+    pub async fn get(&self, principal: &Principal, id: ArtifactId) -> Result<Artifact, Error> {
         Ok(to_artifact(
             self.visible_row(principal, id, Role::Viewer).await?,
         ))
@@ -504,7 +504,7 @@ impl Artifacts {
         principal: &Principal,
         request: ListArtifacts,
     ) -> Result<Page<Artifact>, Error> {
-        let project_id = self.run_project(&request.run_id).await?;
+        let project_id = self.run_project(request.run_id).await?;
         self.authorize(principal, &project_id, Role::Viewer).await?;
         // Keyset: the id in creation order; name and id in name order (with a prefix).
         let by_name = request.prefix.is_some();
@@ -520,9 +520,9 @@ impl Artifacts {
             .read(move |conn| {
                 let key = |index: usize| after.get(index).map_or("", String::as_str);
                 match &prefix {
-                    None => store::list_by_run(conn, &run_id, key(0), limit + 1),
+                    None => store::list_by_run(conn, run_id, key(0), limit + 1),
                     Some(prefix) => {
-                        store::list_by_prefix(conn, &run_id, prefix, (key(0), key(1)), limit + 1)
+                        store::list_by_prefix(conn, run_id, prefix, (key(0), key(1)), limit + 1)
                     }
                 }
                 .map_err(Error::from)
@@ -532,8 +532,8 @@ impl Artifacts {
             rows,
             limit,
             |row| match by_name {
-                true => encode_cursor(&[row.name.as_str(), &row.id]),
-                false => encode_cursor(&[&row.id]),
+                true => encode_cursor(&[row.name.as_str(), &row.id.to_string()]),
+                false => encode_cursor(&[&row.id.to_string()]),
             },
             to_artifact,
         ))
@@ -542,7 +542,7 @@ impl Artifacts {
     pub async fn download(
         &self,
         principal: &Principal,
-        id: String,
+        id: ArtifactId,
     ) -> Result<DownloadTarget, Error> {
         let row = self.visible_row(principal, id, Role::Viewer).await?;
         if row.state != ArtifactState::Stored.as_str() {
@@ -574,10 +574,10 @@ impl Artifacts {
     /// an artifact of kind report of the named run, which only an import declares.
     pub async fn report_source(&self, request: ReportRef) -> Result<ReportSource, Error> {
         let row = self.row(request.artifact_id).await?;
-        let id = row.id.clone();
+        let id = row.id;
         let is_report = self
             .store
-            .read(move |conn| store::is_report(conn, &id).map_err(Error::from))
+            .read(move |conn| store::is_report(conn, id).map_err(Error::from))
             .await?;
         if !is_report || row.run_id != request.run_id {
             return Err(Error::NotFound("report"));
@@ -592,15 +592,14 @@ impl Artifacts {
     }
 
     /// Deletes a run's artifacts on a maintainer's request.
-    pub async fn delete_run(&self, principal: &Principal, run_id: String) -> Result<u64, Error> {
-        let lookup = run_id.clone();
+    pub async fn delete_run(&self, principal: &Principal, run_id: RunId) -> Result<u64, Error> {
         let known = self
             .store
-            .read(move |conn| store::project_of_run(conn, &lookup).map_err(Error::from))
+            .read(move |conn| store::project_of_run(conn, run_id).map_err(Error::from))
             .await?;
         let project_id = match known {
             Some(project_id) => project_id,
-            None => self.run_project(&run_id).await?,
+            None => self.run_project(run_id).await?,
         };
         self.authorize(principal, &project_id, Role::Maintainer)
             .await?;
@@ -609,11 +608,11 @@ impl Artifacts {
 
     /// Removes every artifact of a run: rows are marked first, then blobs and rows go in
     /// batches. Safe to repeat and to resume after a crash.
-    pub async fn purge_run(&self, run_id: String) -> Result<u64, Error> {
+    pub async fn purge_run(&self, run_id: RunId) -> Result<u64, Error> {
         let marked = self
             .store
             .write(move |conn| {
-                store::mark_run_deleted(conn, &run_id, Timestamp::now().millis())
+                store::mark_run_deleted(conn, run_id, Timestamp::now().millis())
                     .map_err(Error::from)
             })
             .await?;
@@ -640,7 +639,7 @@ impl Artifacts {
                 })
                 .collect();
             self.blobs.delete(doomed).await?;
-            let ids: Vec<String> = batch.into_iter().map(|(id, _, _)| id).collect();
+            let ids: Vec<ArtifactId> = batch.into_iter().map(|(id, _, _)| id).collect();
             removed += ids.len() as u64;
             self.store
                 .write(move |conn| store::remove(conn, &ids).map_err(Error::from))

@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use verdict_contracts::artifacts::{ArtifactState, Sha256Hex};
+use verdict_contracts::ids::ArtifactId;
 use verdict_contracts::ServiceError;
 use verdict_contracts::Timestamp;
 use verdict_store::Store;
@@ -105,13 +106,14 @@ impl BlobServer {
                 }
                 SignatureError::Expired => Error::Forbidden("the URL has expired".into()),
             })?;
-        if !is_generated_id(key) {
-            return Err(Error::NotFound("blob"));
-        }
-        let id = key.to_owned();
+        // A local-disk blob's key is its artifact's id.
+        let id: ArtifactId = match is_generated_id(key).then(|| key.parse()) {
+            Some(Ok(id)) => id,
+            _ => return Err(Error::NotFound("blob")),
+        };
         let row = self
             .store
-            .read(move |conn| store::by_id(conn, &id).map_err(Error::from))
+            .read(move |conn| store::by_id(conn, id).map_err(Error::from))
             .await?
             .filter(|row| row.object_key == key)
             .ok_or(Error::NotFound("blob"))?;

@@ -56,18 +56,16 @@ async fn do_batch(artifacts: Artifacts, deliveries: Vec<Delivery>) -> Vec<Verdic
 
 async fn do_task(artifacts: &Artifacts, delivery: &Delivery) -> Verdict {
     match serde_json::from_slice::<Task>(&delivery.payload) {
-        Ok(Task::DeleteRunArtifacts { run_id, .. }) => {
-            match artifacts.purge_run(run_id.clone()).await {
-                Ok(deleted) => {
-                    tracing::info!(%run_id, deleted, "deleted the artifacts of a deleted run");
-                    Verdict::Done
-                }
-                Err(err) => {
-                    tracing::error!(%run_id, error = %err, "could not delete a run's artifacts; will retry");
-                    Verdict::Retry(RETRY_FAILED_TASK)
-                }
+        Ok(Task::DeleteRunArtifacts { run_id, .. }) => match artifacts.purge_run(run_id).await {
+            Ok(deleted) => {
+                tracing::info!(%run_id, deleted, "deleted the artifacts of a deleted run");
+                Verdict::Done
             }
-        }
+            Err(err) => {
+                tracing::error!(%run_id, error = %err, "could not delete a run's artifacts; will retry");
+                Verdict::Retry(RETRY_FAILED_TASK)
+            }
+        },
         Err(err) => {
             tracing::error!(error = %err, subject = %delivery.subject, "malformed task dropped");
             Verdict::Reject

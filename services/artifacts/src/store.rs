@@ -2,6 +2,7 @@
 //! transaction; times are Unix milliseconds.
 
 use verdict_contracts::artifacts::{ArtifactName, ArtifactNamePrefix};
+use verdict_contracts::ids::{ArtifactId, RunId};
 use verdict_store::rusqlite::types::Type;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
@@ -17,9 +18,9 @@ pub const MIGRATIONS: Migrations = Migrations(&[
 /// One artifact as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRow {
-    pub id: String,
+    pub id: ArtifactId,
     pub project_id: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub result_id: Option<String>,
     pub name: ArtifactName,
     pub content_type: String,
@@ -135,17 +136,17 @@ pub fn insert(conn: &Connection, row: &ArtifactRow) -> rusqlite::Result<()> {
 
 /// An artifact that is not being deleted.
 /// Makes the artifact one of kind report.
-pub fn mark_report(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+pub fn mark_report(conn: &Connection, id: ArtifactId) -> rusqlite::Result<()> {
     conn.execute("INSERT INTO reports (artifact_id) VALUES (?1)", [id])?;
     Ok(())
 }
 
-pub fn is_report(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub fn is_report(conn: &Connection, id: ArtifactId) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM reports WHERE artifact_id = ?1")?
         .exists([id])
 }
 
-pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<ArtifactRow>> {
+pub fn by_id(conn: &Connection, id: ArtifactId) -> rusqlite::Result<Option<ArtifactRow>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM artifacts WHERE id = ?1 AND state != 'deleted'"
     ))?
@@ -156,7 +157,7 @@ pub fn by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<ArtifactRow
 /// A run's artifacts after `after` (an id), in id order (ids are UUIDv7: creation order).
 pub fn list_by_run(
     conn: &Connection,
-    run_id: &str,
+    run_id: RunId,
     after: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<ArtifactRow>> {
@@ -182,7 +183,7 @@ fn list_by_prefix_sql() -> String {
 /// and id of the last one seen; the prefix itself to start), in name and id order.
 pub fn list_by_prefix(
     conn: &Connection,
-    run_id: &str,
+    run_id: RunId,
     prefix: &ArtifactNamePrefix,
     after: (&str, &str),
     limit: u32,
@@ -197,13 +198,13 @@ pub fn list_by_prefix(
 }
 
 /// The project of a run, known from any of its artifacts.
-pub fn project_of_run(conn: &Connection, run_id: &str) -> rusqlite::Result<Option<String>> {
+pub fn project_of_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached("SELECT project_id FROM artifacts WHERE run_id = ?1 LIMIT 1")?
         .query_row([run_id], |row| row.get(0))
         .optional()
 }
 
-pub fn set_upload_id(conn: &Connection, id: &str, upload_id: &str) -> rusqlite::Result<()> {
+pub fn set_upload_id(conn: &Connection, id: ArtifactId, upload_id: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE artifacts SET upload_id = ?2 WHERE id = ?1",
         params![id, upload_id],
@@ -212,7 +213,7 @@ pub fn set_upload_id(conn: &Connection, id: &str, upload_id: &str) -> rusqlite::
 }
 
 /// Marks a pending artifact stored; `false` when it was not pending.
-pub fn mark_stored(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+pub fn mark_stored(conn: &Connection, id: ArtifactId, now: i64) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE artifacts SET state = 'stored', completed_at = ?2, upload_id = NULL
          WHERE id = ?1 AND state = 'pending'",
@@ -223,7 +224,7 @@ pub fn mark_stored(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bo
 /// Marks every live artifact of a run deleted and releases their bytes from the
 /// project's usage. The blobs and rows are removed afterwards by [`deleted_batch`] and
 /// [`remove`], so a crash in between only delays them.
-pub fn mark_run_deleted(conn: &mut Connection, run_id: &str, now: i64) -> rusqlite::Result<u64> {
+pub fn mark_run_deleted(conn: &mut Connection, run_id: RunId, now: i64) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
     tx.execute(
         "UPDATE project_usage SET bytes = max(0, bytes - (
@@ -263,7 +264,7 @@ pub fn expire_pending(conn: &mut Connection, cutoff: i64, now: i64) -> rusqlite:
 pub fn deleted_batch(
     conn: &Connection,
     limit: u32,
-) -> rusqlite::Result<Vec<(String, String, Option<String>)>> {
+) -> rusqlite::Result<Vec<(ArtifactId, String, Option<String>)>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, object_key, upload_id FROM artifacts WHERE state = 'deleted' ORDER BY created_at LIMIT ?1",
     )?;
@@ -272,7 +273,7 @@ pub fn deleted_batch(
 }
 
 /// Forgets rows whose blobs are gone.
-pub fn remove(conn: &mut Connection, ids: &[String]) -> rusqlite::Result<()> {
+pub fn remove(conn: &mut Connection, ids: &[ArtifactId]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut statement =
@@ -308,15 +309,25 @@ mod tests {
         verdict_store::query_plan(conn, sql).unwrap()
     }
 
-    fn row(id: &str, run: &str, size: u64, created_at: i64) -> ArtifactRow {
+    /// The run most tests store their artifacts in.
+    fn the_run() -> RunId {
+        "0192a24d-0000-7000-8000-000000000001".parse().unwrap()
+    }
+
+    /// The `n`th artifact id: ids sort as their numbers do.
+    fn artifact(n: u8) -> ArtifactId {
+        format!("0192a24d-0000-7000-8000-{n:012x}").parse().unwrap()
+    }
+
+    fn row(id: ArtifactId, run: RunId, size: u64, created_at: i64) -> ArtifactRow {
         named(id, run, "a.txt", size, created_at)
     }
 
-    fn named(id: &str, run: &str, name: &str, size: u64, created_at: i64) -> ArtifactRow {
+    fn named(id: ArtifactId, run: RunId, name: &str, size: u64, created_at: i64) -> ArtifactRow {
         ArtifactRow {
-            id: id.into(),
+            id,
             project_id: "p".into(),
-            run_id: run.into(),
+            run_id: run,
             result_id: None,
             name: ArtifactName::try_from(name.to_owned()).unwrap(),
             content_type: "text/plain".into(),
@@ -352,25 +363,35 @@ mod tests {
     fn prefix_lists_page_by_name_and_id_and_keep_to_the_prefix() {
         let mut conn = conn();
         for (id, name) in [
-            ("a1", "screens/b.png"),
-            ("a2", "screens/a.png"),
-            ("a3", "screensaver.png"),
-            ("a4", "screens/a.png"),
-            ("a5", "logs/screens/x.png"),
-            ("a6", "screens/sub/c.png"),
+            (artifact(1), "screens/b.png"),
+            (artifact(2), "screens/a.png"),
+            (artifact(3), "screensaver.png"),
+            (artifact(4), "screens/a.png"),
+            (artifact(5), "logs/screens/x.png"),
+            (artifact(6), "screens/sub/c.png"),
         ] {
-            insert(&conn, &named(id, "r", name, 1, 1)).unwrap();
+            insert(&conn, &named(id, the_run(), name, 1, 1)).unwrap();
         }
-        insert(&conn, &named("b1", "other", "screens/a.png", 1, 1)).unwrap();
+        insert(
+            &conn,
+            &named(artifact(7), RunId::generate(), "screens/a.png", 1, 1),
+        )
+        .unwrap();
         let prefix = ArtifactNamePrefix::try_from("screens/".to_owned()).unwrap();
         let ids = |rows: Vec<ArtifactRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        let first = list_by_prefix(&conn, "r", &prefix, ("", ""), 2).unwrap();
-        assert_eq!(ids(first.clone()), ["a2", "a4"]);
+        let first = list_by_prefix(&conn, the_run(), &prefix, ("", ""), 2).unwrap();
+        assert_eq!(ids(first.clone()), [artifact(2), artifact(4)]);
         let last = first.last().unwrap();
-        let rest = list_by_prefix(&conn, "r", &prefix, (last.name.as_str(), &last.id), 10);
-        assert_eq!(ids(rest.unwrap()), ["a1", "a6"]);
-        mark_run_deleted(&mut conn, "r", 5).unwrap();
-        assert!(list_by_prefix(&conn, "r", &prefix, ("", ""), 10)
+        let rest = list_by_prefix(
+            &conn,
+            the_run(),
+            &prefix,
+            (last.name.as_str(), &last.id.to_string()),
+            10,
+        );
+        assert_eq!(ids(rest.unwrap()), [artifact(1), artifact(6)]);
+        mark_run_deleted(&mut conn, the_run(), 5).unwrap();
+        assert!(list_by_prefix(&conn, the_run(), &prefix, ("", ""), 10)
             .unwrap()
             .is_empty());
     }
@@ -395,52 +416,53 @@ mod tests {
     fn the_quota_refuses_what_would_pass_it_and_deletion_gives_it_back() {
         let mut conn = conn();
         assert!(reserve(&conn, "p", 60, 100).unwrap());
-        insert(&conn, &row("a1", "r", 60, 1)).unwrap();
+        insert(&conn, &row(artifact(1), the_run(), 60, 1)).unwrap();
         assert!(!reserve(&conn, "p", 50, 100).unwrap());
         assert!(reserve(&conn, "p", 40, 100).unwrap());
-        insert(&conn, &row("a2", "r2", 40, 1)).unwrap();
+        insert(&conn, &row(artifact(2), RunId::generate(), 40, 1)).unwrap();
         assert_eq!(usage(&conn, "p").unwrap(), 100);
-        assert_eq!(mark_run_deleted(&mut conn, "r", 2).unwrap(), 1);
+        assert_eq!(mark_run_deleted(&mut conn, the_run(), 2).unwrap(), 1);
         assert_eq!(usage(&conn, "p").unwrap(), 40);
         // Deleting again changes nothing.
-        assert_eq!(mark_run_deleted(&mut conn, "r", 3).unwrap(), 0);
+        assert_eq!(mark_run_deleted(&mut conn, the_run(), 3).unwrap(), 0);
         assert_eq!(usage(&conn, "p").unwrap(), 40);
-        assert!(by_id(&conn, "a1").unwrap().is_none());
+        assert!(by_id(&conn, artifact(1)).unwrap().is_none());
         let batch = deleted_batch(&conn, 10).unwrap();
         assert_eq!(batch.len(), 1);
-        remove(&mut conn, &[batch[0].0.clone()]).unwrap();
+        remove(&mut conn, &[batch[0].0]).unwrap();
         assert!(deleted_batch(&conn, 10).unwrap().is_empty());
     }
 
     #[test]
     fn only_stale_pending_uploads_expire() {
         let mut conn = conn();
-        insert(&conn, &row("old", "r", 1, 10)).unwrap();
-        insert(&conn, &row("new", "r", 1, 100)).unwrap();
-        let mut stored = row("done", "r", 1, 10);
+        let (old, new, done) = (artifact(1), artifact(2), artifact(3));
+        insert(&conn, &row(old, the_run(), 1, 10)).unwrap();
+        insert(&conn, &row(new, the_run(), 1, 100)).unwrap();
+        let mut stored = row(done, the_run(), 1, 10);
         stored.state = "stored".into();
         insert(&conn, &stored).unwrap();
         assert_eq!(expire_pending(&mut conn, 50, 200).unwrap(), 1);
-        assert!(by_id(&conn, "old").unwrap().is_none());
-        assert!(by_id(&conn, "new").unwrap().is_some());
-        assert!(by_id(&conn, "done").unwrap().is_some());
+        assert!(by_id(&conn, old).unwrap().is_none());
+        assert!(by_id(&conn, new).unwrap().is_some());
+        assert!(by_id(&conn, done).unwrap().is_some());
     }
 
     #[test]
     fn lists_page_by_id_and_hide_deleted_artifacts() {
         let mut conn = conn();
-        for id in ["a1", "a2", "a3"] {
-            insert(&conn, &row(id, "r", 1, 1)).unwrap();
+        for id in [artifact(1), artifact(2), artifact(3)] {
+            insert(&conn, &row(id, the_run(), 1, 1)).unwrap();
         }
-        let first = list_by_run(&conn, "r", "", 2).unwrap();
+        let first = list_by_run(&conn, the_run(), "", 2).unwrap();
         assert_eq!(
-            first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["a1", "a2"]
+            first.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [artifact(1), artifact(2)]
         );
-        let rest = list_by_run(&conn, "r", "a2", 2).unwrap();
+        let rest = list_by_run(&conn, the_run(), &artifact(2).to_string(), 2).unwrap();
         assert_eq!(rest.len(), 1);
-        mark_run_deleted(&mut conn, "r", 5).unwrap();
-        assert!(list_by_run(&conn, "r", "", 10).unwrap().is_empty());
+        mark_run_deleted(&mut conn, the_run(), 5).unwrap();
+        assert!(list_by_run(&conn, the_run(), "", 10).unwrap().is_empty());
     }
 
     #[test]
@@ -454,8 +476,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_the_ones_without_a_row() {
         let conn = conn();
-        insert(&conn, &row("a1", "r", 1, 1)).unwrap();
-        let unknown = unknown_keys(&conn, &["k-a1".into(), "k-zz".into()]).unwrap();
+        insert(&conn, &row(artifact(1), the_run(), 1, 1)).unwrap();
+        let unknown = unknown_keys(&conn, &[format!("k-{}", artifact(1)), "k-zz".into()]).unwrap();
         assert_eq!(unknown, vec!["k-zz".to_owned()]);
     }
 }

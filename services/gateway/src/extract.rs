@@ -9,6 +9,7 @@ use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::IdempotencyKey;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::page::PageRequest;
 
 use crate::auth::Identity;
@@ -21,6 +22,11 @@ use crate::state::AppState;
 /// that is not stored is: `not_found` (the service's own words for that).
 pub fn path_id<T: std::str::FromStr>(text: &str, not_found: &'static str) -> Result<T, ApiError> {
     text.parse().map_err(|_| ApiError::NotFound(not_found))
+}
+
+/// The run a path names; text that is no run id names no run.
+pub fn run_path(text: &str) -> Result<RunId, ApiError> {
+    path_id(text, "run not found")
 }
 
 /// A JSON body, parsed strictly: unknown fields are refused here, at the edge, while
@@ -181,7 +187,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError>
 /// not write never gets to make the gateway read (or buffer) a body.
 pub struct RunReporter {
     pub principal: Principal,
-    pub run_id: String,
+    pub run_id: RunId,
     pub project_id: String,
 }
 
@@ -196,7 +202,8 @@ impl FromRequestParts<AppState> for RunReporter {
         let Path(run_id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
-        let project_id = state.ingest.authorize(&principal, &run_id).await?;
+        let run_id = run_path(&run_id)?;
+        let project_id = state.ingest.authorize(&principal, run_id).await?;
         Ok(Self {
             principal,
             run_id,

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use verdict_bus::{access, Bus, RequestError};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::idempotency::IdempotencyKey;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::{self, IngestMessage, NewResult, RunRef};
 
 use crate::problem::ApiError;
@@ -21,7 +22,7 @@ const ENVELOPE_BYTES: usize = 512;
 
 pub struct Ingest {
     bus: Bus,
-    projects: RwLock<HashMap<String, String>>,
+    projects: RwLock<HashMap<RunId, String>>,
 }
 
 impl Ingest {
@@ -33,30 +34,29 @@ impl Ingest {
     }
 
     /// The project of a run the principal may report to.
-    pub async fn authorize(&self, principal: &Principal, run_id: &str) -> Result<String, ApiError> {
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        run_id: RunId,
+    ) -> Result<String, ApiError> {
         let cached = self
             .projects
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(run_id)
+            .get(&run_id)
             .cloned();
         let project_id = match cached {
             Some(project_id) => project_id,
             None => {
                 let scope = self
                     .bus
-                    .request(
-                        &runs::RUN_SCOPE,
-                        &RunRef {
-                            run_id: run_id.to_owned(),
-                        },
-                    )
+                    .request(&runs::RUN_SCOPE, &RunRef { run_id })
                     .await?;
                 let mut projects = self.projects.write().unwrap_or_else(|p| p.into_inner());
                 if projects.len() >= MAX_SCOPES {
                     projects.clear();
                 }
-                projects.insert(run_id.to_owned(), scope.project_id.clone());
+                projects.insert(run_id, scope.project_id.clone());
                 scope.project_id
             }
         };
@@ -72,7 +72,7 @@ impl Ingest {
     pub async fn results(
         &self,
         project_id: &str,
-        run_id: &str,
+        run_id: RunId,
         results: &[NewResult],
         dedupe: &str,
     ) -> Result<(), ApiError> {
@@ -132,7 +132,7 @@ impl Ingest {
         &self,
         subject: &str,
         project_id: &str,
-        run_id: &str,
+        run_id: RunId,
         results: &[&[u8]],
         id: &str,
     ) -> Result<(), ApiError> {
@@ -157,7 +157,7 @@ impl Ingest {
     pub async fn message(
         &self,
         project_id: &str,
-        run_id: &str,
+        run_id: RunId,
         message: &IngestMessage,
         id: &str,
     ) -> Result<(), ApiError> {
@@ -188,7 +188,7 @@ impl Ingest {
 /// `Idempotency-Key` when given (scoped to the principal and run), else unique.
 pub fn dedupe_id(
     principal: &Principal,
-    run_id: &str,
+    run_id: RunId,
     idempotency_key: Option<&IdempotencyKey>,
 ) -> String {
     match idempotency_key.map(IdempotencyKey::as_str) {

@@ -21,6 +21,7 @@ use verdict_contracts::artifacts::{
 };
 use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::{IdempotencyKey, Keyed};
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::{
     self, CreateImport, CreatedImport, Import, ImportIntoRun, ReportKind, StartImport,
 };
@@ -39,7 +40,7 @@ pub enum Destination {
         attributes: BTreeMap<String, String>,
     },
     /// An existing run, checked already to accept the caller's results.
-    Run { run_id: String },
+    Run { run_id: RunId },
 }
 
 /// Imports the report in `body`, typed by `headers`, into `destination`.
@@ -171,7 +172,7 @@ async fn store_and_start(
         .request_as(
             &artifacts::DECLARE_REPORT,
             &Keyed::plain(DeclareArtifact {
-                run_id: import.run_id.clone(),
+                run_id: import.run_id,
                 artifact,
             }),
             principal,
@@ -186,9 +187,7 @@ async fn store_and_start(
         .bus
         .request_as(
             &artifacts::COMPLETE,
-            &ArtifactRef {
-                artifact_id: artifact_id.clone(),
-            },
+            &ArtifactRef { artifact_id },
             principal,
         )
         .await

@@ -12,6 +12,7 @@ use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::{access, Bus};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::ids::DeliveryId;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::notify::WebhookEvent;
 use verdict_contracts::runs::triage::{RunNews, RUN_NEWS};
 use verdict_contracts::runs::{RunRef, RunWithFailures, SnapshotRun, RUN_SNAPSHOT};
@@ -89,7 +90,7 @@ impl Deliveries {
         else {
             return Verdict::Done;
         };
-        match self.plan(&project_id, &run_id, &finished_at).await {
+        match self.plan(&project_id, run_id, &finished_at).await {
             Ok(created) => {
                 if created > 0 {
                     self.due.notify_one();
@@ -107,7 +108,7 @@ impl Deliveries {
     async fn plan(
         &self,
         project_id: &str,
-        run_id: &str,
+        run_id: RunId,
         finished_at: &str,
     ) -> Result<usize, Error> {
         let project = project_id.to_owned();
@@ -120,7 +121,7 @@ impl Deliveries {
             return Ok(0);
         }
         let snapshot = SnapshotRun {
-            run_id: run_id.to_owned(),
+            run_id,
             failures: payload::FIRST_FAILURES as u32,
         };
         let Some(RunWithFailures { run, failures }) =
@@ -134,9 +135,7 @@ impl Deliveries {
                 || webhook.events.contains(&WebhookEvent::TestFlaky)
         });
         let news = if wants_news {
-            let run = RunRef {
-                run_id: run_id.to_owned(),
-            };
+            let run = RunRef { run_id };
             match found(self.bus.request(&RUN_NEWS, &run).await)? {
                 Some(news) => news,
                 None => return Ok(0),
@@ -227,7 +226,7 @@ impl Deliveries {
             url: Some(format!("{}{path}", provider.api)),
             event: WebhookEvent::RunFinished,
             project_id: run.project_id.clone(),
-            run_id: run.id.clone(),
+            run_id: run.id,
             dedupe_key: format!("status:{}:{finished_at}", run.id),
             body,
         })

@@ -1,7 +1,7 @@
 //! All SQL of the notify service. Functions take a connection so callers choose the
 //! transaction; times are Unix milliseconds.
 
-use verdict_contracts::ids::{DeliveryId, WebhookId};
+use verdict_contracts::ids::{DeliveryId, RunId, WebhookId};
 use verdict_contracts::notify::{Delivery, DeliveryStatus, Webhook, WebhookEvent, WebhookFormat};
 use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::types::Type;
@@ -225,7 +225,7 @@ pub struct NewDelivery {
     pub url: Option<String>,
     pub event: WebhookEvent,
     pub project_id: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub dedupe_key: String,
     pub body: Vec<u8>,
 }

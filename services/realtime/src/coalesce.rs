@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use verdict_contracts::events::Event;
+use verdict_contracts::ids::RunId;
 
 /// Runs whose last progress is older than this are forgotten (a run that ends sends
 /// `run.finished`, which forgets it at once; this covers runs that never end).
@@ -12,7 +13,7 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 pub struct Coalescer {
     interval: Duration,
-    runs: HashMap<String, RunProgress>,
+    runs: HashMap<RunId, RunProgress>,
 }
 
 struct RunProgress {
@@ -35,8 +36,8 @@ impl Coalescer {
 
     /// A progress event of `run_id`: returned to be sent now, or held (replacing any
     /// older held one) until the run's interval has passed.
-    pub fn offer(&mut self, run_id: &str, event: Event, now: Instant) -> Option<Event> {
-        match self.runs.get_mut(run_id) {
+    pub fn offer(&mut self, run_id: RunId, event: Event, now: Instant) -> Option<Event> {
+        match self.runs.get_mut(&run_id) {
             Some(run) if now.duration_since(run.last_sent) < self.interval => {
                 run.pending = Some(event);
                 None
@@ -48,7 +49,7 @@ impl Coalescer {
             }
             None => {
                 self.runs.insert(
-                    run_id.to_owned(),
+                    run_id,
                     RunProgress {
                         last_sent: now,
                         pending: None,
@@ -78,8 +79,8 @@ impl Coalescer {
     }
 
     /// The run ended: its held progress is superseded by the final counts.
-    pub fn forget(&mut self, run_id: &str) {
-        self.runs.remove(run_id);
+    pub fn forget(&mut self, run_id: RunId) {
+        self.runs.remove(&run_id);
     }
 }
 
@@ -91,10 +92,14 @@ mod tests {
 
     const INTERVAL: Duration = Duration::from_millis(100);
 
+    fn the_run() -> RunId {
+        "0192a24d-0000-7000-8000-000000000001".parse().unwrap()
+    }
+
     fn progress(passed: u64) -> Event {
         Event::RunProgress {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id: the_run(),
             status: RunStatus::Running,
             counts: Counts {
                 total: passed,
@@ -108,7 +113,7 @@ mod tests {
     fn the_first_progress_of_a_run_is_sent_at_once() {
         let mut coalescer = Coalescer::new(INTERVAL);
         assert_eq!(
-            coalescer.offer("r", progress(1), Instant::now()),
+            coalescer.offer(the_run(), progress(1), Instant::now()),
             Some(progress(1))
         );
     }
@@ -117,13 +122,13 @@ mod tests {
     fn progress_within_the_interval_is_held_and_only_the_newest_is_sent() {
         let mut coalescer = Coalescer::new(INTERVAL);
         let start = Instant::now();
-        coalescer.offer("r", progress(1), start);
+        coalescer.offer(the_run(), progress(1), start);
         assert_eq!(
-            coalescer.offer("r", progress(2), start + INTERVAL / 4),
+            coalescer.offer(the_run(), progress(2), start + INTERVAL / 4),
             None
         );
         assert_eq!(
-            coalescer.offer("r", progress(3), start + INTERVAL / 2),
+            coalescer.offer(the_run(), progress(3), start + INTERVAL / 2),
             None
         );
         assert!(coalescer.due(start + INTERVAL / 2).is_empty());
@@ -135,9 +140,9 @@ mod tests {
     fn progress_after_the_interval_is_sent_at_once() {
         let mut coalescer = Coalescer::new(INTERVAL);
         let start = Instant::now();
-        coalescer.offer("r", progress(1), start);
+        coalescer.offer(the_run(), progress(1), start);
         assert_eq!(
-            coalescer.offer("r", progress(2), start + INTERVAL),
+            coalescer.offer(the_run(), progress(2), start + INTERVAL),
             Some(progress(2))
         );
     }
@@ -146,9 +151,9 @@ mod tests {
     fn a_finished_run_drops_its_held_progress() {
         let mut coalescer = Coalescer::new(INTERVAL);
         let start = Instant::now();
-        coalescer.offer("r", progress(1), start);
-        coalescer.offer("r", progress(2), start);
-        coalescer.forget("r");
+        coalescer.offer(the_run(), progress(1), start);
+        coalescer.offer(the_run(), progress(2), start);
+        coalescer.forget(the_run());
         assert!(coalescer.due(start + INTERVAL).is_empty());
     }
 }

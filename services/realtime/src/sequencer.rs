@@ -145,15 +145,15 @@ impl Sequencer {
     }
 
     async fn take(&mut self, event: Event, shutdown: &CancellationToken) {
-        let run_id = event.scope().1.to_owned();
+        let run_id = event.scope().1;
         match event {
             Event::RunProgress { .. } => {
-                if let Some(event) = self.progress.offer(&run_id, event, Instant::now()) {
+                if let Some(event) = self.progress.offer(run_id, event, Instant::now()) {
                     self.sequence(event, shutdown).await;
                 }
             }
             Event::RunFinished { .. } | Event::RunDeleted { .. } => {
-                self.progress.forget(&run_id);
+                self.progress.forget(run_id);
                 self.sequence(event, shutdown).await;
                 // The run's channel is quiet from now on; its head is in the log if needed.
                 self.heads.remove(&Channel::Run(run_id));

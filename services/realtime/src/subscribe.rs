@@ -60,9 +60,7 @@ impl Subscriptions {
         let refused = |err| Error::Refused(access::service_error(err));
         let project = match channel {
             Channel::Run(run_id) => {
-                let reference = RunRef {
-                    run_id: run_id.clone(),
-                };
+                let reference = RunRef { run_id: *run_id };
                 self.bus
                     .request(&RUN_SCOPE, &reference)
                     .await
@@ -83,7 +81,7 @@ impl Subscriptions {
         match channel {
             Channel::Run(run_id) => {
                 let request = SnapshotRun {
-                    run_id: run_id.clone(),
+                    run_id: *run_id,
                     failures: SNAPSHOT_FAILURES,
                 };
                 let RunWithFailures { run, failures } = self

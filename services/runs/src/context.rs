@@ -6,6 +6,7 @@ use verdict_bus::access::{self, Access};
 use verdict_bus::{Bus, Client};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
+use verdict_contracts::ids::RunId;
 use verdict_store::Store;
 
 use crate::outbox::Outbox;
@@ -45,12 +46,12 @@ impl Runs {
     pub async fn run_for(
         &self,
         principal: &Principal,
-        run_id: String,
+        run_id: RunId,
         needed: Role,
     ) -> Result<RunRow, Error> {
         let run = self
             .store
-            .read(move |conn| Ok::<_, Error>(store::run(conn, &run_id)?))
+            .read(move |conn| Ok::<_, Error>(store::run(conn, run_id)?))
             .await?
             .ok_or(Error::NotFound("run"))?;
         self.authorize(principal, &run.project_id, needed).await?;

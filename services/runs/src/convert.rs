@@ -1,5 +1,6 @@
 //! Stored rows to wire types, and times between Unix milliseconds and RFC 3339.
 
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::{HistoryEntry, Run, RunShard, ShardCounts, ShardStatus, TestResult};
 use verdict_contracts::Timestamp;
 
@@ -45,7 +46,7 @@ pub fn run_out(run: RunRow) -> Run {
     }
 }
 
-pub fn shard_out(run_id: String, row: ShardRow) -> RunShard {
+pub fn shard_out(run_id: RunId, row: ShardRow) -> RunShard {
     RunShard {
         run_id,
         shard: row.shard,
@@ -59,11 +60,11 @@ pub fn shard_out(run_id: String, row: ShardRow) -> RunShard {
     }
 }
 
-pub fn result_out(run_id: &str, stored: StoredResult) -> TestResult {
+pub fn result_out(run_id: RunId, stored: StoredResult) -> TestResult {
     let row = stored.row;
     TestResult {
         id: row.id,
-        run_id: run_id.to_owned(),
+        run_id,
         test_key: row.test_key,
         suite: row.suite,
         name: row.name,

@@ -3,6 +3,7 @@
 //! later, when the last shard finishes or the last import into the run is done.
 
 use verdict_contracts::events::Event;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::shards::MAX_SHARDS;
 use verdict_store::rusqlite::Transaction;
 
@@ -35,7 +36,7 @@ pub fn record(
 }
 
 /// Ends the run if it is complete and not ended yet; answers the event telling so.
-pub fn settle(tx: &Transaction<'_>, run_id: &str, now: i64) -> Result<Option<Event>, Error> {
+pub fn settle(tx: &Transaction<'_>, run_id: RunId, now: i64) -> Result<Option<Event>, Error> {
     let Some(run) = store::run(tx, run_id)? else {
         return Ok(None);
     };
@@ -43,7 +44,7 @@ pub fn settle(tx: &Transaction<'_>, run_id: &str, now: i64) -> Result<Option<Eve
         return Ok(None);
     }
     let finishing: &Finishing = &run.finishing;
-    if !finishing.is_complete(store::pending_imports_into(tx, &run.id)?) {
+    if !finishing.is_complete(store::pending_imports_into(tx, run.id)?) {
         return Ok(None);
     }
     let reason = finishing.reason(store::any_shard_interrupted(tx, run.rid)?);
@@ -62,7 +63,7 @@ pub fn end(
     let mut counts = run.counts;
     counts.quarantined = store::triage::quarantined_failures(tx, &run, at)?;
     let status = finished_status(&counts, reason);
-    store::finish_run(tx, &run.id, status, at, counts.quarantined)?;
+    store::finish_run(tx, run.id, status, at, counts.quarantined)?;
     let event = Event::RunFinished {
         project_id: run.project_id,
         run_id: run.id,

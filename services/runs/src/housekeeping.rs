@@ -48,7 +48,7 @@ async fn interrupt_stale(runs: &Runs, timeout: Duration) -> Result<(), Error> {
             let tx = conn.transaction()?;
             let mut events = Vec::new();
             for run_id in store::stale_runs(&tx, before, PER_PASS)? {
-                if let Some(run) = store::run(&tx, &run_id)? {
+                if let Some(run) = store::run(&tx, run_id)? {
                     events.push(finish::end(&tx, run, FinishReason::Interrupted, now)?.0);
                 }
             }

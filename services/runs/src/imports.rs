@@ -110,7 +110,7 @@ pub async fn into_run(
             if let Some(answer) = repeated(&tx, keyed.as_ref(), now)? {
                 return Ok(answer);
             }
-            let run = store::run(&tx, &run.id)?.ok_or(Error::NotFound("run"))?;
+            let run = store::run(&tx, run.id)?.ok_or(Error::NotFound("run"))?;
             let answer = new_import(&tx, &run, format, true, keyed.as_ref(), now)?;
             tx.commit()?;
             Ok::<_, Error>(answer)
@@ -151,7 +151,7 @@ fn new_import(
 ) -> Result<CreatedImport, Error> {
     let row = ImportRow {
         id: ImportId::generate(),
-        run_id: run.id.clone(),
+        run_id: run.id,
         project_id: run.project_id.clone(),
         format,
         status: ImportState::Pending,
@@ -203,7 +203,7 @@ pub async fn start(
             Ok::<_, Error>(store::queue_import(
                 conn,
                 id,
-                &request.artifact_id,
+                request.artifact_id,
                 Timestamp::now().millis(),
             )?)
         })
@@ -376,18 +376,18 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
         .write(move |conn| {
             let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
-            let Some(run) = store::run(&tx, &failed.run_id)? else {
+            let Some(run) = store::run(&tx, failed.run_id)? else {
                 return Ok(Vec::new());
             };
             store::end_import(&tx, failed.id, ImportState::Failed, Some(&reason), None)?;
             let finished = if failed.into_run {
-                finish::settle(&tx, &run.id, now)?
+                finish::settle(&tx, run.id, now)?
             } else {
                 store::clear_run(&tx, &run)?;
-                store::finish_run(&tx, &run.id, RunStatus::Interrupted, now, 0)?;
+                store::finish_run(&tx, run.id, RunStatus::Interrupted, now, 0)?;
                 Some(Event::RunFinished {
                     project_id: run.project_id.clone(),
-                    run_id: run.id.clone(),
+                    run_id: run.id,
                     status: RunStatus::Interrupted,
                     counts: Counts::default(),
                     finished_at: convert::rfc3339(now),
@@ -417,9 +417,13 @@ async fn fetch(
     http: &reqwest::Client,
     import: &ImportRow,
 ) -> Result<tempfile::NamedTempFile, Failure> {
+    // Only imports whose report is stored are due (the store picks them so).
+    let artifact_id = import
+        .artifact_id
+        .ok_or_else(|| Failure::Transient("the report is not stored yet".into()))?;
     let reference = ReportRef {
-        run_id: import.run_id.clone(),
-        artifact_id: import.artifact_id.clone().unwrap_or_default(),
+        run_id: import.run_id,
+        artifact_id,
     };
     let source = runs
         .bus
@@ -482,11 +486,11 @@ async fn apply(
     };
     let warnings = checked.map_err(|error| Failure::Report(error.to_string()))?;
     if !import.into_run {
-        let run_id = import.run_id.clone();
+        let run_id = import.run_id;
         runs.store
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+                let run = store::run(&tx, run_id)?.ok_or(Error::NotFound("run"))?;
                 store::clear_run(&tx, &run)?;
                 tx.commit()?;
                 Ok::<_, Error>(())
@@ -526,14 +530,14 @@ async fn apply(
         if shutdown.is_cancelled() {
             return Err(Failure::Stopped);
         }
-        let run_id = import.run_id.clone();
+        let run_id = import.run_id;
         let known = runs.known_tests.clone();
         let events = runs
             .store
             .write(move |conn| {
                 let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
                 let tx = conn.transaction()?;
-                let run = store::run(&tx, &run_id)?.ok_or(Error::NotFound("run"))?;
+                let run = store::run(&tx, run_id)?.ok_or(Error::NotFound("run"))?;
                 let (events, learned) = {
                     let mut writer = ResultWriter::new(&tx, &known)?;
                     let mut batch = Batch::new(&run, chunk.len());
@@ -565,7 +569,7 @@ async fn apply(
         .write(move |conn| {
             let now = Timestamp::now().millis();
             let tx = conn.transaction()?;
-            let run = store::run(&tx, &import.run_id)?.ok_or(Error::NotFound("run"))?;
+            let run = store::run(&tx, import.run_id)?.ok_or(Error::NotFound("run"))?;
             let mut events = Vec::new();
             let counts = if import.into_run {
                 own_counts
@@ -581,7 +585,7 @@ async fn apply(
                 store::set_import_warnings(&tx, import.id, &warnings)?;
             }
             if import.into_run {
-                events.extend(finish::settle(&tx, &run.id, now)?);
+                events.extend(finish::settle(&tx, run.id, now)?);
             }
             tx.commit()?;
             events.push(Event::ImportDone {

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::turns::{Turn, Turns};
 use verdict_contracts::events::{Event, FinishedTest};
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
 use verdict_contracts::streams;
 use verdict_contracts::Timestamp;
@@ -251,7 +252,7 @@ fn apply_message(
             project_id,
             run_id,
             results,
-        } => match live_run(tx, &project_id, &run_id)? {
+        } => match live_run(tx, &project_id, run_id)? {
             Some(run) => apply_results(tx, writer, run, results, now),
             None => Ok(Vec::new()),
         },
@@ -260,7 +261,7 @@ fn apply_message(
             run_id,
             finish,
             accepted_at,
-        } => match live_run(tx, &project_id, &run_id)? {
+        } => match live_run(tx, &project_id, run_id)? {
             Some(run) => apply_finish(tx, run, &finish, &accepted_at),
             None => Ok(Vec::new()),
         },
@@ -269,20 +270,24 @@ fn apply_message(
 
 /// The run a message is for, unless it was deleted meanwhile (or the message names the
 /// wrong project, which the gateway never does).
-fn live_run(tx: &Transaction<'_>, project_id: &str, run_id: &str) -> Result<Option<RunRow>, Error> {
+fn live_run(
+    tx: &Transaction<'_>,
+    project_id: &str,
+    run_id: RunId,
+) -> Result<Option<RunRow>, Error> {
     let run = store::run(tx, run_id)?;
     Ok(match run {
         Some(run) if run.project_id == project_id => Some(run),
         Some(_) => {
             tracing::error!(
-                run_id,
+                %run_id,
                 project_id,
                 "ingest message names the wrong project; dropped"
             );
             None
         }
         None => {
-            tracing::debug!(run_id, "ingest message for a deleted run; dropped");
+            tracing::debug!(%run_id, "ingest message for a deleted run; dropped");
             None
         }
     })
@@ -400,10 +405,10 @@ impl<'run> Batch<'run> {
         store::add_counts(tx, run, &self.delta, now)?;
         let mut counts = run.counts;
         counts.apply(self.delta);
-        let mut events = live_events::test_finished(&run.project_id, &run.id, self.tests);
+        let mut events = live_events::test_finished(&run.project_id, run.id, self.tests);
         events.push(Event::RunProgress {
             project_id: run.project_id.clone(),
-            run_id: run.id.clone(),
+            run_id: run.id,
             status: run.status,
             counts,
         });
@@ -423,7 +428,7 @@ fn apply_finish(
     };
     let interrupted = finish.status == Some(RunStatus::Interrupted);
     finish::record(tx, &run, finish.shard.as_deref(), at, interrupted)?;
-    Ok(finish::settle(tx, &run.id, at)?.into_iter().collect())
+    Ok(finish::settle(tx, run.id, at)?.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -431,13 +436,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const RUN: &str = "run-1";
+    const RUN: &str = "0192a24d-0000-7000-8000-000000000001";
 
     fn conn_with_a_running_run() -> Connection {
         let mut conn = store::MIGRATIONS.in_memory().unwrap();
         let mut run = RunRow {
             rid: 0,
-            id: RUN.into(),
+            id: RUN.parse().unwrap(),
             project_id: "project".into(),
             name: "nightly".into(),
             status: RunStatus::Running,
@@ -479,7 +484,11 @@ mod tests {
     }
 
     fn results_stored(conn: &Connection) -> u64 {
-        store::run(conn, RUN).unwrap().unwrap().counts.total
+        store::run(conn, RUN.parse().unwrap())
+            .unwrap()
+            .unwrap()
+            .counts
+            .total
     }
 
     const RETRY: Verdict = Verdict::Retry(RETRY_AFTER_FAILURE);

@@ -31,7 +31,7 @@ pub async fn run_snapshot(runs: &Runs, request: SnapshotRun) -> Result<RunWithFa
     let (run, failed) = runs
         .store
         .read(move |conn| {
-            let run = store::run(conn, &run_id)?.ok_or(Error::NotFound("run"))?;
+            let run = store::run(conn, run_id)?.ok_or(Error::NotFound("run"))?;
             let failed = ResultFilter {
                 status: Some(ResultStatus::Failed),
                 suite: None,
@@ -45,7 +45,7 @@ pub async fn run_snapshot(runs: &Runs, request: SnapshotRun) -> Result<RunWithFa
         .await?;
     let failures = failed
         .into_iter()
-        .map(|result| result_out(&run.id, result))
+        .map(|result| result_out(run.id, result))
         .collect();
     Ok(RunWithFailures {
         run: run_out(run),
@@ -76,7 +76,7 @@ pub async fn run_scope(runs: &Runs, request: RunRef) -> Result<RunScope, Error> 
     let run_id = request.run_id;
     let run = runs
         .store
-        .read(move |conn| Ok::<_, Error>(store::run(conn, &run_id)?))
+        .read(move |conn| Ok::<_, Error>(store::run(conn, run_id)?))
         .await?
         .ok_or(Error::NotFound("run"))?;
     Ok(RunScope {
@@ -161,7 +161,7 @@ pub async fn list_runs(
     Ok(Page::from_overfetched(
         rows,
         limit,
-        |run| encode_cursor(&[&run.started_at.to_string(), &run.id]),
+        |run| encode_cursor(&[&run.started_at.to_string(), &run.id.to_string()]),
         run_out,
     ))
 }
@@ -246,7 +246,7 @@ pub async fn list_results(
         rows,
         limit,
         |result| encode_cursor(&[&result.seq.to_string()]),
-        |result| result_out(&run.id, result),
+        |result| result_out(run.id, result),
     ))
 }
 

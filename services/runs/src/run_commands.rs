@@ -4,6 +4,7 @@
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
 use verdict_contracts::idempotency::Keyed;
+use verdict_contracts::ids::RunId;
 use verdict_contracts::runs::shards::{
     check_label, MAX_BUILD_KEY_BYTES, MAX_SHARDS, MAX_SHARD_BYTES,
 };
@@ -104,7 +105,7 @@ pub fn insert(
     let mut run = RunRow {
         // Given by the store.
         rid: 0,
-        id: uuid::Uuid::now_v7().to_string(),
+        id: RunId::generate(),
         project_id,
         name: spec.name.clone(),
         status: RunStatus::Running,
@@ -121,7 +122,7 @@ pub fn insert(
     store::insert_run(tx, &mut run)?;
     let started = Event::RunStarted {
         project_id: run.project_id.clone(),
-        run_id: run.id.clone(),
+        run_id: run.id,
         name: run.name.clone(),
         started_at: convert::rfc3339(run.started_at),
     };
@@ -206,13 +207,13 @@ fn find_or_create(
             store::reopen(tx, &run, now)?;
             events.push(Event::RunProgress {
                 project_id: run.project_id.clone(),
-                run_id: run.id.clone(),
+                run_id: run.id,
                 status: RunStatus::Running,
                 counts: run.counts,
             });
         }
     }
-    let run = store::run(tx, &run.id)?.ok_or(Error::NotFound("run"))?;
+    let run = store::run(tx, run.id)?.ok_or(Error::NotFound("run"))?;
     Ok((run, created, events))
 }
 
@@ -245,15 +246,15 @@ pub async fn delete(runs: Runs, principal: Principal, request: RunRef) -> Result
 /// Deletes a run with everything stored of it and, in the same transaction, tells the
 /// other services through the outbox: live viewers get `run.deleted`, the artifacts
 /// service a task to delete the run's artifacts.
-pub async fn remove(runs: &Runs, run_id: String, project_id: String) -> Result<(), Error> {
+pub async fn remove(runs: &Runs, run_id: RunId, project_id: String) -> Result<(), Error> {
     runs.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            if store::delete_run(&tx, &run_id)? {
+            if store::delete_run(&tx, run_id)? {
                 let now = Timestamp::now().millis();
                 let task = Task::DeleteRunArtifacts {
                     project_id: project_id.clone(),
-                    run_id: run_id.clone(),
+                    run_id,
                 };
                 Outbox::task(&tx, &task, now)?;
                 Outbox::event(&tx, &Event::RunDeleted { project_id, run_id }, now)?;

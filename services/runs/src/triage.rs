@@ -190,7 +190,7 @@ pub async fn run_failures(
 pub async fn run_news(runs: Runs, request: RunRef) -> Result<RunNews, Error> {
     runs.store
         .read(move |conn| {
-            let run = runs_store::run(conn, &request.run_id)?.ok_or(Error::NotFound("run"))?;
+            let run = runs_store::run(conn, request.run_id)?.ok_or(Error::NotFound("run"))?;
             let first_seen_here = |new_signature: bool, _regression: bool| new_signature;
             let (new_failures, _) = failure_groups(
                 conn,
@@ -299,7 +299,7 @@ fn failure_groups(
             test_keys,
             new_signature: group.new_signature,
             regressions: group.regressions.len() as u64,
-            baseline_run_id: previous.as_ref().map(|(_, id)| id.clone()),
+            baseline_run_id: previous.as_ref().map(|(_, id)| *id),
         });
     }
     Ok((items, next))
@@ -352,7 +352,7 @@ pub async fn signature_results(
                 &row.result.row.id,
             ])
         },
-        |row| result_out(&row.run_id, row.result),
+        |row| result_out(row.run_id, row.result),
     ))
 }
 
@@ -765,6 +765,7 @@ pub async fn flaky_tests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verdict_contracts::ids::RunId;
     use verdict_contracts::runs::RunStatus;
 
     #[test]
@@ -805,7 +806,7 @@ mod tests {
     fn runs_are_summed_per_utc_day_oldest_first() {
         let run = |started_at: i64, minutes: i64, status| WindowRun {
             rid: 0,
-            id: String::new(),
+            id: RunId::generate(),
             status,
             started_at,
             finished_at: started_at + minutes * 60_000,

@@ -101,7 +101,7 @@ mod tests {
 
     fn entry(status: ResultStatus, duration_ms: Option<u64>) -> HistoryEntry {
         HistoryEntry {
-            run_id: "r".into(),
+            run_id: verdict_contracts::ids::RunId::generate(),
             run_name: "nightly".into(),
             status,
             duration_ms,

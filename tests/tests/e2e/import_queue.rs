@@ -209,8 +209,8 @@ async fn report_source_answers_only_for_the_report_of_the_named_run(store: BlobS
     let bus = verdict_bus::Bus::new(app.nats.client().await, &settings);
     let source = |run_id: &str, artifact_id: &str| {
         let reference = ReportRef {
-            run_id: run_id.to_owned(),
-            artifact_id: artifact_id.to_owned(),
+            run_id: run_id.parse().unwrap(),
+            artifact_id: artifact_id.parse().unwrap(),
         };
         let bus = bus.clone();
         async move { bus.request(&artifacts::REPORT_SOURCE, &reference).await }
@@ -226,7 +226,7 @@ async fn report_source_answers_only_for_the_report_of_the_named_run(store: BlobS
     for (run, artifact) in [
         (run_id.as_str(), attachment["id"].as_str().unwrap()),
         (other_run["id"].as_str().unwrap(), report_id.as_str()),
-        (run_id.as_str(), "no-such-artifact"),
+        (run_id.as_str(), "01a24dd3-1a36-742d-af3e-72998a5a73e1"),
     ] {
         match source(run, artifact).await {
             Err(RequestError::Service(error)) => assert_eq!(error.code, ErrorCode::NotFound),

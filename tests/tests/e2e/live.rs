@@ -595,7 +595,7 @@ async fn a_frame_the_stream_refused_never_reaches_a_viewer() {
     let run = live.run().await;
     let (mut viewer, start) = live.viewer(&run).await;
     // A replica that lost a race: its append names a head the channel no longer has.
-    let channel = verdict_contracts::live::Channel::Run(run.clone());
+    let channel = verdict_contracts::live::Channel::Run(run.parse().unwrap());
     let stale = json!({ "type": "event", "channel": channel.to_string(), "seq": start + 1,
                         "event": { "kind": "run.deleted", "project_id": live.project, "run_id": run } });
     let js = async_nats::jetstream::new(live.app.nats.client().await);
@@ -619,4 +619,21 @@ async fn a_frame_the_stream_refused_never_reaches_a_viewer() {
     let next = viewer.json(WAIT).await;
     assert_eq!(next["seq"].as_u64(), Some(start + 1));
     assert_eq!(next["event"]["kind"], "test.finished", "{next}");
+}
+
+#[tokio::test]
+async fn a_run_channel_that_names_no_run_id_is_refused_naming_the_channel() {
+    let live = Live::new(&[]).await;
+    let mut viewer = live.app.live(&live.admin).await;
+    viewer
+        .send(json!({ "type": "subscribe", "channel": "run:no-such-run" }))
+        .await;
+    let error = viewer.json(WAIT).await;
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["code"], "bad_request");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("`run:no-such-run` names no run"),
+        "{message}"
+    );
 }

@@ -13,6 +13,13 @@ use verdict_contracts::live::{Channel, SEQ_HEADER};
 use verdict_contracts::streams;
 use verdict_testkit::TestNats;
 
+/// The run every event here is about.
+const RUN: &str = "0192a24d-0000-7000-8000-000000000001";
+
+fn run() -> verdict_contracts::ids::RunId {
+    RUN.parse().unwrap()
+}
+
 struct Replica {
     stop: CancellationToken,
     task: JoinHandle<Result<(), verdict_realtime::Error>>,
@@ -42,17 +49,17 @@ async fn bus() -> TestNats {
     nats
 }
 
-/// Publishes `test.finished` events for tests `first..first + count` of run `r1`.
+/// Publishes `test.finished` events for tests `first..first + count` of run [`RUN`].
 async fn publish_tests(nats: &TestNats, first: usize, count: usize) {
     let js = async_nats::jetstream::new(nats.client().await);
     for i in first..first + count {
         let event = json!({
-            "kind": "test.finished", "project_id": "p1", "run_id": "r1",
+            "kind": "test.finished", "project_id": "p1", "run_id": RUN,
             "tests": [{ "id": format!("t{i}"), "test_key": "k", "suite": null, "name": "n",
                         "status": "passed", "attempt": 1, "duration_ms": null }],
         });
         js.publish(
-            subject("p1", "r1", EventKind::TestFinished),
+            subject("p1", run(), EventKind::TestFinished),
             event.to_string().into(),
         )
         .await
@@ -71,7 +78,7 @@ async fn frames(nats: &TestNats, count: usize) -> Vec<(u64, String)> {
         let stream = js.get_stream(streams::LIVE.name).await.unwrap();
         let consumer = stream
             .create_consumer(OrderedConfig {
-                filter_subject: Channel::Run("r1".into()).subject(),
+                filter_subject: Channel::Run(run()).subject(),
                 ..Default::default()
             })
             .await
@@ -143,7 +150,7 @@ async fn a_frame_too_large_for_the_bus_is_skipped_and_the_channel_goes_on() {
     let max_payload = client.server_info().max_payload;
     let event = |name: &str| {
         json!({
-            "kind": "test.finished", "project_id": "p1", "run_id": "r1",
+            "kind": "test.finished", "project_id": "p1", "run_id": RUN,
             "tests": [{ "id": "huge", "test_key": "k", "suite": null, "name": name,
                         "status": "passed", "attempt": 1, "duration_ms": null }],
         })
@@ -154,7 +161,7 @@ async fn a_frame_too_large_for_the_bus_is_skipped_and_the_channel_goes_on() {
     let huge = event(&"n".repeat(max_payload - 16 - event("").len()));
     assert!(huge.len() < max_payload);
     async_nats::jetstream::new(client)
-        .publish(subject("p1", "r1", EventKind::TestFinished), huge.into())
+        .publish(subject("p1", run(), EventKind::TestFinished), huge.into())
         .await
         .unwrap()
         .await

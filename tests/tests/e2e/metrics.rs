@@ -266,7 +266,10 @@ async fn every_required_metric_is_scraped_from_the_admin_listener_after_traffic(
 async fn bus_request_durations_are_labelled_by_service_operation_and_outcome() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let missing = app.get_as(&token, "/api/v1/runs/no-such-run").await;
+    // A run id no run has: the gateway asks the runs service, which answers not found.
+    let missing = app
+        .get_as(&token, "/api/v1/runs/01a24dd3-1a36-742d-af3e-72998a5a73e1")
+        .await;
     assert_eq!(missing.status(), 404);
 
     let scrape = parse(&app.scrape().await);

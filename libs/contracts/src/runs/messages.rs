@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counts, NewResult, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
 use crate::idempotency::Keyed;
-use crate::ids::ImportId;
+use crate::ids::{ArtifactId, ImportId, RunId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -15,7 +15,7 @@ use crate::{Operation, ServiceName};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
-    pub id: String,
+    pub id: RunId,
     pub project_id: String,
     pub name: String,
     pub status: RunStatus,
@@ -77,13 +77,13 @@ pub struct CreatedRun {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRef {
-    pub run_id: String,
+    pub run_id: RunId,
 }
 
 /// Which run to snapshot, and how many of its latest failures to include.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotRun {
-    pub run_id: String,
+    pub run_id: RunId,
     pub failures: u32,
 }
 
@@ -104,7 +104,7 @@ pub struct RunningRuns {
 /// Which project a run belongs to, for the gateway's and other services' scope checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunScope {
-    pub run_id: String,
+    pub run_id: RunId,
     pub project_id: String,
     pub status: RunStatus,
 }
@@ -125,7 +125,7 @@ pub struct ListRuns {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListResults {
-    pub run_id: String,
+    pub run_id: RunId,
     pub status: Option<ResultStatus>,
     /// Words to find in the test name or the failure message.
     pub q: Option<String>,
@@ -143,7 +143,7 @@ pub struct ListResults {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestResult {
     pub id: String,
-    pub run_id: String,
+    pub run_id: RunId,
     pub test_key: String,
     pub suite: Option<String>,
     pub name: String,
@@ -169,7 +169,7 @@ pub struct TestHistory {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
-    pub run_id: String,
+    pub run_id: RunId,
     pub run_name: String,
     pub status: ResultStatus,
     pub duration_ms: Option<u64>,
@@ -230,12 +230,12 @@ pub enum IngestMessage {
     /// Results the gateway checked; read back without checking again (see `wire.rs`).
     Results {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         results: Vec<NewResult>,
     },
     Finish {
         project_id: String,
-        run_id: String,
+        run_id: RunId,
         finish: FinishRun,
         /// When the gateway accepted the finish (RFC 3339).
         accepted_at: String,
@@ -255,7 +255,7 @@ pub struct IngestEnvelope {
     #[serde(rename = "type")]
     kind: IngestKind,
     project_id: String,
-    run_id: String,
+    run_id: RunId,
     results: Option<Vec<NewResult>>,
     finish: Option<FinishRun>,
     accepted_at: Option<String>,
@@ -290,7 +290,7 @@ impl TryFrom<IngestEnvelope> for IngestMessage {
 }
 
 /// `verdict.ingest.<project>.<run>`: ordered per run, consumed by the runs service.
-pub fn ingest_subject(project_id: &str, run_id: &str) -> String {
+pub fn ingest_subject(project_id: &str, run_id: RunId) -> String {
     format!("verdict.ingest.{project_id}.{run_id}")
 }
 
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn ingest_subjects_fall_under_the_ingest_stream() {
-        let subject = ingest_subject("p1", "r1");
+        let subject = ingest_subject("p1", RunId::generate());
         let stream = crate::streams::INGEST.subjects[0].trim_end_matches('>');
         assert!(subject.starts_with(stream), "{subject}");
     }
@@ -333,7 +333,7 @@ mod tests {
     fn ingest_messages_are_tagged_by_type() {
         let message = IngestMessage::Finish {
             project_id: "p".into(),
-            run_id: "r".into(),
+            run_id: RunId::generate(),
             finish: FinishRun {
                 finished_at: None,
                 status: None,
@@ -426,7 +426,7 @@ impl std::str::FromStr for ImportState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Import {
     pub id: ImportId,
-    pub run_id: String,
+    pub run_id: RunId,
     pub status: ImportState,
     /// Why it failed, naming the line and column or the field.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -443,7 +443,7 @@ pub struct Import {
 /// A report to import into an existing run: its results are added to the run's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportIntoRun {
-    pub run_id: String,
+    pub run_id: RunId,
     pub format: ReportKind,
 }
 
@@ -460,7 +460,7 @@ pub struct CreatedImport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartImport {
     pub import_id: ImportId,
-    pub artifact_id: String,
+    pub artifact_id: ArtifactId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::RunId;
+
 /// The longest build key, in bytes.
 pub const MAX_BUILD_KEY_BYTES: usize = 255;
 /// The longest shard name, in bytes.
@@ -58,7 +60,7 @@ pub enum ShardStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunShard {
-    pub run_id: String,
+    pub run_id: RunId,
     pub shard: String,
     pub status: ShardStatus,
     pub joined_at: String,
@@ -67,7 +69,7 @@ pub struct RunShard {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRef {
-    pub run_id: String,
+    pub run_id: RunId,
     pub shard: String,
 }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{ResultStatus, TestResult};
+use crate::ids::RunId;
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -140,7 +141,7 @@ pub struct FailureSignature {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFailures {
-    pub run_id: String,
+    pub run_id: RunId,
     /// Only the run's new failures: of tests that passed in the previous finished run of
     /// the same baseline, or with a signature first seen in this run.
     #[serde(default)]
@@ -169,7 +170,7 @@ pub struct FailureGroup {
     /// Tests among them that passed in the previous finished run of the baseline.
     pub regressions: u64,
     /// The previous finished run of the baseline, if there is one.
-    pub baseline_run_id: Option<String>,
+    pub baseline_run_id: Option<RunId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

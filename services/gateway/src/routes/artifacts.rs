@@ -20,7 +20,7 @@ use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
+use crate::extract::{path_id, run_path, ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -93,7 +93,7 @@ pub async fn declare(
 ) -> Result<(StatusCode, Json<DeclaredArtifact>), ApiError> {
     let request = Keyed::new(
         DeclareArtifact {
-            run_id,
+            run_id: run_path(&run_id)?,
             artifact: body,
         },
         key,
@@ -128,7 +128,7 @@ pub async fn declare_batch(
 ) -> Result<(StatusCode, Json<DeclaredArtifactBatch>), ApiError> {
     let request = Keyed::new(
         DeclareArtifactBatch {
-            run_id,
+            run_id: run_path(&run_id)?,
             artifacts: body.artifacts,
         },
         key,
@@ -162,7 +162,7 @@ pub async fn complete_batch(
 ) -> Result<Json<CompletedArtifactBatch>, ApiError> {
     let bus = state.bus.with_timeout(COMPLETE_TIMEOUT);
     let request = CompleteArtifactsOfRun {
-        run_id,
+        run_id: run_path(&run_id)?,
         ids: body.ids,
     };
     Ok(Json(
@@ -190,7 +190,9 @@ pub async fn complete(
     Ok(Json(
         bus.request_as(
             &artifacts::COMPLETE,
-            &ArtifactRef { artifact_id },
+            &ArtifactRef {
+                artifact_id: path_id(&artifact_id, "artifact not found")?,
+            },
             &principal,
         )
         .await?,
@@ -233,7 +235,7 @@ pub async fn list(
         .answer(
             &artifacts::LIST,
             &ListArtifacts {
-                run_id,
+                run_id: run_path(&run_id)?,
                 page,
                 prefix,
             },
@@ -252,7 +254,13 @@ pub async fn get(
     Path(artifact_id): Path<String>,
 ) -> Result<Json<Artifact>, ApiError> {
     state
-        .answer(&artifacts::GET, &ArtifactRef { artifact_id }, &principal)
+        .answer(
+            &artifacts::GET,
+            &ArtifactRef {
+                artifact_id: path_id(&artifact_id, "artifact not found")?,
+            },
+            &principal,
+        )
         .await
 }
 
@@ -273,7 +281,9 @@ pub async fn download(
         .bus
         .request_as(
             &artifacts::DOWNLOAD,
-            &ArtifactRef { artifact_id },
+            &ArtifactRef {
+                artifact_id: path_id(&artifact_id, "artifact not found")?,
+            },
             &principal,
         )
         .await?;

@@ -16,7 +16,9 @@ use verdict_contracts::runs::{
 };
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter};
+use crate::extract::{
+    run_path, ApiJson, Authenticated, IdempotencyKeyHeader, QueryParams, RunReporter,
+};
 use crate::ingest::dedupe_id;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -64,7 +66,14 @@ pub async fn shard(
     Path((run_id, shard)): Path<(String, String)>,
 ) -> Result<Json<RunShard>, ApiError> {
     state
-        .answer(&runs::GET_SHARD, &ShardRef { run_id, shard }, &principal)
+        .answer(
+            &runs::GET_SHARD,
+            &ShardRef {
+                run_id: run_path(&run_id)?,
+                shard,
+            },
+            &principal,
+        )
         .await
 }
 
@@ -112,7 +121,13 @@ pub async fn get(
     Path(run_id): Path<String>,
 ) -> Result<Json<Run>, ApiError> {
     state
-        .answer(&runs::GET_RUN, &RunRef { run_id }, &principal)
+        .answer(
+            &runs::GET_RUN,
+            &RunRef {
+                run_id: run_path(&run_id)?,
+            },
+            &principal,
+        )
         .await
 }
 
@@ -128,7 +143,13 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Empty {} = state
         .bus
-        .request_as(&runs::DELETE_RUN, &RunRef { run_id }, &principal)
+        .request_as(
+            &runs::DELETE_RUN,
+            &RunRef {
+                run_id: run_path(&run_id)?,
+            },
+            &principal,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -166,7 +187,7 @@ pub async fn post_results(
     let mut results = batch
         .validate()
         .map_err(|errors| ApiError::Validation(errors.into_errors()))?;
-    let dedupe = dedupe_id(&principal, &run_id, key.as_ref());
+    let dedupe = dedupe_id(&principal, run_id, key.as_ref());
     for (index, result) in results.iter_mut().enumerate() {
         // Ids are settled here so that a redelivery stores the same results.
         if result.id.is_none() {
@@ -178,7 +199,7 @@ pub async fn post_results(
     }
     state
         .ingest
-        .results(&project_id, &run_id, &results, &dedupe)
+        .results(&project_id, run_id, &results, &dedupe)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -228,14 +249,14 @@ pub async fn finish(
         .unwrap_or_default();
     let message = IngestMessage::Finish {
         project_id: project_id.clone(),
-        run_id: run_id.clone(),
+        run_id,
         finish,
         accepted_at,
     };
-    let id = format!("{}-finish", dedupe_id(&principal, &run_id, key.as_ref()));
+    let id = format!("{}-finish", dedupe_id(&principal, run_id, key.as_ref()));
     state
         .ingest
-        .message(&project_id, &run_id, &message, &id)
+        .message(&project_id, run_id, &message, &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -259,7 +280,7 @@ pub async fn list_results(
     let suite = query.take("suite");
     query.finish()?;
     let request = ListResults {
-        run_id,
+        run_id: run_path(&run_id)?,
         status,
         q,
         suite,

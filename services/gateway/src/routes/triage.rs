@@ -15,7 +15,7 @@ use verdict_contracts::system::Empty;
 
 use super::runs::selection_of;
 use crate::extract::QueryParams;
-use crate::extract::{ApiJson, Authenticated};
+use crate::extract::{run_path, ApiJson, Authenticated};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -108,7 +108,7 @@ pub async fn run_failures(
     let baseline = query.take("baseline");
     query.finish()?;
     let request = RunFailures {
-        run_id,
+        run_id: run_path(&run_id)?,
         new_only,
         baseline,
         page,

@@ -291,10 +291,12 @@ mod tests {
 
     use super::*;
 
+    const RUN: &str = "0192a24d-0000-7000-8000-000000000001";
+
     fn report(status: RunStatus) -> RunReport {
         RunReport {
             run: Run {
-                id: "run-1".into(),
+                id: RUN.parse().unwrap(),
                 project_id: "p".into(),
                 name: "nightly <main>".into(),
                 status,
@@ -313,7 +315,7 @@ mod tests {
             },
             failures: vec![TestResult {
                 id: "r".into(),
-                run_id: "run-1".into(),
+                run_id: RUN.parse().unwrap(),
                 test_key: "k".into(),
                 suite: Some("checkout".into()),
                 name: "pays".into(),
@@ -327,7 +329,7 @@ mod tests {
                 stderr: None,
                 attributes: BTreeMap::new(),
             }],
-            url: Some("https://verdict.example/runs/run-1".into()),
+            url: Some(format!("https://verdict.example/runs/{RUN}")),
             news: RunNews::default(),
         }
     }
@@ -416,9 +418,12 @@ mod tests {
         );
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["type"], "run.failed");
-        assert_eq!(body["data"]["run"]["id"], "run-1");
+        assert_eq!(body["data"]["run"]["id"], RUN);
         assert_eq!(body["data"]["failures"][0]["name"], "pays");
-        assert_eq!(body["data"]["url"], "https://verdict.example/runs/run-1");
+        assert_eq!(
+            body["data"]["url"],
+            format!("https://verdict.example/runs/{RUN}")
+        );
     }
 
     #[test]
@@ -436,8 +441,9 @@ mod tests {
         );
         let headline = body["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(
-            headline
-                .starts_with("<https://verdict.example/runs/run-1|nightly &lt;main&gt;> failed"),
+            headline.starts_with(&format!(
+                "<https://verdict.example/runs/{RUN}|nightly &lt;main&gt;> failed"
+            )),
             "{headline}"
         );
         let failures = body["blocks"][1]["text"]["text"].as_str().unwrap();

@@ -1,6 +1,6 @@
 //! Imports: a report's way from accepted to done, queued and retried.
 
-use verdict_contracts::ids::ImportId;
+use verdict_contracts::ids::{ArtifactId, ImportId, RunId};
 use verdict_contracts::runs::{ImportState, ReportKind};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 
@@ -9,7 +9,7 @@ use super::parsed;
 #[derive(Debug, Clone)]
 pub struct ImportRow {
     pub id: ImportId,
-    pub run_id: String,
+    pub run_id: RunId,
     pub project_id: String,
     pub format: ReportKind,
     pub status: ImportState,
@@ -18,7 +18,7 @@ pub struct ImportRow {
     pub counts: Option<String>,
     /// JSON array of what the import noticed without refusing the report.
     pub warnings: Option<String>,
-    pub artifact_id: Option<String>,
+    pub artifact_id: Option<ArtifactId>,
     /// Attempts made so far.
     pub attempts: u32,
     /// When a queued import is to be tried (again).
@@ -74,7 +74,7 @@ pub fn import(conn: &Connection, id: ImportId) -> rusqlite::Result<Option<Import
 pub fn queue_import(
     conn: &Connection,
     id: ImportId,
-    artifact_id: &str,
+    artifact_id: ArtifactId,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
@@ -136,7 +136,7 @@ pub fn set_import_warnings(
 }
 
 /// Imports into the run (not the import that created it) still to be done.
-pub fn pending_imports_into(conn: &Connection, run_id: &str) -> rusqlite::Result<u32> {
+pub fn pending_imports_into(conn: &Connection, run_id: RunId) -> rusqlite::Result<u32> {
     conn.prepare_cached(
         "SELECT count(*) FROM imports WHERE run_id = ?1 AND status = 'pending' AND into_run",
     )?
@@ -166,7 +166,7 @@ mod tests {
         Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
         conn.execute_batch(
             r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
-               VALUES ('01a24dd3-1a36-742d-af3e-72998a5a73e1', 'r', 'p', 'junit', 'pending', 'a', '{"type":"user"}', 1234)"#,
+               VALUES ('01a24dd3-1a36-742d-af3e-72998a5a73e1', '0192a24d-0000-7000-8000-000000000001', 'p', 'junit', 'pending', '0192a24d-0000-7000-8000-00000000000a', '{"type":"user"}', 1234)"#,
         )
         .unwrap();
         MIGRATIONS.apply(&mut conn).unwrap();

@@ -32,6 +32,9 @@ mod tests {
     use crate::store::tests::{attach_text_index, ids, index_text, result, store_results, text};
     use crate::store::*;
 
+    const RUN_A: &str = "0192a24d-0000-7000-8000-00000000000a";
+    const RUN_B: &str = "0192a24d-0000-7000-8000-00000000000b";
+
     #[test]
     fn a_database_with_text_keys_migrates_keeping_runs_results_history_and_text() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -42,17 +45,17 @@ mod tests {
             r#"
             INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity,
                               total, passed, failed)
-            VALUES ('run-b', 'p', 'second', 'failed', '{"os":"linux"}', 2000, 2000, 2, 1, 1),
-                   ('run-a', 'p', 'first', 'passed', '{}', 1000, 1000, 1, 1, 0);
-            INSERT INTO run_attributes VALUES ('run-b', 'os', 'linux', 'p', 2000);
+            VALUES ('0192a24d-0000-7000-8000-00000000000b', 'p', 'second', 'failed', '{"os":"linux"}', 2000, 2000, 2, 1, 1),
+                   ('0192a24d-0000-7000-8000-00000000000a', 'p', 'first', 'passed', '{}', 1000, 1000, 1, 1, 0);
+            INSERT INTO run_attributes VALUES ('0192a24d-0000-7000-8000-00000000000b', 'os', 'linux', 'p', 2000);
             INSERT INTO tests VALUES ('p', 'k1', 's', 'one'), ('p', 'k2', 's', 'two');
-            INSERT INTO test_outcomes VALUES ('run-a', 'k1', 'p', 1000, 1, 'passed', 0, 5),
-                ('run-b', 'k1', 'p', 2000, 1, 'failed', 0, 6),
-                ('run-b', 'k2', 'p', 2000, 1, 'passed', 0, 7);
+            INSERT INTO test_outcomes VALUES ('0192a24d-0000-7000-8000-00000000000a', 'k1', 'p', 1000, 1, 'passed', 0, 5),
+                ('0192a24d-0000-7000-8000-00000000000b', 'k1', 'p', 2000, 1, 'failed', 0, 6),
+                ('0192a24d-0000-7000-8000-00000000000b', 'k2', 'p', 2000, 1, 'passed', 0, 7);
             INSERT INTO results (seq, run_id, id, test_key, suite, name, status, attempt, message)
-            VALUES (1, 'run-a', 'x', 'k1', 's', 'one', 'passed', 1, NULL),
-                   (2, 'run-b', 'y', 'k2', 's', 'two', 'passed', 1, NULL),
-                   (3, 'run-b', 'z', 'k1', 's', 'one', 'failed', 1, 'boom: timeout');
+            VALUES (1, '0192a24d-0000-7000-8000-00000000000a', 'x', 'k1', 's', 'one', 'passed', 1, NULL),
+                   (2, '0192a24d-0000-7000-8000-00000000000b', 'y', 'k2', 's', 'two', 'passed', 1, NULL),
+                   (3, '0192a24d-0000-7000-8000-00000000000b', 'z', 'k1', 's', 'one', 'failed', 1, 'boom: timeout');
             INSERT INTO results_text (rowid, name, message)
             VALUES (1, 'one', NULL), (2, 'two', NULL), (3, 'one', 'boom: timeout');
             "#,
@@ -63,7 +66,7 @@ mod tests {
         attach_text_index(&mut conn);
         index_text(&mut conn);
 
-        let b = run(&conn, "run-b").unwrap().unwrap();
+        let b = run(&conn, RUN_B.parse().unwrap()).unwrap().unwrap();
         assert_eq!((b.counts.total, b.counts.failed), (2, 1));
         assert_eq!(ids(&conn, b.rid, &ResultFilter::default()), ["y", "z"]);
         let failed = ResultFilter {
@@ -75,9 +78,9 @@ mod tests {
         let history: Vec<_> = test_history(&conn, "p", "k1", None, 10)
             .unwrap()
             .into_iter()
-            .map(|row| row.run_id)
+            .map(|row| row.run_id.to_string())
             .collect();
-        assert_eq!(history, ["run-b", "run-a"]);
+        assert_eq!(history, [RUN_B, RUN_A]);
         let linux = RunFilter {
             attributes: [("os".to_owned(), "linux".to_owned())].into(),
             ..RunFilter::default()
@@ -87,7 +90,7 @@ mod tests {
             .into_iter()
             .map(|run| run.id)
             .collect();
-        assert_eq!(runs, ["run-b"]);
+        assert_eq!(runs, [b.id]);
 
         store_results(
             &mut conn,
@@ -96,7 +99,7 @@ mod tests {
         );
         assert_eq!(ids(&conn, b.rid, &ResultFilter::default()), ["y", "z", "w"]);
         let tx = conn.transaction().unwrap();
-        assert!(delete_run(&tx, "run-b").unwrap());
+        assert!(delete_run(&tx, b.id).unwrap());
         assert!(ids(&tx, b.rid, &ResultFilter::default()).is_empty());
         assert!(ids(&tx, b.rid, &text("timeout")).is_empty());
     }
@@ -110,7 +113,7 @@ mod tests {
             .unwrap();
         conn.execute_batch(
             "INSERT INTO runs (rid, id, project_id, name, status, attributes, started_at, last_activity)
-             VALUES (1, 'run', 'p', 'nightly', 'running', '{}', 1, 1);
+             VALUES (1, '0192a24d-0000-7000-8000-00000000000a', 'p', 'nightly', 'running', '{}', 1, 1);
              INSERT INTO tests (tid, project_id, test_key, name) VALUES (1, 'p', 'k', 'one');
              INSERT INTO results (seq, run, id, test, name, status, attempt, message)
              VALUES (4294967297, 1, 'x', 1, 'one', 'failed', 1, 'timeout'),

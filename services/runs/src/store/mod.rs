@@ -55,6 +55,7 @@ fn prefixed(columns: &str, prefix: &str) -> String {
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
+    use verdict_contracts::ids::RunId;
     use verdict_store::rusqlite::Connection;
 
     use super::*;
@@ -137,14 +138,14 @@ pub(crate) mod tests {
         index_text(conn);
     }
 
-    pub(super) fn new_run(conn: &mut Connection, id: &str) -> RunRow {
-        run_started_at(conn, id, 1)
+    pub(super) fn new_run(conn: &mut Connection) -> RunRow {
+        run_started_at(conn, 1)
     }
 
-    pub(super) fn run_started_at(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
+    pub(super) fn run_started_at(conn: &mut Connection, started_at: i64) -> RunRow {
         let mut run = RunRow {
             rid: 0,
-            id: id.into(),
+            id: RunId::generate(),
             project_id: "project".into(),
             name: "nightly".into(),
             status: RunStatus::Running,
@@ -161,7 +162,7 @@ pub(crate) mod tests {
         run
     }
 
-    pub(super) fn run_of(conn: &Connection, id: &str) -> RunRow {
+    pub(super) fn run_of(conn: &Connection, id: RunId) -> RunRow {
         run(conn, id).unwrap().unwrap()
     }
 

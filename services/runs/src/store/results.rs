@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use verdict_contracts::ids::RunId;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::text::{self, NoteKind};
@@ -463,7 +464,7 @@ pub fn list_results(
 pub struct HistoryRow {
     /// The run's integer key, for the page cursor.
     pub rid: i64,
-    pub run_id: String,
+    pub run_id: RunId,
     pub run_name: String,
     pub status: ResultStatus,
     pub duration_ms: Option<u64>,
@@ -624,10 +625,10 @@ mod tests {
     fn paging_through_a_tests_history_returns_each_run_once_newest_first() {
         let mut conn = conn();
         let runs = [
-            run_started_at(&mut conn, "old", 10),
-            run_started_at(&mut conn, "tied-first", 20),
-            run_started_at(&mut conn, "tied-second", 20),
-            run_started_at(&mut conn, "new", 30),
+            run_started_at(&mut conn, 10),
+            run_started_at(&mut conn, 20),
+            run_started_at(&mut conn, 20),
+            run_started_at(&mut conn, 30),
         ];
         let tx = conn.transaction().unwrap();
         {
@@ -653,13 +654,14 @@ mod tests {
             after = Some((row.started_at, row.rid));
             seen.push(row.run_id);
         }
-        assert_eq!(seen, ["new", "tied-second", "tied-first", "old"]);
+        let newest_first: Vec<_> = runs.iter().rev().map(|run| run.id).collect();
+        assert_eq!(seen, newest_first);
     }
 
     #[test]
     fn tests_that_share_a_key_prefix_or_a_key_in_another_project_are_told_apart() {
         let mut conn = conn();
-        let stored = new_run(&mut conn, "run");
+        let stored = new_run(&mut conn);
         let run = |project: &str| RunRow {
             project_id: project.into(),
             ..stored.clone()
@@ -703,8 +705,8 @@ mod tests {
     #[test]
     fn a_run_whose_seq_range_is_used_up_refuses_more_results_rather_than_spill_over() {
         let mut conn = conn();
-        let full = new_run(&mut conn, "full");
-        let next = new_run(&mut conn, "next");
+        let full = new_run(&mut conn);
+        let next = new_run(&mut conn);
         let test = conn
             .query_row(
                 "INSERT INTO tests (project_id, test_key, name) VALUES ('project', 'k', 'a') RETURNING tid",
@@ -726,10 +728,11 @@ mod tests {
             test,
             &result("more", "a", ResultStatus::Passed, None),
         );
-        assert!(refused
-            .unwrap_err()
-            .to_string()
-            .contains("run full holds as many results"));
+        let message = refused.unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("run {} holds as many results", full.id)),
+            "{message}"
+        );
         drop(writer);
         assert!(ids(&tx, next.rid, &ResultFilter::default()).is_empty());
     }
@@ -737,8 +740,8 @@ mod tests {
     #[test]
     fn a_status_filter_lists_the_runs_results_of_that_status_passed_or_not() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
-        let other = new_run(&mut conn, "other");
+        let run = new_run(&mut conn);
+        let other = new_run(&mut conn);
         store_results(
             &mut conn,
             &run,
@@ -772,8 +775,8 @@ mod tests {
     #[test]
     fn newest_first_pages_go_back_from_the_latest_result_of_the_run() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
-        let other = new_run(&mut conn, "other");
+        let run = new_run(&mut conn);
+        let other = new_run(&mut conn);
         let results: Vec<ResultRow> = ["a", "b", "c", "d", "e"]
             .iter()
             .map(|id| result(id, id, ResultStatus::Failed, None))
@@ -806,7 +809,7 @@ mod tests {
     #[test]
     fn a_result_resent_within_one_transaction_is_found_by_its_last_text_only() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         store_results(
             &mut conn,
             &run,
@@ -823,7 +826,7 @@ mod tests {
     #[test]
     fn a_resent_result_replaces_the_stored_one_in_its_place_and_in_the_text_index() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         store_results(
             &mut conn,
             &run,

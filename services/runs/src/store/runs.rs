@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use verdict_contracts::ids::RunId;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::text::NoteKind;
@@ -19,7 +20,7 @@ pub(super) const RUN_COLUMNS: &str =
 pub struct RunRow {
     /// The run's integer key in this database; it never leaves the service.
     pub rid: i64,
-    pub id: String,
+    pub id: RunId,
     pub project_id: String,
     pub name: String,
     pub status: RunStatus,
@@ -92,7 +93,7 @@ pub fn insert_run(tx: &Transaction<'_>, run: &mut RunRow) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn run(conn: &Connection, id: &str) -> rusqlite::Result<Option<RunRow>> {
+pub fn run(conn: &Connection, id: RunId) -> rusqlite::Result<Option<RunRow>> {
     conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?
         .query_row([id], run_row)
         .optional()
@@ -216,7 +217,7 @@ pub fn add_counts(
 /// Ends a run with its status and the number of its failures that were quarantined.
 pub fn finish_run(
     tx: &Transaction<'_>,
-    run_id: &str,
+    run_id: RunId,
     status: RunStatus,
     finished_at: i64,
     quarantined: u64,
@@ -230,7 +231,7 @@ pub fn finish_run(
 }
 
 /// Running runs with no activity since `before`.
-pub fn stale_runs(conn: &Connection, before: i64, limit: u32) -> rusqlite::Result<Vec<String>> {
+pub fn stale_runs(conn: &Connection, before: i64, limit: u32) -> rusqlite::Result<Vec<RunId>> {
     let mut statement = conn.prepare_cached(
         "SELECT id FROM runs WHERE status = 'running' AND last_activity < ?1 ORDER BY last_activity LIMIT ?2",
     )?;
@@ -243,7 +244,7 @@ pub fn runs_older_than(
     conn: &Connection,
     before: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<(String, String)>> {
+) -> rusqlite::Result<Vec<(RunId, String)>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, project_id FROM runs WHERE started_at < ?1 ORDER BY started_at LIMIT ?2",
     )?;
@@ -252,7 +253,7 @@ pub fn runs_older_than(
 }
 
 /// Removes a run with its results, outcomes, attributes and text index entries.
-pub fn delete_run(tx: &Transaction<'_>, run_id: &str) -> rusqlite::Result<bool> {
+pub fn delete_run(tx: &Transaction<'_>, run_id: RunId) -> rusqlite::Result<bool> {
     let rid: Option<i64> = tx
         .query_row("SELECT rid FROM runs WHERE id = ?1", [run_id], |row| {
             row.get(0)

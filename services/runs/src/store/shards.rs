@@ -152,10 +152,10 @@ mod tests {
     #[test]
     fn shards_are_counted_as_they_join_finish_and_join_again() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "build");
+        let run = new_run(&mut conn);
         let tx = conn.transaction().unwrap();
         let counts = |tx: &Transaction<'_>| {
-            let f = run_of(tx, "build").finishing;
+            let f = run_of(tx, run.id).finishing;
             (f.shards_joined, f.shards_finished, f.last_finish_at)
         };
         join_shard(&tx, &run, "a", 10).unwrap();

@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn a_stored_result_is_found_by_its_text_once_the_indexer_took_its_note() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "login works", Some("timeout"))]);
         assert!(ids(&conn, run.rid, &text("timeout")).is_empty());
 
@@ -235,8 +235,8 @@ mod tests {
     #[test]
     fn the_results_a_transaction_stored_in_a_run_are_one_note() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
-        let other = new_run(&mut conn, "other");
+        let run = new_run(&mut conn);
+        let other = new_run(&mut conn);
         let tx = conn.transaction().unwrap();
         {
             let known = KnownTests::default();
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn a_pass_takes_notes_until_they_cover_its_limit_and_the_next_goes_on_from_there() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         for (id, name) in [("a", "alpha"), ("b", "beta"), ("c", "gamma")] {
             write(&mut conn, &run, &[(id, name, None)]);
         }
@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn a_result_changed_in_the_transaction_that_stored_it_is_indexed_once_by_its_last_text() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(
             &mut conn,
             &run,
@@ -294,7 +294,7 @@ mod tests {
     #[test]
     fn a_result_changed_before_its_first_note_was_taken_is_found_by_its_new_text_only() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         write(&mut conn, &run, &[("x", "a", Some("recovered"))]);
 
@@ -307,11 +307,11 @@ mod tests {
     #[test]
     fn a_deleted_runs_results_leave_the_index() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         index_text(&mut conn);
         let tx = conn.transaction().unwrap();
-        delete_run(&tx, "run").unwrap();
+        delete_run(&tx, run.id).unwrap();
         tx.commit().unwrap();
 
         index_text(&mut conn);
@@ -322,10 +322,10 @@ mod tests {
     #[test]
     fn results_deleted_before_the_indexer_took_their_note_are_never_indexed() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         let tx = conn.transaction().unwrap();
-        delete_run(&tx, "run").unwrap();
+        delete_run(&tx, run.id).unwrap();
         tx.commit().unwrap();
 
         let pass = index_queued(&mut conn, 100).unwrap();
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn a_cleared_run_filled_again_is_found_by_the_new_results_text_only() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(
             &mut conn,
             &run,
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn the_writer_forgets_taken_notes_but_the_newest() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         for (id, name) in [("a", "alpha"), ("b", "beta"), ("c", "gamma")] {
             write(&mut conn, &run, &[(id, name, None)]);
         }
@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn an_index_without_a_position_is_rebuilt_from_the_stored_results() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         index_text(&mut conn);
         // A new, empty index file: as after an upgrade, or when the file was removed.
@@ -397,7 +397,7 @@ mod tests {
     #[test]
     fn an_index_ahead_of_the_notes_is_rebuilt_from_the_stored_results() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         index_text(&mut conn);
         // The runs database lost its last commits, or was restored from a backup: its
@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn an_index_of_another_version_is_emptied_and_rebuilt() {
         let mut conn = conn();
-        let run = new_run(&mut conn, "run");
+        let run = new_run(&mut conn);
         write(&mut conn, &run, &[("x", "a", Some("timeout"))]);
         index_text(&mut conn);
         conn.pragma_update(Some(SCHEMA), "user_version", VERSION + 1)

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use verdict_contracts::ids::RunId;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{parsed, result_row, RunRow, StoredResult, RESULT_COLUMNS};
@@ -86,7 +87,7 @@ impl<'tx> FailureStatements<'tx> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowRun {
     pub rid: i64,
-    pub id: String,
+    pub id: RunId,
     pub status: RunStatus,
     pub started_at: i64,
     pub finished_at: i64,
@@ -166,7 +167,7 @@ pub fn previous_run(
     conn: &Connection,
     run: &RunRow,
     baseline: &str,
-) -> rusqlite::Result<Option<(i64, String)>> {
+) -> rusqlite::Result<Option<(i64, RunId)>> {
     let read = |row: &Row<'_>| Ok((row.get(0)?, row.get(1)?));
     match run.attributes.get(baseline) {
         Some(value) => conn.prepare_cached(PREVIOUS_RUN_BY_ATTRIBUTE)?.query_row(
@@ -251,7 +252,7 @@ pub fn signature_by_hash(
 pub struct SignatureResult {
     pub run_started_at: i64,
     pub rid: i64,
-    pub run_id: String,
+    pub run_id: RunId,
     pub result: StoredResult,
 }
 
@@ -585,10 +586,10 @@ mod tests {
     use super::*;
     use crate::store::tests::{conn, plan};
 
-    fn run(conn: &mut Connection, id: &str, started_at: i64) -> RunRow {
+    fn run(conn: &mut Connection, started_at: i64) -> RunRow {
         let mut run = RunRow {
             rid: 0,
-            id: id.into(),
+            id: RunId::generate(),
             project_id: "p".into(),
             name: "nightly".into(),
             status: RunStatus::Running,
@@ -627,7 +628,7 @@ mod tests {
     #[test]
     fn applying_failures_records_one_signature_for_the_same_error_with_other_numbers() {
         let mut conn = conn();
-        let first = run(&mut conn, "first", 10);
+        let first = run(&mut conn, 10);
         apply(
             &mut conn,
             &first,
@@ -645,7 +646,7 @@ mod tests {
         assert_eq!((signature.first_run, signature.first_seen), (first.rid, 10));
         assert_eq!(signature.example.as_deref(), Some("expected 3 got 4"));
 
-        let second = run(&mut conn, "second", 20);
+        let second = run(&mut conn, 20);
         apply(
             &mut conn,
             &second,
@@ -657,14 +658,14 @@ mod tests {
             "first seen earlier"
         );
         let results = signature_results(&conn, again[0].signature, None, 10).unwrap();
-        let runs: Vec<_> = results.iter().map(|r| r.run_id.as_str()).collect();
-        assert_eq!(runs, ["second", "first", "first"], "newest run first");
+        let runs: Vec<_> = results.iter().map(|r| r.run_id).collect();
+        assert_eq!(runs, [second.id, first.id, first.id], "newest run first");
     }
 
     #[test]
     fn a_failure_resent_as_passed_is_forgotten() {
         let mut conn = conn();
-        let run = run(&mut conn, "r", 10);
+        let run = run(&mut conn, 10);
         let result = |status: &str| serde_json::json!([{ "id": "x", "name": "x", "status": status, "message": "boom" }]);
         apply(&mut conn, &run, result("failed"));
         assert_eq!(failures_of_run(&conn, run.rid).unwrap().len(), 1);
@@ -675,7 +676,7 @@ mod tests {
     #[test]
     fn the_catalog_finds_tests_by_words_in_their_name_or_suite() {
         let mut conn = conn();
-        let run = run(&mut conn, "r", 10);
+        let run = run(&mut conn, 10);
         apply(
             &mut conn,
             &run,

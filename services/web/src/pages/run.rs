@@ -6,6 +6,7 @@ use axum::response::Response;
 use futures::future::join_all;
 use maud::{html, Markup};
 use verdict_contracts::artifacts::{self, Artifact, ArtifactRef, ArtifactState, ListArtifacts};
+use verdict_contracts::ids::{ArtifactId, RunId};
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::{self, ListResults, ResultStatus, Run, RunRef, TestResult};
 
@@ -47,21 +48,17 @@ pub async fn show(
     Path(run_id): Path<String>,
     Query(filters): Query<Filters>,
 ) -> Result<Page, WebError> {
+    // Text that is no run id names no run.
+    let run_id: RunId = run_id.parse().map_err(|_| WebError::NotFound)?;
     let run: Run = signed_in
-        .request(
-            &web,
-            &runs::GET_RUN,
-            &RunRef {
-                run_id: run_id.clone(),
-            },
-        )
+        .request(&web, &runs::GET_RUN, &RunRef { run_id })
         .await?;
     let status = given(&filters.status)
         .map(str::parse::<ResultStatus>)
         .transpose()
         .map_err(|err| WebError::BadRequest(err.to_string()))?;
     let list = |status: Option<ResultStatus>, limit: u32, cursor: Option<&str>| ListResults {
-        run_id: run.id.clone(),
+        run_id: run.id,
         status,
         q: given(&filters.q).map(str::to_owned),
         suite: given(&filters.suite).map(str::to_owned),
@@ -88,7 +85,7 @@ pub async fn show(
         ..list(None, LATEST_SHOWN, None)
     };
     let listed = ListArtifacts {
-        run_id: run.id.clone(),
+        run_id: run.id,
         page: PageRequest {
             cursor: None,
             limit: ARTIFACTS_SHOWN,
@@ -213,7 +210,7 @@ fn result_filters(filters: &Filters) -> Markup {
 
 /// What an artifact's inline preview shows, by artifact id: a signed URL of an image
 /// or video, or the head of a text.
-type Previews = Vec<(String, String)>;
+type Previews = Vec<(ArtifactId, String)>;
 
 async fn previews(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Previews {
     let wanted = artifacts
@@ -222,13 +219,13 @@ async fn previews(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Pr
         .take(PREVIEWS);
     join_all(wanted.map(|artifact| async move {
         let reference = ArtifactRef {
-            artifact_id: artifact.id.clone(),
+            artifact_id: artifact.id,
         };
         signed_in
             .request(web, &artifacts::DOWNLOAD, &reference)
             .await
             .ok()
-            .map(|target| (artifact.id.clone(), target.url))
+            .map(|target| (artifact.id, target.url))
     }))
     .await
     .into_iter()
@@ -244,14 +241,14 @@ async fn texts(web: &Web, signed_in: &SignedIn, artifacts: &[Artifact]) -> Previ
         .take(TEXT_PREVIEWS);
     join_all(wanted.map(|artifact| async move {
         let reference = ArtifactRef {
-            artifact_id: artifact.id.clone(),
+            artifact_id: artifact.id,
         };
         let target = signed_in
             .request(web, &artifacts::DOWNLOAD, &reference)
             .await
             .ok()?;
         let head = text_head(web, &target.url).await?;
-        Some((artifact.id.clone(), head))
+        Some((artifact.id, head))
     }))
     .await
     .into_iter()
@@ -404,14 +401,14 @@ impl View<'_> {
                         a href={ "/artifacts/" (artifact.id) "/view" } { (artifact.name.as_str()) }
                         span.muted { " " (artifact.content_type) " · " (size(artifact.size)) }
                         @if artifact.state != ArtifactState::Stored { " " span.muted { "(" (artifact.state.as_str()) ")" } }
-                        @if let Some(url) = self.preview(&artifact.id) {
+                        @if let Some(url) = self.preview(artifact.id) {
                             @match preview_kind(&artifact.content_type) {
                                 Some(PreviewKind::Image) => figure { img.preview src=(url) alt={ "Preview of " (artifact.name.as_str()) } loading="lazy"; },
                                 Some(PreviewKind::Video) => figure { video.preview src=(url) controls preload="metadata" {} },
                                 None => {}
                             }
                         }
-                        @if let Some(text) = self.text(&artifact.id) {
+                        @if let Some(text) = self.text(artifact.id) {
                             pre.text-preview aria-label={ "Beginning of " (artifact.name.as_str()) } { (text) }
                         }
                     }
@@ -420,19 +417,19 @@ impl View<'_> {
         }
     }
 
-    fn preview(&self, artifact_id: &str) -> Option<&str> {
+    fn preview(&self, artifact_id: ArtifactId) -> Option<&str> {
         find(self.previews, artifact_id)
     }
 
-    fn text(&self, artifact_id: &str) -> Option<&str> {
+    fn text(&self, artifact_id: ArtifactId) -> Option<&str> {
         find(self.texts, artifact_id)
     }
 }
 
-fn find<'a>(previews: &'a Previews, artifact_id: &str) -> Option<&'a str> {
+fn find(previews: &Previews, artifact_id: ArtifactId) -> Option<&str> {
     previews
         .iter()
-        .find(|(id, _)| id == artifact_id)
+        .find(|(id, _)| *id == artifact_id)
         .map(|(_, value)| value.as_str())
 }
 
@@ -460,7 +457,14 @@ pub async fn artifact(
     Path(artifact_id): Path<String>,
 ) -> Result<Response, WebError> {
     let target = signed_in
-        .request(&web, &artifacts::DOWNLOAD, &ArtifactRef { artifact_id })
+        .request(
+            &web,
+            &artifacts::DOWNLOAD,
+            &ArtifactRef {
+                // Text that is no artifact id names no artifact.
+                artifact_id: artifact_id.parse().map_err(|_| WebError::NotFound)?,
+            },
+        )
         .await?;
     Ok(see_other(&target.url))
 }
@@ -472,10 +476,16 @@ mod tests {
     #[test]
     fn only_absolute_preview_urls_add_origins() {
         let previews = vec![
-            ("a".into(), "/blobs/abc?sig=1".into()),
-            ("b".into(), "http://127.0.0.1:9002/bucket/k?X-Amz=1".into()),
-            ("c".into(), "http://127.0.0.1:9002/bucket/j".into()),
-            ("d".into(), "javascript:alert(1)".into()),
+            (ArtifactId::generate(), "/blobs/abc?sig=1".into()),
+            (
+                ArtifactId::generate(),
+                "http://127.0.0.1:9002/bucket/k?X-Amz=1".into(),
+            ),
+            (
+                ArtifactId::generate(),
+                "http://127.0.0.1:9002/bucket/j".into(),
+            ),
+            (ArtifactId::generate(), "javascript:alert(1)".into()),
         ];
         assert_eq!(media_origins(&previews), vec!["http://127.0.0.1:9002"]);
     }
