@@ -28,8 +28,8 @@ pub async fn run(logins: usize, requests: usize) -> anyhow::Result<()> {
     let path = format!("/api/v1/projects/{project}");
     let claims: Value = app.get_as(&token, "/api/v1/me").await.json().await?;
     let principal = Principal::User {
-        user_id: claims["id"].as_str().unwrap_or_default().to_owned(),
-        session_id: session_of(&token),
+        user_id: claims["id"].as_str().unwrap_or_default().parse()?,
+        session_id: session_of(&token).parse()?,
     };
     let bus = Bus::new(
         app.nats.client().await,

@@ -7,6 +7,7 @@ use common::nats;
 use tokio_util::sync::CancellationToken;
 use verdict_bus::{Bus, BusError, BusSettings, RequestError, ServiceHost};
 use verdict_contracts::auth::Principal;
+use verdict_contracts::ids::{SessionId, UserId};
 use verdict_contracts::system::Empty;
 use verdict_contracts::{ErrorCode, Operation, ServiceError, ServiceName};
 
@@ -17,7 +18,7 @@ const GREETING: Operation<Empty, String> = Operation::service_query(ServiceName:
 
 fn user_id(principal: &Principal) -> String {
     match principal {
-        Principal::User { user_id, .. } => user_id.clone(),
+        Principal::User { user_id, .. } => user_id.to_string(),
         Principal::ApiToken { token_id, .. } => token_id.to_string(),
     }
 }
@@ -51,15 +52,16 @@ async fn serve(server: &verdict_bus::server::NatsServer) -> (Bus, CancellationTo
 async fn a_principal_endpoint_answers_for_the_principal_it_is_sent_with() {
     let (server, _dir) = nats().await;
     let (bus, _stop) = serve(&server).await;
+    let user_id = UserId::generate();
     let principal = Principal::User {
-        user_id: "u-1".into(),
-        session_id: "s-1".into(),
+        user_id,
+        session_id: SessionId::generate(),
     };
     assert_eq!(
         bus.request_as(&WHO_AM_I, &Empty {}, &principal)
             .await
             .unwrap(),
-        "u-1"
+        user_id.to_string()
     );
 }
 

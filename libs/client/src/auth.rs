@@ -6,6 +6,7 @@ use verdict_contracts::auth::{
     CreateUser, Email, Jwks, LoginPassword, LoginRequest, Me, RefreshRequest, RotatedKey,
     TokenPair, User,
 };
+use verdict_contracts::ids::UserId;
 
 use crate::client::{Payload, Repeat};
 use crate::{Client, Error};
@@ -59,8 +60,9 @@ impl Client {
     }
 
     /// `PATCH /users/{id}` (administrators): a disabled user's tokens stop working.
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<User, Error> {
-        let mut call = self.call(Method::PATCH, self.api(&["users", user_id]), Repeat::Never);
+    pub async fn set_user_disabled(&self, user_id: UserId, disabled: bool) -> Result<User, Error> {
+        let path = self.api(&["users", &user_id.to_string()]);
+        let mut call = self.call(Method::PATCH, path, Repeat::Never);
         call.payload = Payload::json(&UserChange { disabled })?;
         self.json(call).await
     }

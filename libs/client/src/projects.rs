@@ -5,7 +5,7 @@ use serde::Serialize;
 use verdict_contracts::auth::{
     CreateProject, CreatedToken, DisplayName, Member, Project, Role, TokenInfo,
 };
-use verdict_contracts::ids::TokenId;
+use verdict_contracts::ids::{TokenId, UserId};
 use verdict_contracts::page::{Page, PageRequest};
 
 use crate::client::{Payload, Repeat};
@@ -55,12 +55,12 @@ impl Client {
     pub async fn put_member(
         &self,
         project: &str,
-        user_id: &str,
+        user_id: UserId,
         role: Role,
     ) -> Result<Member, Error> {
         let mut call = self.call(
             Method::PUT,
-            self.api(&["projects", project, "members", user_id]),
+            self.api(&["projects", project, "members", &user_id.to_string()]),
             Repeat::Idempotent,
         );
         call.payload = Payload::json(&MemberRole { role })?;
@@ -68,10 +68,10 @@ impl Client {
     }
 
     /// `DELETE /projects/{project}/members/{user_id}`.
-    pub async fn delete_member(&self, project: &str, user_id: &str) -> Result<(), Error> {
+    pub async fn delete_member(&self, project: &str, user_id: UserId) -> Result<(), Error> {
         self.empty(self.call(
             Method::DELETE,
-            self.api(&["projects", project, "members", user_id]),
+            self.api(&["projects", project, "members", &user_id.to_string()]),
             Repeat::Idempotent,
         ))
         .await

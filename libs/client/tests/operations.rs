@@ -10,7 +10,7 @@ use verdict_client::{
 };
 use verdict_contracts::artifacts::{ArtifactNamePrefix, ArtifactState, NewArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, Role};
-use verdict_contracts::ids::{ArtifactId, ImportId, RunId};
+use verdict_contracts::ids::{ArtifactId, ImportId, RunId, UserId};
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{
@@ -149,10 +149,10 @@ async fn administrators_manage_users_and_keys() {
     );
     assert!(!admin.rotate_keys().await.unwrap().kid.is_empty());
 
-    let disabled = admin.set_user_disabled(&user.id, true).await.unwrap();
+    let disabled = admin.set_user_disabled(user.id, true).await.unwrap();
     assert!(disabled.disabled);
     let unknown = admin
-        .set_user_disabled("no-such-user", true)
+        .set_user_disabled(UserId::generate(), true)
         .await
         .unwrap_err();
     assert_eq!(unknown.status(), Some(StatusCode::NOT_FOUND));
@@ -180,13 +180,14 @@ async fn projects_members_and_tokens() {
     let (user_id, _) = app
         .user(&app.admin_token().await, "member@example.com")
         .await;
+    let user_id: UserId = user_id.parse().unwrap();
     let member = admin
-        .put_member("web", &user_id, Role::Maintainer)
+        .put_member("web", user_id, Role::Maintainer)
         .await
         .unwrap();
     assert_eq!(member.role, Role::Maintainer);
-    admin.delete_member("web", &user_id).await.unwrap();
-    let gone = admin.delete_member("nowhere", &user_id).await.unwrap_err();
+    admin.delete_member("web", user_id).await.unwrap();
+    let gone = admin.delete_member("nowhere", user_id).await.unwrap_err();
     assert_eq!(gone.status(), Some(StatusCode::NOT_FOUND));
 
     let created = admin

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
-use crate::ids::TokenId;
+use crate::ids::{SessionId, TokenId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -65,7 +65,10 @@ impl FromStr for Role {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Principal {
     /// A person signed in with an access token; `session_id` is its refresh family.
-    User { user_id: String, session_id: String },
+    User {
+        user_id: UserId,
+        session_id: SessionId,
+    },
     /// A CI job's API token, bound to one project and one role.
     ApiToken {
         token_id: TokenId,
@@ -279,7 +282,7 @@ pub struct ProjectRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub is_admin: bool,
@@ -298,14 +301,14 @@ pub struct CreateUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateUser {
-    pub user_id: String,
+    pub user_id: UserId,
     pub disabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub is_admin: bool,
@@ -347,7 +350,7 @@ pub struct ListProjects {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutMember {
     pub project: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 
@@ -355,7 +358,7 @@ pub struct PutMember {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub project_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: Role,
 }
 
@@ -378,7 +381,7 @@ pub struct AddMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberInfo {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -401,7 +404,7 @@ pub struct ListUsers {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeleteMember {
     pub project: String,
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -570,9 +573,9 @@ pub struct Revocation {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RevocationTarget {
     /// One sign-in (refresh family) and every access token issued from it.
-    Session(String),
+    Session(SessionId),
     /// Every token of a user issued before `revoked_at` (user disabled).
-    User(String),
+    User(UserId),
     /// One API token.
     ApiToken(TokenId),
 }
@@ -668,7 +671,7 @@ mod tests {
 
     #[test]
     fn revocation_keys_are_valid_kv_keys() {
-        let key = RevocationTarget::Session("0191c0de-0000-7000-8000-000000000000".into()).key();
+        let key = RevocationTarget::Session(SessionId::generate()).key();
         assert!(key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.=".contains(c)));

@@ -156,8 +156,8 @@ mod tests {
     fn users_and_tokens_have_scopes_of_their_own() {
         let id = crate::ids::TokenId::generate();
         let user = Principal::User {
-            user_id: id.to_string(),
-            session_id: "s1".into(),
+            user_id: id.to_string().parse().unwrap(),
+            session_id: crate::ids::SessionId::generate(),
         };
         let token = Principal::ApiToken {
             token_id: id,

@@ -62,6 +62,14 @@ macro_rules! uuid_id {
 }
 
 uuid_id!(
+    /// A person's account.
+    UserId
+);
+uuid_id!(
+    /// A person's sign-in: the family of refresh tokens one login started.
+    SessionId
+);
+uuid_id!(
     /// A run: one execution of a project's tests.
     RunId
 );

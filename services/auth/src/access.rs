@@ -1,6 +1,7 @@
 //! Who may do what in a project. Plain rules, no I/O: the callers look up the facts.
 
 use verdict_contracts::auth::Role;
+use verdict_contracts::ids::UserId;
 
 use crate::Error;
 
@@ -8,7 +9,7 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     User {
-        user_id: String,
+        user_id: UserId,
         is_admin: bool,
     },
     ApiToken {
@@ -34,9 +35,9 @@ impl Caller {
         }
     }
 
-    pub fn user_id(&self) -> Option<&str> {
+    pub fn user_id(&self) -> Option<UserId> {
         match self {
-            Caller::User { user_id, .. } => Some(user_id),
+            Caller::User { user_id, .. } => Some(*user_id),
             Caller::ApiToken { .. } => None,
         }
     }
@@ -85,7 +86,7 @@ mod tests {
 
     fn user(is_admin: bool) -> Caller {
         Caller::User {
-            user_id: "u".into(),
+            user_id: UserId::generate(),
             is_admin,
         }
     }

@@ -56,10 +56,10 @@ impl Auth {
                         user_id,
                         session_id,
                     } => {
-                        let user = store::user_by_id(conn, &user_id)?
+                        let user = store::user_by_id(conn, user_id)?
                             .filter(|user| !user.disabled)
                             .ok_or(Error::Unauthorized("the account is disabled or gone"))?;
-                        if !store::session_is_active(conn, &session_id, now)? {
+                        if !store::session_is_active(conn, session_id, now)? {
                             return Err(Error::Unauthorized("the session has ended"));
                         }
                         Ok(Caller::User {

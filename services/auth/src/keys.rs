@@ -7,6 +7,7 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
+use verdict_contracts::ids::{SessionId, UserId};
 
 use crate::Error;
 
@@ -58,14 +59,14 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
     /// Always `access`: a token meant for something else is never accepted as one.
     pub typ: String,
     /// The sign-in (refresh family) this token belongs to, so logout can deny it.
-    pub sid: String,
+    pub sid: SessionId,
     /// Whether the user is an administrator, so gateways can admit them to operations
     /// without asking this service (which may be the one that is down).
     #[serde(default)]
@@ -123,12 +124,12 @@ mod tests {
         AccessClaims {
             iss: "verdict".into(),
             aud: "verdict-api".into(),
-            sub: "user".into(),
+            sub: UserId::generate(),
             exp: 4_000_000_000,
             iat: 1_700_000_000,
             jti: "j".into(),
             typ: "access".into(),
-            sid: "s".into(),
+            sid: SessionId::generate(),
             adm: false,
         }
     }

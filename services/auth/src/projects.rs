@@ -4,6 +4,7 @@ use verdict_contracts::auth::{
     AddMember, CreateProject, DeleteMember, ListMembers, ListProjects, Member, MemberInfo, Project,
     ProjectAccess, ProjectRef, PutMember, Role,
 };
+use verdict_contracts::ids::UserId;
 use verdict_contracts::page::{encode_cursor, Page};
 use verdict_contracts::Timestamp;
 
@@ -28,7 +29,7 @@ pub async fn create(
     request: CreateProject,
     keyed: Option<KeyedRequest>,
 ) -> Result<Project, Error> {
-    let Some(owner) = caller.user_id().map(str::to_owned) else {
+    let Some(owner) = caller.user_id() else {
         return Err(Error::Forbidden("API tokens cannot create projects"));
     };
     let project = ProjectRow {
@@ -43,7 +44,7 @@ pub async fn create(
             if let Some(answer) = keyed::repeated(&tx, keyed.as_ref())? {
                 return Ok(answer);
             }
-            if !store::insert_project(&tx, &project, &owner)? {
+            if !store::insert_project(&tx, &project, owner)? {
                 return Err(Error::Conflict("a project with this slug exists".into()));
             }
             let answer = project_out(project);
@@ -72,7 +73,7 @@ pub async fn list(
                     store::all_projects(conn, &after, limit + 1)?
                 }
                 Caller::User { user_id, .. } => {
-                    store::projects_of_user(conn, user_id, &after, limit + 1)?
+                    store::projects_of_user(conn, *user_id, &after, limit + 1)?
                         .into_iter()
                         .map(|(project, _)| project)
                         .collect()
@@ -116,7 +117,7 @@ pub async fn authorize(
 /// Who a membership is for: a user id (the API's path) or an e-mail address (the
 /// dashboard's form).
 enum MemberRef {
-    Id(String),
+    Id(UserId),
     Email(String),
 }
 
@@ -144,13 +145,13 @@ async fn set_member(
         .write(move |conn| {
             let tx = conn.transaction()?;
             let user = match &member {
-                MemberRef::Id(id) => store::user_by_id(&tx, id)?,
+                MemberRef::Id(id) => store::user_by_id(&tx, *id)?,
                 MemberRef::Email(email) => store::user_by_email(&tx, email)?,
             };
             let Some(user_id) = user.map(|user| user.id) else {
                 return Err(Error::NotFound("user"));
             };
-            let current = store::membership(&tx, &project_id, &user_id)?;
+            let current = store::membership(&tx, &project_id, user_id)?;
             access::may_assign(own, current, wanted)?;
             if current == Some(Role::Owner)
                 && wanted != Role::Owner
@@ -158,7 +159,7 @@ async fn set_member(
             {
                 return Err(Error::Conflict("a project keeps at least one owner".into()));
             }
-            store::put_membership(&tx, &project_id, &user_id, wanted)?;
+            store::put_membership(&tx, &project_id, user_id, wanted)?;
             tx.commit()?;
             Ok(Member {
                 project_id,
@@ -180,14 +181,14 @@ pub async fn delete_member(
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            let Some(current) = store::membership(&tx, &project_id, &user_id)? else {
+            let Some(current) = store::membership(&tx, &project_id, user_id)? else {
                 return Err(Error::NotFound("member"));
             };
             access::may_assign(own, Some(current), Role::Viewer)?;
             if current == Role::Owner && store::count_owners(&tx, &project_id)? == 1 {
                 return Err(Error::Conflict("a project keeps at least one owner".into()));
             }
-            store::delete_membership(&tx, &project_id, &user_id)?;
+            store::delete_membership(&tx, &project_id, user_id)?;
             tx.commit()?;
             Ok(())
         })
@@ -221,7 +222,7 @@ pub async fn list_members(
     Ok(Page::from_overfetched(
         members,
         limit,
-        |(user, _)| encode_cursor(&[&user.id]),
+        |(user, _)| encode_cursor(&[&user.id.to_string()]),
         |(user, role)| MemberInfo {
             user_id: user.id,
             email: user.email,

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use verdict_contracts::auth::{LoginAttempt, RefreshRequest, RevocationTarget, TokenPair};
+use verdict_contracts::ids::SessionId;
 use verdict_contracts::Timestamp;
 
 use crate::config::LoginPolicy;
@@ -128,27 +129,27 @@ fn lock_after(policy: LoginPolicy, failures: u32, now: i64) -> Option<i64> {
 
 async fn start_session(auth: &Auth, user: UserRow, source: Source) -> Result<TokenPair, Error> {
     let now = Timestamp::now().secs();
-    let session_id = uuid::Uuid::now_v7().to_string();
+    let session_id = SessionId::generate();
     let refresh = secrets::new_secret(secrets::REFRESH_PREFIX);
     let expires_at = now + auth.tokens.refresh_ttl.as_secs() as i64;
-    let (user_id, sid, hash) = (user.id.clone(), session_id.clone(), refresh.hash);
+    let (user_id, sid, hash) = (user.id, session_id, refresh.hash);
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
             store::clear_login_failures(&tx, &source.email, &source.client)?;
-            store::insert_session(&tx, &sid, &user_id, now, expires_at)?;
-            store::insert_refresh_token(&tx, &hash, &sid, now, expires_at)?;
+            store::insert_session(&tx, sid, user_id, now, expires_at)?;
+            store::insert_refresh_token(&tx, &hash, sid, now, expires_at)?;
             tx.commit()?;
             Ok::<_, Error>(())
         })
         .await?;
-    token_pair(auth, &user, &session_id, refresh.plain, now)
+    token_pair(auth, &user, session_id, refresh.plain, now)
 }
 
 fn token_pair(
     auth: &Auth,
     user: &UserRow,
-    session_id: &str,
+    session_id: SessionId,
     refresh_token: String,
     now: i64,
 ) -> Result<TokenPair, Error> {
@@ -156,12 +157,12 @@ fn token_pair(
     let claims = AccessClaims {
         iss: auth.tokens.issuer.clone(),
         aud: auth.tokens.audience.clone(),
-        sub: user.id.clone(),
+        sub: user.id,
         exp: now + ttl as i64,
         iat: now,
         jti: uuid::Uuid::now_v7().to_string(),
         typ: "access".into(),
-        sid: session_id.to_owned(),
+        sid: session_id,
         adm: user.is_admin,
     };
     let access_token = auth
@@ -181,12 +182,12 @@ fn token_pair(
 enum Rotation {
     Rotated {
         user: UserRow,
-        session_id: String,
+        session_id: SessionId,
     },
     /// A spent token came back: someone holds a copy. The whole session is revoked
     /// (at `revoked_at`, earlier when it already was).
     ReuseDetected {
-        session_id: String,
+        session_id: SessionId,
         revoked_at: i64,
     },
     Refused,
@@ -205,14 +206,14 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
                 return Ok(Rotation::Refused);
             };
             if token.spent {
-                let revoked_at = store::revoke_session(&tx, &token.session_id, now)?;
+                let revoked_at = store::revoke_session(&tx, token.session_id, now)?;
                 tx.commit()?;
                 return Ok(Rotation::ReuseDetected {
                     session_id: token.session_id,
                     revoked_at: revoked_at.unwrap_or(now),
                 });
             }
-            let user = store::user_by_id(&tx, &token.user_id)?.filter(|user| !user.disabled);
+            let user = store::user_by_id(&tx, token.user_id)?.filter(|user| !user.disabled);
             let expired = token.expires_at <= now || token.session_expires_at <= now;
             let Some(user) = user.filter(|_| !token.session_revoked && !expired) else {
                 return Ok(Rotation::Refused);
@@ -223,7 +224,7 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
             store::insert_refresh_token(
                 &tx,
                 &next_hash,
-                &token.session_id,
+                token.session_id,
                 now,
                 token.session_expires_at,
             )?;
@@ -236,7 +237,7 @@ pub async fn refresh(auth: &Auth, request: RefreshRequest) -> Result<TokenPair, 
         .await?;
     match rotation {
         Rotation::Rotated { user, session_id } => {
-            token_pair(auth, &user, &session_id, next.plain, now)
+            token_pair(auth, &user, session_id, next.plain, now)
         }
         Rotation::ReuseDetected {
             session_id,
@@ -266,7 +267,7 @@ pub async fn logout(auth: &Auth, request: RefreshRequest) -> Result<(), Error> {
             let Some(token) = store::refresh_token(conn, &presented)? else {
                 return Ok(None);
             };
-            let revoked_at = store::revoke_session(conn, &token.session_id, now)?;
+            let revoked_at = store::revoke_session(conn, token.session_id, now)?;
             Ok::<_, Error>(revoked_at.map(|at| (token.session_id, at)))
         })
         .await?;

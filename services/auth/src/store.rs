@@ -2,7 +2,7 @@
 //! transaction; times are Unix seconds.
 
 use verdict_contracts::auth::Role;
-use verdict_contracts::ids::TokenId;
+use verdict_contracts::ids::{SessionId, TokenId, UserId};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::{parsed, Migrations};
 
@@ -19,7 +19,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
@@ -38,7 +38,7 @@ impl UserRow {
         created_at: i64,
     ) -> Self {
         Self {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: UserId::generate(),
             email,
             name,
             password_hash,
@@ -75,7 +75,7 @@ pub fn user_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<
     .optional()
 }
 
-pub fn user_by_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<UserRow>> {
+pub fn user_by_id(conn: &Connection, id: UserId) -> rusqlite::Result<Option<UserRow>> {
     conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
         .query_row([id], user_row)
         .optional()
@@ -99,7 +99,7 @@ pub fn insert_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<bool> 
 }
 
 /// Disables or enables a user; `true` when that changed anything.
-pub fn set_user_disabled(conn: &Connection, id: &str, disabled: bool) -> rusqlite::Result<bool> {
+pub fn set_user_disabled(conn: &Connection, id: UserId, disabled: bool) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE users SET disabled = ?2 WHERE id = ?1 AND disabled <> ?2",
         params![id, disabled],
@@ -169,8 +169,8 @@ pub fn forget_login_failures_before(conn: &Connection, cutoff: i64) -> rusqlite:
 
 pub fn insert_session(
     conn: &Connection,
-    id: &str,
-    user_id: &str,
+    id: SessionId,
+    user_id: UserId,
     now: i64,
     expires_at: i64,
 ) -> rusqlite::Result<()> {
@@ -184,7 +184,7 @@ pub fn insert_session(
 pub fn insert_refresh_token(
     conn: &Connection,
     hash: &[u8],
-    session_id: &str,
+    session_id: SessionId,
     now: i64,
     expires_at: i64,
 ) -> rusqlite::Result<()> {
@@ -198,8 +198,8 @@ pub fn insert_refresh_token(
 /// A refresh token with the state of its session.
 #[derive(Debug, Clone)]
 pub struct RefreshRow {
-    pub session_id: String,
-    pub user_id: String,
+    pub session_id: SessionId,
+    pub user_id: UserId,
     pub expires_at: i64,
     pub spent: bool,
     pub session_revoked: bool,
@@ -236,7 +236,7 @@ pub fn spend_refresh_token(conn: &Connection, hash: &[u8], now: i64) -> rusqlite
 
 /// Revokes a session unless it already is; returns when it was revoked (`None`: no such
 /// session).
-pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<Option<i64>> {
+pub fn revoke_session(conn: &Connection, id: SessionId, now: i64) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1 RETURNING revoked_at",
     )?
@@ -244,7 +244,7 @@ pub fn revoke_session(conn: &Connection, id: &str, now: i64) -> rusqlite::Result
     .optional()
 }
 
-pub fn session_is_active(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+pub fn session_is_active(conn: &Connection, id: SessionId, now: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT 1 FROM sessions WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
     )?
@@ -274,7 +274,7 @@ fn project_row(row: &Row<'_>) -> rusqlite::Result<ProjectRow> {
 pub fn insert_project(
     conn: &Connection,
     project: &ProjectRow,
-    owner: &str,
+    owner: UserId,
 ) -> rusqlite::Result<bool> {
     let inserted = conn.execute(
         "INSERT INTO projects (id, slug, name, created_at) VALUES (?1, ?2, ?3, ?4)
@@ -302,17 +302,17 @@ pub fn project_by_ref(conn: &Connection, reference: &str) -> rusqlite::Result<Op
 pub fn membership(
     conn: &Connection,
     project_id: &str,
-    user_id: &str,
+    user_id: UserId,
 ) -> rusqlite::Result<Option<Role>> {
     conn.prepare_cached("SELECT role FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
-        .query_row([project_id, user_id], |row| parsed(row, 0))
+        .query_row(params![project_id, user_id], |row| parsed(row, 0))
         .optional()
 }
 
 pub fn put_membership(
     conn: &Connection,
     project_id: &str,
-    user_id: &str,
+    user_id: UserId,
     role: Role,
 ) -> rusqlite::Result<()> {
     conn.execute(
@@ -326,11 +326,11 @@ pub fn put_membership(
 pub fn delete_membership(
     conn: &Connection,
     project_id: &str,
-    user_id: &str,
+    user_id: UserId,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "DELETE FROM memberships WHERE project_id = ?1 AND user_id = ?2",
-        [project_id, user_id],
+        params![project_id, user_id],
     )? == 1)
 }
 
@@ -345,7 +345,7 @@ pub fn count_owners(conn: &Connection, project_id: &str) -> rusqlite::Result<i64
 /// A user's projects with their roles, ordered by project id, after `after`.
 pub fn projects_of_user(
     conn: &Connection,
-    user_id: &str,
+    user_id: UserId,
     after: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<(ProjectRow, Role)>> {
@@ -593,7 +593,7 @@ mod tests {
         assert!(!insert_user(
             &conn,
             &UserRow {
-                id: "another".into(),
+                id: UserId::generate(),
                 ..user
             }
         )
@@ -644,10 +644,12 @@ mod tests {
         let conn = conn();
         let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
         insert_user(&conn, &user).unwrap();
-        insert_session(&conn, "s", &user.id, 0, 1000).unwrap();
-        assert_eq!(revoke_session(&conn, "s", 10).unwrap(), Some(10));
-        assert_eq!(revoke_session(&conn, "s", 20).unwrap(), Some(10));
-        assert_eq!(revoke_session(&conn, "unknown", 20).unwrap(), None);
+        let session = SessionId::generate();
+        insert_session(&conn, session, user.id, 0, 1000).unwrap();
+        assert_eq!(revoke_session(&conn, session, 10).unwrap(), Some(10));
+        assert_eq!(revoke_session(&conn, session, 20).unwrap(), Some(10));
+        let unknown = SessionId::generate();
+        assert_eq!(revoke_session(&conn, unknown, 20).unwrap(), None);
     }
 
     #[test]
@@ -655,9 +657,9 @@ mod tests {
         let conn = conn();
         let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
         insert_user(&conn, &user).unwrap();
-        assert!(!set_user_disabled(&conn, &user.id, false).unwrap());
-        assert!(set_user_disabled(&conn, &user.id, true).unwrap());
-        assert!(!set_user_disabled(&conn, &user.id, true).unwrap());
+        assert!(!set_user_disabled(&conn, user.id, false).unwrap());
+        assert!(set_user_disabled(&conn, user.id, true).unwrap());
+        assert!(!set_user_disabled(&conn, user.id, true).unwrap());
     }
 
     #[test]
@@ -671,9 +673,9 @@ mod tests {
             name: "Web".into(),
             created_at: 0,
         };
-        assert!(insert_project(&conn, &project, &user.id).unwrap());
+        assert!(insert_project(&conn, &project, user.id).unwrap());
         conn.execute("DELETE FROM projects WHERE id = 'p'", [])
             .unwrap();
-        assert_eq!(membership(&conn, "p", &user.id).unwrap(), None);
+        assert_eq!(membership(&conn, "p", user.id).unwrap(), None);
     }
 }

@@ -36,14 +36,14 @@ fn require_admin(caller: &Caller) -> Result<(), Error> {
 const ME_PROJECTS: u32 = 500;
 
 pub async fn me(auth: &Auth, caller: Caller) -> Result<Me, Error> {
-    let Some(user_id) = caller.user_id().map(str::to_owned) else {
+    let Some(user_id) = caller.user_id() else {
         return Err(Error::Forbidden("API tokens have no user profile"));
     };
     auth.store
         .read(move |conn| {
-            let user = store::user_by_id(conn, &user_id)?
+            let user = store::user_by_id(conn, user_id)?
                 .ok_or(Error::Unauthorized("the account is gone"))?;
-            let projects = store::projects_of_user(conn, &user_id, "", ME_PROJECTS)?
+            let projects = store::projects_of_user(conn, user_id, "", ME_PROJECTS)?
                 .into_iter()
                 .map(|(project, role)| ProjectRole {
                     id: project.id,
@@ -116,7 +116,7 @@ pub async fn list_users(
     Ok(Page::from_overfetched(
         users,
         limit,
-        |user| encode_cursor(&[&user.id]),
+        |user| encode_cursor(&[&user.id.to_string()]),
         user_out,
     ))
 }
@@ -125,22 +125,22 @@ pub async fn list_users(
 /// every gateway at once.
 pub async fn update_user(auth: &Auth, caller: Caller, request: UpdateUser) -> Result<User, Error> {
     require_admin(&caller)?;
-    if caller.user_id() == Some(request.user_id.as_str()) && request.disabled {
+    if caller.user_id() == Some(request.user_id) && request.disabled {
         return Err(Error::Conflict("you cannot disable yourself".into()));
     }
     let now = Timestamp::now().secs();
-    let id = request.user_id.clone();
+    let id = request.user_id;
     let (user, changed) = auth
         .store
         .write(move |conn| {
-            let changed = store::set_user_disabled(conn, &id, request.disabled)?;
-            let user = store::user_by_id(conn, &id)?.ok_or(Error::NotFound("user"))?;
+            let changed = store::set_user_disabled(conn, id, request.disabled)?;
+            let user = store::user_by_id(conn, id)?.ok_or(Error::NotFound("user"))?;
             Ok::<_, Error>((user, changed))
         })
         .await?;
     // A change is told to the gateways; a repeated disable only fills in a revocation
     // the bucket lacks (its first publication failed), and a repeated enable does nothing.
-    let target = RevocationTarget::User(user.id.clone());
+    let target = RevocationTarget::User(user.id);
     match (user.disabled, changed) {
         (true, true) => {
             auth.publish_revocation(target, now, RevocationWrite::Replace)

@@ -167,7 +167,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError>
         .and_then(|value| value.to_str().ok());
     let identity = state.auth.identify(authorization).await?;
     let key = match &identity.principal {
-        Principal::User { user_id, .. } => user_id.clone(),
+        Principal::User { user_id, .. } => user_id.to_string(),
         Principal::ApiToken { token_id, .. } => token_id.to_string(),
     };
     let spend = if parts.method == Method::GET || parts.method == Method::HEAD {

@@ -221,34 +221,22 @@ async fn an_attribute_filter_longer_than_an_attribute_may_be_is_refused() {
     }
 }
 
-#[tokio::test]
-async fn text_that_is_no_run_id_in_a_path_is_answered_like_a_run_that_does_not_exist() {
-    let app = TestApp::spawn().await;
-    let (token, _) = admin_and_run(&app).await;
-    let unknown = "01a24dd3-1a36-742d-af3e-72998a5a73e1";
-    let batch = serde_json::json!({ "results": [{ "name": "a", "status": "passed" }] });
-    for (method, path, body) in [
-        (reqwest::Method::GET, "", None),
-        (reqwest::Method::DELETE, "", None),
-        (reqwest::Method::GET, "/results", None),
-        (reqwest::Method::POST, "/results", Some(batch)),
-        (
-            reqwest::Method::POST,
-            "/finish",
-            Some(serde_json::json!({})),
-        ),
-        (reqwest::Method::GET, "/artifacts", None),
-        (reqwest::Method::GET, "/failures", None),
-        (reqwest::Method::GET, "/shards/linux", None),
-    ] {
-        let answer = |run: &str| {
-            let path = format!("/api/v1/runs/{run}{path}");
-            let (method, body, app, token) = (method.clone(), body.clone(), &app, &token);
+/// Each request, with `{id}` in its path replaced by text that is no id and by an id
+/// nothing has, gets the same 404 problem either way.
+async fn no_id_is_answered_like_an_unknown_one(
+    app: &TestApp,
+    token: &str,
+    requests: Vec<(reqwest::Method, &str, Option<serde_json::Value>)>,
+) {
+    for (method, path, body) in requests {
+        let answer = |id: &str| {
+            let path = path.replace("{id}", id);
+            let (method, body) = (method.clone(), body.clone());
             async move { app.send(method, token, &path, body).await }
         };
-        let not_an_id = answer("no-such-run").await;
+        let not_an_id = answer("no-such-thing").await;
         assert_eq!(not_an_id.status(), 404, "{method} {path}");
-        let unknown = answer(unknown).await;
+        let unknown = answer("01a24dd3-1a36-742d-af3e-72998a5a73e1").await;
         assert_eq!(unknown.status(), 404, "{method} {path}");
         assert_eq!(
             problem(not_an_id).await["detail"],
@@ -259,28 +247,81 @@ async fn text_that_is_no_run_id_in_a_path_is_answered_like_a_run_that_does_not_e
 }
 
 #[tokio::test]
+async fn text_that_is_no_run_id_in_a_path_is_answered_like_a_run_that_does_not_exist() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    let batch = serde_json::json!({ "results": [{ "name": "a", "status": "passed" }] });
+    let runs = "/api/v1/runs/{id}";
+    no_id_is_answered_like_an_unknown_one(
+        &app,
+        &token,
+        vec![
+            (reqwest::Method::GET, runs, None),
+            (reqwest::Method::DELETE, runs, None),
+            (reqwest::Method::GET, "/api/v1/runs/{id}/results", None),
+            (
+                reqwest::Method::POST,
+                "/api/v1/runs/{id}/results",
+                Some(batch),
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/runs/{id}/finish",
+                Some(serde_json::json!({})),
+            ),
+            (reqwest::Method::GET, "/api/v1/runs/{id}/artifacts", None),
+            (reqwest::Method::GET, "/api/v1/runs/{id}/failures", None),
+            (reqwest::Method::GET, "/api/v1/runs/{id}/shards/linux", None),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn text_that_is_no_artifact_id_in_a_path_is_answered_like_an_unknown_artifact() {
     let app = TestApp::spawn().await;
     let (token, _) = admin_and_run(&app).await;
-    let unknown = "01a24dd3-1a36-742d-af3e-72998a5a73e1";
-    for (method, path) in [
-        (reqwest::Method::GET, ""),
-        (reqwest::Method::GET, "/download"),
-        (reqwest::Method::POST, "/complete"),
-    ] {
-        let answer = |artifact: &str| {
-            let path = format!("/api/v1/artifacts/{artifact}{path}");
-            let (method, app, token) = (method.clone(), &app, &token);
-            async move { app.send(method, token, &path, None).await }
-        };
-        let not_an_id = answer("no-such-artifact").await;
-        assert_eq!(not_an_id.status(), 404, "{method} {path}");
-        let unknown = answer(unknown).await;
-        assert_eq!(unknown.status(), 404, "{method} {path}");
-        assert_eq!(
-            problem(not_an_id).await["detail"],
-            problem(unknown).await["detail"],
-            "{method} {path}"
-        );
-    }
+    no_id_is_answered_like_an_unknown_one(
+        &app,
+        &token,
+        vec![
+            (reqwest::Method::GET, "/api/v1/artifacts/{id}", None),
+            (
+                reqwest::Method::GET,
+                "/api/v1/artifacts/{id}/download",
+                None,
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/artifacts/{id}/complete",
+                None,
+            ),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn text_that_is_no_user_id_in_a_path_is_answered_like_an_unknown_user() {
+    let app = TestApp::spawn().await;
+    let (token, _) = admin_and_run(&app).await;
+    let member = "/api/v1/projects/web/members/{id}";
+    no_id_is_answered_like_an_unknown_one(
+        &app,
+        &token,
+        vec![
+            (
+                reqwest::Method::PATCH,
+                "/api/v1/users/{id}",
+                Some(serde_json::json!({ "disabled": true })),
+            ),
+            (
+                reqwest::Method::PUT,
+                member,
+                Some(serde_json::json!({ "role": "viewer" })),
+            ),
+            (reqwest::Method::DELETE, member, None),
+        ],
+    )
+    .await;
 }

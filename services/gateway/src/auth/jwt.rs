@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use verdict_bus::Bus;
 use verdict_contracts::auth;
+use verdict_contracts::ids::{SessionId, UserId};
 use verdict_contracts::system::Empty;
 
 /// The least time between two JWKS fetches triggered by unknown `kid`s, so forged
@@ -20,8 +21,8 @@ const REFETCH_THROTTLE: Duration = Duration::from_secs(5);
 /// The claims the gateway relies on.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccessClaims {
-    pub sub: String,
-    pub sid: String,
+    pub sub: UserId,
+    pub sid: SessionId,
     pub iat: i64,
     typ: String,
     /// An administrator's token says so (tokens issued before the claim existed do

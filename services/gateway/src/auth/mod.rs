@@ -167,14 +167,12 @@ impl Authenticator {
             });
         }
         let claims = self.jwt.verify(token).await?;
-        let denied =
-            self.deny.denies(
-                &RevocationTarget::Session(claims.sid.clone()),
-                claims.iat,
-                now,
-            ) || self
+        let denied = self
+            .deny
+            .denies(&RevocationTarget::Session(claims.sid), claims.iat, now)
+            || self
                 .deny
-                .denies(&RevocationTarget::User(claims.sub.clone()), claims.iat, now);
+                .denies(&RevocationTarget::User(claims.sub), claims.iat, now);
         if denied {
             return Err(AuthError::Revoked);
         }

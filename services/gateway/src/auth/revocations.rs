@@ -133,6 +133,7 @@ async fn is_empty(bucket: &KvStore) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use verdict_contracts::ids::{SessionId, UserId};
 
     fn revocation(target: RevocationTarget, revoked_at: i64, until: i64) -> Revocation {
         Revocation {
@@ -145,7 +146,7 @@ mod tests {
     #[test]
     fn tokens_issued_before_a_revocation_are_denied_until_it_lapses() {
         let deny = DenyList::default();
-        let target = RevocationTarget::User("u".into());
+        let target = RevocationTarget::User(UserId::generate());
         deny.apply(&target.key(), Some(revocation(target.clone(), 100, 1000)));
         assert!(deny.denies(&target, 90, 200));
         assert!(deny.denies(&target, 100, 200));
@@ -162,7 +163,7 @@ mod tests {
     #[test]
     fn a_deleted_revocation_denies_nothing() {
         let deny = DenyList::default();
-        let target = RevocationTarget::Session("s".into());
+        let target = RevocationTarget::Session(SessionId::generate());
         deny.apply(&target.key(), Some(revocation(target.clone(), 100, 1000)));
         deny.apply(&target.key(), None);
         assert!(!deny.denies(&target, 90, 200));

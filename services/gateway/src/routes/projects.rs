@@ -13,7 +13,7 @@ use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 use verdict_contracts::system::Empty;
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
+use crate::extract::{path_id, ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -81,7 +81,7 @@ pub async fn put_member(
 ) -> Result<Json<Member>, ApiError> {
     let request = PutMember {
         project,
-        user_id,
+        user_id: path_id(&user_id, "user not found")?,
         role: body.role,
     };
     state.answer(&auth::PUT_MEMBER, &request, &principal).await
@@ -100,7 +100,10 @@ pub async fn delete_member(
         .bus
         .request_as(
             &auth::DELETE_MEMBER,
-            &DeleteMember { project, user_id },
+            &DeleteMember {
+                project,
+                user_id: path_id(&user_id, "member not found")?,
+            },
             &principal,
         )
         .await?;

@@ -9,7 +9,7 @@ use verdict_contracts::auth::{self, CreateUser, ListUsers, UpdateUser, User};
 use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::{Page, PageRequest};
 
-use crate::extract::{ApiJson, Authenticated, IdempotencyKeyHeader};
+use crate::extract::{path_id, ApiJson, Authenticated, IdempotencyKeyHeader};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -49,7 +49,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UserChange>,
 ) -> Result<Json<User>, ApiError> {
     let request = UpdateUser {
-        user_id,
+        user_id: path_id(&user_id, "user not found")?,
         disabled: body.disabled,
     };
     state.answer(&auth::UPDATE_USER, &request, &principal).await

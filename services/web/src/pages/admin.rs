@@ -12,7 +12,7 @@ use verdict_contracts::idempotency::Keyed;
 use verdict_contracts::page::PageRequest;
 
 use super::layout::Page;
-use super::{encode_component, query, see_other, SignedIn};
+use super::{path_id, query, see_other, SignedIn};
 use crate::error::WebError;
 use crate::{format, Web};
 
@@ -49,7 +49,7 @@ pub async fn show(
                             td { @if user.is_admin { "yes" } @else { "no" } }
                             td { (format::time(&user.created_at)) }
                             td {
-                                form.inline method="post" action={ "/admin/users/" (encode_component(&user.id)) "/access" } {
+                                form.inline method="post" action={ "/admin/users/" (user.id) "/access" } {
                                     input type="hidden" name="csrf" value=(csrf);
                                     @if user.disabled {
                                         input type="hidden" name="disabled" value="false";
@@ -121,7 +121,7 @@ pub async fn set_disabled(
 ) -> Result<Response, WebError> {
     signed_in.0.check_csrf(&form.csrf)?;
     let request = UpdateUser {
-        user_id,
+        user_id: path_id(&user_id)?,
         disabled: form.disabled,
     };
     signed_in

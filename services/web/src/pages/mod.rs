@@ -83,6 +83,11 @@ impl SignedIn {
     }
 }
 
+/// The id a path names; text that is no id names nothing, like an id nothing has.
+pub fn path_id<T: std::str::FromStr>(text: &str) -> Result<T, WebError> {
+    text.parse().map_err(|_| WebError::NotFound)
+}
+
 /// Percent-encodes everything but unreserved characters (RFC 3986), for a query value
 /// or a path segment.
 pub fn encode_component(text: &str) -> String {

@@ -11,7 +11,7 @@ use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::{self, ListResults, ResultStatus, Run, RunRef, TestResult};
 
 use super::layout::Page;
-use super::{encode_component, query, see_other, SignedIn};
+use super::{encode_component, path_id, query, see_other, SignedIn};
 use crate::error::WebError;
 use crate::format;
 use crate::Web;
@@ -48,8 +48,7 @@ pub async fn show(
     Path(run_id): Path<String>,
     Query(filters): Query<Filters>,
 ) -> Result<Page, WebError> {
-    // Text that is no run id names no run.
-    let run_id: RunId = run_id.parse().map_err(|_| WebError::NotFound)?;
+    let run_id: RunId = path_id(&run_id)?;
     let run: Run = signed_in
         .request(&web, &runs::GET_RUN, &RunRef { run_id })
         .await?;
@@ -461,8 +460,7 @@ pub async fn artifact(
             &web,
             &artifacts::DOWNLOAD,
             &ArtifactRef {
-                // Text that is no artifact id names no artifact.
-                artifact_id: artifact_id.parse().map_err(|_| WebError::NotFound)?,
+                artifact_id: path_id(&artifact_id)?,
             },
         )
         .await?;

@@ -15,7 +15,7 @@ use verdict_contracts::page::PageRequest;
 use verdict_contracts::system::Empty;
 
 use super::layout::Page;
-use super::{encode_component, see_other, SignedIn};
+use super::{path_id, see_other, SignedIn};
 use crate::error::WebError;
 use crate::{format, Web};
 
@@ -93,7 +93,7 @@ async fn render(
                                     }
                                 }
                                 td {
-                                    form.inline method="post" action={ (base) "/members/" (encode_component(&member.user_id)) "/remove" } {
+                                    form.inline method="post" action={ (base) "/members/" (member.user_id) "/remove" } {
                                         input type="hidden" name="csrf" value=(csrf);
                                         button.danger type="submit" { "Remove" }
                                     }
@@ -268,7 +268,7 @@ pub async fn remove_member(
     let access = managed(&web, &signed_in, &slug).await?;
     let request = DeleteMember {
         project: access.project_id,
-        user_id,
+        user_id: path_id(&user_id)?,
     };
     let Empty {} = signed_in
         .request(&web, &auth::DELETE_MEMBER, &request)
