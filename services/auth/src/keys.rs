@@ -137,13 +137,14 @@ mod tests {
     #[test]
     fn a_signed_token_verifies_against_the_published_jwk() {
         let ring = KeyRing::new(vec![SigningKey::generate(1).unwrap()]);
-        let token = ring.sign(&claims()).unwrap();
+        let claims = claims();
+        let token = ring.sign(&claims).unwrap();
         let jwk = ring.current().unwrap().jwk();
         let key = DecodingKey::from_ed_components(jwk["x"].as_str().unwrap()).unwrap();
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["verdict-api"]);
         let decoded = jsonwebtoken::decode::<AccessClaims>(&token, &key, &validation).unwrap();
-        assert_eq!(decoded.claims, claims());
+        assert_eq!(decoded.claims, claims);
         assert_eq!(
             decoded.header.kid.as_deref(),
             Some(ring.current().unwrap().kid.as_str())
