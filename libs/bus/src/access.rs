@@ -3,6 +3,7 @@
 //! project at hand.
 
 use verdict_contracts::auth::{self, Authorize, Principal, Role};
+use verdict_contracts::ids::ProjectId;
 use verdict_contracts::{ErrorCode, ServiceError};
 
 use crate::{Bus, RequestError};
@@ -10,7 +11,7 @@ use crate::{Bus, RequestError};
 /// The caller's standing in one project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub role: Role,
 }
 
@@ -26,8 +27,8 @@ pub async fn authorize(
         // An API token names its project and role: no lookup when the id matches.
         Principal::ApiToken {
             project_id, role, ..
-        } if project_id == project => Access {
-            project_id: project_id.clone(),
+        } if project.parse() == Ok(*project_id) => Access {
+            project_id: *project_id,
             role: *role,
         },
         _ => {

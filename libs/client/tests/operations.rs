@@ -10,7 +10,7 @@ use verdict_client::{
 };
 use verdict_contracts::artifacts::{ArtifactNamePrefix, ArtifactState, NewArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, Role};
-use verdict_contracts::ids::{ArtifactId, ImportId, RunId, UserId};
+use verdict_contracts::ids::{ArtifactId, ImportId, ProjectId, RunId, UserId};
 use verdict_contracts::page::PageRequest;
 use verdict_contracts::runs::triage::{RunSelection, Window};
 use verdict_contracts::runs::{
@@ -41,7 +41,7 @@ async fn admin() -> (TestApp, Client) {
     (app, client)
 }
 
-async fn project(client: &Client, slug: &str) -> String {
+async fn project(client: &Client, slug: &str) -> ProjectId {
     client
         .create_project(&CreateProject {
             slug: parse(slug),

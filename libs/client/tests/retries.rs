@@ -58,7 +58,7 @@ async fn create_run(State(recorder): State<Recorder>, headers: HeaderMap) -> Res
         )
             .into_response();
     }
-    let run = r#"{"id":"0192a24d-0000-7000-8000-000000000001","project_id":"p1","name":"nightly","status":"running","attributes":{},
+    let run = r#"{"id":"0192a24d-0000-7000-8000-000000000001","project_id":"0192a24d-0000-7000-8000-0000000000ff","name":"nightly","status":"running","attributes":{},
         "started_at":"2026-12-06T08:00:00Z","finished_at":null,"duration_ms":null,
         "counts":{"total":0,"passed":0,"failed":0,"skipped":0,"errored":0,"flaky":0}}"#;
     (

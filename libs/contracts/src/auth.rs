@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
-use crate::ids::{SessionId, TokenId, UserId};
+use crate::ids::{ProjectId, SessionId, TokenId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -72,7 +72,7 @@ pub enum Principal {
     /// A CI job's API token, bound to one project and one role.
     ApiToken {
         token_id: TokenId,
-        project_id: String,
+        project_id: ProjectId,
         role: Role,
     },
 }
@@ -274,7 +274,7 @@ pub struct TokenPair {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectRole {
-    pub id: String,
+    pub id: ProjectId,
     pub slug: String,
     pub role: Role,
 }
@@ -326,7 +326,7 @@ pub struct CreateProject {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
-    pub id: String,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub created_at: String,
@@ -357,7 +357,7 @@ pub struct PutMember {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub user_id: UserId,
     pub role: Role,
 }
@@ -466,7 +466,7 @@ pub struct VerifyApiToken {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiTokenGrant {
     pub token_id: TokenId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub role: Role,
     /// Unix seconds; `None` never expires.
     pub expires_at: Option<i64>,
@@ -483,7 +483,7 @@ pub struct Authorize {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectAccess {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub slug: String,
     pub role: Role,
 }
@@ -661,7 +661,7 @@ mod tests {
     fn a_principal_round_trips_through_json() {
         let principal = Principal::ApiToken {
             token_id: TokenId::generate(),
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             role: Role::Reporter,
         };
         let json = serde_json::to_string(&principal).unwrap();

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ArtifactId, ImportId, RunId};
+use crate::ids::{ArtifactId, ImportId, ProjectId, RunId};
 use crate::runs::{Counts, ImportState, ResultStatus, RunStatus};
 
 /// The largest event a producer publishes, in bytes of JSON. nats-server's default
@@ -40,7 +40,7 @@ impl EventKind {
 }
 
 /// The subject of one event.
-pub fn subject(project_id: &str, run_id: RunId, kind: EventKind) -> String {
+pub fn subject(project_id: ProjectId, run_id: RunId, kind: EventKind) -> String {
     format!("verdict.ev.{project_id}.{run_id}.{}", kind.as_str())
 }
 
@@ -50,7 +50,7 @@ pub fn kind_filter(kind: EventKind) -> String {
 }
 
 /// A filter matching every event of one run.
-pub fn run_filter(project_id: &str, run_id: RunId) -> String {
+pub fn run_filter(project_id: ProjectId, run_id: RunId) -> String {
     format!("verdict.ev.{project_id}.{run_id}.>")
 }
 
@@ -60,7 +60,7 @@ pub fn run_filter(project_id: &str, run_id: RunId) -> String {
 pub enum Event {
     #[serde(rename = "run.started")]
     RunStarted {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         name: String,
         started_at: String,
@@ -68,30 +68,33 @@ pub enum Event {
     /// One batch of results applied; `tests` are the results of that batch.
     #[serde(rename = "test.finished")]
     TestFinished {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         tests: Vec<FinishedTest>,
     },
     #[serde(rename = "run.progress")]
     RunProgress {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         status: RunStatus,
         counts: Counts,
     },
     #[serde(rename = "run.finished")]
     RunFinished {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         status: RunStatus,
         counts: Counts,
         finished_at: String,
     },
     #[serde(rename = "run.deleted")]
-    RunDeleted { project_id: String, run_id: RunId },
+    RunDeleted {
+        project_id: ProjectId,
+        run_id: RunId,
+    },
     #[serde(rename = "artifact.stored")]
     ArtifactStored {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         artifact_id: ArtifactId,
         name: String,
@@ -99,7 +102,7 @@ pub enum Event {
     },
     #[serde(rename = "import.done")]
     ImportDone {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         import_id: ImportId,
         /// `done` or `failed`.
@@ -109,7 +112,7 @@ pub enum Event {
 
 impl Event {
     /// The project and run the event is about.
-    pub fn scope(&self) -> (&str, RunId) {
+    pub fn scope(&self) -> (ProjectId, RunId) {
         match self {
             Event::RunStarted {
                 project_id, run_id, ..
@@ -129,7 +132,7 @@ impl Event {
             }
             | Event::ImportDone {
                 project_id, run_id, ..
-            } => (project_id, *run_id),
+            } => (*project_id, *run_id),
         }
     }
 
@@ -170,9 +173,12 @@ mod tests {
 
     #[test]
     fn event_subjects_fall_under_the_events_stream() {
-        let run_id = RunId::generate();
-        let subject = subject("p", run_id, EventKind::RunDeleted);
-        assert_eq!(subject, format!("verdict.ev.p.{run_id}.run.deleted"));
+        let (project_id, run_id) = (ProjectId::generate(), RunId::generate());
+        let subject = subject(project_id, run_id, EventKind::RunDeleted);
+        assert_eq!(
+            subject,
+            format!("verdict.ev.{project_id}.{run_id}.run.deleted")
+        );
         assert!(subject.starts_with(crate::streams::EVENTS.subjects[0].trim_end_matches('>')));
     }
 
@@ -187,7 +193,7 @@ mod tests {
     #[test]
     fn events_carry_their_kind_in_the_payload() {
         let event = Event::RunDeleted {
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             run_id: RunId::generate(),
         };
         assert_eq!(serde_json::to_value(&event).unwrap()["kind"], "run.deleted");

@@ -113,6 +113,7 @@ pub fn scope(principal: &Principal) -> String {
 mod tests {
     use super::*;
     use crate::auth::Role;
+    use crate::ids::ProjectId;
 
     #[test]
     fn keys_are_visible_ascii_of_bounded_length() {
@@ -161,7 +162,7 @@ mod tests {
         };
         let token = Principal::ApiToken {
             token_id: id,
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             role: Role::Reporter,
         };
         assert_ne!(scope(&user), scope(&token));

@@ -62,6 +62,10 @@ macro_rules! uuid_id {
 }
 
 uuid_id!(
+    /// A project: what runs, members and tokens belong to.
+    ProjectId
+);
+uuid_id!(
     /// A person's account.
     UserId
 );

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::events::Event;
-use crate::ids::RunId;
+use crate::ids::{ProjectId, RunId};
 use crate::operation::Operation;
 use crate::runs::{Run, TestResult};
 use crate::service::ServiceName::Realtime;
@@ -29,7 +29,7 @@ pub const MAX_CHANNEL_ID_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Channel {
     Run(RunId),
-    Project(String),
+    Project(ProjectId),
 }
 
 impl Channel {
@@ -49,16 +49,20 @@ impl Channel {
                 "channel id must be 1 to {MAX_CHANNEL_ID_LEN} letters, digits, `-` or `_`"
             ));
         }
-        match kind {
-            // Only the form the API hands out, so that the channel a viewer is
-            // answered with is the text it sent.
-            "run" => id
-                .parse::<RunId>()
+        // Only the form the API hands out, so that the channel a viewer is answered
+        // with is the text it sent.
+        fn canonical<T: std::str::FromStr + fmt::Display>(id: &str) -> Option<T> {
+            id.parse::<T>()
                 .ok()
-                .filter(|run| run.to_string() == id)
+                .filter(|parsed| parsed.to_string() == id)
+        }
+        match kind {
+            "run" => canonical(id)
                 .map(Channel::Run)
                 .ok_or_else(|| format!("channel `{text}` names no run: run ids are UUIDs")),
-            "project" => Ok(Channel::Project(id.to_owned())),
+            "project" => canonical(id)
+                .map(Channel::Project)
+                .ok_or_else(|| format!("channel `{text}` names no project: project ids are UUIDs")),
             _ => Err(format!(
                 "channel `{text}` is not `run:<id>` or `project:<id>`"
             )),
@@ -86,7 +90,7 @@ impl Channel {
     pub fn of(event: &Event) -> Vec<Channel> {
         let (project_id, run_id) = event.scope();
         let run = Channel::Run(run_id);
-        let project = Channel::Project(project_id.to_owned());
+        let project = Channel::Project(project_id);
         match event {
             Event::TestFinished { .. } | Event::ArtifactStored { .. } => vec![run],
             Event::RunStarted { .. }
@@ -225,7 +229,8 @@ mod tests {
     #[test]
     fn channels_parse_from_their_display_form() {
         let run = format!("run:{}", RunId::generate());
-        for text in [run.as_str(), "project:p1"] {
+        let project = format!("project:{}", ProjectId::generate());
+        for text in [run.as_str(), project.as_str()] {
             assert_eq!(Channel::parse(text).unwrap().to_string(), text);
         }
     }
@@ -236,6 +241,12 @@ mod tests {
         assert!(error.contains("names no run"), "{error}");
         let upper = RunId::generate().to_string().to_uppercase();
         assert!(Channel::parse(&format!("run:{upper}")).is_err());
+    }
+
+    #[test]
+    fn a_project_channel_names_a_project_id() {
+        let error = Channel::parse("project:web").unwrap_err();
+        assert!(error.contains("names no project"), "{error}");
     }
 
     #[test]
@@ -259,10 +270,11 @@ mod tests {
 
     #[test]
     fn channel_subjects_fall_under_the_live_stream() {
+        let project_id = ProjectId::generate();
         let prefix = crate::streams::LIVE.subjects[0].trim_end_matches('>');
         for channel in [
             Channel::Run(RunId::generate()),
-            Channel::Project("p".into()),
+            Channel::Project(project_id),
         ] {
             assert!(channel.subject().starts_with(prefix));
         }
@@ -270,8 +282,9 @@ mod tests {
 
     #[test]
     fn view_subjects_are_the_republished_copies_of_the_channel_subjects() {
+        let project_id = ProjectId::generate();
         let (source, destination) = crate::streams::LIVE.republish.unwrap();
-        let channel = Channel::Project("p".into());
+        let channel = Channel::Project(project_id);
         assert_eq!(
             channel
                 .view_subject()
@@ -282,33 +295,29 @@ mod tests {
 
     #[test]
     fn per_test_events_reach_only_run_viewers() {
+        let project_id = ProjectId::generate();
         let run_id = RunId::generate();
         let event = Event::TestFinished {
-            project_id: "p".into(),
+            project_id,
             run_id,
             tests: Vec::new(),
         };
         assert_eq!(Channel::of(&event), vec![Channel::Run(run_id)]);
-        let event = Event::RunDeleted {
-            project_id: "p".into(),
-            run_id,
-        };
+        let event = Event::RunDeleted { project_id, run_id };
         assert_eq!(
             Channel::of(&event),
-            vec![Channel::Run(run_id), Channel::Project("p".into())]
+            vec![Channel::Run(run_id), Channel::Project(project_id)]
         );
     }
 
     #[test]
     fn frames_are_event_messages_of_the_protocol() {
+        let project_id = ProjectId::generate();
         let run_id = RunId::generate();
         let frame = Frame {
             channel: Channel::Run(run_id),
             seq: 7,
-            event: Event::RunDeleted {
-                project_id: "p".into(),
-                run_id,
-            },
+            event: Event::RunDeleted { project_id, run_id },
         };
         let json = serde_json::to_value(&frame).unwrap();
         assert_eq!(json["type"], "event");

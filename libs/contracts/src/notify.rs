@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::idempotency::Keyed;
-use crate::ids::{DeliveryId, RunId, WebhookId};
+use crate::ids::{DeliveryId, ProjectId, RunId, WebhookId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -118,7 +118,7 @@ pub struct WebhookChanges {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     pub id: WebhookId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub url: String,
     pub events: Vec<WebhookEvent>,
     pub format: WebhookFormat,
@@ -269,7 +269,7 @@ mod tests {
         let created = CreatedWebhook {
             webhook: Webhook {
                 id: WebhookId::generate(),
-                project_id: "p".into(),
+                project_id: ProjectId::generate(),
                 url: "https://example.com/hook".into(),
                 events: vec![WebhookEvent::RunFailed],
                 format: WebhookFormat::Slack,

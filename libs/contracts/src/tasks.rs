@@ -3,14 +3,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::RunId;
+use crate::ids::{ProjectId, RunId};
 
 /// One task; its subject names the service that does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "task", rename_all = "snake_case")]
 pub enum Task {
     /// A run is gone: its artifacts (rows and blobs) go too.
-    DeleteRunArtifacts { project_id: String, run_id: RunId },
+    DeleteRunArtifacts {
+        project_id: ProjectId,
+        run_id: RunId,
+    },
 }
 
 /// Every task of the artifacts service.
@@ -31,7 +34,7 @@ mod tests {
     #[test]
     fn a_task_is_captured_by_its_services_filter() {
         let task = Task::DeleteRunArtifacts {
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             run_id: RunId::generate(),
         };
         let filter = ARTIFACTS_TASKS.trim_end_matches('>');
@@ -41,7 +44,7 @@ mod tests {
     #[test]
     fn tasks_travel_as_tagged_json() {
         let task = Task::DeleteRunArtifacts {
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             run_id: RunId::generate(),
         };
         let json = serde_json::to_value(&task).unwrap();

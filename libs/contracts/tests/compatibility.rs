@@ -11,6 +11,9 @@ use verdict_contracts::artifacts::{Artifact, DeclareArtifact};
 use verdict_contracts::auth::{CreateProject, CreateUser, LoginAttempt, Principal};
 use verdict_contracts::runs::{CreateRun, IngestMessage, ResultInput, Run};
 
+/// A project id as the auth service hands them out.
+const PROJECT_ID: &str = "0192a24d-d31a-7367-82da-f3e72998a5a6";
+
 /// A run id as the runs service hands them out.
 const RUN_ID: &str = "0192a24d-d31a-7367-82da-f3e72998a5a7";
 
@@ -19,13 +22,13 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
     vec![
         (
             "ingest results",
-            json!({"type": "results", "project_id": "p1", "run_id": RUN_ID, "results": [
+            json!({"type": "results", "project_id": PROJECT_ID, "run_id": RUN_ID, "results": [
                 {"id": "a", "suite": "s", "name": "t", "status": "failed", "duration_ms": 5,
                  "attempt": 1, "message": "boom", "attributes": {"os": "linux"}}]}),
         ),
         (
             "ingest finish",
-            json!({"type": "finish", "project_id": "p1", "run_id": RUN_ID,
+            json!({"type": "finish", "project_id": PROJECT_ID, "run_id": RUN_ID,
                    "finish": {"status": "interrupted"}, "accepted_at": "2026-11-25T00:00:00Z"}),
         ),
         (
@@ -34,7 +37,7 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
         ),
         (
             "run",
-            json!({"id": RUN_ID, "project_id": "p1", "name": "nightly", "status": "running",
+            json!({"id": RUN_ID, "project_id": PROJECT_ID, "name": "nightly", "status": "running",
                    "attributes": {}, "started_at": "2026-11-25T00:00:00Z", "finished_at": null,
                    "duration_ms": null, "counts": {"total": 1, "passed": 1, "failed": 0,
                    "skipped": 0, "errored": 0, "flaky": 0}}),
@@ -63,7 +66,7 @@ fn todays_messages() -> Vec<(&'static str, Value)> {
         ("create project", json!({"slug": "web", "name": "Web"})),
         (
             "principal",
-            json!({"kind": "api_token", "token_id": "01a24dd3-1a36-742d-af3e-72998a5a73e1", "project_id": "p1", "role": "reporter"}),
+            json!({"kind": "api_token", "token_id": "01a24dd3-1a36-742d-af3e-72998a5a73e1", "project_id": PROJECT_ID, "role": "reporter"}),
         ),
     ]
 }

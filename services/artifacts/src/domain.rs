@@ -17,7 +17,7 @@ use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::headers;
 use verdict_contracts::idempotency::Keyed;
-use verdict_contracts::ids::{ArtifactId, RunId};
+use verdict_contracts::ids::{ArtifactId, ProjectId, RunId};
 use verdict_contracts::page::{decode_cursor, encode_cursor, Page};
 use verdict_contracts::runs::{RunRef, RUN_SCOPE};
 use verdict_contracts::Timestamp;
@@ -143,7 +143,7 @@ fn completed(id: String, answer: Result<Artifact, Error>) -> CompletedArtifact {
 }
 
 impl Artifacts {
-    async fn run_project(&self, run_id: RunId) -> Result<String, Error> {
+    async fn run_project(&self, run_id: RunId) -> Result<ProjectId, Error> {
         let scope = self
             .bus
             .request(&RUN_SCOPE, &RunRef { run_id })
@@ -155,10 +155,10 @@ impl Artifacts {
     async fn authorize(
         &self,
         principal: &Principal,
-        project_id: &str,
+        project_id: ProjectId,
         needed: Role,
     ) -> Result<(), Error> {
-        access::authorize(&self.bus, principal, project_id, needed)
+        access::authorize(&self.bus, principal, &project_id.to_string(), needed)
             .await
             .map(|_| ())
             .map_err(Error::Dependency)
@@ -182,7 +182,7 @@ impl Artifacts {
     ) -> Result<ArtifactRow, Error> {
         let row = self.row(id).await?;
         let (authorized, run) = tokio::join!(
-            self.authorize(principal, &row.project_id, needed),
+            self.authorize(principal, row.project_id, needed),
             self.run_project(row.run_id)
         );
         authorized?;
@@ -247,7 +247,7 @@ impl Artifacts {
         keyed: Option<KeyedRequest>,
     ) -> Result<Vec<DeclaredArtifact>, Error> {
         let project_id = self.run_project(declaration.run_id).await?;
-        self.authorize(principal, &project_id, Role::Reporter)
+        self.authorize(principal, project_id, Role::Reporter)
             .await?;
         for (index, artifact) in declaration.artifacts.iter().enumerate() {
             self.check(artifact)
@@ -265,7 +265,7 @@ impl Artifacts {
                     // Generated, never derived from the name.
                     object_key: self.blobs.object_key(&id.to_string()),
                     id,
-                    project_id: project_id.clone(),
+                    project_id,
                     run_id: declaration.run_id,
                     result_id: artifact.result_id,
                     name: artifact.name,
@@ -298,7 +298,7 @@ impl Artifacts {
                     }
                 }
                 let total = rows.iter().map(|row| row.size).sum();
-                if !store::reserve(&tx, &project_id, total, quota)? {
+                if !store::reserve(&tx, project_id, total, quota)? {
                     return Err(Error::TooLarge(
                         "the project's artifact quota is used up".into(),
                     ));
@@ -394,7 +394,7 @@ impl Artifacts {
         request: CompleteArtifactsOfRun,
     ) -> Result<CompletedArtifactBatch, Error> {
         let project_id = self.run_project(request.run_id).await?;
-        self.authorize(principal, &project_id, Role::Reporter)
+        self.authorize(principal, project_id, Role::Reporter)
             .await?;
         let ids: Vec<String> = request.ids.into();
         let rows = {
@@ -470,7 +470,7 @@ impl Artifacts {
 
     async fn publish_stored(&self, row: &ArtifactRow) -> Result<(), Error> {
         let event = Event::ArtifactStored {
-            project_id: row.project_id.clone(),
+            project_id: row.project_id,
             run_id: row.run_id,
             artifact_id: row.id,
             name: row.name.to_string(),
@@ -483,7 +483,7 @@ impl Artifacts {
             format!("artifact.stored:{}", row.id).as_str(),
         );
         verdict_bus::trace::inject_current(&mut headers);
-        let subject = events::subject(&row.project_id, row.run_id, EventKind::ArtifactStored);
+        let subject = events::subject(row.project_id, row.run_id, EventKind::ArtifactStored);
         self.jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
@@ -505,7 +505,7 @@ impl Artifacts {
         request: ListArtifacts,
     ) -> Result<Page<Artifact>, Error> {
         let project_id = self.run_project(request.run_id).await?;
-        self.authorize(principal, &project_id, Role::Viewer).await?;
+        self.authorize(principal, project_id, Role::Viewer).await?;
         // Keyset: the id in creation order; name and id in name order (with a prefix).
         let by_name = request.prefix.is_some();
         let after = match &request.page.cursor {
@@ -601,7 +601,7 @@ impl Artifacts {
             Some(project_id) => project_id,
             None => self.run_project(run_id).await?,
         };
-        self.authorize(principal, &project_id, Role::Maintainer)
+        self.authorize(principal, project_id, Role::Maintainer)
             .await?;
         self.purge_run(run_id).await
     }

@@ -2,7 +2,7 @@
 //! transaction; times are Unix milliseconds.
 
 use verdict_contracts::artifacts::{ArtifactName, ArtifactNamePrefix};
-use verdict_contracts::ids::{ArtifactId, RunId};
+use verdict_contracts::ids::{ArtifactId, ProjectId, RunId};
 use verdict_store::rusqlite::types::Type;
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::Migrations;
@@ -19,7 +19,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactRow {
     pub id: ArtifactId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub run_id: RunId,
     pub result_id: Option<String>,
     pub name: ArtifactName,
@@ -75,14 +75,14 @@ pub fn secret(
 /// `false` when refused.
 pub fn reserve(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     size: u64,
     quota: u64,
 ) -> rusqlite::Result<bool> {
     let used: i64 = conn
         .query_row(
             "SELECT bytes FROM project_usage WHERE project_id = ?1",
-            [project_id],
+            params![project_id],
             |row| row.get(0),
         )
         .optional()?
@@ -100,7 +100,7 @@ pub fn reserve(
 }
 
 #[cfg(test)]
-pub fn usage(conn: &Connection, project_id: &str) -> rusqlite::Result<u64> {
+pub fn usage(conn: &Connection, project_id: ProjectId) -> rusqlite::Result<u64> {
     Ok(conn
         .query_row(
             "SELECT bytes FROM project_usage WHERE project_id = ?1",
@@ -198,7 +198,7 @@ pub fn list_by_prefix(
 }
 
 /// The project of a run, known from any of its artifacts.
-pub fn project_of_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<String>> {
+pub fn project_of_run(conn: &Connection, run_id: RunId) -> rusqlite::Result<Option<ProjectId>> {
     conn.prepare_cached("SELECT project_id FROM artifacts WHERE run_id = ?1 LIMIT 1")?
         .query_row([run_id], |row| row.get(0))
         .optional()
@@ -310,6 +310,11 @@ mod tests {
     }
 
     /// The run most tests store their artifacts in.
+    /// The project every test's artifacts belong to.
+    fn the_project() -> ProjectId {
+        "0192a24d-0000-7000-8000-0000000000ff".parse().unwrap()
+    }
+
     fn the_run() -> RunId {
         "0192a24d-0000-7000-8000-000000000001".parse().unwrap()
     }
@@ -326,7 +331,7 @@ mod tests {
     fn named(id: ArtifactId, run: RunId, name: &str, size: u64, created_at: i64) -> ArtifactRow {
         ArtifactRow {
             id,
-            project_id: "p".into(),
+            project_id: the_project(),
             run_id: run,
             result_id: None,
             name: ArtifactName::try_from(name.to_owned()).unwrap(),
@@ -415,17 +420,17 @@ mod tests {
     #[test]
     fn the_quota_refuses_what_would_pass_it_and_deletion_gives_it_back() {
         let mut conn = conn();
-        assert!(reserve(&conn, "p", 60, 100).unwrap());
+        assert!(reserve(&conn, the_project(), 60, 100).unwrap());
         insert(&conn, &row(artifact(1), the_run(), 60, 1)).unwrap();
-        assert!(!reserve(&conn, "p", 50, 100).unwrap());
-        assert!(reserve(&conn, "p", 40, 100).unwrap());
+        assert!(!reserve(&conn, the_project(), 50, 100).unwrap());
+        assert!(reserve(&conn, the_project(), 40, 100).unwrap());
         insert(&conn, &row(artifact(2), RunId::generate(), 40, 1)).unwrap();
-        assert_eq!(usage(&conn, "p").unwrap(), 100);
+        assert_eq!(usage(&conn, the_project()).unwrap(), 100);
         assert_eq!(mark_run_deleted(&mut conn, the_run(), 2).unwrap(), 1);
-        assert_eq!(usage(&conn, "p").unwrap(), 40);
+        assert_eq!(usage(&conn, the_project()).unwrap(), 40);
         // Deleting again changes nothing.
         assert_eq!(mark_run_deleted(&mut conn, the_run(), 3).unwrap(), 0);
-        assert_eq!(usage(&conn, "p").unwrap(), 40);
+        assert_eq!(usage(&conn, the_project()).unwrap(), 40);
         assert!(by_id(&conn, artifact(1)).unwrap().is_none());
         let batch = deleted_batch(&conn, 10).unwrap();
         assert_eq!(batch.len(), 1);

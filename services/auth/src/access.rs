@@ -1,7 +1,7 @@
 //! Who may do what in a project. Plain rules, no I/O: the callers look up the facts.
 
 use verdict_contracts::auth::Role;
-use verdict_contracts::ids::UserId;
+use verdict_contracts::ids::{ProjectId, UserId};
 
 use crate::Error;
 
@@ -13,7 +13,7 @@ pub enum Caller {
         is_admin: bool,
     },
     ApiToken {
-        project_id: String,
+        project_id: ProjectId,
         role: Role,
         /// Unix seconds; `None` never expires.
         expires_at: Option<i64>,
@@ -23,7 +23,7 @@ pub enum Caller {
 impl Caller {
     /// The caller's role in `project_id`, given the user's membership there. Admins act
     /// as owners everywhere; an API token only has a role in its own project.
-    pub fn role_in(&self, project_id: &str, membership: Option<Role>) -> Option<Role> {
+    pub fn role_in(&self, project_id: ProjectId, membership: Option<Role>) -> Option<Role> {
         match self {
             Caller::User { is_admin: true, .. } => Some(Role::Owner),
             Caller::User { .. } => membership,
@@ -31,7 +31,7 @@ impl Caller {
                 project_id: own,
                 role,
                 ..
-            } => (own == project_id).then_some(*role),
+            } => (*own == project_id).then_some(*role),
         }
     }
 
@@ -94,26 +94,31 @@ mod tests {
     #[test]
     fn a_member_has_their_membership_role() {
         assert_eq!(
-            user(false).role_in("p", Some(Role::Reporter)),
+            user(false).role_in(ProjectId::generate(), Some(Role::Reporter)),
             Some(Role::Reporter)
         );
-        assert_eq!(user(false).role_in("p", None), None);
+        assert_eq!(user(false).role_in(ProjectId::generate(), None), None);
     }
 
     #[test]
     fn admins_are_owners_everywhere() {
-        assert_eq!(user(true).role_in("p", None), Some(Role::Owner));
+        assert_eq!(
+            user(true).role_in(ProjectId::generate(), None),
+            Some(Role::Owner)
+        );
     }
 
     #[test]
     fn an_api_token_has_its_role_in_its_own_project_only() {
+        let own = ProjectId::generate();
         let token = Caller::ApiToken {
-            project_id: "p".into(),
+            project_id: own,
             role: Role::Reporter,
             expires_at: None,
         };
-        assert_eq!(token.role_in("p", None), Some(Role::Reporter));
-        assert_eq!(token.role_in("other", Some(Role::Owner)), None);
+        assert_eq!(token.role_in(own, None), Some(Role::Reporter));
+        let other = ProjectId::generate();
+        assert_eq!(token.role_in(other, Some(Role::Owner)), None);
     }
 
     #[test]

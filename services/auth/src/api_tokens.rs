@@ -127,7 +127,7 @@ pub async fn list(
         .read(move |conn| {
             Ok::<_, Error>(store::api_tokens_of_project(
                 conn,
-                &project.id,
+                project.id,
                 &after,
                 limit + 1,
             )?)
@@ -150,7 +150,7 @@ pub async fn revoke(auth: &Auth, caller: Caller, request: RevokeToken) -> Result
     let revoked_at = auth
         .store
         .write(move |conn| {
-            store::api_token_in_project(conn, &project.id, token_id)?
+            store::api_token_in_project(conn, project.id, token_id)?
                 .ok_or(Error::NotFound("token"))?;
             store::revoke_api_token(conn, token_id, now)?.ok_or(Error::NotFound("token"))
         })

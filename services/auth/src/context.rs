@@ -72,7 +72,7 @@ impl Auth {
                         project_id,
                         role,
                     } => {
-                        let token = store::api_token_in_project(conn, &project_id, token_id)?
+                        let token = store::api_token_in_project(conn, project_id, token_id)?
                             .filter(|token| {
                                 token.revoked_at.is_none()
                                     && token.expires_at.is_none_or(|at| at > now)
@@ -102,10 +102,10 @@ impl Auth {
                 let project =
                     store::project_by_ref(conn, &reference)?.ok_or(Error::NotFound("project"))?;
                 let membership = match caller.user_id() {
-                    Some(user_id) => store::membership(conn, &project.id, user_id)?,
+                    Some(user_id) => store::membership(conn, project.id, user_id)?,
                     None => None,
                 };
-                let role = caller.role_in(&project.id, membership);
+                let role = caller.role_in(project.id, membership);
                 Ok((project, role))
             })
             .await

@@ -4,7 +4,8 @@ use verdict_contracts::auth::{
     AddMember, CreateProject, DeleteMember, ListMembers, ListProjects, Member, MemberInfo, Project,
     ProjectAccess, ProjectRef, PutMember, Role,
 };
-use verdict_contracts::ids::UserId;
+
+use verdict_contracts::ids::{ProjectId, UserId};
 use verdict_contracts::page::{encode_cursor, Page};
 use verdict_contracts::Timestamp;
 
@@ -33,7 +34,7 @@ pub async fn create(
         return Err(Error::Forbidden("API tokens cannot create projects"));
     };
     let project = ProjectRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: ProjectId::generate(),
         slug: request.slug.as_str().to_owned(),
         name: request.name.as_str().to_owned(),
         created_at: Timestamp::now().secs(),
@@ -78,10 +79,12 @@ pub async fn list(
                         .map(|(project, _)| project)
                         .collect()
                 }
-                Caller::ApiToken { project_id, .. } => store::project_by_ref(conn, project_id)?
-                    .filter(|project| project.id.as_str() > after.as_str())
-                    .into_iter()
-                    .collect(),
+                Caller::ApiToken { project_id, .. } => {
+                    store::project_by_ref(conn, &project_id.to_string())?
+                        .filter(|project| project.id.to_string() > after)
+                        .into_iter()
+                        .collect()
+                }
             };
             Ok::<_, Error>(rows)
         })
@@ -89,7 +92,7 @@ pub async fn list(
     Ok(Page::from_overfetched(
         projects,
         limit,
-        |p| encode_cursor(&[&p.id]),
+        |p| encode_cursor(&[&p.id.to_string()]),
         project_out,
     ))
 }
@@ -151,15 +154,15 @@ async fn set_member(
             let Some(user_id) = user.map(|user| user.id) else {
                 return Err(Error::NotFound("user"));
             };
-            let current = store::membership(&tx, &project_id, user_id)?;
+            let current = store::membership(&tx, project_id, user_id)?;
             access::may_assign(own, current, wanted)?;
             if current == Some(Role::Owner)
                 && wanted != Role::Owner
-                && store::count_owners(&tx, &project_id)? == 1
+                && store::count_owners(&tx, project_id)? == 1
             {
                 return Err(Error::Conflict("a project keeps at least one owner".into()));
             }
-            store::put_membership(&tx, &project_id, user_id, wanted)?;
+            store::put_membership(&tx, project_id, user_id, wanted)?;
             tx.commit()?;
             Ok(Member {
                 project_id,
@@ -181,14 +184,14 @@ pub async fn delete_member(
     auth.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            let Some(current) = store::membership(&tx, &project_id, user_id)? else {
+            let Some(current) = store::membership(&tx, project_id, user_id)? else {
                 return Err(Error::NotFound("member"));
             };
             access::may_assign(own, Some(current), Role::Viewer)?;
-            if current == Role::Owner && store::count_owners(&tx, &project_id)? == 1 {
+            if current == Role::Owner && store::count_owners(&tx, project_id)? == 1 {
                 return Err(Error::Conflict("a project keeps at least one owner".into()));
             }
-            store::delete_membership(&tx, &project_id, user_id)?;
+            store::delete_membership(&tx, project_id, user_id)?;
             tx.commit()?;
             Ok(())
         })
@@ -213,7 +216,7 @@ pub async fn list_members(
         .read(move |conn| {
             Ok::<_, Error>(store::members_of_project(
                 conn,
-                &project.id,
+                project.id,
                 &after,
                 limit + 1,
             )?)

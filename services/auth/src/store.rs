@@ -2,7 +2,7 @@
 //! transaction; times are Unix seconds.
 
 use verdict_contracts::auth::Role;
-use verdict_contracts::ids::{SessionId, TokenId, UserId};
+use verdict_contracts::ids::{ProjectId, SessionId, TokenId, UserId};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 use verdict_store::{parsed, Migrations};
 
@@ -255,7 +255,7 @@ pub fn session_is_active(conn: &Connection, id: SessionId, now: i64) -> rusqlite
 
 #[derive(Debug, Clone)]
 pub struct ProjectRow {
-    pub id: String,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub created_at: i64,
@@ -301,7 +301,7 @@ pub fn project_by_ref(conn: &Connection, reference: &str) -> rusqlite::Result<Op
 
 pub fn membership(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     user_id: UserId,
 ) -> rusqlite::Result<Option<Role>> {
     conn.prepare_cached("SELECT role FROM memberships WHERE project_id = ?1 AND user_id = ?2")?
@@ -311,7 +311,7 @@ pub fn membership(
 
 pub fn put_membership(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     user_id: UserId,
     role: Role,
 ) -> rusqlite::Result<()> {
@@ -325,7 +325,7 @@ pub fn put_membership(
 
 pub fn delete_membership(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     user_id: UserId,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
@@ -334,7 +334,7 @@ pub fn delete_membership(
     )? == 1)
 }
 
-pub fn count_owners(conn: &Connection, project_id: &str) -> rusqlite::Result<i64> {
+pub fn count_owners(conn: &Connection, project_id: ProjectId) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT count(*) FROM memberships WHERE project_id = ?1 AND role = 'owner'",
         [project_id],
@@ -365,7 +365,7 @@ pub fn projects_of_user(
 /// after `after`.
 pub fn members_of_project(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     after: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<(UserRow, Role)>> {
@@ -408,7 +408,7 @@ pub fn all_projects(
 #[derive(Debug, Clone)]
 pub struct ApiTokenRow {
     pub id: TokenId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub name: String,
     pub role: Role,
     pub created_at: i64,
@@ -464,7 +464,7 @@ pub fn api_token_by_hash(conn: &Connection, hash: &[u8]) -> rusqlite::Result<Opt
 
 pub fn api_token_in_project(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     id: TokenId,
 ) -> rusqlite::Result<Option<ApiTokenRow>> {
     conn.prepare_cached(&format!(
@@ -477,7 +477,7 @@ pub fn api_token_in_project(
 /// Live (not revoked) tokens of a project, ordered by id, after `after`.
 pub fn api_tokens_of_project(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     after: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<ApiTokenRow>> {
@@ -668,14 +668,14 @@ mod tests {
         let user = UserRow::new("a@b.c".into(), "A".into(), "x".into(), false, 0);
         insert_user(&conn, &user).unwrap();
         let project = ProjectRow {
-            id: "p".into(),
+            id: ProjectId::generate(),
             slug: "web".into(),
             name: "Web".into(),
             created_at: 0,
         };
         assert!(insert_project(&conn, &project, user.id).unwrap());
-        conn.execute("DELETE FROM projects WHERE id = 'p'", [])
+        conn.execute("DELETE FROM projects WHERE id = ?1", [project.id])
             .unwrap();
-        assert_eq!(membership(&conn, "p", user.id).unwrap(), None);
+        assert_eq!(membership(&conn, project.id, user.id).unwrap(), None);
     }
 }

@@ -9,7 +9,7 @@ use axum::http::{header, Method};
 use serde::de::DeserializeOwned;
 use verdict_contracts::auth::Principal;
 use verdict_contracts::idempotency::IdempotencyKey;
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_contracts::page::PageRequest;
 
 use crate::auth::Identity;
@@ -188,7 +188,7 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError>
 pub struct RunReporter {
     pub principal: Principal,
     pub run_id: RunId,
-    pub project_id: String,
+    pub project_id: ProjectId,
 }
 
 impl FromRequestParts<AppState> for RunReporter {

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use verdict_bus::{access, Bus, RequestError};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::idempotency::IdempotencyKey;
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_contracts::runs::{self, IngestMessage, NewResult, RunRef};
 
 use crate::problem::ApiError;
@@ -22,7 +22,7 @@ const ENVELOPE_BYTES: usize = 512;
 
 pub struct Ingest {
     bus: Bus,
-    projects: RwLock<HashMap<RunId, String>>,
+    projects: RwLock<HashMap<RunId, ProjectId>>,
 }
 
 impl Ingest {
@@ -38,7 +38,7 @@ impl Ingest {
         &self,
         principal: &Principal,
         run_id: RunId,
-    ) -> Result<String, ApiError> {
+    ) -> Result<ProjectId, ApiError> {
         let cached = self
             .projects
             .read()
@@ -56,13 +56,18 @@ impl Ingest {
                 if projects.len() >= MAX_SCOPES {
                     projects.clear();
                 }
-                projects.insert(run_id, scope.project_id.clone());
+                projects.insert(run_id, scope.project_id);
                 scope.project_id
             }
         };
-        access::authorize(&self.bus, principal, &project_id, Role::Reporter)
-            .await
-            .map_err(|error| ApiError::Bus(verdict_bus::RequestError::Service(error)))?;
+        access::authorize(
+            &self.bus,
+            principal,
+            &project_id.to_string(),
+            Role::Reporter,
+        )
+        .await
+        .map_err(|error| ApiError::Bus(verdict_bus::RequestError::Service(error)))?;
         Ok(project_id)
     }
 
@@ -71,7 +76,7 @@ impl Ingest {
     /// stored once; each message's id derives from it.
     pub async fn results(
         &self,
-        project_id: &str,
+        project_id: ProjectId,
         run_id: RunId,
         results: &[NewResult],
         dedupe: &str,
@@ -131,7 +136,7 @@ impl Ingest {
     async fn publish(
         &self,
         subject: &str,
-        project_id: &str,
+        project_id: ProjectId,
         run_id: RunId,
         results: &[&[u8]],
         id: &str,
@@ -156,7 +161,7 @@ impl Ingest {
 
     pub async fn message(
         &self,
-        project_id: &str,
+        project_id: ProjectId,
         run_id: RunId,
         message: &IngestMessage,
         id: &str,

@@ -12,7 +12,7 @@ use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::{access, Bus};
 use verdict_contracts::events::{self, Event, EventKind};
 use verdict_contracts::ids::DeliveryId;
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_contracts::notify::WebhookEvent;
 use verdict_contracts::runs::triage::{RunNews, RUN_NEWS};
 use verdict_contracts::runs::{RunRef, RunWithFailures, SnapshotRun, RUN_SNAPSHOT};
@@ -90,7 +90,7 @@ impl Deliveries {
         else {
             return Verdict::Done;
         };
-        match self.plan(&project_id, run_id, &finished_at).await {
+        match self.plan(project_id, run_id, &finished_at).await {
             Ok(created) => {
                 if created > 0 {
                     self.due.notify_one();
@@ -107,14 +107,13 @@ impl Deliveries {
     /// Writes the deliveries one finished run calls for; answers how many are new.
     async fn plan(
         &self,
-        project_id: &str,
+        project_id: ProjectId,
         run_id: RunId,
         finished_at: &str,
     ) -> Result<usize, Error> {
-        let project = project_id.to_owned();
         let webhooks = self
             .store
-            .read(move |conn| Ok::<_, Error>(store::enabled_webhooks(conn, &project)?))
+            .read(move |conn| Ok::<_, Error>(store::enabled_webhooks(conn, project_id)?))
             .await?;
         let settings = &self.settings;
         if webhooks.is_empty() && settings.github.is_none() && settings.gitlab.is_none() {
@@ -225,7 +224,7 @@ impl Deliveries {
             target,
             url: Some(format!("{}{path}", provider.api)),
             event: WebhookEvent::RunFinished,
-            project_id: run.project_id.clone(),
+            project_id: run.project_id,
             run_id: run.id,
             dedupe_key: format!("status:{}:{finished_at}", run.id),
             body,

@@ -1,7 +1,7 @@
 //! All SQL of the notify service. Functions take a connection so callers choose the
 //! transaction; times are Unix milliseconds.
 
-use verdict_contracts::ids::{DeliveryId, RunId, WebhookId};
+use verdict_contracts::ids::{DeliveryId, ProjectId, RunId, WebhookId};
 use verdict_contracts::notify::{Delivery, DeliveryStatus, Webhook, WebhookEvent, WebhookFormat};
 use verdict_contracts::Timestamp;
 use verdict_store::rusqlite::types::Type;
@@ -19,7 +19,7 @@ pub const MIGRATIONS: Migrations = Migrations(&[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRow {
     pub id: WebhookId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub url: String,
     pub events: Vec<WebhookEvent>,
     pub format: WebhookFormat,
@@ -35,7 +35,7 @@ impl WebhookRow {
     pub fn to_api(&self) -> Webhook {
         Webhook {
             id: self.id,
-            project_id: self.project_id.clone(),
+            project_id: self.project_id,
             url: self.url.clone(),
             events: self.events.clone(),
             format: self.format,
@@ -142,7 +142,7 @@ pub fn update_webhook(conn: &Connection, webhook: &WebhookRow) -> rusqlite::Resu
 
 pub fn webhook(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     id: WebhookId,
 ) -> rusqlite::Result<Option<WebhookRow>> {
     conn.prepare_cached(&format!(
@@ -155,7 +155,7 @@ pub fn webhook(
 /// A project's webhooks after `after` (an id), in id order, at most `limit`.
 pub fn webhooks(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     after: &str,
     limit: u32,
 ) -> rusqlite::Result<Vec<WebhookRow>> {
@@ -166,13 +166,16 @@ pub fn webhooks(
     .collect()
 }
 
-pub fn count_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result<u32> {
+pub fn count_webhooks(conn: &Connection, project_id: ProjectId) -> rusqlite::Result<u32> {
     conn.prepare_cached("SELECT COUNT(*) FROM webhooks WHERE project_id = ?1")?
         .query_row(params![project_id], |row| row.get(0))
 }
 
 /// The project's enabled webhooks.
-pub fn enabled_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result<Vec<WebhookRow>> {
+pub fn enabled_webhooks(
+    conn: &Connection,
+    project_id: ProjectId,
+) -> rusqlite::Result<Vec<WebhookRow>> {
     conn.prepare_cached(&format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE project_id = ?1 AND enabled = 1 ORDER BY id"
     ))?
@@ -182,7 +185,7 @@ pub fn enabled_webhooks(conn: &Connection, project_id: &str) -> rusqlite::Result
 
 pub fn delete_webhook(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     id: WebhookId,
 ) -> rusqlite::Result<bool> {
     Ok(conn
@@ -224,7 +227,7 @@ pub struct NewDelivery {
     /// The provider API's URL; a webhook's deliveries go to its URL of the moment.
     pub url: Option<String>,
     pub event: WebhookEvent,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub run_id: RunId,
     pub dedupe_key: String,
     pub body: Vec<u8>,

@@ -98,7 +98,7 @@ mod tests {
 
     fn progress(passed: u64) -> Event {
         Event::RunProgress {
-            project_id: "p".into(),
+            project_id: "0192a24d-0000-7000-8000-0000000000ff".parse().unwrap(),
             run_id: the_run(),
             status: RunStatus::Running,
             counts: Counts {

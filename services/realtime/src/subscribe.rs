@@ -67,9 +67,9 @@ impl Subscriptions {
                     .map_err(refused)?
                     .project_id
             }
-            Channel::Project(project_id) => project_id.clone(),
+            Channel::Project(project_id) => *project_id,
         };
-        access::authorize(&self.bus, principal, &project, Role::Viewer)
+        access::authorize(&self.bus, principal, &project.to_string(), Role::Viewer)
             .await
             .map(drop)
             .map_err(Error::Refused)
@@ -100,7 +100,7 @@ impl Subscriptions {
             }
             Channel::Project(project_id) => {
                 let request = RunningRuns {
-                    project_id: project_id.clone(),
+                    project_id: *project_id,
                     limit: SNAPSHOT_RUNS,
                 };
                 let running = self

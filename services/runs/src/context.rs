@@ -54,7 +54,8 @@ impl Runs {
             .read(move |conn| Ok::<_, Error>(store::run(conn, run_id)?))
             .await?
             .ok_or(Error::NotFound("run"))?;
-        self.authorize(principal, &run.project_id, needed).await?;
+        self.authorize(principal, &run.project_id.to_string(), needed)
+            .await?;
         Ok(run)
     }
 

@@ -152,7 +152,7 @@ fn new_import(
     let row = ImportRow {
         id: ImportId::generate(),
         run_id: run.id,
-        project_id: run.project_id.clone(),
+        project_id: run.project_id,
         format,
         status: ImportState::Pending,
         error: None,
@@ -185,7 +185,8 @@ async fn visible(
         .read(move |conn| Ok::<_, Error>(store::import(conn, import_id)?))
         .await?
         .ok_or(Error::NotFound("import"))?;
-    runs.authorize(principal, &row.project_id, needed).await?;
+    runs.authorize(principal, &row.project_id.to_string(), needed)
+        .await?;
     Ok(row)
 }
 
@@ -386,7 +387,7 @@ async fn fail(runs: &Runs, import: &ImportRow, reason: String) -> Result<(), Err
                 store::clear_run(&tx, &run)?;
                 store::finish_run(&tx, run.id, RunStatus::Interrupted, now, 0)?;
                 Some(Event::RunFinished {
-                    project_id: run.project_id.clone(),
+                    project_id: run.project_id,
                     run_id: run.id,
                     status: RunStatus::Interrupted,
                     counts: Counts::default(),

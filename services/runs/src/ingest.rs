@@ -15,7 +15,7 @@ use tracing::Instrument;
 use verdict_bus::consume::{self, Delivery, Verdict, WorkQueue};
 use verdict_bus::turns::{Turn, Turns};
 use verdict_contracts::events::{Event, FinishedTest};
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_contracts::runs::{FinishRun, IngestMessage, RunStatus};
 use verdict_contracts::streams;
 use verdict_contracts::Timestamp;
@@ -252,7 +252,7 @@ fn apply_message(
             project_id,
             run_id,
             results,
-        } => match live_run(tx, &project_id, run_id)? {
+        } => match live_run(tx, project_id, run_id)? {
             Some(run) => apply_results(tx, writer, run, results, now),
             None => Ok(Vec::new()),
         },
@@ -261,7 +261,7 @@ fn apply_message(
             run_id,
             finish,
             accepted_at,
-        } => match live_run(tx, &project_id, run_id)? {
+        } => match live_run(tx, project_id, run_id)? {
             Some(run) => apply_finish(tx, run, &finish, &accepted_at),
             None => Ok(Vec::new()),
         },
@@ -272,7 +272,7 @@ fn apply_message(
 /// wrong project, which the gateway never does).
 fn live_run(
     tx: &Transaction<'_>,
-    project_id: &str,
+    project_id: ProjectId,
     run_id: RunId,
 ) -> Result<Option<RunRow>, Error> {
     let run = store::run(tx, run_id)?;
@@ -281,7 +281,7 @@ fn live_run(
         Some(_) => {
             tracing::error!(
                 %run_id,
-                project_id,
+                %project_id,
                 "ingest message names the wrong project; dropped"
             );
             None
@@ -405,9 +405,9 @@ impl<'run> Batch<'run> {
         store::add_counts(tx, run, &self.delta, now)?;
         let mut counts = run.counts;
         counts.apply(self.delta);
-        let mut events = live_events::test_finished(&run.project_id, run.id, self.tests);
+        let mut events = live_events::test_finished(run.project_id, run.id, self.tests);
         events.push(Event::RunProgress {
-            project_id: run.project_id.clone(),
+            project_id: run.project_id,
             run_id: run.id,
             status: run.status,
             counts,
@@ -436,6 +436,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const PROJECT: &str = "0192a24d-0000-7000-8000-0000000000ff";
     const RUN: &str = "0192a24d-0000-7000-8000-000000000001";
 
     fn conn_with_a_running_run() -> Connection {
@@ -443,7 +444,7 @@ mod tests {
         let mut run = RunRow {
             rid: 0,
             id: RUN.parse().unwrap(),
-            project_id: "project".into(),
+            project_id: PROJECT.parse().unwrap(),
             name: "nightly".into(),
             status: RunStatus::Running,
             attributes: Default::default(),
@@ -470,7 +471,7 @@ mod tests {
 
     fn one_result(name: &str) -> Delivery {
         delivery(json!({
-            "type": "results", "project_id": "project", "run_id": RUN,
+            "type": "results", "project_id": PROJECT, "run_id": RUN,
             "results": [{ "name": name, "status": "passed" }],
         }))
     }
@@ -478,7 +479,7 @@ mod tests {
     /// A finish the gateway would never send: applying it fails.
     fn unappliable_finish() -> Delivery {
         delivery(json!({
-            "type": "finish", "project_id": "project", "run_id": RUN,
+            "type": "finish", "project_id": PROJECT, "run_id": RUN,
             "finish": { "finished_at": "yesterday" }, "accepted_at": "2026-12-06T10:00:00Z",
         }))
     }

@@ -3,7 +3,7 @@
 //! [`MAX_EVENT_BYTES`] is announced in several, in order.
 
 use verdict_contracts::events::{Event, FinishedTest, MAX_EVENT_BYTES};
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 
 /// JSON of a `test.finished` event with empty ids and no tests.
 const EVENT_OVERHEAD: usize =
@@ -37,11 +37,11 @@ fn encoded_len_bound(test: &FinishedTest) -> usize {
 /// `test.finished` events announcing `tests` of a run, in order: as few as fit
 /// [`MAX_EVENT_BYTES`] each. At least one, even for no tests. A test too large for an
 /// event of its own (it cannot be: names and ids are capped far below) goes alone.
-pub fn test_finished(project_id: &str, run_id: RunId, tests: Vec<FinishedTest>) -> Vec<Event> {
+pub fn test_finished(project_id: ProjectId, run_id: RunId, tests: Vec<FinishedTest>) -> Vec<Event> {
     let budget = MAX_EVENT_BYTES
-        .saturating_sub(EVENT_OVERHEAD + escaped_len(project_id) + run_id.to_string().len());
+        .saturating_sub(EVENT_OVERHEAD + project_id.to_string().len() + run_id.to_string().len());
     let event = |tests| Event::TestFinished {
-        project_id: project_id.to_owned(),
+        project_id,
         run_id,
         tests,
     };
@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn many_long_tests_are_announced_in_events_under_the_limit_in_order() {
         let tests: Vec<FinishedTest> = (0..2000).map(|i| test(&format!("{i:0>1000}"))).collect();
-        let events = test_finished("project", RunId::generate(), tests.clone());
+        let events = test_finished(ProjectId::generate(), RunId::generate(), tests.clone());
         assert!(events.len() > 1);
         let mut announced = Vec::new();
         for event in events {
@@ -139,9 +139,17 @@ mod tests {
     #[test]
     fn a_small_batch_is_one_event_and_an_empty_one_still_announced() {
         assert_eq!(
-            test_finished("p", RunId::generate(), vec![test("a"), test("b")]).len(),
+            test_finished(
+                ProjectId::generate(),
+                RunId::generate(),
+                vec![test("a"), test("b")]
+            )
+            .len(),
             1
         );
-        assert_eq!(test_finished("p", RunId::generate(), Vec::new()).len(), 1);
+        assert_eq!(
+            test_finished(ProjectId::generate(), RunId::generate(), Vec::new()).len(),
+            1
+        );
     }
 }

@@ -66,7 +66,7 @@ pub async fn running_runs(runs: &Runs, request: RunningRuns) -> Result<Vec<Run>,
     let rows = runs
         .store
         .read(move |conn| {
-            Ok::<_, Error>(store::list_runs(conn, &request.project_id, &filter, limit)?)
+            Ok::<_, Error>(store::list_runs(conn, request.project_id, &filter, limit)?)
         })
         .await?;
     Ok(rows.into_iter().map(run_out).collect())
@@ -152,7 +152,7 @@ pub async fn list_runs(
         .read(move |conn| {
             Ok::<_, Error>(store::list_runs(
                 conn,
-                &access.project_id,
+                access.project_id,
                 &filter,
                 limit + 1,
             )?)
@@ -269,7 +269,7 @@ pub async fn test_history(
         .read(move |conn| {
             Ok::<_, Error>(store::test_history(
                 conn,
-                &access.project_id,
+                access.project_id,
                 &key.to_string(),
                 after,
                 limit + 1,

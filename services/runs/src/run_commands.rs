@@ -4,7 +4,7 @@
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::events::Event;
 use verdict_contracts::idempotency::Keyed;
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_contracts::runs::shards::{
     check_label, MAX_BUILD_KEY_BYTES, MAX_SHARDS, MAX_SHARD_BYTES,
 };
@@ -99,7 +99,7 @@ impl RunSpec {
 /// the transaction committed).
 pub fn insert(
     tx: &Transaction<'_>,
-    project_id: String,
+    project_id: ProjectId,
     spec: &RunSpec,
 ) -> Result<(RunRow, Event), Error> {
     let mut run = RunRow {
@@ -121,7 +121,7 @@ pub fn insert(
     };
     store::insert_run(tx, &mut run)?;
     let started = Event::RunStarted {
-        project_id: run.project_id.clone(),
+        project_id: run.project_id,
         run_id: run.id,
         name: run.name.clone(),
         started_at: convert::rfc3339(run.started_at),
@@ -175,12 +175,12 @@ pub async fn create(
 /// The run `spec` asks for, whether it was created now, and the events to publish.
 fn find_or_create(
     tx: &Transaction<'_>,
-    project_id: String,
+    project_id: ProjectId,
     spec: &RunSpec,
     now: i64,
 ) -> Result<(RunRow, bool, Vec<Event>), Error> {
     let found = match &spec.build_key {
-        Some(build_key) => store::run_by_build_key(tx, &project_id, build_key)?,
+        Some(build_key) => store::run_by_build_key(tx, project_id, build_key)?,
         None => None,
     };
     let mut events = Vec::new();
@@ -206,7 +206,7 @@ fn find_or_create(
         if run.finished_at.is_some() {
             store::reopen(tx, &run, now)?;
             events.push(Event::RunProgress {
-                project_id: run.project_id.clone(),
+                project_id: run.project_id,
                 run_id: run.id,
                 status: RunStatus::Running,
                 counts: run.counts,
@@ -246,16 +246,13 @@ pub async fn delete(runs: Runs, principal: Principal, request: RunRef) -> Result
 /// Deletes a run with everything stored of it and, in the same transaction, tells the
 /// other services through the outbox: live viewers get `run.deleted`, the artifacts
 /// service a task to delete the run's artifacts.
-pub async fn remove(runs: &Runs, run_id: RunId, project_id: String) -> Result<(), Error> {
+pub async fn remove(runs: &Runs, run_id: RunId, project_id: ProjectId) -> Result<(), Error> {
     runs.store
         .write(move |conn| {
             let tx = conn.transaction()?;
             if store::delete_run(&tx, run_id)? {
                 let now = Timestamp::now().millis();
-                let task = Task::DeleteRunArtifacts {
-                    project_id: project_id.clone(),
-                    run_id,
-                };
+                let task = Task::DeleteRunArtifacts { project_id, run_id };
                 Outbox::task(&tx, &task, now)?;
                 Outbox::event(&tx, &Event::RunDeleted { project_id, run_id }, now)?;
             }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use verdict_contracts::auth::{Principal, Role};
+use verdict_contracts::ids::ProjectId;
 use verdict_contracts::page::{encode_cursor, Page};
 use verdict_contracts::runs::triage::{
     actor, CatalogTest, FailureGroup, FailureSignature, ListFailures, ListTests, ProjectTrend,
@@ -74,7 +75,7 @@ fn test_key(text: &str) -> Result<String, Error> {
         .map_err(|err| bad(format!("test_key: {err}")))
 }
 
-fn known_test(conn: &Connection, project_id: &str, key: &str) -> Result<TestRow, Error> {
+fn known_test(conn: &Connection, project_id: ProjectId, key: &str) -> Result<TestRow, Error> {
     store::test_by_key(conn, project_id, key)?.ok_or(Error::NotFound("test"))
 }
 
@@ -102,7 +103,7 @@ pub async fn list_failures(
                 last_seen: i64,
             }
             let mut tallies: HashMap<i64, Tally> = HashMap::new();
-            for run in store::window_runs(conn, &access.project_id, &filter)? {
+            for run in store::window_runs(conn, access.project_id, &filter)? {
                 let mut counted = HashSet::new();
                 for failure in store::failures_of_run(conn, run.rid)? {
                     let tally = tallies.entry(failure.signature).or_insert(Tally {
@@ -332,7 +333,7 @@ pub async fn signature_results(
     let rows = runs
         .store
         .read(move |conn| {
-            let signature = store::signature_by_hash(conn, &access.project_id, &request.signature)?
+            let signature = store::signature_by_hash(conn, access.project_id, &request.signature)?
                 .ok_or(Error::NotFound("signature"))?;
             Ok::<_, Error>(store::signature_results(
                 conn,
@@ -416,8 +417,8 @@ pub async fn set_quarantine(
     runs.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            let test = known_test(&tx, &access.project_id, &key)?;
-            store::set_quarantine(&tx, &access.project_id, test.tid, &row)?;
+            let test = known_test(&tx, access.project_id, &key)?;
+            store::set_quarantine(&tx, access.project_id, test.tid, &row)?;
             tx.commit()?;
             Ok::<_, Error>(quarantine_out(test.test_key, row))
         })
@@ -438,7 +439,7 @@ pub async fn release_quarantine(
     runs.store
         .write(move |conn| {
             let tx = conn.transaction()?;
-            let test = known_test(&tx, &access.project_id, &key)?;
+            let test = known_test(&tx, access.project_id, &key)?;
             if !store::release_quarantine(&tx, test.tid, &by, Timestamp::now().millis())? {
                 return Err(Error::NotFound("quarantine"));
             }
@@ -460,7 +461,7 @@ pub async fn get_quarantine(
         .await?;
     runs.store
         .read(move |conn| {
-            let test = known_test(conn, &access.project_id, &key)?;
+            let test = known_test(conn, access.project_id, &key)?;
             let quarantine = active(
                 store::quarantine(conn, test.tid)?,
                 Timestamp::now().millis(),
@@ -531,7 +532,7 @@ pub async fn list_tests(
     let rows = runs
         .store
         .read(move |conn| {
-            let rows = store::catalog(conn, &access.project_id, &filter, limit + 1)?;
+            let rows = store::catalog(conn, access.project_id, &filter, limit + 1)?;
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
                 let outcomes = store::recent_outcomes(conn, row.test.tid, CATALOG_RUNS)?;
@@ -602,9 +603,9 @@ pub async fn test_trend(
         .await?;
     runs.store
         .read(move |conn| {
-            let test = known_test(conn, &access.project_id, &key)?;
+            let test = known_test(conn, access.project_id, &key)?;
             let mut outcomes = Vec::new();
-            for run in store::window_runs(conn, &access.project_id, &filter)? {
+            for run in store::window_runs(conn, access.project_id, &filter)? {
                 outcomes.extend(
                     store::outcome_in_run(conn, run.rid, test.tid)?
                         .map(|outcome| (outcome.status, outcome.duration_ms)),
@@ -631,7 +632,7 @@ pub async fn slowest_tests(
             // One flat list grouped by sorting: a window holds tens of thousands of
             // outcomes, and a map of lists would allocate for each test.
             let mut outcomes: Vec<(i64, ResultStatus, Option<u64>)> = Vec::new();
-            for run in store::window_runs(conn, &access.project_id, &filter)? {
+            for run in store::window_runs(conn, access.project_id, &filter)? {
                 outcomes.extend(store::durations_in_run(conn, run.rid)?);
             }
             outcomes.sort_unstable_by_key(|(test, _, duration)| (*test, *duration));
@@ -679,7 +680,7 @@ pub async fn project_trend(
         .await?;
     let window = runs
         .store
-        .read(move |conn| Ok::<_, Error>(store::window_runs(conn, &access.project_id, &filter)?))
+        .read(move |conn| Ok::<_, Error>(store::window_runs(conn, access.project_id, &filter)?))
         .await?;
     Ok(trend_days(&window))
 }
@@ -719,7 +720,7 @@ pub async fn flaky_tests(
     let limit = request.page.effective_limit() as usize;
     runs.store
         .read(move |conn| {
-            let window = store::window_runs(conn, &access.project_id, &filter)?;
+            let window = store::window_runs(conn, access.project_id, &filter)?;
             let outcomes = window
                 .iter()
                 .map(|run| runs_store::outcomes_of_run(conn, run.rid))

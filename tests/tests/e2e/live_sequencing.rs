@@ -13,8 +13,13 @@ use verdict_contracts::live::{Channel, SEQ_HEADER};
 use verdict_contracts::streams;
 use verdict_testkit::TestNats;
 
-/// The run every event here is about.
+/// The project and run every event here is about.
+const PROJECT: &str = "0192a24d-0000-7000-8000-0000000000ff";
 const RUN: &str = "0192a24d-0000-7000-8000-000000000001";
+
+fn project() -> verdict_contracts::ids::ProjectId {
+    PROJECT.parse().unwrap()
+}
 
 fn run() -> verdict_contracts::ids::RunId {
     RUN.parse().unwrap()
@@ -54,12 +59,12 @@ async fn publish_tests(nats: &TestNats, first: usize, count: usize) {
     let js = async_nats::jetstream::new(nats.client().await);
     for i in first..first + count {
         let event = json!({
-            "kind": "test.finished", "project_id": "p1", "run_id": RUN,
+            "kind": "test.finished", "project_id": PROJECT, "run_id": RUN,
             "tests": [{ "id": format!("t{i}"), "test_key": "k", "suite": null, "name": "n",
                         "status": "passed", "attempt": 1, "duration_ms": null }],
         });
         js.publish(
-            subject("p1", run(), EventKind::TestFinished),
+            subject(project(), run(), EventKind::TestFinished),
             event.to_string().into(),
         )
         .await
@@ -150,7 +155,7 @@ async fn a_frame_too_large_for_the_bus_is_skipped_and_the_channel_goes_on() {
     let max_payload = client.server_info().max_payload;
     let event = |name: &str| {
         json!({
-            "kind": "test.finished", "project_id": "p1", "run_id": RUN,
+            "kind": "test.finished", "project_id": PROJECT, "run_id": RUN,
             "tests": [{ "id": "huge", "test_key": "k", "suite": null, "name": name,
                         "status": "passed", "attempt": 1, "duration_ms": null }],
         })
@@ -161,7 +166,10 @@ async fn a_frame_too_large_for_the_bus_is_skipped_and_the_channel_goes_on() {
     let huge = event(&"n".repeat(max_payload - 16 - event("").len()));
     assert!(huge.len() < max_payload);
     async_nats::jetstream::new(client)
-        .publish(subject("p1", run(), EventKind::TestFinished), huge.into())
+        .publish(
+            subject(project(), run(), EventKind::TestFinished),
+            huge.into(),
+        )
         .await
         .unwrap()
         .await

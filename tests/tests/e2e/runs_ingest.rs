@@ -170,7 +170,8 @@ async fn resending_a_batch_changes_nothing() {
 async fn a_malformed_ingest_message_is_dropped_without_holding_up_the_next_ones() {
     let ci = Ci::new(&[]).await;
     let run = ci.run("garbled").await;
-    let subject = verdict_contracts::runs::ingest_subject(&ci.project, run.parse().unwrap());
+    let subject =
+        verdict_contracts::runs::ingest_subject(ci.project.parse().unwrap(), run.parse().unwrap());
     let js = async_nats::jetstream::new(ci.app.nats.client().await);
     js.publish(subject, "{\"type\": \"results\", \"results\": 7}".into())
         .await

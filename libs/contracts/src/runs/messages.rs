@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Counts, NewResult, ResultStatus, RunShard, RunStatus, ShardCounts, ShardRef};
 use crate::idempotency::Keyed;
-use crate::ids::{ArtifactId, ImportId, RunId};
+use crate::ids::{ArtifactId, ImportId, ProjectId, RunId};
 use crate::page::{Page, PageRequest};
 use crate::system::Empty;
 use crate::{Operation, ServiceName};
@@ -16,7 +16,7 @@ use crate::{Operation, ServiceName};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     pub id: RunId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub name: String,
     pub status: RunStatus,
     pub attributes: BTreeMap<String, String>,
@@ -97,7 +97,7 @@ pub struct RunWithFailures {
 /// A project's running runs, at most `limit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunningRuns {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub limit: u32,
 }
 
@@ -105,7 +105,7 @@ pub struct RunningRuns {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunScope {
     pub run_id: RunId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub status: RunStatus,
 }
 
@@ -229,12 +229,12 @@ pub struct FinishRun {
 pub enum IngestMessage {
     /// Results the gateway checked; read back without checking again (see `wire.rs`).
     Results {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         results: Vec<NewResult>,
     },
     Finish {
-        project_id: String,
+        project_id: ProjectId,
         run_id: RunId,
         finish: FinishRun,
         /// When the gateway accepted the finish (RFC 3339).
@@ -254,7 +254,7 @@ enum IngestKind {
 pub struct IngestEnvelope {
     #[serde(rename = "type")]
     kind: IngestKind,
-    project_id: String,
+    project_id: ProjectId,
     run_id: RunId,
     results: Option<Vec<NewResult>>,
     finish: Option<FinishRun>,
@@ -290,7 +290,7 @@ impl TryFrom<IngestEnvelope> for IngestMessage {
 }
 
 /// `verdict.ingest.<project>.<run>`: ordered per run, consumed by the runs service.
-pub fn ingest_subject(project_id: &str, run_id: RunId) -> String {
+pub fn ingest_subject(project_id: ProjectId, run_id: RunId) -> String {
     format!("verdict.ingest.{project_id}.{run_id}")
 }
 
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn ingest_subjects_fall_under_the_ingest_stream() {
-        let subject = ingest_subject("p1", RunId::generate());
+        let subject = ingest_subject(ProjectId::generate(), RunId::generate());
         let stream = crate::streams::INGEST.subjects[0].trim_end_matches('>');
         assert!(subject.starts_with(stream), "{subject}");
     }
@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn ingest_messages_are_tagged_by_type() {
         let message = IngestMessage::Finish {
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             run_id: RunId::generate(),
             finish: FinishRun {
                 finished_at: None,

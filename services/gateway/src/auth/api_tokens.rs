@@ -109,7 +109,7 @@ mod tests {
     fn grant(id: TokenId) -> ApiTokenGrant {
         ApiTokenGrant {
             token_id: id,
-            project_id: "p".into(),
+            project_id: verdict_contracts::ids::ProjectId::generate(),
             role: Role::Reporter,
             expires_at: None,
         }

@@ -199,7 +199,7 @@ pub async fn post_results(
     }
     state
         .ingest
-        .results(&project_id, run_id, &results, &dedupe)
+        .results(project_id, run_id, &results, &dedupe)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -248,7 +248,7 @@ pub async fn finish(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let message = IngestMessage::Finish {
-        project_id: project_id.clone(),
+        project_id,
         run_id,
         finish,
         accepted_at,
@@ -256,7 +256,7 @@ pub async fn finish(
     let id = format!("{}-finish", dedupe_id(&principal, run_id, key.as_ref()));
     state
         .ingest
-        .message(&project_id, run_id, &message, &id)
+        .message(project_id, run_id, &message, &id)
         .await?;
     Ok(StatusCode::ACCEPTED)
 }

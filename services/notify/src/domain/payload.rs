@@ -297,7 +297,7 @@ mod tests {
         RunReport {
             run: Run {
                 id: RUN.parse().unwrap(),
-                project_id: "p".into(),
+                project_id: verdict_contracts::ids::ProjectId::generate(),
                 name: "nightly <main>".into(),
                 status,
                 attributes: BTreeMap::new(),

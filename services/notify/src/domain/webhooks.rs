@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use verdict_bus::{access, Bus};
 use verdict_contracts::auth::{Principal, Role};
 use verdict_contracts::idempotency::Keyed;
-use verdict_contracts::ids::WebhookId;
+use verdict_contracts::ids::{ProjectId, WebhookId};
 use verdict_contracts::notify::{
     self, CreateWebhook, CreatedWebhook, Delivery, DeliveryRef, ListDeliveries, ListWebhooks,
     UpdateWebhook, Webhook, WebhookEvent, WebhookRef,
@@ -41,7 +41,7 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// The project's id, once the principal is a maintainer there.
-    async fn authorize(&self, principal: &Principal, project: &str) -> Result<String, Error> {
+    async fn authorize(&self, principal: &Principal, project: &str) -> Result<ProjectId, Error> {
         access::authorize(&self.bus, principal, project, Role::Maintainer)
             .await
             .map(|access| access.project_id)
@@ -72,7 +72,7 @@ impl Webhooks {
         let row = WebhookRow {
             secret: self.at_rest.store(&id.to_string(), secret.as_bytes())?,
             id,
-            project_id: project_id.clone(),
+            project_id,
             url,
             events: events(webhook.events)?,
             format: webhook.format.unwrap_or_default(),
@@ -93,7 +93,7 @@ impl Webhooks {
                         Recall::New => {}
                     }
                 }
-                if store::count_webhooks(&tx, &project_id)? >= max {
+                if store::count_webhooks(&tx, project_id)? >= max {
                     return Err(Error::Conflict(format!(
                         "a project may have at most {max} webhooks"
                     )));
@@ -121,9 +121,7 @@ impl Webhooks {
         let (after, limit) = page_of(&request.page)?;
         let rows = self
             .store
-            .read(move |conn| {
-                Ok::<_, Error>(store::webhooks(conn, &project_id, &after, limit + 1)?)
-            })
+            .read(move |conn| Ok::<_, Error>(store::webhooks(conn, project_id, &after, limit + 1)?))
             .await?;
         Ok(Page::from_overfetched(
             rows,
@@ -133,9 +131,9 @@ impl Webhooks {
         ))
     }
 
-    async fn row(&self, project_id: String, webhook_id: WebhookId) -> Result<WebhookRow, Error> {
+    async fn row(&self, project_id: ProjectId, webhook_id: WebhookId) -> Result<WebhookRow, Error> {
         self.store
-            .read(move |conn| Ok::<_, Error>(store::webhook(conn, &project_id, webhook_id)?))
+            .read(move |conn| Ok::<_, Error>(store::webhook(conn, project_id, webhook_id)?))
             .await?
             .ok_or(Error::NotFound("webhook"))
     }
@@ -161,7 +159,7 @@ impl Webhooks {
         self.store
             .write(move |conn| {
                 let tx = conn.transaction()?;
-                let mut row = store::webhook(&tx, &project_id, webhook_id)?
+                let mut row = store::webhook(&tx, project_id, webhook_id)?
                     .ok_or(Error::NotFound("webhook"))?;
                 if let Some(url) = url {
                     row.url = url;
@@ -193,11 +191,7 @@ impl Webhooks {
         let deleted = self
             .store
             .write(move |conn| {
-                Ok::<_, Error>(store::delete_webhook(
-                    conn,
-                    &project_id,
-                    request.webhook_id,
-                )?)
+                Ok::<_, Error>(store::delete_webhook(conn, project_id, request.webhook_id)?)
             })
             .await?;
         if deleted {
@@ -309,7 +303,7 @@ mod tests {
         let id = WebhookId::generate();
         let row = WebhookRow {
             id,
-            project_id: "p".into(),
+            project_id: ProjectId::generate(),
             url: "https://hooks.example/x".into(),
             events: vec![WebhookEvent::RunFinished],
             format: WebhookFormat::Verdict,

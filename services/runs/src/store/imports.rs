@@ -1,6 +1,6 @@
 //! Imports: a report's way from accepted to done, queued and retried.
 
-use verdict_contracts::ids::{ArtifactId, ImportId, RunId};
+use verdict_contracts::ids::{ArtifactId, ImportId, ProjectId, RunId};
 use verdict_contracts::runs::{ImportState, ReportKind};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row};
 
@@ -10,7 +10,7 @@ use super::parsed;
 pub struct ImportRow {
     pub id: ImportId,
     pub run_id: RunId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub format: ReportKind,
     pub status: ImportState,
     pub error: Option<String>,
@@ -166,7 +166,7 @@ mod tests {
         Migrations(&MIGRATIONS.0[..3]).apply(&mut conn).unwrap();
         conn.execute_batch(
             r#"INSERT INTO imports (id, run_id, project_id, format, status, artifact_id, principal, queued_at)
-               VALUES ('01a24dd3-1a36-742d-af3e-72998a5a73e1', '0192a24d-0000-7000-8000-000000000001', 'p', 'junit', 'pending', '0192a24d-0000-7000-8000-00000000000a', '{"type":"user"}', 1234)"#,
+               VALUES ('01a24dd3-1a36-742d-af3e-72998a5a73e1', '0192a24d-0000-7000-8000-000000000001', '0192a24d-0000-7000-8000-0000000000ff', 'junit', 'pending', '0192a24d-0000-7000-8000-00000000000a', '{"type":"user"}', 1234)"#,
         )
         .unwrap();
         MIGRATIONS.apply(&mut conn).unwrap();

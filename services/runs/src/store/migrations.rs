@@ -29,7 +29,9 @@ mod tests {
 
     use super::*;
     use crate::domain::ResultStatus;
-    use crate::store::tests::{attach_text_index, ids, index_text, result, store_results, text};
+    use crate::store::tests::{
+        attach_text_index, ids, index_text, project, result, store_results, text,
+    };
     use crate::store::*;
 
     const RUN_A: &str = "0192a24d-0000-7000-8000-00000000000a";
@@ -45,13 +47,13 @@ mod tests {
             r#"
             INSERT INTO runs (id, project_id, name, status, attributes, started_at, last_activity,
                               total, passed, failed)
-            VALUES ('0192a24d-0000-7000-8000-00000000000b', 'p', 'second', 'failed', '{"os":"linux"}', 2000, 2000, 2, 1, 1),
-                   ('0192a24d-0000-7000-8000-00000000000a', 'p', 'first', 'passed', '{}', 1000, 1000, 1, 1, 0);
-            INSERT INTO run_attributes VALUES ('0192a24d-0000-7000-8000-00000000000b', 'os', 'linux', 'p', 2000);
-            INSERT INTO tests VALUES ('p', 'k1', 's', 'one'), ('p', 'k2', 's', 'two');
-            INSERT INTO test_outcomes VALUES ('0192a24d-0000-7000-8000-00000000000a', 'k1', 'p', 1000, 1, 'passed', 0, 5),
-                ('0192a24d-0000-7000-8000-00000000000b', 'k1', 'p', 2000, 1, 'failed', 0, 6),
-                ('0192a24d-0000-7000-8000-00000000000b', 'k2', 'p', 2000, 1, 'passed', 0, 7);
+            VALUES ('0192a24d-0000-7000-8000-00000000000b', '0192a24d-0000-7000-8000-0000000000ff', 'second', 'failed', '{"os":"linux"}', 2000, 2000, 2, 1, 1),
+                   ('0192a24d-0000-7000-8000-00000000000a', '0192a24d-0000-7000-8000-0000000000ff', 'first', 'passed', '{}', 1000, 1000, 1, 1, 0);
+            INSERT INTO run_attributes VALUES ('0192a24d-0000-7000-8000-00000000000b', 'os', 'linux', '0192a24d-0000-7000-8000-0000000000ff', 2000);
+            INSERT INTO tests VALUES ('0192a24d-0000-7000-8000-0000000000ff', 'k1', 's', 'one'), ('0192a24d-0000-7000-8000-0000000000ff', 'k2', 's', 'two');
+            INSERT INTO test_outcomes VALUES ('0192a24d-0000-7000-8000-00000000000a', 'k1', '0192a24d-0000-7000-8000-0000000000ff', 1000, 1, 'passed', 0, 5),
+                ('0192a24d-0000-7000-8000-00000000000b', 'k1', '0192a24d-0000-7000-8000-0000000000ff', 2000, 1, 'failed', 0, 6),
+                ('0192a24d-0000-7000-8000-00000000000b', 'k2', '0192a24d-0000-7000-8000-0000000000ff', 2000, 1, 'passed', 0, 7);
             INSERT INTO results (seq, run_id, id, test_key, suite, name, status, attempt, message)
             VALUES (1, '0192a24d-0000-7000-8000-00000000000a', 'x', 'k1', 's', 'one', 'passed', 1, NULL),
                    (2, '0192a24d-0000-7000-8000-00000000000b', 'y', 'k2', 's', 'two', 'passed', 1, NULL),
@@ -75,7 +77,7 @@ mod tests {
         };
         assert_eq!(ids(&conn, b.rid, &failed), ["z"]);
         assert_eq!(ids(&conn, b.rid, &text("timeout")), ["z"]);
-        let history: Vec<_> = test_history(&conn, "p", "k1", None, 10)
+        let history: Vec<_> = test_history(&conn, project(), "k1", None, 10)
             .unwrap()
             .into_iter()
             .map(|row| row.run_id.to_string())
@@ -85,7 +87,7 @@ mod tests {
             attributes: [("os".to_owned(), "linux".to_owned())].into(),
             ..RunFilter::default()
         };
-        let runs: Vec<_> = list_runs(&conn, "p", &linux, 10)
+        let runs: Vec<_> = list_runs(&conn, project(), &linux, 10)
             .unwrap()
             .into_iter()
             .map(|run| run.id)
@@ -113,8 +115,8 @@ mod tests {
             .unwrap();
         conn.execute_batch(
             "INSERT INTO runs (rid, id, project_id, name, status, attributes, started_at, last_activity)
-             VALUES (1, '0192a24d-0000-7000-8000-00000000000a', 'p', 'nightly', 'running', '{}', 1, 1);
-             INSERT INTO tests (tid, project_id, test_key, name) VALUES (1, 'p', 'k', 'one');
+             VALUES (1, '0192a24d-0000-7000-8000-00000000000a', '0192a24d-0000-7000-8000-0000000000ff', 'nightly', 'running', '{}', 1, 1);
+             INSERT INTO tests (tid, project_id, test_key, name) VALUES (1, '0192a24d-0000-7000-8000-0000000000ff', 'k', 'one');
              INSERT INTO results (seq, run, id, test, name, status, attempt, message)
              VALUES (4294967297, 1, 'x', 1, 'one', 'failed', 1, 'timeout'),
                     (4294967298, 1, 'y', 1, 'one', 'failed', 1, 'refused');

@@ -55,7 +55,7 @@ fn prefixed(columns: &str, prefix: &str) -> String {
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use verdict_contracts::ids::RunId;
+    use verdict_contracts::ids::{ProjectId, RunId};
     use verdict_store::rusqlite::Connection;
 
     use super::*;
@@ -138,6 +138,13 @@ pub(crate) mod tests {
         index_text(conn);
     }
 
+    /// The project of every run the store tests make.
+    pub(super) const PROJECT: &str = "0192a24d-0000-7000-8000-0000000000ff";
+
+    pub(super) fn project() -> ProjectId {
+        PROJECT.parse().unwrap()
+    }
+
     pub(super) fn new_run(conn: &mut Connection) -> RunRow {
         run_started_at(conn, 1)
     }
@@ -146,7 +153,7 @@ pub(crate) mod tests {
         let mut run = RunRow {
             rid: 0,
             id: RunId::generate(),
-            project_id: "project".into(),
+            project_id: project(),
             name: "nightly".into(),
             status: RunStatus::Running,
             attributes: BTreeMap::new(),

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::text::{self, NoteKind};
@@ -62,7 +62,7 @@ pub struct ResultRow {
 /// a full cache starts over.
 #[derive(Debug, Default)]
 pub struct KnownTests {
-    by_project: HashMap<String, HashMap<String, i64>>,
+    by_project: HashMap<ProjectId, HashMap<String, i64>>,
     entries: usize,
 }
 
@@ -70,8 +70,8 @@ impl KnownTests {
     /// Entries kept: about 100 bytes each.
     const MAX_ENTRIES: usize = 500_000;
 
-    fn get(&self, project_id: &str, test_key: &str) -> Option<i64> {
-        self.by_project.get(project_id)?.get(test_key).copied()
+    fn get(&self, project_id: ProjectId, test_key: &str) -> Option<i64> {
+        self.by_project.get(&project_id)?.get(test_key).copied()
     }
 
     /// Keeps what a committed transaction learned.
@@ -92,7 +92,7 @@ impl KnownTests {
 /// Tests a transaction looked up or stored, for [`KnownTests::learn`] once it commits;
 /// dropped with a transaction that rolled back.
 #[derive(Debug, Default)]
-pub struct LearnedTests(Vec<(String, String, i64)>);
+pub struct LearnedTests(Vec<(ProjectId, String, i64)>);
 
 /// Statements applying results, prepared once per transaction, and the last seq given
 /// to each run in it (the writer is the transaction's only writer, so it can count).
@@ -102,7 +102,7 @@ pub struct LearnedTests(Vec<(String, String, i64)>);
 pub struct ResultWriter<'tx> {
     tx: &'tx Transaction<'tx>,
     known: &'tx KnownTests,
-    learned: HashMap<(String, String), i64>,
+    learned: HashMap<(ProjectId, String), i64>,
     find_test: rusqlite::CachedStatement<'tx>,
     insert_test: rusqlite::CachedStatement<'tx>,
     outcome: rusqlite::CachedStatement<'tx>,
@@ -181,10 +181,10 @@ impl<'tx> ResultWriter<'tx> {
         suite: Option<&str>,
         name: &str,
     ) -> rusqlite::Result<i64> {
-        if let Some(test) = self.known.get(&run.project_id, test_key) {
+        if let Some(test) = self.known.get(run.project_id, test_key) {
             return Ok(test);
         }
-        let key = (run.project_id.clone(), test_key.to_owned());
+        let key = (run.project_id, test_key.to_owned());
         if let Some(&test) = self.learned.get(&key) {
             return Ok(test);
         }
@@ -477,7 +477,7 @@ pub struct HistoryRow {
 /// `(started_at, rid)` of the last row of the previous page.
 pub fn test_history(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     test_key: &str,
     after: Option<(i64, i64)>,
     limit: u32,
@@ -532,7 +532,8 @@ mod tests {
     use super::*;
     use crate::domain::{ResultStatus, TestOutcome};
     use crate::store::tests::{
-        assert_index_scan, conn, ids, new_run, plan, result, run_started_at, store_results, text,
+        assert_index_scan, conn, ids, new_run, plan, project, result, run_started_at,
+        store_results, text,
     };
 
     #[test]
@@ -650,7 +651,7 @@ mod tests {
 
         let mut seen = Vec::new();
         let mut after = None;
-        while let Some(row) = test_history(&conn, "project", "k", after, 1).unwrap().pop() {
+        while let Some(row) = test_history(&conn, project(), "k", after, 1).unwrap().pop() {
             after = Some((row.started_at, row.rid));
             seen.push(row.run_id);
         }
@@ -662,8 +663,9 @@ mod tests {
     fn tests_that_share_a_key_prefix_or_a_key_in_another_project_are_told_apart() {
         let mut conn = conn();
         let stored = new_run(&mut conn);
-        let run = |project: &str| RunRow {
-            project_id: project.into(),
+        let (p, q) = (ProjectId::generate(), ProjectId::generate());
+        let run = |project: ProjectId| RunRow {
+            project_id: project,
             ..stored.clone()
         };
         let tx = conn.transaction().unwrap();
@@ -671,13 +673,13 @@ mod tests {
         let mut writer = ResultWriter::new(&tx, &known).unwrap();
         let shared = "0123456789ab";
         let first = writer
-            .test(&run("p"), &format!("{shared}-first"), None, "a")
+            .test(&run(p), &format!("{shared}-first"), None, "a")
             .unwrap();
         let second = writer
-            .test(&run("p"), &format!("{shared}-second"), None, "b")
+            .test(&run(p), &format!("{shared}-second"), None, "b")
             .unwrap();
         let elsewhere = writer
-            .test(&run("q"), &format!("{shared}-first"), None, "a")
+            .test(&run(q), &format!("{shared}-first"), None, "a")
             .unwrap();
         assert_eq!(
             [first, second, elsewhere]
@@ -690,13 +692,13 @@ mod tests {
         let mut again = ResultWriter::new(&tx, &known).unwrap();
         assert_eq!(
             again
-                .test(&run("p"), &format!("{shared}-second"), None, "b")
+                .test(&run(p), &format!("{shared}-second"), None, "b")
                 .unwrap(),
             second
         );
         assert_eq!(
             again
-                .test(&run("q"), &format!("{shared}-first"), None, "a")
+                .test(&run(q), &format!("{shared}-first"), None, "a")
                 .unwrap(),
             elsewhere
         );
@@ -709,8 +711,8 @@ mod tests {
         let next = new_run(&mut conn);
         let test = conn
             .query_row(
-                "INSERT INTO tests (project_id, test_key, name) VALUES ('project', 'k', 'a') RETURNING tid",
-                [],
+                "INSERT INTO tests (project_id, test_key, name) VALUES (?1, 'k', 'a') RETURNING tid",
+                [full.project_id],
                 |row| row.get::<_, i64>(0),
             )
             .unwrap();

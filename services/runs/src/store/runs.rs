@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::text::NoteKind;
@@ -21,7 +21,7 @@ pub struct RunRow {
     /// The run's integer key in this database; it never leaves the service.
     pub rid: i64,
     pub id: RunId,
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub name: String,
     pub status: RunStatus,
     pub attributes: BTreeMap<String, String>,
@@ -102,13 +102,13 @@ pub fn run(conn: &Connection, id: RunId) -> rusqlite::Result<Option<RunRow>> {
 /// The project's run of a CI build.
 pub fn run_by_build_key(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     build_key: &str,
 ) -> rusqlite::Result<Option<RunRow>> {
     conn.prepare_cached(&format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = ?1 AND build_key = ?2"
     ))?
-    .query_row([project_id, build_key], run_row)
+    .query_row(params![project_id, build_key], run_row)
     .optional()
 }
 
@@ -127,7 +127,7 @@ pub struct RunFilter {
 /// attribute index; otherwise the status (if any) or the project index does.
 pub fn list_runs(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     filter: &RunFilter,
     limit: u32,
 ) -> rusqlite::Result<Vec<RunRow>> {
@@ -140,7 +140,7 @@ pub fn list_runs(
              WHERE a.project_id = ? AND a.key = ? AND a.value = ?",
             prefixed(RUN_COLUMNS, "r.")
         );
-        args.extend([boxed(project_id), boxed(key), boxed(value)]);
+        args.extend([Box::new(project_id), boxed(key), boxed(value)]);
         keyset(&mut sql, &mut args, filter, "a.started_at", "a.run_id");
         for (key, value) in attributes {
             sql.push_str(" AND EXISTS (SELECT 1 FROM run_attributes b WHERE b.run_id = a.run_id AND b.key = ? AND b.value = ?)");
@@ -153,7 +153,7 @@ pub fn list_runs(
         sql.push_str(" ORDER BY a.started_at DESC, a.run_id DESC LIMIT ?");
     } else {
         sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE project_id = ?");
-        args.push(boxed(project_id));
+        args.push(Box::new(project_id));
         if let Some(status) = filter.status {
             sql.push_str(" AND status = ?");
             args.push(boxed(status.as_str()));
@@ -244,7 +244,7 @@ pub fn runs_older_than(
     conn: &Connection,
     before: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<(RunId, String)>> {
+) -> rusqlite::Result<Vec<(RunId, ProjectId)>> {
     let mut statement = conn.prepare_cached(
         "SELECT id, project_id FROM runs WHERE started_at < ?1 ORDER BY started_at LIMIT ?2",
     )?;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use verdict_contracts::ids::RunId;
+use verdict_contracts::ids::{ProjectId, RunId};
 use verdict_store::rusqlite::{self, params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{parsed, result_row, RunRow, StoredResult, RESULT_COLUMNS};
@@ -113,7 +113,7 @@ const WINDOW_RUNS_BY_ATTRIBUTE: &str = "SELECT r.rid, r.id, r.status, r.started_
 /// A project's finished runs of a window, newest first.
 pub fn window_runs(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     filter: &WindowFilter,
 ) -> rusqlite::Result<Vec<WindowRun>> {
     let since = filter.since.unwrap_or(i64::MIN);
@@ -239,11 +239,11 @@ pub fn signature(conn: &Connection, sid: i64) -> rusqlite::Result<Option<Signatu
 
 pub fn signature_by_hash(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     hash: &str,
 ) -> rusqlite::Result<Option<SignatureRow>> {
     conn.prepare_cached(SIGNATURE_BY_HASH)?
-        .query_row([project_id, hash], signature_row)
+        .query_row(params![project_id, hash], signature_row)
         .optional()
 }
 
@@ -318,11 +318,11 @@ const TEST_BY_TID: &str = "SELECT tid, test_key, suite, name FROM tests WHERE ti
 
 pub fn test_by_key(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     test_key: &str,
 ) -> rusqlite::Result<Option<TestRow>> {
     conn.prepare_cached(TEST_BY_KEY)?
-        .query_row([project_id, test_key], test_row)
+        .query_row(params![project_id, test_key], test_row)
         .optional()
 }
 
@@ -416,7 +416,7 @@ pub fn quarantine(conn: &Connection, test: i64) -> rusqlite::Result<Option<Quara
 /// Quarantines a test (or changes its quarantine) and notes it in the audit trail.
 pub fn set_quarantine(
     tx: &Transaction<'_>,
-    project_id: &str,
+    project_id: ProjectId,
     test: i64,
     quarantine: &QuarantineRow,
 ) -> rusqlite::Result<()> {
@@ -555,7 +555,7 @@ const QUARANTINED_CATALOG: &str =
 /// first seen.
 pub fn catalog(
     conn: &Connection,
-    project_id: &str,
+    project_id: ProjectId,
     filter: &CatalogFilter,
     limit: u32,
 ) -> rusqlite::Result<Vec<CatalogRow>> {
@@ -584,13 +584,13 @@ pub fn catalog(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{conn, plan};
+    use crate::store::tests::{conn, plan, project};
 
     fn run(conn: &mut Connection, started_at: i64) -> RunRow {
         let mut run = RunRow {
             rid: 0,
             id: RunId::generate(),
-            project_id: "p".into(),
+            project_id: project(),
             name: "nightly".into(),
             status: RunStatus::Running,
             attributes: BTreeMap::new(),
@@ -691,7 +691,7 @@ mod tests {
                 pattern: Some(pattern.into()),
                 ..CatalogFilter::default()
             };
-            let mut names: Vec<_> = catalog(&conn, "p", &filter, 10)
+            let mut names: Vec<_> = catalog(&conn, project(), &filter, 10)
                 .unwrap()
                 .into_iter()
                 .map(|row| row.test.name)

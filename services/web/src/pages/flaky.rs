@@ -21,7 +21,7 @@ pub async fn show(
 ) -> Result<Page, WebError> {
     let access = signed_in.project(&web, &slug).await?;
     let request = FlakyTests {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         selection: RunSelection {
             window: Window::Runs(WINDOW),
             ..RunSelection::default()

@@ -23,7 +23,7 @@ pub async fn show(State(web): State<Web>, signed_in: SignedIn) -> Result<Page, W
     let me: Me = signed_in.request(&web, &auth::ME, &Empty {}).await?;
     let latest = join_all(me.projects.iter().take(PROJECTS_WITH_RUNS).map(|project| {
         let request = ListRuns {
-            project: project.id.clone(),
+            project: project.id.to_string(),
             status: None,
             attributes: Default::default(),
             since: None,

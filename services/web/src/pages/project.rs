@@ -65,7 +65,7 @@ pub async fn show(
         attributes.insert(key.trim().to_owned(), value.trim().to_owned());
     }
     let request = ListRuns {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         status,
         attributes,
         since: bound(&filters.since),

@@ -91,8 +91,9 @@ pub async fn show(
         },
         prefix: None,
     };
+    let project = run.project_id.to_string();
     let (access, latest, failed, errored, results, artifacts) = futures::try_join!(
-        signed_in.project(&web, &run.project_id),
+        signed_in.project(&web, &project),
         signed_in.request(&web, &runs::LIST_RESULTS, &newest),
         signed_in.request(&web, &runs::LIST_RESULTS, &failed),
         signed_in.request(&web, &runs::LIST_RESULTS, &errored),

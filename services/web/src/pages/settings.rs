@@ -52,11 +52,11 @@ async fn render(
         limit: LISTED,
     };
     let members = ListMembers {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         page: page.clone(),
     };
     let tokens = ListTokens {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         page,
     };
     let (members, tokens) = futures::try_join!(
@@ -190,7 +190,7 @@ pub async fn create_token(
         .filter(|date| !date.trim().is_empty())
         .map(|date| format!("{}T23:59:59Z", date.trim()));
     let request = CreateToken {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         name,
         role: role(&form.role)?,
         expires_at,
@@ -215,9 +215,8 @@ pub async fn revoke_token(
     signed_in.0.check_csrf(&form.csrf)?;
     let access = managed(&web, &signed_in, &slug).await?;
     let request = RevokeToken {
-        project: access.project_id,
-        // Text that is no token id names no token.
-        token_id: token_id.parse().map_err(|_| WebError::NotFound)?,
+        project: access.project_id.to_string(),
+        token_id: path_id(&token_id)?,
     };
     let Empty {} = signed_in
         .request(&web, &auth::REVOKE_TOKEN, &request)
@@ -243,7 +242,7 @@ pub async fn put_member(
     let email =
         Email::try_from(form.email).map_err(|err| WebError::BadRequest(format!("e-mail {err}")))?;
     let request = AddMember {
-        project: access.project_id,
+        project: access.project_id.to_string(),
         member: NewMember {
             email,
             role: role(&form.role)?,
@@ -267,7 +266,7 @@ pub async fn remove_member(
     signed_in.0.check_csrf(&form.csrf)?;
     let access = managed(&web, &signed_in, &slug).await?;
     let request = DeleteMember {
-        project: access.project_id,
+        project: access.project_id.to_string(),
         user_id: path_id(&user_id)?,
     };
     let Empty {} = signed_in

@@ -23,7 +23,7 @@ pub async fn show(
 ) -> Result<Page, WebError> {
     let access = signed_in.project(&web, &slug).await?;
     let request = TestHistory {
-        project: access.project_id.clone(),
+        project: access.project_id.to_string(),
         test_key: test_key.clone(),
         page: PageRequest {
             cursor: None,
