@@ -271,6 +271,36 @@ pub struct TokenPair {
     pub expires_in: u64,
 }
 
+/// The claims of an access token: what the auth service signs and what every gateway
+/// verifies before it admits a request, so the two cannot drift apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: UserId,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub typ: AccessTokenType,
+    /// The sign-in (refresh family) this token belongs to, so logout can deny it.
+    pub sid: SessionId,
+    /// Whether the user is an administrator, so gateways can admit them to operations
+    /// without asking the auth service (which may be the one that is down). Tokens
+    /// issued before the claim existed lack it: their holders are not administrators
+    /// until they sign in again.
+    #[serde(default)]
+    pub adm: bool,
+}
+
+/// The `typ` claim of an access token. It has one value, so a token meant for anything
+/// else does not decode as an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenType {
+    Access,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectRole {
@@ -675,5 +705,25 @@ mod tests {
         assert!(key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.=".contains(c)));
+    }
+
+    fn claims_of_type(typ: &str) -> serde_json::Value {
+        serde_json::json!({
+            "iss": "verdict", "aud": "verdict", "exp": 2, "iat": 1, "jti": "j", "typ": typ,
+            "sub": "0192a24d-0000-7000-8000-000000000001",
+            "sid": "0192a24d-0000-7000-8000-000000000002",
+        })
+    }
+
+    #[test]
+    fn claims_of_an_access_token_decode_and_leave_out_administration_unless_they_say_so() {
+        let claims: AccessClaims = serde_json::from_value(claims_of_type("access")).unwrap();
+        assert_eq!(claims.typ, AccessTokenType::Access);
+        assert!(!claims.adm);
+    }
+
+    #[test]
+    fn claims_of_another_token_type_do_not_decode_as_access_claims() {
+        assert!(serde_json::from_value::<AccessClaims>(claims_of_type("refresh")).is_err());
     }
 }

@@ -6,8 +6,7 @@ use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
-use verdict_contracts::ids::{SessionId, UserId};
+use verdict_contracts::auth::AccessClaims;
 
 use crate::Error;
 
@@ -51,26 +50,6 @@ impl SigningKey {
             "x": URL_SAFE_NO_PAD.encode(&self.public_key),
         })
     }
-}
-
-/// The claims of an access token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub aud: String,
-    /// The user id.
-    pub sub: UserId,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    /// Always `access`: a token meant for something else is never accepted as one.
-    pub typ: String,
-    /// The sign-in (refresh family) this token belongs to, so logout can deny it.
-    pub sid: SessionId,
-    /// Whether the user is an administrator, so gateways can admit them to operations
-    /// without asking this service (which may be the one that is down).
-    #[serde(default)]
-    pub adm: bool,
 }
 
 /// Every key the service knows, newest last.
@@ -117,6 +96,8 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::{DecodingKey, Validation};
+    use verdict_contracts::auth::AccessTokenType;
+    use verdict_contracts::ids::{SessionId, UserId};
 
     use super::*;
 
@@ -128,7 +109,7 @@ mod tests {
             exp: 4_000_000_000,
             iat: 1_700_000_000,
             jti: "j".into(),
-            typ: "access".into(),
+            typ: AccessTokenType::Access,
             sid: SessionId::generate(),
             adm: false,
         }

@@ -3,13 +3,14 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use verdict_contracts::auth::{LoginAttempt, RefreshRequest, RevocationTarget, TokenPair};
+use verdict_contracts::auth::{
+    AccessClaims, AccessTokenType, LoginAttempt, RefreshRequest, RevocationTarget, TokenPair,
+};
 use verdict_contracts::ids::SessionId;
 use verdict_contracts::Timestamp;
 
 use crate::config::LoginPolicy;
 use crate::context::{Auth, RevocationWrite};
-use crate::keys::AccessClaims;
 use crate::store::{self, UserRow};
 use crate::{secrets, Error};
 
@@ -161,7 +162,7 @@ fn token_pair(
         exp: now + ttl as i64,
         iat: now,
         jti: uuid::Uuid::now_v7().to_string(),
-        typ: "access".into(),
+        typ: AccessTokenType::Access,
         sid: session_id,
         adm: user.is_admin,
     };

@@ -7,29 +7,14 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use tokio::sync::Mutex;
 use verdict_bus::Bus;
-use verdict_contracts::auth;
-use verdict_contracts::ids::{SessionId, UserId};
+use verdict_contracts::auth::{self, AccessClaims};
 use verdict_contracts::system::Empty;
 
 /// The least time between two JWKS fetches triggered by unknown `kid`s, so forged
 /// tokens cannot make the gateway hammer the auth service.
 const REFETCH_THROTTLE: Duration = Duration::from_secs(5);
-
-/// The claims the gateway relies on.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccessClaims {
-    pub sub: UserId,
-    pub sid: SessionId,
-    pub iat: i64,
-    typ: String,
-    /// An administrator's token says so (tokens issued before the claim existed do
-    /// not, so their holders are not administrators here until they sign in again).
-    #[serde(default)]
-    pub adm: bool,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
@@ -87,9 +72,6 @@ impl JwtVerifier {
                     _ => JwtError::Invalid,
                 }
             })?;
-        if data.claims.typ != "access" {
-            return Err(JwtError::Invalid);
-        }
         Ok(data.claims)
     }
 
