@@ -4,7 +4,9 @@
 # Extra arguments go to `cargo nextest run` (a test name filter, for instance).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+started=$SECONDS
 bin="$("$root/deploy/install-deps.sh")"
+echo "test.sh: dependencies ready after $((SECONDS - started)) s" >&2
 export PATH="$bin:$PATH"
 cd "$root"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
